@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The registry of tracked processes. Each record is one process lifetime, named by an id
+ * "<pid>-<start time in clock ticks since boot>" taken from the kernel where possible, so a
+ * reused pid never merges two histories and a reconnecting agent finds its record again.
+ * Records of processes whose connection ended are kept (state EXITED) for a configurable while
+ * and then dropped. Bounded: at most max_processes records. Single-threaded (event loop).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "history.h"
+#include "sample.h"
+
+#define PROCESS_ID_MAX 48
+
+typedef enum ProcessState {
+        PROCESS_LIVE,   /* an agent connection is attached */
+        PROCESS_EXITED, /* the connection ended (goodbye or lost) */
+} ProcessState;
+
+typedef enum ExitReason {
+        EXIT_REASON_NONE,            /* still live */
+        EXIT_REASON_CLEAN,           /* GOODBYE with reason "exit": final sample at shutdown */
+        EXIT_REASON_STOPPED,         /* GOODBYE with reason "stop": heapwatch.stop() */
+        EXIT_REASON_CONNECTION_LOST, /* connection closed without GOODBYE */
+} ExitReason;
+
+const char *process_state_to_string(ProcessState s);  /* "live", "exited" */
+const char *exit_reason_to_string(ExitReason r);      /* NULL, "exit", "stop", "connection_lost" */
+
+typedef struct Process {
+        char id[PROCESS_ID_MAX];
+        char parent_id[PROCESS_ID_MAX]; /* "" when the parent is not tracked */
+
+        /* identity from the kernel (SO_PEERCRED, /proc/<pid>/stat) */
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;
+        int64_t start_time_ticks;
+        double start_time; /* Unix seconds */
+        pid_t ppid;
+
+        HwHello hello; /* the agent's own claims; hello.pid may differ in another pid namespace */
+
+        ProcessState state;
+        ExitReason exit_reason;
+        double connected_at; /* last (re)connection, Unix seconds */
+        double exited_at;    /* 0 while live */
+        unsigned connections; /* how many connections this record has seen */
+
+        bool has_sample;
+        HwSample latest;  /* last sample received (SAMPLE or GOODBYE) */
+        History *history;
+
+        /* Cumulative GC pause figures, summed over all samples the daemon received. */
+        double gc_pause_seconds_total[HW_GC_GENERATIONS_MAX];
+        int64_t gc_pauses_total[HW_GC_GENERATIONS_MAX];
+        uint64_t samples_received;
+} Process;
+
+typedef struct Registry Registry;
+
+typedef struct RegistryLimits {
+        size_t max_processes;      /* live + exited */
+        size_t history_capacity;   /* points per process */
+        double exited_retention;   /* seconds an exited record is kept */
+} RegistryLimits;
+
+Registry *registry_new(const RegistryLimits *limits);
+Registry *registry_free(Registry *r);
+
+/* Find or create the record for a connecting agent. If a record with the same id exists (the
+ * agent reconnected) it is revived as LIVE and keeps its history. Takes ownership of *hello's
+ * allocations on success (zeroing *hello). Returns 0 and *ret, -ENOSPC when max_processes live
+ * records exist and no exited one can be evicted, -ENOMEM. */
+int registry_attach(Registry *r, const char *id, pid_t pid, uid_t uid, gid_t gid, pid_t ppid,
+                    int64_t start_time_ticks, double start_time, HwHello *hello, double now,
+                    Process **ret);
+
+/* Record one sample; refuses (-EINVAL) samples not newer than the last one. */
+int registry_add_sample(Registry *r, Process *p, const HwSample *s);
+
+/* The agent connection ended. */
+void registry_detach(Registry *r, Process *p, ExitReason reason, double now);
+
+/* Drop exited records older than the retention. Returns how many were dropped. */
+size_t registry_expire(Registry *r, double now);
+
+Process *registry_find(Registry *r, const char *id);
+/* Iterate: i from 0 while < registry_count(). Order: by connected_at (oldest first). */
+size_t registry_count(const Registry *r);
+Process *registry_at(Registry *r, size_t i);
+size_t registry_count_state(const Registry *r, ProcessState s);
+
+/* Build "<pid>-<ticks>" into buf[PROCESS_ID_MAX]. */
+void process_id_format(char buf[PROCESS_ID_MAX], pid_t pid, int64_t start_time_ticks);

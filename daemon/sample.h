@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's validated, in-memory form of the agent's HELLO and SAMPLE payloads
+ * (docs/protocol.md). message.c fills these from JSON; everything downstream (registry,
+ * history, HTTP, metrics) reads only these structs, never raw JSON from a peer.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HW_SERVICE_MAX 128
+#define HW_HOSTNAME_MAX 255
+#define HW_ARGV_MAX 64
+#define HW_ARG_MAX 1024
+#define HW_SHORT_STRING_MAX 64
+#define HW_BUILD_STRING_MAX 256
+#define HW_CGROUP_PATH_MAX 512
+#define HW_GC_GENERATIONS_MAX 4
+
+typedef struct HwHello {
+        int64_t protocol;
+        char agent_version[HW_SHORT_STRING_MAX + 1];
+        int64_t pid;              /* as the agent sees itself (its pid namespace) */
+        int64_t ppid;             /* -1 if not sent */
+        int64_t start_time_ticks; /* -1 if not sent */
+        double start_time;        /* Unix seconds; 0 if not sent */
+        char **argv;              /* NULL-terminated, owned; at most HW_ARGV_MAX entries */
+        char service[HW_SERVICE_MAX + 1];
+        char hostname[HW_HOSTNAME_MAX + 1];
+        char python_version[HW_SHORT_STRING_MAX + 1];
+        char python_implementation[HW_SHORT_STRING_MAX + 1];
+        char python_build[HW_BUILD_STRING_MAX + 1];
+        char python_compiler[HW_BUILD_STRING_MAX + 1];
+        int64_t python_hexversion;
+        double interval; /* seconds; 0 if not sent */
+} HwHello;
+
+typedef struct HwGcGeneration {
+        int64_t count;
+        int64_t threshold;
+        int64_t collections;
+        int64_t collected;
+        int64_t uncollectable;
+        int64_t pauses;             /* collections of this generation since the previous sample */
+        double pause_seconds_total; /* their total duration */
+        double pause_seconds_max;   /* the longest of them */
+} HwGcGeneration;
+
+typedef struct HwSample {
+        uint64_t seq;
+        double time; /* Unix seconds, when the agent took it */
+
+        int64_t rss_bytes;
+        int64_t rss_peak_bytes;
+        int64_t vm_bytes;
+        int64_t threads;
+
+        bool has_cgroup;
+        char cgroup_path[HW_CGROUP_PATH_MAX + 1];
+        int64_t cgroup_memory_current_bytes;
+        int64_t cgroup_memory_max_bytes; /* -1: no limit ("max") */
+
+        int64_t python_allocated_blocks;
+        bool has_arenas;
+        int64_t arena_allocs_total;
+        int64_t arena_frees_total;
+        int64_t arena_size_bytes;
+
+        bool gc_enabled;
+        int64_t gc_garbage;
+        unsigned gc_generations; /* entries used in gc[] */
+        HwGcGeneration gc[HW_GC_GENERATIONS_MAX];
+
+        int64_t agent_samples_dropped_total;
+        int64_t agent_reconnects_total;
+        double agent_sample_seconds;
+
+        bool is_goodbye;
+        char goodbye_reason[16]; /* "exit", "stop", or "" */
+} HwSample;
+
+void hw_hello_done(HwHello *h);
