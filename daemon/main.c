@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * heapwatchd: thin entry point. Parses the command line, builds the Server, runs its event
+ * loop until SIGTERM/SIGINT, tears it down. Everything else lives in libheapwatchd.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "options.h"
+#include "server.h"
+
+int main(int argc, char *argv[]) {
+        char error[256];
+        Options o;
+        Server *s = NULL;
+        int r;
+
+        /* Under systemd stderr goes to the journal, which reads "<N>" priority prefixes. */
+        if (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID"))
+                log_set_prefix_priority(true);
+
+        options_init(&o);
+        if (options_parse(&o, argc, argv, error, sizeof error) < 0) {
+                fprintf(stderr, "heapwatchd: %s\nTry 'heapwatchd --help'.\n", error);
+                return 2;
+        }
+        if (o.show_help) {
+                options_print_help(argv[0]);
+                return 0;
+        }
+        if (o.show_version) {
+                printf("heapwatchd %s\n", PACKAGE_VERSION);
+                return 0;
+        }
+        log_set_max_level(o.log_level);
+
+        r = server_new(&o, &s);
+        if (r < 0)
+                return EXIT_FAILURE;
+        log_info("heapwatchd %s started.", PACKAGE_VERSION);
+        r = server_run(s);
+        server_free(s);
+        log_info("heapwatchd stopped.");
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -47,6 +47,7 @@ typedef struct Process {
 
         HwHello hello; /* the agent's own claims; hello.pid may differ in another pid namespace */
 
+        void *owner; /* the agent connection attached while LIVE (opaque to the registry) */
         ProcessState state;
         ExitReason exit_reason;
         double connected_at; /* last (re)connection, Unix seconds */
@@ -75,7 +76,9 @@ Registry *registry_new(const RegistryLimits *limits);
 Registry *registry_free(Registry *r);
 
 /* Find or create the record for a connecting agent. If a record with the same id exists (the
- * agent reconnected) it is revived as LIVE and keeps its history. Takes ownership of *hello's
+ * agent reconnected) it is revived as LIVE and keeps its history; if that record still has an
+ * owner (an older connection of the same process), -EBUSY is returned and *ret points to it, so
+ * the caller can retire the old connection and try again. Takes ownership of *hello's
  * allocations on success (zeroing *hello). Returns 0 and *ret, -ENOSPC when max_processes live
  * records exist and no exited one can be evicted, -ENOMEM. */
 int registry_attach(Registry *r, const char *id, pid_t pid, uid_t uid, gid_t gid, pid_t ppid,
@@ -92,7 +95,7 @@ void registry_detach(Registry *r, Process *p, ExitReason reason, double now);
 size_t registry_expire(Registry *r, double now);
 
 Process *registry_find(Registry *r, const char *id);
-/* Iterate: i from 0 while < registry_count(). Order: by connected_at (oldest first). */
+/* Iterate: i from 0 while < registry_count(). Order: first attached first. */
 size_t registry_count(const Registry *r);
 Process *registry_at(Registry *r, size_t i);
 size_t registry_count_state(const Registry *r, ProcessState s);

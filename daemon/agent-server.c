@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Agent socket server (see agent-server.h). Each connection goes through two states: waiting
+ * for HELLO (with a deadline), then attached to a process record, receiving SAMPLEs until
+ * GOODBYE or EOF. All I/O is non-blocking and driven by sd-event; a connection never makes
+ * the loop wait, and one connection's bad bytes never reach another's state.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent-server.h"
+#include "frame-reader.h"
+#include "log.h"
+#include "macro.h"
+#include "message.h"
+#include "proc-util.h"
+#include "stats.h"
+#include "time-util.h"
+
+/* Bytes read per wake-up before yielding to other sources, so one chatty agent cannot starve
+ * the loop (sd-event will call us again while data is pending). */
+#define READ_BUDGET (256u * 1024u)
+
+typedef struct Connection Connection;
+
+struct AgentServer {
+        sd_event *event;
+        Registry *registry;
+        AgentServerLimits limits;
+        int listen_fd;
+        sd_event_source *listen_source;
+        char *socket_path; /* set when we created the socket file (to unlink it) */
+        Connection *connections;
+        size_t n_connections;
+        double boot_time;
+        RateLimit log_ratelimit;
+};
+
+struct Connection {
+        AgentServer *server;
+        Connection *prev, *next;
+        int fd;
+        sd_event_source *io_source;
+        sd_event_source *hello_timer;
+        struct ucred peer;
+        FrameReader reader;
+        Process *process;         /* NULL until HELLO */
+        ExitReason goodbye;       /* set by GOODBYE: how the process ended */
+};
+
+static void connection_free(Connection *c, ExitReason reason) {
+        AgentServer *s;
+
+        if (!c)
+                return;
+        s = c->server;
+        if (c->process) {
+                /* A GOODBYE said how it ended; otherwise the caller's reason stands. */
+                registry_detach(s->registry, c->process, c->goodbye != EXIT_REASON_NONE ? c->goodbye : reason,
+                                now_unix());
+                log_debug("Agent %s (pid %d) disconnected.", c->process->id, (int) c->peer.pid);
+        }
+        sd_event_source_disable_unref(c->io_source);
+        sd_event_source_disable_unref(c->hello_timer);
+        frame_reader_done(&c->reader);
+        safe_close(c->fd);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->connections = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        s->n_connections--;
+        if (daemon_stats.agents_connected > 0)
+                daemon_stats.agents_connected--;
+        free(c);
+}
+
+/* Refuse the peer: count why, log (rate-limited) and close. Always returns 0 so the
+ * event loop carries on. */
+static int connection_reject(Connection *c, FrameRejectReason reason, const char *detail) {
+        AgentServer *s = c->server;
+
+        daemon_stats.frames_rejected_total[reason]++;
+        if (ratelimit_below(&s->log_ratelimit))
+                log_warning("Closing agent connection from pid %d (uid %d): %s%s%s",
+                            (int) c->peer.pid, (int) c->peer.uid, frame_reject_reason_to_string(reason),
+                            detail && *detail ? ": " : "", detail ? detail : "");
+        connection_free(c, EXIT_REASON_CONNECTION_LOST);
+        return 0;
+}
+
+/* The agent's start time and parent from the kernel where we can see the peer's /proc entry
+ * (same pid namespace); from its claims otherwise. */
+static void peer_identity(AgentServer *s, const Connection *c, const HwHello *hello, pid_t *ret_ppid,
+                          int64_t *ret_ticks, double *ret_start_time) {
+        pid_t ppid = hello->ppid >= 0 ? (pid_t) hello->ppid : 0;
+        int64_t ticks = hello->start_time_ticks >= 0 ? hello->start_time_ticks : 0;
+        double start = hello->start_time;
+
+        if (c->peer.pid > 0 && proc_read_stat("/proc", c->peer.pid, &ppid, &ticks) >= 0 && s->boot_time > 0)
+                start = s->boot_time + (double) ticks / (double) sysconf(_SC_CLK_TCK);
+        *ret_ppid = ppid;
+        *ret_ticks = ticks;
+        *ret_start_time = start;
+}
+
+static void send_welcome(Connection *c) {
+        _cleanup_free_ uint8_t *frame = NULL;
+        size_t len;
+
+        if (message_encode_welcome(c->process->id, &frame, &len) < 0)
+                return;
+        /* Advisory: a few dozen bytes into an empty socket buffer. If it does not fit, the
+         * agent simply does not learn its id. Never block for it. */
+        (void) !send(c->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static int handle_hello(Connection *c) {
+        AgentServer *s = c->server;
+        char error[MESSAGE_ERROR_MAX] = "";
+        char id[PROCESS_ID_MAX];
+        HwHello hello;
+        pid_t ppid;
+        int64_t ticks;
+        double start;
+        Process *p;
+        int r;
+
+        r = message_decode_hello(c->reader.payload, c->reader.payload_len, &hello, error, sizeof error);
+        if (r == -ENOMEM)
+                return connection_reject(c, REJECT_BAD_MESSAGE, "out of memory");
+        if (r < 0)
+                return connection_reject(c, r == -EBADMSG ? REJECT_BAD_JSON : REJECT_BAD_MESSAGE, error);
+
+        peer_identity(s, c, &hello, &ppid, &ticks, &start);
+        process_id_format(id, c->peer.pid > 0 ? c->peer.pid : (pid_t) hello.pid, ticks);
+
+        r = registry_attach(s->registry, id, c->peer.pid > 0 ? c->peer.pid : (pid_t) hello.pid, c->peer.uid,
+                            c->peer.gid, ppid, ticks, start, &hello, now_unix(), &p);
+        if (r == -EBUSY) {
+                /* The same process connected again while we still hold its old connection (it
+                 * saw that one die before we did). The new connection is the live one. */
+                Connection *old = p->owner;
+                log_debug("Agent %s reconnected; retiring its previous connection.", id);
+                old->process = NULL;
+                p->owner = NULL;
+                connection_free(old, EXIT_REASON_CONNECTION_LOST);
+                r = registry_attach(s->registry, id, c->peer.pid > 0 ? c->peer.pid : (pid_t) hello.pid,
+                                    c->peer.uid, c->peer.gid, ppid, ticks, start, &hello, now_unix(), &p);
+        }
+        hw_hello_done(&hello);
+        if (r == -ENOSPC)
+                return connection_reject(c, REJECT_PROCESS_LIMIT, "too many tracked processes");
+        if (r < 0)
+                return connection_reject(c, REJECT_BAD_MESSAGE, "out of memory");
+
+        if (c->peer.pid > 0 && p->hello.pid != c->peer.pid)
+                log_info("Agent %s claims pid %lld; the kernel says %d (another pid namespace?).", id,
+                         (long long) p->hello.pid, (int) c->peer.pid);
+
+        p->owner = c;
+        c->process = p;
+        c->hello_timer = sd_event_source_disable_unref(c->hello_timer);
+        daemon_stats.frames_hello_total++;
+        log_info("Agent connected: %s service=%s pid=%d uid=%d%s%s", p->id, p->hello.service, (int) p->pid,
+                 (int) p->uid, p->parent_id[0] ? " parent=" : "", p->parent_id);
+        send_welcome(c);
+        return 1;
+}
+
+static int handle_sample(Connection *c, bool goodbye) {
+        char error[MESSAGE_ERROR_MAX] = "";
+        HwSample sample;
+        int r;
+
+        r = message_decode_sample(c->reader.payload, c->reader.payload_len, goodbye, &sample, error, sizeof error);
+        if (r < 0)
+                return connection_reject(c, r == -EBADMSG ? REJECT_BAD_JSON : REJECT_BAD_MESSAGE, error);
+
+        if (goodbye) {
+                daemon_stats.frames_goodbye_total++;
+                c->goodbye = strcmp(sample.goodbye_reason, "stop") == 0 ? EXIT_REASON_STOPPED : EXIT_REASON_CLEAN;
+        } else
+                daemon_stats.frames_sample_total++;
+
+        r = registry_add_sample(c->server->registry, c->process, &sample);
+        if (r == -EINVAL)
+                /* Not newer than what we have (a clock step, a resent frame): keep the history
+                 * monotonic, drop this one, keep the connection. */
+                daemon_stats.frames_rejected_total[REJECT_OUT_OF_ORDER]++;
+        return 1;
+}
+
+/* Returns 1 to go on reading, 0 if the connection was closed (c is freed). */
+static int handle_frame(Connection *c) {
+        uint8_t type = c->reader.hdr.type;
+
+        if (!c->process) {
+                if (type != HW_FRAME_HELLO)
+                        return connection_reject(c, REJECT_UNEXPECTED, "first frame is not HELLO");
+                return handle_hello(c);
+        }
+        switch (type) {
+        case HW_FRAME_SAMPLE:
+                return handle_sample(c, false);
+        case HW_FRAME_GOODBYE:
+                return handle_sample(c, true);
+        case HW_FRAME_HELLO:
+                return connection_reject(c, REJECT_UNEXPECTED, "second HELLO");
+        default:
+                if (type < 64) {
+                        /* A newer agent's message we do not know yet: ignore it. */
+                        daemon_stats.frames_unknown_total++;
+                        return 1;
+                }
+                return connection_reject(c, REJECT_UNEXPECTED, "frame type of the daemon's direction");
+        }
+}
+
+static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Connection *c = userdata;
+        uint8_t buf[65536];
+        size_t budget = READ_BUDGET;
+
+        while (budget > 0) {
+                ssize_t n = recv(fd, buf, sizeof buf < budget ? sizeof buf : budget, MSG_DONTWAIT);
+                size_t off = 0;
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                return 0;
+                        log_debug_errno(errno, "Agent connection read failed: %m");
+                        connection_free(c, EXIT_REASON_CONNECTION_LOST);
+                        return 0;
+                }
+                if (n == 0) {
+                        /* A partial frame at EOF is simply lost with the connection. */
+                        connection_free(c, EXIT_REASON_CONNECTION_LOST);
+                        return 0;
+                }
+                budget -= (size_t) n;
+                daemon_stats.bytes_received_total += (uint64_t) n;
+
+                while (off < (size_t) n) {
+                        FrameRejectReason reason = REJECT_BAD_MAGIC;
+                        size_t used = 0;
+                        int r = frame_reader_push(&c->reader, buf + off, (size_t) n - off, &used, &reason);
+
+                        off += used;
+                        if (r == -ENOMEM) {
+                                log_oom();
+                                connection_free(c, EXIT_REASON_CONNECTION_LOST);
+                                return 0;
+                        }
+                        if (r < 0)
+                                return connection_reject(c, reason, NULL);
+                        if (r == FRAME_COMPLETE) {
+                                if (handle_frame(c) == 0)
+                                        return 0;
+                                frame_reader_next(&c->reader);
+                        }
+                }
+        }
+        return 0;
+}
+
+static int on_hello_timeout(sd_event_source *source, uint64_t usec, void *userdata) {
+        Connection *c = userdata;
+        return connection_reject(c, REJECT_UNEXPECTED, "no HELLO in time");
+}
+
+static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        AgentServer *s = userdata;
+        _cleanup_close_ int cfd = -1;
+        socklen_t len = sizeof(struct ucred);
+        Connection *c;
+        uint64_t now;
+        int r;
+
+        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+                if (errno != EAGAIN && errno != EINTR && ratelimit_below(&s->log_ratelimit))
+                        log_warning_errno(errno, "accept() on the agent socket failed: %m");
+                return 0;
+        }
+        if (s->n_connections >= s->limits.max_connections) {
+                daemon_stats.connections_refused_total++;
+                if (ratelimit_below(&s->log_ratelimit))
+                        log_warning("Refusing agent connection: %zu connections is the limit.",
+                                    s->limits.max_connections);
+                return 0;
+        }
+
+        c = calloc(1, sizeof *c);
+        if (!c) {
+                log_oom();
+                return 0;
+        }
+        c->server = s;
+        c->fd = -1;
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len) < 0) {
+                log_warning_errno(errno, "SO_PEERCRED failed, refusing agent connection: %m");
+                free(c);
+                return 0;
+        }
+        frame_reader_init(&c->reader, s->limits.max_frame_payload);
+
+        r = sd_event_add_io(s->event, &c->io_source, cfd, EPOLLIN | EPOLLRDHUP, on_connection_io, c);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to watch agent connection: %m");
+                free(c);
+                return 0;
+        }
+        c->fd = TAKE_FD(cfd);
+        sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        r = sd_event_add_time(s->event, &c->hello_timer, CLOCK_MONOTONIC, now + s->limits.hello_timeout_usec, 0,
+                              on_hello_timeout, c);
+        c->next = s->connections;
+        if (c->next)
+                c->next->prev = c;
+        s->connections = c;
+        s->n_connections++;
+        daemon_stats.connections_accepted_total++;
+        daemon_stats.agents_connected++;
+        if (r < 0) {
+                log_warning_errno(r, "Failed to arm HELLO timer: %m");
+                connection_free(c, EXIT_REASON_CONNECTION_LOST);
+        }
+        return 0;
+}
+
+static int mkdir_parents(const char *path) {
+        _cleanup_free_ char *copy = strdup(path);
+        char *slash;
+
+        if (!copy)
+                return -ENOMEM;
+        for (slash = strchr(copy + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+                *slash = '\0';
+                if (mkdir(copy, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *slash = '/';
+        }
+        return 0;
+}
+
+/* Bind a fresh listening socket at path. An existing socket file that nobody answers on is a
+ * leftover of a crashed daemon and is replaced; one that answers belongs to a live daemon. */
+static int bind_unix_socket(const char *path, unsigned mode) {
+        _cleanup_close_ int fd = -1;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct stat st;
+        int r;
+
+        if (strlen(path) >= sizeof sa.sun_path)
+                return log_error_errno(ENAMETOOLONG, "Agent socket path too long: %s", path);
+        strcpy(sa.sun_path, path);
+
+        r = mkdir_parents(path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the directory of %s: %m", path);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to create agent socket: %m");
+
+        if (lstat(path, &st) == 0) {
+                _cleanup_close_ int probe = -1;
+                if (!S_ISSOCK(st.st_mode))
+                        return log_error_errno(EEXIST, "%s exists and is not a socket; refusing to replace it.", path);
+                probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (probe >= 0 && connect(probe, (struct sockaddr *) &sa, sizeof sa) == 0)
+                        return log_error_errno(EADDRINUSE, "Another heapwatchd is listening on %s.", path);
+                (void) unlink(path);
+        }
+
+        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                return log_error_errno(errno, "Failed to bind agent socket %s: %m", path);
+        if (chmod(path, mode) < 0)
+                return log_error_errno(errno, "Failed to set the mode of %s: %m", path);
+        if (listen(fd, SOMAXCONN) < 0)
+                return log_error_errno(errno, "Failed to listen on %s: %m", path);
+        return TAKE_FD(fd);
+}
+
+int agent_server_new(sd_event *e, const char *path, int listen_fd, unsigned socket_mode, Registry *reg,
+                     const AgentServerLimits *limits, AgentServer **ret) {
+        AgentServer *s;
+        int r;
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return log_oom();
+        s->event = sd_event_ref(e);
+        s->registry = reg;
+        s->limits = *limits;
+        s->listen_fd = -1;
+        s->log_ratelimit = (RateLimit) RATELIMIT_INIT(10 * USEC_PER_SEC, 10);
+        if (proc_boot_time("/proc", &s->boot_time) < 0)
+                s->boot_time = 0;
+
+        if (listen_fd >= 0) {
+                s->listen_fd = listen_fd;
+                (void) fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+        } else {
+                r = bind_unix_socket(path, socket_mode);
+                if (r < 0) {
+                        agent_server_free(s);
+                        return r;
+                }
+                s->listen_fd = r;
+                s->socket_path = strdup(path);
+        }
+
+        r = sd_event_add_io(e, &s->listen_source, s->listen_fd, EPOLLIN, on_accept, s);
+        if (r < 0) {
+                agent_server_free(s);
+                return log_error_errno(r, "Failed to watch the agent socket: %m");
+        }
+        *ret = s;
+        return 0;
+}
+
+AgentServer *agent_server_free(AgentServer *s) {
+        if (!s)
+                return NULL;
+        while (s->connections)
+                connection_free(s->connections, EXIT_REASON_CONNECTION_LOST);
+        sd_event_source_disable_unref(s->listen_source);
+        safe_close(s->listen_fd);
+        if (s->socket_path) {
+                (void) unlink(s->socket_path);
+                free(s->socket_path);
+        }
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+size_t agent_server_connections(const AgentServer *s) {
+        return s->n_connections;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent socket: accepts agent connections on a Unix stream socket from an sd-event loop,
+ * reassembles and validates their frames, and files what they say into the Registry. A peer's
+ * identity comes from the kernel (SO_PEERCRED, /proc/<pid>/stat), never from its claims.
+ * A connection that sends anything malformed is logged (rate-limited), counted and closed;
+ * nothing already stored is touched.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <systemd/sd-event.h>
+
+#include "registry.h"
+
+typedef struct AgentServerLimits {
+        size_t max_connections;   /* concurrent agent connections */
+        size_t max_frame_payload; /* bytes, <= HW_FRAME_MAX_PAYLOAD */
+        uint64_t hello_timeout_usec; /* a connection must say HELLO within this */
+} AgentServerLimits;
+
+typedef struct AgentServer AgentServer;
+
+/* Listen on `path` (creating its directory, replacing a stale socket but never a live one), or
+ * adopt `listen_fd` (>= 0, socket activation) as is. socket_mode: permissions of the socket
+ * file. Returns 0 and *ret, or -errno (logged). */
+int agent_server_new(sd_event *e, const char *path, int listen_fd, unsigned socket_mode, Registry *reg,
+                     const AgentServerLimits *limits, AgentServer **ret);
+/* Closes every connection (their processes are marked exited, connection lost) and the
+ * listener; removes the socket file it created. Accepts NULL. */
+AgentServer *agent_server_free(AgentServer *s);
+
+size_t agent_server_connections(const AgentServer *s);

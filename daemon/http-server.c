@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP listener (see http-server.h): libmicrohttpd in external epoll mode on heapwatchd's
+ * sd-event loop. The shape is systemd-journal-remote's: MHD's epoll fd is an sd-event I/O source
+ * whose callback calls MHD_run(), and a CLOCK_MONOTONIC timer, re-armed from MHD_get_timeout()
+ * after every MHD_run(), makes MHD run when a connection times out or when MHD still has work
+ * queued that no fd will announce (MHD uses edge-triggered epoll internally).
+ *
+ * Every request is answered from the first call of the access handler: the API has no request
+ * bodies, so headers are all it needs, and a body announced by Content-Length or
+ * Transfer-Encoding is refused before MHD reads it (MHD then closes the connection).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/epoll.h>
+
+#include <microhttpd.h>
+#include <systemd/sd-daemon.h>
+
+#include "api.h"
+#include "http-server.h"
+#include "log.h"
+#include "macro.h"
+#include "parse-util.h"
+#include "router.h"
+#include "stats.h"
+#include "time-util.h"
+
+struct HttpServer {
+        sd_event *event;
+        Registry *registry;
+        struct MHD_Daemon *mhd;
+        sd_event_source *io_source;
+        sd_event_source *timer_source;
+};
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(HttpServer *, http_server_free);
+
+static const char oom_body[] = "{\"error\":\"out of memory\"}\n";
+
+static inline void MHD_destroy_responsep(struct MHD_Response **r) {
+        if (*r)
+                MHD_destroy_response(*r);
+}
+
+/* MHD's own messages are mostly about peers (resets, malformed requests, the connection limit):
+ * worth seeing, never worth flooding the journal. */
+_printf_(2, 0) static void mhd_logger(void *cls, const char *format, va_list ap) {
+        static RateLimit rl = RATELIMIT_INIT(10 * USEC_PER_SEC, 20);
+        char buf[512];
+        size_t n;
+
+        if (!ratelimit_below(&rl))
+                return;
+        (void) vsnprintf(buf, sizeof buf, format, ap);
+        n = strlen(buf);
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+                buf[--n] = '\0';
+        log_info("libmicrohttpd: %s", buf);
+}
+
+/* Queue a response; takes ownership of body (malloc'd) in all cases. */
+static enum MHD_Result respond(struct MHD_Connection *c, int status, char *body, size_t size,
+                               const char *content_type, bool allow_header) {
+        _cleanup_(MHD_destroy_responsep) struct MHD_Response *r = NULL;
+
+        r = MHD_create_response_from_buffer(size, body, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+                free(body);
+                return MHD_NO;
+        }
+        if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) == MHD_NO)
+                return MHD_NO;
+        if (allow_header && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") == MHD_NO)
+                return MHD_NO;
+        return MHD_queue_response(c, (unsigned) status, r);
+}
+
+static enum MHD_Result respond_oom(struct MHD_Connection *c) {
+        _cleanup_(MHD_destroy_responsep) struct MHD_Response *r = NULL;
+
+        r = MHD_create_response_from_buffer(sizeof oom_body - 1, (void *) oom_body, MHD_RESPMEM_PERSISTENT);
+        if (!r)
+                return MHD_NO;
+        if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, API_CONTENT_TYPE_JSON) == MHD_NO)
+                return MHD_NO;
+        return MHD_queue_response(c, MHD_HTTP_INTERNAL_SERVER_ERROR, r);
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const char *message) {
+        char *body;
+        size_t size;
+
+        if (api_error_body(message, &body, &size) < 0)
+                return respond_oom(c);
+        return respond(c, status, body, size, API_CONTENT_TYPE_JSON, false);
+}
+
+/* Does the request announce a body? The API takes none; Content-Length: 0 is no body. */
+static bool request_has_body(struct MHD_Connection *c) {
+        const char *v;
+        uint64_t n;
+
+        if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+                return true;
+        v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (!v)
+                return false;
+        /* An unparsable length is treated as a body: refusing is the safe side. */
+        return parse_uint64(v, &n) < 0 || n > 0;
+}
+
+static const char *query_lookup(void *userdata, const char *key) {
+        return MHD_lookup_connection_value(userdata, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result request_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                       const char *version, const char *upload_data, size_t *upload_data_size,
+                                       void **con_cls) {
+        static int answered; /* a marker: this request got its response on the first call */
+        HttpServer *s = cls;
+        const char *content_type;
+        char *body;
+        size_t size;
+        Route route;
+        int status, r;
+
+        if (*con_cls) {
+                /* MHD calls again only to hand over body data, which cannot happen after a response
+                 * was queued; refuse rather than guess. */
+                *upload_data_size = 0;
+                return MHD_NO;
+        }
+        *con_cls = &answered;
+        daemon_stats.http_requests_total++;
+
+        if (router_match(method, url, &route) < 0)
+                return respond_error(c, MHD_HTTP_BAD_REQUEST, "malformed request");
+
+        /* 405 before 413: a POST with a body is wrong because of its method. */
+        if (route.kind != ROUTE_METHOD_NOT_ALLOWED && request_has_body(c))
+                return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request bodies are not accepted");
+
+        r = api_handle(s->registry, &route, query_lookup, c, now_unix(), &status, &body, &size, &content_type);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to answer a %s request: %m", route_kind_to_string(route.kind));
+                return respond_oom(c);
+        }
+        return respond(c, status, body, size, content_type, status == MHD_HTTP_METHOD_NOT_ALLOWED);
+}
+
+/* Arm the timer for MHD's next deadline, or switch it off when MHD has none. */
+static int http_server_arm_timer(HttpServer *s) {
+        MHD_UNSIGNED_LONG_LONG timeout_ms;
+        uint64_t now, when;
+        int r;
+
+        if (MHD_get_timeout(s->mhd, &timeout_ms) == MHD_NO)
+                return sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
+
+        r = sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        if (r < 0)
+                return r;
+        if (timeout_ms >= (UINT64_MAX - now) / USEC_PER_MSEC)
+                when = UINT64_MAX - 1;
+        else
+                when = now + timeout_ms * USEC_PER_MSEC;
+
+        r = sd_event_source_set_time(s->timer_source, when);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
+}
+
+/* Let MHD do its work, then re-arm the timer. Returns 0 always: a failing sd-event callback gets
+ * its source disabled, and the HTTP side must not stop serving over one bad iteration. */
+static int http_server_dispatch(HttpServer *s) {
+        int r;
+
+        if (MHD_run(s->mhd) == MHD_NO)
+                log_warning("MHD_run() failed.");
+        r = http_server_arm_timer(s);
+        if (r < 0)
+                log_warning_errno(r, "Failed to re-arm the HTTP timer, requests may stall: %m");
+        return 0;
+}
+
+static int on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        return http_server_dispatch(userdata);
+}
+
+static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        return http_server_dispatch(userdata);
+}
+
+/* MHD_start_daemon() closes the listening socket on some of its failure paths and not on
+ * others. Close it here only if the descriptor still is the socket we passed: during startup
+ * nothing else can have taken the number in between. */
+static void close_listen_socket_after_failure(int fd, const struct stat *before) {
+        struct stat now;
+
+        if (fstat(fd, &now) < 0)
+                return;
+        if (now.st_dev == before->st_dev && now.st_ino == before->st_ino)
+                (void) safe_close(fd);
+}
+
+static int socket_family(int fd) {
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof sa;
+
+        if (getsockname(fd, (struct sockaddr *) &sa, &len) < 0)
+                return -errno;
+        return sa.ss_family;
+}
+
+/* Bind and listen on addr:port. Returns the fd or -errno. */
+static int http_listen(const char *addr, uint16_t port) {
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        } sa = {};
+        _cleanup_close_ int fd = -1;
+        socklen_t salen;
+        char host[INET6_ADDRSTRLEN + 2];
+        size_t n;
+        int one = 1, zero = 0;
+
+        if (!addr)
+                return -EINVAL;
+        /* "[::1]" as written in URLs and --http. */
+        n = strlen(addr);
+        if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
+                if (n - 2 >= sizeof host)
+                        return -EINVAL;
+                memcpy(host, addr + 1, n - 2);
+                host[n - 2] = '\0';
+        } else {
+                if (n >= sizeof host)
+                        return -EINVAL;
+                memcpy(host, addr, n + 1);
+        }
+
+        if (inet_pton(AF_INET, host, &sa.in.sin_addr) == 1) {
+                sa.in.sin_family = AF_INET;
+                sa.in.sin_port = htons(port);
+                salen = sizeof sa.in;
+        } else if (inet_pton(AF_INET6, host, &sa.in6.sin6_addr) == 1) {
+                sa.in6.sin6_family = AF_INET6;
+                sa.in6.sin6_port = htons(port);
+                salen = sizeof sa.in6;
+        } else
+                return -EINVAL;
+
+        fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        /* A restarted daemon must not fail on its predecessor's TIME_WAIT connections. */
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+                return -errno;
+        /* Dual stack: "::" serves IPv4 clients too, whatever net.ipv6.bindv6only says. */
+        if (sa.sa.sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0)
+                return -errno;
+        if (bind(fd, &sa.sa, salen) < 0)
+                return -errno;
+        if (listen(fd, SOMAXCONN) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+int http_server_new(sd_event *e, const char *addr, uint16_t port, int listen_fd, Registry *reg,
+                    HttpServer **ret) {
+        _cleanup_(http_server_freep) HttpServer *s = NULL;
+        _cleanup_close_ int fd = -1;
+        const union MHD_DaemonInfo *info;
+        unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+        struct stat st;
+        int family, flags_fl, r;
+
+        if (!e || !reg || !ret)
+                return -EINVAL;
+
+        if (listen_fd >= 0) {
+                r = sd_is_socket(listen_fd, AF_UNSPEC, SOCK_STREAM, 1);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to check the HTTP socket fd %d: %m", listen_fd);
+                if (r == 0)
+                        return log_error_errno(EINVAL, "The HTTP socket fd %d is not a listening stream socket.",
+                                               listen_fd);
+                /* MHD's epoll loop must never block in accept(). */
+                flags_fl = fcntl(listen_fd, F_GETFL);
+                if (flags_fl < 0 || fcntl(listen_fd, F_SETFL, flags_fl | O_NONBLOCK) < 0)
+                        return log_error_errno(errno, "Failed to make the HTTP socket non-blocking: %m");
+                /* MHD gets its own descriptor, so that on failure the caller's is untouched. */
+                fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 3);
+                if (fd < 0)
+                        return log_error_errno(errno, "Failed to duplicate the HTTP socket: %m");
+        } else {
+                fd = http_listen(addr, port);
+                if (fd == -EINVAL)
+                        return log_error_errno(fd, "Invalid HTTP listen address \"%s\": expected an IPv4 or IPv6 address.",
+                                               addr ? addr : "(null)");
+                if (fd < 0)
+                        return log_error_errno(fd, "Failed to listen for HTTP on %s port %u: %m",
+                                               addr, (unsigned) port);
+        }
+
+        family = socket_family(fd);
+        if (family < 0)
+                return log_error_errno(family, "Failed to query the HTTP socket: %m");
+        if (family != AF_INET && family != AF_INET6)
+                return log_error_errno(EINVAL, "The HTTP socket is not an IPv4 or IPv6 socket.");
+        if (family == AF_INET6)
+                flags |= MHD_USE_DUAL_STACK;
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(errno, "Failed to stat the HTTP socket: %m");
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return log_oom();
+        s->event = sd_event_ref(e);
+        s->registry = reg;
+
+        s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, request_handler, s,
+                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+                                  MHD_OPTION_LISTEN_SOCKET, fd,
+                                  MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
+                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_PER_IP_CONNECTION_LIMIT,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_SEC,
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONNECTION_MEMORY_LIMIT,
+                                  MHD_OPTION_STRICT_FOR_CLIENT, (int) 1,
+                                  MHD_OPTION_END);
+        if (!s->mhd) {
+                close_listen_socket_after_failure(TAKE_FD(fd), &st);
+                return log_error_errno(EINVAL, "Failed to start the HTTP server (libmicrohttpd).");
+        }
+        /* From here on MHD owns the socket and closes it in MHD_stop_daemon(). */
+        TAKE_FD(fd);
+
+        info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+        if (!info || info->epoll_fd < 0)
+                return log_error_errno(EOPNOTSUPP, "libmicrohttpd has no epoll fd.");
+
+        r = sd_event_add_io(e, &s->io_source, info->epoll_fd, EPOLLIN, on_io, s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the HTTP server: %m");
+        (void) sd_event_source_set_description(s->io_source, "http-io");
+
+        /* Accuracy 1 µs: sd-event's default slack (250 ms) would delay work MHD asked to do now. */
+        r = sd_event_add_time(e, &s->timer_source, CLOCK_MONOTONIC, UINT64_MAX, 1, on_timer, s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the HTTP timer: %m");
+        (void) sd_event_source_set_description(s->timer_source, "http-timer");
+
+        r = http_server_arm_timer(s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to arm the HTTP timer: %m");
+
+        /* The caller's descriptor was duplicated for MHD; ours now, and no longer needed. */
+        if (listen_fd >= 0)
+                (void) safe_close(listen_fd);
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+HttpServer *http_server_free(HttpServer *s) {
+        if (!s)
+                return NULL;
+        /* Sources first: they watch MHD's epoll fd, which MHD_stop_daemon() closes. */
+        s->io_source = sd_event_source_disable_unref(s->io_source);
+        s->timer_source = sd_event_source_disable_unref(s->timer_source);
+        if (s->mhd)
+                MHD_stop_daemon(s->mhd);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+int http_server_get_port(HttpServer *s, uint16_t *ret_port) {
+        const union MHD_DaemonInfo *info;
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof sa;
+
+        if (!s || !ret_port)
+                return -EINVAL;
+        info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+        if (!info)
+                return -EOPNOTSUPP;
+        if (getsockname(info->listen_fd, (struct sockaddr *) &sa, &len) < 0)
+                return -errno;
+        if (sa.ss_family == AF_INET)
+                *ret_port = ntohs(((struct sockaddr_in *) &sa)->sin_port);
+        else if (sa.ss_family == AF_INET6)
+                *ret_port = ntohs(((struct sockaddr_in6 *) &sa)->sin6_port);
+        else
+                return -EAFNOSUPPORT;
+        return 0;
+}

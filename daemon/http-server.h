@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * heapwatchd's HTTP listener: libmicrohttpd in external epoll mode, driven by the daemon's
+ * sd-event loop the way systemd-journal-remote does it (MHD's epoll fd is an sd-event I/O
+ * source, and a timer re-armed from MHD_get_timeout() after every MHD_run() serves MHD's
+ * timeouts), so requests are answered on the event loop thread and read the Registry without
+ * locks. Only transport lives here: routing is router.c, responses api.c.
+ *
+ * Limits on what a client controls: 64 connections, 32 per client address, 10 s idle timeout
+ * (slowloris), 32 KiB of memory per connection (which also bounds the URL and headers: MHD
+ * answers 414/431 itself), no request bodies (413), GET and HEAD only (405 with Allow).
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "registry.h"
+
+#define HTTP_CONNECTION_LIMIT 64U
+#define HTTP_PER_IP_CONNECTION_LIMIT 32U
+#define HTTP_CONNECTION_TIMEOUT_SEC 10U
+#define HTTP_CONNECTION_MEMORY_LIMIT ((size_t) 32 * 1024)
+
+typedef struct HttpServer HttpServer;
+
+/* Serve the API on event loop e from registry reg (both borrowed; they must outlive the server).
+ * With listen_fd >= 0 (a listening TCP socket, e.g. from socket activation) that socket is
+ * served and addr/port are ignored; otherwise a socket is bound to addr (an IPv4 or IPv6
+ * literal, brackets allowed; IPv6 sockets accept IPv4 too) and port (0: any free port, see
+ * http_server_get_port()). On success the server owns listen_fd and closes it in
+ * http_server_free(); on failure the caller still owns it.
+ * Returns 0 and *ret, or a negative errno (-EINVAL bad address or fd, -EADDRINUSE..., -ENOMEM);
+ * logs the reason. */
+int http_server_new(sd_event *e, const char *addr, uint16_t port, int listen_fd, Registry *reg,
+                    HttpServer **ret);
+
+/* Stop listening, close every connection, release the event sources. Accepts NULL; returns NULL. */
+HttpServer *http_server_free(HttpServer *s);
+
+/* The local port the server listens on. Returns 0, or -errno. */
+int http_server_get_port(HttpServer *s, uint16_t *ret_port);

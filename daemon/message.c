@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Payload decoding (see message.h). Every member is fetched through one of the get_* helpers
+ * below, which check type and range, so no value from a peer reaches the registry unchecked.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heapwatch/protocol.h"
+#include "macro.h"
+#include "message.h"
+
+/* jansson (>= 2.11) provides json_decrefp() for scope-bound release. */
+#define _cleanup_json_ _cleanup_(json_decrefp)
+
+/* Sizes and counts far beyond any real process, to refuse nonsense without constraining
+ * real values: 2^50 bytes is 1 PiB. */
+#define BYTES_MAX (INT64_C(1) << 50)
+#define COUNT_MAX (INT64_C(1) << 53)
+#define UNIX_TIME_MAX 4102444800.0 /* 2100-01-01 */
+
+_printf_(3, 4) static int fail(char *error, size_t size, const char *fmt, ...) {
+        va_list ap;
+        if (error && size > 0) {
+                va_start(ap, fmt);
+                vsnprintf(error, size, fmt, ap);
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+/* Each getter: absent member -> 0 and *ret unchanged unless required; wrong type/range ->
+ * -EINVAL with a message naming the member. */
+static int get_int(json_t *obj, const char *key, bool required, int64_t min, int64_t max, int64_t *ret,
+                   char *error, size_t size) {
+        json_t *v = json_object_get(obj, key);
+        json_int_t i;
+
+        if (!v || json_is_null(v)) {
+                if (required)
+                        return fail(error, size, "missing member '%s'", key);
+                return 0;
+        }
+        if (!json_is_integer(v))
+                return fail(error, size, "member '%s' must be an integer", key);
+        i = json_integer_value(v);
+        if (i < min || i > max)
+                return fail(error, size, "member '%s' out of range", key);
+        *ret = i;
+        return 0;
+}
+
+static int get_number(json_t *obj, const char *key, bool required, double min, double max, double *ret,
+                      char *error, size_t size) {
+        json_t *v = json_object_get(obj, key);
+        double d;
+
+        if (!v || json_is_null(v)) {
+                if (required)
+                        return fail(error, size, "missing member '%s'", key);
+                return 0;
+        }
+        if (!json_is_number(v))
+                return fail(error, size, "member '%s' must be a number", key);
+        d = json_number_value(v);
+        if (!isfinite(d) || d < min || d > max)
+                return fail(error, size, "member '%s' out of range", key);
+        *ret = d;
+        return 0;
+}
+
+static int get_bool(json_t *obj, const char *key, bool *ret, char *error, size_t size) {
+        json_t *v = json_object_get(obj, key);
+
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_boolean(v))
+                return fail(error, size, "member '%s' must be a boolean", key);
+        *ret = json_is_true(v);
+        return 0;
+}
+
+/* Strings must fit buf (max bytes), contain no NUL, and no control characters if printable. */
+static int check_string(json_t *v, const char *key, size_t max, bool printable, char *error, size_t size) {
+        const char *s;
+        size_t n;
+
+        if (!json_is_string(v))
+                return fail(error, size, "member '%s' must be a string", key);
+        s = json_string_value(v);
+        n = json_string_length(v);
+        if (n > max)
+                return fail(error, size, "member '%s' longer than %zu bytes", key, max);
+        if (strlen(s) != n)
+                return fail(error, size, "member '%s' contains NUL", key);
+        if (printable)
+                for (size_t i = 0; i < n; i++)
+                        if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
+                                return fail(error, size, "member '%s' contains control characters", key);
+        return 0;
+}
+
+static int get_string(json_t *obj, const char *key, bool printable, char *buf, size_t buf_size,
+                      char *error, size_t size) {
+        json_t *v = json_object_get(obj, key);
+        int r;
+
+        if (!v || json_is_null(v))
+                return 0;
+        r = check_string(v, key, buf_size - 1, printable, error, size);
+        if (r < 0)
+                return r;
+        memcpy(buf, json_string_value(v), json_string_length(v) + 1);
+        return 0;
+}
+
+/* Optional nested object: NULL when absent, -EINVAL when not an object. */
+static int get_object(json_t *obj, const char *key, json_t **ret, char *error, size_t size) {
+        json_t *v = json_object_get(obj, key);
+
+        *ret = NULL;
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_object(v))
+                return fail(error, size, "member '%s' must be an object", key);
+        *ret = v;
+        return 0;
+}
+
+static int load_object(const uint8_t *payload, size_t len, json_t **ret, char *error, size_t size) {
+        json_error_t jerr;
+        json_t *root;
+
+        /* Duplicate keys are refused: two different values for one member is not a message
+         * we can interpret honestly. */
+        root = json_loadb((const char *) payload, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!root) {
+                fail(error, size, "invalid JSON: %s", jerr.text);
+                return -EBADMSG;
+        }
+        if (!json_is_object(root)) {
+                json_decref(root);
+                fail(error, size, "payload is not a JSON object");
+                return -EBADMSG;
+        }
+        *ret = root;
+        return 0;
+}
+
+static int decode_argv(json_t *root, char ***ret, char *error, size_t size) {
+        json_t *v = json_object_get(root, "argv"), *item;
+        char **argv;
+        size_t i, n;
+
+        *ret = NULL;
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_array(v))
+                return fail(error, size, "member 'argv' must be an array");
+        n = json_array_size(v);
+        if (n > HW_ARGV_MAX)
+                return fail(error, size, "member 'argv' has more than %d entries", HW_ARGV_MAX);
+        json_array_foreach(v, i, item) {
+                int r = check_string(item, "argv[]", HW_ARG_MAX, false, error, size);
+                if (r < 0)
+                        return r;
+        }
+        argv = calloc(n + 1, sizeof(char *));
+        if (!argv)
+                return -ENOMEM;
+        json_array_foreach(v, i, item) {
+                argv[i] = strdup(json_string_value(item));
+                if (!argv[i]) {
+                        for (size_t j = 0; j < i; j++)
+                                free(argv[j]);
+                        free(argv);
+                        return -ENOMEM;
+                }
+        }
+        *ret = argv;
+        return 0;
+}
+
+int message_decode_hello(const uint8_t *payload, size_t len, HwHello *ret, char *error, size_t size) {
+        _cleanup_json_ json_t *root = NULL;
+        json_t *py = NULL;
+        HwHello h = { .ppid = -1, .start_time_ticks = -1 };
+        int r;
+
+        r = load_object(payload, len, &root, error, size);
+        if (r < 0)
+                return r;
+
+        if ((r = get_int(root, "protocol", true, 1, 255, &h.protocol, error, size)) < 0 ||
+            (r = get_string(root, "agent_version", true, h.agent_version, sizeof h.agent_version, error, size)) < 0 ||
+            (r = get_int(root, "pid", true, 1, INT32_MAX, &h.pid, error, size)) < 0 ||
+            (r = get_int(root, "ppid", false, 0, INT32_MAX, &h.ppid, error, size)) < 0 ||
+            (r = get_int(root, "start_time_ticks", false, 0, INT64_MAX, &h.start_time_ticks, error, size)) < 0 ||
+            (r = get_number(root, "start_time", false, 0, UNIX_TIME_MAX, &h.start_time, error, size)) < 0 ||
+            (r = get_string(root, "service", true, h.service, sizeof h.service, error, size)) < 0 ||
+            (r = get_string(root, "hostname", true, h.hostname, sizeof h.hostname, error, size)) < 0 ||
+            (r = get_number(root, "interval", false, 0, 86400, &h.interval, error, size)) < 0 ||
+            (r = get_object(root, "python", &py, error, size)) < 0)
+                return r;
+        if (py &&
+            ((r = get_string(py, "version", true, h.python_version, sizeof h.python_version, error, size)) < 0 ||
+             (r = get_string(py, "implementation", true, h.python_implementation, sizeof h.python_implementation, error, size)) < 0 ||
+             (r = get_string(py, "build", false, h.python_build, sizeof h.python_build, error, size)) < 0 ||
+             (r = get_string(py, "compiler", false, h.python_compiler, sizeof h.python_compiler, error, size)) < 0 ||
+             (r = get_int(py, "hexversion", false, 0, INT32_MAX, &h.python_hexversion, error, size)) < 0))
+                return r;
+        r = decode_argv(root, &h.argv, error, size);
+        if (r < 0)
+                return r;
+
+        *ret = h;
+        return 0;
+}
+
+static int decode_generation(json_t *g, const char *key, HwGcGeneration *ret, char *error, size_t size) {
+        HwGcGeneration gen = {};
+        int r;
+
+        if (!json_is_object(g))
+                return fail(error, size, "member '%s' entries must be objects", key);
+        if ((r = get_int(g, "count", false, INT32_MIN, COUNT_MAX, &gen.count, error, size)) < 0 ||
+            (r = get_int(g, "threshold", false, 0, COUNT_MAX, &gen.threshold, error, size)) < 0 ||
+            (r = get_int(g, "collections", false, 0, COUNT_MAX, &gen.collections, error, size)) < 0 ||
+            (r = get_int(g, "collected", false, 0, COUNT_MAX, &gen.collected, error, size)) < 0 ||
+            (r = get_int(g, "uncollectable", false, 0, COUNT_MAX, &gen.uncollectable, error, size)) < 0 ||
+            (r = get_int(g, "pauses", false, 0, COUNT_MAX, &gen.pauses, error, size)) < 0 ||
+            (r = get_number(g, "pause_seconds_total", false, 0, 86400, &gen.pause_seconds_total, error, size)) < 0 ||
+            (r = get_number(g, "pause_seconds_max", false, 0, 86400, &gen.pause_seconds_max, error, size)) < 0)
+                return r;
+        *ret = gen;
+        return 0;
+}
+
+int message_decode_sample(const uint8_t *payload, size_t len, bool goodbye, HwSample *ret,
+                          char *error, size_t size) {
+        _cleanup_json_ json_t *root = NULL;
+        json_t *proc, *cg, *py, *gc, *agent, *gens;
+        HwSample s = { .cgroup_memory_max_bytes = -1 };
+        int64_t seq = 0;
+        int r;
+
+        r = load_object(payload, len, &root, error, size);
+        if (r < 0)
+                return r;
+
+        if ((r = get_int(root, "seq", true, 0, INT64_MAX, &seq, error, size)) < 0 ||
+            (r = get_number(root, "time", true, 1, UNIX_TIME_MAX, &s.time, error, size)) < 0 ||
+            (r = get_object(root, "process", &proc, error, size)) < 0 ||
+            (r = get_object(root, "cgroup", &cg, error, size)) < 0 ||
+            (r = get_object(root, "python", &py, error, size)) < 0 ||
+            (r = get_object(root, "gc", &gc, error, size)) < 0 ||
+            (r = get_object(root, "agent", &agent, error, size)) < 0)
+                return r;
+        s.seq = (uint64_t) seq;
+
+        if (!proc)
+                return fail(error, size, "missing member 'process'");
+        if ((r = get_int(proc, "rss_bytes", true, 0, BYTES_MAX, &s.rss_bytes, error, size)) < 0 ||
+            (r = get_int(proc, "rss_peak_bytes", false, 0, BYTES_MAX, &s.rss_peak_bytes, error, size)) < 0 ||
+            (r = get_int(proc, "vm_bytes", false, 0, BYTES_MAX, &s.vm_bytes, error, size)) < 0 ||
+            (r = get_int(proc, "threads", false, 0, 1 << 22, &s.threads, error, size)) < 0)
+                return r;
+
+        if (cg) {
+                json_t *max = json_object_get(cg, "memory_max_bytes");
+                s.has_cgroup = true;
+                if ((r = get_string(cg, "path", false, s.cgroup_path, sizeof s.cgroup_path, error, size)) < 0 ||
+                    (r = get_int(cg, "memory_current_bytes", true, 0, BYTES_MAX, &s.cgroup_memory_current_bytes, error, size)) < 0)
+                        return r;
+                if (max && !json_is_null(max) &&
+                    (r = get_int(cg, "memory_max_bytes", false, 0, INT64_MAX, &s.cgroup_memory_max_bytes, error, size)) < 0)
+                        return r;
+        }
+
+        if (py) {
+                if ((r = get_int(py, "allocated_blocks", false, 0, COUNT_MAX, &s.python_allocated_blocks, error, size)) < 0)
+                        return r;
+                if (json_object_get(py, "arena_allocs_total")) {
+                        s.has_arenas = true;
+                        if ((r = get_int(py, "arena_allocs_total", false, 0, COUNT_MAX, &s.arena_allocs_total, error, size)) < 0 ||
+                            (r = get_int(py, "arena_frees_total", false, 0, COUNT_MAX, &s.arena_frees_total, error, size)) < 0 ||
+                            (r = get_int(py, "arena_size_bytes", false, 0, BYTES_MAX, &s.arena_size_bytes, error, size)) < 0)
+                                return r;
+                }
+        }
+
+        if (gc) {
+                size_t i;
+                json_t *g;
+
+                if ((r = get_bool(gc, "enabled", &s.gc_enabled, error, size)) < 0 ||
+                    (r = get_int(gc, "garbage", false, 0, COUNT_MAX, &s.gc_garbage, error, size)) < 0)
+                        return r;
+                gens = json_object_get(gc, "generations");
+                if (gens && !json_is_null(gens)) {
+                        if (!json_is_array(gens) || json_array_size(gens) > HW_GC_GENERATIONS_MAX)
+                                return fail(error, size, "member 'generations' must be an array of at most %d entries",
+                                            HW_GC_GENERATIONS_MAX);
+                        json_array_foreach(gens, i, g) {
+                                r = decode_generation(g, "generations", &s.gc[i], error, size);
+                                if (r < 0)
+                                        return r;
+                        }
+                        s.gc_generations = (unsigned) json_array_size(gens);
+                }
+        }
+
+        if (agent &&
+            ((r = get_int(agent, "samples_dropped_total", false, 0, COUNT_MAX, &s.agent_samples_dropped_total, error, size)) < 0 ||
+             (r = get_int(agent, "reconnects_total", false, 0, COUNT_MAX, &s.agent_reconnects_total, error, size)) < 0 ||
+             (r = get_number(agent, "sample_seconds", false, 0, 86400, &s.agent_sample_seconds, error, size)) < 0))
+                return r;
+
+        if (goodbye) {
+                s.is_goodbye = true;
+                if ((r = get_string(root, "reason", true, s.goodbye_reason, sizeof s.goodbye_reason, error, size)) < 0)
+                        return r;
+        }
+
+        *ret = s;
+        return 0;
+}
+
+int message_encode_welcome(const char *id, uint8_t **ret, size_t *ret_len) {
+        _cleanup_json_ json_t *o = NULL;
+        _cleanup_free_ char *payload = NULL;
+        uint8_t *frame;
+        size_t n;
+
+        o = json_pack("{s:i, s:s}", "protocol", HW_PROTOCOL_VERSION, "id", id);
+        if (!o)
+                return -ENOMEM;
+        payload = json_dumps(o, JSON_COMPACT);
+        if (!payload)
+                return -ENOMEM;
+        n = strlen(payload);
+        frame = malloc(HW_FRAME_HEADER_SIZE + n);
+        if (!frame)
+                return -ENOMEM;
+        hw_frame_header_pack(frame, HW_FRAME_WELCOME, (uint32_t) n);
+        memcpy(frame + HW_FRAME_HEADER_SIZE, payload, n);
+        *ret = frame;
+        *ret_len = HW_FRAME_HEADER_SIZE + n;
+        return 0;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Decoding and validation of frame payloads (JSON, docs/protocol.md) into HwHello / HwSample,
+ * and encoding of the daemon's WELCOME. Unknown members are ignored (forward compatibility);
+ * a known member of the wrong type or out of range rejects the whole message. Pure: no I/O,
+ * no logging; what was wrong is written into the caller's error buffer.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sample.h"
+
+#define MESSAGE_ERROR_MAX 160
+
+/* Returns 0, -EBADMSG (payload not a JSON object; *ret untouched), -EINVAL (a member is wrong;
+ * *ret untouched) or -ENOMEM. On success the caller owns ret->argv (hw_hello_done()). */
+int message_decode_hello(const uint8_t *payload, size_t len, HwHello *ret, char *error, size_t error_size);
+
+/* goodbye: decode the GOODBYE variant (adds "reason"). Same returns as above. */
+int message_decode_sample(const uint8_t *payload, size_t len, bool goodbye, HwSample *ret,
+                          char *error, size_t error_size);
+
+/* Build a WELCOME frame (header + payload) for a process id into a malloc'ed buffer. */
+int message_encode_welcome(const char *id, uint8_t **ret, size_t *ret_len);

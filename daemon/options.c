@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "options.h"
+#include "parse-util.h"
+
+void options_init(Options *o) {
+        const char *runtime = getenv("XDG_RUNTIME_DIR");
+
+        memset(o, 0, sizeof *o);
+        if (geteuid() == 0 || !runtime || runtime[0] != '/' ||
+            strlen(runtime) + sizeof("/heapwatch/agent.sock") > sizeof o->socket_path)
+                snprintf(o->socket_path, sizeof o->socket_path, "/run/heapwatch/agent.sock");
+        else
+                snprintf(o->socket_path, sizeof o->socket_path, "%s/heapwatch/agent.sock", runtime);
+        snprintf(o->http_host, sizeof o->http_host, "%s", DEFAULT_HTTP_HOST);
+        o->http_port = DEFAULT_HTTP_PORT;
+        o->http_enabled = true;
+        o->log_level = LOG_INFO;
+        o->history_points = DEFAULT_HISTORY_POINTS;
+        o->exited_retention = DEFAULT_EXITED_RETENTION;
+        o->max_processes = DEFAULT_MAX_PROCESSES;
+        o->max_connections = DEFAULT_MAX_CONNECTIONS;
+        o->socket_mode = DEFAULT_SOCKET_MODE;
+}
+
+_printf_(3, 4) static int fail(char *error, size_t size, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(error, size, fmt, ap);
+        va_end(ap);
+        return -EINVAL;
+}
+
+static int parse_count(const char *s, uint64_t min, uint64_t max, size_t *ret) {
+        uint64_t v;
+        if (parse_uint64(s, &v) < 0 || v < min || v > max)
+                return -EINVAL;
+        *ret = (size_t) v;
+        return 0;
+}
+
+int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) {
+        enum {
+                ARG_SOCKET = 0x100,
+                ARG_HTTP,
+                ARG_NO_HTTP,
+                ARG_FOREGROUND,
+                ARG_LOG_LEVEL,
+                ARG_HISTORY_POINTS,
+                ARG_EXITED_RETENTION,
+                ARG_MAX_PROCESSES,
+                ARG_MAX_CONNECTIONS,
+                ARG_VERSION,
+        };
+        static const struct option longopts[] = {
+                { "socket", required_argument, NULL, ARG_SOCKET },
+                { "http", required_argument, NULL, ARG_HTTP },
+                { "no-http", no_argument, NULL, ARG_NO_HTTP },
+                { "foreground", no_argument, NULL, ARG_FOREGROUND },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "history-points", required_argument, NULL, ARG_HISTORY_POINTS },
+                { "exited-retention", required_argument, NULL, ARG_EXITED_RETENTION },
+                { "max-processes", required_argument, NULL, ARG_MAX_PROCESSES },
+                { "max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {}
+        };
+        int c;
+
+        optind = 0; /* full re-initialisation, so tests can parse several argv in one process */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
+                switch (c) {
+                case ARG_SOCKET:
+                        if (optarg[0] != '/' || strlen(optarg) >= sizeof o->socket_path)
+                                return fail(error, size, "--socket needs an absolute path shorter than %zu bytes",
+                                            sizeof o->socket_path);
+                        snprintf(o->socket_path, sizeof o->socket_path, "%s", optarg);
+                        break;
+                case ARG_HTTP:
+                        if (parse_listen_address(optarg, o->http_host, sizeof o->http_host, &o->http_port) < 0)
+                                return fail(error, size, "--http needs ADDR:PORT (e.g. 127.0.0.1:9847 or [::1]:9847), not '%s'",
+                                            optarg);
+                        o->http_enabled = true;
+                        break;
+                case ARG_NO_HTTP:
+                        o->http_enabled = false;
+                        break;
+                case ARG_FOREGROUND:
+                        o->foreground = true;
+                        break;
+                case ARG_LOG_LEVEL:
+                        o->log_level = log_level_from_string(optarg);
+                        if (o->log_level < 0)
+                                return fail(error, size, "--log-level must be one of emerg..debug or 0..7, not '%s'", optarg);
+                        break;
+                case ARG_HISTORY_POINTS:
+                        if (parse_count(optarg, 10, 10000000, &o->history_points) < 0)
+                                return fail(error, size, "--history-points must be an integer in 10..10000000");
+                        break;
+                case ARG_EXITED_RETENTION:
+                        if (parse_seconds(optarg, 0, 365.0 * 86400, &o->exited_retention) < 0)
+                                return fail(error, size, "--exited-retention must be seconds in 0..31536000");
+                        break;
+                case ARG_MAX_PROCESSES:
+                        if (parse_count(optarg, 1, 1000000, &o->max_processes) < 0)
+                                return fail(error, size, "--max-processes must be an integer in 1..1000000");
+                        break;
+                case ARG_MAX_CONNECTIONS:
+                        if (parse_count(optarg, 1, 1000000, &o->max_connections) < 0)
+                                return fail(error, size, "--max-connections must be an integer in 1..1000000");
+                        break;
+                case 'h':
+                        o->show_help = true;
+                        break;
+                case ARG_VERSION:
+                        o->show_version = true;
+                        break;
+                case '?':
+                default:
+                        if (optopt >= ARG_SOCKET)
+                                return fail(error, size, "option '%s' needs a value", argv[optind - 1]);
+                        if (optopt)
+                                return fail(error, size, "unknown option '-%c'", optopt);
+                        return fail(error, size, "unknown option '%s'", argv[optind - 1]);
+                }
+        }
+        if (optind < argc)
+                return fail(error, size, "unexpected argument '%s'", argv[optind]);
+        return 0;
+}
+
+void options_print_help(const char *program) {
+        printf("Usage: %s [OPTIONS]\n\n"
+               "Collect memory samples from heapwatch agents and serve them over HTTP.\n\n"
+               "  --socket PATH            agent socket (default: /run/heapwatch/agent.sock as root,\n"
+               "                           $XDG_RUNTIME_DIR/heapwatch/agent.sock otherwise)\n"
+               "  --http ADDR:PORT         HTTP listen address (default %s:%d)\n"
+               "  --no-http                do not serve HTTP\n"
+               "  --foreground             accepted for compatibility; heapwatchd never forks\n"
+               "  --log-level LEVEL        emerg..debug or 0..7 (default info)\n"
+               "  --history-points N       in-memory samples kept per process (default %d)\n"
+               "  --exited-retention SECS  how long exited processes stay listed (default %.0f)\n"
+               "  --max-processes N        processes tracked at most, live and exited (default %d)\n"
+               "  --max-connections N      concurrent agent connections (default %d)\n"
+               "  -h, --help               show this help\n"
+               "      --version            show the version\n",
+               program, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_HISTORY_POINTS, DEFAULT_EXITED_RETENTION,
+               DEFAULT_MAX_PROCESSES, DEFAULT_MAX_CONNECTIONS);
+}

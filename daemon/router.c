@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Routing and query validation (see router.h). Everything here works on borrowed strings and
+ * fixed-size structs: a request that is malformed in any way costs no allocation, and its error
+ * message is written into the caller's buffer, ready to become the {"error": ...} body.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "macro.h"
+#include "parse-util.h"
+#include "router.h"
+
+#define API_PREFIX "/api/v1/processes"
+
+static const char *const route_names[_ROUTE_MAX] = {
+        [ROUTE_NOT_FOUND] = "not_found",
+        [ROUTE_METHOD_NOT_ALLOWED] = "method_not_allowed",
+        [ROUTE_HEALTHZ] = "healthz",
+        [ROUTE_METRICS] = "metrics",
+        [ROUTE_PROCESSES] = "processes",
+        [ROUTE_PROCESS] = "process",
+        [ROUTE_SERIES] = "series",
+};
+
+const char *route_kind_to_string(RouteKind k) {
+        if ((unsigned) k >= _ROUTE_MAX)
+                return NULL;
+        return route_names[k];
+}
+
+_printf_(3, 4) static int set_error(char *err, size_t err_size, const char *format, ...) {
+        va_list ap;
+
+        if (err && err_size > 0) {
+                va_start(ap, format);
+                (void) vsnprintf(err, err_size, format, ap);
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+/* Error messages quote what the client sent; keep at most ECHO_MAX bytes of it and replace
+ * anything but printable ASCII, so the message stays one line of valid UTF-8 (jansson refuses
+ * anything else) whatever bytes arrived percent-encoded. */
+#define ECHO_MAX 64
+static const char *echo(const char *s, char buf[static ECHO_MAX + 1]) {
+        size_t i;
+
+        for (i = 0; s[i] && i < ECHO_MAX; i++) {
+                unsigned char c = (unsigned char) s[i];
+                buf[i] = c >= 0x20 && c < 0x7f ? (char) c : '?';
+        }
+        buf[i] = '\0';
+        return buf;
+}
+
+bool router_process_id_is_valid(const char *s) {
+        size_t n, digits;
+
+        if (!s)
+                return false;
+        n = strnlen(s, PROCESS_ID_MAX);
+        if (n >= PROCESS_ID_MAX)
+                return false;
+
+        digits = strspn(s, "0123456789");
+        if (digits == 0 || s[digits] != '-')
+                return false;
+        s += digits + 1;
+        digits = strspn(s, "0123456789");
+        return digits > 0 && s[digits] == '\0';
+}
+
+/* Does the path segment s[0..n) equal the literal? */
+static bool segment_is(const char *s, size_t n, const char *literal) {
+        return strlen(literal) == n && memcmp(s, literal, n) == 0;
+}
+
+int router_match(const char *method, const char *path, Route *ret) {
+        Route route = { .kind = ROUTE_NOT_FOUND };
+        size_t len, rest_len, id_len;
+        const char *rest, *slash;
+
+        if (!method || !path || !ret)
+                return -EINVAL;
+
+        /* Method first: the API has no other methods on any path, so a POST to an unknown path is
+         * as wrong as a POST to /metrics, and 405 with Allow tells the client what to fix. */
+        if (strcmp(method, "GET") == 0)
+                route.head = false;
+        else if (strcmp(method, "HEAD") == 0)
+                route.head = true;
+        else {
+                route.kind = ROUTE_METHOD_NOT_ALLOWED;
+                *ret = route;
+                return 0;
+        }
+
+        /* One trailing slash is tolerated, so "/metrics/" from a hand-written scrape config works;
+         * everything else must match exactly. */
+        len = strlen(path);
+        if (len > 1 && path[len - 1] == '/')
+                len--;
+
+        if (segment_is(path, len, "/healthz"))
+                route.kind = ROUTE_HEALTHZ;
+        else if (segment_is(path, len, "/metrics"))
+                route.kind = ROUTE_METRICS;
+        else if (segment_is(path, len, API_PREFIX))
+                route.kind = ROUTE_PROCESSES;
+        else if (len > strlen(API_PREFIX) + 1 && memcmp(path, API_PREFIX "/", strlen(API_PREFIX) + 1) == 0) {
+                /* "/api/v1/processes/" {id} [ "/series" ] */
+                rest = path + strlen(API_PREFIX) + 1;
+                rest_len = len - strlen(API_PREFIX) - 1;
+                slash = memchr(rest, '/', rest_len);
+                id_len = slash ? (size_t) (slash - rest) : rest_len;
+
+                if (id_len > 0 && id_len < PROCESS_ID_MAX) {
+                        char id[PROCESS_ID_MAX];
+
+                        memcpy(id, rest, id_len);
+                        id[id_len] = '\0';
+                        if (router_process_id_is_valid(id)) {
+                                if (!slash)
+                                        route.kind = ROUTE_PROCESS;
+                                else if (segment_is(slash, rest_len - id_len, "/series"))
+                                        route.kind = ROUTE_SERIES;
+                                if (route.kind != ROUTE_NOT_FOUND)
+                                        memcpy(route.id, id, id_len + 1);
+                        }
+                }
+        }
+
+        *ret = route;
+        return 0;
+}
+
+int router_parse_processes_query(const char *state, ProcessesQuery *ret, char *err, size_t err_size) {
+        char buf[ECHO_MAX + 1];
+        ProcessFilter f;
+
+        if (!ret)
+                return -EINVAL;
+
+        if (!state || strcmp(state, "all") == 0)
+                f = PROCESS_FILTER_ALL;
+        else if (strcmp(state, "live") == 0)
+                f = PROCESS_FILTER_LIVE;
+        else if (strcmp(state, "exited") == 0)
+                f = PROCESS_FILTER_EXITED;
+        else
+                return set_error(err, err_size, "invalid state \"%s\": expected live, exited or all",
+                                 echo(state, buf));
+
+        *ret = (ProcessesQuery) { .filter = f };
+        return 0;
+}
+
+size_t series_bucket_count(double from, double to, double step) {
+        double n;
+
+        if (!(step > 0) || !(to >= from))
+                return 0;
+        n = floor((to - from) / step);
+        /* Compare as doubles before converting: a NaN or a value beyond SIZE_MAX must not reach
+         * the cast (undefined behaviour). */
+        if (!(n < (double) (SIZE_MAX - 1)))
+                return SIZE_MAX;
+        return (size_t) n + 1;
+}
+
+/* Parse a time parameter: any finite number of Unix seconds. */
+static int parse_time_param(const char *name, const char *value, double *ret, char *err, size_t err_size) {
+        char buf[ECHO_MAX + 1];
+        double v;
+        int r;
+
+        r = parse_double(value, &v);
+        if (r == -ERANGE)
+                return set_error(err, err_size, "invalid %s \"%s\": must be a finite number of Unix seconds",
+                                 name, echo(value, buf));
+        if (r < 0)
+                return set_error(err, err_size, "invalid %s \"%s\": expected Unix seconds, e.g. 1764061234.5",
+                                 name, echo(value, buf));
+        *ret = v;
+        return 0;
+}
+
+int router_parse_series_query(const char *metric, const char *from, const char *to, const char *step,
+                              double now, SeriesQuery *ret, char *err, size_t err_size) {
+        char buf[ECHO_MAX + 1];
+        SeriesQuery q = {};
+        size_t buckets;
+        int m, r;
+
+        if (!ret)
+                return -EINVAL;
+
+        if (!metric || !*metric)
+                return set_error(err, err_size, "missing parameter metric (e.g. metric=rss_bytes)");
+        m = history_metric_from_string(metric);
+        if (m < 0)
+                return set_error(err, err_size, "unknown metric \"%s\"", echo(metric, buf));
+        q.metric = (HistoryMetric) m;
+
+        if (to) {
+                r = parse_time_param("to", to, &q.to, err, err_size);
+                if (r < 0)
+                        return r;
+        } else
+                q.to = now;
+
+        if (from) {
+                r = parse_time_param("from", from, &q.from, err, err_size);
+                if (r < 0)
+                        return r;
+        } else
+                q.from = q.to - SERIES_DEFAULT_WINDOW;
+
+        if (!(q.from <= q.to))
+                return set_error(err, err_size, "from (%.3f) is after to (%.3f)", q.from, q.to);
+
+        if (step) {
+                r = parse_seconds(step, SERIES_STEP_MIN, SERIES_STEP_MAX, &q.step);
+                if (r == -ERANGE)
+                        return set_error(err, err_size, "invalid step \"%s\": must be between %g and %.0f seconds",
+                                         echo(step, buf), SERIES_STEP_MIN, SERIES_STEP_MAX);
+                if (r < 0)
+                        return set_error(err, err_size, "invalid step \"%s\": expected seconds, e.g. 60",
+                                         echo(step, buf));
+
+                buckets = series_bucket_count(q.from, q.to, q.step);
+                if (buckets > SERIES_POINTS_MAX)
+                        return set_error(err, err_size,
+                                         "too many points: [from, to] at step %g would be more than %d points; "
+                                         "increase step or narrow the range", q.step, SERIES_POINTS_MAX);
+        }
+
+        *ret = q;
+        return 0;
+}

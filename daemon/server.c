@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Daemon wiring (see server.h). One sd-event loop owns signals, the agent socket, libmicrohttpd
+ * and the periodic expiry of exited processes — the shape of systemd-journal-remote.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "agent-server.h"
+#include "http-server.h"
+#include "log.h"
+#include "macro.h"
+#include "registry.h"
+#include "server.h"
+#include "stats.h"
+#include "time-util.h"
+
+#define EXPIRE_INTERVAL_USEC (10 * USEC_PER_SEC)
+
+struct Server {
+        sd_event *event;
+        Registry *registry;
+        AgentServer *agents;
+        HttpServer *http;
+        sd_event_source *expire_timer;
+};
+
+static int on_expire(sd_event_source *source, uint64_t usec, void *userdata) {
+        Server *s = userdata;
+        size_t n = registry_expire(s->registry, now_unix());
+
+        if (n > 0) {
+                daemon_stats.processes_expired_total += n;
+                log_debug("Dropped %zu exited process(es) past retention.", n);
+        }
+        return sd_event_source_set_time(source, usec + EXPIRE_INTERVAL_USEC);
+}
+
+/* Socket activation: a Unix stream socket is the agent socket, an inet stream socket is HTTP. */
+static void take_listen_fds(int *ret_agent_fd, int *ret_http_fd) {
+        int n = sd_listen_fds(1);
+
+        *ret_agent_fd = *ret_http_fd = -1;
+        for (int i = 0; i < n; i++) {
+                int fd = SD_LISTEN_FDS_START + i;
+                if (*ret_agent_fd < 0 && sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0)
+                        *ret_agent_fd = fd;
+                else if (*ret_http_fd < 0 && sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0)
+                        *ret_http_fd = fd;
+                else
+                        log_warning("Ignoring unexpected socket-activated fd %d.", fd);
+        }
+}
+
+int server_new(const Options *o, Server **ret) {
+        RegistryLimits rl = {
+                .max_processes = o->max_processes,
+                .history_capacity = o->history_points,
+                .exited_retention = o->exited_retention,
+        };
+        AgentServerLimits al = {
+                .max_connections = o->max_connections,
+                .max_frame_payload = HW_FRAME_MAX_PAYLOAD,
+                .hello_timeout_usec = 10 * USEC_PER_SEC,
+        };
+        Server *s;
+        int agent_fd, http_fd, r;
+        uint64_t now;
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return log_oom();
+        daemon_stats.start_time = now_unix();
+
+        r = sd_event_default(&s->event);
+        if (r < 0) {
+                log_error_errno(r, "Failed to create the event loop: %m");
+                goto fail;
+        }
+        /* sd-event turns these into events; they must be blocked first. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        if ((r = sd_event_add_signal(s->event, NULL, SIGTERM, NULL, NULL)) < 0 ||
+            (r = sd_event_add_signal(s->event, NULL, SIGINT, NULL, NULL)) < 0) {
+                log_error_errno(r, "Failed to watch signals: %m");
+                goto fail;
+        }
+        (void) sd_event_set_watchdog(s->event, true);
+
+        s->registry = registry_new(&rl);
+        if (!s->registry) {
+                r = log_oom();
+                goto fail;
+        }
+
+        take_listen_fds(&agent_fd, &http_fd);
+        r = agent_server_new(s->event, o->socket_path, agent_fd, o->socket_mode, s->registry, &al, &s->agents);
+        if (r < 0)
+                goto fail;
+        log_info("Listening for agents on %s.", agent_fd >= 0 ? "the socket-activated socket" : o->socket_path);
+
+        if (o->http_enabled || http_fd >= 0) {
+                r = http_server_new(s->event, o->http_host, o->http_port, http_fd, s->registry, &s->http);
+                if (r < 0)
+                        goto fail;
+                if (http_fd >= 0)
+                        log_info("Serving HTTP on the socket-activated socket.");
+                else
+                        log_info("Serving HTTP on %s%s%s:%u.", strchr(o->http_host, ':') ? "[" : "", o->http_host,
+                                 strchr(o->http_host, ':') ? "]" : "", o->http_port);
+        }
+
+        sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        r = sd_event_add_time(s->event, &s->expire_timer, CLOCK_MONOTONIC, now + EXPIRE_INTERVAL_USEC, USEC_PER_SEC,
+                              on_expire, s);
+        if (r < 0) {
+                log_error_errno(r, "Failed to add the expiry timer: %m");
+                goto fail;
+        }
+        *ret = s;
+        return 0;
+
+fail:
+        server_free(s);
+        return r;
+}
+
+int server_run(Server *s) {
+        int r;
+
+        (void) sd_notify(false, "READY=1\nSTATUS=Accepting agents.");
+        r = sd_event_loop(s->event);
+        (void) sd_notify(false, "STOPPING=1");
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        return 0;
+}
+
+Server *server_free(Server *s) {
+        if (!s)
+                return NULL;
+        sd_event_source_disable_unref(s->expire_timer);
+        http_server_free(s->http);
+        agent_server_free(s->agents);
+        registry_free(s->registry);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}

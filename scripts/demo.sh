@@ -1,0 +1,71 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The main job, from a fresh clone on Debian 12: install what is missing, build, start
+# heapwatchd and a small demo service that leaks (loaded with `heapwatch run`, no code
+# change), and show what heapwatch reports: `heapwatch status`, the JSON API and /metrics.
+# Runs for DEMO_SECONDS (default 30), then stops both. --keep leaves them running.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+keep=no
+[ "${1:-}" = "--keep" ] && keep=yes
+seconds=${DEMO_SECONDS:-30}
+
+"$top/scripts/deps.sh"
+"$top/scripts/build.sh" build
+b="$top/build"
+
+run=$(mktemp -d /tmp/heapwatch-demo.XXXXXX)
+sock="$run/agent.sock"
+port=${HEAPWATCH_DEMO_PORT:-9847}
+url="http://127.0.0.1:$port"
+cleanup() {
+	[ -n "${svc:-}" ] && kill "$svc" 2>/dev/null
+	[ -n "${daemon:-}" ] && kill "$daemon" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$run"
+}
+[ $keep = yes ] || trap cleanup EXIT INT TERM
+
+echo "== starting heapwatchd (agent socket $sock, HTTP $url)"
+"$b/heapwatchd" --socket "$sock" --http "127.0.0.1:$port" >"$run/heapwatchd.log" 2>&1 &
+daemon=$!
+for i in $(seq 1 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
+curl -sf "$url/healthz" || { cat "$run/heapwatchd.log"; exit 1; }
+echo
+
+echo "== starting the leaky demo service with: heapwatch run --service demo-leaky -- python3 demo/leaky_service.py"
+HEAPWATCH_AGENT_PATH="$b/agent/python" "$b/heapwatch" run --service demo-leaky --socket "$sock" --interval 1 \
+	-- python3 "$top/demo/leaky_service.py" &
+svc=$!
+
+step=10
+elapsed=0
+while [ $elapsed -lt "$seconds" ]; do
+	sleep $step
+	elapsed=$((elapsed + step))
+	echo "== after ${elapsed}s: heapwatch status"
+	"$b/heapwatch" status --url "$url"
+	echo
+done
+
+id=$(curl -sf "$url/api/v1/processes?state=live" | python3 -c 'import json,sys; ps=json.load(sys.stdin)["processes"]; print(ps[0]["id"] if ps else "")')
+if [ -n "$id" ]; then
+	echo "== GET /api/v1/processes/$id (abridged)"
+	curl -sf "$url/api/v1/processes/$id" | python3 -c '
+import json, sys
+d = json.load(sys.stdin); s = d["latest_sample"]
+print(json.dumps({"process": {k: d["process"][k] for k in ("id", "pid", "service", "state", "argv")},
+                  "rss_bytes": s["process"]["rss_bytes"], "python_allocated_blocks": s["python"]["allocated_blocks"],
+                  "gc": [{k: g[k] for k in ("count", "collections", "collected")} for g in s["gc"]["generations"]]}, indent=1))'
+	echo "== python_allocated_blocks over the last ${seconds}s (from /series, every 5th point): it only grows"
+	curl -sf "$url/api/v1/processes/$id/series?metric=python_allocated_blocks" | python3 -c '
+import json, sys
+pts = json.load(sys.stdin)["points"]
+print("  ".join("%d" % v for _, v in pts[::5]))'
+	echo "== a few lines of /metrics"
+	curl -sf "$url/metrics" | grep -E '^heapwatch_(process_resident_memory_bytes|python_allocated_blocks|gc_collections_total|daemon_agents_connected)' | head -n 8
+fi
+if [ $keep = yes ]; then
+	echo "== left running: heapwatchd (pid $daemon) on $url and the demo service (pid $svc)"
+fi

@@ -1,0 +1,47 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The whole test suite, from a fresh clone on Debian 12: installs what is missing, builds with
+# warnings as errors, runs `make check` (Check unit tests + end-to-end tests under every
+# CPython 3.8-3.13 found), then the same suite again under an AddressSanitizer +
+# UndefinedBehaviorSanitizer build. Ends with one "N passed, N failed" line.
+set -u
+cd "$(dirname "$0")/.."
+top=$(pwd)
+"$top/scripts/deps.sh" || exit 1
+
+total_pass=0; total_fail=0; total_skip=0; status=0
+
+# run_suite NAME BUILDDIR [configure args...]
+run_suite() {
+	name=$1; dir=$2; shift 2
+	echo "===== $name: build ====="
+	if ! "$top/scripts/build.sh" "$dir" "$@"; then
+		echo "===== $name: BUILD FAILED ====="
+		total_fail=$((total_fail + 1)); status=1
+		return
+	fi
+	echo "===== $name: make check ====="
+	(cd "$top/$dir" && make -j"$(nproc)" check VERBOSE=1 >check.out 2>&1)
+	rc=$?
+	# The end-to-end log says which interpreters were tested and which skipped, and why.
+	sed -n '/=== e2e summary ===/,$p' "$top/$dir/tests/e2e/run-e2e.sh.log" 2>/dev/null
+	grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' "$top/$dir/check.out"
+	if [ $rc -ne 0 ]; then
+		echo "----- failing test logs ($name) -----"
+		for log in $(grep -lE '^(FAIL|ERROR)' $(find "$top/$dir/tests" -name '*.trs') 2>/dev/null); do
+			echo "--- ${log%.trs}.log"; tail -n 200 "${log%.trs}.log"
+		done
+		tail -n 30 "$top/$dir/check.out"
+		status=1
+	fi
+	p=$(grep -c '^PASS:' "$top/$dir/check.out"); f=$(grep -cE '^(FAIL|ERROR|XPASS):' "$top/$dir/check.out")
+	s=$(grep -c '^SKIP:' "$top/$dir/check.out")
+	echo "===== $name: $p passed, $f failed, $s skipped ====="
+	total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + s))
+}
+
+run_suite "default build" build
+run_suite "ASan+UBSan build" build-asan --enable-sanitizers
+
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+exit $status

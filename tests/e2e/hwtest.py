@@ -1,0 +1,219 @@
+# SPDX-License-Identifier: MIT
+"""Helpers for the end-to-end tests: start a real heapwatchd, start real interpreters with the
+agent (through `heapwatch run`), talk real HTTP, and wait for conditions by polling with a
+deadline (never fixed sleeps)."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TOP_BUILDDIR = os.environ.get("top_builddir") or TOP_SRCDIR
+TARGET_PYTHON = os.environ.get("HW_TARGET_PYTHON", "/usr/bin/python3")
+AGENT_DIR = os.environ.get("HW_AGENT_DIR", "")
+SANITIZERS = os.environ.get("HW_SANITIZERS", "no") == "yes"
+PROGRAMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
+# Deadlines are generous: they bound a failing test, they are not performance claims.
+DEADLINE = float(os.environ.get("HW_E2E_DEADLINE", "20"))
+
+
+def find_binary(*names):
+    for name in names:
+        path = os.path.join(TOP_BUILDDIR, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    raise RuntimeError("binary not built: %s" % " or ".join(names))
+
+
+def wait_for(predicate, timeout=DEADLINE, interval=0.05, what="condition"):
+    """Poll predicate() until it returns a truthy value; return it, or fail after timeout."""
+    end = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < end:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # the daemon may be restarting; keep polling
+            last_exc = e
+        time.sleep(interval)
+    raise AssertionError("timed out after %.0fs waiting for %s (last error: %r)" % (timeout, what, last_exc))
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sanitizer_env(env):
+    """An ASan-built agent loaded into a stock interpreter needs the runtime preloaded."""
+    if SANITIZERS:
+        lib = subprocess.run([os.environ.get("CC", "gcc"), "-print-file-name=libasan.so"],
+                             stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+        env["LD_PRELOAD"] = lib
+        env["ASAN_OPTIONS"] = "detect_leaks=0:verify_asan_link_order=0"
+    return env
+
+
+class Daemon:
+    """A real heapwatchd on a private socket and a free loopback port."""
+
+    def __init__(self, tmpdir, extra_args=()):
+        self.tmpdir = tmpdir
+        self.socket_path = os.path.join(tmpdir, "agent.sock")
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.log_path = os.path.join(tmpdir, "heapwatchd.log")
+
+    def start(self):
+        binary = find_binary("heapwatchd", "daemon/heapwatchd")
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [binary, "--socket", self.socket_path, "--http", "127.0.0.1:%d" % self.port,
+             "--log-level", "debug"] + self.extra_args,
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: self.get("/healthz")[0] == 200, what="heapwatchd to serve /healthz")
+        return self
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=DEADLINE)
+        if self.proc:
+            self.log.close()
+
+    def stop(self):
+        """SIGTERM and expect a clean exit."""
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=DEADLINE)
+        self.log.close()
+        return rc
+
+    def logs(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def request(self, path, method="GET", data=None):
+        req = urllib.request.Request(self.url + path, method=method, data=data)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def get(self, path):
+        status, _, body = self.request(path)
+        return status, body
+
+    def get_json(self, path):
+        status, body = self.get(path)
+        return status, json.loads(body.decode("utf-8"))
+
+    def processes(self, state="all"):
+        status, doc = self.get_json("/api/v1/processes?state=%s" % state)
+        assert status == 200, (status, doc)
+        return doc["processes"]
+
+    def find_process(self, pid, state=None):
+        for p in self.processes():
+            if p["pid"] == pid and (state is None or p["state"] == state):
+                return p
+        return None
+
+    def metric_value(self, name, **labels):
+        """The value of one sample of the /metrics exposition (0 when absent)."""
+        want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+        for line in self.metrics().splitlines():
+            if line.startswith("#"):
+                continue
+            key, _, value = line.rpartition(" ")
+            lname, _, lbl = key.partition("{")
+            got = ",".join(sorted(lbl.rstrip("}").split(","))) if lbl else ""
+            if lname == name and got == want:
+                return float(value)
+        return 0.0
+
+    def metrics(self):
+        status, body = self.get("/metrics")
+        assert status == 200
+        return body.decode("utf-8")
+
+
+class Target:
+    """A Python program started with `heapwatch run` (no code change), talking to `daemon`."""
+
+    def __init__(self, tmpdir, program, args=(), service="e2e", interval="0.2", socket_path=None,
+                 use_cli=True, env=None):
+        self.tmpdir = tmpdir
+        self.state_path = os.path.join(tmpdir, "%s-%d.state.json" % (os.path.basename(program), id(self)))
+        cmd = [TARGET_PYTHON, os.path.join(PROGRAMS, program), self.state_path] + list(args)
+        e = dict(os.environ)
+        e.pop("PYTHONPATH", None)
+        e.update(env or {})
+        sanitizer_env(e)
+        if use_cli:
+            cli = find_binary("heapwatch", "cli/heapwatch")
+            e["HEAPWATCH_AGENT_PATH"] = AGENT_DIR
+            cmd = [cli, "run", "--service", service, "--interval", interval, "--socket", socket_path, "--"] + cmd
+        else:
+            e["PYTHONPATH"] = AGENT_DIR
+            e["HEAPWATCH_SOCKET"] = socket_path
+            e["HEAPWATCH_SERVICE"] = service
+            e["HEAPWATCH_INTERVAL"] = interval
+        self.stderr_path = self.state_path + ".stderr"
+        self.stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(cmd, env=e, stdout=subprocess.DEVNULL, stderr=self.stderr)
+        self.pid = self.proc.pid
+
+    def state(self):
+        """What the program reports about itself (it writes this file atomically)."""
+        try:
+            with open(self.state_path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def wait_state(self, predicate=lambda s: True, what="program state"):
+        return wait_for(lambda: (lambda s: s if s and predicate(s) else None)(self.state()), what=what)
+
+    def command(self, text):
+        """Programs poll <state>.cmd for instructions ("exit", "stop", "fork", ...)."""
+        tmp = self.state_path + ".cmd.tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.state_path + ".cmd")
+
+    def wait(self, timeout=DEADLINE):
+        rc = self.proc.wait(timeout=timeout)
+        self.stderr.close()
+        return rc
+
+    def stderr_text(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if not self.stderr.closed:
+            self.stderr.close()
+
+
+class TmpDir:
+    def __enter__(self):
+        self.path = tempfile.mkdtemp(prefix="hw-e2e-")
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)

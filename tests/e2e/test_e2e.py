@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""End-to-end tests: a real heapwatchd, real interpreters with the agent loaded by
+`heapwatch run` (no code change), real HTTP. The target interpreter is $HW_TARGET_PYTHON with
+the agent built for it in $HW_AGENT_DIR (see run-e2e.sh)."""
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hwtest import Daemon, Target, TmpDir, wait_for, DEADLINE  # noqa: E402
+
+INTERVAL = 0.2
+
+
+def frame(ftype, payload, magic=b"HWP\0", version=1, length=None):
+    if isinstance(payload, (dict, list)):
+        payload = json.dumps(payload).encode()
+    n = len(payload) if length is None else length
+    return magic + bytes([version, ftype, 0, 0]) + struct.pack(">I", n) + payload
+
+
+class E2E(unittest.TestCase):
+    def setUp(self):
+        self._tmp = TmpDir()
+        self.tmp = self._tmp.__enter__()
+        self.daemon = Daemon(self.tmp).start()
+        self.targets = []
+
+    def tearDown(self):
+        for t in self.targets:
+            t.kill()
+        if self.daemon.proc.poll() is None:
+            rc = self.daemon.stop()
+            self.assertEqual(rc, 0, "heapwatchd did not exit cleanly on SIGTERM:\n" + self.daemon.logs())
+        if self._outcome_failed():
+            sys.stderr.write("---- heapwatchd log ----\n" + self.daemon.logs())
+            for t in self.targets:
+                sys.stderr.write("---- target stderr ----\n" + t.stderr_text())
+        self._tmp.__exit__(None, None, None)
+
+    def _outcome_failed(self):
+        outcome = getattr(self, "_outcome", None)
+        errors = getattr(outcome, "errors", None)
+        if errors is None:  # Python 3.11+
+            result = getattr(outcome, "result", None)
+            return bool(result and (result.failures or result.errors))
+        return any(exc for _, exc in errors)
+
+    def start_target(self, program, **kw):
+        kw.setdefault("socket_path", self.daemon.socket_path)
+        kw.setdefault("interval", str(INTERVAL))
+        t = Target(self.tmp, program, **kw)
+        self.targets.append(t)
+        return t
+
+    def wait_process(self, pid, predicate=lambda p: True, what=None):
+        return wait_for(lambda: (lambda p: p if p and predicate(p) else None)(self.daemon.find_process(pid)),
+                        what=what or "process %d in /api/v1/processes" % pid)
+
+    # ------------------------------------------------------------------------------------
+
+    def test_process_appears_with_its_own_figures(self):
+        t = self.start_target("steady.py", service="billing")
+        own = t.wait_state(lambda s: s.get("phase") == "steady", "the program to settle")
+        self.assertTrue(own["agent_loaded"], "heapwatch run did not load the agent")
+        started = time.monotonic()
+        p = self.wait_process(t.pid, lambda p: p["samples"] >= 1)
+        # Appears within two intervals of settling, with generous slack for a loaded CI box.
+        self.assertLess(time.monotonic() - started, 2 * INTERVAL + 5)
+        self.assertEqual(p["service"], "billing")
+        self.assertEqual(p["state"], "live")
+        self.assertEqual(p["ppid"], own["ppid"])
+        self.assertTrue(any(a.endswith("steady.py") for a in p["argv"]), p["argv"])
+        self.assertIn("-", p["id"])
+
+        # A sample taken after the program settled must match its own view exactly for GC.
+        def settled_sample():
+            status, doc = self.daemon.get_json("/api/v1/processes/" + p["id"])
+            s = doc["latest_sample"]
+            return doc if s and s["time"] > own["time"] + 0.01 else None
+        doc = wait_for(settled_sample, what="a sample newer than the program's own view")
+        s = doc["latest_sample"]
+        gens = s["gc"]["generations"]
+        self.assertEqual(len(gens), len(own["gc_stats"]))
+        for g, mine in zip(gens, own["gc_stats"]):
+            self.assertEqual(g["collections"], mine["collections"])
+            self.assertEqual(g["collected"], mine["collected"])
+            self.assertEqual(g["uncollectable"], mine["uncollectable"])
+        self.assertEqual([g["threshold"] for g in gens], own["gc_threshold"])
+        self.assertFalse(s["gc"]["enabled"])
+        self.assertEqual(s["gc"]["garbage"], own["gc_garbage"])
+        # The agent's own gc.collect() pauses were timed: three collections of gen 2 happened
+        # before the agent started? No: the agent loads first (sitecustomize), so they count.
+        self.assertGreaterEqual(doc["gc_pause_seconds_total"][2], 0.0)
+        # RSS and allocated blocks move a little between two readings; they must agree closely.
+        self.assertAlmostEqual(s["process"]["rss_bytes"], own["rss_bytes"], delta=own["rss_bytes"] * 0.2)
+        self.assertGreaterEqual(s["process"]["rss_peak_bytes"], s["process"]["rss_bytes"])
+        self.assertAlmostEqual(s["python"]["allocated_blocks"], own["allocated_blocks"],
+                               delta=own["allocated_blocks"] * 0.1 + 1000)
+        self.assertGreaterEqual(s["process"]["threads"], 2)  # the host's and the agent's
+        self.assertEqual(doc["process"]["python"]["version"], own["python"])
+        self.assertEqual(doc["process"]["agent_pid"], t.pid)
+        self.assertEqual(doc["process"]["pid"], t.pid)
+
+        # A collection the program makes shows up in the next samples, with its pause timed.
+        t.command("collect")
+        after = t.wait_state(lambda st: st.get("phase") == "collected", "the program to collect")
+        def collected_seen():
+            _, d = self.daemon.get_json("/api/v1/processes/" + p["id"])
+            g2 = d["latest_sample"]["gc"]["generations"][2]
+            return d if g2["collections"] == after["gc_stats"][2]["collections"] else None
+        d = wait_for(collected_seen, what="the collection to show up")
+        self.assertGreater(d["gc_pause_seconds_total"][2], 0.0)
+
+    def test_series_and_metrics(self):
+        t = self.start_target("steady.py")
+        p = self.wait_process(t.pid, lambda p: p["samples"] >= 3)
+        status, doc = self.daemon.get_json("/api/v1/processes/%s/series?metric=rss_bytes" % p["id"])
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(doc["metric"], "rss_bytes")
+        pts = doc["points"]
+        self.assertGreaterEqual(len(pts), 3)
+        self.assertEqual([x[0] for x in pts], sorted(x[0] for x in pts))
+        self.assertTrue(all(x[1] > 0 for x in pts))
+        now = time.time()
+        status, doc = self.daemon.get_json("/api/v1/processes/%s/series?metric=gc_count_gen0&from=%f&to=%f&step=1"
+                                           % (p["id"], now - 60, now + 1))
+        self.assertEqual(status, 200, doc)
+
+        text = self.daemon.metrics()
+        self.assertIn('heapwatch_process_resident_memory_bytes{id="%s"' % p["id"], text)
+        self.assertIn("heapwatch_daemon_agents_connected", text)
+        self.assertIn("heapwatch_build_info", text)
+        promtool = shutil.which("promtool")
+        if promtool:
+            r = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            self.assertEqual(r.returncode, 0, r.stdout.decode())
+        else:
+            sys.stderr.write("promtool not installed: /metrics not linted\n")
+
+    def test_http_errors(self):
+        t = self.start_target("steady.py")
+        p = self.wait_process(t.pid)
+        cases = [
+            ("/nope", 404), ("/api/v1/processes/123-456", 404), ("/api/v1/processes/not-an-id", 404),
+            ("/api/v1/processes/%s/series" % p["id"], 400),
+            ("/api/v1/processes/%s/series?metric=bogus" % p["id"], 400),
+            ("/api/v1/processes/%s/series?metric=rss_bytes&from=abc" % p["id"], 400),
+            ("/api/v1/processes/%s/series?metric=rss_bytes&from=10&to=5" % p["id"], 400),
+            ("/api/v1/processes/%s/series?metric=rss_bytes&step=0" % p["id"], 400),
+            ("/api/v1/processes/%s/series?metric=rss_bytes&from=0&to=1e9&step=1" % p["id"], 400),
+            ("/api/v1/processes?state=zombie", 400),
+        ]
+        for path, want in cases:
+            status, body = self.daemon.get(path)
+            self.assertEqual(status, want, path)
+            self.assertIn("error", json.loads(body.decode()), path)
+        status, headers, body = self.daemon.request("/api/v1/processes", method="POST", data=b"{}")
+        self.assertIn(status, (405, 413))
+        status, headers, body = self.daemon.request("/api/v1/processes", method="DELETE")
+        self.assertEqual(status, 405)
+        self.assertIn("error", json.loads(body.decode()))
+
+    def test_exit_kinds(self):
+        clean = self.start_target("steady.py")
+        stopped = self.start_target("steady.py")
+        killed = self.start_target("steady.py")
+        for t in (clean, stopped, killed):
+            self.wait_process(t.pid, lambda p: p["samples"] >= 1)
+        clean.command("exit")
+        self.assertEqual(clean.wait(), 0)
+        stopped.command("stop")
+        st = stopped.wait_state(lambda s: s.get("phase") == "stopped", "heapwatch.stop()")
+        self.assertFalse(st["running"])
+        killed.command("kill-self")
+        killed.wait()
+        p = self.wait_process(clean.pid, lambda p: p["state"] == "exited")
+        self.assertEqual(p["exit_reason"], "exit")
+        self.assertIsNotNone(p["exited_at"])
+        p = self.wait_process(stopped.pid, lambda p: p["state"] == "exited")
+        self.assertEqual(p["exit_reason"], "stop")
+        self.assertIsNone(stopped.proc.poll(), "the host program must live on after stop()")
+        p = self.wait_process(killed.pid, lambda p: p["state"] == "exited")
+        self.assertEqual(p["exit_reason"], "connection_lost")
+        # Exited processes stay queryable with their history.
+        status, doc = self.daemon.get_json("/api/v1/processes/%s/series?metric=rss_bytes" % p["id"])
+        self.assertEqual(status, 200)
+        self.assertGreaterEqual(len(doc["points"]), 1)
+        exited = [x["pid"] for x in self.daemon.processes("exited")]
+        self.assertIn(clean.pid, exited)
+        self.assertNotIn(stopped.pid, [x["pid"] for x in self.daemon.processes("live")])
+
+    def test_fork_child_is_its_own_process(self):
+        t = self.start_target("forker.py")
+        parent_state = t.wait_state(lambda s: "child" in s, "the parent to fork")
+        child_pid = parent_state["child"]
+        parent = self.wait_process(t.pid, lambda p: p["samples"] >= 1)
+        child = self.wait_process(child_pid, lambda p: p["samples"] >= 1, "the forked child")
+        self.assertNotEqual(child["id"], parent["id"])
+        self.assertEqual(child["ppid"], t.pid)
+        self.assertEqual(child["parent_id"], parent["id"])
+        self.assertEqual(child["service"], parent["service"])
+        t.command("exit")
+        with open(t.state_path + ".child.cmd", "w") as f:
+            f.write("exit")
+        self.assertEqual(t.wait(), 0)
+
+    def test_daemon_restart_never_disturbs_the_host(self):
+        t = self.start_target("tightloop.py")
+        p = self.wait_process(t.pid, lambda p: p["samples"] >= 2)
+        t.command("reset")
+        self.daemon.kill(signal.SIGKILL)
+        before = t.wait_state(lambda s: s["iterations"] > 0, "progress")
+        # The host keeps running with the daemon gone.
+        t.wait_state(lambda s: s["iterations"] > before["iterations"] + 1000, "progress while the daemon is down")
+        self.assertIsNone(t.proc.poll())
+        self.daemon = self._restart_daemon()
+        p2 = self.wait_process(t.pid, lambda p: p["samples"] >= 2, "the agent to reconnect")
+        self.assertEqual(p2["id"], p["id"], "a reconnecting agent must land in the same record id")
+        status, doc = self.daemon.get_json("/api/v1/processes/" + p2["id"])
+        self.assertGreaterEqual(doc["latest_sample"]["agent"]["reconnects_total"], 1)
+        st = t.state()
+        self.assertIsNone(t.proc.poll(), "the host program died")
+        # Not a performance claim: the host loop was never blocked for anything like a second.
+        sys.stderr.write("host loop: %d iterations, longest gap %.1f ms across the daemon restart\n"
+                         % (st["iterations"], st["max_gap"] * 1000))
+        self.assertLess(st["max_gap"], 1.0)
+        t.command("exit")
+        self.assertEqual(t.wait(), 0)
+        self.assertNotIn("Traceback", t.stderr_text())
+
+    def _restart_daemon(self):
+        d = Daemon(self.tmp)
+        d.socket_path = self.daemon.socket_path
+        d.port = self.daemon.port
+        d.url = self.daemon.url
+        return d.start()
+
+    def test_daemon_absent_at_start(self):
+        self.daemon.kill(signal.SIGKILL)
+        t = self.start_target("steady.py")
+        t.wait_state(lambda s: s.get("phase") == "steady", "the program to run without a daemon")
+        self.assertIsNone(t.proc.poll())
+        self.daemon = self._restart_daemon()
+        p = self.wait_process(t.pid, lambda p: p["samples"] >= 1, "the agent to connect late")
+        self.assertEqual(p["state"], "live")
+        self.assertEqual(t.stderr_text(), "", "the agent must stay silent when the daemon is absent")
+
+    def test_garbage_never_disturbs_the_daemon(self):
+        t = self.start_target("steady.py")
+        p = self.wait_process(t.pid, lambda p: p["samples"] >= 2)
+        hello = {"protocol": 1, "agent_version": "x", "pid": os.getpid(), "service": "fuzz", "hostname": "h"}
+        evil = [
+            ("bad_magic", b"GET / HTTP/1.0\r\n\r\n"),
+            ("bad_version", frame(1, hello, version=9)),
+            ("too_large", frame(1, b"", length=64 * 1024 * 1024)),
+            ("bad_json", frame(1, b"{not json")),
+            ("bad_message", frame(1, dict(hello, pid="one"))),
+            ("unexpected_frame", frame(2, {"seq": 1, "time": time.time(), "process": {"rss_bytes": 1}})),
+            ("bad_message", frame(1, hello) + frame(2, {"seq": 1, "time": time.time(), "process": {"rss_bytes": -5}})),
+            ("bad_json", frame(1, hello) + frame(2, b"[1,2,3]")),
+            ("unexpected_frame", frame(1, hello) + frame(1, hello)),
+        ]
+        def rejected(reason):
+            return self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason=reason)
+        for reason, data in evil:
+            count = rejected(reason)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(self.daemon.socket_path)
+            try:
+                s.sendall(data)
+            except OSError:
+                pass
+            s.settimeout(DEADLINE)
+            # The daemon closes the connection on bad input (it may first send WELCOME).
+            try:
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+            s.close()
+            wait_for(lambda: self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason=reason) > count,
+                     what="the rejection to be counted as " + reason)
+        # Random bytes too.
+        import random
+        rng = random.Random(1234)
+        for _ in range(20):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(self.daemon.socket_path)
+            try:
+                s.sendall(bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 4096))))
+            except OSError:
+                pass
+            s.close()
+        self.assertGreater(rejected("bad_magic") + rejected("too_large") + rejected("bad_version"), 0)
+        # The daemon serves on, the real agent still reports, nothing stored was lost.
+        self.assertEqual(self.daemon.get("/healthz")[0], 200)
+        before = p["samples"]
+        p2 = self.wait_process(t.pid, lambda q: q["samples"] > before + 2, "the real agent to keep reporting")
+        self.assertEqual(p2["id"], p["id"])
+        self.assertIsNone(self.daemon.proc.poll())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
