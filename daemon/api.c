@@ -20,7 +20,7 @@
 #include "router.h"
 #include "stats.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_t *, json_decref);
+/* json_decrefp() comes with jansson >= 2.9. */
 #define _cleanup_json_ _cleanup_(json_decrefp)
 
 /* 16 significant digits: microseconds on a Unix timestamp, and 1764061234.56 prints as such

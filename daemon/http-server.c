@@ -6,9 +6,10 @@
  * after every MHD_run(), makes MHD run when a connection times out or when MHD still has work
  * queued that no fd will announce (MHD uses edge-triggered epoll internally).
  *
- * Every request is answered from the first call of the access handler: the API has no request
- * bodies, so headers are all it needs, and a body announced by Content-Length or
- * Transfer-Encoding is refused before MHD reads it (MHD then closes the connection).
+ * The API has no request bodies: a request announcing one (Content-Length, Transfer-Encoding)
+ * is refused with 413 from the first call of the access handler, before MHD reads it, and so is
+ * a method other than GET/HEAD (405); everything else is answered from MHD's final call for the
+ * request, which keeps HTTP/1.1 connections alive.
  */
 #include "config.h"
 
@@ -128,7 +129,7 @@ static const char *query_lookup(void *userdata, const char *key) {
 static enum MHD_Result request_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                        const char *version, const char *upload_data, size_t *upload_data_size,
                                        void **con_cls) {
-        static int answered; /* a marker: this request got its response on the first call */
+        static int seen; /* marker: the headers of this request were checked */
         HttpServer *s = cls;
         const char *content_type;
         char *body;
@@ -136,22 +137,32 @@ static enum MHD_Result request_handler(void *cls, struct MHD_Connection *c, cons
         Route route;
         int status, r;
 
-        if (*con_cls) {
-                /* MHD calls again only to hand over body data, which cannot happen after a response
-                 * was queued; refuse rather than guess. */
-                *upload_data_size = 0;
-                return MHD_NO;
-        }
-        *con_cls = &answered;
-        daemon_stats.http_requests_total++;
-
         if (router_match(method, url, &route) < 0)
                 return respond_error(c, MHD_HTTP_BAD_REQUEST, "malformed request");
 
-        /* 405 before 413: a POST with a body is wrong because of its method. */
-        if (route.kind != ROUTE_METHOD_NOT_ALLOWED && request_has_body(c))
-                return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request bodies are not accepted");
+        if (!*con_cls) {
+                /* First call, headers only. Refuse what must not be read any further right away (MHD
+                 * then skips the body and closes the connection); otherwise wait for MHD's final
+                 * call, because a response queued before the (empty) body is complete makes MHD
+                 * close the connection, and scrapers should keep theirs alive. */
+                *con_cls = &seen;
+                daemon_stats.http_requests_total++;
 
+                /* 405 before 413: a POST with a body is wrong because of its method. */
+                if (route.kind == ROUTE_METHOD_NOT_ALLOWED)
+                        goto answer;
+                if (request_has_body(c))
+                        return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request bodies are not accepted");
+                return MHD_YES;
+        }
+
+        if (*upload_data_size > 0) {
+                /* Body bytes that no header announced: not HTTP we speak; drop the connection. */
+                *upload_data_size = 0;
+                return MHD_NO;
+        }
+
+answer:
         r = api_handle(s->registry, &route, query_lookup, c, now_unix(), &status, &body, &size, &content_type);
         if (r < 0) {
                 log_warning_errno(r, "Failed to answer a %s request: %m", route_kind_to_string(route.kind));

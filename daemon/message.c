@@ -324,6 +324,11 @@ int message_decode_sample(const uint8_t *payload, size_t len, bool goodbye, HwSa
                 return r;
 
         if (goodbye) {
+                json_t *reason = json_object_get(root, "reason");
+
+                /* Required: get_string() treats an absent member as optional. */
+                if (!reason || json_is_null(reason))
+                        return fail(error, size, "missing member 'reason'");
                 s.is_goodbye = true;
                 if ((r = get_string(root, "reason", true, s.goodbye_reason, sizeof s.goodbye_reason, error, size)) < 0)
                         return r;

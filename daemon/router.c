@@ -53,7 +53,7 @@ _printf_(3, 4) static int set_error(char *err, size_t err_size, const char *form
 static const char *echo(const char *s, char buf[static ECHO_MAX + 1]) {
         size_t i;
 
-        for (i = 0; s[i] && i < ECHO_MAX; i++) {
+        for (i = 0; i < ECHO_MAX && s[i]; i++) {
                 unsigned char c = (unsigned char) s[i];
                 buf[i] = c >= 0x20 && c < 0x7f ? (char) c : '?';
         }

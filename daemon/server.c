@@ -14,6 +14,7 @@
 #include <systemd/sd-event.h>
 
 #include "agent-server.h"
+#include "heapwatch/protocol.h"
 #include "http-server.h"
 #include "log.h"
 #include "macro.h"

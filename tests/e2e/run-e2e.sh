@@ -30,16 +30,19 @@ done
 
 tested=""; skipped=""; failed=""; seen=""
 for py in $candidates; do
-	real=$(readlink -f "$py" 2>/dev/null || echo "$py")
-	case " $seen " in *" $real "*) continue ;; esac
-	seen="$seen $real"
-	info=$("$py" -c 'import sys, platform, sysconfig; print("%d.%d %s %s %s" % (sys.version_info[0], sys.version_info[1], platform.python_version(), platform.python_implementation(), sysconfig.get_config_var("Py_GIL_DISABLED") or 0))' 2>/dev/null)
+	case "$py" in
+	*/shims/*) continue ;; # pyenv shims only proxy to the versions found directly below
+	esac
+	info=$("$py" -c 'import os, sys, platform, sysconfig; print("%d.%d %s %s %s %s" % (sys.version_info[0], sys.version_info[1], platform.python_version(), platform.python_implementation(), sysconfig.get_config_var("Py_GIL_DISABLED") or 0, os.path.realpath(sys.executable)))' 2>/dev/null)
 	if [ -z "$info" ]; then
 		skipped="$skipped\n  $py: does not run"
 		continue
 	fi
 	set -- $info
-	mm=$1 full=$2 impl=$3 ft=$4
+	mm=$1 full=$2 impl=$3 ft=$4 real=$5
+	# One run per real interpreter, however many names lead to it.
+	case " $seen " in *" $real "*) continue ;; esac
+	seen="$seen $real"
 	case "$mm" in
 	3.8|3.9|3.10|3.11|3.12|3.13) ;;
 	*) skipped="$skipped\n  $py ($full): outside the supported 3.8-3.13"; continue ;;

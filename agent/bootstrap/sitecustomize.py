@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: MIT
+"""heapwatch bootstrap for `heapwatch run -- python app.py`.
+
+`heapwatch run` puts the directory holding this file (and the one holding the heapwatch
+module) first on PYTHONPATH, so the interpreter's `site` imports this as `sitecustomize`
+at startup. It starts the agent with the settings from the environment (HEAPWATCH_SERVICE,
+HEAPWATCH_SOCKET, HEAPWATCH_INTERVAL), never raises (a failure is one stderr line), then
+takes its own directory off sys.path and runs the next `sitecustomize` on sys.path, if any,
+as the application would have had it without heapwatch (the ddtrace-run convention).
+
+Kept to syntax every Python 3 (and 2) parses: a child process started with a different
+interpreter inherits PYTHONPATH and must only get the one-line note, not a SyntaxError.
+"""
+import os
+import sys
+
+
+def _heapwatch_start():
+    try:
+        import heapwatch
+
+        heapwatch._autostart()
+    except Exception as e:  # the host program runs on, whatever happened here
+        try:
+            sys.stderr.write("heapwatch: agent not loaded: %s\n" % (e,))
+        except Exception:
+            pass
+
+
+def _heapwatch_chain(here):
+    """Drop our directory from sys.path and import the next sitecustomize, if there is one."""
+    def same(p):
+        try:
+            return os.path.realpath(p or os.curdir) == here
+        except Exception:
+            return False
+
+    sys.path[:] = [p for p in sys.path if not same(p)]
+
+    ours = sys.modules.pop("sitecustomize", None)
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("sitecustomize")
+    except Exception:
+        spec = None
+    if spec is None or (spec.origin and same(os.path.dirname(spec.origin))):
+        if ours is not None:
+            sys.modules["sitecustomize"] = ours
+        return
+    try:
+        # Errors in the application's own sitecustomize are reported by site.py, exactly as
+        # they would be without heapwatch in between.
+        __import__("sitecustomize")
+    except BaseException:
+        if "sitecustomize" not in sys.modules and ours is not None:
+            sys.modules["sitecustomize"] = ours
+        raise
+
+
+_heapwatch_start()
+_heapwatch_chain(os.path.dirname(os.path.realpath(__file__)))
+del _heapwatch_start, _heapwatch_chain

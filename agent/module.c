@@ -1,0 +1,1312 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The CPython extension module `heapwatch`: the only agent file that speaks Python. It reads
+ * the settings, hooks into the interpreter (a gc.callbacks entry timing collections, a wrapper
+ * around the pymalloc arena allocator counting arenas, atexit, os.register_at_fork), reads the
+ * heap and GC figures under the GIL for the sampler thread, and offers start() / stop() /
+ * snapshot() / is_running() / status(). Everything else is plain C in the other agent files.
+ *
+ * Rules this file keeps (the agent's promises to the host, SPEC.md):
+ *  - No exception ever escapes from the sampler thread, the gc callback, the atexit or fork
+ *    hooks: errors are cleared and show up as absent figures or counters. Only the explicit
+ *    API (start() with bad arguments) raises.
+ *  - The GIL is taken by the sampler thread only for reading a handful of figures, and only
+ *    while the interpreter is not finalizing. Our mutexes are never held while waiting for
+ *    the GIL, so they can be taken with the GIL held (gc callback) and across fork().
+ *  - Whoever holds the GIL and waits for the sampler thread (stop(), atexit) releases the GIL
+ *    while waiting: the thread may be waiting for it.
+ *  - The agent prints nothing, except one stderr line per bad HEAPWATCH_* setting.
+ *
+ * Supported: CPython 3.8 to 3.13 with the GIL, each built against its own headers. Free-threaded
+ * builds and other implementations get an ImportError.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "agent-util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "agent-sample.h"
+#include "encode.h"
+#include "procstat.h"
+#include "sampler.h"
+#include "transport.h"
+
+/* Python 3.8 does not mark PyInit_* as exported; with -fvisibility=hidden it must be. */
+#define HW_EXPORT __attribute__((visibility("default")))
+
+#if defined(Py_GIL_DISABLED) || defined(PYPY_VERSION)
+/* ---- Unsupported interpreters: refuse cleanly at import ----------------------------------- */
+
+HW_EXPORT PyMODINIT_FUNC PyInit_heapwatch(void);
+HW_EXPORT PyMODINIT_FUNC PyInit_heapwatch(void) {
+#if defined(PYPY_VERSION)
+        PyErr_SetString(PyExc_ImportError, "heapwatch: only CPython is supported (this is PyPy)");
+#else
+        PyErr_SetString(PyExc_ImportError,
+                        "heapwatch: free-threaded CPython builds (Py_GIL_DISABLED) are not supported");
+#endif
+        return NULL;
+}
+
+#else /* a CPython with the GIL */
+
+/* ---- Version compatibility ------------------------------------------------------------------ */
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define hw_py_is_finalizing() Py_IsFinalizing()
+#else
+#define hw_py_is_finalizing() _Py_IsFinalizing()
+#endif
+
+#if PY_VERSION_HEX >= 0x03090000
+#define hw_py_call0(f) PyObject_CallNoArgs(f)
+#define hw_py_current_interp() PyInterpreterState_Get()
+#else
+#define hw_py_call0(f) PyObject_CallObject((f), NULL)
+#define hw_py_current_interp() _PyInterpreterState_Get()
+#endif
+
+/* Before an agent has seen pymalloc allocate an arena, report the size CPython uses: 256 KiB up
+ * to 3.9, 1 MiB from 3.10 on 64-bit (obmalloc.c's ARENA_BITS 18 / 20). Once an arena is
+ * allocated the wrapper records the size actually asked for. */
+#if PY_VERSION_HEX >= 0x030A0000 && SIZEOF_VOID_P > 4
+#define HW_ARENA_SIZE_DEFAULT (1024u * 1024u)
+#else
+#define HW_ARENA_SIZE_DEFAULT (256u * 1024u)
+#endif
+
+#define HW_STOP_BUDGET 0.2 /* seconds stop()/exit may spend on the final GOODBYE */
+
+/* ---- State ------------------------------------------------------------------------------- */
+
+enum agent_state {
+        AGENT_STOPPED,
+        AGENT_RUNNING,
+        AGENT_STOPPING, /* stop() is waiting (without the GIL) for the thread / the flush */
+};
+
+struct gc_pauses {
+        int64_t pauses;
+        double total;
+        double max;
+};
+
+/* One agent per process. Changed only with the GIL held, except where noted. */
+static struct {
+        enum agent_state state;
+        pid_t pid; /* process that started the agent: a fork child is someone else */
+
+        /* settings of the running (or last) agent */
+        char socket_path[HW_TRANSPORT_PATH_MAX + 1];
+        char service[HW_AGENT_SERVICE_MAX + 1];
+        double interval;
+        bool ever_started;
+        bool implicit; /* started by the bootstrap (_autostart): an explicit start() takes over */
+
+        struct hw_transport transport; /* own mutex */
+        struct hw_sampler sampler;
+
+        /* GC pause timing: written by the gc callback, read by the sampler; gc_lock guards it */
+        pthread_mutex_t gc_lock;
+        struct gc_pauses pauses[HW_AGENT_GC_GENERATIONS_MAX];
+        double gc_started_at; /* < 0: no collection under way */
+        long gc_generation;
+
+        bool pymalloc; /* sys.getallocatedblocks() > 0 at start: pymalloc serves objects */
+
+        /* Python objects, created once and kept for the life of the process */
+        PyObject *gc_module;
+        PyObject *gc_isenabled, *gc_get_count, *gc_get_threshold, *gc_get_stats;
+        PyObject *sys_getallocatedblocks;
+        PyObject *key_generation;
+        PyObject *gc_callback, *atexit_hook, *fork_child_hook;
+        bool atexit_registered, fork_hook_registered;
+
+        bool warned_interval, warned_socket, warned_service;
+} agent;
+
+/* Arena allocator wrapper state. Counters are atomics: pymalloc calls us with the GIL held, the
+ * sampler reads them under the GIL too, but snapshot() readers need no more than atomicity. */
+static PyObjectArenaAllocator arena_orig;
+static bool arena_in_chain;  /* our wrapper is (still) part of the allocator chain */
+static bool arena_counting;  /* the running agent counts (reset at start) */
+static uint64_t arena_allocs;
+static uint64_t arena_frees;
+static uint64_t arena_size;
+
+/* ---- Arena allocator wrapper ------------------------------------------------------------------ */
+
+static void *arena_alloc(void *ctx, size_t size) {
+        void *p = arena_orig.alloc(arena_orig.ctx, size);
+
+        (void) ctx;
+        if (p) {
+                __atomic_add_fetch(&arena_allocs, 1, __ATOMIC_RELAXED);
+                __atomic_store_n(&arena_size, (uint64_t) size, __ATOMIC_RELAXED);
+        }
+        return p;
+}
+
+static void arena_free(void *ctx, void *ptr, size_t size) {
+        (void) ctx;
+        arena_orig.free(arena_orig.ctx, ptr, size);
+        __atomic_add_fetch(&arena_frees, 1, __ATOMIC_RELAXED);
+}
+
+/* GIL held. Arenas allocated before the wrapper are freed through it to the original: it only
+ * passes through, so mixing is harmless. */
+static void arena_install(void) {
+        PyObjectArenaAllocator cur, ours;
+
+        __atomic_store_n(&arena_allocs, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&arena_frees, 0, __ATOMIC_RELAXED);
+        arena_counting = true;
+        if (arena_in_chain)
+                return; /* still wrapped by us (or under someone who wrapped us): keep counting */
+
+        PyObject_GetArenaAllocator(&cur);
+        if (cur.alloc == arena_alloc) {
+                arena_in_chain = true;
+                return;
+        }
+        arena_orig = cur;
+        ours = (PyObjectArenaAllocator) { .ctx = NULL, .alloc = arena_alloc, .free = arena_free };
+        PyObject_SetArenaAllocator(&ours);
+        arena_in_chain = true;
+}
+
+/* GIL held. Restore the original unless someone wrapped us since: then their wrapper calls ours,
+ * which keeps passing through (arena_orig stays valid forever). */
+static void arena_restore(void) {
+        PyObjectArenaAllocator cur;
+
+        arena_counting = false;
+        if (!arena_in_chain)
+                return;
+        PyObject_GetArenaAllocator(&cur);
+        if (cur.alloc == arena_alloc) {
+                PyObject_SetArenaAllocator(&arena_orig);
+                arena_in_chain = false;
+        }
+}
+
+/* ---- GC pause timing ---------------------------------------------------------------------- */
+
+static void gc_pauses_reset(void) {
+        pthread_mutex_lock(&agent.gc_lock);
+        memset(agent.pauses, 0, sizeof(agent.pauses));
+        agent.gc_started_at = -1;
+        agent.gc_generation = -1;
+        pthread_mutex_unlock(&agent.gc_lock);
+}
+
+/* gc.callbacks entry: callback(phase, info). Called with the GIL held by whichever thread
+ * collects; collections never overlap (the GIL and gc's own "collecting" flag). */
+static PyObject *gc_callback(PyObject *self, PyObject *args) {
+        PyObject *phase, *info, *gen_obj;
+        long gen;
+        double now;
+
+        (void) self;
+        if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) != 2)
+                goto out;
+        phase = PyTuple_GET_ITEM(args, 0);
+        info = PyTuple_GET_ITEM(args, 1);
+        if (!PyUnicode_Check(phase) || !PyDict_Check(info))
+                goto out;
+        gen_obj = PyDict_GetItem(info, agent.key_generation); /* borrowed; never raises */
+        if (!gen_obj || !PyLong_Check(gen_obj))
+                goto out;
+        gen = PyLong_AsLong(gen_obj);
+        if (gen < 0 || gen >= HW_AGENT_GC_GENERATIONS_MAX)
+                goto out;
+
+        if (PyUnicode_CompareWithASCIIString(phase, "start") == 0) {
+                now = hw_now_monotonic(); /* as late as possible before the collection */
+                pthread_mutex_lock(&agent.gc_lock);
+                agent.gc_started_at = now;
+                agent.gc_generation = gen;
+                pthread_mutex_unlock(&agent.gc_lock);
+        } else if (PyUnicode_CompareWithASCIIString(phase, "stop") == 0) {
+                now = hw_now_monotonic();
+                pthread_mutex_lock(&agent.gc_lock);
+                if (agent.gc_started_at >= 0 && agent.gc_generation == gen) {
+                        struct gc_pauses *p = &agent.pauses[gen];
+                        double d = now - agent.gc_started_at;
+                        if (d < 0)
+                                d = 0;
+                        p->pauses++;
+                        p->total += d;
+                        if (d > p->max)
+                                p->max = d;
+                }
+                agent.gc_started_at = -1;
+                pthread_mutex_unlock(&agent.gc_lock);
+        }
+out:
+        if (PyErr_Occurred())
+                PyErr_Clear();
+        Py_RETURN_NONE;
+}
+
+static PyMethodDef gc_callback_def = {
+        "_heapwatch_gc_callback", gc_callback, METH_VARARGS, "heapwatch: times garbage collections"
+};
+
+static PyObject *gc_callbacks_list(void) {
+        PyObject *l = PyObject_GetAttrString(agent.gc_module, "callbacks");
+
+        if (l && !PyList_Check(l)) {
+                Py_DECREF(l);
+                PyErr_SetString(PyExc_TypeError, "gc.callbacks is not a list");
+                return NULL;
+        }
+        return l;
+}
+
+static int gc_callback_install(void) {
+        PyObject *l = gc_callbacks_list();
+        int r = 0;
+
+        if (!l)
+                return -1;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(l); i++)
+                if (PyList_GET_ITEM(l, i) == agent.gc_callback)
+                        goto done; /* already there (e.g. in a fork child) */
+        r = PyList_Append(l, agent.gc_callback);
+done:
+        Py_DECREF(l);
+        return r;
+}
+
+static void gc_callback_remove(void) {
+        PyObject *l = gc_callbacks_list();
+
+        if (!l) {
+                PyErr_Clear();
+                return;
+        }
+        for (Py_ssize_t i = PyList_GET_SIZE(l) - 1; i >= 0; i--)
+                if (PyList_GET_ITEM(l, i) == agent.gc_callback && PySequence_DelItem(l, i) < 0)
+                        PyErr_Clear();
+        Py_DECREF(l);
+}
+
+/* ---- Python figures ----------------------------------------------------------------------- */
+
+static int64_t call_int(PyObject *f) {
+        PyObject *o = hw_py_call0(f);
+        long long v;
+
+        if (!o)
+                return -1;
+        v = PyLong_AsLongLong(o);
+        Py_DECREF(o);
+        return v;
+}
+
+static int64_t item_int(PyObject *seq, Py_ssize_t i) {
+        PyObject *o;
+        long long v;
+
+        if (!seq || !PyTuple_Check(seq) || i >= PyTuple_GET_SIZE(seq))
+                return -1;
+        o = PyTuple_GET_ITEM(seq, i);
+        v = PyLong_AsLongLong(o);
+        return v < 0 ? -1 : v;
+}
+
+static int64_t dict_int(PyObject *d, const char *key) {
+        PyObject *o;
+        long long v;
+
+        if (!d || !PyDict_Check(d))
+                return -1;
+        o = PyDict_GetItemString(d, key);
+        if (!o || !PyLong_Check(o))
+                return -1;
+        v = PyLong_AsLongLong(o);
+        return v < 0 ? -1 : v;
+}
+
+/* Fill the python.* and gc.* parts. GIL held. Never leaves an exception set. */
+static int collect_python(struct hw_agent_sample *s, bool consume) {
+        PyObject *count = NULL, *threshold = NULL, *stats = NULL, *garbage = NULL, *enabled = NULL;
+        Py_ssize_t n;
+
+        if (!agent.gc_module)
+                return -ENODEV;
+
+        s->allocated_blocks = call_int(agent.sys_getallocatedblocks);
+        if (s->allocated_blocks < 0) {
+                PyErr_Clear();
+                s->allocated_blocks = -1;
+        }
+        if (agent.pymalloc && arena_counting) {
+                uint64_t size = __atomic_load_n(&arena_size, __ATOMIC_RELAXED);
+                s->has_arenas = true;
+                s->arena_allocs_total = __atomic_load_n(&arena_allocs, __ATOMIC_RELAXED);
+                s->arena_frees_total = __atomic_load_n(&arena_frees, __ATOMIC_RELAXED);
+                s->arena_size_bytes = size ? size : HW_ARENA_SIZE_DEFAULT;
+        }
+
+        enabled = hw_py_call0(agent.gc_isenabled);
+        count = hw_py_call0(agent.gc_get_count);
+        threshold = hw_py_call0(agent.gc_get_threshold);
+        stats = hw_py_call0(agent.gc_get_stats);
+        garbage = PyObject_GetAttrString(agent.gc_module, "garbage");
+        if (!enabled || !count || !PyTuple_Check(count)) {
+                PyErr_Clear();
+                goto finish;
+        }
+        s->gc_enabled = PyObject_IsTrue(enabled) > 0;
+        if (garbage) {
+                Py_ssize_t len = PyObject_Length(garbage);
+                s->gc_garbage = len >= 0 ? (int64_t) len : -1;
+        }
+        n = PyTuple_GET_SIZE(count);
+        if (n > HW_AGENT_GC_GENERATIONS_MAX)
+                n = HW_AGENT_GC_GENERATIONS_MAX;
+        for (Py_ssize_t i = 0; i < n; i++) {
+                struct hw_agent_gc_generation *g = &s->gc[i];
+                PyObject *st = NULL;
+
+                if (stats && PyList_Check(stats) && i < PyList_GET_SIZE(stats))
+                        st = PyList_GET_ITEM(stats, i);
+                g->count = item_int(count, i);
+                g->threshold = item_int(threshold, i);
+                g->collections = dict_int(st, "collections");
+                g->collected = dict_int(st, "collected");
+                g->uncollectable = dict_int(st, "uncollectable");
+        }
+        s->gc_generations = (size_t) n;
+
+        pthread_mutex_lock(&agent.gc_lock);
+        for (Py_ssize_t i = 0; i < n; i++) {
+                s->gc[i].pauses = agent.pauses[i].pauses;
+                s->gc[i].pause_seconds_total = agent.pauses[i].total;
+                s->gc[i].pause_seconds_max = agent.pauses[i].max;
+        }
+        if (consume)
+                memset(agent.pauses, 0, sizeof(agent.pauses));
+        pthread_mutex_unlock(&agent.gc_lock);
+        s->has_gc = true;
+
+finish:
+        if (PyErr_Occurred())
+                PyErr_Clear();
+        Py_XDECREF(enabled);
+        Py_XDECREF(count);
+        Py_XDECREF(threshold);
+        Py_XDECREF(stats);
+        Py_XDECREF(garbage);
+        return s->has_gc ? 0 : -ENODATA;
+}
+
+/* hw_sampler_python_fn for callers that hold the GIL (snapshot, stop). */
+static int python_gil_held(void *userdata, struct hw_agent_sample *s, bool consume) {
+        (void) userdata;
+        return collect_python(s, consume);
+}
+
+/* hw_sampler_python_fn for the sampler thread: take the GIL briefly, unless the interpreter is
+ * going away (then PyGILState_Ensure would never return, or end the thread). atexit stops us
+ * before finalization begins, so this is a second line of defence. */
+static int python_from_thread(void *userdata, struct hw_agent_sample *s, bool consume) {
+        PyGILState_STATE g;
+        int r;
+
+        (void) userdata;
+        if (hw_py_is_finalizing())
+                return -ESHUTDOWN;
+        g = PyGILState_Ensure();
+        r = collect_python(s, consume);
+        PyGILState_Release(g);
+        return r;
+}
+
+/* ---- Settings ------------------------------------------------------------------------------- */
+
+/* Quote a setting for a warning line: printable ASCII as is, the rest as \xNN, bounded. */
+static void quote_value(char *buf, size_t size, const char *v) {
+        size_t o = 0;
+
+        for (const unsigned char *p = (const unsigned char *) v; *p && o + 8 < size; p++) {
+                if (p - (const unsigned char *) v >= 80) {
+                        memcpy(buf + o, "...", 3);
+                        o += 3;
+                        break;
+                }
+                if (*p >= 0x20 && *p < 0x7F && *p != '\\' && *p != '\'')
+                        buf[o++] = (char) *p;
+                else
+                        o += (size_t) snprintf(buf + o, size - o, "\\x%02x", *p);
+        }
+        buf[o] = '\0';
+}
+
+static void warn_setting(bool *warned, const char *name, const char *value, const char *why, const char *using) {
+        char q[400];
+
+        if (*warned)
+                return;
+        *warned = true;
+        quote_value(q, sizeof(q), value);
+        PySys_WriteStderr("heapwatch: ignoring %s='%s': %s; using %s\n", name, q, why, using);
+        if (PyErr_Occurred())
+                PyErr_Clear();
+}
+
+/* Check a service name: NULL if fine, else why not. */
+static const char *service_problem(const char *s, size_t len) {
+        char copy[HW_AGENT_SERVICE_MAX + 1];
+
+        if (len == 0)
+                return "empty";
+        if (len > HW_AGENT_SERVICE_MAX)
+                return "longer than 128 bytes";
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char) s[i] < 0x20 || s[i] == 0x7F)
+                        return "contains control characters";
+        if (hw_utf8_copy(copy, sizeof(copy), s, len, HW_AGENT_SERVICE_MAX, 1) != len || memcmp(copy, s, len) != 0)
+                return "not valid UTF-8";
+        return NULL;
+}
+
+/* Parse an interval: NULL if fine (*ret set), else why not. */
+static const char *interval_problem(const char *s, double *ret) {
+        char *end;
+        double v;
+
+        errno = 0;
+        v = strtod(s, &end);
+        if (end == s)
+                return "not a number";
+        while (*end == ' ' || *end == '\t' || *end == '\n')
+                end++;
+        if (*end != '\0' || errno == ERANGE || !isfinite(v))
+                return "not a number";
+        if (v < HW_AGENT_INTERVAL_MIN || v > HW_AGENT_INTERVAL_MAX)
+                return "out of range 0.05..3600 seconds";
+        *ret = v;
+        return NULL;
+}
+
+static void default_socket(char *buf, size_t size) {
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        uid_t uid = geteuid();
+        int n;
+
+        if (uid == 0) {
+                snprintf(buf, size, "/run/heapwatch/agent.sock");
+                return;
+        }
+        if (xdg && xdg[0] == '/') {
+                n = snprintf(buf, size, "%s/heapwatch/agent.sock", xdg);
+                if (n > 0 && (size_t) n < size)
+                        return;
+        }
+        snprintf(buf, size, "/run/user/%u/heapwatch/agent.sock", (unsigned) uid);
+}
+
+/* The process's command line: sys.orig_argv (3.10+), else /proc/self/cmdline, else sys.argv.
+ * GIL held; never raises. */
+static void identity_argv(struct hw_agent_identity *id) {
+        PyObject *l = PySys_GetObject("orig_argv"); /* borrowed; NULL without an exception */
+
+        if (!l || !PyList_Check(l) || PyList_GET_SIZE(l) == 0) {
+                if (hw_procstat_read_cmdline(NULL, id) > 0)
+                        return;
+                hw_agent_identity_clear(id);
+                l = PySys_GetObject("argv");
+                if (!l || !PyList_Check(l))
+                        return;
+        }
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(l) && id->argc < HW_AGENT_ARGV_MAX; i++) {
+                PyObject *item = PyList_GET_ITEM(l, i), *b;
+
+                if (!PyUnicode_Check(item))
+                        continue;
+                /* surrogateescape gives back the original bytes; encode.c makes them valid UTF-8 */
+                b = PyUnicode_AsEncodedString(item, "utf-8", "surrogateescape");
+                if (!b) {
+                        PyErr_Clear();
+                        continue;
+                }
+                (void) hw_agent_identity_add_arg(id, PyBytes_AS_STRING(b), (size_t) PyBytes_GET_SIZE(b));
+                Py_DECREF(b);
+        }
+}
+
+/* Default service: basename of sys.argv[0]; for "python -m mod", "mod"; else "python". */
+static void default_service(char *buf, size_t size, const struct hw_agent_identity *id) {
+        PyObject *argv = PySys_GetObject("argv");
+        const char *a0 = NULL, *base;
+        PyObject *b = NULL;
+
+        snprintf(buf, size, "python");
+        if (argv && PyList_Check(argv) && PyList_GET_SIZE(argv) > 0 && PyUnicode_Check(PyList_GET_ITEM(argv, 0))) {
+                b = PyUnicode_AsEncodedString(PyList_GET_ITEM(argv, 0), "utf-8", "surrogateescape");
+                if (b)
+                        a0 = PyBytes_AS_STRING(b);
+                else
+                        PyErr_Clear();
+        }
+        if (a0 && strcmp(a0, "-m") == 0) {
+                /* Before runpy replaces it, sys.argv[0] is "-m": find the module on the command
+                 * line. */
+                a0 = NULL;
+                for (size_t i = 1; i < id->argc; i++) {
+                        if (strcmp(id->argv[i], "-m") == 0 && i + 1 < id->argc) {
+                                a0 = id->argv[i + 1];
+                                break;
+                        }
+                        if (strncmp(id->argv[i], "-m", 2) == 0 && id->argv[i][2]) {
+                                a0 = id->argv[i] + 2;
+                                break;
+                        }
+                }
+        }
+        if (a0 && a0[0] && strcmp(a0, "-c") != 0 && strcmp(a0, "-") != 0) {
+                base = strrchr(a0, '/');
+                base = base ? base + 1 : a0;
+                if (base[0])
+                        hw_utf8_copy(buf, size, base, strlen(base), HW_AGENT_SERVICE_MAX, 1);
+        }
+        Py_XDECREF(b);
+}
+
+/* Copy text up to the first space (Py_GetVersion() -> "3.11.7"). */
+static void first_word(char *buf, size_t size, const char *s) {
+        size_t n = strcspn(s, " \n");
+
+        hw_utf8_copy(buf, size, s, n, size - 1, 1);
+}
+
+/* Py_GetCompiler() is "\n[GCC 12.2.0]" or "[GCC ...]": keep what is inside the brackets. */
+static void compiler_name(char *buf, size_t size, const char *s) {
+        size_t n;
+
+        while (*s == ' ' || *s == '\n' || *s == '[')
+                s++;
+        n = strlen(s);
+        while (n > 0 && (s[n - 1] == ']' || s[n - 1] == ' ' || s[n - 1] == '\n'))
+                n--;
+        hw_utf8_copy(buf, size, s, n, size - 1, 1);
+}
+
+/* GIL held; never raises. */
+static void build_identity(struct hw_agent_identity *id, const char *service, double interval) {
+        struct hw_procstat_identity pi;
+        PyObject *impl, *name, *hex;
+
+        memset(id, 0, sizeof(*id));
+        if (hw_procstat_read_identity(NULL, &pi) >= 0) {
+                id->pid = pi.pid;
+                id->ppid = pi.ppid;
+                id->start_time_ticks = pi.start_time_ticks;
+                id->start_time = pi.start_time;
+        } else {
+                id->pid = getpid();
+                id->ppid = getppid();
+                id->start_time_ticks = -1;
+                id->start_time = -1;
+        }
+        identity_argv(id);
+        snprintf(id->service, sizeof(id->service), "%s", service);
+        if (gethostname(id->hostname, sizeof(id->hostname)) < 0)
+                id->hostname[0] = '\0';
+        id->hostname[sizeof(id->hostname) - 1] = '\0';
+
+        first_word(id->python_version, sizeof(id->python_version), Py_GetVersion());
+        snprintf(id->python_implementation, sizeof(id->python_implementation), "cpython");
+        impl = PySys_GetObject("implementation");
+        name = impl ? PyObject_GetAttrString(impl, "name") : NULL;
+        if (name && PyUnicode_Check(name)) {
+                const char *s = PyUnicode_AsUTF8(name);
+                if (s)
+                        hw_utf8_copy(id->python_implementation, sizeof(id->python_implementation), s, strlen(s),
+                                     HW_AGENT_SHORT_STRING_MAX, 1);
+        }
+        Py_XDECREF(name);
+        hex = PySys_GetObject("hexversion");
+        id->python_hexversion = hex && PyLong_Check(hex) ? PyLong_AsLongLong(hex) : -1;
+        hw_utf8_copy(id->python_build, sizeof(id->python_build), Py_GetBuildInfo(), strlen(Py_GetBuildInfo()),
+                     HW_AGENT_BUILD_STRING_MAX, 1);
+        compiler_name(id->python_compiler, sizeof(id->python_compiler), Py_GetCompiler());
+        id->interval = interval;
+        if (PyErr_Occurred())
+                PyErr_Clear();
+}
+
+/* ---- Start / stop --------------------------------------------------------------------------- */
+
+/* Look up (once) the gc and sys functions the sampler calls. GIL held. */
+static int ensure_python_objects(void) {
+        PyObject *sys;
+
+        if (agent.gc_module)
+                return 0;
+        agent.gc_module = PyImport_ImportModule("gc");
+        sys = PyImport_ImportModule("sys");
+        if (!agent.gc_module || !sys)
+                goto fail;
+        agent.gc_isenabled = PyObject_GetAttrString(agent.gc_module, "isenabled");
+        agent.gc_get_count = PyObject_GetAttrString(agent.gc_module, "get_count");
+        agent.gc_get_threshold = PyObject_GetAttrString(agent.gc_module, "get_threshold");
+        agent.gc_get_stats = PyObject_GetAttrString(agent.gc_module, "get_stats");
+        agent.sys_getallocatedblocks = PyObject_GetAttrString(sys, "getallocatedblocks");
+        Py_DECREF(sys);
+        if (!agent.gc_isenabled || !agent.gc_get_count || !agent.gc_get_threshold || !agent.gc_get_stats ||
+            !agent.sys_getallocatedblocks)
+                goto fail;
+        return 0;
+fail:
+        Py_XDECREF(sys);
+        Py_CLEAR(agent.gc_module);
+        Py_CLEAR(agent.gc_isenabled);
+        Py_CLEAR(agent.gc_get_count);
+        Py_CLEAR(agent.gc_get_threshold);
+        Py_CLEAR(agent.gc_get_stats);
+        Py_CLEAR(agent.sys_getallocatedblocks);
+        return -1;
+}
+
+/* Register the atexit and fork hooks, once per process (fork children inherit both). */
+static int register_hooks(void) {
+        PyObject *mod, *r;
+
+        if (!agent.atexit_registered) {
+                mod = PyImport_ImportModule("atexit");
+                r = mod ? PyObject_CallMethod(mod, "register", "O", agent.atexit_hook) : NULL;
+                Py_XDECREF(mod);
+                if (!r)
+                        return -1;
+                Py_DECREF(r);
+                agent.atexit_registered = true;
+        }
+        if (!agent.fork_hook_registered) {
+                PyObject *os = PyImport_ImportModule("os"), *fn = NULL, *args = NULL, *kw = NULL;
+
+                if (os)
+                        fn = PyObject_GetAttrString(os, "register_at_fork");
+                args = PyTuple_New(0);
+                kw = Py_BuildValue("{sO}", "after_in_child", agent.fork_child_hook);
+                r = fn && args && kw ? PyObject_Call(fn, args, kw) : NULL;
+                Py_XDECREF(os);
+                Py_XDECREF(fn);
+                Py_XDECREF(args);
+                Py_XDECREF(kw);
+                if (!r)
+                        return -1;
+                Py_DECREF(r);
+                agent.fork_hook_registered = true;
+        }
+        return 0;
+}
+
+/* Start with resolved settings; the first sample gets seq_base + 1. GIL held.
+ * Returns 0, or -1 with a Python exception set. */
+static int agent_start(const char *service, const char *socket_path, double interval, uint64_t seq_base) {
+        struct hw_agent_identity id;
+        struct hw_sampler_config cfg;
+        uint8_t *hello = NULL;
+        size_t hello_size = 0;
+        int64_t blocks;
+        int r;
+
+        if (ensure_python_objects() < 0 || register_hooks() < 0)
+                return -1;
+
+        snprintf(agent.service, sizeof(agent.service), "%s", service);
+        snprintf(agent.socket_path, sizeof(agent.socket_path), "%s", socket_path);
+        agent.interval = interval;
+        agent.ever_started = true;
+
+        build_identity(&id, agent.service, interval);
+        r = hw_encode_hello(&id, &hello, &hello_size);
+        hw_agent_identity_clear(&id);
+        if (r < 0) {
+                errno = -r;
+                PyErr_SetFromErrno(PyExc_OSError);
+                return -1;
+        }
+        if (hw_transport_reset(&agent.transport, agent.socket_path) < 0) {
+                free(hello);
+                PyErr_SetString(PyExc_ValueError, "heapwatch: socket path too long");
+                return -1;
+        }
+        hw_transport_set_hello(&agent.transport, hello, hello_size);
+
+        blocks = call_int(agent.sys_getallocatedblocks);
+        if (blocks < 0)
+                PyErr_Clear();
+        agent.pymalloc = blocks > 0; /* 0 under PYTHONMALLOC=malloc: no arenas to count */
+
+        gc_pauses_reset();
+        if (gc_callback_install() < 0) {
+                hw_transport_reset(&agent.transport, NULL);
+                return -1;
+        }
+        if (agent.pymalloc)
+                arena_install();
+
+        cfg = (struct hw_sampler_config) {
+                .interval = interval,
+                .proc_root = NULL,
+                .transport = &agent.transport,
+                .python = python_from_thread,
+                .userdata = NULL,
+                .seq_base = seq_base,
+        };
+        agent.state = AGENT_RUNNING;
+        agent.pid = getpid();
+        r = hw_sampler_start(&agent.sampler, &cfg);
+        if (r < 0) {
+                agent.state = AGENT_STOPPED;
+                gc_callback_remove();
+                arena_restore();
+                hw_transport_reset(&agent.transport, NULL);
+                errno = -r;
+                PyErr_SetFromErrno(PyExc_OSError);
+                return -1;
+        }
+        return 0;
+}
+
+/* Stop: end the thread, take the final sample, send it as GOODBYE within HW_STOP_BUDGET,
+ * unhook everything. GIL held on entry and exit (released while waiting). Never raises. */
+static void agent_stop(const char *reason) {
+        double begin = hw_now_monotonic(), budget;
+        struct hw_agent_sample s;
+        uint8_t *frame = NULL;
+        size_t size = 0;
+
+        agent.state = AGENT_STOPPING;
+        hw_sampler_request_stop(&agent.sampler);
+        Py_BEGIN_ALLOW_THREADS
+        hw_sampler_join(&agent.sampler);
+        Py_END_ALLOW_THREADS
+
+        hw_sampler_take(&agent.sampler, &s, true, python_gil_held, NULL);
+        gc_callback_remove();
+        arena_restore();
+        if (hw_encode_sample(&s, reason, &frame, &size) >= 0)
+                hw_transport_enqueue(&agent.transport, HW_FRAME_GOODBYE, frame, size);
+        else
+                hw_transport_count_dropped(&agent.transport, 1);
+
+        budget = HW_STOP_BUDGET - (hw_now_monotonic() - begin);
+        Py_BEGIN_ALLOW_THREADS
+        if (budget > 0)
+                (void) hw_transport_drain(&agent.transport, budget);
+        hw_transport_close(&agent.transport);
+        Py_END_ALLOW_THREADS
+
+        agent.state = AGENT_STOPPED;
+        if (PyErr_Occurred())
+                PyErr_Clear();
+}
+
+/* An explicit start() takes over from the bootstrap's: end the thread and the connection
+ * without a GOODBYE (to the daemon this is a reconnection, the process lives on) and start
+ * again with the new settings. The sequence numbers go on when the daemon stays the same
+ * (same socket), and start over for another one. GIL held. */
+static int agent_restart(const char *service, const char *socket_path, double interval) {
+        uint64_t seq = 0;
+        bool same_daemon = strcmp(socket_path, agent.socket_path) == 0;
+
+        agent.state = AGENT_STOPPING;
+        hw_sampler_request_stop(&agent.sampler);
+        Py_BEGIN_ALLOW_THREADS
+        hw_sampler_join(&agent.sampler);
+        hw_transport_close(&agent.transport);
+        Py_END_ALLOW_THREADS
+        if (same_daemon)
+                seq = __atomic_load_n(&agent.sampler.seq, __ATOMIC_RELAXED);
+        agent.state = AGENT_STOPPED;
+        if (agent_start(service, socket_path, interval, seq) < 0) {
+                gc_callback_remove();
+                arena_restore();
+                return -1;
+        }
+        return 0;
+}
+
+/* A fork child (os.fork and friends, with the GIL): the thread is gone and the connection is
+ * the parent's. Drop both and, if the agent was running, start afresh as this new process. */
+static PyObject *fork_child_hook(PyObject *self, PyObject *unused) {
+        bool was_running = agent.state == AGENT_RUNNING;
+        char service[sizeof(agent.service)], path[sizeof(agent.socket_path)];
+
+        (void) self;
+        (void) unused;
+        if (agent.state == AGENT_STOPPED)
+                Py_RETURN_NONE;
+
+        hw_sampler_forget_after_fork(&agent.sampler);
+        hw_transport_forget_after_fork(&agent.transport);
+        agent.state = AGENT_STOPPED;
+        memcpy(service, agent.service, sizeof(service));
+        memcpy(path, agent.socket_path, sizeof(path));
+        if (!was_running || agent_start(service, path, agent.interval, 0) < 0) {
+                /* fork during stop(), or no way to restart: leave the child unhooked */
+                gc_callback_remove();
+                arena_restore();
+        }
+        if (PyErr_Occurred())
+                PyErr_Clear();
+        Py_RETURN_NONE;
+}
+
+static PyObject *atexit_hook(PyObject *self, PyObject *unused) {
+        (void) self;
+        (void) unused;
+        if (agent.state == AGENT_RUNNING) {
+                if (agent.pid == getpid())
+                        agent_stop("exit");
+                else {
+                        /* forked without os.fork()'s hooks: nothing of ours runs here */
+                        hw_sampler_forget_after_fork(&agent.sampler);
+                        hw_transport_forget_after_fork(&agent.transport);
+                        agent.state = AGENT_STOPPED;
+                }
+        }
+        if (PyErr_Occurred())
+                PyErr_Clear();
+        Py_RETURN_NONE;
+}
+
+static PyMethodDef atexit_hook_def = { "_heapwatch_atexit", atexit_hook, METH_NOARGS,
+                                       "heapwatch: final sample at interpreter exit" };
+static PyMethodDef fork_child_hook_def = { "_heapwatch_after_fork_in_child", fork_child_hook, METH_NOARGS,
+                                           "heapwatch: restart the agent in a fork child" };
+
+/* pthread_atfork: keep our mutexes consistent across fork() however it is called. None of them
+ * is ever held while waiting for anything, so taking them here cannot deadlock. */
+static void atfork_prepare(void) {
+        pthread_mutex_lock(&agent.gc_lock);
+        pthread_mutex_lock(&agent.transport.lock);
+}
+
+static void atfork_parent(void) {
+        pthread_mutex_unlock(&agent.transport.lock);
+        pthread_mutex_unlock(&agent.gc_lock);
+}
+
+static void atfork_child(void) {
+        pthread_mutex_init(&agent.gc_lock, NULL);
+        pthread_mutex_init(&agent.transport.lock, NULL);
+}
+
+/* ---- Module functions ------------------------------------------------------------------------ */
+
+static int parse_service_arg(PyObject *o, char *buf, size_t size) {
+        const char *s, *why;
+        Py_ssize_t len;
+
+        if (!PyUnicode_Check(o)) {
+                PyErr_Format(PyExc_TypeError, "service must be a str or None, not %.100s", Py_TYPE(o)->tp_name);
+                return -1;
+        }
+        s = PyUnicode_AsUTF8AndSize(o, &len);
+        if (!s)
+                return -1;
+        why = service_problem(s, (size_t) len);
+        if (why) {
+                PyErr_Format(PyExc_ValueError, "service name %s", why);
+                return -1;
+        }
+        snprintf(buf, size, "%s", s);
+        return 0;
+}
+
+static int parse_socket_arg(PyObject *o, char *buf, size_t size) {
+        PyObject *b = NULL;
+        Py_ssize_t len;
+
+        if (!PyUnicode_FSConverter(o, &b))
+                return -1;
+        len = PyBytes_GET_SIZE(b);
+        if (len == 0 || (size_t) len >= size) {
+                Py_DECREF(b);
+                PyErr_Format(PyExc_ValueError, "socket path must be 1..%zu bytes", size - 1);
+                return -1;
+        }
+        memcpy(buf, PyBytes_AS_STRING(b), (size_t) len + 1);
+        Py_DECREF(b);
+        return 0;
+}
+
+static int parse_interval_arg(PyObject *o, double *ret) {
+        double v;
+
+        if (PyBool_Check(o) || !(PyFloat_Check(o) || PyLong_Check(o))) {
+                PyErr_Format(PyExc_TypeError, "interval must be a number of seconds or None, not %.100s",
+                             Py_TYPE(o)->tp_name);
+                return -1;
+        }
+        v = PyFloat_AsDouble(o);
+        if (v == -1.0 && PyErr_Occurred())
+                return -1;
+        if (!isfinite(v) || v < HW_AGENT_INTERVAL_MIN || v > HW_AGENT_INTERVAL_MAX) {
+                PyErr_Format(PyExc_ValueError, "interval must be within 0.05..3600 seconds");
+                return -1;
+        }
+        *ret = v;
+        return 0;
+}
+
+PyDoc_STRVAR(start_doc,
+             "start(service=None, socket=None, interval=None) -> bool\n\n"
+             "Start the agent: a native thread samples this process every `interval` seconds and\n"
+             "streams the samples to heapwatchd over the Unix socket `socket`. Unset arguments come\n"
+             "from HEAPWATCH_SERVICE, HEAPWATCH_SOCKET, HEAPWATCH_INTERVAL, else the defaults (the\n"
+             "script's name; /run/heapwatch/agent.sock for root, $XDG_RUNTIME_DIR/heapwatch/agent.sock\n"
+             "otherwise; 1.0). Returns True if started, False if the agent was already running (the\n"
+             "running agent and its settings are kept). Exception: when the agent was started\n"
+             "implicitly by `heapwatch run`'s bootstrap, an explicit start() whose settings differ\n"
+             "restarts it with them and returns True. A missing daemon is not an error.");
+
+/* start() and _autostart(). Returns a new reference to True/False, or NULL with an exception. */
+static PyObject *start_common(PyObject *args, PyObject *kwargs, bool implicit) {
+        static char *kwlist[] = { "service", "socket", "interval", NULL };
+        PyObject *o_service = Py_None, *o_socket = Py_None, *o_interval = Py_None;
+        char service[HW_AGENT_SERVICE_MAX + 1], path[HW_TRANSPORT_PATH_MAX + 1], def[HW_TRANSPORT_PATH_MAX + 1];
+        double interval = HW_AGENT_INTERVAL_DEFAULT;
+        const char *env, *why = NULL;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOO:start", kwlist, &o_service, &o_socket, &o_interval))
+                return NULL;
+
+        if (o_service != Py_None && parse_service_arg(o_service, service, sizeof(service)) < 0)
+                return NULL;
+        if (o_socket != Py_None && parse_socket_arg(o_socket, path, sizeof(path)) < 0)
+                return NULL;
+        if (o_interval != Py_None && parse_interval_arg(o_interval, &interval) < 0)
+                return NULL;
+
+        if (agent.state == AGENT_STOPPING || (agent.state == AGENT_RUNNING && (implicit || !agent.implicit)))
+                Py_RETURN_FALSE;
+        if (hw_py_current_interp() != PyInterpreterState_Main()) {
+                PyErr_SetString(PyExc_RuntimeError, "heapwatch runs in the main interpreter only");
+                return NULL;
+        }
+
+        if (o_interval == Py_None) {
+                env = getenv("HEAPWATCH_INTERVAL");
+                if (env && env[0] && (why = interval_problem(env, &interval)))
+                        warn_setting(&agent.warned_interval, "HEAPWATCH_INTERVAL", env, why, "1.0");
+        }
+        if (o_socket == Py_None) {
+                default_socket(def, sizeof(def));
+                env = getenv("HEAPWATCH_SOCKET");
+                if (env && env[0] && strlen(env) <= HW_TRANSPORT_PATH_MAX)
+                        snprintf(path, sizeof(path), "%s", env);
+                else {
+                        if (env && env[0])
+                                warn_setting(&agent.warned_socket, "HEAPWATCH_SOCKET", env,
+                                             "longer than a Unix socket path may be (107 bytes)", def);
+                        snprintf(path, sizeof(path), "%s", def);
+                }
+        }
+        if (o_service == Py_None) {
+                struct hw_agent_identity id = { 0 };
+
+                env = getenv("HEAPWATCH_SERVICE");
+                if (env && env[0] && !(why = service_problem(env, strlen(env))))
+                        snprintf(service, sizeof(service), "%s", env);
+                else {
+                        identity_argv(&id);
+                        default_service(service, sizeof(service), &id);
+                        hw_agent_identity_clear(&id);
+                        if (env && env[0])
+                                warn_setting(&agent.warned_service, "HEAPWATCH_SERVICE", env, why, service);
+                }
+        }
+
+        if (agent.state == AGENT_RUNNING) {
+                /* explicit start() over the bootstrap's agent: the explicit settings win */
+                agent.implicit = false;
+                if (agent.pid == getpid() && strcmp(service, agent.service) == 0 &&
+                    strcmp(path, agent.socket_path) == 0 && interval == agent.interval)
+                        Py_RETURN_FALSE; /* same settings: nothing to change */
+                if (agent.pid != getpid()) {
+                        hw_sampler_forget_after_fork(&agent.sampler);
+                        hw_transport_forget_after_fork(&agent.transport);
+                        agent.state = AGENT_STOPPED;
+                } else {
+                        if (agent_restart(service, path, interval) < 0)
+                                return NULL;
+                        Py_RETURN_TRUE;
+                }
+        }
+
+        if (agent_start(service, path, interval, 0) < 0)
+                return NULL;
+        agent.implicit = implicit;
+        Py_RETURN_TRUE;
+}
+
+static PyObject *hw_start(PyObject *self, PyObject *args, PyObject *kwargs) {
+        (void) self;
+        return start_common(args, kwargs, false);
+}
+
+PyDoc_STRVAR(autostart_doc,
+             "_autostart() -> bool\n\n"
+             "start() with the settings from the environment, for the bootstrap (sitecustomize) of\n"
+             "`heapwatch run`. An explicit start() with other settings later takes over.");
+
+static PyObject *hw_autostart(PyObject *self, PyObject *unused) {
+        PyObject *args = PyTuple_New(0), *r;
+
+        (void) self;
+        (void) unused;
+        if (!args)
+                return NULL;
+        r = start_common(args, NULL, true);
+        Py_DECREF(args);
+        return r;
+}
+
+PyDoc_STRVAR(stop_doc,
+             "stop() -> bool\n\n"
+             "Stop the agent: end its thread, send a final sample (GOODBYE, reason \"stop\") for at\n"
+             "most 0.2 s, remove the gc callback and restore the arena allocator. Returns False if the\n"
+             "agent was not running. start() may be called again afterwards.");
+
+static PyObject *hw_stop(PyObject *self, PyObject *unused) {
+        (void) self;
+        (void) unused;
+        if (agent.state != AGENT_RUNNING)
+                Py_RETURN_FALSE;
+        if (agent.pid != getpid()) {
+                /* a fork child whose os.fork hooks did not run: the thread is not ours */
+                hw_sampler_forget_after_fork(&agent.sampler);
+                hw_transport_forget_after_fork(&agent.transport);
+                agent.state = AGENT_STOPPED;
+                gc_callback_remove();
+                arena_restore();
+                Py_RETURN_TRUE;
+        }
+        if (hw_sampler_is_current_thread(&agent.sampler)) {
+                /* e.g. from a finalizer that a collection ran in the sampler thread */
+                PyErr_SetString(PyExc_RuntimeError, "heapwatch.stop() cannot be called from the agent's own thread");
+                return NULL;
+        }
+        agent_stop("stop");
+        Py_RETURN_TRUE;
+}
+
+static PyObject *json_to_python(json_t *j) {
+        switch (json_typeof(j)) {
+        case JSON_OBJECT: {
+                PyObject *d = PyDict_New();
+                const char *key;
+                json_t *v;
+
+                if (!d)
+                        return NULL;
+                json_object_foreach(j, key, v) {
+                        PyObject *pv = json_to_python(v);
+                        if (!pv || PyDict_SetItemString(d, key, pv) < 0) {
+                                Py_XDECREF(pv);
+                                Py_DECREF(d);
+                                return NULL;
+                        }
+                        Py_DECREF(pv);
+                }
+                return d;
+        }
+        case JSON_ARRAY: {
+                PyObject *l = PyList_New((Py_ssize_t) json_array_size(j));
+
+                if (!l)
+                        return NULL;
+                for (size_t i = 0; i < json_array_size(j); i++) {
+                        PyObject *pv = json_to_python(json_array_get(j, i));
+                        if (!pv) {
+                                Py_DECREF(l);
+                                return NULL;
+                        }
+                        PyList_SET_ITEM(l, (Py_ssize_t) i, pv);
+                }
+                return l;
+        }
+        case JSON_STRING:
+                return PyUnicode_DecodeUTF8(json_string_value(j), (Py_ssize_t) json_string_length(j), "replace");
+        case JSON_INTEGER:
+                return PyLong_FromLongLong(json_integer_value(j));
+        case JSON_REAL:
+                return PyFloat_FromDouble(json_real_value(j));
+        case JSON_TRUE:
+                Py_RETURN_TRUE;
+        case JSON_FALSE:
+                Py_RETURN_FALSE;
+        case JSON_NULL:
+        default:
+                Py_RETURN_NONE;
+        }
+}
+
+PyDoc_STRVAR(snapshot_doc,
+             "snapshot() -> dict\n\n"
+             "Take a sample now, in the calling thread, and return it as a dict shaped like the SAMPLE\n"
+             "payload of the wire protocol. It is not sent and does not reset the GC pause figures\n"
+             "(\"seq\" is that of the last sample taken). Works whether or not the agent runs.");
+
+static PyObject *hw_snapshot(PyObject *self, PyObject *unused) {
+        struct hw_agent_sample s;
+        json_t *j;
+        PyObject *d;
+
+        (void) self;
+        (void) unused;
+        if (ensure_python_objects() < 0)
+                return NULL;
+        hw_sampler_take(&agent.sampler, &s, false, python_gil_held, NULL);
+        j = hw_encode_sample_json(&s, NULL);
+        if (!j)
+                return PyErr_NoMemory();
+        d = json_to_python(j);
+        json_decref(j);
+        return d;
+}
+
+PyDoc_STRVAR(is_running_doc, "is_running() -> bool\n\nWhether the agent's thread runs in this process.");
+
+static PyObject *hw_is_running(PyObject *self, PyObject *unused) {
+        (void) self;
+        (void) unused;
+        return PyBool_FromLong(agent.state == AGENT_RUNNING && agent.pid == getpid());
+}
+
+PyDoc_STRVAR(status_doc,
+             "status() -> dict\n\n"
+             "The agent's own state: running, connected, socket (path or None), service, interval,\n"
+             "process_id (the daemon's id for this process, from WELCOME, or None), samples_sent,\n"
+             "samples_dropped_total, reconnects_total, protocol_errors_total, queued_frames.");
+
+static PyObject *hw_status(PyObject *self, PyObject *unused) {
+        struct hw_transport_status st;
+        bool running = agent.state == AGENT_RUNNING && agent.pid == getpid();
+
+        (void) self;
+        (void) unused;
+        hw_transport_get_status(&agent.transport, &st);
+        return Py_BuildValue(
+                "{s:O,s:O,s:s,s:s,s:d,s:s,s:K,s:K,s:K,s:K,s:n}", "running", running ? Py_True : Py_False,
+                "connected", st.connected ? Py_True : Py_False, "socket",
+                agent.ever_started ? agent.socket_path : NULL, "service", agent.ever_started ? agent.service : NULL,
+                "interval", agent.ever_started ? agent.interval : HW_AGENT_INTERVAL_DEFAULT, "process_id",
+                st.have_process_id ? st.process_id : NULL, "samples_sent", (unsigned long long) st.samples_sent,
+                "samples_dropped_total", (unsigned long long) st.samples_dropped_total, "reconnects_total",
+                (unsigned long long) st.reconnects_total, "protocol_errors_total",
+                (unsigned long long) st.protocol_errors_total, "queued_frames", (Py_ssize_t) st.queued_frames);
+}
+
+static PyMethodDef module_methods[] = {
+        { "start", (PyCFunction) (void (*)(void)) hw_start, METH_VARARGS | METH_KEYWORDS, start_doc },
+        { "stop", hw_stop, METH_NOARGS, stop_doc },
+        { "snapshot", hw_snapshot, METH_NOARGS, snapshot_doc },
+        { "is_running", hw_is_running, METH_NOARGS, is_running_doc },
+        { "status", hw_status, METH_NOARGS, status_doc },
+        { "_autostart", hw_autostart, METH_NOARGS, autostart_doc },
+        { NULL, NULL, 0, NULL },
+};
+
+PyDoc_STRVAR(module_doc,
+             "heapwatch agent: streams this process's memory, heap and GC figures to heapwatchd.\n\n"
+             "heapwatch.start(service=None, socket=None, interval=None); heapwatch.stop();\n"
+             "heapwatch.snapshot(); heapwatch.is_running(); heapwatch.status().");
+
+static struct PyModuleDef module_def = {
+        PyModuleDef_HEAD_INIT, "heapwatch", module_doc, -1, module_methods, NULL, NULL, NULL, NULL,
+};
+
+/* Refuse to run in an interpreter the module was not built for. Returns 0 or -1 (ImportError). */
+static int check_interpreter(void) {
+        PyObject *impl = PySys_GetObject("implementation"), *name = NULL, *hex = PySys_GetObject("hexversion");
+        long long v;
+        int r = 0;
+
+        name = impl ? PyObject_GetAttrString(impl, "name") : NULL;
+        if (!name || !PyUnicode_Check(name) || PyUnicode_CompareWithASCIIString(name, "cpython") != 0) {
+                PyErr_Clear();
+                PyErr_SetString(PyExc_ImportError, "heapwatch: only CPython is supported");
+                r = -1;
+                goto finish;
+        }
+        v = hex && PyLong_Check(hex) ? PyLong_AsLongLong(hex) : -1;
+        if (v < 0 || (v >> 16) != (PY_VERSION_HEX >> 16)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_ImportError, "heapwatch: built for Python %d.%d, not this interpreter",
+                             PY_MAJOR_VERSION, PY_MINOR_VERSION);
+                r = -1;
+        }
+finish:
+        Py_XDECREF(name);
+        return r;
+}
+
+/* Process-wide setup that must happen exactly once, whatever the imports. */
+static int init_once(void) {
+        static bool done = false;
+        int r;
+
+        if (done)
+                return 0;
+        r = pthread_mutex_init(&agent.gc_lock, NULL);
+        if (r == 0)
+                r = -hw_transport_init(&agent.transport, NULL);
+        if (r == 0)
+                r = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+        if (r != 0) {
+                errno = r;
+                PyErr_SetFromErrno(PyExc_ImportError);
+                return -1;
+        }
+        hw_sampler_init(&agent.sampler);
+        agent.sampler.config.transport = &agent.transport; /* for snapshot() before any start() */
+        agent.gc_started_at = -1;
+        agent.gc_generation = -1;
+        agent.interval = HW_AGENT_INTERVAL_DEFAULT;
+
+        agent.key_generation = PyUnicode_InternFromString("generation");
+        agent.gc_callback = PyCFunction_NewEx(&gc_callback_def, NULL, NULL);
+        agent.atexit_hook = PyCFunction_NewEx(&atexit_hook_def, NULL, NULL);
+        agent.fork_child_hook = PyCFunction_NewEx(&fork_child_hook_def, NULL, NULL);
+        if (!agent.key_generation || !agent.gc_callback || !agent.atexit_hook || !agent.fork_child_hook)
+                return -1; /* leaks a few objects on a failed import: harmless and never seen */
+        done = true;
+        return 0;
+}
+
+HW_EXPORT PyMODINIT_FUNC PyInit_heapwatch(void);
+HW_EXPORT PyMODINIT_FUNC PyInit_heapwatch(void) {
+        PyObject *m;
+
+        if (check_interpreter() < 0 || init_once() < 0)
+                return NULL;
+        m = PyModule_Create(&module_def);
+        if (!m)
+                return NULL;
+        if (PyModule_AddStringConstant(m, "__version__", HW_AGENT_VERSION) < 0) {
+                Py_DECREF(m);
+                return NULL;
+        }
+        return m;
+}
+
+#endif /* a CPython with the GIL */

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sampler thread (see sampler.h).
+ */
+#include "agent-util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "encode.h"
+#include "procstat.h"
+#include "sampler.h"
+
+void hw_sampler_init(struct hw_sampler *s) {
+        memset(s, 0, sizeof(*s));
+        s->wake_fd = -1;
+}
+
+void hw_sampler_take(struct hw_sampler *s, struct hw_agent_sample *ret, bool consume, hw_sampler_python_fn python,
+                     void *userdata) {
+        double start = hw_now_monotonic();
+        struct hw_transport_status st;
+
+        hw_agent_sample_init(ret);
+        ret->time = hw_now_unix();
+        if (consume)
+                ret->seq = __atomic_add_fetch(&s->seq, 1, __ATOMIC_RELAXED);
+        else
+                ret->seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+
+        (void) hw_procstat_read_process(s->config.proc_root, &ret->process);
+        (void) hw_procstat_read_cgroup(s->config.proc_root, &ret->cgroup);
+        if (python)
+                (void) python(userdata, ret, consume);
+
+        if (s->config.transport) {
+                hw_transport_get_status(s->config.transport, &st);
+                ret->samples_dropped_total = st.samples_dropped_total;
+                ret->reconnects_total = st.reconnects_total;
+        }
+        ret->sample_seconds = hw_now_monotonic() - start;
+}
+
+static void sample_and_queue(struct hw_sampler *s) {
+        struct hw_agent_sample sample;
+        uint8_t *frame = NULL;
+        size_t size = 0;
+
+        hw_sampler_take(s, &sample, true, s->config.python, s->config.userdata);
+        if (hw_encode_sample(&sample, NULL, &frame, &size) < 0) {
+                hw_transport_count_dropped(s->config.transport, 1);
+                return;
+        }
+        hw_transport_enqueue(s->config.transport, HW_FRAME_SAMPLE, frame, size);
+}
+
+static bool stop_requested(struct hw_sampler *s) {
+        return __atomic_load_n(&s->stop_requested, __ATOMIC_ACQUIRE) != 0;
+}
+
+static void *sampler_main(void *arg) {
+        struct hw_sampler *s = arg;
+        struct hw_transport *t = s->config.transport;
+        double next = hw_now_monotonic(); /* first sample at once */
+
+        while (!stop_requested(s)) {
+                struct pollfd pfd[2];
+                double now = hw_now_monotonic(), wait, t_wait;
+                int ms;
+
+                if (now >= next) {
+                        sample_and_queue(s);
+                        next += s->config.interval;
+                        now = hw_now_monotonic();
+                        if (next <= now) /* we fell behind (suspended, GIL starved): no burst */
+                                next = now + s->config.interval;
+                }
+                hw_transport_run(t, now, 0);
+
+                pfd[0] = (struct pollfd) { .fd = s->wake_fd, .events = POLLIN };
+                hw_transport_poll_setup(t, now, &pfd[1], &t_wait);
+                wait = next - now;
+                if (t_wait >= 0 && t_wait < wait)
+                        wait = t_wait;
+                ms = wait > 0 ? (int) ceil(wait * 1000) : 0;
+
+                if (poll(pfd, pfd[1].fd >= 0 ? 2 : 1, ms) < 0)
+                        continue; /* EINTR */
+                if (pfd[0].revents) {
+                        uint64_t v;
+                        if (read(s->wake_fd, &v, sizeof(v)) < 0) {
+                                /* EAGAIN: someone else drained it; nothing to do */
+                        }
+                }
+                if (pfd[1].fd >= 0 && pfd[1].revents)
+                        hw_transport_run(t, hw_now_monotonic(), pfd[1].revents);
+        }
+        return NULL;
+}
+
+int hw_sampler_start(struct hw_sampler *s, const struct hw_sampler_config *config) {
+        sigset_t all, saved;
+        int r;
+
+        if (s->thread_started)
+                return -EBUSY;
+        s->config = *config;
+        if (!(s->config.interval > 0) || !s->config.transport)
+                return -EINVAL;
+        __atomic_store_n(&s->stop_requested, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&s->seq, s->config.seq_base, __ATOMIC_RELAXED);
+
+        s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (s->wake_fd < 0)
+                return -errno;
+
+        /* The thread inherits the signal mask: block everything so the host's signals always go
+         * to the host's threads, and restore our caller's mask. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &saved);
+        r = pthread_create(&s->thread, NULL, sampler_main, s);
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+        if (r != 0) {
+                s->wake_fd = hw_safe_close(s->wake_fd);
+                return -r;
+        }
+        (void) pthread_setname_np(s->thread, "heapwatch");
+        s->thread_started = true;
+        return 0;
+}
+
+void hw_sampler_request_stop(struct hw_sampler *s) {
+        uint64_t one = 1;
+
+        __atomic_store_n(&s->stop_requested, 1, __ATOMIC_RELEASE);
+        if (s->wake_fd >= 0 && write(s->wake_fd, &one, sizeof(one)) < 0) {
+                /* EAGAIN: the counter is already non-zero, the thread will wake anyway */
+        }
+}
+
+void hw_sampler_join(struct hw_sampler *s) {
+        if (!s->thread_started)
+                return;
+        pthread_join(s->thread, NULL);
+        s->thread_started = false;
+        s->wake_fd = hw_safe_close(s->wake_fd);
+}
+
+bool hw_sampler_is_current_thread(const struct hw_sampler *s) {
+        return s->thread_started && pthread_equal(s->thread, pthread_self());
+}
+
+void hw_sampler_forget_after_fork(struct hw_sampler *s) {
+        s->thread_started = false;
+        s->wake_fd = hw_safe_close(s->wake_fd);
+        __atomic_store_n(&s->stop_requested, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&s->seq, 0, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent's native background thread. Every interval it takes a sample (the /proc and /sys
+ * figures without the GIL; the Python figures through a callback that module.c provides and
+ * that takes the GIL briefly), frames it, queues it on the transport and lets the transport
+ * write. Between samples it waits in poll() on the socket and on an eventfd that stop uses to
+ * wake it, so it never spins and stops promptly.
+ *
+ * The thread is created with every signal blocked: signals meant for the host are never
+ * delivered to it.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent-sample.h"
+#include "transport.h"
+
+/* Fills the Python part of a sample (python.*, gc.*); consume: the sample is sent, so GC pause
+ * figures restart from zero. Returns 0, or a negative errno when the figures are unavailable
+ * (then the sample goes without them). Must never block for long. */
+typedef int (*hw_sampler_python_fn)(void *userdata, struct hw_agent_sample *s, bool consume);
+
+struct hw_sampler_config {
+        double interval;             /* seconds */
+        const char *proc_root;       /* see procstat.h; NULL for "/" */
+        struct hw_transport *transport;
+        hw_sampler_python_fn python; /* called from the sampler thread; may be NULL */
+        void *userdata;
+        uint64_t seq_base;           /* the first sample gets seq_base + 1 */
+};
+
+struct hw_sampler {
+        struct hw_sampler_config config;
+        pthread_t thread;
+        bool thread_started;
+        int wake_fd;
+        int stop_requested; /* accessed atomically */
+        uint64_t seq;       /* last sequence number used; accessed atomically */
+};
+
+/* Prepare an idle sampler (no thread). */
+void hw_sampler_init(struct hw_sampler *s);
+
+/* Start the thread. The first sample is taken at once, then every interval.
+ * Returns 0, or -errno (eventfd, pthread_create); then no thread runs. */
+int hw_sampler_start(struct hw_sampler *s, const struct hw_sampler_config *config);
+
+/* Ask the thread to end (async-signal-safe: one write to an eventfd). */
+void hw_sampler_request_stop(struct hw_sampler *s);
+
+/* Wait for the thread to end, after hw_sampler_request_stop(). The thread may itself be waiting
+ * for the GIL: a caller that holds it must release it around this call. */
+void hw_sampler_join(struct hw_sampler *s);
+
+/* True when called from the sampler thread itself. */
+bool hw_sampler_is_current_thread(const struct hw_sampler *s);
+
+/* In a child after fork(): the thread does not exist there; forget it and its eventfd. */
+void hw_sampler_forget_after_fork(struct hw_sampler *s);
+
+/* Take one sample in the calling thread: process and cgroup figures, then python(userdata,...)
+ * when non-NULL, then the transport's counters; times itself into sample_seconds. With consume
+ * the sample gets the next sequence number, else the last one used (a peek). */
+void hw_sampler_take(struct hw_sampler *s, struct hw_agent_sample *ret, bool consume, hw_sampler_python_fn python,
+                     void *userdata);

@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent's connection to heapwatchd (see transport.h for the promises).
+ *
+ * The queue is a plain array of at most HW_TRANSPORT_QUEUE_FRAMES (+1) frames: it is short and
+ * a memmove of 64 pointers per sent frame costs nothing next to the send() itself.
+ */
+#include "agent-util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "encode.h"
+#include "transport.h"
+
+/* Read at most this much per hw_transport_run(), so a peer that streams data cannot keep the
+ * sampler thread from sampling. */
+#define RX_BUDGET_BYTES (1024u * 1024u)
+
+static bool is_sample_type(uint8_t type) {
+        return type == HW_FRAME_SAMPLE || type == HW_FRAME_GOODBYE;
+}
+
+/* xorshift64*: jitter only needs to keep a fleet of agents from reconnecting in lockstep. */
+static double rand01(struct hw_transport *t) {
+        uint64_t x = t->rng;
+
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        t->rng = x;
+        return (double) ((x * UINT64_C(2685821657736338717)) >> 11) / 9007199254740992.0;
+}
+
+static void seed_rng(struct hw_transport *t) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        t->rng = ((uint64_t) getpid() << 32) ^ (uint64_t) ts.tv_nsec ^ ((uint64_t) ts.tv_sec << 20) ^
+                 (uint64_t) (uintptr_t) t;
+        if (t->rng == 0)
+                t->rng = 0x9E3779B97F4A7C15ull;
+}
+
+static void rx_reset(struct hw_transport *t) {
+        free(t->rx_payload);
+        t->rx_payload = NULL;
+        t->rx_payload_len = 0;
+        t->rx_header_len = 0;
+}
+
+static void queue_pop(struct hw_transport *t, size_t index) {
+        free(t->queue[index].data);
+        t->queue_bytes -= t->queue[index].size;
+        memmove(&t->queue[index], &t->queue[index + 1], (t->queue_len - index - 1) * sizeof(t->queue[0]));
+        t->queue_len--;
+}
+
+static void queue_clear(struct hw_transport *t, bool count) {
+        while (t->queue_len > 0) {
+                if (count && is_sample_type(t->queue[0].type))
+                        t->samples_dropped_total++;
+                queue_pop(t, 0);
+        }
+        t->head_sent = 0;
+}
+
+static void schedule_retry(struct hw_transport *t, double now) {
+        /* "equal jitter": somewhere in [backoff/2, backoff] */
+        t->next_attempt = now + t->backoff * (0.5 + 0.5 * rand01(t));
+        t->backoff = fmin(t->backoff * 2, HW_TRANSPORT_BACKOFF_MAX);
+}
+
+/* Drop the connection; what was cut off mid-frame goes again whole on the next one. */
+static void disconnect(struct hw_transport *t, double now, bool retry) {
+        t->fd = hw_safe_close(t->fd);
+        if (t->state == HW_TRANSPORT_CONNECTED && now - t->connected_at >= HW_TRANSPORT_BACKOFF_MAX)
+                t->backoff = HW_TRANSPORT_BACKOFF_MIN; /* it was a healthy connection */
+        t->state = HW_TRANSPORT_DISCONNECTED;
+        t->hello_sent = 0;
+        t->head_sent = 0;
+        rx_reset(t);
+        if (retry)
+                schedule_retry(t, now);
+}
+
+static void protocol_error(struct hw_transport *t, double now) {
+        t->protocol_errors_total++;
+        disconnect(t, now, true);
+}
+
+static void connected(struct hw_transport *t, double now) {
+        t->state = HW_TRANSPORT_CONNECTED;
+        t->connected_at = now;
+        t->hello_sent = 0;
+        t->head_sent = 0;
+        rx_reset(t);
+        if (t->connects_total++ > 0)
+                t->reconnects_total++;
+}
+
+static void try_connect(struct hw_transport *t, double now) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        size_t len = strlen(t->path);
+        int fd;
+
+        if (len == 0 || !t->hello)
+                return;
+        memcpy(sa.sun_path, t->path, len + 1);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+                schedule_retry(t, now);
+                return;
+        }
+        if (connect(fd, (struct sockaddr *) &sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len + 1)) == 0) {
+                t->fd = fd;
+                connected(t, now);
+                return;
+        }
+        if (errno == EINPROGRESS || errno == EINTR) {
+                /* EINTR: the connect goes on asynchronously; learn its fate from POLLOUT. */
+                t->fd = fd;
+                t->state = HW_TRANSPORT_CONNECTING;
+                return;
+        }
+        /* ENOENT / ECONNREFUSED: no daemon; EAGAIN: its backlog is full. Later. */
+        hw_safe_close(fd);
+        schedule_retry(t, now);
+}
+
+static void finish_connect(struct hw_transport *t, double now) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+
+        if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
+                disconnect(t, now, true);
+                return;
+        }
+        connected(t, now);
+}
+
+static void handle_frame(struct hw_transport *t, double now) {
+        if (t->rx_frame.type == HW_FRAME_WELCOME) {
+                char id[HW_AGENT_ID_MAX + 1];
+
+                if (hw_decode_welcome(t->rx_payload, t->rx_frame.length, id) < 0) {
+                        protocol_error(t, now);
+                        return;
+                }
+                memcpy(t->process_id, id, sizeof(id));
+                t->have_process_id = true;
+                t->backoff = HW_TRANSPORT_BACKOFF_MIN; /* the daemon took us: a healthy connection */
+        }
+        /* other daemon -> agent types (64..127): requests of later protocol revisions; ignored */
+        rx_reset(t);
+}
+
+/* Returns false when the connection went away. */
+static bool do_read(struct hw_transport *t, double now) {
+        size_t budget = RX_BUDGET_BYTES;
+
+        while (budget > 0) {
+                uint8_t discard[4096];
+                uint8_t *dst;
+                size_t want;
+                ssize_t n;
+
+                if (t->rx_header_len < HW_FRAME_HEADER_SIZE) {
+                        dst = t->rx_header + t->rx_header_len;
+                        want = HW_FRAME_HEADER_SIZE - t->rx_header_len;
+                } else if (t->rx_frame.type == HW_FRAME_WELCOME) {
+                        dst = t->rx_payload + t->rx_payload_len;
+                        want = t->rx_frame.length - t->rx_payload_len;
+                } else {
+                        dst = discard;
+                        want = t->rx_frame.length - t->rx_payload_len;
+                        if (want > sizeof(discard))
+                                want = sizeof(discard);
+                }
+
+                n = recv(t->fd, dst, want, MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                return true;
+                        disconnect(t, now, true);
+                        return false;
+                }
+                if (n == 0) {
+                        disconnect(t, now, true); /* the daemon closed (or restarts) */
+                        return false;
+                }
+                budget -= (size_t) n < budget ? (size_t) n : budget;
+
+                if (t->rx_header_len < HW_FRAME_HEADER_SIZE) {
+                        t->rx_header_len += (size_t) n;
+                        if (t->rx_header_len < HW_FRAME_HEADER_SIZE)
+                                continue;
+                        if (hw_frame_header_unpack(t->rx_header, &t->rx_frame) != HW_HEADER_OK ||
+                            t->rx_frame.type < 64 || t->rx_frame.type > 127) {
+                                protocol_error(t, now);
+                                return false;
+                        }
+                        if (t->rx_frame.type == HW_FRAME_WELCOME) {
+                                t->rx_payload = malloc(t->rx_frame.length ? t->rx_frame.length : 1);
+                                if (!t->rx_payload) {
+                                        disconnect(t, now, true);
+                                        return false;
+                                }
+                        }
+                } else
+                        t->rx_payload_len += (size_t) n;
+
+                if (t->rx_payload_len == t->rx_frame.length) {
+                        handle_frame(t, now);
+                        if (t->state != HW_TRANSPORT_CONNECTED)
+                                return false;
+                }
+        }
+        return true;
+}
+
+static void do_write(struct hw_transport *t, double now) {
+        while (t->state == HW_TRANSPORT_CONNECTED) {
+                const uint8_t *buf;
+                size_t left;
+                ssize_t n;
+                bool hello = t->hello_sent < t->hello_size;
+
+                if (hello) {
+                        buf = t->hello + t->hello_sent;
+                        left = t->hello_size - t->hello_sent;
+                } else if (t->queue_len > 0) {
+                        buf = t->queue[0].data + t->head_sent;
+                        left = t->queue[0].size - t->head_sent;
+                } else
+                        return;
+
+                n = send(t->fd, buf, left, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EAGAIN && errno != EWOULDBLOCK)
+                                disconnect(t, now, true); /* EPIPE, ECONNRESET, ... */
+                        return;
+                }
+                if (hello)
+                        t->hello_sent += (size_t) n;
+                else {
+                        t->head_sent += (size_t) n;
+                        if (t->head_sent == t->queue[0].size) {
+                                if (is_sample_type(t->queue[0].type))
+                                        t->samples_sent++;
+                                queue_pop(t, 0);
+                                t->head_sent = 0;
+                        }
+                }
+        }
+}
+
+static void run_locked(struct hw_transport *t, double now, short revents) {
+        if (t->state == HW_TRANSPORT_DISCONNECTED && now >= t->next_attempt)
+                try_connect(t, now);
+        else if (t->state == HW_TRANSPORT_CONNECTING && (revents & (POLLOUT | POLLERR | POLLHUP)))
+                finish_connect(t, now);
+
+        if (t->state != HW_TRANSPORT_CONNECTED)
+                return;
+        if ((revents & (POLLIN | POLLERR | POLLHUP)) && !do_read(t, now))
+                return;
+        do_write(t, now);
+}
+
+static bool has_output(const struct hw_transport *t) {
+        return t->hello_sent < t->hello_size || t->queue_len > 0;
+}
+
+static void setup_locked(struct hw_transport *t, double now, struct pollfd *ret_pfd, double *ret_timeout) {
+        ret_pfd->fd = -1;
+        ret_pfd->events = 0;
+        ret_pfd->revents = 0;
+        *ret_timeout = -1;
+
+        switch (t->state) {
+        case HW_TRANSPORT_DISCONNECTED:
+                if (t->hello && t->path[0])
+                        *ret_timeout = t->next_attempt > now ? t->next_attempt - now : 0;
+                break;
+        case HW_TRANSPORT_CONNECTING:
+                ret_pfd->fd = t->fd;
+                ret_pfd->events = POLLOUT;
+                break;
+        case HW_TRANSPORT_CONNECTED:
+                ret_pfd->fd = t->fd;
+                ret_pfd->events = POLLIN | (has_output(t) ? POLLOUT : 0);
+                break;
+        }
+}
+
+static int set_path(struct hw_transport *t, const char *path) {
+        size_t len = path ? strlen(path) : 0;
+
+        if (len > HW_TRANSPORT_PATH_MAX) {
+                t->path[0] = '\0';
+                return -ENAMETOOLONG;
+        }
+        memcpy(t->path, path ? path : "", len + 1);
+        return 0;
+}
+
+static void reset_locked(struct hw_transport *t) {
+        t->fd = hw_safe_close(t->fd);
+        t->state = HW_TRANSPORT_DISCONNECTED;
+        free(t->hello);
+        t->hello = NULL;
+        t->hello_size = t->hello_sent = 0;
+        queue_clear(t, false);
+        rx_reset(t);
+        t->connected_at = 0;
+        t->next_attempt = 0;
+        t->backoff = HW_TRANSPORT_BACKOFF_MIN;
+        t->connects_total = t->reconnects_total = 0;
+        t->samples_sent = t->samples_dropped_total = t->protocol_errors_total = 0;
+        t->have_process_id = false;
+        t->process_id[0] = '\0';
+        seed_rng(t);
+}
+
+int hw_transport_init(struct hw_transport *t, const char *path) {
+        int r;
+
+        memset(t, 0, sizeof(*t));
+        t->fd = -1;
+        r = pthread_mutex_init(&t->lock, NULL);
+        if (r != 0)
+                return -r;
+        reset_locked(t);
+        return set_path(t, path);
+}
+
+int hw_transport_reset(struct hw_transport *t, const char *path) {
+        int r;
+
+        pthread_mutex_lock(&t->lock);
+        reset_locked(t);
+        r = set_path(t, path);
+        pthread_mutex_unlock(&t->lock);
+        return r;
+}
+
+void hw_transport_destroy(struct hw_transport *t) {
+        pthread_mutex_lock(&t->lock);
+        reset_locked(t);
+        pthread_mutex_unlock(&t->lock);
+        pthread_mutex_destroy(&t->lock);
+}
+
+void hw_transport_forget_after_fork(struct hw_transport *t) {
+        /* The mutex may have been locked by the fork handler's prepare step in the parent (or by
+         * a thread that does not exist here): start it afresh. */
+        pthread_mutex_init(&t->lock, NULL);
+        reset_locked(t);
+}
+
+void hw_transport_set_hello(struct hw_transport *t, uint8_t *frame, size_t size) {
+        pthread_mutex_lock(&t->lock);
+        free(t->hello);
+        t->hello = frame;
+        t->hello_size = frame ? size : 0;
+        t->hello_sent = 0;
+        pthread_mutex_unlock(&t->lock);
+}
+
+void hw_transport_enqueue(struct hw_transport *t, uint8_t type, uint8_t *frame, size_t size) {
+        pthread_mutex_lock(&t->lock);
+        while (t->queue_len > 0 &&
+               (t->queue_len >= HW_TRANSPORT_QUEUE_FRAMES || t->queue_bytes + size > HW_TRANSPORT_QUEUE_BYTES)) {
+                /* Drop the oldest frame that is not half-written: cutting the one on the wire
+                 * would desynchronise the stream. */
+                size_t victim = (t->state == HW_TRANSPORT_CONNECTED && t->head_sent > 0) ? 1 : 0;
+
+                if (victim >= t->queue_len)
+                        break; /* only the in-flight frame is left: allow one over the limit */
+                if (is_sample_type(t->queue[victim].type))
+                        t->samples_dropped_total++;
+                queue_pop(t, victim);
+        }
+        t->queue[t->queue_len++] = (struct hw_transport_frame) { .data = frame, .size = size, .type = type };
+        t->queue_bytes += size;
+        pthread_mutex_unlock(&t->lock);
+}
+
+void hw_transport_count_dropped(struct hw_transport *t, uint64_t n) {
+        pthread_mutex_lock(&t->lock);
+        t->samples_dropped_total += n;
+        pthread_mutex_unlock(&t->lock);
+}
+
+void hw_transport_poll_setup(struct hw_transport *t, double now, struct pollfd *ret_pfd, double *ret_timeout) {
+        pthread_mutex_lock(&t->lock);
+        setup_locked(t, now, ret_pfd, ret_timeout);
+        pthread_mutex_unlock(&t->lock);
+}
+
+void hw_transport_run(struct hw_transport *t, double now, short revents) {
+        pthread_mutex_lock(&t->lock);
+        run_locked(t, now, revents);
+        pthread_mutex_unlock(&t->lock);
+}
+
+int hw_transport_drain(struct hw_transport *t, double timeout) {
+        double deadline = hw_now_monotonic() + timeout;
+        bool attempted = false;
+
+        for (;;) {
+                struct pollfd pfd;
+                double now = hw_now_monotonic(), wait;
+                bool done;
+                int ms;
+
+                pthread_mutex_lock(&t->lock);
+                if (t->state == HW_TRANSPORT_DISCONNECTED) {
+                        if (attempted || !t->hello || !t->path[0]) {
+                                pthread_mutex_unlock(&t->lock);
+                                return -ENOTCONN;
+                        }
+                        t->next_attempt = now; /* ignore the backoff: this is the last chance */
+                        attempted = true;
+                }
+                run_locked(t, now, 0);
+                done = t->state == HW_TRANSPORT_CONNECTED && !has_output(t);
+                setup_locked(t, now, &pfd, &wait);
+                pthread_mutex_unlock(&t->lock);
+
+                if (done)
+                        return 0;
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                if (pfd.fd < 0)
+                        continue; /* disconnected: the next round gives up */
+
+                ms = (int) ceil((deadline - now) * 1000);
+                if (poll(&pfd, 1, ms > 0 ? ms : 1) < 0 && errno != EINTR)
+                        return -errno;
+                if (pfd.revents) {
+                        pthread_mutex_lock(&t->lock);
+                        run_locked(t, hw_now_monotonic(), pfd.revents);
+                        pthread_mutex_unlock(&t->lock);
+                }
+        }
+}
+
+void hw_transport_close(struct hw_transport *t) {
+        pthread_mutex_lock(&t->lock);
+        disconnect(t, hw_now_monotonic(), false);
+        queue_clear(t, true);
+        pthread_mutex_unlock(&t->lock);
+}
+
+void hw_transport_get_status(struct hw_transport *t, struct hw_transport_status *ret) {
+        pthread_mutex_lock(&t->lock);
+        ret->connected = t->state == HW_TRANSPORT_CONNECTED;
+        memcpy(ret->path, t->path, sizeof(ret->path));
+        ret->have_process_id = t->have_process_id;
+        memcpy(ret->process_id, t->process_id, sizeof(ret->process_id));
+        ret->samples_sent = t->samples_sent;
+        ret->samples_dropped_total = t->samples_dropped_total;
+        ret->reconnects_total = t->reconnects_total;
+        ret->protocol_errors_total = t->protocol_errors_total;
+        ret->queued_frames = t->queue_len;
+        pthread_mutex_unlock(&t->lock);
+}

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Implementation of http-client.h over libcurl's easy interface. One request per process is
+ * all the CLI needs, so curl's global state is set up and torn down around each call rather
+ * than kept: the pair is reference counted and leaves nothing behind for leak checkers.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "http-client.h"
+#include "macro.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup);
+DEFINE_TRIVIAL_CLEANUP_FUNC(CURLU *, curl_url_cleanup);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char *, curl_free);
+
+void http_response_clear(HttpResponse *r) {
+        if (!r)
+                return;
+        free(r->body);
+        *r = (HttpResponse) {};
+}
+
+static void set_error(char *error, size_t error_size, const char *text) {
+        if (error && error_size > 0)
+                snprintf(error, error_size, "%s", text);
+}
+
+int http_build_url(const char *base, const char *path, const char *query, char **ret) {
+        _cleanup_(curl_url_cleanupp) CURLU *u = NULL;
+        _cleanup_(curl_freep) char *scheme = NULL, *base_path = NULL, *url = NULL;
+        _cleanup_free_ char *joined = NULL, *with_scheme = NULL;
+        size_t n;
+        char *s;
+
+        if (!base || !*base || !path || path[0] != '/')
+                return -EINVAL;
+
+        /* "127.0.0.1:9847" is how people write a daemon's address; let it mean http (curl's
+         * own CURLU_DEFAULT_SCHEME would make it https). */
+        if (!strstr(base, "://")) {
+                if (asprintf(&with_scheme, "http://%s", base) < 0)
+                        return -ENOMEM;
+                base = with_scheme;
+        }
+
+        u = curl_url();
+        if (!u)
+                return -ENOMEM;
+        if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK)
+                return -EINVAL;
+
+        if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
+                return -EINVAL;
+        if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)
+                return -EPROTONOSUPPORT;
+
+        /* Keep a path prefix (a daemon behind a reverse proxy under /heapwatch/), without
+         * doubling the slash between it and ours. */
+        if (curl_url_get(u, CURLUPART_PATH, &base_path, 0) != CURLUE_OK)
+                return -EINVAL;
+        n = strlen(base_path);
+        while (n > 0 && base_path[n - 1] == '/')
+                n--;
+        if (asprintf(&joined, "%.*s%s", (int) n, base_path, path) < 0)
+                return -ENOMEM;
+
+        if (curl_url_set(u, CURLUPART_PATH, joined, 0) != CURLUE_OK ||
+            curl_url_set(u, CURLUPART_QUERY, query, 0) != CURLUE_OK ||
+            curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK)
+                return -EINVAL;
+        if (curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK)
+                return -EINVAL;
+
+        s = strdup(url);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+/* A proxy from http_proxy/https_proxy cannot reach this machine's loopback, so requests to
+ * the default local daemon must not go through one, whatever no_proxy says. */
+static bool url_is_loopback(const char *url) {
+        _cleanup_(curl_url_cleanupp) CURLU *u = curl_url();
+        _cleanup_(curl_freep) char *host = NULL;
+
+        if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+                return false;
+        return strcasecmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+               strcmp(host, "[::1]") == 0;
+}
+
+typedef struct Sink {
+        char *data;
+        size_t size, allocated, max;
+        bool too_large;
+        bool oom;
+} Sink;
+
+static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        Sink *s = userdata;
+        size_t n = size * nmemb; /* curl guarantees size == 1 */
+
+        if (n > s->max - s->size) {
+                /* Returning less than n makes curl abort with CURLE_WRITE_ERROR. */
+                s->too_large = true;
+                return 0;
+        }
+        if (s->size + n + 1 > s->allocated) {
+                size_t a = s->allocated ? s->allocated : 16384;
+                char *d;
+
+                while (a < s->size + n + 1)
+                        a *= 2;
+                if (a > s->max + 1)
+                        a = s->max + 1; /* doubling past the cap would only waste memory */
+                d = realloc(s->data, a);
+                if (!d) {
+                        s->oom = true;
+                        return 0;
+                }
+                s->data = d;
+                s->allocated = a;
+        }
+        memcpy(s->data + s->size, ptr, n);
+        s->size += n;
+        s->data[s->size] = '\0';
+        return n;
+}
+
+static int curl_code_to_errno(CURLcode code) {
+        switch (code) {
+        case CURLE_COULDNT_CONNECT:
+                return -ECONNREFUSED;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+                return -EHOSTUNREACH;
+        case CURLE_OPERATION_TIMEDOUT:
+                return -ETIMEDOUT;
+        case CURLE_FILESIZE_EXCEEDED:
+                return -EFBIG;
+        case CURLE_UNSUPPORTED_PROTOCOL:
+                return -EPROTONOSUPPORT;
+        case CURLE_URL_MALFORMAT:
+                return -EINVAL;
+        case CURLE_OUT_OF_MEMORY:
+                return -ENOMEM;
+        default:
+                return -EIO;
+        }
+}
+
+static int http_get_one(const char *url, size_t body_max, HttpResponse *ret, char *error, size_t error_size) {
+        _cleanup_(curl_easy_cleanupp) CURL *c = NULL;
+        _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
+        char errbuf[CURL_ERROR_SIZE] = "";
+        Sink sink = { .max = body_max };
+        CURLcode code;
+        long status = 0;
+        int r;
+
+        c = curl_easy_init();
+        if (!c) {
+                set_error(error, error_size, "cannot initialize libcurl");
+                return -ENOMEM;
+        }
+        headers = curl_slist_append(NULL, "Accept: application/json");
+        if (!headers) {
+                set_error(error, error_size, "out of memory");
+                return -ENOMEM;
+        }
+
+        /* Options that cannot fail for a valid handle except on OOM; check them as one. */
+        code = curl_easy_setopt(c, CURLOPT_URL, url);
+        if (code == CURLE_OK)
+                code = curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85: the string form replaces the deprecated bitmask */
+        if (code == CURLE_OK)
+                code = curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+        if (code == CURLE_OK)
+                code = curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+        if (code == CURLE_OK)
+                code = curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+        if (code == CURLE_OK)
+                code = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, HTTP_CONNECT_TIMEOUT_MS);
+        if (code == CURLE_OK)
+                code = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, HTTP_TIMEOUT_MS);
+        /* No SIGALRM games in our process; the threaded resolver honours timeouts anyway. */
+        if (code == CURLE_OK)
+                code = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        /* Refuses up front when the server announces a larger Content-Length; sink_write()
+         * enforces the same bound on chunked bodies. */
+        if (code == CURLE_OK)
+                code = curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) body_max);
+        if (code == CURLE_OK)
+                code = curl_easy_setopt(c, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+        if (code == CURLE_OK)
+                code = curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        if (code == CURLE_OK)
+                code = curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
+        if (code == CURLE_OK)
+                code = curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+        if (code == CURLE_OK && url_is_loopback(url))
+                code = curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        if (code != CURLE_OK) {
+                set_error(error, error_size, curl_easy_strerror(code));
+                return curl_code_to_errno(code);
+        }
+
+        code = curl_easy_perform(c);
+        if (code != CURLE_OK) {
+                if (sink.too_large || code == CURLE_FILESIZE_EXCEEDED) {
+                        char m[128];
+
+                        snprintf(m, sizeof m, "response body larger than %zu bytes", body_max);
+                        set_error(error, error_size, m);
+                        r = -EFBIG;
+                } else if (sink.oom) {
+                        set_error(error, error_size, "out of memory");
+                        r = -ENOMEM;
+                } else {
+                        set_error(error, error_size, errbuf[0] ? errbuf : curl_easy_strerror(code));
+                        r = curl_code_to_errno(code);
+                }
+                free(sink.data);
+                return r;
+        }
+
+        (void) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+
+        if (!sink.data) {
+                /* An empty body still hands the caller a string. */
+                sink.data = strdup("");
+                if (!sink.data) {
+                        set_error(error, error_size, "out of memory");
+                        return -ENOMEM;
+                }
+        }
+
+        *ret = (HttpResponse) {
+                .status = status,
+                .body = sink.data,
+                .size = sink.size,
+        };
+        return 0;
+}
+
+int http_get(const char *url, size_t body_max, HttpResponse *ret, char *error, size_t error_size) {
+        CURLcode code;
+        int r;
+
+        if (!url || !ret)
+                return -EINVAL;
+        if (body_max == 0)
+                body_max = HTTP_BODY_MAX;
+
+        code = curl_global_init(CURL_GLOBAL_DEFAULT);
+        if (code != CURLE_OK) {
+                set_error(error, error_size, curl_easy_strerror(code));
+                return -EIO;
+        }
+        r = http_get_one(url, body_max, ret, error, error_size);
+        curl_global_cleanup();
+        return r;
+}
