@@ -13,9 +13,16 @@
  *  - The GIL is taken by the sampler thread only for reading a handful of figures, and only
  *    while the interpreter is not finalizing. Our mutexes are never held while waiting for
  *    the GIL, so they can be taken with the GIL held (gc callback) and across fork().
- *  - Whoever holds the GIL and waits for the sampler thread (stop(), atexit) releases the GIL
- *    while waiting: the thread may be waiting for it.
+ *  - Whoever holds the GIL and waits for the sampler thread (stop(), atexit, the fork hook)
+ *    releases the GIL while waiting: the thread may be waiting for it.
+ *  - fork(): os.fork() pauses the thread (joined before, resumed in the parent after), and a
+ *    child starts a fresh agent: new thread, new connection, its own HELLO; pthread_atfork
+ *    keeps our mutexes usable in children of any fork().
  *  - The agent prints nothing, except one stderr line per bad HEAPWATCH_* setting.
+ *
+ * start() twice is a no-op that returns False; the one exception is the bootstrap's implicit
+ * start (heapwatch run's sitecustomize calls _autostart()): an explicit start() with other
+ * settings then takes over, as a reconnection.
  *
  * Supported: CPython 3.8 to 3.13 with the GIL, each built against its own headers. Free-threaded
  * builds and other implementations get an ImportError.
@@ -129,7 +136,9 @@ static struct {
         PyObject *gc_isenabled, *gc_get_count, *gc_get_threshold, *gc_get_stats;
         PyObject *sys_getallocatedblocks;
         PyObject *key_generation;
-        PyObject *gc_callback, *atexit_hook, *fork_child_hook;
+        PyObject *gc_callback, *atexit_hook, *fork_before_hook, *fork_parent_hook, *fork_child_hook;
+        int fork_pauses; /* os.fork() calls between their before and after_in_parent hooks */
+        bool exiting;    /* our atexit hook ran: no new start() before finalization */
         bool atexit_registered, fork_hook_registered;
 
         bool warned_interval, warned_socket, warned_service;
@@ -701,7 +710,8 @@ static int register_hooks(void) {
                 if (os)
                         fn = PyObject_GetAttrString(os, "register_at_fork");
                 args = PyTuple_New(0);
-                kw = Py_BuildValue("{sO}", "after_in_child", agent.fork_child_hook);
+                kw = Py_BuildValue("{sOsOsO}", "before", agent.fork_before_hook, "after_in_parent",
+                                   agent.fork_parent_hook, "after_in_child", agent.fork_child_hook);
                 r = fn && args && kw ? PyObject_Call(fn, args, kw) : NULL;
                 Py_XDECREF(os);
                 Py_XDECREF(fn);
@@ -806,10 +816,11 @@ static void agent_stop(const char *reason) {
         else
                 hw_transport_count_dropped(&agent.transport, 1);
 
+        /* Whatever is left of the budget; with none left (the join waited long for a busy GIL)
+         * there is still one non-blocking attempt, which is all a healthy connection needs. */
         budget = HW_STOP_BUDGET - (hw_now_monotonic() - begin);
         Py_BEGIN_ALLOW_THREADS
-        if (budget > 0)
-                (void) hw_transport_drain(&agent.transport, budget);
+        (void) hw_transport_drain(&agent.transport, budget > 0 ? budget : 0);
         hw_transport_close(&agent.transport);
         Py_END_ALLOW_THREADS
 
@@ -843,6 +854,54 @@ static int agent_restart(const char *service, const char *socket_path, double in
         return 0;
 }
 
+/* The agent cannot go on without its thread: unhook quietly (no thread to take a GOODBYE). */
+static void agent_abandon(void) {
+        gc_callback_remove();
+        arena_restore();
+        Py_BEGIN_ALLOW_THREADS
+        hw_transport_close(&agent.transport);
+        Py_END_ALLOW_THREADS
+        agent.state = AGENT_STOPPED;
+}
+
+/* os.fork() and friends, before fork(), with the GIL: end the sampler thread and start it again
+ * in the parent afterwards (the connection stays open). So the process is single-threaded at
+ * fork() if the host is (CPython 3.12+ warns about forking a multi-threaded process, and a
+ * DeprecationWarning turned into an error would make os.fork() raise), and no thread of ours is
+ * half-way through anything when the child's copy of memory is taken. */
+static PyObject *fork_before_hook(PyObject *self, PyObject *unused) {
+        (void) self;
+        (void) unused;
+        /* Counted, not a flag: with the GIL released for the join, another thread may fork (or
+         * stop and start the agent) meanwhile. The last fork to finish resumes the thread. */
+        agent.fork_pauses++;
+        if (agent.state == AGENT_RUNNING && agent.pid == getpid() && hw_sampler_thread_running(&agent.sampler) &&
+            !hw_sampler_is_current_thread(&agent.sampler)) {
+                hw_sampler_request_stop(&agent.sampler);
+                Py_BEGIN_ALLOW_THREADS
+                hw_sampler_join(&agent.sampler);
+                Py_END_ALLOW_THREADS
+        }
+        if (PyErr_Occurred())
+                PyErr_Clear();
+        Py_RETURN_NONE;
+}
+
+static PyObject *fork_parent_hook(PyObject *self, PyObject *unused) {
+        (void) self;
+        (void) unused;
+        if (agent.fork_pauses > 0)
+                agent.fork_pauses--;
+        /* Resume unless another fork is still under way, or stop() ran meanwhile, or a new
+         * start() already has its thread. */
+        if (agent.fork_pauses == 0 && agent.state == AGENT_RUNNING && agent.pid == getpid() &&
+            !hw_sampler_thread_running(&agent.sampler) && hw_sampler_resume(&agent.sampler) < 0)
+                agent_abandon();
+        if (PyErr_Occurred())
+                PyErr_Clear();
+        Py_RETURN_NONE;
+}
+
 /* A fork child (os.fork and friends, with the GIL): the thread is gone and the connection is
  * the parent's. Drop both and, if the agent was running, start afresh as this new process. */
 static PyObject *fork_child_hook(PyObject *self, PyObject *unused) {
@@ -851,6 +910,8 @@ static PyObject *fork_child_hook(PyObject *self, PyObject *unused) {
 
         (void) self;
         (void) unused;
+        agent.fork_pauses = 0;
+        agent.exiting = false;
         if (agent.state == AGENT_STOPPED)
                 Py_RETURN_NONE;
 
@@ -872,6 +933,7 @@ static PyObject *fork_child_hook(PyObject *self, PyObject *unused) {
 static PyObject *atexit_hook(PyObject *self, PyObject *unused) {
         (void) self;
         (void) unused;
+        agent.exiting = true; /* a thread started by a later atexit handler would outlive us */
         if (agent.state == AGENT_RUNNING) {
                 if (agent.pid == getpid())
                         agent_stop("exit");
@@ -889,6 +951,10 @@ static PyObject *atexit_hook(PyObject *self, PyObject *unused) {
 
 static PyMethodDef atexit_hook_def = { "_heapwatch_atexit", atexit_hook, METH_NOARGS,
                                        "heapwatch: final sample at interpreter exit" };
+static PyMethodDef fork_before_hook_def = { "_heapwatch_before_fork", fork_before_hook, METH_NOARGS,
+                                            "heapwatch: pause the agent's thread for fork()" };
+static PyMethodDef fork_parent_hook_def = { "_heapwatch_after_fork_in_parent", fork_parent_hook, METH_NOARGS,
+                                            "heapwatch: resume the agent's thread after fork()" };
 static PyMethodDef fork_child_hook_def = { "_heapwatch_after_fork_in_child", fork_child_hook, METH_NOARGS,
                                            "heapwatch: restart the agent in a fork child" };
 
@@ -996,7 +1062,8 @@ static PyObject *start_common(PyObject *args, PyObject *kwargs, bool implicit) {
         if (o_interval != Py_None && parse_interval_arg(o_interval, &interval) < 0)
                 return NULL;
 
-        if (agent.state == AGENT_STOPPING || (agent.state == AGENT_RUNNING && (implicit || !agent.implicit)))
+        if (agent.exiting || agent.state == AGENT_STOPPING ||
+            (agent.state == AGENT_RUNNING && (implicit || !agent.implicit)))
                 Py_RETURN_FALSE;
         if (hw_py_current_interp() != PyInterpreterState_Main()) {
                 PyErr_SetString(PyExc_RuntimeError, "heapwatch runs in the main interpreter only");
@@ -1286,8 +1353,11 @@ static int init_once(void) {
         agent.key_generation = PyUnicode_InternFromString("generation");
         agent.gc_callback = PyCFunction_NewEx(&gc_callback_def, NULL, NULL);
         agent.atexit_hook = PyCFunction_NewEx(&atexit_hook_def, NULL, NULL);
+        agent.fork_before_hook = PyCFunction_NewEx(&fork_before_hook_def, NULL, NULL);
+        agent.fork_parent_hook = PyCFunction_NewEx(&fork_parent_hook_def, NULL, NULL);
         agent.fork_child_hook = PyCFunction_NewEx(&fork_child_hook_def, NULL, NULL);
-        if (!agent.key_generation || !agent.gc_callback || !agent.atexit_hook || !agent.fork_child_hook)
+        if (!agent.key_generation || !agent.gc_callback || !agent.atexit_hook || !agent.fork_before_hook ||
+            !agent.fork_parent_hook || !agent.fork_child_hook)
                 return -1; /* leaks a few objects on a failed import: harmless and never seen */
         done = true;
         return 0;

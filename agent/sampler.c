@@ -20,6 +20,7 @@
 void hw_sampler_init(struct hw_sampler *s) {
         memset(s, 0, sizeof(*s));
         s->wake_fd = -1;
+        pthread_mutex_init(&s->join_lock, NULL);
 }
 
 void hw_sampler_take(struct hw_sampler *s, struct hw_agent_sample *ret, bool consume, hw_sampler_python_fn python,
@@ -67,7 +68,7 @@ static bool stop_requested(struct hw_sampler *s) {
 static void *sampler_main(void *arg) {
         struct hw_sampler *s = arg;
         struct hw_transport *t = s->config.transport;
-        double next = hw_now_monotonic(); /* first sample at once */
+        double next = s->next_sample > 0 ? s->next_sample : hw_now_monotonic(); /* a fresh start: at once */
 
         while (!stop_requested(s)) {
                 struct pollfd pfd[2];
@@ -81,6 +82,7 @@ static void *sampler_main(void *arg) {
                         if (next <= now) /* we fell behind (suspended, GIL starved): no burst */
                                 next = now + s->config.interval;
                 }
+                s->next_sample = next; /* read by hw_sampler_resume() after the join */
                 hw_transport_run(t, now, 0);
 
                 pfd[0] = (struct pollfd) { .fd = s->wake_fd, .events = POLLIN };
@@ -104,21 +106,26 @@ static void *sampler_main(void *arg) {
         return NULL;
 }
 
-int hw_sampler_start(struct hw_sampler *s, const struct hw_sampler_config *config) {
+static bool thread_started(const struct hw_sampler *s) {
+        return __atomic_load_n(&s->thread_started, __ATOMIC_ACQUIRE);
+}
+
+static int spawn(struct hw_sampler *s) {
         sigset_t all, saved;
+        uint64_t v;
         int r;
 
-        if (s->thread_started)
-                return -EBUSY;
-        s->config = *config;
-        if (!(s->config.interval > 0) || !s->config.transport)
-                return -EINVAL;
+        /* The eventfd lives as long as the sampler (until a fork child forgets it), so a
+         * concurrent hw_sampler_request_stop() never writes to a closed, maybe reused, fd. */
+        if (s->wake_fd < 0) {
+                s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (s->wake_fd < 0)
+                        return -errno;
+        }
+        while (read(s->wake_fd, &v, sizeof(v)) > 0) {
+                /* drop a wake-up left from the previous thread */
+        }
         __atomic_store_n(&s->stop_requested, 0, __ATOMIC_RELEASE);
-        __atomic_store_n(&s->seq, s->config.seq_base, __ATOMIC_RELAXED);
-
-        s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (s->wake_fd < 0)
-                return -errno;
 
         /* The thread inherits the signal mask: block everything so the host's signals always go
          * to the host's threads, and restore our caller's mask. */
@@ -126,13 +133,30 @@ int hw_sampler_start(struct hw_sampler *s, const struct hw_sampler_config *confi
         pthread_sigmask(SIG_BLOCK, &all, &saved);
         r = pthread_create(&s->thread, NULL, sampler_main, s);
         pthread_sigmask(SIG_SETMASK, &saved, NULL);
-        if (r != 0) {
-                s->wake_fd = hw_safe_close(s->wake_fd);
+        if (r != 0)
                 return -r;
-        }
         (void) pthread_setname_np(s->thread, "heapwatch");
-        s->thread_started = true;
+        __atomic_store_n(&s->thread_started, true, __ATOMIC_RELEASE);
         return 0;
+}
+
+int hw_sampler_start(struct hw_sampler *s, const struct hw_sampler_config *config) {
+        if (thread_started(s))
+                return -EBUSY;
+        if (!(config->interval > 0) || !config->transport)
+                return -EINVAL;
+        s->config = *config;
+        __atomic_store_n(&s->seq, s->config.seq_base, __ATOMIC_RELAXED);
+        s->next_sample = 0;
+        return spawn(s);
+}
+
+int hw_sampler_resume(struct hw_sampler *s) {
+        if (thread_started(s))
+                return -EBUSY;
+        if (!(s->config.interval > 0) || !s->config.transport)
+                return -EINVAL;
+        return spawn(s);
 }
 
 void hw_sampler_request_stop(struct hw_sampler *s) {
@@ -145,19 +169,31 @@ void hw_sampler_request_stop(struct hw_sampler *s) {
 }
 
 void hw_sampler_join(struct hw_sampler *s) {
-        if (!s->thread_started)
-                return;
-        pthread_join(s->thread, NULL);
-        s->thread_started = false;
-        s->wake_fd = hw_safe_close(s->wake_fd);
+        /* Two callers may race here (stop() in one thread, the fork hook in another, both
+         * without the GIL): the lock makes the second wait for the first and then find nothing
+         * left to join. It is never taken with the GIL held. */
+        pthread_mutex_lock(&s->join_lock);
+        if (thread_started(s)) {
+                pthread_join(s->thread, NULL);
+                __atomic_store_n(&s->thread_started, false, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&s->join_lock);
+}
+
+bool hw_sampler_thread_running(const struct hw_sampler *s) {
+        return thread_started(s);
 }
 
 bool hw_sampler_is_current_thread(const struct hw_sampler *s) {
-        return s->thread_started && pthread_equal(s->thread, pthread_self());
+        return thread_started(s) && pthread_equal(s->thread, pthread_self());
 }
 
 void hw_sampler_forget_after_fork(struct hw_sampler *s) {
-        s->thread_started = false;
+        /* Another thread of the parent may have been inside hw_sampler_join(): start the lock
+         * afresh. The eventfd is shared with the parent's copy: never write to it again. */
+        pthread_mutex_init(&s->join_lock, NULL);
+        __atomic_store_n(&s->thread_started, false, __ATOMIC_RELEASE);
+        s->next_sample = 0;
         s->wake_fd = hw_safe_close(s->wake_fd);
         __atomic_store_n(&s->stop_requested, 0, __ATOMIC_RELEASE);
         __atomic_store_n(&s->seq, 0, __ATOMIC_RELAXED);

@@ -35,10 +35,12 @@ struct hw_sampler_config {
 struct hw_sampler {
         struct hw_sampler_config config;
         pthread_t thread;
-        bool thread_started;
-        int wake_fd;
+        bool thread_started;      /* accessed atomically */
+        pthread_mutex_t join_lock; /* serialises hw_sampler_join(); never held with the GIL */
+        int wake_fd;               /* eventfd, kept across starts */
         int stop_requested; /* accessed atomically */
         uint64_t seq;       /* last sequence number used; accessed atomically */
+        double next_sample; /* CLOCK_MONOTONIC when the next sample is due; kept across a pause */
 };
 
 /* Prepare an idle sampler (no thread). */
@@ -48,12 +50,21 @@ void hw_sampler_init(struct hw_sampler *s);
  * Returns 0, or -errno (eventfd, pthread_create); then no thread runs. */
 int hw_sampler_start(struct hw_sampler *s, const struct hw_sampler_config *config);
 
-/* Ask the thread to end (async-signal-safe: one write to an eventfd). */
+/* Start the thread again after hw_sampler_request_stop() + hw_sampler_join(), with the same
+ * configuration, sequence numbers and schedule (used around fork(): see module.c).
+ * Returns 0 or -errno. */
+int hw_sampler_resume(struct hw_sampler *s);
+
+/* Ask the thread to end (a flag and one write to an eventfd; never blocks). */
 void hw_sampler_request_stop(struct hw_sampler *s);
 
 /* Wait for the thread to end, after hw_sampler_request_stop(). The thread may itself be waiting
- * for the GIL: a caller that holds it must release it around this call. */
+ * for the GIL: a caller that holds it must release it around this call. Safe to call from two
+ * threads at once, and when no thread runs. */
 void hw_sampler_join(struct hw_sampler *s);
+
+/* True while a thread is started and not yet joined. */
+bool hw_sampler_thread_running(const struct hw_sampler *s);
 
 /* True when called from the sampler thread itself. */
 bool hw_sampler_is_current_thread(const struct hw_sampler *s);

@@ -7,7 +7,9 @@
 #
 # Writes OUTDIR/heapwatch<EXT_SUFFIX> and OUTDIR/sitecustomize.py (put OUTDIR on PYTHONPATH).
 # Compiler and flags from the environment: CC (default cc), CFLAGS (default -O2 -g), plus
-# HW_AGENT_CFLAGS (e.g. sanitizer or -Werror flags) and LDFLAGS.
+# HW_AGENT_CFLAGS (e.g. warning, -Werror or sanitizer flags), HW_AGENT_LIBS (e.g. the sanitizer
+# link flags) and LDFLAGS. The interpreter's headers are included with -isystem: warnings are
+# about our code, not theirs.
 # Exit 77 (skip) when the interpreter is not a CPython with development headers.
 set -eu
 
@@ -53,14 +55,14 @@ out="$OUTDIR/heapwatch$suffix"
 # shellcheck disable=SC2086 # flags are word lists on purpose
 ${CC:-cc} ${CFLAGS:--O2 -g} ${HW_AGENT_CFLAGS:-} \
         -shared -fPIC -fvisibility=hidden -pthread \
-        -I"$SRCDIR/include" -I"$SRCDIR/agent" -I"$inc" ${platinc:+-I"$platinc"} $jansson_cflags \
+        -I"$SRCDIR/include" -I"$SRCDIR/agent" -isystem "$inc" ${platinc:+-isystem "$platinc"} $jansson_cflags \
         "$SRCDIR/agent/module.c" \
         "$SRCDIR/agent/agent-sample.c" \
         "$SRCDIR/agent/procstat.c" \
         "$SRCDIR/agent/encode.c" \
         "$SRCDIR/agent/transport.c" \
         "$SRCDIR/agent/sampler.c" \
-        -o "$out.tmp" ${LDFLAGS:-} $jansson_libs -lpthread -lm
+        -o "$out.tmp" ${LDFLAGS:-} ${HW_AGENT_LIBS:-} $jansson_libs -lpthread -lm
 mv -f "$out.tmp" "$out"
 cp -f "$SRCDIR/agent/bootstrap/sitecustomize.py" "$OUTDIR/sitecustomize.py"
 echo "$out"
