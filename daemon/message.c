@@ -107,6 +107,10 @@ static int check_string(json_t *v, const char *key, size_t max, bool printable, 
         return 0;
 }
 
+/* What a string member may contain, for get_string(). */
+enum { ANY_TEXT = false, PRINTABLE = true };
+
+/* An optional string member (absent: buf untouched). */
 static int get_string(json_t *obj, const char *key, bool printable, char *buf, size_t buf_size,
                       char *error, size_t size) {
         json_t *v = json_object_get(obj, key);
@@ -199,21 +203,21 @@ int message_decode_hello(const uint8_t *payload, size_t len, HwHello *ret, char 
                 return r;
 
         if ((r = get_int(root, "protocol", true, 1, 255, &h.protocol, error, size)) < 0 ||
-            (r = get_string(root, "agent_version", true, h.agent_version, sizeof h.agent_version, error, size)) < 0 ||
+            (r = get_string(root, "agent_version", PRINTABLE, h.agent_version, sizeof h.agent_version, error, size)) < 0 ||
             (r = get_int(root, "pid", true, 1, INT32_MAX, &h.pid, error, size)) < 0 ||
             (r = get_int(root, "ppid", false, 0, INT32_MAX, &h.ppid, error, size)) < 0 ||
             (r = get_int(root, "start_time_ticks", false, 0, INT64_MAX, &h.start_time_ticks, error, size)) < 0 ||
             (r = get_number(root, "start_time", false, 0, UNIX_TIME_MAX, &h.start_time, error, size)) < 0 ||
-            (r = get_string(root, "service", true, h.service, sizeof h.service, error, size)) < 0 ||
-            (r = get_string(root, "hostname", true, h.hostname, sizeof h.hostname, error, size)) < 0 ||
+            (r = get_string(root, "service", PRINTABLE, h.service, sizeof h.service, error, size)) < 0 ||
+            (r = get_string(root, "hostname", PRINTABLE, h.hostname, sizeof h.hostname, error, size)) < 0 ||
             (r = get_number(root, "interval", false, 0, 86400, &h.interval, error, size)) < 0 ||
             (r = get_object(root, "python", &py, error, size)) < 0)
                 return r;
         if (py &&
-            ((r = get_string(py, "version", true, h.python_version, sizeof h.python_version, error, size)) < 0 ||
-             (r = get_string(py, "implementation", true, h.python_implementation, sizeof h.python_implementation, error, size)) < 0 ||
-             (r = get_string(py, "build", false, h.python_build, sizeof h.python_build, error, size)) < 0 ||
-             (r = get_string(py, "compiler", false, h.python_compiler, sizeof h.python_compiler, error, size)) < 0 ||
+            ((r = get_string(py, "version", PRINTABLE, h.python_version, sizeof h.python_version, error, size)) < 0 ||
+             (r = get_string(py, "implementation", PRINTABLE, h.python_implementation, sizeof h.python_implementation, error, size)) < 0 ||
+             (r = get_string(py, "build", ANY_TEXT, h.python_build, sizeof h.python_build, error, size)) < 0 ||
+             (r = get_string(py, "compiler", ANY_TEXT, h.python_compiler, sizeof h.python_compiler, error, size)) < 0 ||
              (r = get_int(py, "hexversion", false, 0, INT32_MAX, &h.python_hexversion, error, size)) < 0))
                 return r;
         r = decode_argv(root, &h.argv, error, size);
@@ -276,7 +280,7 @@ int message_decode_sample(const uint8_t *payload, size_t len, bool goodbye, HwSa
         if (cg) {
                 json_t *max = json_object_get(cg, "memory_max_bytes");
                 s.has_cgroup = true;
-                if ((r = get_string(cg, "path", false, s.cgroup_path, sizeof s.cgroup_path, error, size)) < 0 ||
+                if ((r = get_string(cg, "path", ANY_TEXT, s.cgroup_path, sizeof s.cgroup_path, error, size)) < 0 ||
                     (r = get_int(cg, "memory_current_bytes", true, 0, BYTES_MAX, &s.cgroup_memory_current_bytes, error, size)) < 0)
                         return r;
                 if (max && !json_is_null(max) &&
@@ -330,7 +334,7 @@ int message_decode_sample(const uint8_t *payload, size_t len, bool goodbye, HwSa
                 if (!reason || json_is_null(reason))
                         return fail(error, size, "missing member 'reason'");
                 s.is_goodbye = true;
-                if ((r = get_string(root, "reason", true, s.goodbye_reason, sizeof s.goodbye_reason, error, size)) < 0)
+                if ((r = get_string(root, "reason", PRINTABLE, s.goodbye_reason, sizeof s.goodbye_reason, error, size)) < 0)
                         return r;
         }
 

@@ -102,9 +102,10 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) 
                         o->foreground = true;
                         break;
                 case ARG_LOG_LEVEL:
-                        o->log_level = log_level_from_string(optarg);
-                        if (o->log_level < 0)
+                        c = log_level_from_string(optarg);
+                        if (c < 0)
                                 return fail(error, size, "--log-level must be one of emerg..debug or 0..7, not '%s'", optarg);
+                        o->log_level = c;
                         break;
                 case ARG_HISTORY_POINTS:
                         if (parse_count(optarg, 10, 10000000, &o->history_points) < 0)
@@ -130,8 +131,11 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) 
                         break;
                 case '?':
                 default:
-                        if (optopt >= ARG_SOCKET)
-                                return fail(error, size, "option '%s' needs a value", argv[optind - 1]);
+                        for (const struct option *lo = longopts; optopt && lo->name; lo++)
+                                if (lo->val == optopt)
+                                        return fail(error, size, lo->has_arg == required_argument ?
+                                                    "option '%s' needs a value" : "option '%s' takes no value",
+                                                    argv[optind - 1]);
                         if (optopt)
                                 return fail(error, size, "unknown option '-%c'", optopt);
                         return fail(error, size, "unknown option '%s'", argv[optind - 1]);

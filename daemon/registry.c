@@ -144,9 +144,7 @@ int registry_attach(Registry *r, const char *id, pid_t pid, uid_t uid, gid_t gid
                 /* The same process lifetime reconnected: keep its history, refresh the claims. */
                 hw_hello_done(&p->hello);
         } else {
-                k = registry_make_room(r);
-                if (k < 0)
-                        return k;
+                /* Allocate before evicting, so a failed allocation loses no record. */
                 if (r->n == r->alloc) {
                         size_t n = r->alloc ? r->alloc * 2 : 16;
                         Process **a = realloc(r->processes, n * sizeof *a);
@@ -161,6 +159,11 @@ int registry_attach(Registry *r, const char *id, pid_t pid, uid_t uid, gid_t gid
                 fresh->history = history_new(r->limits.history_capacity);
                 if (!fresh->history)
                         return -ENOMEM;
+                k = registry_make_room(r);
+                if (k < 0) {
+                        history_free(fresh->history);
+                        return k;
+                }
                 snprintf(fresh->id, sizeof fresh->id, "%s", id);
                 p = fresh;
         }

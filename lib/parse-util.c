@@ -103,7 +103,8 @@ int parse_listen_address(const char *s, char *host, size_t host_size, uint16_t *
                 if (inet_pton(AF_INET, buf, addr) != 1)
                         return -EINVAL;
         }
-        if (parse_int64(colon + 1, &port) < 0 || port < 0 || port > 65535)
+        /* Digits only: no sign, no spaces; port 0 (any free port) is no address to serve on. */
+        if (colon[1] < '0' || colon[1] > '9' || parse_int64(colon + 1, &port) < 0 || port < 1 || port > 65535)
                 return -EINVAL;
         if (hlen + 1 > host_size)
                 return -ENOBUFS;

@@ -199,6 +199,11 @@ START_TEST(test_parse_listen_address) {
                 ck_assert_int_eq(parse_listen_address(NULL, host, sizeof host, &port), -EINVAL);
         }
 
+        /* Port 0 (no fixed address to serve on) and signed ports are refused. */
+        ck_assert_int_eq(parse_listen_address("127.0.0.1:0", host, sizeof host, &port), -EINVAL);
+        ck_assert_int_eq(parse_listen_address("127.0.0.1:+80", host, sizeof host, &port), -EINVAL);
+        ck_assert_int_eq(parse_listen_address("127.0.0.1: 80", host, sizeof host, &port), -EINVAL);
+
         /* An address too long for any real IPv6 text. */
         {
                 char buf[200];

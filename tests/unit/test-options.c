@@ -416,6 +416,7 @@ START_TEST(test_unknown_option) {
                 char e[256];
                 ck_assert_int_eq(parse(&o, e, sizeof e, "--no-http=yes", (const char *) NULL), -EINVAL);
                 ck_assert_int_eq(parse(&o, e, sizeof e, "--foreground=1", (const char *) NULL), -EINVAL);
+                ck_assert_msg(strstr(e, "takes no value"), "error '%s'", e);
         }
 }
 END_TEST
