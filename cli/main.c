@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "analyze.h"
 #include "cli-util.h"
 #include "run.h"
 #include "status.h"
@@ -26,6 +27,7 @@ static int verb_help(int argc, char *argv[]);
 static const Verb verbs[] = {
         { "run", verb_run, run_help, "run a Python program with the agent loaded" },
         { "status", verb_status, status_help, "show the processes heapwatchd tracks" },
+        { "analyze", verb_analyze, analyze_help, "run the leak detector over a recorded series" },
         { "help", verb_help, NULL, "show this help, or a command's: help COMMAND" },
 };
 

@@ -42,6 +42,8 @@ struct AgentServer {
         size_t n_connections;
         double boot_time;
         RateLimit log_ratelimit;
+        double mem_available;      /* host MemAvailable, bytes; < 0 unknown */
+        uint64_t mem_available_at; /* when read (monotonic usec) */
 };
 
 struct Connection {
@@ -177,6 +179,62 @@ static int handle_hello(Connection *c) {
         return 1;
 }
 
+/* The machine's available memory, read at most every few seconds: it is the limit of
+ * processes without a cgroup limit. */
+static double host_mem_available(AgentServer *s) {
+        uint64_t now = now_usec_monotonic();
+
+        if (s->mem_available_at == 0 || now - s->mem_available_at > 5 * USEC_PER_SEC) {
+                if (proc_mem_available("/proc", &s->mem_available) < 0)
+                        s->mem_available = -1;
+                s->mem_available_at = now;
+        }
+        return s->mem_available;
+}
+
+/* Run the process's leak detectors on a stored sample; a finding that opens, escalates or
+ * closes gets one log line (the journal is where operators grep for leak history). */
+static void detect_leaks(AgentServer *s, Process *p, const HwSample *sample) {
+        const Finding *f = &p->leaks.current;
+        LeakEvent event;
+        double scale;
+        int r;
+
+        r = process_leaks_add_sample(&p->leaks, sample, host_mem_available(s), &event);
+        if (r < 0) {
+                if (ratelimit_below(&s->log_ratelimit))
+                        log_warning_errno(r, "Leak detection failed for %s: %m", p->id);
+                return;
+        }
+        switch (event) {
+        case LEAK_EVENT_OPENED:
+        case LEAK_EVENT_ESCALATED:
+                daemon_stats.leak_findings_opened_total += event == LEAK_EVENT_OPENED;
+                /* Bytes read best in MiB; blocks are counted. */
+                scale = f->signal == LEAK_SIGNAL_RSS ? 3600.0 / (1024 * 1024) : 3600.0;
+                log_notice("Leak %s: %s (service %s, pid %d): %s grows %.3g %s/h (95%% CI %.3g..%.3g), "
+                           "p=%.2g, over the last %.0f s.",
+                           event == LEAK_EVENT_OPENED ? (f->verdict == VERDICT_LEAK ? "found" : "suspected") : "confirmed",
+                           p->id, p->hello.service, (int) p->pid, leak_signal_to_string(f->signal),
+                           f->result.slope * scale, f->signal == LEAK_SIGNAL_RSS ? "MiB" : "blocks",
+                           f->result.slope_low * scale, f->result.slope_high * scale, f->result.p_value,
+                           f->result.horizon);
+                if (f->has_time_to_limit)
+                        log_notice("Leak %s: at %.3g MiB/h, the %s memory limit is reached in %.1f h (%.1f..%.1f h).",
+                                   p->id, f->growth_bytes_per_second * 3600 / (1024 * 1024),
+                                   limit_source_to_string(f->limit_source), f->seconds_to_limit / 3600,
+                                   f->seconds_to_limit_low / 3600, f->seconds_to_limit_high / 3600);
+                break;
+        case LEAK_EVENT_CLOSED:
+                daemon_stats.leak_findings_closed_total++;
+                log_notice("Leak finding closed: %s (service %s, pid %d): no growth any more.", p->id,
+                           p->hello.service, (int) p->pid);
+                break;
+        default:
+                break;
+        }
+}
+
 static int handle_sample(Connection *c, bool goodbye) {
         char error[MESSAGE_ERROR_MAX] = "";
         HwSample sample;
@@ -197,6 +255,8 @@ static int handle_sample(Connection *c, bool goodbye) {
                 /* Not newer than what we have (a clock step, a resent frame): keep the history
                  * monotonic, drop this one, keep the connection. */
                 daemon_stats.frames_rejected_total[REJECT_OUT_OF_ORDER]++;
+        else if (r >= 0)
+                detect_leaks(c->server, c->process, &sample);
         return 1;
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * JSON responses of the HTTP API (see api.h and docs/api.md). Objects are built member by member
- * with add(), which owns the value it is given even when it fails, chained with || so the first
+ * with json_add(), which owns the value it is given even when it fails, chained with || so the first
  * failure stops construction without leaking: every builder returns a new reference or NULL, and
  * NULL means out of memory.
  */
@@ -15,80 +15,18 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "api-leaks.h"
+#include "json-util.h"
 #include "macro.h"
 #include "metrics.h"
 #include "router.h"
 #include "stats.h"
 
-/* json_decrefp() comes with jansson >= 2.9. */
-#define _cleanup_json_ _cleanup_(json_decrefp)
 
 /* 16 significant digits: microseconds on a Unix timestamp, and 1764061234.56 prints as such
  * rather than as the 17-digit 1764061234.5599999. */
 #define API_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(16))
 
-/* Doubles up to 2^53 are exact integers. */
-#define JSON_EXACT_INT_MAX 9007199254740992.0
-
-/* Set o[key] = value, taking ownership of value whatever happens. NULL value means a builder
- * ran out of memory. */
-static int add(json_t *o, const char *key, json_t *value) {
-        if (!value)
-                return -ENOMEM;
-        /* json_object_set_new() releases value itself when it fails. */
-        if (json_object_set_new(o, key, value) < 0)
-                return -ENOMEM;
-        return 0;
-}
-
-static int append(json_t *a, json_t *value) {
-        if (!value)
-                return -ENOMEM;
-        if (json_array_append_new(a, value) < 0)
-                return -ENOMEM;
-        return 0;
-}
-
-/* JSON has no NaN or infinity; message.c never lets them in, but the API must not fail if one
- * appears. */
-static json_t *json_number_or_null(double v) {
-        return isfinite(v) ? json_real(v) : json_null();
-}
-
-/* A timestamp where 0 means "not known" or "not yet". */
-static json_t *json_time_or_null(double t) {
-        return isfinite(t) && t > 0 ? json_real(t) : json_null();
-}
-
-/* A series value: history stores doubles, but most metrics are counts and byte sizes, which
- * read better (and parse as integers) without a ".0". */
-static json_t *json_value(double v) {
-        if (!isfinite(v))
-                return json_null();
-        if (v == trunc(v) && fabs(v) <= JSON_EXACT_INT_MAX)
-                return json_integer((json_int_t) v);
-        return json_real(v);
-}
-
-/* A string from an agent. message.c validated it as UTF-8, but one bad string must not turn
- * every listing into a 500: if jansson refuses it, non-ASCII bytes become '?'. */
-static json_t *json_string_lossy(const char *s) {
-        _cleanup_free_ char *copy = NULL;
-        json_t *j;
-
-        if (!s)
-                return json_null();
-        j = json_string(s);
-        if (j)
-                return j;
-        copy = strdup(s);
-        if (!copy)
-                return NULL;
-        for (char *c = copy; *c; c++)
-                if ((unsigned char) *c >= 0x80)
-                        *c = '?';
-        return json_string(copy);
-}
 
 static json_t *json_string_or_null(const char *s) {
         return s ? json_string_lossy(s) : json_null();
@@ -127,7 +65,7 @@ int api_error_body(const char *message, char **ret_body, size_t *ret_size) {
         if (!msg)
                 msg = json_string("invalid request");
         root = json_object();
-        if (!root || add(root, "error", TAKE_PTR(msg)) < 0)
+        if (!root || json_add(root, "error", TAKE_PTR(msg)) < 0)
                 return -ENOMEM;
         return dump(root, ret_body, ret_size);
 }
@@ -141,27 +79,27 @@ static int add_process_summary(json_t *o, const Process *p) {
                 return -ENOMEM;
         if (p->hello.argv)
                 for (char **a = p->hello.argv; *a; a++)
-                        if (append(argv, json_string_lossy(*a)) < 0)
+                        if (json_append(argv, json_string_lossy(*a)) < 0)
                                 return -ENOMEM;
 
-        if (add(o, "id", json_string(p->id)) < 0 ||
-            add(o, "pid", json_integer(p->pid)) < 0 ||
-            add(o, "ppid", json_integer(p->ppid)) < 0 ||
-            add(o, "parent_id", p->parent_id[0] ? json_string_lossy(p->parent_id) : json_null()) < 0 ||
-            add(o, "service", json_string_lossy(p->hello.service)) < 0 ||
-            add(o, "argv", TAKE_PTR(argv)) < 0 ||
-            add(o, "uid", json_integer(p->uid)) < 0 ||
-            add(o, "gid", json_integer(p->gid)) < 0 ||
-            add(o, "state", json_string(process_state_to_string(p->state))) < 0 ||
-            add(o, "exit_reason",
+        if (json_add(o, "id", json_string(p->id)) < 0 ||
+            json_add(o, "pid", json_integer(p->pid)) < 0 ||
+            json_add(o, "ppid", json_integer(p->ppid)) < 0 ||
+            json_add(o, "parent_id", p->parent_id[0] ? json_string_lossy(p->parent_id) : json_null()) < 0 ||
+            json_add(o, "service", json_string_lossy(p->hello.service)) < 0 ||
+            json_add(o, "argv", TAKE_PTR(argv)) < 0 ||
+            json_add(o, "uid", json_integer(p->uid)) < 0 ||
+            json_add(o, "gid", json_integer(p->gid)) < 0 ||
+            json_add(o, "state", json_string(process_state_to_string(p->state))) < 0 ||
+            json_add(o, "exit_reason",
                 p->state == PROCESS_EXITED ? json_string_or_null(exit_reason_to_string(p->exit_reason)) : json_null()) < 0 ||
-            add(o, "started_at", json_time_or_null(p->start_time)) < 0 ||
-            add(o, "connected_at", json_time_or_null(p->connected_at)) < 0 ||
-            add(o, "exited_at", p->state == PROCESS_EXITED ? json_time_or_null(p->exited_at) : json_null()) < 0 ||
-            add(o, "last_sample_at", p->has_sample ? json_number_or_null(p->latest.time) : json_null()) < 0 ||
-            add(o, "samples", json_integer((json_int_t) p->samples_received)) < 0 ||
-            add(o, "rss_bytes", p->has_sample ? json_integer(p->latest.rss_bytes) : json_null()) < 0 ||
-            add(o, "python_allocated_blocks",
+            json_add(o, "started_at", json_time_or_null(p->start_time)) < 0 ||
+            json_add(o, "connected_at", json_time_or_null(p->connected_at)) < 0 ||
+            json_add(o, "exited_at", p->state == PROCESS_EXITED ? json_time_or_null(p->exited_at) : json_null()) < 0 ||
+            json_add(o, "last_sample_at", p->has_sample ? json_number_or_null(p->latest.time) : json_null()) < 0 ||
+            json_add(o, "samples", json_integer((json_int_t) p->samples_received)) < 0 ||
+            json_add(o, "rss_bytes", p->has_sample ? json_integer(p->latest.rss_bytes) : json_null()) < 0 ||
+            json_add(o, "python_allocated_blocks",
                 p->has_sample ? json_integer(p->latest.python_allocated_blocks) : json_null()) < 0)
                 return -ENOMEM;
         return 0;
@@ -179,14 +117,14 @@ static json_t *gc_generation_new(const HwGcGeneration *g) {
         _cleanup_json_ json_t *o = json_object();
 
         if (!o ||
-            add(o, "count", json_integer(g->count)) < 0 ||
-            add(o, "threshold", json_integer(g->threshold)) < 0 ||
-            add(o, "collections", json_integer(g->collections)) < 0 ||
-            add(o, "collected", json_integer(g->collected)) < 0 ||
-            add(o, "uncollectable", json_integer(g->uncollectable)) < 0 ||
-            add(o, "pauses", json_integer(g->pauses)) < 0 ||
-            add(o, "pause_seconds_total", json_number_or_null(g->pause_seconds_total)) < 0 ||
-            add(o, "pause_seconds_max", json_number_or_null(g->pause_seconds_max)) < 0)
+            json_add(o, "count", json_integer(g->count)) < 0 ||
+            json_add(o, "threshold", json_integer(g->threshold)) < 0 ||
+            json_add(o, "collections", json_integer(g->collections)) < 0 ||
+            json_add(o, "collected", json_integer(g->collected)) < 0 ||
+            json_add(o, "uncollectable", json_integer(g->uncollectable)) < 0 ||
+            json_add(o, "pauses", json_integer(g->pauses)) < 0 ||
+            json_add(o, "pause_seconds_total", json_number_or_null(g->pause_seconds_total)) < 0 ||
+            json_add(o, "pause_seconds_max", json_number_or_null(g->pause_seconds_max)) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -198,60 +136,60 @@ static json_t *sample_new(const HwSample *s) {
 
         process = json_object();
         if (!process ||
-            add(process, "rss_bytes", json_integer(s->rss_bytes)) < 0 ||
-            add(process, "rss_peak_bytes", json_integer(s->rss_peak_bytes)) < 0 ||
-            add(process, "vm_bytes", json_integer(s->vm_bytes)) < 0 ||
-            add(process, "threads", json_integer(s->threads)) < 0)
+            json_add(process, "rss_bytes", json_integer(s->rss_bytes)) < 0 ||
+            json_add(process, "rss_peak_bytes", json_integer(s->rss_peak_bytes)) < 0 ||
+            json_add(process, "vm_bytes", json_integer(s->vm_bytes)) < 0 ||
+            json_add(process, "threads", json_integer(s->threads)) < 0)
                 return NULL;
 
         if (s->has_cgroup) {
                 cgroup = json_object();
                 if (!cgroup ||
-                    add(cgroup, "path", json_string_lossy(s->cgroup_path)) < 0 ||
-                    add(cgroup, "memory_current_bytes", json_integer(s->cgroup_memory_current_bytes)) < 0 ||
-                    add(cgroup, "memory_max_bytes",
+                    json_add(cgroup, "path", json_string_lossy(s->cgroup_path)) < 0 ||
+                    json_add(cgroup, "memory_current_bytes", json_integer(s->cgroup_memory_current_bytes)) < 0 ||
+                    json_add(cgroup, "memory_max_bytes",
                         s->cgroup_memory_max_bytes >= 0 ? json_integer(s->cgroup_memory_max_bytes) : json_null()) < 0)
                         return NULL;
         }
 
         python = json_object();
-        if (!python || add(python, "allocated_blocks", json_integer(s->python_allocated_blocks)) < 0)
+        if (!python || json_add(python, "allocated_blocks", json_integer(s->python_allocated_blocks)) < 0)
                 return NULL;
         if (s->has_arenas &&
-            (add(python, "arena_allocs_total", json_integer(s->arena_allocs_total)) < 0 ||
-             add(python, "arena_frees_total", json_integer(s->arena_frees_total)) < 0 ||
-             add(python, "arena_size_bytes", json_integer(s->arena_size_bytes)) < 0))
+            (json_add(python, "arena_allocs_total", json_integer(s->arena_allocs_total)) < 0 ||
+             json_add(python, "arena_frees_total", json_integer(s->arena_frees_total)) < 0 ||
+             json_add(python, "arena_size_bytes", json_integer(s->arena_size_bytes)) < 0))
                 return NULL;
 
         gens = json_array();
         if (!gens)
                 return NULL;
         for (unsigned g = 0; g < n; g++)
-                if (append(gens, gc_generation_new(&s->gc[g])) < 0)
+                if (json_append(gens, gc_generation_new(&s->gc[g])) < 0)
                         return NULL;
         gc = json_object();
         if (!gc ||
-            add(gc, "enabled", json_boolean(s->gc_enabled)) < 0 ||
-            add(gc, "garbage", json_integer(s->gc_garbage)) < 0 ||
-            add(gc, "generations", TAKE_PTR(gens)) < 0)
+            json_add(gc, "enabled", json_boolean(s->gc_enabled)) < 0 ||
+            json_add(gc, "garbage", json_integer(s->gc_garbage)) < 0 ||
+            json_add(gc, "generations", TAKE_PTR(gens)) < 0)
                 return NULL;
 
         agent = json_object();
         if (!agent ||
-            add(agent, "samples_dropped_total", json_integer(s->agent_samples_dropped_total)) < 0 ||
-            add(agent, "reconnects_total", json_integer(s->agent_reconnects_total)) < 0 ||
-            add(agent, "sample_seconds", json_number_or_null(s->agent_sample_seconds)) < 0)
+            json_add(agent, "samples_dropped_total", json_integer(s->agent_samples_dropped_total)) < 0 ||
+            json_add(agent, "reconnects_total", json_integer(s->agent_reconnects_total)) < 0 ||
+            json_add(agent, "sample_seconds", json_number_or_null(s->agent_sample_seconds)) < 0)
                 return NULL;
 
         o = json_object();
         if (!o ||
-            add(o, "seq", json_integer((json_int_t) s->seq)) < 0 ||
-            add(o, "time", json_number_or_null(s->time)) < 0 ||
-            add(o, "process", TAKE_PTR(process)) < 0 ||
-            (cgroup && add(o, "cgroup", TAKE_PTR(cgroup)) < 0) ||
-            add(o, "python", TAKE_PTR(python)) < 0 ||
-            add(o, "gc", TAKE_PTR(gc)) < 0 ||
-            add(o, "agent", TAKE_PTR(agent)) < 0)
+            json_add(o, "seq", json_integer((json_int_t) s->seq)) < 0 ||
+            json_add(o, "time", json_number_or_null(s->time)) < 0 ||
+            json_add(o, "process", TAKE_PTR(process)) < 0 ||
+            (cgroup && json_add(o, "cgroup", TAKE_PTR(cgroup)) < 0) ||
+            json_add(o, "python", TAKE_PTR(python)) < 0 ||
+            json_add(o, "gc", TAKE_PTR(gc)) < 0 ||
+            json_add(o, "agent", TAKE_PTR(agent)) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -266,19 +204,19 @@ static json_t *process_detail_new(const Process *p) {
 
         python = json_object();
         if (!python ||
-            add(python, "version", json_string_lossy(p->hello.python_version)) < 0 ||
-            add(python, "implementation", json_string_lossy(p->hello.python_implementation)) < 0 ||
-            add(python, "hexversion", json_integer(p->hello.python_hexversion)) < 0 ||
-            add(python, "build", json_string_lossy(p->hello.python_build)) < 0 ||
-            add(python, "compiler", json_string_lossy(p->hello.python_compiler)) < 0)
+            json_add(python, "version", json_string_lossy(p->hello.python_version)) < 0 ||
+            json_add(python, "implementation", json_string_lossy(p->hello.python_implementation)) < 0 ||
+            json_add(python, "hexversion", json_integer(p->hello.python_hexversion)) < 0 ||
+            json_add(python, "build", json_string_lossy(p->hello.python_build)) < 0 ||
+            json_add(python, "compiler", json_string_lossy(p->hello.python_compiler)) < 0)
                 return NULL;
 
-        if (add(o, "hostname", json_string_lossy(p->hello.hostname)) < 0 ||
-            add(o, "agent_version", json_string_lossy(p->hello.agent_version)) < 0 ||
-            add(o, "agent_pid", json_integer(p->hello.pid)) < 0 ||
-            add(o, "interval", p->hello.interval > 0 ? json_number_or_null(p->hello.interval) : json_null()) < 0 ||
-            add(o, "connections", json_integer(p->connections)) < 0 ||
-            add(o, "python", TAKE_PTR(python)) < 0)
+        if (json_add(o, "hostname", json_string_lossy(p->hello.hostname)) < 0 ||
+            json_add(o, "agent_version", json_string_lossy(p->hello.agent_version)) < 0 ||
+            json_add(o, "agent_pid", json_integer(p->hello.pid)) < 0 ||
+            json_add(o, "interval", p->hello.interval > 0 ? json_number_or_null(p->hello.interval) : json_null()) < 0 ||
+            json_add(o, "connections", json_integer(p->connections)) < 0 ||
+            json_add(o, "python", TAKE_PTR(python)) < 0)
                 return NULL;
 
         /* Daemon-side sums over every sample received, one per generation the agent reports. */
@@ -288,14 +226,15 @@ static json_t *process_detail_new(const Process *p) {
         if (p->has_sample)
                 n = p->latest.gc_generations < HW_GC_GENERATIONS_MAX ? p->latest.gc_generations : HW_GC_GENERATIONS_MAX;
         for (unsigned g = 0; g < n; g++)
-                if (append(pauses, json_number_or_null(p->gc_pause_seconds_total[g])) < 0)
+                if (json_append(pauses, json_number_or_null(p->gc_pause_seconds_total[g])) < 0)
                         return NULL;
 
         root = json_object();
         if (!root ||
-            add(root, "process", TAKE_PTR(o)) < 0 ||
-            add(root, "latest_sample", p->has_sample ? sample_new(&p->latest) : json_null()) < 0 ||
-            add(root, "gc_pause_seconds_total", TAKE_PTR(pauses)) < 0)
+            json_add(root, "process", TAKE_PTR(o)) < 0 ||
+            json_add(root, "latest_sample", p->has_sample ? sample_new(&p->latest) : json_null()) < 0 ||
+            json_add(root, "gc_pause_seconds_total", TAKE_PTR(pauses)) < 0 ||
+            json_add(root, "leak", api_process_leak_new(p)) < 0)
                 return NULL;
         return TAKE_PTR(root);
 }
@@ -350,11 +289,11 @@ static json_t *processes_new(Registry *reg, ProcessFilter filter) {
         if (!list)
                 return NULL;
         for (size_t i = 0; i < n; i++)
-                if (append(list, process_summary_new(refs[i].p)) < 0)
+                if (json_append(list, process_summary_new(refs[i].p)) < 0)
                         return NULL;
 
         root = json_object();
-        if (!root || add(root, "processes", TAKE_PTR(list)) < 0)
+        if (!root || json_add(root, "processes", TAKE_PTR(list)) < 0)
                 return NULL;
         return TAKE_PTR(root);
 }
@@ -364,11 +303,11 @@ static json_t *healthz_new(Registry *reg, double now) {
         double uptime = daemon_stats.start_time > 0 ? now - daemon_stats.start_time : 0;
 
         if (!o ||
-            add(o, "status", json_string("ok")) < 0 ||
-            add(o, "version", json_string(PACKAGE_VERSION)) < 0 ||
-            add(o, "uptime_seconds", json_real(isfinite(uptime) && uptime > 0 ? uptime : 0.0)) < 0 ||
-            add(o, "agents_connected", json_integer((json_int_t) daemon_stats.agents_connected)) < 0 ||
-            add(o, "processes_tracked", json_integer((json_int_t) registry_count(reg))) < 0)
+            json_add(o, "status", json_string("ok")) < 0 ||
+            json_add(o, "version", json_string(PACKAGE_VERSION)) < 0 ||
+            json_add(o, "uptime_seconds", json_real(isfinite(uptime) && uptime > 0 ? uptime : 0.0)) < 0 ||
+            json_add(o, "agents_connected", json_integer((json_int_t) daemon_stats.agents_connected)) < 0 ||
+            json_add(o, "processes_tracked", json_integer((json_int_t) registry_count(reg))) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -404,9 +343,9 @@ static int series_points_new(const History *h, const SeriesQuery *q, json_t **re
                                 continue;
                         pair = json_array();
                         if (!pair ||
-                            append(pair, json_real(pt->time)) < 0 ||
-                            append(pair, json_value(pt->values[q->metric])) < 0 ||
-                            append(points, TAKE_PTR(pair)) < 0)
+                            json_append(pair, json_real(pt->time)) < 0 ||
+                            json_append(pair, json_value(pt->values[q->metric])) < 0 ||
+                            json_append(points, TAKE_PTR(pair)) < 0)
                                 return -ENOMEM;
                 }
                 *ret = TAKE_PTR(points);
@@ -432,9 +371,9 @@ static int series_points_new(const History *h, const SeriesQuery *q, json_t **re
                         _cleanup_json_ json_t *pair = json_array();
 
                         if (!pair ||
-                            append(pair, json_real(q->from + (double) current * q->step)) < 0 ||
-                            append(pair, json_value(sum / (double) count)) < 0 ||
-                            append(points, TAKE_PTR(pair)) < 0)
+                            json_append(pair, json_real(q->from + (double) current * q->step)) < 0 ||
+                            json_append(pair, json_value(sum / (double) count)) < 0 ||
+                            json_append(points, TAKE_PTR(pair)) < 0)
                                 return -ENOMEM;
                         sum = 0;
                         count = 0;
@@ -494,12 +433,12 @@ static int handle_series(Registry *reg, const Route *route, ApiQueryFunc query, 
 
         root = json_object();
         if (!root ||
-            add(root, "id", json_string(p->id)) < 0 ||
-            add(root, "metric", json_string(history_metric_to_string(q.metric))) < 0 ||
-            add(root, "from", json_real(q.from)) < 0 ||
-            add(root, "to", json_real(q.to)) < 0 ||
-            add(root, "step", q.step > 0 ? json_real(q.step) : json_null()) < 0 ||
-            add(root, "points", TAKE_PTR(points)) < 0)
+            json_add(root, "id", json_string(p->id)) < 0 ||
+            json_add(root, "metric", json_string(history_metric_to_string(q.metric))) < 0 ||
+            json_add(root, "from", json_real(q.from)) < 0 ||
+            json_add(root, "to", json_real(q.to)) < 0 ||
+            json_add(root, "step", q.step > 0 ? json_real(q.step) : json_null()) < 0 ||
+            json_add(root, "points", TAKE_PTR(points)) < 0)
                 return -ENOMEM;
 
         reply->status = 200;
@@ -538,6 +477,17 @@ static int handle_json(Registry *reg, const Route *route, ApiQueryFunc query, vo
 
         case ROUTE_SERIES:
                 return handle_series(reg, route, query, userdata, now, reply);
+
+        case ROUTE_LEAKS: {
+                LeakFilter lf;
+                if (router_parse_leaks_query(lookup(query, userdata, "state"), &lf, reply->error,
+                                             sizeof reply->error) < 0) {
+                        reply->status = 400;
+                        return 0;
+                }
+                reply->json = api_leaks_new(reg, lf);
+                break;
+        }
 
         case ROUTE_METHOD_NOT_ALLOWED:
                 reply->status = 405;

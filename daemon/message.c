@@ -14,11 +14,10 @@
 #include <string.h>
 
 #include "heapwatch/protocol.h"
+#include "json-util.h"
 #include "macro.h"
 #include "message.h"
 
-/* jansson (>= 2.11) provides json_decrefp() for scope-bound release. */
-#define _cleanup_json_ _cleanup_(json_decrefp)
 
 /* Sizes and counts far beyond any real process, to refuse nonsense without constraining
  * real values: 2^50 bytes is 1 PiB. */

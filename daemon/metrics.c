@@ -28,6 +28,8 @@ typedef enum Need {
         NEED_CGROUP,       /* a sample with cgroup figures */
         NEED_CGROUP_LIMIT, /* ... and a memory limit (not "max") */
         NEED_ARENAS,       /* a sample with pymalloc arena figures */
+        NEED_GROWTH,       /* an open leak finding whose memory grows in bytes */
+        NEED_TIME_TO_LIMIT, /* ... and a projection to a memory limit */
 } Need;
 
 typedef struct ProcessFamily {
@@ -62,6 +64,11 @@ static double get_gc_enabled(const Process *p) { return p->latest.gc_enabled; }
 static double get_gc_garbage(const Process *p) { return (double) p->latest.gc_garbage; }
 static double get_dropped(const Process *p) { return (double) p->latest.agent_samples_dropped_total; }
 static double get_reconnects(const Process *p) { return (double) p->latest.agent_reconnects_total; }
+
+static double get_leak_suspected(const Process *p) { return p->leaks.current.open; }
+static double get_leak_confirmed(const Process *p) { return process_leaks_verdict(&p->leaks) == VERDICT_LEAK; }
+static double get_leak_growth(const Process *p) { return p->leaks.current.growth_bytes_per_second; }
+static double get_leak_ttl(const Process *p) { return p->leaks.current.seconds_to_limit; }
 
 static double get_gc_count(const Process *p, unsigned g) { return (double) p->latest.gc[g].count; }
 static double get_gc_threshold(const Process *p, unsigned g) { return (double) p->latest.gc[g].threshold; }
@@ -148,6 +155,22 @@ static const ProcessFamily agent_families[] = {
         { "heapwatch_agent_reconnects_total", "counter",
           "Times the agent reconnected to the daemon.",
           NEED_SAMPLE, get_reconnects },
+};
+
+/* Leak findings (docs/detection.md): what alerting rules page on. */
+static const ProcessFamily leak_families[] = {
+        { "heapwatch_leak_suspected", "gauge",
+          "1 while a leak finding (verdict suspect or leak) is open for the process, else 0.",
+          NEED_NOTHING, get_leak_suspected },
+        { "heapwatch_leak_confirmed", "gauge",
+          "1 while the open leak finding has the verdict leak (statistically and practically significant growth).",
+          NEED_NOTHING, get_leak_confirmed },
+        { "heapwatch_leak_growth_bytes_per_second", "gauge",
+          "Growth of the resident memory floor of a process with an open leak finding, bytes per second.",
+          NEED_GROWTH, get_leak_growth },
+        { "heapwatch_leak_seconds_to_limit", "gauge",
+          "Projected seconds until the process reaches its memory limit (cgroup memory.max, else the host's available memory) at the current growth.",
+          NEED_TIME_TO_LIMIT, get_leak_ttl },
 };
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 if the bytes there are not one
@@ -266,6 +289,11 @@ static bool process_has(const Process *p, Need need) {
                 return p->has_sample && p->latest.has_cgroup && p->latest.cgroup_memory_max_bytes >= 0;
         case NEED_ARENAS:
                 return p->has_sample && p->latest.has_arenas;
+        case NEED_GROWTH:
+                return p->leaks.current.open && p->leaks.current.growth_bytes_per_second > 0;
+        case NEED_TIME_TO_LIMIT:
+                return p->leaks.current.open && p->leaks.current.has_time_to_limit &&
+                       isfinite(p->leaks.current.seconds_to_limit);
         }
         return false;
 }
@@ -373,6 +401,13 @@ static void write_daemon_families(FILE *f, Registry *reg, const DaemonStats *s) 
 
         write_header(f, "heapwatch_daemon_http_requests_total", "counter", "HTTP requests received.");
         write_u64(f, "heapwatch_daemon_http_requests_total", s->http_requests_total);
+
+        write_header(f, "heapwatch_daemon_leak_findings_opened_total", "counter", "Leak findings opened.");
+        write_u64(f, "heapwatch_daemon_leak_findings_opened_total", s->leak_findings_opened_total);
+
+        write_header(f, "heapwatch_daemon_leak_findings_closed_total", "counter",
+                     "Leak findings closed because the growth stopped.");
+        write_u64(f, "heapwatch_daemon_leak_findings_closed_total", s->leak_findings_closed_total);
 }
 
 int metrics_render(Registry *reg, const DaemonStats *stats, char **ret_text, size_t *ret_size) {
@@ -392,6 +427,7 @@ int metrics_render(Registry *reg, const DaemonStats *stats, char **ret_text, siz
         write_process_families(f, reg, process_families, ELEMENTSOF(process_families));
         write_generation_families(f, reg);
         write_process_families(f, reg, agent_families, ELEMENTSOF(agent_families));
+        write_process_families(f, reg, leak_families, ELEMENTSOF(leak_families));
 
         /* A memstream only fails by running out of memory. */
         if (fflush(f) != 0 || ferror(f))

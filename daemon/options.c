@@ -32,6 +32,7 @@ void options_init(Options *o) {
         o->max_processes = DEFAULT_MAX_PROCESSES;
         o->max_connections = DEFAULT_MAX_CONNECTIONS;
         o->socket_mode = DEFAULT_SOCKET_MODE;
+        detect_config_default(&o->detect);
 }
 
 _printf_(3, 4) static int fail(char *error, size_t size, const char *fmt, ...) {
@@ -62,6 +63,11 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) 
                 ARG_MAX_PROCESSES,
                 ARG_MAX_CONNECTIONS,
                 ARG_VERSION,
+                ARG_DETECT_WINDOW,
+                ARG_DETECT_MIN_HORIZON,
+                ARG_DETECT_MAX_HORIZON,
+                ARG_DETECT_MIN_GROWTH,
+                ARG_DETECT_MIN_BYTES,
         };
         static const struct option longopts[] = {
                 { "socket", required_argument, NULL, ARG_SOCKET },
@@ -75,6 +81,11 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) 
                 { "max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                { "detect-window", required_argument, NULL, ARG_DETECT_WINDOW },
+                { "detect-min-horizon", required_argument, NULL, ARG_DETECT_MIN_HORIZON },
+                { "detect-max-horizon", required_argument, NULL, ARG_DETECT_MAX_HORIZON },
+                { "detect-min-growth-per-hour", required_argument, NULL, ARG_DETECT_MIN_GROWTH },
+                { "detect-min-bytes-per-hour", required_argument, NULL, ARG_DETECT_MIN_BYTES },
                 {}
         };
         int c;
@@ -123,6 +134,26 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) 
                         if (parse_count(optarg, 1, 1000000, &o->max_connections) < 0)
                                 return fail(error, size, "--max-connections must be an integer in 1..1000000");
                         break;
+                case ARG_DETECT_WINDOW:
+                        if (parse_seconds(optarg, 0.01, 86400, &o->detect.window_seconds) < 0)
+                                return fail(error, size, "--detect-window must be seconds in 0.01..86400");
+                        break;
+                case ARG_DETECT_MIN_HORIZON:
+                        if (parse_seconds(optarg, 0.1, 365.0 * 86400, &o->detect.min_horizon_seconds) < 0)
+                                return fail(error, size, "--detect-min-horizon must be seconds in 0.1..31536000");
+                        break;
+                case ARG_DETECT_MAX_HORIZON:
+                        if (parse_seconds(optarg, 0.1, 365.0 * 86400, &o->detect.max_horizon_seconds) < 0)
+                                return fail(error, size, "--detect-max-horizon must be seconds in 0.1..31536000");
+                        break;
+                case ARG_DETECT_MIN_GROWTH:
+                        if (parse_seconds(optarg, 0, 1000, &o->detect.min_growth_relative_per_hour) < 0)
+                                return fail(error, size, "--detect-min-growth-per-hour must be a fraction in 0..1000 (0.01 = 1 %%/h)");
+                        break;
+                case ARG_DETECT_MIN_BYTES:
+                        if (parse_seconds(optarg, 0, 1e15, &o->detect.min_growth_absolute_per_hour) < 0)
+                                return fail(error, size, "--detect-min-bytes-per-hour must be bytes in 0..1e15");
+                        break;
                 case 'h':
                         o->show_help = true;
                         break;
@@ -143,6 +174,9 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) 
         }
         if (optind < argc)
                 return fail(error, size, "unexpected argument '%s'", argv[optind]);
+        /* Each detection value may be fine alone and wrong together (window vs horizon). */
+        if (detect_config_validate(&o->detect, error, size) < 0)
+                return -EINVAL;
         return 0;
 }
 
@@ -159,6 +193,12 @@ void options_print_help(const char *program) {
                "  --exited-retention SECS  how long exited processes stay listed (default %.0f)\n"
                "  --max-processes N        processes tracked at most, live and exited (default %d)\n"
                "  --max-connections N      concurrent agent connections (default %d)\n"
+               "  --detect-window SECS     leak detection: one post-GC floor point per window\n"
+               "  --detect-min-horizon SECS  shortest history a leak verdict is based on\n"
+               "  --detect-max-horizon SECS  longest history evaluated\n"
+               "  --detect-min-growth-per-hour FRACTION  smallest growth reported, share of memory per hour\n"
+               "  --detect-min-bytes-per-hour BYTES      smallest growth reported, bytes per hour\n"
+               "                           (defaults and reasons: docs/detection.md)\n"
                "  -h, --help               show this help\n"
                "      --version            show the version\n",
                program, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_HISTORY_POINTS, DEFAULT_EXITED_RETENTION,

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "detect.h"
+
 typedef struct Options {
         char socket_path[108];  /* sizeof(sun_path) */
         char http_host[64];
@@ -21,6 +23,7 @@ typedef struct Options {
         size_t max_processes;
         size_t max_connections;
         unsigned socket_mode;
+        DetectConfig detect;
         bool show_help;
         bool show_version;
 } Options;

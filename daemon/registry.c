@@ -59,6 +59,7 @@ static Process *process_free(Process *p) {
                 return NULL;
         hw_hello_done(&p->hello);
         history_free(p->history);
+        process_leaks_done(&p->leaks);
         free(p);
         return NULL;
 }
@@ -72,6 +73,9 @@ Registry *registry_new(const RegistryLimits *limits) {
         if (!r)
                 return NULL;
         r->limits = *limits;
+        /* Callers that do not care about detection (tests) leave it zeroed: the defaults. */
+        if (r->limits.detect.window_seconds <= 0)
+                detect_config_default(&r->limits.detect);
         return r;
 }
 
@@ -159,8 +163,14 @@ int registry_attach(Registry *r, const char *id, pid_t pid, uid_t uid, gid_t gid
                 fresh->history = history_new(r->limits.history_capacity);
                 if (!fresh->history)
                         return -ENOMEM;
+                k = process_leaks_init(&fresh->leaks, &r->limits.detect);
+                if (k < 0) {
+                        history_free(fresh->history);
+                        return k;
+                }
                 k = registry_make_room(r);
                 if (k < 0) {
+                        process_leaks_done(&fresh->leaks);
                         history_free(fresh->history);
                         return k;
                 }

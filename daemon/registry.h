@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "history.h"
+#include "leaks.h"
 #include "sample.h"
 
 #define PROCESS_ID_MAX 48
@@ -62,6 +63,8 @@ typedef struct Process {
         double gc_pause_seconds_total[HW_GC_GENERATIONS_MAX];
         int64_t gc_pauses_total[HW_GC_GENERATIONS_MAX];
         uint64_t samples_received;
+
+        ProcessLeaks leaks; /* leak detectors and findings, fed by the ingest path */
 } Process;
 
 typedef struct Registry Registry;
@@ -70,8 +73,10 @@ typedef struct RegistryLimits {
         size_t max_processes;      /* live + exited */
         size_t history_capacity;   /* points per process */
         double exited_retention;   /* seconds an exited record is kept */
+        DetectConfig detect;       /* leak detection settings for new records */
 } RegistryLimits;
 
+/* limits->detect must be valid (detect_config_validate()); zeroed means the defaults. */
 Registry *registry_new(const RegistryLimits *limits);
 Registry *registry_free(Registry *r);
 

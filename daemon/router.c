@@ -27,6 +27,7 @@ static const char *const route_names[_ROUTE_MAX] = {
         [ROUTE_PROCESSES] = "processes",
         [ROUTE_PROCESS] = "process",
         [ROUTE_SERIES] = "series",
+        [ROUTE_LEAKS] = "leaks",
 };
 
 const char *route_kind_to_string(RouteKind k) {
@@ -115,6 +116,8 @@ int router_match(const char *method, const char *path, Route *ret) {
                 route.kind = ROUTE_METRICS;
         else if (segment_is(path, len, API_PREFIX))
                 route.kind = ROUTE_PROCESSES;
+        else if (segment_is(path, len, "/api/v1/leaks"))
+                route.kind = ROUTE_LEAKS;
         else if (len > strlen(API_PREFIX) + 1 && memcmp(path, API_PREFIX "/", strlen(API_PREFIX) + 1) == 0) {
                 /* "/api/v1/processes/" {id} [ "/series" ] */
                 rest = path + strlen(API_PREFIX) + 1;
@@ -142,24 +145,50 @@ int router_match(const char *method, const char *path, Route *ret) {
         return 0;
 }
 
-int router_parse_processes_query(const char *state, ProcessesQuery *ret, char *err, size_t err_size) {
+/* A `state` parameter: one of names[] (its index into *ret), absent means the default. */
+static int parse_state(const char *state, const char *const *names, size_t n, int dflt, const char *expected,
+                       int *ret, char *err, size_t err_size) {
         char buf[ECHO_MAX + 1];
-        ProcessFilter f;
+
+        if (!state) {
+                *ret = dflt;
+                return 0;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(state, names[i]) == 0) {
+                        *ret = (int) i;
+                        return 0;
+                }
+        return set_error(err, err_size, "invalid state \"%s\": expected %s", echo(state, buf), expected);
+}
+
+int router_parse_processes_query(const char *state, ProcessesQuery *ret, char *err, size_t err_size) {
+        static const char *const names[] = {
+                [PROCESS_FILTER_ALL] = "all", [PROCESS_FILTER_LIVE] = "live", [PROCESS_FILTER_EXITED] = "exited"
+        };
+        int f = 0, r;
 
         if (!ret)
                 return -EINVAL;
+        r = parse_state(state, names, ELEMENTSOF(names), PROCESS_FILTER_ALL, "live, exited or all", &f, err, err_size);
+        if (r < 0)
+                return r;
+        *ret = (ProcessesQuery) { .filter = (ProcessFilter) f };
+        return 0;
+}
 
-        if (!state || strcmp(state, "all") == 0)
-                f = PROCESS_FILTER_ALL;
-        else if (strcmp(state, "live") == 0)
-                f = PROCESS_FILTER_LIVE;
-        else if (strcmp(state, "exited") == 0)
-                f = PROCESS_FILTER_EXITED;
-        else
-                return set_error(err, err_size, "invalid state \"%s\": expected live, exited or all",
-                                 echo(state, buf));
+int router_parse_leaks_query(const char *state, LeakFilter *ret, char *err, size_t err_size) {
+        static const char *const names[] = {
+                [LEAK_FILTER_OPEN] = "open", [LEAK_FILTER_CLOSED] = "closed", [LEAK_FILTER_ALL] = "all"
+        };
+        int f = 0, r;
 
-        *ret = (ProcessesQuery) { .filter = f };
+        if (!ret)
+                return -EINVAL;
+        r = parse_state(state, names, ELEMENTSOF(names), LEAK_FILTER_OPEN, "open, closed or all", &f, err, err_size);
+        if (r < 0)
+                return r;
+        *ret = (LeakFilter) f;
         return 0;
 }
 

@@ -38,6 +38,7 @@ typedef enum RouteKind {
         ROUTE_PROCESSES, /* GET /api/v1/processes */
         ROUTE_PROCESS,   /* GET /api/v1/processes/{id} */
         ROUTE_SERIES,    /* GET /api/v1/processes/{id}/series */
+        ROUTE_LEAKS,     /* GET /api/v1/leaks */
         _ROUTE_MAX,
 } RouteKind;
 
@@ -72,6 +73,15 @@ typedef struct ProcessesQuery {
 /* /api/v1/processes?state=live|exited|all; `state` NULL means absent (all).
  * Returns 0, or -EINVAL with a message in err[err_size]. */
 int router_parse_processes_query(const char *state, ProcessesQuery *ret, char *err, size_t err_size);
+
+typedef enum LeakFilter {
+        LEAK_FILTER_OPEN,
+        LEAK_FILTER_CLOSED,
+        LEAK_FILTER_ALL,
+} LeakFilter;
+
+/* /api/v1/leaks?state=open|closed|all; NULL means absent (open). Returns 0 or -EINVAL. */
+int router_parse_leaks_query(const char *state, LeakFilter *ret, char *err, size_t err_size);
 
 typedef struct SeriesQuery {
         HistoryMetric metric;

@@ -65,6 +65,7 @@ int server_new(const Options *o, Server **ret) {
                 .max_processes = o->max_processes,
                 .history_capacity = o->history_points,
                 .exited_retention = o->exited_retention,
+                .detect = o->detect,
         };
         AgentServerLimits al = {
                 .max_connections = o->max_connections,

@@ -34,6 +34,8 @@ typedef struct DaemonStats {
         uint64_t frames_rejected_total[_REJECT_MAX];
         uint64_t processes_expired_total;
         uint64_t http_requests_total;
+        uint64_t leak_findings_opened_total;
+        uint64_t leak_findings_closed_total;
 } DaemonStats;
 
 extern DaemonStats daemon_stats;

@@ -100,3 +100,20 @@ int proc_boot_time(const char *proc_root, double *ret) {
         *ret = (double) strtoll(line + 7, NULL, 10);
         return 0;
 }
+
+int proc_mem_available(const char *proc_root, double *ret) {
+        char path[256], buf[8192];
+        const char *line;
+        long long kib;
+        int r;
+
+        snprintf(path, sizeof path, "%s/meminfo", proc_root);
+        r = read_small_file(path, buf, sizeof buf);
+        if (r < 0)
+                return r;
+        line = strstr(buf, "MemAvailable:");
+        if (!line || sscanf(line + strlen("MemAvailable:"), "%lld", &kib) != 1 || kib < 0)
+                return -EBADMSG;
+        *ret = (double) kib * 1024.0;
+        return 0;
+}

@@ -17,3 +17,6 @@ int proc_parse_stat(const char *content, pid_t *ret_ppid, int64_t *ret_starttime
 
 /* Boot time as Unix seconds, from the "btime" line of /proc/stat. */
 int proc_boot_time(const char *proc_root, double *ret);
+
+/* The machine's MemAvailable from /proc/meminfo, in bytes. */
+int proc_mem_available(const char *proc_root, double *ret);

@@ -153,10 +153,10 @@ class Target:
     """A Python program started with `heapwatch run` (no code change), talking to `daemon`."""
 
     def __init__(self, tmpdir, program, args=(), service="e2e", interval="0.2", socket_path=None,
-                 use_cli=True, env=None):
+                 use_cli=True, env=None, programs_dir=PROGRAMS):
         self.tmpdir = tmpdir
         self.state_path = os.path.join(tmpdir, "%s-%d.state.json" % (os.path.basename(program), id(self)))
-        cmd = [TARGET_PYTHON, os.path.join(PROGRAMS, program), self.state_path] + list(args)
+        cmd = [TARGET_PYTHON, os.path.join(programs_dir, program), self.state_path] + list(args)
         e = dict(os.environ)
         e.pop("PYTHONPATH", None)
         e.update(env or {})

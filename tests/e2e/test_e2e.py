@@ -158,7 +158,7 @@ class E2E(unittest.TestCase):
             ("/api/v1/processes/%s/series?metric=rss_bytes&from=10&to=5" % p["id"], 400),
             ("/api/v1/processes/%s/series?metric=rss_bytes&step=0" % p["id"], 400),
             ("/api/v1/processes/%s/series?metric=rss_bytes&from=0&to=1e9&step=1" % p["id"], 400),
-            ("/api/v1/processes?state=zombie", 400),
+            ("/api/v1/processes?state=zombie", 400), ("/api/v1/leaks?state=zombie", 400),
         ]
         for path, want in cases:
             status, body = self.daemon.get(path)

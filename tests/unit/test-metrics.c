@@ -214,6 +214,8 @@ START_TEST(test_process_families) {
                 "heapwatch_gc_uncollectable_objects_total", "heapwatch_gc_pause_seconds_total",
                 "heapwatch_gc_pauses_total", "heapwatch_agent_samples_dropped_total",
                 "heapwatch_agent_reconnects_total",
+                "heapwatch_leak_suspected", "heapwatch_leak_confirmed",
+                "heapwatch_leak_growth_bytes_per_second", "heapwatch_leak_seconds_to_limit",
         };
         Registry *reg = new_registry();
         Process *live, *exited, *fresh;
@@ -299,7 +301,11 @@ START_TEST(test_process_families) {
         assert_line(text, "heapwatch_python_arena_allocations_total{id=\"4242-1234567\",service=\"billing\",pid=\"4242\"} 0");
 
         n = check_structure(text);
-        ck_assert_uint_eq(n, 11 + sizeof families / sizeof families[0]);
+        /* 13 daemon-wide families */
+        ck_assert_uint_eq(n, 13 + sizeof families / sizeof families[0]);
+        /* no leak: every process says so, and nothing is projected */
+        assert_line(text, "heapwatch_leak_suspected{id=\"4242-1234567\",service=\"billing\",pid=\"4242\"} 0");
+        assert_no_prefix(text, "heapwatch_leak_seconds_to_limit{");
         promtool_check(text);
         free(text);
         registry_free(reg);

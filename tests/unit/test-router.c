@@ -58,7 +58,7 @@ START_TEST(test_match_not_found) {
                 "/api/v1/processes/42-1 ", "/api/v1/processes/+42-1", "/api/v1/processes/0x2a-1",
                 "/api/v1/processes/42-1/heap", "/api/v1/processes/42-1/seriesx",
                 "/api/v1/processes/42-1/series/x", "/api/v1/processes/42-1/series//",
-                "/api/v1/processes//series", "/api/v1/processes/../healthz", "/api/v1/leaks",
+                "/api/v1/processes//series", "/api/v1/processes/../healthz", "/api/v1/leaks/x", "/api/v1/leak",
         };
 
         for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
@@ -147,6 +147,31 @@ START_TEST(test_processes_query) {
         ck_assert_int_eq(router_parse_processes_query("x", &q, NULL, 0), -EINVAL);
         ck_assert_int_eq(router_parse_processes_query("x", &q, err, 1), -EINVAL);
         ck_assert_str_eq(err, "");
+}
+END_TEST
+
+START_TEST(test_leaks_query) {
+        LeakFilter f = LEAK_FILTER_ALL;
+        char err[ROUTER_ERROR_MAX];
+        Route r;
+
+        ck_assert_int_eq(router_match("GET", "/api/v1/leaks", &r), 0);
+        ck_assert_int_eq(r.kind, ROUTE_LEAKS);
+        ck_assert_int_eq(router_match("GET", "/api/v1/leaks/", &r), 0);
+        ck_assert_int_eq(r.kind, ROUTE_LEAKS);
+        ck_assert_int_eq(router_match("POST", "/api/v1/leaks", &r), 0);
+        ck_assert_int_eq(r.kind, ROUTE_METHOD_NOT_ALLOWED);
+
+        ck_assert_int_eq(router_parse_leaks_query(NULL, &f, err, sizeof err), 0);
+        ck_assert_int_eq(f, LEAK_FILTER_OPEN); /* the default: what needs attention now */
+        ck_assert_int_eq(router_parse_leaks_query("closed", &f, err, sizeof err), 0);
+        ck_assert_int_eq(f, LEAK_FILTER_CLOSED);
+        ck_assert_int_eq(router_parse_leaks_query("all", &f, err, sizeof err), 0);
+        ck_assert_int_eq(f, LEAK_FILTER_ALL);
+        ck_assert_int_eq(router_parse_leaks_query("live", &f, err, sizeof err), -EINVAL);
+        ck_assert_int_eq(f, LEAK_FILTER_ALL); /* untouched on failure */
+        ck_assert_ptr_nonnull(strstr(err, "open, closed or all"));
+        ck_assert_int_eq(router_parse_leaks_query("", &f, err, sizeof err), -EINVAL);
 }
 END_TEST
 
@@ -299,6 +324,7 @@ static Suite *router_suite(void) {
 
         tc = tcase_create("query");
         tcase_add_test(tc, test_processes_query);
+        tcase_add_test(tc, test_leaks_query);
         tcase_add_test(tc, test_series_defaults);
         tcase_add_test(tc, test_series_every_metric);
         tcase_add_test(tc, test_series_bad_metric);

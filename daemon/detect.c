@@ -1,0 +1,804 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Leak trend detection (see detect.h, and docs/detection.md for the method and why every
+ * threshold is what it is). Pure computation: no I/O, no logging, no globals, deterministic.
+ * detect_evaluate() works on a bounded scratch on the stack (about 60 KiB: the pairwise slopes
+ * of DETECT_MAX_POINTS points) and is O(DETECT_MAX_POINTS^2) per horizon; the only allocation
+ * is a SeriesDetector's floor ring.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect.h"
+
+/* Two-sided 95 % normal quantile, for Sen's confidence interval of the slope. */
+#define Z_975 1.959963984540054
+
+/* "Decelerating": the newer half of a horizon grows at less than this share of the older
+ * half's rate, and their 95 % slope intervals do not overlap (so it is not noise). An
+ * exponential approach to a plateau always decelerates; a leak does not. */
+#define DECEL_RATIO 0.5
+
+/* A half with fewer points than this cannot be judged (gaps): the horizon is skipped. */
+#define HALF_MIN_POINTS 3
+
+_Static_assert(DETECT_MAX_POINTS <= 256, "ranks are indexed with unsigned char");
+#define MAX_PAIRS (DETECT_MAX_POINTS * (DETECT_MAX_POINTS - 1) / 2)
+#define MAX_HORIZONS 64
+
+/* Config bounds that keep the floor ring and the number of horizons sane. */
+#define MAX_FLOOR_POINTS 1000000.0
+#define MIN_POINTS_LOWEST 6
+
+const char *leak_verdict_to_string(LeakVerdict v) {
+        switch (v) {
+        case VERDICT_NONE:
+                return "none";
+        case VERDICT_SUSPECT:
+                return "suspect";
+        case VERDICT_LEAK:
+                return "leak";
+        default:
+                return NULL;
+        }
+}
+
+void detect_config_default(DetectConfig *c) {
+        *c = (DetectConfig) {
+                .window_seconds = 60,
+                .min_horizon_seconds = 30 * 60,
+                .max_horizon_seconds = 7 * 24 * 3600,
+                .min_points = 20,
+                .alpha_suspect = 1e-3,
+                .alpha_leak = 1e-4,
+                .min_growth_relative_per_hour = 0.005,
+                .min_growth_absolute_per_hour = 1024 * 1024,
+                .halves_ratio = 0.3,
+                .open_after = 3,
+                .close_after = 10,
+        };
+}
+
+static int config_error(char *error, size_t error_size, const char *msg) {
+        if (error && error_size > 0)
+                snprintf(error, error_size, "%s", msg);
+        return -EINVAL;
+}
+
+int detect_config_validate(const DetectConfig *c, char *error, size_t error_size) {
+        if (!c)
+                return config_error(error, error_size, "no configuration");
+        /* Written as !(x > 0) so that NaN fails too. */
+        if (!(c->window_seconds > 0) || !isfinite(c->window_seconds))
+                return config_error(error, error_size, "window_seconds must be a finite number > 0");
+        if (c->min_points < MIN_POINTS_LOWEST || c->min_points > DETECT_MAX_POINTS) {
+                char msg[128];
+                snprintf(msg, sizeof msg, "min_points must be between %d and %d", MIN_POINTS_LOWEST,
+                         DETECT_MAX_POINTS);
+                return config_error(error, error_size, msg);
+        }
+        if (!(c->min_horizon_seconds > 0) || !isfinite(c->min_horizon_seconds))
+                return config_error(error, error_size, "min_horizon_seconds must be a finite number > 0");
+        if (c->min_horizon_seconds < c->window_seconds * (c->min_points - 1))
+                return config_error(error, error_size,
+                                    "min_horizon_seconds must hold min_points windows "
+                                    "(>= window_seconds * (min_points - 1))");
+        if (!(c->max_horizon_seconds >= c->min_horizon_seconds) || !isfinite(c->max_horizon_seconds))
+                return config_error(error, error_size, "max_horizon_seconds must be finite and >= min_horizon_seconds");
+        if (c->max_horizon_seconds / c->window_seconds > MAX_FLOOR_POINTS)
+                return config_error(error, error_size,
+                                    "max_horizon_seconds / window_seconds must be <= 1000000 (floor points kept)");
+        if (!(c->alpha_leak > 0 && c->alpha_leak < 0.5))
+                return config_error(error, error_size, "alpha_leak must be > 0 and < 0.5");
+        if (!(c->alpha_suspect >= c->alpha_leak && c->alpha_suspect < 0.5))
+                return config_error(error, error_size, "alpha_suspect must be >= alpha_leak and < 0.5");
+        if (!(c->min_growth_relative_per_hour >= 0) || !isfinite(c->min_growth_relative_per_hour))
+                return config_error(error, error_size, "min_growth_relative_per_hour must be a finite number >= 0");
+        if (!(c->min_growth_absolute_per_hour >= 0) || !isfinite(c->min_growth_absolute_per_hour))
+                return config_error(error, error_size, "min_growth_absolute_per_hour must be a finite number >= 0");
+        if (!(c->halves_ratio >= 0 && c->halves_ratio < 1))
+                return config_error(error, error_size, "halves_ratio must be >= 0 and < 1");
+        if (c->open_after < 1)
+                return config_error(error, error_size, "open_after must be >= 1");
+        if (c->close_after < 1)
+                return config_error(error, error_size, "close_after must be >= 1");
+        return 0;
+}
+
+/* ---- order statistics ---------------------------------------------------------------- */
+
+static void swap_d(double *a, double *b) {
+        double t = *a;
+        *a = *b;
+        *b = t;
+}
+
+static int cmp_double(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+        return (x > y) - (x < y);
+}
+
+/* Rearrange a[0..n) so that a[k] is the k-th smallest, everything before it <= and
+ * everything after it >=. Quickselect with a median-of-three pivot and a three-way partition
+ * (many equal slopes are common: quantised memory, plateaus); if it has not converged after
+ * 2*log2(n) rounds the input is adversarial and the remaining range is sorted, so the worst
+ * case stays O(n log n) whatever an agent sends. */
+static double select_kth(double *a, size_t n, size_t k) {
+        size_t lo = 0, hi = n; /* the answer is in [lo, hi) */
+        unsigned budget = 2;
+
+        for (size_t m = n; m > 1; m >>= 1)
+                budget += 2;
+
+        while (hi - lo > 1) {
+                size_t mid, lt, gt, i;
+                double pivot;
+
+                if (budget-- == 0) {
+                        qsort(a + lo, hi - lo, sizeof(double), cmp_double);
+                        break;
+                }
+
+                mid = lo + (hi - lo) / 2;
+                if (a[mid] < a[lo])
+                        swap_d(&a[mid], &a[lo]);
+                if (a[hi - 1] < a[lo])
+                        swap_d(&a[hi - 1], &a[lo]);
+                if (a[hi - 1] < a[mid])
+                        swap_d(&a[hi - 1], &a[mid]);
+                pivot = a[mid];
+
+                /* Dutch national flag: [lo,lt) < pivot, [lt,i) == pivot, (gt,hi) > pivot. */
+                lt = lo;
+                gt = hi;
+                i = lo;
+                while (i < gt) {
+                        if (a[i] < pivot)
+                                swap_d(&a[lt++], &a[i++]);
+                        else if (a[i] > pivot)
+                                swap_d(&a[i], &a[--gt]);
+                        else
+                                i++;
+                }
+                if (k < lt)
+                        hi = lt;
+                else if (k >= gt)
+                        lo = gt;
+                else
+                        return pivot;
+        }
+        return a[k];
+}
+
+/* ---- Mann-Kendall and Theil-Sen on one set of points --------------------------------- */
+
+typedef struct Trend {
+        size_t n;
+        double s;      /* Mann-Kendall S */
+        double var_s;  /* its variance under H0, corrected for ties and autocorrelation */
+        double n_ratio; /* Hamed-Rao n/n*: how much autocorrelation inflated var_s (>= 1) */
+        double tie_pairs; /* pairs tied in value (for tau-b) */
+        double slope;  /* Theil-Sen: median of pairwise slopes */
+        double low, high; /* Sen's 95 % interval */
+} Trend;
+
+static void sort_small(double *a, size_t n) {
+        /* Insertion sort: n <= DETECT_MAX_POINTS, deterministic, no allocation. */
+        for (size_t i = 1; i < n; i++) {
+                double x = a[i];
+                size_t j = i;
+                while (j > 0 && a[j - 1] > x) {
+                        a[j] = a[j - 1];
+                        j--;
+                }
+                a[j] = x;
+        }
+}
+
+/* Hamed & Rao (1998): the variance of S assumes independent points; when the residuals
+ * around the trend are autocorrelated (a floor that wanders, a curve that a line does not fit:
+ * warm-ups, caches filling, steps), S varies much more than that and a naive test "finds"
+ * trends in noise. The factor n/n* = 1 + 2/(n(n-1)(n-2)) * sum (n-k)(n-k-1)(n-k-2) rho_k over
+ * the lags k whose rank autocorrelation rho_k of the detrended series is significant (outside
+ * +-1.96/sqrt(n)). It is kept >= 1: autocorrelation may only weaken the evidence. */
+static double hamed_rao_factor(const DetectPoint *p, size_t n, double slope, double *res, unsigned char *idx) {
+        double mean = ((double) n + 1) / 2, denom = 0, sum = 0, bound, nn = (double) n, f;
+
+        if (n < 4)
+                return 1;
+        for (size_t i = 0; i < n; i++) {
+                res[i] = p[i].v - slope * (p[i].t - p[0].t);
+                idx[i] = (unsigned char) i;
+        }
+        /* Indices in order of residual (insertion sort, n <= DETECT_MAX_POINTS). */
+        for (size_t i = 1; i < n; i++) {
+                unsigned char x = idx[i];
+                size_t j = i;
+                while (j > 0 && res[idx[j - 1]] > res[x]) {
+                        idx[j] = idx[j - 1];
+                        j--;
+                }
+                idx[j] = x;
+        }
+        /* Ranks, ties averaged, centred; written over the residuals in a second pass. */
+        {
+                double ranks[DETECT_MAX_POINTS];
+                for (size_t i = 0; i < n;) {
+                        size_t j = i + 1;
+                        while (j < n && res[idx[j]] == res[idx[i]])
+                                j++;
+                        for (size_t k = i; k < j; k++)
+                                ranks[idx[k]] = ((double) i + (double) j + 1) / 2 - mean;
+                        i = j;
+                }
+                for (size_t i = 0; i < n; i++) {
+                        res[i] = ranks[i];
+                        denom += ranks[i] * ranks[i];
+                }
+        }
+        if (!(denom > 0))
+                return 1;
+        bound = Z_975 / sqrt(nn);
+        for (size_t k = 1; k + 2 < n; k++) {
+                double acf = 0, w;
+                for (size_t i = 0; i + k < n; i++)
+                        acf += res[i] * res[i + k];
+                acf /= denom;
+                if (acf > -bound && acf < bound)
+                        continue;
+                w = (nn - (double) k) * (nn - (double) k - 1) * (nn - (double) k - 2);
+                sum += w * acf;
+        }
+        f = 1 + 2 / (nn * (nn - 1) * (nn - 2)) * sum;
+        return f > 1 ? f : 1;
+}
+
+/* p: n points, strictly increasing in time, 2 <= n <= DETECT_MAX_POINTS. slopes: room for
+ * n(n-1)/2, vals: room for n, idx: room for n. */
+static void trend_compute(const DetectPoint *p, size_t n, double *slopes, double *vals, unsigned char *idx,
+                          Trend *ret) {
+        double nn = (double) n, s = 0, ties = 0, tie_pairs = 0, c, median, r_low, r_high;
+        size_t m = 0, k, lo_i, hi_i;
+
+        for (size_t i = 0; i + 1 < n; i++)
+                for (size_t j = i + 1; j < n; j++) {
+                        double dv = p[j].v - p[i].v;
+                        s += (dv > 0) - (dv < 0);
+                        slopes[m++] = dv / (p[j].t - p[i].t);
+                }
+
+        /* Tie correction: sum over groups of equal values of t(t-1)(2t+5). */
+        for (size_t i = 0; i < n; i++)
+                vals[i] = p[i].v;
+        sort_small(vals, n);
+        for (size_t i = 0; i < n;) {
+                size_t j = i + 1;
+                while (j < n && vals[j] == vals[i])
+                        j++;
+                if (j - i > 1) {
+                        double t = (double) (j - i);
+                        ties += t * (t - 1) * (2 * t + 5);
+                        tie_pairs += t * (t - 1) / 2;
+                }
+                i = j;
+        }
+
+        ret->n = n;
+        ret->s = s;
+        ret->var_s = (nn * (nn - 1) * (2 * nn + 5) - ties) / 18;
+        ret->tie_pairs = tie_pairs;
+        ret->n_ratio = 1;
+
+        /* Median first: afterwards slopes[0..k) <= slopes[k] <= slopes[k+1..m), and the
+         * interval's ranks (lo_i <= k <= hi_i, see below) are searched for on their side only,
+         * leaving slopes[k] in place. */
+        k = (m - 1) / 2;
+        median = select_kth(slopes, m, k);
+        ret->slope = m % 2 == 0 ? (median + select_kth(slopes + k + 1, m - k - 1, 0)) / 2 : median;
+
+        ret->n_ratio = hamed_rao_factor(p, n, ret->slope, vals, idx);
+        ret->var_s *= ret->n_ratio;
+
+        /* Sen (1968) / Gilbert (1987): with C = z * sqrt(Var S), the interval is the M1-th and
+         * (M2+1)-th smallest pairwise slope, M1 = (N-C)/2, M2 = (N+C)/2 — rounded to the
+         * nearest rank (half to even, as SciPy's theilslopes does) and clamped. Since C >= 0,
+         * lo_i <= k <= hi_i. */
+        c = Z_975 * sqrt(ret->var_s > 0 ? ret->var_s : 0);
+        r_low = nearbyint(((double) m - c) / 2) - 1; /* 0-based */
+        r_high = nearbyint(((double) m + c) / 2);    /* 0-based */
+        lo_i = r_low < 0 ? 0 : (size_t) r_low;
+        hi_i = r_high > (double) (m - 1) ? m - 1 : (size_t) r_high;
+        if (lo_i > k)
+                lo_i = k;
+        if (hi_i < k)
+                hi_i = k;
+        ret->low = lo_i == k ? median : select_kth(slopes, k, lo_i);
+        ret->high = hi_i == k ? median : select_kth(slopes + k + 1, m - k - 1, hi_i - k - 1);
+}
+
+/* One-sided (increasing) Mann-Kendall p-value, normal approximation with continuity
+ * correction. No variance (every value tied) is no evidence: p = 1. */
+static double mk_p_increasing(const Trend *t) {
+        double z;
+
+        if (!(t->var_s > 0))
+                return 1;
+        if (t->s > 0)
+                z = (t->s - 1) / sqrt(t->var_s);
+        else if (t->s < 0)
+                z = (t->s + 1) / sqrt(t->var_s);
+        else
+                z = 0;
+        return 0.5 * erfc(z / M_SQRT2);
+}
+
+/* Kendall's tau-b (equal to tau-a when nothing is tied; times are never tied). */
+static double kendall_tau(const Trend *t) {
+        double n0 = (double) t->n * ((double) t->n - 1) / 2;
+        double d = n0 * (n0 - t->tie_pairs);
+
+        return d > 0 ? t->s / sqrt(d) : 0;
+}
+
+/* ---- the floor as one or two contiguous segments (a ring seen in order) --------------- */
+
+typedef struct Points {
+        const DetectPoint *a, *b;
+        size_t na, nb;
+} Points;
+
+static const DetectPoint *points_at(const Points *p, size_t i) {
+        return i < p->na ? &p->a[i] : &p->b[i - p->na];
+}
+
+static size_t points_n(const Points *p) {
+        return p->na + p->nb;
+}
+
+/* First index whose time is >= t. */
+static size_t points_lower_bound(const Points *p, double t) {
+        size_t lo = 0, hi = points_n(p);
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (points_at(p, mid)->t < t)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+/* ---- one horizon ---------------------------------------------------------------------- */
+
+typedef struct Scratch {
+        DetectPoint pts[DETECT_MAX_POINTS];
+        double slopes[MAX_PAIRS];
+        double vals[DETECT_MAX_POINTS];
+        unsigned char idx[DETECT_MAX_POINTS];
+} Scratch;
+
+typedef struct Horizon {
+        double horizon;
+        double since;
+        size_t first_index; /* of the floor points the horizon starts at */
+        size_t points;      /* after coarsening */
+        bool enough;       /* enough points overall and in each half */
+        bool decelerating; /* the newer half significantly slower than the older one */
+        Trend whole, first, second;
+        double p_value, tau;
+        LeakVerdict verdict;
+        const char *reason;
+} Horizon;
+
+/* Copy points [lo, end) into s->pts, coarsening by minima of consecutive groups when there
+ * are more than DETECT_MAX_POINTS. Groups are aligned to the newest point so that every group
+ * is full: a group with fewer members has a higher minimum, and a high newest point would
+ * look like growth. The incomplete oldest group is dropped. A group is dated by its first
+ * point, as a floor point is dated by its window's start. */
+static size_t coarsen(const Points *p, size_t lo, size_t end, DetectPoint *out) {
+        size_t m = end - lo, g, groups, start;
+
+        if (m <= DETECT_MAX_POINTS) {
+                for (size_t i = 0; i < m; i++)
+                        out[i] = *points_at(p, lo + i);
+                return m;
+        }
+        g = (m + DETECT_MAX_POINTS - 1) / DETECT_MAX_POINTS;
+        groups = m / g;
+        start = end - groups * g;
+        for (size_t k = 0; k < groups; k++) {
+                const DetectPoint *first = points_at(p, start + k * g);
+                double v = first->v;
+                for (size_t i = 1; i < g; i++) {
+                        double w = points_at(p, start + k * g + i)->v;
+                        if (w < v)
+                                v = w;
+                }
+                out[k] = (DetectPoint) { .t = first->t, .v = v };
+        }
+        return groups;
+}
+
+static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, double horizon, Scratch *s,
+                            Horizon *h) {
+        size_t n = coarsen(p, lo, points_n(p), s->pts), n1;
+        double mid;
+
+        *h = (Horizon) {
+                .horizon = horizon,
+                .since = n > 0 ? s->pts[0].t : 0,
+                .first_index = lo,
+                .points = n,
+                .p_value = 1,
+        };
+        if (n < c->min_points || n < 2)
+                return;
+
+        /* The halves split the horizon's time span in the middle. */
+        mid = (s->pts[0].t + s->pts[n - 1].t) / 2;
+        for (n1 = 0; n1 < n && s->pts[n1].t < mid; n1++)
+                ;
+        if (n1 < HALF_MIN_POINTS || n - n1 < HALF_MIN_POINTS)
+                return;
+
+        h->enough = true;
+        trend_compute(s->pts, n, s->slopes, s->vals, s->idx, &h->whole);
+        h->p_value = mk_p_increasing(&h->whole);
+        h->tau = kendall_tau(&h->whole);
+        trend_compute(s->pts, n1, s->slopes, s->vals, s->idx, &h->first);
+        trend_compute(s->pts + n1, n - n1, s->slopes, s->vals, s->idx, &h->second);
+        h->decelerating = h->first.slope > 0 && h->second.slope < DECEL_RATIO * h->first.slope &&
+                          h->second.high < h->first.low;
+}
+
+/* The verdict of horizon h alone; `longer` is the next longer horizon evaluated, or NULL. */
+static void horizon_decide(const DetectConfig *c, double current, Horizon *h, const Horizon *longer) {
+        double need, ratio_slope;
+        bool first_ok, second_ok;
+
+        h->verdict = VERDICT_NONE;
+        if (!h->enough) {
+                h->reason = "not enough data";
+                return;
+        }
+        if (!(h->p_value < c->alpha_suspect) || h->whole.s <= 0) {
+                h->reason = "no significant trend";
+                return;
+        }
+        need = c->min_growth_relative_per_hour * current;
+        if (need < c->min_growth_absolute_per_hour)
+                need = c->min_growth_absolute_per_hour;
+        if (!(h->whole.slope > 0) || h->whole.slope * 3600 < need) {
+                h->reason = "below practical size";
+                return;
+        }
+        ratio_slope = c->halves_ratio * h->whole.slope;
+        first_ok = h->first.slope >= ratio_slope;
+        second_ok = h->second.slope >= ratio_slope;
+        if (!first_ok && !second_ok) {
+                h->reason = "one-time step";
+                return;
+        }
+        if (!second_ok || h->decelerating) {
+                h->reason = "levelling off";
+                return;
+        }
+        if (!first_ok) {
+                /* Flat, then growing: if it is a leak, a shorter horizon will show it. */
+                h->reason = "growth began within the horizon";
+                return;
+        }
+        if (longer && longer->enough && longer->decelerating) {
+                /* The growth we see is the tail of something that grew much faster just
+                 * before and is slowing down: a warm-up or a cache filling up. */
+                h->reason = "levelling off over a longer horizon";
+                return;
+        }
+        if (h->p_value < c->alpha_leak && h->whole.low > 0) {
+                h->verdict = VERDICT_LEAK;
+                h->reason = "steady growth";
+        } else {
+                h->verdict = VERDICT_SUSPECT;
+                h->reason = "growth, not yet conclusive";
+        }
+}
+
+/* Is a better than b? Stronger verdict; then the smaller p-value; then the shorter horizon. */
+static bool horizon_better(const Horizon *a, const Horizon *b) {
+        if (a->verdict != b->verdict)
+                return a->verdict > b->verdict;
+        if (a->p_value != b->p_value)
+                return a->p_value < b->p_value;
+        return a->horizon < b->horizon;
+}
+
+static int evaluate_points(const DetectConfig *c, const Points *p, DetectResult *ret) {
+        Horizon hs[MAX_HORIZONS];
+        size_t n = points_n(p), nh = 0, best, lo;
+        double last_t, span, current, limit;
+        Scratch *s;
+        Scratch scratch;
+
+        if (detect_config_validate(c, NULL, 0) < 0)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                const DetectPoint *q = points_at(p, i);
+                if (!isfinite(q->t) || !isfinite(q->v))
+                        return -EINVAL;
+                if (i > 0 && !(q->t > points_at(p, i - 1)->t))
+                        return -EINVAL;
+        }
+
+        if (n == 0) {
+                *ret = (DetectResult) { .verdict = VERDICT_NONE, .p_value = 1, .reason = "not enough data" };
+                return 0;
+        }
+
+        last_t = points_at(p, n - 1)->t;
+        current = points_at(p, n - 1)->v;
+        span = last_t - points_at(p, 0)->t;
+        limit = span < c->max_horizon_seconds ? span : c->max_horizon_seconds;
+        s = &scratch;
+
+        if (span >= c->min_horizon_seconds) {
+                /* min_horizon doubling while shorter than what there is (or may be looked at),
+                 * then that: the max horizon, or the whole history when it is shorter. */
+                for (double h = c->min_horizon_seconds; h < limit && nh < MAX_HORIZONS - 1; h *= 2)
+                        horizon_compute(c, p, points_lower_bound(p, last_t - h), h, s, &hs[nh++]);
+                lo = limit >= span ? 0 : points_lower_bound(p, last_t - limit);
+                /* Unless it holds the same points as the last doubling did. */
+                if (nh == 0 || lo < hs[nh - 1].first_index)
+                        horizon_compute(c, p, lo, limit, s, &hs[nh++]);
+        }
+
+        if (nh == 0) {
+                *ret = (DetectResult) {
+                        .verdict = VERDICT_NONE,
+                        .p_value = 1,
+                        .horizon = span,
+                        .since = points_at(p, 0)->t,
+                        .points = (unsigned) (n < DETECT_MAX_POINTS ? n : DETECT_MAX_POINTS),
+                        .current = current,
+                        .reason = "not enough data",
+                };
+                return 0;
+        }
+
+        for (size_t i = 0; i < nh; i++)
+                horizon_decide(c, current, &hs[i], i + 1 < nh ? &hs[i + 1] : NULL);
+
+        best = 0;
+        for (size_t i = 1; i < nh; i++)
+                if (horizon_better(&hs[i], &hs[best]))
+                        best = i;
+
+        *ret = (DetectResult) {
+                .verdict = hs[best].verdict,
+                .slope = hs[best].whole.slope,
+                .slope_low = hs[best].whole.low,
+                .slope_high = hs[best].whole.high,
+                .p_value = hs[best].p_value,
+                .tau = hs[best].tau,
+                .horizon = hs[best].horizon,
+                .since = hs[best].since,
+                .points = (unsigned) hs[best].points,
+                .current = current,
+                .reason = hs[best].reason,
+        };
+        return 0;
+}
+
+int detect_evaluate(const DetectConfig *c, const DetectPoint *floor, size_t n, DetectResult *ret) {
+        Points p = { .a = floor, .na = n };
+
+        if (!c || !ret || (n > 0 && !floor))
+                return -EINVAL;
+        return evaluate_points(c, &p, ret);
+}
+
+int detect_time_to_limit(double current, double slope, double slope_low, double slope_high, double limit,
+                         double *ret_eta, double *ret_earliest, double *ret_latest) {
+        double room, eta, earliest, latest;
+
+        if (!isfinite(current) || !isfinite(limit) || isnan(slope) || isnan(slope_low) || isnan(slope_high))
+                return -EINVAL;
+        if (current >= limit) {
+                eta = earliest = latest = 0;
+                goto done;
+        }
+        if (!(slope > 0) || isinf(slope))
+                return -ERANGE;
+
+        room = limit - current;
+        eta = room / slope;
+        /* A faster slope reaches the limit earlier; an interval that does not contain the
+         * estimate (inconsistent input) is widened to it. */
+        earliest = slope_high > slope ? room / slope_high : eta;
+        latest = slope_low <= 0 ? INFINITY : slope_low < slope ? room / slope_low : eta;
+
+done:
+        if (ret_eta)
+                *ret_eta = eta;
+        if (ret_earliest)
+                *ret_earliest = earliest;
+        if (ret_latest)
+                *ret_latest = latest;
+        return 0;
+}
+
+/* ---- SeriesDetector ------------------------------------------------------------------- */
+
+/* The floor is a ring: floor_n points starting at floor_head in an array of floor_alloc,
+ * which grows (doubling) up to floor_cap; then the oldest point is overwritten. */
+
+int series_detector_init(SeriesDetector *d, const DetectConfig *c) {
+        double cap;
+
+        if (!d || detect_config_validate(c, NULL, 0) < 0)
+                return -EINVAL;
+        cap = ceil(c->max_horizon_seconds / c->window_seconds) + 2;
+        *d = (SeriesDetector) {
+                .config = *c,
+                .floor_cap = (size_t) cap,
+                .state = VERDICT_NONE,
+        };
+        return 0;
+}
+
+void series_detector_done(SeriesDetector *d) {
+        if (!d)
+                return;
+        free(d->floor);
+        d->floor = NULL;
+        d->floor_alloc = d->floor_head = d->floor_n = 0;
+}
+
+static int floor_push(SeriesDetector *d, DetectPoint pt) {
+        if (d->floor_n == d->floor_alloc && d->floor_alloc < d->floor_cap) {
+                size_t alloc = d->floor_alloc < 64 ? 64 : d->floor_alloc * 2;
+                DetectPoint *f;
+
+                if (alloc > d->floor_cap)
+                        alloc = d->floor_cap;
+                f = malloc(alloc * sizeof(DetectPoint));
+                if (!f)
+                        return -ENOMEM;
+                /* Unroll the ring into the new array, oldest first. */
+                for (size_t i = 0; i < d->floor_n; i++)
+                        f[i] = d->floor[(d->floor_head + i) % d->floor_alloc];
+                free(d->floor);
+                d->floor = f;
+                d->floor_alloc = alloc;
+                d->floor_head = 0;
+        }
+        if (d->floor_n == d->floor_alloc) {
+                /* Full at capacity: the oldest point leaves. */
+                d->floor[d->floor_head] = pt;
+                d->floor_head = (d->floor_head + 1) % d->floor_alloc;
+        } else
+                d->floor[(d->floor_head + d->floor_n++) % d->floor_alloc] = pt;
+        return 0;
+}
+
+static Points floor_points(const SeriesDetector *d) {
+        size_t first = d->floor_alloc - d->floor_head;
+
+        if (d->floor_n <= first)
+                return (Points) { .a = d->floor + d->floor_head, .na = d->floor_n };
+        return (Points) { .a = d->floor + d->floor_head, .na = first, .b = d->floor, .nb = d->floor_n - first };
+}
+
+static void hysteresis(SeriesDetector *d, LeakVerdict v, double t, bool *ret_changed) {
+        LeakVerdict old = d->state;
+
+        if (v == VERDICT_LEAK)
+                d->leak_streak++;
+        else
+                d->leak_streak = 0;
+        if (v >= VERDICT_SUSPECT) {
+                d->suspect_streak++;
+                d->quiet_streak = 0;
+        } else {
+                d->suspect_streak = 0;
+                d->quiet_streak++;
+        }
+
+        /* Up only on a streak (one evaluation shares most of its data with the previous one,
+         * but a streak still rejects the short-lived flukes of the shortest horizons); down
+         * only after a longer quiet streak, so a borderline series does not flap. A leak that
+         * weakens to "suspect" stays a leak until it is quiet. */
+        if (d->state < VERDICT_LEAK && d->leak_streak >= d->config.open_after)
+                d->state = VERDICT_LEAK;
+        else if (d->state == VERDICT_NONE && d->suspect_streak >= d->config.open_after)
+                d->state = VERDICT_SUSPECT;
+        else if (d->state != VERDICT_NONE && d->quiet_streak >= d->config.close_after)
+                d->state = VERDICT_NONE;
+
+        if (d->state != old)
+                d->state_since = t;
+        if (ret_changed)
+                *ret_changed = d->state != old;
+}
+
+int series_detector_add(SeriesDetector *d, double t, double v, bool *ret_changed) {
+        double w, start;
+        Points p;
+        DetectResult result;
+        int r;
+
+        if (!d || !isfinite(t) || !isfinite(v))
+                return -EINVAL;
+        if (d->window_open && t < d->window_last_t)
+                return -EINVAL;
+
+        w = d->config.window_seconds;
+        /* Windows are aligned to multiples of the window length since the epoch, so the
+         * daemon and `heapwatch analyze` cut the same windows whatever the first sample. */
+        start = floor(t / w) * w;
+
+        if (!d->window_open) {
+                d->window_open = true;
+                d->window_start = start;
+                d->window_min = v;
+                d->window_last_t = t;
+                d->state_since = t;
+                if (ret_changed)
+                        *ret_changed = false;
+                return 0;
+        }
+
+        if (t < d->window_start + w) {
+                if (v < d->window_min)
+                        d->window_min = v;
+                d->window_last_t = t;
+                if (ret_changed)
+                        *ret_changed = false;
+                return 0;
+        }
+
+        /* The sample closes the window: its minimum (the post-GC floor) is dated by the
+         * window's start, which keeps floor points on a regular grid. */
+        r = floor_push(d, (DetectPoint) { .t = d->window_start, .v = d->window_min });
+        if (r < 0)
+                return r;
+        d->window_start = start;
+        d->window_min = v;
+        d->window_last_t = t;
+
+        p = floor_points(d);
+        r = evaluate_points(&d->config, &p, &result);
+        if (r < 0)
+                return r;
+        d->last = result;
+        d->evaluated = true;
+        hysteresis(d, result.verdict, t, ret_changed);
+        return 1;
+}
+
+int series_detector_floor(const SeriesDetector *d, DetectPoint **ret, size_t *ret_n) {
+        DetectPoint *f;
+        Points p;
+
+        if (!d || !ret || !ret_n)
+                return -EINVAL;
+        if (d->floor_n == 0) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        f = malloc(d->floor_n * sizeof(DetectPoint));
+        if (!f)
+                return -ENOMEM;
+        p = floor_points(d);
+        memcpy(f, p.a, p.na * sizeof(DetectPoint));
+        if (p.nb > 0)
+                memcpy(f + p.na, p.b, p.nb * sizeof(DetectPoint));
+        *ret = f;
+        *ret_n = d->floor_n;
+        return 0;
+}

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests for daemon/leaks.c (leak findings of a process) and daemon/api-leaks.c (their JSON):
+ * synthetic samples through ProcessLeaks with an accelerated detector configuration; a leak
+ * opens a finding with growth and a time to limit, a flat process never does, a finding closes
+ * when growth stops and is kept in the history, /api/v1/leaks orders findings by urgency.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api-leaks.h"
+#include "leaks.h"
+#include "registry.h"
+
+#define MIB (1024.0 * 1024.0)
+
+/* 1 s windows, 30 s minimum horizon: production's minutes become seconds. */
+static void fast_config(DetectConfig *c) {
+        detect_config_default(c);
+        c->window_seconds = 1;
+        c->min_horizon_seconds = 30;
+        c->max_horizon_seconds = 600;
+        c->min_growth_relative_per_hour = 0.5; /* 50 %/h in test time */
+        c->min_growth_absolute_per_hour = 0;
+        char error[256] = "";
+        ck_assert_msg(detect_config_validate(c, error, sizeof error) == 0, "%s", error);
+}
+
+/* Deterministic noise in [-1, 1). */
+static double noise(unsigned *state) {
+        *state = *state * 1103515245u + 12345u;
+        return ((*state >> 8) & 0xffff) / 32768.0 - 1.0;
+}
+
+static HwSample sample_at(double t, double rss, double blocks, double cgroup_max) {
+        HwSample s = { .time = t, .rss_bytes = (int64_t) rss, .python_allocated_blocks = (int64_t) blocks,
+                       .cgroup_memory_max_bytes = -1 };
+        if (cgroup_max > 0) {
+                s.has_cgroup = true;
+                s.cgroup_memory_current_bytes = (int64_t) (rss + 10 * MIB);
+                s.cgroup_memory_max_bytes = (int64_t) cgroup_max;
+        }
+        return s;
+}
+
+/* Feed `seconds` of samples every 0.1 s; rss(t) given by a slope (bytes/s) on a base with a
+ * GC sawtooth (a 10 % swing, period 0.5 s) and noise. Returns the events seen, OR-ed bits. */
+static unsigned feed(ProcessLeaks *l, double *t, double seconds, double *rss, double slope, double cgroup_max,
+                     unsigned *seed) {
+        unsigned events = 0;
+        for (double end = *t + seconds; *t < end; *t += 0.1) {
+                double saw = fmod(*t, 0.5) / 0.5 * 0.1 * 100 * MIB;
+                HwSample s;
+                LeakEvent e;
+
+                *rss += slope * 0.1;
+                s = sample_at(*t, *rss + saw + noise(seed) * 0.2 * MIB, 50000 + noise(seed) * 100, cgroup_max);
+                ck_assert_int_eq(process_leaks_add_sample(l, &s, 8000 * MIB, &e), 0);
+                events |= 1u << e;
+        }
+        return events;
+}
+
+START_TEST(test_leak_opens_with_growth_and_time_to_limit) {
+        DetectConfig c;
+        ProcessLeaks l;
+        double t = 1000, rss = 100 * MIB;
+        unsigned seed = 1, events;
+
+        fast_config(&c);
+        ck_assert_int_eq(process_leaks_init(&l, &c), 0);
+        /* 100 MiB growing 1 MiB/s: 3600 %/h of test time, far above the threshold. */
+        events = feed(&l, &t, 120, &rss, 1 * MIB, 1024 * MIB, &seed);
+        ck_assert(events & (1u << LEAK_EVENT_OPENED));
+        ck_assert(l.current.open);
+        ck_assert_int_eq(l.current.verdict, VERDICT_LEAK);
+        ck_assert_int_eq(l.current.signal, LEAK_SIGNAL_RSS);
+        ck_assert_double_eq_tol(l.current.growth_bytes_per_second, 1 * MIB, 0.1 * MIB);
+        ck_assert(l.current.growth_bytes_per_second_low <= l.current.growth_bytes_per_second);
+        ck_assert(l.current.growth_bytes_per_second_high >= l.current.growth_bytes_per_second);
+        ck_assert_int_eq(l.current.limit_source, LIMIT_CGROUP);
+        ck_assert(l.current.has_time_to_limit);
+        /* (limit - cgroup current) / slope, with the cgroup 10 MiB above RSS. */
+        ck_assert_double_eq_tol(l.current.seconds_to_limit,
+                                (l.current.limit_bytes - l.current.current_bytes) / l.current.growth_bytes_per_second, 1e-6);
+        ck_assert(l.current.seconds_to_limit > 700 && l.current.seconds_to_limit < 900);
+        ck_assert(l.current.seconds_to_limit_low <= l.current.seconds_to_limit);
+        ck_assert(l.current.seconds_to_limit_high >= l.current.seconds_to_limit);
+        ck_assert(l.current.since >= 1000 && l.current.since < t);
+        ck_assert_int_eq(process_leaks_verdict(&l), VERDICT_LEAK);
+        process_leaks_done(&l);
+}
+END_TEST
+
+START_TEST(test_flat_process_with_sawtooth_never_opens) {
+        DetectConfig c;
+        ProcessLeaks l;
+        double t = 1000, rss = 300 * MIB;
+        unsigned seed = 7, events;
+
+        fast_config(&c);
+        ck_assert_int_eq(process_leaks_init(&l, &c), 0);
+        events = feed(&l, &t, 400, &rss, 0, -1, &seed);
+        ck_assert_uint_eq(events & (1u << LEAK_EVENT_OPENED), 0);
+        ck_assert(!l.current.open);
+        ck_assert_uint_eq(l.n_history, 0);
+        ck_assert(l.detectors[LEAK_SIGNAL_RSS].evaluated);
+        process_leaks_done(&l);
+}
+END_TEST
+
+START_TEST(test_finding_closes_when_growth_stops_and_is_kept) {
+        DetectConfig c;
+        ProcessLeaks l;
+        double t = 1000, rss = 100 * MIB;
+        unsigned seed = 3, events;
+
+        fast_config(&c);
+        c.max_horizon_seconds = 60; /* forget the old growth quickly */
+        ck_assert_int_eq(process_leaks_init(&l, &c), 0);
+        feed(&l, &t, 90, &rss, 1 * MIB, -1, &seed);
+        ck_assert(l.current.open);
+        ck_assert_int_eq(l.current.limit_source, LIMIT_HOST);
+        events = feed(&l, &t, 300, &rss, 0, -1, &seed);
+        ck_assert(events & (1u << LEAK_EVENT_CLOSED));
+        ck_assert(!l.current.open);
+        ck_assert_uint_eq(l.n_history, 1);
+        ck_assert(l.history[0].closed_at > l.history[0].opened_at);
+        ck_assert_int_eq(l.history[0].worst, VERDICT_LEAK);
+        ck_assert_int_eq(process_leaks_verdict(&l), VERDICT_NONE);
+        process_leaks_done(&l);
+}
+END_TEST
+
+START_TEST(test_python_only_growth_names_python_signal) {
+        DetectConfig c;
+        ProcessLeaks l;
+        unsigned seed = 5;
+
+        fast_config(&c);
+        ck_assert_int_eq(process_leaks_init(&l, &c), 0);
+        /* pymalloc reuses freed arenas: blocks grow while RSS stays flat. */
+        for (double t = 1000; t < 1120; t += 0.1) {
+                HwSample s = sample_at(t, 200 * MIB + noise(&seed) * MIB, 50000 + (t - 1000) * 100, -1);
+                LeakEvent e;
+                ck_assert_int_eq(process_leaks_add_sample(&l, &s, -1, &e), 0);
+        }
+        ck_assert(l.current.open);
+        ck_assert_int_eq(l.current.signal, LEAK_SIGNAL_PYTHON_BLOCKS);
+        ck_assert_str_eq(leak_signal_unit(l.current.signal), "blocks");
+        ck_assert_double_eq_tol(l.current.result.slope, 100, 10);
+        /* RSS does not grow: no projection in bytes, and no limit known (host unknown). */
+        ck_assert(!l.current.has_time_to_limit);
+        ck_assert_int_eq(l.current.limit_source, LIMIT_NONE);
+        process_leaks_done(&l);
+}
+END_TEST
+
+START_TEST(test_urgency_order) {
+        Finding a = { .open = true, .verdict = VERDICT_LEAK, .has_time_to_limit = true, .seconds_to_limit = 100 };
+        Finding b = { .open = true, .verdict = VERDICT_LEAK, .has_time_to_limit = true, .seconds_to_limit = 50 };
+        Finding c = { .open = true, .verdict = VERDICT_SUSPECT, .has_time_to_limit = true, .seconds_to_limit = 1 };
+        Finding d = { .open = true, .verdict = VERDICT_LEAK };
+
+        ck_assert_int_lt(finding_compare_urgency(&b, &a), 0);
+        ck_assert_int_gt(finding_compare_urgency(&a, &b), 0);
+        ck_assert_int_lt(finding_compare_urgency(&a, &c), 0); /* leak before suspect, whatever the time */
+        ck_assert_int_lt(finding_compare_urgency(&a, &d), 0); /* a projection before none */
+        ck_assert_int_eq(finding_compare_urgency(&a, &a), 0);
+}
+END_TEST
+
+static Process *attach(Registry *reg, pid_t pid) {
+        HwHello hello = { .protocol = 1, .pid = pid };
+        char id[PROCESS_ID_MAX];
+        Process *p;
+
+        snprintf(hello.service, sizeof hello.service, "svc-%d", (int) pid);
+        process_id_format(id, pid, 1000 + pid);
+        ck_assert_int_eq(registry_attach(reg, id, pid, 0, 0, 1, 1000 + pid, 0, &hello, 0, &p), 0);
+        return p;
+}
+
+START_TEST(test_api_leaks_json) {
+        RegistryLimits limits = { .max_processes = 8, .history_capacity = 100, .exited_retention = 60 };
+        Registry *reg;
+        Process *slow, *fast, *flat;
+        double t, rss;
+        unsigned seed = 11;
+        json_t *doc, *list, *leak;
+
+        fast_config(&limits.detect);
+        reg = registry_new(&limits);
+        ck_assert_ptr_nonnull(reg);
+        slow = attach(reg, 101);
+        fast = attach(reg, 102);
+        flat = attach(reg, 103);
+        t = 1000, rss = 100 * MIB;
+        feed(&slow->leaks, &t, 120, &rss, 0.5 * MIB, 1024 * MIB, &seed);
+        t = 1000, rss = 100 * MIB;
+        feed(&fast->leaks, &t, 120, &rss, 2 * MIB, 1024 * MIB, &seed);
+        t = 1000, rss = 100 * MIB;
+        feed(&flat->leaks, &t, 120, &rss, 0, 1024 * MIB, &seed);
+
+        doc = api_leaks_new(reg, LEAK_FILTER_OPEN);
+        ck_assert_ptr_nonnull(doc);
+        list = json_object_get(doc, "leaks");
+        ck_assert_uint_eq(json_array_size(list), 2);
+        /* The fast one reaches its limit first. */
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "process_id")), fast->id);
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 1), "process_id")), slow->id);
+        leak = json_array_get(list, 0);
+        ck_assert_str_eq(json_string_value(json_object_get(leak, "verdict")), "leak");
+        ck_assert_str_eq(json_string_value(json_object_get(leak, "state")), "open");
+        ck_assert_str_eq(json_string_value(json_object_get(leak, "signal")), "rss_bytes");
+        ck_assert_str_eq(json_string_value(json_object_get(leak, "limit_source")), "cgroup");
+        ck_assert_str_eq(json_string_value(json_object_get(leak, "service")), "svc-102");
+        ck_assert(json_real_value(json_object_get(leak, "seconds_to_limit")) > 0);
+        ck_assert(json_real_value(json_object_get(leak, "confidence")) > 0.99);
+        ck_assert(json_is_array(json_object_get(leak, "suspects")));
+        json_decref(doc);
+
+        doc = api_leaks_new(reg, LEAK_FILTER_CLOSED);
+        ck_assert_uint_eq(json_array_size(json_object_get(doc, "leaks")), 0);
+        json_decref(doc);
+
+        doc = api_process_leak_new(flat);
+        ck_assert_str_eq(json_string_value(json_object_get(doc, "verdict")), "none");
+        ck_assert(json_is_null(json_object_get(doc, "finding")));
+        ck_assert_ptr_nonnull(json_object_get(json_object_get(doc, "signals"), "rss_bytes"));
+        json_decref(doc);
+
+        registry_free(reg);
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("leaks");
+        TCase *tc = tcase_create("core");
+        SRunner *sr;
+        int failed;
+
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_leak_opens_with_growth_and_time_to_limit);
+        tcase_add_test(tc, test_flat_process_with_sawtooth_never_opens);
+        tcase_add_test(tc, test_finding_closes_when_growth_stops_and_is_kept);
+        tcase_add_test(tc, test_python_only_growth_names_python_signal);
+        tcase_add_test(tc, test_urgency_order);
+        tcase_add_test(tc, test_api_leaks_json);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
