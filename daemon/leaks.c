@@ -42,7 +42,12 @@ const char *limit_source_to_string(LimitSource s) {
 int process_leaks_init(ProcessLeaks *l, const DetectConfig *config) {
         memset(l, 0, sizeof *l);
         for (int i = 0; i < _LEAK_SIGNAL_MAX; i++) {
-                int r = series_detector_init(&l->detectors[i], config);
+                DetectConfig c = *config;
+                int r;
+
+                if (i == LEAK_SIGNAL_PYTHON_BLOCKS)
+                        c.min_growth_absolute_per_hour /= LEAK_BYTES_PER_BLOCK;
+                r = series_detector_init(&l->detectors[i], &c);
                 if (r < 0) {
                         for (int j = 0; j < i; j++)
                                 series_detector_done(&l->detectors[j]);
@@ -114,6 +119,18 @@ int process_leaks_add_sample(ProcessLeaks *l, const HwSample *s, double host_ava
         LeakEvent event = LEAK_EVENT_NONE;
         Finding *f = &l->current;
 
+        /* Peak RSS only ever rises; remember when it last did (some kernels do not report it:
+         * then RSS stands in for it). */
+        {
+                double peak = s->rss_peak_bytes > 0 ? (double) s->rss_peak_bytes : (double) s->rss_bytes;
+                /* The first sample only sets the level: that is not a rise. */
+                if (peak > l->rss_peak) {
+                        if (l->rss_peak > 0)
+                                l->rss_peak_rose_at = s->time;
+                        l->rss_peak = peak;
+                }
+        }
+
         for (int i = 0; i < _LEAK_SIGNAL_MAX; i++) {
                 bool changed = false;
                 int r;
@@ -133,11 +150,21 @@ int process_leaks_add_sample(ProcessLeaks *l, const HwSample *s, double host_ava
         }
 
         /* The strongest state decides; on a tie RSS, which is in bytes and what runs out. */
-        for (int i = 0; i < _LEAK_SIGNAL_MAX; i++)
-                if (l->detectors[i].state > verdict) {
-                        verdict = l->detectors[i].state;
+        for (int i = 0; i < _LEAK_SIGNAL_MAX; i++) {
+                LeakVerdict v = l->detectors[i].state;
+
+                /* An RSS floor rising while the peak stayed where it was since before the growth
+                 * began is the allocator filling the room an earlier peak left (batch jobs,
+                 * fragmentation): bounded by that peak, so at most a suspect. A leak raises the
+                 * peak with the floor; one hiding under an old startup peak is seen by the
+                 * Python heap signal, or once it passes that peak. */
+                if (i == LEAK_SIGNAL_RSS && v == VERDICT_LEAK && l->rss_peak_rose_at < l->detectors[i].last.since)
+                        v = VERDICT_SUSPECT;
+                if (v > verdict) {
+                        verdict = v;
                         decider = (LeakSignal) i;
                 }
+        }
 
         if (verdict >= VERDICT_SUSPECT) {
                 if (!f->open) {

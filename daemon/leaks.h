@@ -65,8 +65,16 @@ typedef enum LeakEvent {
         LEAK_EVENT_CLOSED,
 } LeakEvent;
 
+/* Python blocks have no size: the absolute practical-size threshold, given in bytes, counts a
+ * block as this many bytes (pymalloc blocks are 16..512 bytes; typical objects ~64). */
+#define LEAK_BYTES_PER_BLOCK 64.0
+
 typedef struct ProcessLeaks {
         SeriesDetector detectors[_LEAK_SIGNAL_MAX];
+        /* Peak RSS (VmHWM) and when it last rose: a floor that rises under a flat peak is
+         * memory the allocator keeps (fragmentation, free lists), bounded by the peak. */
+        double rss_peak;
+        double rss_peak_rose_at;
         Finding current;                     /* .open says whether there is one */
         Finding history[LEAK_HISTORY_MAX];   /* closed findings, oldest first */
         size_t n_history;

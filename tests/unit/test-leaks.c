@@ -160,6 +160,28 @@ START_TEST(test_python_only_growth_names_python_signal) {
 }
 END_TEST
 
+START_TEST(test_floor_under_a_flat_peak_is_at_most_suspect) {
+        DetectConfig c;
+        ProcessLeaks l;
+        unsigned seed = 9;
+        LeakEvent e;
+
+        fast_config(&c);
+        ck_assert_int_eq(process_leaks_init(&l, &c), 0);
+        /* A batch job peaked at 800 MiB once; afterwards the floor creeps up into that room
+         * (allocator retention) while the peak never moves. */
+        for (double t = 1000; t < 1120; t += 0.1) {
+                HwSample s = sample_at(t, 100 * MIB + (t - 1000) * MIB + noise(&seed) * 0.2 * MIB, 50000, -1);
+                s.rss_peak_bytes = (int64_t) (800 * MIB);
+                ck_assert_int_eq(process_leaks_add_sample(&l, &s, -1, &e), 0);
+        }
+        ck_assert_int_eq(l.detectors[LEAK_SIGNAL_RSS].state, VERDICT_LEAK); /* the floor does grow */
+        ck_assert(l.current.open);
+        ck_assert_int_eq(l.current.verdict, VERDICT_SUSPECT); /* but it is bounded by the peak */
+        process_leaks_done(&l);
+}
+END_TEST
+
 START_TEST(test_urgency_order) {
         Finding a = { .open = true, .verdict = VERDICT_LEAK, .has_time_to_limit = true, .seconds_to_limit = 100 };
         Finding b = { .open = true, .verdict = VERDICT_LEAK, .has_time_to_limit = true, .seconds_to_limit = 50 };
@@ -249,6 +271,7 @@ int main(void) {
         tcase_add_test(tc, test_flat_process_with_sawtooth_never_opens);
         tcase_add_test(tc, test_finding_closes_when_growth_stops_and_is_kept);
         tcase_add_test(tc, test_python_only_growth_names_python_signal);
+        tcase_add_test(tc, test_floor_under_a_flat_peak_is_at_most_suspect);
         tcase_add_test(tc, test_urgency_order);
         tcase_add_test(tc, test_api_leaks_json);
         suite_add_tcase(s, tc);
