@@ -155,11 +155,11 @@ int process_leaks_add_sample(ProcessLeaks *l, const HwSample *s, double host_ava
 
                 /* An RSS floor rising while the peak stayed where it was since before the growth
                  * began is the allocator filling the room an earlier peak left (batch jobs,
-                 * fragmentation): bounded by that peak, so at most a suspect. A leak raises the
-                 * peak with the floor; one hiding under an old startup peak is seen by the
-                 * Python heap signal, or once it passes that peak. */
-                if (i == LEAK_SIGNAL_RSS && v == VERDICT_LEAK && l->rss_peak_rose_at < l->detectors[i].last.since)
-                        v = VERDICT_SUSPECT;
+                 * fragmentation): bounded by that peak, so not a leak. A leak raises the peak
+                 * with the floor; one hiding under an old startup peak is seen by the Python
+                 * heap signal, or once it passes that peak. */
+                if (i == LEAK_SIGNAL_RSS && v > VERDICT_NONE && l->rss_peak_rose_at < l->detectors[i].last.since)
+                        v = VERDICT_NONE;
                 if (v > verdict) {
                         verdict = v;
                         decider = (LeakSignal) i;
@@ -180,7 +180,10 @@ int process_leaks_add_sample(ProcessLeaks *l, const HwSample *s, double host_ava
                         f->worst = verdict;
                 f->signal = decider;
                 f->result = l->detectors[decider].last;
-                f->since = f->result.since;
+                /* Since when: the earliest start of growth seen while the finding is open (a
+                 * shorter horizon deciding later does not make the leak younger). */
+                if (f->since == 0 || f->result.since < f->since)
+                        f->since = f->result.since;
                 f->updated_at = s->time;
                 finding_project(f, &l->detectors[LEAK_SIGNAL_RSS], s, host_available);
         } else if (f->open) {
