@@ -21,7 +21,7 @@
 /* "Decelerating": the newer half of a horizon grows at less than this share of the older
  * half's rate, and their 95 % slope intervals do not overlap (so it is not noise). An
  * exponential approach to a plateau always decelerates; a leak does not. */
-#define DECEL_RATIO 0.7
+#define DECEL_RATIO 0.5
 
 /* A half with fewer points than this cannot be judged (gaps): the horizon is skipped. */
 #define HALF_MIN_POINTS 3
@@ -83,10 +83,10 @@ int detect_config_validate(const DetectConfig *c, char *error, size_t error_size
         }
         if (!(c->min_horizon_seconds > 0) || !isfinite(c->min_horizon_seconds))
                 return config_error(error, error_size, "min_horizon_seconds must be a finite number > 0");
-        if (c->min_horizon_seconds < c->window_seconds * c->min_points)
+        if (c->min_horizon_seconds < c->window_seconds * (c->min_points - 1))
                 return config_error(error, error_size,
                                     "min_horizon_seconds must hold min_points windows "
-                                    "(>= window_seconds * min_points)");
+                                    "(>= window_seconds * (min_points - 1))");
         if (!(c->max_horizon_seconds >= c->min_horizon_seconds) || !isfinite(c->max_horizon_seconds))
                 return config_error(error, error_size, "max_horizon_seconds must be finite and >= min_horizon_seconds");
         if (c->max_horizon_seconds / c->window_seconds > MAX_FLOOR_POINTS)
@@ -178,21 +178,13 @@ static double select_kth(double *a, size_t n, size_t k) {
 
 typedef struct Trend {
         size_t n;
-        double s;          /* Mann-Kendall S */
-        double var_s;      /* its variance for independent points, corrected for ties */
-        double factor;     /* >= 1: what autocorrelation multiplies var_s by */
-        double tie_pairs;  /* pairs tied in value (for tau-b) */
-        double slope;      /* Theil-Sen: median of pairwise slopes */
-        double low, high;  /* Sen's 95 % interval, from var_s * factor */
+        double s;      /* Mann-Kendall S */
+        double var_s;  /* its variance under H0, corrected for ties and autocorrelation */
+        double n_ratio; /* Hamed-Rao n/n*: how much autocorrelation inflated var_s (>= 1) */
+        double tie_pairs; /* pairs tied in value (for tau-b) */
+        double slope;  /* Theil-Sen: median of pairwise slopes */
+        double low, high; /* Sen's 95 % interval */
 } Trend;
-
-typedef struct Scratch {
-        DetectPoint pts[DETECT_MAX_POINTS];
-        double slopes[MAX_PAIRS];
-        double res[DETECT_MAX_POINTS];
-        double ranks[DETECT_MAX_POINTS];
-        unsigned char idx[DETECT_MAX_POINTS];
-} Scratch;
 
 static void sort_small(double *a, size_t n) {
         /* Insertion sort: n <= DETECT_MAX_POINTS, deterministic, no allocation. */
@@ -207,96 +199,69 @@ static void sort_small(double *a, size_t n) {
         }
 }
 
-/* Residuals around the Theil-Sen line into s->res. */
-static void residuals(const DetectPoint *p, size_t n, double slope, Scratch *s) {
-        for (size_t i = 0; i < n; i++)
-                s->res[i] = p[i].v - slope * (p[i].t - p[0].t);
-}
+/* Hamed & Rao (1998): the variance of S assumes independent points; when the residuals
+ * around the trend are autocorrelated (a floor that wanders, a curve that a line does not fit:
+ * warm-ups, caches filling, steps), S varies much more than that and a naive test "finds"
+ * trends in noise. The factor n/n* = 1 + 2/(n(n-1)(n-2)) * sum (n-k)(n-k-1)(n-k-2) rho_k over
+ * the lags k whose rank autocorrelation rho_k of the detrended series is significant (outside
+ * +-1.96/sqrt(n)). It is kept >= 1: autocorrelation may only weaken the evidence. */
+static double hamed_rao_factor(const DetectPoint *p, size_t n, double slope, double *res, unsigned char *idx) {
+        double mean = ((double) n + 1) / 2, denom = 0, sum = 0, bound, nn = (double) n, f;
 
-/* Hamed & Rao (1998): n/n* = 1 + 2/(n(n-1)(n-2)) * sum over lags k of
- * (n-k)(n-k-1)(n-k-2) rho_k, where rho_k is the autocorrelation of the ranks of the
- * residuals, counted only when significant (outside +-1.96/sqrt(n)). Expects s->res. */
-static double hamed_rao_factor(size_t n, Scratch *s) {
-        double mean = ((double) n + 1) / 2, denom = 0, sum = 0, bound, nn = (double) n;
-
-        for (size_t i = 0; i < n; i++)
-                s->idx[i] = (unsigned char) i;
+        if (n < 4)
+                return 1;
+        for (size_t i = 0; i < n; i++) {
+                res[i] = p[i].v - slope * (p[i].t - p[0].t);
+                idx[i] = (unsigned char) i;
+        }
         /* Indices in order of residual (insertion sort, n <= DETECT_MAX_POINTS). */
         for (size_t i = 1; i < n; i++) {
-                unsigned char x = s->idx[i];
+                unsigned char x = idx[i];
                 size_t j = i;
-                while (j > 0 && s->res[s->idx[j - 1]] > s->res[x]) {
-                        s->idx[j] = s->idx[j - 1];
+                while (j > 0 && res[idx[j - 1]] > res[x]) {
+                        idx[j] = idx[j - 1];
                         j--;
                 }
-                s->idx[j] = x;
+                idx[j] = x;
         }
-        /* Ranks (ties averaged), centred. */
-        for (size_t i = 0; i < n;) {
-                size_t j = i + 1;
-                while (j < n && s->res[s->idx[j]] == s->res[s->idx[i]])
-                        j++;
-                for (size_t k = i; k < j; k++)
-                        s->ranks[s->idx[k]] = ((double) i + (double) j + 1) / 2 - mean;
-                i = j;
+        /* Ranks, ties averaged, centred; written over the residuals in a second pass. */
+        {
+                double ranks[DETECT_MAX_POINTS];
+                for (size_t i = 0; i < n;) {
+                        size_t j = i + 1;
+                        while (j < n && res[idx[j]] == res[idx[i]])
+                                j++;
+                        for (size_t k = i; k < j; k++)
+                                ranks[idx[k]] = ((double) i + (double) j + 1) / 2 - mean;
+                        i = j;
+                }
+                for (size_t i = 0; i < n; i++) {
+                        res[i] = ranks[i];
+                        denom += ranks[i] * ranks[i];
+                }
         }
-        for (size_t i = 0; i < n; i++)
-                denom += s->ranks[i] * s->ranks[i];
         if (!(denom > 0))
                 return 1;
-
         bound = Z_975 / sqrt(nn);
         for (size_t k = 1; k + 2 < n; k++) {
-                double acf = 0;
+                double acf = 0, w;
                 for (size_t i = 0; i + k < n; i++)
-                        acf += s->ranks[i] * s->ranks[i + k];
+                        acf += res[i] * res[i + k];
                 acf /= denom;
                 if (acf > -bound && acf < bound)
                         continue;
-                sum += (nn - (double) k) * (nn - (double) k - 1) * (nn - (double) k - 2) * acf;
+                w = (nn - (double) k) * (nn - (double) k - 1) * (nn - (double) k - 2);
+                sum += w * acf;
         }
-        return 1 + 2 / (nn * (nn - 1) * (nn - 2)) * sum;
+        f = 1 + 2 / (nn * (nn - 1) * (nn - 2)) * sum;
+        return f > 1 ? f : 1;
 }
 
-/* Yue & Wang (2004) with an AR(1) model of the residuals: n/n* = 1 + 2 * sum over lags k of
- * (1 - k/n) rho^k, rho the lag-1 autocorrelation of the residuals corrected for its
- * small-sample bias ((n rho + 1) / (n - 4), Kendall). Hamed-Rao alone misses much of a slow
- * wander in a short series (its lag autocorrelations are biased low and screened out);
- * this catches it. Expects s->res. */
-static double ar1_factor(size_t n, const Scratch *s) {
-        double nn = (double) n, mean = 0, c0 = 0, c1 = 0, rho, f = 1, rk = 1;
-
-        if (n < 6)
-                return 1;
-        for (size_t i = 0; i < n; i++)
-                mean += s->res[i];
-        mean /= nn;
-        for (size_t i = 0; i < n; i++) {
-                double d = s->res[i] - mean;
-                c0 += d * d;
-                if (i + 1 < n)
-                        c1 += d * (s->res[i + 1] - mean);
-        }
-        if (!(c0 > 0))
-                return 1;
-        rho = (nn * (c1 / c0) + 1) / (nn - 4);
-        if (!(rho > 0))
-                return 1;
-        if (rho > 1)
-                rho = 1;
-        for (size_t k = 1; k < n; k++) {
-                rk *= rho;
-                f += 2 * (1 - (double) k / nn) * rk;
-        }
-        return f;
-}
-
-/* Mann-Kendall S with its tie-corrected variance, Theil-Sen slope, the autocorrelation
- * factor (when `correct`; else 1) and Sen's interval from the corrected variance.
- * p: n points, strictly increasing in time, 3 <= n <= DETECT_MAX_POINTS. */
-static void trend_compute(const DetectPoint *p, size_t n, bool correct, Scratch *sc, Trend *ret) {
+/* p: n points, strictly increasing in time, 2 <= n <= DETECT_MAX_POINTS. slopes: room for
+ * n(n-1)/2, vals: room for n, idx: room for n. */
+static void trend_compute(const DetectPoint *p, size_t n, double *slopes, double *vals, unsigned char *idx,
+                          Trend *ret) {
         double nn = (double) n, s = 0, ties = 0, tie_pairs = 0, c, median, r_low, r_high;
-        double *slopes = sc->slopes;
         size_t m = 0, k, lo_i, hi_i;
 
         for (size_t i = 0; i + 1 < n; i++)
@@ -308,11 +273,11 @@ static void trend_compute(const DetectPoint *p, size_t n, bool correct, Scratch 
 
         /* Tie correction: sum over groups of equal values of t(t-1)(2t+5). */
         for (size_t i = 0; i < n; i++)
-                sc->res[i] = p[i].v;
-        sort_small(sc->res, n);
+                vals[i] = p[i].v;
+        sort_small(vals, n);
         for (size_t i = 0; i < n;) {
                 size_t j = i + 1;
-                while (j < n && sc->res[j] == sc->res[i])
+                while (j < n && vals[j] == vals[i])
                         j++;
                 if (j - i > 1) {
                         double t = (double) (j - i);
@@ -326,6 +291,7 @@ static void trend_compute(const DetectPoint *p, size_t n, bool correct, Scratch 
         ret->s = s;
         ret->var_s = (nn * (nn - 1) * (2 * nn + 5) - ties) / 18;
         ret->tie_pairs = tie_pairs;
+        ret->n_ratio = 1;
 
         /* Median first: afterwards slopes[0..k) <= slopes[k] <= slopes[k+1..m), and the
          * interval's ranks (lo_i <= k <= hi_i, see below) are searched for on their side only,
@@ -334,28 +300,14 @@ static void trend_compute(const DetectPoint *p, size_t n, bool correct, Scratch 
         median = select_kth(slopes, m, k);
         ret->slope = m % 2 == 0 ? (median + select_kth(slopes + k + 1, m - k - 1, 0)) / 2 : median;
 
-        /* The variance of S assumes independent points. When the residuals around the line
-         * are autocorrelated — a floor that wanders, or a curve a line does not fit: warm-ups,
-         * caches filling up, steps — S varies far more than that and a naive test "finds"
-         * trends. Both corrections estimate how much more; the larger is used, and never
-         * below 1: autocorrelation may only weaken the evidence. */
-        ret->factor = 1;
-        if (correct) {
-                double hr, ar;
-
-                residuals(p, n, ret->slope, sc);
-                hr = hamed_rao_factor(n, sc);
-                ar = ar1_factor(n, sc);
-                ret->factor = hr > ar ? hr : ar;
-                if (!(ret->factor > 1))
-                        ret->factor = 1;
-        }
+        ret->n_ratio = hamed_rao_factor(p, n, ret->slope, vals, idx);
+        ret->var_s *= ret->n_ratio;
 
         /* Sen (1968) / Gilbert (1987): with C = z * sqrt(Var S), the interval is the M1-th and
-         * (M2+1)-th smallest pairwise slope, M1 = (N-C)/2, M2 = (N+C)/2, rounded to the
+         * (M2+1)-th smallest pairwise slope, M1 = (N-C)/2, M2 = (N+C)/2 — rounded to the
          * nearest rank (half to even, as SciPy's theilslopes does) and clamped. Since C >= 0,
          * lo_i <= k <= hi_i. */
-        c = Z_975 * sqrt(ret->var_s > 0 ? ret->var_s * ret->factor : 0);
+        c = Z_975 * sqrt(ret->var_s > 0 ? ret->var_s : 0);
         r_low = nearbyint(((double) m - c) / 2) - 1; /* 0-based */
         r_high = nearbyint(((double) m + c) / 2);    /* 0-based */
         lo_i = r_low < 0 ? 0 : (size_t) r_low;
@@ -371,14 +323,14 @@ static void trend_compute(const DetectPoint *p, size_t n, bool correct, Scratch 
 /* One-sided (increasing) Mann-Kendall p-value, normal approximation with continuity
  * correction. No variance (every value tied) is no evidence: p = 1. */
 static double mk_p_increasing(const Trend *t) {
-        double var = t->var_s * t->factor, z;
+        double z;
 
-        if (!(var > 0))
+        if (!(t->var_s > 0))
                 return 1;
         if (t->s > 0)
-                z = (t->s - 1) / sqrt(var);
+                z = (t->s - 1) / sqrt(t->var_s);
         else if (t->s < 0)
-                z = (t->s + 1) / sqrt(var);
+                z = (t->s + 1) / sqrt(t->var_s);
         else
                 z = 0;
         return 0.5 * erfc(z / M_SQRT2);
@@ -390,32 +342,6 @@ static double kendall_tau(const Trend *t) {
         double d = n0 * (n0 - t->tie_pairs);
 
         return d > 0 ? t->s / sqrt(d) : 0;
-}
-
-int detect_trend(const DetectPoint *p, size_t n, bool correct_autocorrelation, DetectTrend *ret) {
-        Scratch scratch;
-        Trend t;
-
-        if (!p || !ret || n < 3 || n > DETECT_MAX_POINTS)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++) {
-                if (!isfinite(p[i].t) || !isfinite(p[i].v))
-                        return -EINVAL;
-                if (i > 0 && !(p[i].t > p[i - 1].t))
-                        return -EINVAL;
-        }
-        trend_compute(p, n, correct_autocorrelation, &scratch, &t);
-        *ret = (DetectTrend) {
-                .s = t.s,
-                .var_s = t.var_s,
-                .autocorrelation_factor = t.factor,
-                .p_value = mk_p_increasing(&t),
-                .tau = kendall_tau(&t),
-                .slope = t.slope,
-                .slope_low = t.low,
-                .slope_high = t.high,
-        };
-        return 0;
 }
 
 /* ---- the floor as one or two contiguous segments (a ring seen in order) --------------- */
@@ -433,13 +359,13 @@ static size_t points_n(const Points *p) {
         return p->na + p->nb;
 }
 
-/* First index whose time is > t. */
-static size_t points_upper_bound(const Points *p, double t) {
+/* First index whose time is >= t. */
+static size_t points_lower_bound(const Points *p, double t) {
         size_t lo = 0, hi = points_n(p);
 
         while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
-                if (points_at(p, mid)->t <= t)
+                if (points_at(p, mid)->t < t)
                         lo = mid + 1;
                 else
                         hi = mid;
@@ -448,6 +374,13 @@ static size_t points_upper_bound(const Points *p, double t) {
 }
 
 /* ---- one horizon ---------------------------------------------------------------------- */
+
+typedef struct Scratch {
+        DetectPoint pts[DETECT_MAX_POINTS];
+        double slopes[MAX_PAIRS];
+        double vals[DETECT_MAX_POINTS];
+        unsigned char idx[DETECT_MAX_POINTS];
+} Scratch;
 
 typedef struct Horizon {
         double horizon;
@@ -514,11 +447,11 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, d
                 return;
 
         h->enough = true;
-        trend_compute(s->pts, n, true, s, &h->whole);
+        trend_compute(s->pts, n, s->slopes, s->vals, s->idx, &h->whole);
         h->p_value = mk_p_increasing(&h->whole);
         h->tau = kendall_tau(&h->whole);
-        trend_compute(s->pts, n1, true, s, &h->first);
-        trend_compute(s->pts + n1, n - n1, true, s, &h->second);
+        trend_compute(s->pts, n1, s->slopes, s->vals, s->idx, &h->first);
+        trend_compute(s->pts + n1, n - n1, s->slopes, s->vals, s->idx, &h->second);
         h->decelerating = h->first.slope > 0 && h->second.slope < DECEL_RATIO * h->first.slope &&
                           h->second.high < h->first.low;
 }
@@ -616,8 +549,8 @@ static int evaluate_points(const DetectConfig *c, const Points *p, DetectResult 
                 /* min_horizon doubling while shorter than what there is (or may be looked at),
                  * then that: the max horizon, or the whole history when it is shorter. */
                 for (double h = c->min_horizon_seconds; h < limit && nh < MAX_HORIZONS - 1; h *= 2)
-                        horizon_compute(c, p, points_upper_bound(p, last_t - h), h, s, &hs[nh++]);
-                lo = limit >= span ? 0 : points_upper_bound(p, last_t - limit);
+                        horizon_compute(c, p, points_lower_bound(p, last_t - h), h, s, &hs[nh++]);
+                lo = limit >= span ? 0 : points_lower_bound(p, last_t - limit);
                 /* Unless it holds the same points as the last doubling did. */
                 if (nh == 0 || lo < hs[nh - 1].first_index)
                         horizon_compute(c, p, lo, limit, s, &hs[nh++]);

@@ -75,22 +75,6 @@ typedef struct DetectResult {
  * -EINVAL (invalid config; a time or value not finite; times not strictly increasing). */
 int detect_evaluate(const DetectConfig *c, const DetectPoint *floor, size_t n, DetectResult *ret);
 
-/* The statistics detect_evaluate() computes on each horizon (and each half of it), on one
- * set of 3..DETECT_MAX_POINTS points with strictly increasing times: for tests, the benchmark
- * and diagnostics. With correct_autocorrelation false it is the textbook Mann-Kendall test
- * (tie-corrected variance) and Sen's interval, as SciPy computes them. */
-typedef struct DetectTrend {
-        double s;                      /* Mann-Kendall S */
-        double var_s;                  /* Var S for independent points, tie-corrected */
-        double autocorrelation_factor; /* >= 1, what Var S is multiplied by (1 when not corrected) */
-        double p_value;                /* one-sided (increasing), from the corrected variance */
-        double tau;                    /* Kendall's tau-b */
-        double slope;                  /* Theil-Sen, value units per time unit */
-        double slope_low, slope_high;  /* Sen's 95 % interval, from the corrected variance */
-} DetectTrend;
-
-int detect_trend(const DetectPoint *p, size_t n, bool correct_autocorrelation, DetectTrend *ret);
-
 /* Seconds until `current` growing at slope [low, high] reaches `limit`. *ret_eta from slope,
  * *ret_earliest from slope_high, *ret_latest from slope_low (INFINITY when slope_low <= 0).
  * Returns 0, or -ERANGE when slope <= 0 or current >= limit is not a projection (current >=
