@@ -540,6 +540,39 @@ def heap_probe(runner, mb):
     return res
 
 
+def stall_probe(runner, reps, slice_s):
+    """workloads.py stall_probe: the agent started and stopped in one process (at 0.1 s), a pure
+    Python loop measuring the time it did not run. -S keeps `site` (and so heapwatch run's
+    bootstrap) out: the probe starts the agent itself."""
+    env = dict(runner.env, PYTHONPATH=runner.agent_dir)
+    cmd = [runner.py, "-S", WORKLOADS_PY, "stall_probe", "--socket", runner.daemon.socket,
+           "--interval", "0.1", "--reps", str(reps), "--slice", "%g" % slice_s]
+    with Meter() as m:
+        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    if p.returncode != 0:
+        die("stall probe failed (exit %d): %s" % (p.returncode, p.stderr))
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    st = res["stall"]
+    if not all(x["connected"] for x in st["on"]):
+        die("stall probe: the agent was not connected")
+    samples = median([x["samples"] for x in st["on"]])
+    paired = [a["stall"] - b["stall"] for a, b in zip(st["on"], st["off"])]
+    rate = [a["rate"] / b["rate"] for a, b in zip(st["on"], st["off"])]
+    q = statistics.quantiles(paired, n=4) if len(paired) >= 2 else [paired[0]] * 3
+    rq = statistics.quantiles(rate, n=4) if len(rate) >= 2 else [rate[0]] * 3
+    res["summary"] = {
+        "samples_per_slice": samples,
+        "stall_off_median": median([x["stall"] for x in st["off"]]),
+        "stall_on_median": median([x["stall"] for x in st["on"]]),
+        "stall_per_sample": median(paired) / samples if samples else float("nan"),
+        "stall_per_sample_q1": q[0] / samples if samples else float("nan"),
+        "stall_per_sample_q3": q[2] / samples if samples else float("nan"),
+        "rate_ratio": median(rate), "rate_q1": rq[0], "rate_q3": rq[2],
+        "background_cpus": m.background,
+    }
+    return res
+
+
 # ---- report --------------------------------------------------------------------------------
 
 def fmt_pct(x):
@@ -638,8 +671,8 @@ def contention_lines(results, contention, args):
     return lines, busy
 
 
-def report(args, machine, pyinfo, agent_note, notes, workloads, results, contention, fixed, sampler, heap,
-           elapsed):
+def report(args, machine, pyinfo, agent_note, notes, workloads, results, contention, fixed, sampler, stall,
+           heap, elapsed):
     out = []
     out.append("### Machine")
     out.append("")
@@ -710,6 +743,35 @@ def report(args, machine, pyinfo, agent_note, notes, workloads, results, content
                "thread computes, longer when a C call holds the GIL); the thread's CPU time and "
                "snapshot() show the work itself.")
     out.append("")
+    if stall:
+        ss, gh = stall["summary"], stall["gc_hook"]
+        out.append("#### What a sample costs the host's Python code (stall probe, agent at 0.1 s, "
+                   "%d × %g s slices with and without the agent, alternating in one process)"
+                   % (len(stall["stall"]["on"]), stall["stall"]["slice_seconds"]))
+        out.append("")
+        out.append("| | value |")
+        out.append("|---|---|")
+        out.append("| time the loop did not run (gaps > 20 µs), per slice, without / with the agent "
+                   "(medians) | %.2f ms / %.2f ms |" % (ss["stall_off_median"] * 1e3, ss["stall_on_median"] * 1e3))
+        out.append("| samples per slice | %g |" % ss["samples_per_slice"])
+        out.append("| **extra stall per sample** (median of paired differences; IQR) | **%.0f µs** (%.0f…%.0f µs) |"
+                   % (ss["stall_per_sample"] * 1e6, ss["stall_per_sample_q1"] * 1e6, ss["stall_per_sample_q3"] * 1e6))
+        out.append("| implied overhead at 1 s / 0.1 s | %.3f %% / %.2f %% |"
+                   % (ss["stall_per_sample"] / 1.0 * 100, ss["stall_per_sample"] / 0.1 * 100))
+        out.append("| loop throughput with / without the agent at 0.1 s (median paired ratio; IQR) | "
+                   "%+.2f %% (%+.2f…%+.2f %%) |" % (pct(ss["rate_ratio"]), pct(ss["rate_q1"]), pct(ss["rate_q3"])))
+        out.append("| gc.callbacks hook: extra time per collection (gc.collect(0), best of 5 × 100000) | "
+                   "%.2f µs |" % (gh["extra_per_collection"] * 1e6))
+        out.append("| other work on the machine during the probe | %.2f CPUs |" % ss["background_cpus"])
+        out.append("")
+        lines = []
+        for w, byc in results.items():
+            runs = byc["baseline"]
+            rate = median([sum(r["gc_collections"]) / r["seconds"] for r in runs])
+            lines.append("%s %.0f/s → %.2f %%" % (w, rate, rate * gh["extra_per_collection"] * 100))
+        out.append("GC hook cost by workload (collections per second at baseline × cost per collection): "
+                   + "; ".join(lines) + ".")
+        out.append("")
     if heap:
         out.append("#### Sample cost against heap size (caches evicted before each call, 15 calls, median)")
         out.append("")
@@ -756,6 +818,8 @@ def main(argv):
     ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
                     help="comma-separated subset of: " + ", ".join(ALL_WORKLOADS))
     ap.add_argument("--fixed-runs", type=int, default=30, help="runs per configuration of the fixed-cost probe")
+    ap.add_argument("--stall-reps", type=int, default=30,
+                    help="0.5 s slices with and without the agent in the stall probe (default 30; 0 skips)")
     ap.add_argument("--heap-probe-mb", default="256,1024",
                     help="comma-separated heap sizes (MiB of RSS) for the sample-cost-against-heap probe; "
                          "empty to skip (default 256,1024)")
@@ -816,6 +880,10 @@ def main(argv):
         fixed = fixed_cost(runner, args.fixed_runs)
         log("agent_overhead: sampler cost probe")
         sampler = {w: sampler_cost(runner, daemon, w) for w in workloads}
+        stall = None
+        if args.stall_reps > 0:
+            log("agent_overhead: stall probe")
+            stall = stall_probe(runner, args.stall_reps, 0.5)
         heap = []
         for mb in args.heap_probe_mb:
             log("agent_overhead: heap probe at %d MiB" % mb)
@@ -823,13 +891,14 @@ def main(argv):
         elapsed = time.monotonic() - started
 
         text = report(args, machine, pyinfo, agent_note, notes, workloads, results, contention, fixed, sampler,
-                      heap, elapsed)
+                      stall, heap, elapsed)
         sys.stdout.write(text)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"machine": machine, "args": vars(args), "notes": notes, "results": results,
                            "contention": contention,
-                           "fixed_cost": fixed, "sampler": sampler, "heap_probe": heap}, f, indent=1)
+                           "fixed_cost": fixed, "sampler": sampler, "stall_probe": stall, "heap_probe": heap}, f,
+                          indent=1)
         if daemon.proc.poll() is not None:
             die("heapwatchd died during the bench (exit %d): see %s" % (daemon.proc.returncode, daemon.logpath))
     finally:

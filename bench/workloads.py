@@ -300,13 +300,82 @@ def heap_probe(mb, reps):
             "agent_loaded": "heapwatch" in sys.modules}
 
 
+def stall_probe(socket_path, interval, reps, slice_s, threshold=20e-6):
+    """What one sample costs the host's Python code, measured in the host: a pure-Python loop
+    reads the clock as fast as it can, and every gap longer than `threshold` between two
+    readings is time the thread did not run (the sampler holding the GIL, the forced switch and
+    back, or anything else: preemption, page faults). Slices with the agent running at
+    `interval` and with it stopped alternate in the same process, so the difference is the
+    agent's, whatever else the machine does. Also counts loop iterations per second (the
+    throughput of Python code, stalls and cache effects included)."""
+    import heapwatch
+
+    pc = time.perf_counter
+
+    def measure():
+        end = pc() + slice_s
+        last = t0 = pc()
+        stall, gaps, n = 0.0, 0, 0
+        while True:
+            now = pc()
+            d = now - last
+            if d > threshold:
+                stall += d
+                gaps += 1
+            last = now
+            n += 1
+            if now > end:
+                break
+        return {"stall": stall, "gaps": gaps, "rate": n / (now - t0)}
+
+    off, on = [], []
+    for i in range(reps):
+        for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
+            if mode == "on":
+                heapwatch.start(socket=socket_path, interval=interval, service="bench-stall-probe")
+                s0 = heapwatch.status()["samples_sent"]
+                m = measure()
+                m["samples"] = heapwatch.status()["samples_sent"] - s0
+                m["connected"] = heapwatch.status()["connected"]
+                heapwatch.stop()
+                on.append(m)
+            else:
+                off.append(measure())
+    return {"interval": interval, "slice_seconds": slice_s, "threshold": threshold, "off": off, "on": on}
+
+
+def gc_hook_probe(socket_path, reps, calls):
+    """The cost of the agent's gc.callbacks entry per collection: gc.collect(0) on an empty
+    young generation, agent stopped and running alternately, best of each."""
+    import heapwatch
+
+    def per_call():
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            gc.collect(0)
+        return (time.perf_counter() - t0) / calls
+
+    off, on = [], []
+    for i in range(reps):
+        off.append(per_call())
+        heapwatch.start(socket=socket_path, interval=3600, service="bench-gc-probe")
+        on.append(per_call())
+        heapwatch.stop()
+    return {"off": min(off), "on": min(on), "extra_per_collection": min(on) - min(off)}
+
+
 def main(argv):
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("workload", choices=sorted(WORKLOADS) + ["heap_probe"],
-                    help="a workload, or heap_probe (see --heap-mb)")
+    ap.add_argument("workload", choices=sorted(WORKLOADS) + ["heap_probe", "stall_probe"],
+                    help="a workload, or heap_probe (see --heap-mb), or stall_probe (run with -S and "
+                         "the agent on PYTHONPATH, not through heapwatch run)")
     ap.add_argument("--heap-mb", type=int, default=256, help="heap_probe: RSS to reach, MiB")
+    ap.add_argument("--socket", help="stall_probe: the daemon's agent socket")
+    ap.add_argument("--interval", type=float, default=0.1, help="stall_probe: sampling interval")
+    ap.add_argument("--reps", type=int, default=8, help="stall_probe: slices with and without the agent")
+    ap.add_argument("--slice", type=float, default=1.5, help="stall_probe: seconds per slice")
     ap.add_argument("--scale", type=float, default=1.0, help="size factor of the input (default 1)")
     ap.add_argument("--extra-path", action="append", default=[],
                     help="directory appended to sys.path (e.g. one holding Debian's pyflakes)")
@@ -319,6 +388,11 @@ def main(argv):
     for p in args.extra_path:
         if p not in sys.path:
             sys.path.append(p)
+    if args.workload == "stall_probe":
+        res = {"stall": stall_probe(args.socket, args.interval, args.reps, args.slice),
+               "gc_hook": gc_hook_probe(args.socket, 5, 100000)}
+        sys.stdout.write(json.dumps(res) + "\n")
+        return 0
     if args.workload == "heap_probe":
         sys.stdout.write(json.dumps(heap_probe(args.heap_mb, max(args.snapshots, 5))) + "\n")
         return 0
