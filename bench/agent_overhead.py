@@ -19,19 +19,27 @@ What it does:
       agent-1s        heapwatch run --interval 1 -- python3 workloads.py W   (the default)
       agent-0.1s      heapwatch run --interval 0.1 -- ...                    (aggressive)
       tracemalloc     python3 -X tracemalloc=1 workloads.py W
-    interleaved round-robin (round r, workload w, every configuration, in an order rotated each
-    round), after one untimed warm-up round. Two times per run: the workload's own
-    time.perf_counter() region, printed by the child, and the whole process as the parent sees
-    it (interpreter start, agent start, exit with the agent's final sample and flush).
- 3. Checks every run was what it claims (agent loaded, running and connected to the daemon, or
-    tracemalloc tracing, or neither).
- 4. Fixed cost: `python3 -c pass` with and without the agent, interleaved, many times.
- 5. Sampler cost: each workload once more at --interval 0.1 while the driver polls the daemon's
-    /api/v1/processes/{id} for every sample's agent.sample_seconds and reads the heapwatch
-    thread's CPU time from /proc/PID/task/TID/schedstat; the child times heapwatch.snapshot().
+    interleaved round-robin (round r, workload w, every configuration back to back, in an order
+    rotated each round), after one untimed warm-up round. Three measures per run: the
+    workload's own time.perf_counter() region (printed by the child), the whole process as the
+    parent sees it (interpreter start, agent start, exit with the final sample and flush), and
+    the process's CPU time (all threads).
+ 3. Checks every run was what it claims (agent loaded, running and connected to the daemon at
+    the right interval, or tracemalloc tracing, or neither).
+ 4. Watches the machine: /proc/stat busy time minus our own is other work. Each round waits
+    (--quiet-timeout) for a quiet second; a group during which other work kept more than
+    --max-background CPUs busy is run again (--retries), and the report warns when the figures
+    measure contention more than the agent.
+ 5. Probes: fixed cost (`python3 -c pass` without the agent, with it through the environment,
+    through heapwatch run); sampler cost (each workload at 0.1 s while polling the daemon's
+    /api/v1/processes/{id} for agent.sample_seconds and /proc/PID/task/TID/schedstat for the
+    sampler thread's CPU, plus heapwatch.snapshot() timed in the child); stall probe (agent on
+    and off in one process, a Python loop measuring the time it did not run, and the
+    gc.callbacks hook's cost per collection); heap probe (sample cost at 256 MiB and 1 GiB).
  6. Prints Markdown: per workload and configuration the median over rounds, the ratio of the
-    medians to baseline, and the min..max of the per-round paired ratios (spread); --json keeps
-    every raw figure.
+    medians to baseline, and the min..max of the per-round paired ratios; geometric means; a
+    verdict against SPEC.md's 2 %. --json keeps every raw figure; --from-json prints the report
+    of a saved run again.
 """
 import argparse
 import json
@@ -192,6 +200,7 @@ def machine_info(pyinfo):
         "loadavg_at_start": load,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "commit": commit,
+        "command": " ".join(shlex.quote(a) for a in [sys.executable, os.path.relpath(sys.argv[0])] + sys.argv[1:]),
     }
 
 
@@ -441,6 +450,7 @@ def fixed_cost(runner, n):
     what `heapwatch run` does (PYTHONPATH, HEAPWATCH_SOCKET, HEAPWATCH_INTERVAL) without the
     wrapper, which separates the agent's cost from that of exec'ing through the CLI."""
     out = {"baseline": [], "agent-env": [], "agent-1s": []}
+    cpu = {c: [] for c in out}
     for i in range(n):
         for c in rotated(list(out), i):
             if c == "agent-env":
@@ -449,11 +459,13 @@ def fixed_cost(runner, n):
                            HEAPWATCH_INTERVAL="1", HEAPWATCH_SERVICE="bench")
             else:
                 cmd, env = runner.command(c, ["-c", "pass"])
-            t0 = time.perf_counter()
-            rc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
-            out[c].append(time.perf_counter() - t0)
+            with Meter() as m:
+                rc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+            out[c].append(m.wall)
+            cpu[c].append(m.child_cpu)
             if rc != 0:
                 die("fixed cost probe %s failed (exit %d)" % (c, rc))
+    out["cpu"] = cpu
     return out
 
 
@@ -631,8 +643,10 @@ def table(summary, title):
 
 
 def verdict(summary, label):
-    """One line per agent configuration whose ratio of medians is over the limit, saying whether
-    the A/A control shows noise as large (then the figure proves nothing either way)."""
+    """One line per agent configuration whose ratio of medians is over the limit. It counts as
+    a consistent slowdown only if the agent run was the slower one in every round (paired ratio
+    above 1 each time: with 5 rounds, 1 chance in 32 under pure noise) and the A/A control moves
+    less than the effect; otherwise it is noise as far as this run can tell."""
     lines = []
     for w, s in summary.items():
         aa = s["baseline-again"]
@@ -642,8 +656,13 @@ def verdict(summary, label):
             p = pct(x["ratio"])
             if p <= LIMIT:
                 continue
-            why = ("inconclusive: the A/A control moves by up to ±%.1f %% on this workload" % noise
-                   if noise >= p else "beyond the A/A noise (±%.1f %%)" % noise)
+            if x["paired_min"] > 1.0 and noise < p:
+                why = "**a consistent slowdown**: slower in every round, beyond the A/A noise (±%.1f %%)" % noise
+            elif x["paired_min"] <= 1.0:
+                why = ("inconclusive: the agent run was the faster one in at least one round; the A/A "
+                       "control moves by up to ±%.1f %%" % noise)
+            else:
+                why = "inconclusive: the A/A control moves by up to ±%.1f %% on this workload" % noise
             lines.append("- %s, %s, %s: %s [paired %s], over the %.0f %% limit; %s"
                          % (label, w, c, fmt_pct(p), fmt_range(pct(x["paired_min"]), pct(x["paired_max"])),
                             LIMIT, why))
@@ -682,8 +701,7 @@ def report(args, machine, pyinfo, agent_note, notes, workloads, results, content
     out.append("- agent: %s; heapwatch %s; load average at start %s; %s"
                % (agent_note, machine["commit"] or "(no git)", " ".join(machine["loadavg_at_start"]),
                   machine["date"]))
-    out.append("- command: `%s`" % " ".join(shlex.quote(a) for a in [sys.executable, os.path.relpath(sys.argv[0])]
-                                             + sys.argv[1:]))
+    out.append("- command: `%s`" % machine["command"])
     out.append("- %d rounds (+1 warm-up), scale %g, %d workloads; total %.0f s"
                % (args.rounds, args.scale, len(workloads), elapsed))
     clines, busy = contention_lines(results, contention, args)
@@ -713,15 +731,19 @@ def report(args, machine, pyinfo, agent_note, notes, workloads, results, content
     fb = median(fixed["baseline"])
     out.append("#### Fixed cost per process (`python3 -c pass`, %d runs each, interleaved)" % len(fixed["baseline"]))
     out.append("")
-    out.append("| | median | min | max | median − baseline |")
-    out.append("|---|---|---|---|---|")
+    cpu = fixed.get("cpu")
+    out.append("| | wall median | min | max | wall median − baseline | CPU median − baseline |")
+    out.append("|---|---|---|---|---|---|")
     for c, label in (("baseline", "baseline"),
                      ("agent-env", "agent, environment set directly (no `heapwatch run`)"),
                      ("agent-1s", "agent through `heapwatch run`")):
         xs = fixed[c]
-        out.append("| %s | %.1f ms | %.1f ms | %.1f ms | %s |"
+        dcpu = ""
+        if cpu and c != "baseline":
+            dcpu = "%+.1f ms" % ((median(cpu[c]) - median(cpu["baseline"])) * 1e3)
+        out.append("| %s | %.1f ms | %.1f ms | %.1f ms | %s | %s |"
                    % (label, median(xs) * 1e3, min(xs) * 1e3, max(xs) * 1e3,
-                      "" if c == "baseline" else "**%+.1f ms**" % ((median(xs) - fb) * 1e3)))
+                      "" if c == "baseline" else "**%+.1f ms**" % ((median(xs) - fb) * 1e3), dcpu))
     out.append("")
 
     out.append("#### Sampler cost (one run per workload at --interval 0.1, daemon polled every 20 ms)")
@@ -809,7 +831,8 @@ def report(args, machine, pyinfo, agent_note, notes, workloads, results, content
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--builddir", required=True, help="the build tree (heapwatchd, heapwatch, agent/python)")
+    ap.add_argument("--builddir", help="the build tree (heapwatchd, heapwatch, agent/python); required "
+                                       "unless --from-json")
     ap.add_argument("--python", help="interpreter to measure (default: PYTHON of BUILDDIR/Makefile, "
                                      "the one the agent was built for)")
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
@@ -830,7 +853,20 @@ def main(argv):
     ap.add_argument("--quiet-timeout", type=float, default=30,
                     help="seconds to wait for a quiet machine before each round and retry (default 30)")
     ap.add_argument("--json", metavar="PATH", help="write every raw figure here")
+    ap.add_argument("--from-json", metavar="PATH", help="measure nothing: print the report of a run saved "
+                                                        "with --json")
     args = ap.parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as f:
+            d = json.load(f)
+        saved = argparse.Namespace(**d["args"])
+        sys.stdout.write(report(saved, d["machine"], None, d.get("agent_note", "?"), d["notes"],
+                                d.get("workloads", list(d["results"])), d["results"], d["contention"],
+                                d["fixed_cost"], d["sampler"], d.get("stall_probe"), d["heap_probe"],
+                                d.get("elapsed", float("nan"))))
+        return 0
+    if not args.builddir:
+        die("--builddir is required")
     if args.rounds < 1:
         die("--rounds must be at least 1")
     args.builddir = os.path.abspath(args.builddir)
@@ -895,8 +931,8 @@ def main(argv):
         sys.stdout.write(text)
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"machine": machine, "args": vars(args), "notes": notes, "results": results,
-                           "contention": contention,
+                json.dump({"machine": machine, "args": vars(args), "agent_note": agent_note, "notes": notes,
+                           "workloads": workloads, "elapsed": elapsed, "results": results, "contention": contention,
                            "fixed_cost": fixed, "sampler": sampler, "stall_probe": stall, "heap_probe": heap}, f,
                           indent=1)
         if daemon.proc.poll() is not None:
