@@ -117,3 +117,51 @@ int proc_mem_available(const char *proc_root, double *ret) {
         *ret = (double) kib * 1024.0;
         return 0;
 }
+
+int proc_read_cgroup(const char *proc_root, pid_t pid, char *buf, size_t size) {
+        char path[256], content[4096];
+        const char *line, *end;
+        int r;
+
+        snprintf(path, sizeof path, "%s/%" PRIi64 "/cgroup", proc_root, (int64_t) pid);
+        r = read_small_file(path, content, sizeof content);
+        if (r < 0)
+                return r;
+        /* One line per hierarchy; cgroup v2 is the one with id 0 and no controllers. */
+        for (line = content; line && *line; line = end ? end + 1 : NULL) {
+                end = strchr(line, '\n');
+                if (strncmp(line, "0::", 3) == 0) {
+                        size_t n = end ? (size_t) (end - line - 3) : strlen(line + 3);
+                        if (n == 0 || line[3] != '/')
+                                return -ENODATA;
+                        if (n >= size)
+                                return -ENAMETOOLONG;
+                        memcpy(buf, line + 3, n);
+                        buf[n] = '\0';
+                        return 0;
+                }
+        }
+        return -ENODATA;
+}
+
+int cgroup_read_oom_kills(const char *cgroup_root, const char *path, int64_t *ret) {
+        char file[1024], content[1024];
+        const char *line;
+        int r;
+
+        if (snprintf(file, sizeof file, "%s%s/memory.events", cgroup_root, path) >= (int) sizeof file)
+                return -ENAMETOOLONG;
+        r = read_small_file(file, content, sizeof content);
+        if (r < 0)
+                return r;
+        for (line = content; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+                if (strncmp(line, "oom_kill ", 9) == 0) {
+                        char *e;
+                        long long v = strtoll(line + 9, &e, 10);
+                        if (e == line + 9 || v < 0 || (*e != '\n' && *e != '\0'))
+                                return -EBADMSG;
+                        *ret = v;
+                        return 0;
+                }
+        return -EBADMSG;
+}
