@@ -482,15 +482,16 @@ typedef struct SeriesResult {
 
 static double adjusted_step(double from, double to, double step) {
         /* The smallest whole-millisecond step that fits the cap. */
-        double s = fmax(step, (to - from) / (SERIES_POINTS_MAX - 1));
+        double s = fmax(fmax(step, SERIES_STEP_MIN), (to - from) / (SERIES_POINTS_MAX - 2));
         s = ceil(s * 1000) / 1000;
-        while (series_bucket_count(from, to, s) > SERIES_POINTS_MAX)
+        /* One bucket to spare: buckets align to the requested `from`, not to where data starts. */
+        while (series_bucket_count(from, to, s) > SERIES_POINTS_MAX - 1)
                 s = ceil(s * 1.01 * 1000) / 1000;
         return s;
 }
 
-static int series_build(const Process *p, Store *store, const char *id, const SeriesQuery *q, SeriesAgg agg,
-                        double now, SeriesResult *ret) {
+static int series_build(const Process *p, Store *store, const char *id, const SeriesQuery *q, double data_from,
+                        SeriesAgg agg, double now, SeriesResult *ret) {
         _cleanup_json_ json_t *points = NULL;
         _cleanup_free_ Cell *cells_mem = NULL;
         Cells cs = { .max = 4 * SERIES_POINTS_MAX + 16 }; /* stored rows read at most; plus memory's */
@@ -512,20 +513,21 @@ static int series_build(const Process *p, Store *store, const char *id, const Se
         disk_to = fmin(q->to, mem_first);
 
         if (use_disk) {
-                /* The finest tier reaching back to `from`... */
-                for (tier = 0; tier + 1 < c->n_tiers && now - c->tiers[tier].retention > q->from; tier++)
+                /* The finest tier reaching back to where the data starts... */
+                for (tier = 0; tier + 1 < c->n_tiers && now - c->tiers[tier].retention > data_from; tier++)
                         ;
         }
-        /* Raise a step that gives too many points; without a step, estimate what the range holds. */
-        if (step > 0 && series_bucket_count(q->from, q->to, step) > SERIES_POINTS_MAX) {
-                step = adjusted_step(q->from, q->to, step);
+        /* Raise a step that gives too many points (only the part of the range after the process
+         * started can hold any); without a step, estimate what the range holds. */
+        if (step > 0 && series_bucket_count(data_from, q->to, step) > SERIES_POINTS_MAX) {
+                step = adjusted_step(data_from, q->to, step);
                 adjusted = true;
         } else if (step <= 0) {
                 double estimate = (double) (hi - lo);
                 if (use_disk)
-                        estimate += (disk_to - q->from) / c->tiers[tier].resolution;
+                        estimate += (disk_to - data_from) / c->tiers[tier].resolution;
                 if (estimate > SERIES_POINTS_MAX) {
-                        step = adjusted_step(q->from, q->to, 0);
+                        step = adjusted_step(data_from, q->to, 0);
                         adjusted = true;
                 }
         }
@@ -557,7 +559,7 @@ static int series_build(const Process *p, Store *store, const char *id, const Se
         }
 
         if (step <= 0 && cs.n > SERIES_POINTS_MAX) {
-                step = adjusted_step(q->from, q->to, 0);
+                step = adjusted_step(data_from, q->to, 0);
                 adjusted = true;
         }
 
@@ -626,7 +628,7 @@ static int handle_series(Registry *reg, const Route *route, ApiQueryFunc query, 
         SeriesResult res = {};
         SeriesAgg agg = AGG_MEAN;
         const char *agg_text;
-        double started;
+        double started, data_from;
         SeriesQuery q;
         Process *p;
         int r;
@@ -654,8 +656,10 @@ static int handle_series(Registry *reg, const Route *route, ApiQueryFunc query, 
         }
         /* Nothing exists before the process started: from=0 means "all of it", at the finest
          * tier that holds it, not a step stretched over decades. */
-        if (started > 0 && q.from < started)
-                q.from = fmin(floor(started), q.to);
+        if (p && history_size(p->history) > 0)
+                /* A clock that stepped back may date samples before the start. */
+                started = fmin(started, history_get(p->history, 0)->time);
+        data_from = started > 0 && q.from < started ? fmin(floor(started), q.to) : q.from;
         agg_text = lookup(query, userdata, "agg");
         if (agg_text) {
                 size_t i;
@@ -670,7 +674,7 @@ static int handle_series(Registry *reg, const Route *route, ApiQueryFunc query, 
                 agg = (SeriesAgg) i;
         }
 
-        r = series_build(p, store, route->id, &q, agg, now, &res);
+        r = series_build(p, store, route->id, &q, data_from, agg, now, &res);
         if (r == -E2BIG) {
                 reply->status = 400;
                 snprintf(reply->error, sizeof reply->error, "too many points in [from, to]; pass a larger step");

@@ -74,13 +74,15 @@ class Daemon:
         self.extra_args = list(extra_args)
         self.proc = None
         self.log_path = os.path.join(tmpdir, "heapwatchd.log")
+        # Durable history goes to the test's own directory, never /var/lib/heapwatch.
+        self.state_dir = os.path.join(tmpdir, "state")
 
     def start(self):
         binary = find_binary("heapwatchd", "daemon/heapwatchd")
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [binary, "--socket", self.socket_path, "--http", "127.0.0.1:%d" % self.port,
-             "--log-level", "debug"] + self.extra_args,
+             "--log-level", "debug", "--state-dir", self.state_dir] + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: self.get("/healthz")[0] == 200, what="heapwatchd to serve /healthz")
         return self
