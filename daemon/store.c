@@ -1041,7 +1041,7 @@ static int64_t file_size(const char *path) {
         return stat(path, &st) < 0 ? 0 : (int64_t) st.st_size;
 }
 
-/* Pages in use (not free) times page size, plus the WAL: what the budget counts. */
+/* Pages in use (not free) times page size: what the budget counts. */
 static int measure_disk(Store *s, uint64_t *ret_used) {
         int64_t pages, free_pages, page_size;
         char wal[sizeof s->path + 8];
@@ -1053,7 +1053,10 @@ static int measure_disk(Store *s, uint64_t *ret_used) {
                 return r;
         snprintf(wal, sizeof wal, "%s-wal", s->path);
         s->stats.disk_bytes = (uint64_t) (pages * page_size + file_size(wal));
-        *ret_used = (uint64_t) ((pages - free_pages) * page_size + file_size(wal));
+        /* The WAL is bounded on its own (checkpoints, journal_size_limit) and does not shrink
+         * when rows are deleted: counting it would make a small budget delete everything. */
+        *ret_used = (uint64_t) ((pages - free_pages) * page_size);
+        s->stats.used_bytes = *ret_used;
         return (int) (free_pages > INT32_MAX ? INT32_MAX : free_pages);
 }
 

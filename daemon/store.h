@@ -39,7 +39,7 @@ typedef struct StoreConfig {
         StoreTier tiers[STORE_TIERS_MAX]; /* finest first, strictly increasing resolution and retention */
         size_t n_tiers;
         double flush_interval;   /* seconds between batched writes */
-        uint64_t max_disk_bytes; /* database + WAL budget; 0: unlimited */
+        uint64_t max_disk_bytes; /* budget of database pages in use (the WAL is bounded apart); 0: unlimited */
         size_t pending_max_rows; /* closed buckets kept while the disk fails; oldest dropped beyond */
         double check_seconds;    /* time bound of the integrity check at open */
 } StoreConfig;
@@ -99,7 +99,8 @@ typedef struct StoreStats {
         double flush_seconds_last;      /* longest single transaction of the last flush */
         double flush_seconds_max;       /* longest single transaction since start */
         double maintenance_seconds_max; /* longest retention/budget/vacuum step since start */
-        uint64_t disk_bytes;            /* database + WAL, last measured */
+        uint64_t disk_bytes;            /* database + WAL files, last measured */
+        uint64_t used_bytes;            /* database pages in use: what max_disk_bytes bounds */
         double budget_factor;           /* share of each tier's retention kept under the budget */
         size_t pending_rows;
 } StoreStats;
