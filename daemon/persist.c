@@ -76,16 +76,14 @@ static void queue_info(Store *store, Process *p) {
 
 void persist_attach(Registry *reg, Process *p) {
         Store *store = registry_get_store(reg);
-        char cg[PROCESS_CGROUP_MAX];
 
         /* The daemon's own view of the cgroup: the agent's claim is not evidence of an OOM kill. */
         p->oom_kills_at_attach = -1;
-        p->cgroup_dir[0] = '\0';
-        if (p->pid > 0 && proc_read_cgroup(persist_proc_root, p->pid, cg, sizeof cg) >= 0) {
-                snprintf(p->cgroup_dir, sizeof p->cgroup_dir, "%s", cg);
-                if (cgroup_read_oom_kills(persist_cgroup_root, cg, &p->oom_kills_at_attach) < 0)
-                        p->oom_kills_at_attach = -1;
-        }
+        p->oom_kill_file[0] = '\0';
+        if (p->pid > 0 && proc_oom_kill_file(persist_proc_root, persist_cgroup_root, p->pid, p->oom_kill_file,
+                                             sizeof p->oom_kill_file) >= 0 &&
+            oom_kill_read(p->oom_kill_file, &p->oom_kills_at_attach) < 0)
+                p->oom_kills_at_attach = -1;
         if (!store)
                 return;
         if (!p->stored && store_series_get(store, p->id, &p->stored) < 0)
@@ -106,19 +104,14 @@ void persist_sample(Registry *reg, Process *p) {
 ExitReason persist_exit_reason(const Process *p, ExitReason reason) {
         int64_t now_kills;
 
-        if (reason != EXIT_REASON_CONNECTION_LOST || p->oom_kills_at_attach < 0 || !p->cgroup_dir[0])
+        if (reason != EXIT_REASON_CONNECTION_LOST || p->oom_kills_at_attach < 0 || !p->oom_kill_file[0])
                 return reason;
-        /* The kill is counted when the victim is chosen, before its socket closes. A cgroup
-         * shared with other processes could misattribute; the pid must also be gone. */
-        if (cgroup_read_oom_kills(persist_cgroup_root, p->cgroup_dir, &now_kills) < 0 ||
-            now_kills <= p->oom_kills_at_attach)
+        /* The kill is counted when the victim is chosen, before its socket closes. In a cgroup
+         * shared with other processes another member may have been the victim; but then this
+         * connection would not have dropped at the same moment without a GOODBYE. (Whether the
+         * pid still exists says nothing: the victim is a zombie until its parent reaps it.) */
+        if (oom_kill_read(p->oom_kill_file, &now_kills) < 0 || now_kills <= p->oom_kills_at_attach)
                 return reason;
-        {
-                pid_t ppid;
-                int64_t ticks;
-                if (proc_read_stat(persist_proc_root, p->pid, &ppid, &ticks) >= 0 && ticks == p->start_time_ticks)
-                        return reason; /* still running: the OOM killer took someone else */
-        }
         return EXIT_REASON_OOM_KILLED;
 }
 

@@ -77,10 +77,10 @@ typedef struct Process {
         StoreSeries *stored;
         uint64_t stored_samples; /* samples_received when the process row was last queued */
         LeakResume *resume;      /* stored floor still being fed to the detectors */
-        /* The cgroup as the daemon sees it (/proc/<pid>/cgroup), and its memory.events oom_kill
-         * count when the agent attached (-1 unknown): a rise by the time the connection is
+        /* The memory cgroup's OOM kill counter as the daemon finds it (/proc/<pid>/cgroup), and
+         * its count when the agent attached (-1 unknown): a rise by the time the connection is
          * lost says the OOM killer ended the process. */
-        char cgroup_dir[PROCESS_CGROUP_MAX];
+        char oom_kill_file[PROCESS_CGROUP_MAX];
         int64_t oom_kills_at_attach;
 } Process;
 

@@ -22,9 +22,11 @@ int proc_boot_time(const char *proc_root, double *ret);
 /* The machine's MemAvailable from /proc/meminfo, in bytes. */
 int proc_mem_available(const char *proc_root, double *ret);
 
-/* The cgroup v2 path of a process ("/system.slice/x.service") from <proc_root>/<pid>/cgroup
- * (the "0::" line), into buf[size]. Returns 0, -ENOENT, -ENODATA (no v2 line), -ENAMETOOLONG. */
-int proc_read_cgroup(const char *proc_root, pid_t pid, char *buf, size_t size);
+/* The file that counts OOM kills in the memory cgroup of a process, into buf[size]:
+ * <cgroup_root><path>/memory.events for cgroup v2 (the "0::" line of <proc_root>/<pid>/cgroup),
+ * else <cgroup_root>/memory<path>/memory.oom_control for a v1 memory hierarchy. Both have an
+ * "oom_kill N" line. Returns 0, -ENOENT (no process, no such file), -ENAMETOOLONG. */
+int proc_oom_kill_file(const char *proc_root, const char *cgroup_root, pid_t pid, char *buf, size_t size);
 
-/* The oom_kill count of <cgroup_root><path>/memory.events. Returns 0, -ENOENT, -EBADMSG. */
-int cgroup_read_oom_kills(const char *cgroup_root, const char *path, int64_t *ret);
+/* The "oom_kill N" count of such a file. Returns 0, -ENOENT, -EBADMSG. */
+int oom_kill_read(const char *file, int64_t *ret);
