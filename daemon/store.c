@@ -37,7 +37,7 @@
 #define STORE_BUSY_TIMEOUT_MS 20
 #define STORE_MAINTAIN_PASS_SECONDS 60.0 /* a retention pass at most this often */
 #define STORE_MAINTAIN_PROCS_PER_STEP 64  /* (tier, process) deletes per step */
-#define STORE_REOPEN_SECONDS 30.0         /* retry an unavailable database this often */
+#define STORE_REOPEN_SECONDS 30.0         /* retry an unavailable database at least this often */
 #define STORE_WAL_LIMIT_BYTES (8LL * 1024 * 1024)
 
 typedef struct Bucket {
@@ -578,7 +578,8 @@ static int move_aside(Store *s, double now) {
 static int store_try_open(Store *s, double now) {
         int r;
 
-        s->next_open_attempt = now + STORE_REOPEN_SECONDS;
+        /* Often enough that writing resumes soon after the directory is usable again. */
+        s->next_open_attempt = now + fmin(STORE_REOPEN_SECONDS, fmax(1.0, 3 * s->config.flush_interval));
         r = store_open_db(s);
         if (r == -EBADMSG) {
                 store_close_db(s);
@@ -595,7 +596,7 @@ static int store_try_open(Store *s, double now) {
                                                STORE_SCHEMA_VERSION);
                 if (ratelimit_below(&s->log_ratelimit))
                         log_warning_errno(r, "Cannot use the history database %s (%m); keeping history in memory and "
-                                          "retrying every %.0f s.", s->path, STORE_REOPEN_SECONDS);
+                                          "retrying every %.0f s.", s->path, s->next_open_attempt - now);
                 return r;
         }
         s->stats.available = true;

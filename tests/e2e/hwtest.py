@@ -155,7 +155,7 @@ class Target:
     """A Python program started with `heapwatch run` (no code change), talking to `daemon`."""
 
     def __init__(self, tmpdir, program, args=(), service="e2e", interval="0.2", socket_path=None,
-                 use_cli=True, env=None, programs_dir=PROGRAMS):
+                 use_cli=True, env=None, programs_dir=PROGRAMS, cgroup_procs=None):
         self.tmpdir = tmpdir
         self.state_path = os.path.join(tmpdir, "%s-%d.state.json" % (os.path.basename(program), id(self)))
         cmd = [TARGET_PYTHON, os.path.join(programs_dir, program), self.state_path] + list(args)
@@ -174,7 +174,12 @@ class Target:
             e["HEAPWATCH_INTERVAL"] = interval
         self.stderr_path = self.state_path + ".stderr"
         self.stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(cmd, env=e, stdout=subprocess.DEVNULL, stderr=self.stderr)
+        def enter_cgroup():
+            # Before exec, so the process is in its cgroup before its agent says HELLO.
+            with open(cgroup_procs, "w") as f:
+                f.write(str(os.getpid()))
+        self.proc = subprocess.Popen(cmd, env=e, stdout=subprocess.DEVNULL, stderr=self.stderr,
+                                     preexec_fn=enter_cgroup if cgroup_procs else None)
         self.pid = self.proc.pid
 
     def state(self):
