@@ -84,6 +84,7 @@ def main():
     ap.add_argument("--tiers", default="10s:2m,1m:4m,10m:1h",
                     help="short retentions so deletes and vacuum happen during the run")
     ap.add_argument("--json")
+    ap.add_argument("--no-store", action="store_true", help="the same load on a memory-only daemon (baseline CPU)")
     a = ap.parse_args()
 
     daemon = os.path.join(a.builddir, "heapwatchd")
@@ -96,7 +97,8 @@ def main():
     log = open(os.path.join(tmp, "heapwatchd.log"), "wb")
     d = subprocess.Popen([daemon, "--socket", sock, "--http", "127.0.0.1:%d" % port, "--state-dir", state,
                           "--store-tiers", a.tiers, "--max-connections", str(a.processes + 100),
-                          "--max-processes", str(a.processes + 100)], stdout=log, stderr=subprocess.STDOUT)
+                          "--max-processes", str(a.processes + 100)] + (["--no-store"] if a.no_store else []),
+                         stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -128,6 +130,18 @@ def main():
         d.send_signal(signal.SIGTERM)
         d.wait(timeout=60)
 
+        if a.no_store:
+            result = {"processes": a.processes, "seconds": a.seconds, "store": False, "samples_sent": samples,
+                      "samples_in_cpu_window": frames, "daemon_cpu_seconds": cpu1 - cpu0,
+                      "daemon_cpu_share": (cpu1 - cpu0) / (t1 - t0),
+                      "daemon_cpu_ms_per_1000_samples": 1000 * (cpu1 - cpu0) / (frames / 1000) if frames else None,
+                      "healthz_worst_ms": 1000 * probe.worst, "healthz_probes": probe.count,
+                      "healthz_over_10ms": probe.over_10ms}
+            print(json.dumps(result, indent=2))
+            if a.json:
+                with open(a.json, "w") as f:
+                    json.dump(result, f, indent=2)
+            return 0
         con = sqlite3.connect(os.path.join(state, "history.db"))
         tiers = con.execute("SELECT tier, count(*), avg(length(data)), count(DISTINCT proc) FROM points "
                             "GROUP BY tier ORDER BY tier").fetchall()

@@ -216,10 +216,15 @@ int store_config_validate(const StoreConfig *c, char *error, size_t size) {
 /* --- bucket blob encoding ------------------------------------------------------------------- */
 
 /* Per metric: a tag byte, then the values. Tag bit 7: all four equal, one value follows;
- * otherwise four (min, max, mean, last). Bits 0..3: value i is a zigzag varint (whole number
- * within +-2^53), else 8 bytes of IEEE double, little-endian. The blob starts with the count
- * of metrics, so a newer daemon with more metrics can still read old rows. */
+ * bit 6 ("delta"): min, max and last are whole numbers: min as a zigzag varint, then max - min,
+ * (mean - min) * 16 rounded (the mean to 1/16 of a unit: bytes and counts need no more) and
+ * last - min as varints, a few bytes for values that move little within a bucket; otherwise
+ * four values (min, max, mean, last) where bit i says value i is a zigzag varint (a whole
+ * number within +-2^53), else 8 bytes of IEEE double, little-endian. The blob starts with the
+ * count of metrics, so a newer daemon with more metrics can still read old rows. */
 #define TAG_SINGLE 0x80
+#define TAG_DELTA 0x40
+#define MEAN_SCALE 16.0
 
 static bool is_whole(double v) {
         return isfinite(v) && v == floor(v) && fabs(v) <= 9007199254740992.0;
@@ -233,6 +238,10 @@ static size_t put_varint(uint8_t *out, uint64_t v) {
                 out[n++] = b | (v ? 0x80 : 0);
         } while (v);
         return n;
+}
+
+static size_t put_zigzag(uint8_t *out, int64_t i) {
+        return put_varint(out, ((uint64_t) i << 1) ^ (uint64_t) (i >> 63));
 }
 
 static size_t put_value(uint8_t *out, double v, bool whole) {
@@ -258,6 +267,15 @@ size_t store_encode_aggs(const StoreAgg aggs[_HISTORY_METRIC_MAX], uint8_t out[S
                 int count = single ? 1 : 4;
                 uint8_t tag = single ? TAG_SINGLE : 0;
 
+                if (!single && is_whole(v[0]) && is_whole(v[1]) && is_whole(v[3]) && isfinite(v[2]) &&
+                    v[0] <= v[2] && v[2] <= v[1] && v[0] <= v[3] && v[3] <= v[1] && v[1] - v[0] <= 9007199254740992.0 / MEAN_SCALE) {
+                        out[n++] = TAG_DELTA;
+                        n += put_zigzag(out + n, (int64_t) v[0]);
+                        n += put_varint(out + n, (uint64_t) (v[1] - v[0]));
+                        n += put_varint(out + n, (uint64_t) llround((v[2] - v[0]) * MEAN_SCALE));
+                        n += put_varint(out + n, (uint64_t) (v[3] - v[0]));
+                        continue;
+                }
                 for (int k = 0; k < count; k++)
                         if (is_whole(v[k]))
                                 tag |= (uint8_t) (1u << k);
@@ -268,18 +286,27 @@ size_t store_encode_aggs(const StoreAgg aggs[_HISTORY_METRIC_MAX], uint8_t out[S
         return n;
 }
 
+static int get_varint(const uint8_t *blob, size_t len, size_t *pos, uint64_t *ret) {
+        uint64_t v = 0;
+
+        for (unsigned shift = 0;; shift += 7) {
+                uint8_t b;
+                if (*pos >= len || shift > 63)
+                        return -EBADMSG;
+                b = blob[(*pos)++];
+                v |= (uint64_t) (b & 0x7f) << shift;
+                if (!(b & 0x80))
+                        break;
+        }
+        *ret = v;
+        return 0;
+}
+
 static int get_value(const uint8_t *blob, size_t len, size_t *pos, bool whole, double *ret) {
         if (whole) {
-                uint64_t v = 0;
-                for (unsigned shift = 0;; shift += 7) {
-                        uint8_t b;
-                        if (*pos >= len || shift > 63)
-                                return -EBADMSG;
-                        b = blob[(*pos)++];
-                        v |= (uint64_t) (b & 0x7f) << shift;
-                        if (!(b & 0x80))
-                                break;
-                }
+                uint64_t v;
+                if (get_varint(blob, len, pos, &v) < 0)
+                        return -EBADMSG;
                 *ret = (double) (int64_t) ((v >> 1) ^ (~(v & 1) + 1));
                 return 0;
         }
@@ -309,6 +336,19 @@ int store_decode_aggs(const uint8_t *blob, size_t len, StoreAgg aggs[_HISTORY_ME
                 if (pos >= len)
                         return -EBADMSG;
                 tag = blob[pos++];
+                if (tag == TAG_DELTA) {
+                        double lo;
+                        uint64_t d[3];
+                        if (get_value(blob, len, &pos, true, &lo) < 0)
+                                return -EBADMSG;
+                        for (k = 0; k < 3; k++)
+                                if (get_varint(blob, len, &pos, &d[k]) < 0)
+                                        return -EBADMSG;
+                        if (m < _HISTORY_METRIC_MAX)
+                                aggs[m] = (StoreAgg) { lo, lo + (double) d[0], lo + (double) d[1] / MEAN_SCALE,
+                                                       lo + (double) d[2] };
+                        continue;
+                }
                 if (tag & 0x70)
                         return -EBADMSG;
                 n = (tag & TAG_SINGLE) ? 1 : 4;
