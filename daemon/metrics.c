@@ -449,6 +449,31 @@ static void write_store_families(FILE *f, const Store *store) {
         fputs("heapwatch_store_flush_transaction_seconds_max ", f);
         write_value(f, st.flush_seconds_max);
         fputc('\n', f);
+        write_header(f, "heapwatch_store_flush_transaction_cpu_seconds_max", "gauge",
+                     "Most CPU time one write transaction took since start.");
+        fputs("heapwatch_store_flush_transaction_cpu_seconds_max ", f);
+        write_value(f, st.flush_cpu_seconds_max);
+        fputc('\n', f);
+        write_header(f, "heapwatch_store_transactions_total", "counter", "Write transactions run.");
+        write_u64(f, "heapwatch_store_transactions_total", st.transactions_total);
+        write_header(f, "heapwatch_store_transactions_slow_total", "counter",
+                     "Write transactions that held the event loop for more than 5 ms.");
+        write_u64(f, "heapwatch_store_transactions_slow_total", st.transactions_over_5ms_total);
+        write_header(f, "heapwatch_store_maintenance_step_cpu_seconds_max", "gauge",
+                     "Most CPU time one retention, budget and vacuum step took since start.");
+        fputs("heapwatch_store_maintenance_step_cpu_seconds_max ", f);
+        write_value(f, st.maintenance_cpu_seconds_max);
+        fputc('\n', f);
+        write_header(f, "heapwatch_store_maintenance_steps_total", "counter", "Housekeeping steps run.");
+        write_u64(f, "heapwatch_store_maintenance_steps_total", st.maintenance_steps_total);
+        write_header(f, "heapwatch_store_maintenance_steps_slow_total", "counter",
+                     "Housekeeping steps that held the event loop for more than 5 ms.");
+        write_u64(f, "heapwatch_store_maintenance_steps_slow_total", st.maintenance_over_5ms_total);
+        write_header(f, "heapwatch_store_checkpoint_seconds_max", "gauge",
+                     "Longest WAL checkpoint since start (on the checkpointer thread, not the event loop).");
+        fputs("heapwatch_store_checkpoint_seconds_max ", f);
+        write_value(f, st.checkpoint_seconds_max);
+        fputc('\n', f);
         write_header(f, "heapwatch_store_maintenance_step_seconds_max", "gauge",
                      "Longest retention, budget and vacuum step since start.");
         fputs("heapwatch_store_maintenance_step_seconds_max ", f);

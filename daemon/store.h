@@ -14,7 +14,8 @@
  * found while running) it keeps buckets in memory, says so through store_is_available() and
  * the counters, and tries again on the next flush. No logging except the few state changes an
  * operator must see (opened, moved aside, unavailable, available again), rate-limited.
- * Single-threaded (the event loop).
+ * Called from the event loop only; internally one helper thread with its own connection runs
+ * WAL checkpoints (the only long write: an fsync), so commits on the loop only append.
  */
 #pragma once
 
@@ -99,6 +100,11 @@ typedef struct StoreStats {
         double flush_seconds_last;      /* longest single transaction of the last flush */
         double flush_seconds_max;       /* longest single transaction since start */
         double maintenance_seconds_max; /* longest retention/budget/vacuum step since start */
+        double checkpoint_seconds_max;  /* longest WAL checkpoint (on the checkpointer thread) */
+        double flush_cpu_seconds_max;   /* the most CPU one transaction took (wall minus preemption) */
+        double maintenance_cpu_seconds_max;
+        uint64_t transactions_total, transactions_over_5ms_total; /* write transactions; wall > 5 ms */
+        uint64_t maintenance_steps_total, maintenance_over_5ms_total;
         uint64_t disk_bytes;            /* database + WAL files, last measured */
         uint64_t used_bytes;            /* database pages in use: what max_disk_bytes bounds */
         double budget_factor;           /* share of each tier's retention kept under the budget */
