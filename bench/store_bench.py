@@ -4,12 +4,13 @@
 this build tree with its database in a temp dir, bench/store_load speaking the real protocol
 for N processes at 1 Hz, and meanwhile an HTTP probe that asks /healthz every 10 ms and keeps
 the slowest answer (an answer waits for whatever holds the event loop: a flush, a vacuum step).
+Then a second phase restarts the daemon on the same database with retentions of seconds, so
+retention deletes nearly every row and incremental vacuum returns the pages, probed the same way.
 
 Reports: samples ingested, daemon CPU per 1000 samples (utime+stime from /proc over the steady
 part), the longest flush transaction and maintenance step the daemon measured itself, the
 slowest /healthz answer, and from the database afterwards the bytes per row and per
-process-day of each tier. Short tier retentions (--tiers) make retention delete rows during
-the run, so incremental vacuum runs under load too; row sizes do not depend on retention.
+process-day of each tier.
 
     bench/store_bench.py --builddir BUILD [--processes 500] [--seconds 240] [--json out.json]
 """
@@ -76,13 +77,66 @@ class Probe(threading.Thread):
             time.sleep(0.010)
 
 
+def vacuum_phase(a, daemon, sock, state, tmp):
+    """Restart on the same database with retentions of seconds: retention deletes nearly every
+    row, and incremental vacuum returns the pages step by step while /healthz is probed."""
+    size0 = os.path.getsize(os.path.join(state, "history.db"))
+    port = free_port()
+    url = "http://127.0.0.1:%d" % port
+    log = open(os.path.join(tmp, "heapwatchd-vacuum.log"), "wb")
+    d = subprocess.Popen([daemon, "--socket", sock, "--http", "127.0.0.1:%d" % port, "--state-dir", state,
+                          "--store-tiers", "10s:10s,1m:1m,10m:10m", "--max-processes", str(a.processes + 100)],
+                         stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                get(url + "/healthz")
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        probe = Probe(url)
+        probe.start()
+        # Until the file stopped shrinking for a few seconds (or two minutes).
+        last, still, end = None, 0, time.monotonic() + 120
+        while time.monotonic() < end and still < 5:
+            time.sleep(1)
+            pages = metric(get(url + "/metrics"), "heapwatch_store_vacuumed_pages_total")
+            still = still + 1 if pages == last and pages else 0
+            last = pages
+        probe.stop = True
+        probe.join()
+        m = get(url + "/metrics")
+        d.send_signal(signal.SIGTERM)
+        d.wait(timeout=60)
+        return {
+            "db_bytes_before": size0,
+            "db_bytes_after": os.path.getsize(os.path.join(state, "history.db")),
+            "rows_deleted": metric(m, "heapwatch_store_rows_deleted_total"),
+            "pages_vacuumed": metric(m, "heapwatch_store_vacuumed_pages_total"),
+            "maintenance_steps": metric(m, "heapwatch_store_maintenance_steps_total"),
+            "maintenance_step_max_ms": 1000 * metric(m, "heapwatch_store_maintenance_step_seconds_max"),
+            "maintenance_step_cpu_max_ms": 1000 * metric(m, "heapwatch_store_maintenance_step_cpu_seconds_max"),
+            "maintenance_steps_over_5ms": metric(m, "heapwatch_store_maintenance_steps_slow_total"),
+            "healthz_worst_ms": 1000 * probe.worst,
+            "healthz_probes": probe.count,
+            "healthz_over_10ms": probe.over_10ms,
+        }
+    finally:
+        if d.poll() is None:
+            d.kill()
+        log.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--builddir", required=True)
     ap.add_argument("--processes", type=int, default=500)
     ap.add_argument("--seconds", type=float, default=240)
-    ap.add_argument("--tiers", default="10s:2m,1m:4m,10m:1h",
-                    help="short retentions so deletes and vacuum happen during the run")
+    ap.add_argument("--tiers", default="10s:2d,1m:14d,10m:180d",
+                    help="the tiers of the load phase (the vacuum phase then shrinks them to seconds)")
     ap.add_argument("--json")
     ap.add_argument("--no-store", action="store_true", help="the same load on a memory-only daemon (baseline CPU)")
     a = ap.parse_args()
@@ -184,6 +238,7 @@ def main():
             result["tiers"].append({"resolution_seconds": r, "rows": rows, "payload_bytes_per_row": avg,
                                     "stored_bytes_per_row": per_row,
                                     "bytes_per_process_day": per_row * 86400 / r})
+        result["vacuum_phase"] = vacuum_phase(a, daemon, sock, state, tmp)
         print(json.dumps(result, indent=2))
         if a.json:
             with open(a.json, "w") as f:

@@ -362,7 +362,7 @@ static json_t *processes_new(Registry *reg, ProcessFilter filter) {
                 Store *store = registry_get_store(reg);
                 const StoreConfig *c = store_get_config(store);
                 StoredList sl = { reg, list };
-                int r = store_list_processes(store, now_unix() - c->tiers[c->n_tiers - 1].retention,
+                int r = store_list_processes(store, now_unix() - c->tiers[c->n_tiers - 1].retention, true,
                                              API_STORED_PROCESSES_MAX, on_stored_process, &sl);
                 if (r == -ENOMEM)
                         return NULL;

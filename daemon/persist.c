@@ -237,7 +237,8 @@ int persist_restore(Registry *reg, double now, double detect_horizon) {
         if (!store || !store_is_available(store))
                 return 0;
         c = store_get_config(store);
-        r = store_list_processes(store, now - c->tiers[c->n_tiers - 1].retention, 100000, on_stored_process, &rs);
+        r = store_list_processes(store, now - c->tiers[c->n_tiers - 1].retention, false, 100000, on_stored_process,
+                                 &rs);
         /* Those that ended while the daemon was away: ended at their last sample, connection lost. */
         for (size_t i = 0; r >= 0 && i < rs.n_stale; i++) {
                 StoreProcessInfo *in = &rs.stale[i];

@@ -1472,7 +1472,8 @@ int store_get_process(Store *s, const char *id, StoreProcessInfo *ret) {
         return 0;
 }
 
-int store_list_processes(Store *s, double exited_since, size_t max, StoreProcessFunc cb, void *userdata) {
+int store_list_processes(Store *s, double exited_since, bool exited_only, size_t max, StoreProcessFunc cb,
+                         void *userdata) {
         _cleanup_sqlite_stmt_ sqlite3_stmt *st = NULL;
         int rc, r;
 
@@ -1482,12 +1483,14 @@ int store_list_processes(Store *s, double exited_since, size_t max, StoreProcess
                 return -EAGAIN;
         rc = sqlite3_prepare_v2(s->db,
                                 "SELECT " PROCESS_COLUMNS " FROM processes WHERE pid IS NOT NULL AND"
-                                " (exited_at = 0 OR exited_at >= ?) ORDER BY exited_at = 0 DESC, exited_at DESC LIMIT ?",
+                                " ((exited_at = 0 AND NOT ?3) OR exited_at >= ?1) ORDER BY exited_at = 0 DESC,"
+                                " exited_at DESC LIMIT ?2",
                                 -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return sqlite_errno(rc);
         sqlite3_bind_double(st, 1, exited_since);
         sqlite3_bind_int64(st, 2, (int64_t) (max > INT64_MAX ? INT64_MAX : max));
+        sqlite3_bind_int(st, 3, exited_only);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 StoreProcessInfo info;
                 process_from_row(st, &info);

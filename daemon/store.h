@@ -160,10 +160,12 @@ int store_span(Store *s, const char *id, size_t tier, double *ret_first, double 
 
 /* Process records. */
 int store_get_process(Store *s, const char *id, StoreProcessInfo *ret);
-/* Each process record whose exited_at is 0 (live when last written) or >= exited_since, newest
- * first, at most max. cb returns < 0 to stop. */
+/* Each process record that ended at or after exited_since and, unless exited_only, each one
+ * still live when last written (those first); then most recently ended first; at most max.
+ * cb returns < 0 to stop (that value is returned). */
 typedef int (*StoreProcessFunc)(void *userdata, const StoreProcessInfo *info);
-int store_list_processes(Store *s, double exited_since, size_t max, StoreProcessFunc cb, void *userdata);
+int store_list_processes(Store *s, double exited_since, bool exited_only, size_t max, StoreProcessFunc cb,
+                         void *userdata);
 
 /* Encoding of one bucket row (exposed for tests): at most STORE_BLOB_MAX bytes. */
 #define STORE_BLOB_MAX (1 + _HISTORY_METRIC_MAX * (1 + 4 * 10))
