@@ -285,5 +285,8 @@ int persist_resume_step(Registry *reg, double host_available, size_t max_points)
                                  leak_verdict_to_string(process_leaks_verdict(&p->leaks)));
                 p->resume = leak_resume_free(p->resume);
         }
+        /* The slice may have ended before every process was visited. */
+        for (size_t i = 0; !more && i < registry_count(reg); i++)
+                more = registry_at(reg, i)->resume != NULL;
         return more;
 }

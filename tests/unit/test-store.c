@@ -27,6 +27,8 @@
 
 #include "leak-resume.h"
 #include "leaks.h"
+#include "persist.h"
+#include "registry.h"
 #include "store.h"
 
 #define T0 1700000400.0 /* a multiple of 600: bucket edges are easy to reason about */
@@ -656,6 +658,57 @@ START_TEST(test_leak_resume) {
 }
 END_TEST
 
+/* Replays of several processes share one budget per slice; a slice that runs out before it
+ * visited every process must still say there is more (else the timer stops and a process never
+ * resumes: a bug the ASan e2e run found by ordering chance). */
+START_TEST(test_resume_budget_across_processes) {
+        RegistryLimits rl = { .max_processes = 8, .history_capacity = 16 };
+        StoreConfig c;
+        Store *s;
+        Registry *reg;
+        int rounds = 0, r;
+
+        config_in(&c, tmpdir);
+        ck_assert_int_eq(store_open(&c, T0, &s), 0);
+        reg = registry_new(&rl);
+        ck_assert_ptr_nonnull(reg);
+        registry_set_store(reg, s, persist_on_free, s);
+        for (int k = 0; k < 3; k++) {
+                char id[PROCESS_ID_MAX];
+                HwHello h = { .protocol = 1, .pid = 100 + k };
+                StoreSeries *ss;
+                Process *p;
+
+                process_id_format(id, 100 + k, 1);
+                ck_assert_int_eq(store_series_get(s, id, &ss), 0);
+                for (int i = 0; i < 120; i++) {
+                        HistoryPoint pt = point_at(T0 + i, 1e6);
+                        ck_assert_int_eq(store_series_add(s, ss, &pt), 0);
+                }
+                h.argv = calloc(1, sizeof(char *));
+                ck_assert_int_eq(registry_attach(reg, id, 100 + k, 0, 0, 1, 1, T0, &h, T0, &p), 0);
+                hw_hello_done(&h);
+                p->stored = ss;
+        }
+        while (store_flush(s, T0 + 120, 200, 0) == 0)
+                ;
+        for (size_t i = 0; i < registry_count(reg); i++) {
+                Process *p = registry_at(reg, i);
+                ck_assert_int_eq(leak_resume_new(s, p->id, T0 + 120, 7 * 86400, &p->resume), 0);
+                ck_assert_ptr_nonnull(p->resume);
+                ck_assert_uint_eq(leak_resume_remaining(p->resume), 2); /* two 1-min buckets */
+        }
+        /* 4 points a slice: two processes, then the third in the next slice. */
+        while ((r = persist_resume_step(reg, -1, 4)) > 0)
+                ck_assert_int_lt(++rounds, 10);
+        ck_assert_int_eq(rounds, 1);
+        for (size_t i = 0; i < registry_count(reg); i++)
+                ck_assert_ptr_null(registry_at(reg, i)->resume);
+        registry_free(reg);
+        store_free(s);
+}
+END_TEST
+
 static Suite *store_suite(void) {
         Suite *s = suite_create("store");
         TCase *tc = tcase_create("core");
@@ -673,6 +726,7 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_unavailable_then_back);
         tcase_add_test(tc, test_disk_budget);
         tcase_add_test(tc, test_leak_resume);
+        tcase_add_test(tc, test_resume_budget_across_processes);
         suite_add_tcase(s, tc);
         return s;
 }
