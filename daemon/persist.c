@@ -221,7 +221,15 @@ static int on_stored_process(void *userdata, const StoreProcessInfo *in) {
         p->connections = 0; /* the reconnect counts as its first connection to this daemon */
         p->samples_received = in->samples > 0 ? (uint64_t) in->samples : 0;
         p->stored_samples = p->samples_received;
-        (void) store_series_get(rs->store, p->id, &p->stored);
+        /* Recorded as ended now (keeping what the row knew of its last sample): if its agent
+         * never comes back, that is what it was. */
+        if (store_series_get(rs->store, p->id, &p->stored) >= 0) {
+                StoreProcessInfo info = *in;
+                info.exited_at = rs->now;
+                snprintf(info.exit_reason, sizeof info.exit_reason, "%s",
+                         exit_reason_to_string(EXIT_REASON_CONNECTION_LOST));
+                store_series_set_info(rs->store, p->stored, &info);
+        }
         if (leak_resume_new(rs->store, p->id, rs->now, rs->horizon, &p->resume) < 0)
                 p->resume = NULL;
         rs->restored++;

@@ -40,6 +40,7 @@
 #define STORE_MAINTAIN_PROCS_PER_STEP 64  /* (tier, process) deletes per step */
 #define STORE_REOPEN_SECONDS 30.0         /* retry an unavailable database at least this often */
 #define STORE_WAL_LIMIT_BYTES (8LL * 1024 * 1024)
+#define STORE_RELEASED_MAX 4096 /* ended processes held for unwritten buckets while unavailable */
 /* The checkpointer thread copies the WAL into the database this often. The loop's connection
  * only checkpoints itself if the WAL grows past STORE_WAL_SAFETY_PAGES (the thread is stuck). */
 #define STORE_CHECKPOINT_USEC (1 * USEC_PER_SEC)
@@ -87,6 +88,7 @@ struct Store {
         sqlite3_stmt *st_point, *st_proc_key, *st_proc_insert, *st_proc_update, *st_last_bucket;
 
         StoreSeries *series;
+        size_t released_kept; /* released series still held for unwritten rows */
         PendingRow *pending; /* ring */
         size_t pending_head, pending_n, pending_alloc;
 
@@ -831,6 +833,8 @@ int store_series_get(Store *s, const char *id, StoreSeries **ret) {
 }
 
 static void series_unlink_free(Store *s, StoreSeries *ss) {
+        if (ss->released)
+                s->released_kept--;
         if (ss->prev)
                 ss->prev->next = ss->next;
         else
@@ -853,6 +857,18 @@ void store_series_release(Store *s, StoreSeries *ss) {
         if (!s || !ss)
                 return;
         ss->released = true;
+        s->released_kept++;
+        /* While the database is unavailable, ended processes would pile up here with their
+         * unwritten buckets: past a bound, their open buckets (and process row) are dropped,
+         * counted like queue overflow. */
+        if (s->released_kept > STORE_RELEASED_MAX && !store_is_available(s)) {
+                for (size_t i = 0; i < s->config.n_tiers; i++)
+                        if (ss->buckets[i].dirty) {
+                                ss->buckets[i].dirty = false;
+                                s->stats.rows_dropped_total++;
+                        }
+                ss->info_dirty = false;
+        }
         /* Rows still waiting keep it until they are written (or dropped). */
         if (ss->pending == 0 && !series_dirty(s, ss))
                 series_unlink_free(s, ss);

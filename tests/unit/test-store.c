@@ -554,6 +554,38 @@ START_TEST(test_unavailable_then_back) {
 }
 END_TEST
 
+/* While unavailable, ended processes' unwritten buckets are held only up to a bound. */
+START_TEST(test_released_bounded_while_unavailable) {
+        char blocker[128], dir[160];
+        StoreConfig c;
+        StoreStats st;
+        Store *s;
+        int fd;
+
+        snprintf(blocker, sizeof blocker, "%s/blocker", tmpdir);
+        snprintf(dir, sizeof dir, "%s/state", blocker);
+        fd = open(blocker, O_WRONLY | O_CREAT, 0600);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        config_in(&c, dir);
+        ck_assert_int_eq(store_open(&c, T0, &s), 0);
+        ck_assert(!store_is_available(s));
+        for (int k = 0; k < 5000; k++) {
+                char id[32];
+                StoreSeries *ss;
+                HistoryPoint p = point_at(T0 + k, 1);
+                snprintf(id, sizeof id, "%d-1", k + 1);
+                ck_assert_int_eq(store_series_get(s, id, &ss), 0);
+                ck_assert_int_eq(store_series_add(s, ss, &p), 0);
+                store_series_release(s, ss);
+        }
+        store_get_stats(s, &st);
+        /* 4096 kept with their open bucket in each of 3 tiers; the rest dropped, counted */
+        ck_assert_uint_eq(st.rows_dropped_total, (5000 - 4096) * 3);
+        store_free(s);
+}
+END_TEST
+
 /* --- disk budget ------------------------------------------------------------------------------ */
 
 START_TEST(test_disk_budget) {
@@ -724,6 +756,7 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_damaged_page_moved_aside);
         tcase_add_test(tc, test_newer_schema_left_alone);
         tcase_add_test(tc, test_unavailable_then_back);
+        tcase_add_test(tc, test_released_bounded_while_unavailable);
         tcase_add_test(tc, test_disk_budget);
         tcase_add_test(tc, test_leak_resume);
         tcase_add_test(tc, test_resume_budget_across_processes);
