@@ -656,9 +656,16 @@ static int handle_series(Registry *reg, const Route *route, ApiQueryFunc query, 
         }
         /* Nothing exists before the process started: from=0 means "all of it", at the finest
          * tier that holds it, not a step stretched over decades. */
+        /* A clock that stepped back (or an agent in another pid namespace) may date samples
+         * before the start: never clamp past the data. */
         if (p && history_size(p->history) > 0)
-                /* A clock that stepped back may date samples before the start. */
                 started = fmin(started, history_get(p->history, 0)->time);
+        if (store && store_is_available(store)) {
+                const StoreConfig *c = store_get_config(store);
+                double first;
+                if (store_span(store, route->id, c->n_tiers - 1, &first, NULL) >= 0)
+                        started = fmin(started, first);
+        }
         data_from = started > 0 && q.from < started ? fmin(floor(started), q.to) : q.from;
         agg_text = lookup(query, userdata, "agg");
         if (agg_text) {

@@ -2,16 +2,19 @@
 # SPDX-License-Identifier: MIT
 """End-to-end tests of durable history (daemon/store.c): a real heapwatchd with its state
 directory in a temp dir (or a small tmpfs mounted for the test), real interpreters with the
-agent. kill -9 of the daemon under live agents loses nothing older than the flush interval and
+agent. A week of samples sent at accelerated time comes back right from every tier; kill -9 of the daemon under live agents loses nothing older than the flush interval and
 agents come back to the same records; a database overwritten with garbage is moved aside; a
 read-only and a full state directory keep the daemon serving from memory and writing resumes
 when the directory is usable again; an OOM-killed process is recorded as such; ended processes
 stay listed from the store after a restart. The stored rows are also read directly with the
 stdlib sqlite3 module."""
 import glob
+import json
 import os
 import signal
+import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -22,6 +25,11 @@ from hwtest import Daemon, Target, TmpDir, wait_for, DEADLINE  # noqa: E402
 
 INTERVAL = 0.1
 FLUSH = 1.0
+
+
+def frame(ftype, payload):
+    payload = json.dumps(payload).encode()
+    return b"HWP\0" + bytes([1, ftype, 0, 0]) + struct.pack(">I", len(payload)) + payload
 
 
 def db_rows(state_dir, sql, args=()):
@@ -155,6 +163,77 @@ class Store(unittest.TestCase):
         self.assertEqual(times, sorted(times))
         self.assertGreater(times[-1], killed_at)
         d2.stop()
+
+    def test_week_of_history_at_accelerated_time(self):
+        """A week of samples, one every 10 s, sent through the agent socket in seconds (a fake
+        agent speaking the real protocol with past timestamps), then read back at every tier."""
+        d = self.daemon(extra=["--flush-interval", "0.5", "--detect-window", "600",
+                               "--detect-min-horizon", "12000", "--detect-max-horizon", "24000"])
+        week = 7 * 86400
+        t0 = (int(time.time()) // 600) * 600 - week
+        n = week // 10
+
+        def rss(i):  # a 1 byte/s climb with a sawtooth over each minute
+            return 100000000 + 10 * i + (i % 6) * 1000
+
+        hello = {"protocol": 1, "agent_version": "0.1.0", "pid": os.getpid(), "service": "week", "hostname": "h",
+                 "argv": ["fake-agent"], "interval": 10.0}
+        chunks = [frame(1, hello)]
+        for i in range(n):
+            chunks.append(frame(2, {"seq": i, "time": t0 + 10 * i + 0.5, "process": {"rss_bytes": rss(i)},
+                                    "python": {"allocated_blocks": 1000 + i}}))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(d.socket_path)
+        try:
+            sock.sendall(b"".join(chunks))
+            pid_id = wait_for(lambda: (lambda p: p["id"] if p and p["samples"] == n else None)(
+                d.find_process(os.getpid())), timeout=120, what="every sample of the week ingested")
+            wait_for(lambda: db_rows(d.state_dir, "SELECT count(*) FROM points WHERE tier = 2")[0][0] >= week // 600,
+                     timeout=60, what="the week in the 10 min tier")
+
+            def points(**params):
+                return self.series(d, pid_id, metric="rss_bytes", **params)
+
+            # 10 min tier: the whole week at step 600, min and max of every bucket exact.
+            lo = points(**{"from": t0, "to": t0 + week - 1, "step": 600, "agg": "min"})
+            hi = points(**{"from": t0, "to": t0 + week - 1, "step": 600, "agg": "max"})
+            self.assertEqual(lo["resolution"], 600.0)
+            self.assertEqual(len(lo["points"]), week // 600)
+            for m, ((t, vmin), (_, vmax)) in enumerate(zip(lo["points"], hi["points"])):
+                self.assertEqual(t, t0 + 600 * m)
+                self.assertEqual(vmin, rss(60 * m))
+                self.assertEqual(vmax, rss(60 * m + 59))
+            # 1 min tier: five days back (beyond the 10 s tier's two days), every stored minute.
+            start = t0 + 2 * 86400
+            doc = points(**{"from": start, "agg": "min"})
+            self.assertEqual(doc["resolution"], 60.0)
+            self.assertFalse(doc["step_adjusted"])
+            stored = [(t, v) for t, v in doc["points"] if t < doc["memory_from"]]
+            self.assertGreater(len(stored), 4 * 1440)
+            for t, v in stored:
+                k = int(t - t0) // 60
+                self.assertEqual(t, t0 + 60 * k)
+                self.assertEqual(v, rss(6 * k))
+            # 10 s tier: the last day, one sample a bucket, then the raw points in memory.
+            doc = points(**{"from": t0 + week - 86400})
+            self.assertEqual(doc["resolution"], 10.0)
+            self.assertIsNotNone(doc["memory_from"])
+            for t, v in doc["points"]:
+                i = int(t - t0) // 10
+                self.assertEqual(v, rss(i))
+            times = [t for t, _ in doc["points"]]
+            self.assertEqual(times, sorted(times))
+            self.assertGreaterEqual(len(times), 8640)
+            # Memory alone: the last hour of the week.
+            doc = points(**{"from": t0 + week - 3600})
+            self.assertIsNone(doc["resolution"])
+            self.assertEqual(len(doc["points"]), 360)
+            # The whole week without a step is more than the cap: the step is raised, and said so.
+            doc = points(**{"from": t0})
+            self.assertTrue(doc["step_adjusted"])
+            self.assertLessEqual(len(doc["points"]), 11000)
+        finally:
+            sock.close()
 
     def test_garbage_database_moved_aside(self):
         state = os.path.join(self.tmp, "state")
