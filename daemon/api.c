@@ -157,15 +157,22 @@ static json_t *stored_detail_new(const StoreProcessInfo *in) {
 }
 
 typedef struct StoredList {
-        Registry *reg;
+        const char **ids; /* the registry's ids, sorted */
+        size_t n_ids;
         json_t *list;
 } StoredList;
 
+static int compare_ids(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
 static int on_stored_process(void *userdata, const StoreProcessInfo *in) {
         StoredList *sl = userdata;
+        const char *key = in->id;
 
-        /* Records the registry holds were listed already, from memory (fresher). */
-        if (in->exited_at <= 0 || registry_find(sl->reg, in->id))
+        /* Records the registry holds were listed already, from memory (fresher). A sorted
+         * copy of their ids: up to 10000 stored rows against up to max_processes records. */
+        if (in->exited_at <= 0 || (sl->n_ids > 0 && bsearch(&key, sl->ids, sl->n_ids, sizeof *sl->ids, compare_ids)))
                 return 0;
         return json_append(sl->list, stored_summary_new(in)) < 0 ? -ENOMEM : 0;
 }
@@ -361,8 +368,17 @@ static json_t *processes_new(Registry *reg, ProcessFilter filter) {
         if (filter != PROCESS_FILTER_LIVE && registry_get_store(reg)) {
                 Store *store = registry_get_store(reg);
                 const StoreConfig *c = store_get_config(store);
-                StoredList sl = { reg, list };
-                int r = store_list_processes(store, now_unix() - c->tiers[c->n_tiers - 1].retention, true,
+                _cleanup_free_ const char **ids = count > 0 ? calloc(count, sizeof *ids) : NULL;
+                StoredList sl = { ids, 0, list };
+                int r;
+
+                if (count > 0 && !ids)
+                        return NULL;
+                for (size_t i = 0; i < count; i++)
+                        ids[sl.n_ids++] = registry_at(reg, i)->id;
+                if (sl.n_ids > 1)
+                        qsort(ids, sl.n_ids, sizeof *ids, compare_ids);
+                r = store_list_processes(store, now_unix() - c->tiers[c->n_tiers - 1].retention, true,
                                              API_STORED_PROCESSES_MAX, on_stored_process, &sl);
                 if (r == -ENOMEM)
                         return NULL;
@@ -509,7 +525,7 @@ static int series_build(const Process *p, Store *store, const char *id, const Se
                 hi = history_lower_bound(h, nextafter(q->to, INFINITY));
         }
         cs.max += hi - lo;
-        use_disk = c && q->from < mem_first && store_is_available(store);
+        use_disk = c && q->from < mem_first && store_is_readable(store);
         disk_to = fmin(q->to, mem_first);
 
         if (use_disk) {
@@ -660,7 +676,7 @@ static int handle_series(Registry *reg, const Route *route, ApiQueryFunc query, 
          * before the start: never clamp past the data. */
         if (p && history_size(p->history) > 0)
                 started = fmin(started, history_get(p->history, 0)->time);
-        if (store && store_is_available(store)) {
+        if (store && store_is_readable(store)) {
                 const StoreConfig *c = store_get_config(store);
                 double first;
                 if (store_span(store, route->id, c->n_tiers - 1, &first, NULL) >= 0)

@@ -751,6 +751,11 @@ bool store_is_available(const Store *s) {
         return s && s->db && s->stats.available;
 }
 
+bool store_is_readable(const Store *s) {
+        /* A full disk or an I/O error on write keeps the file open: what is there can be read. */
+        return s && s->db;
+}
+
 void store_get_stats(const Store *s, StoreStats *ret) {
         *ret = s->stats;
         pthread_mutex_lock((pthread_mutex_t *) &s->ckpt_lock);
@@ -792,7 +797,7 @@ static int resolve_key(Store *s, const char *id, bool create, int64_t *ret) {
 static void series_load_buckets(Store *s, StoreSeries *ss) {
         int64_t key;
 
-        if (!store_is_available(s) || resolve_key(s, ss->id, false, &key) < 0)
+        if (!store_is_readable(s) || resolve_key(s, ss->id, false, &key) < 0)
                 return;
         for (size_t i = 0; i < s->config.n_tiers; i++) {
                 StoreAgg aggs[_HISTORY_METRIC_MAX];
@@ -1361,7 +1366,7 @@ int store_read(Store *s, const char *id, size_t tier, double from, double to, si
 
         if (!s || !id || !cb || tier >= s->config.n_tiers || !(from <= to))
                 return -EINVAL;
-        if (!store_is_available(s))
+        if (!store_is_readable(s))
                 return -EAGAIN;
         r = resolve_key(s, id, false, &key);
         if (r < 0)
@@ -1403,7 +1408,7 @@ int store_span(Store *s, const char *id, size_t tier, double *ret_first, double 
 
         if (!s || !id || tier >= s->config.n_tiers)
                 return -EINVAL;
-        if (!store_is_available(s))
+        if (!store_is_readable(s))
                 return -EAGAIN;
         r = resolve_key(s, id, false, &key);
         if (r < 0)
@@ -1472,7 +1477,7 @@ int store_get_process(Store *s, const char *id, StoreProcessInfo *ret) {
                         *ret = ss->info;
                         return 0;
                 }
-        if (!store_is_available(s))
+        if (!store_is_readable(s))
                 return -EAGAIN;
         rc = sqlite3_prepare_v2(s->db, "SELECT " PROCESS_COLUMNS " FROM processes WHERE id = ? AND pid IS NOT NULL",
                                 -1, &st, NULL);
@@ -1495,7 +1500,7 @@ int store_list_processes(Store *s, double exited_since, bool exited_only, size_t
 
         if (!s || !cb)
                 return -EINVAL;
-        if (!store_is_available(s))
+        if (!store_is_readable(s))
                 return -EAGAIN;
         rc = sqlite3_prepare_v2(s->db,
                                 "SELECT " PROCESS_COLUMNS " FROM processes WHERE pid IS NOT NULL AND"

@@ -120,7 +120,8 @@ int store_open(const StoreConfig *c, double now, Store **ret);
 /* Flushes what it can (one bounded pass), closes. Accepts NULL. */
 Store *store_free(Store *s);
 
-bool store_is_available(const Store *s);
+bool store_is_available(const Store *s); /* being written */
+bool store_is_readable(const Store *s);  /* open (writes may be failing: full disk) */
 void store_get_stats(const Store *s, StoreStats *ret);
 const StoreConfig *store_get_config(const Store *s);
 
