@@ -20,7 +20,9 @@
 #include "frame-reader.h"
 #include "log.h"
 #include "macro.h"
+#include "leak-resume.h"
 #include "message.h"
+#include "persist.h"
 #include "proc-util.h"
 #include "stats.h"
 #include "time-util.h"
@@ -65,9 +67,12 @@ static void connection_free(Connection *c, ExitReason reason) {
                 return;
         s = c->server;
         if (c->process) {
-                /* A GOODBYE said how it ended; otherwise the caller's reason stands. */
-                registry_detach(s->registry, c->process, c->goodbye != EXIT_REASON_NONE ? c->goodbye : reason,
+                /* A GOODBYE said how it ended; otherwise the caller's reason stands, unless the
+                 * cgroup shows the OOM killer struck. */
+                registry_detach(s->registry, c->process,
+                                c->goodbye != EXIT_REASON_NONE ? c->goodbye : persist_exit_reason(c->process, reason),
                                 now_unix());
+                persist_detach(s->registry, c->process);
                 log_debug("Agent %s (pid %d) disconnected.", c->process->id, (int) c->peer.pid);
         }
         sd_event_source_disable_unref(c->io_source);
@@ -171,6 +176,7 @@ static int handle_hello(Connection *c) {
 
         p->owner = c;
         c->process = p;
+        persist_attach(s->registry, p);
         c->hello_timer = sd_event_source_disable_unref(c->hello_timer);
         daemon_stats.frames_hello_total++;
         log_info("Agent connected: %s service=%s pid=%d uid=%d%s%s", p->id, p->hello.service, (int) p->pid,
@@ -200,6 +206,11 @@ static void detect_leaks(AgentServer *s, Process *p, const HwSample *sample) {
         double scale;
         int r;
 
+        /* Stored history is still being replayed into the detectors: queue behind it. */
+        if (p->resume) {
+                (void) leak_resume_queue(p->resume, sample);
+                return;
+        }
         r = process_leaks_add_sample(&p->leaks, sample, host_mem_available(s), &event);
         if (r < 0) {
                 if (ratelimit_below(&s->log_ratelimit))
@@ -255,8 +266,10 @@ static int handle_sample(Connection *c, bool goodbye) {
                 /* Not newer than what we have (a clock step, a resent frame): keep the history
                  * monotonic, drop this one, keep the connection. */
                 daemon_stats.frames_rejected_total[REJECT_OUT_OF_ORDER]++;
-        else if (r >= 0)
+        else if (r >= 0) {
+                persist_sample(c->server->registry, c->process);
                 detect_leaks(c->server, c->process, &sample);
+        }
         return 1;
 }
 

@@ -21,11 +21,15 @@
 #include "metrics.h"
 #include "router.h"
 #include "stats.h"
+#include "store.h"
+#include "time-util.h"
 
 
 /* 16 significant digits: microseconds on a Unix timestamp, and 1764061234.56 prints as such
  * rather than as the 17-digit 1764061234.5599999. */
 #define API_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(16))
+/* Ended processes listed from the store at most (the registry's own are always listed). */
+#define API_STORED_PROCESSES_MAX 10000
 
 
 static json_t *json_string_or_null(const char *s) {
@@ -103,6 +107,74 @@ static int add_process_summary(json_t *o, const Process *p) {
                 p->has_sample ? json_integer(p->latest.python_allocated_blocks) : json_null()) < 0)
                 return -ENOMEM;
         return 0;
+}
+
+/* The summary of an ended process that only the store still holds (same members). */
+static json_t *stored_summary_new(const StoreProcessInfo *in) {
+        _cleanup_json_ json_t *o = json_object(), *argv = json_loads(in->argv_json, 0, NULL);
+
+        if (!json_is_array(argv)) {
+                json_decref(argv);
+                argv = json_array();
+        }
+        if (!o || !argv ||
+            json_add(o, "id", json_string_lossy(in->id)) < 0 ||
+            json_add(o, "pid", json_integer(in->pid)) < 0 ||
+            json_add(o, "ppid", json_integer(in->ppid)) < 0 ||
+            json_add(o, "parent_id", json_null()) < 0 ||
+            json_add(o, "service", json_string_lossy(in->service)) < 0 ||
+            json_add(o, "argv", TAKE_PTR(argv)) < 0 ||
+            json_add(o, "uid", json_integer(in->uid)) < 0 ||
+            json_add(o, "gid", json_integer(in->gid)) < 0 ||
+            json_add(o, "state", json_string("exited")) < 0 ||
+            json_add(o, "exit_reason", in->exit_reason[0] ? json_string_lossy(in->exit_reason) : json_null()) < 0 ||
+            json_add(o, "started_at", json_time_or_null(in->start_time)) < 0 ||
+            json_add(o, "connected_at", json_time_or_null(in->connected_at)) < 0 ||
+            json_add(o, "exited_at", json_time_or_null(in->exited_at)) < 0 ||
+            json_add(o, "last_sample_at", in->last_sample_at > 0 ? json_real(in->last_sample_at) : json_null()) < 0 ||
+            json_add(o, "samples", json_integer(in->samples)) < 0 ||
+            json_add(o, "rss_bytes", in->last_rss_bytes >= 0 ? json_integer(in->last_rss_bytes) : json_null()) < 0 ||
+            json_add(o, "python_allocated_blocks",
+                in->last_python_allocated_blocks >= 0 ? json_integer(in->last_python_allocated_blocks) : json_null()) < 0 ||
+            json_add(o, "leak_verdict", json_string_lossy(in->leak_verdict[0] ? in->leak_verdict : "none")) < 0 ||
+            json_add(o, "stored_only", json_true()) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+static json_t *stored_detail_new(const StoreProcessInfo *in) {
+        _cleanup_json_ json_t *root = json_object(), *o = stored_summary_new(in), *leak = json_object();
+
+        if (!root || !o || !leak ||
+            json_add(o, "hostname", json_string_lossy(in->hostname)) < 0 ||
+            json_add(o, "agent_version", json_string_lossy(in->agent_version)) < 0 ||
+            json_add(leak, "verdict", json_string_lossy(in->leak_verdict[0] ? in->leak_verdict : "none")) < 0 ||
+            json_add(root, "process", TAKE_PTR(o)) < 0 ||
+            json_add(root, "latest_sample", json_null()) < 0 ||
+            json_add(root, "leak", TAKE_PTR(leak)) < 0)
+                return NULL;
+        return TAKE_PTR(root);
+}
+
+typedef struct StoredList {
+        const char **ids; /* the registry's ids, sorted */
+        size_t n_ids;
+        json_t *list;
+} StoredList;
+
+static int compare_ids(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+static int on_stored_process(void *userdata, const StoreProcessInfo *in) {
+        StoredList *sl = userdata;
+        const char *key = in->id;
+
+        /* Records the registry holds were listed already, from memory (fresher). A sorted
+         * copy of their ids: up to 10000 stored rows against up to max_processes records. */
+        if (in->exited_at <= 0 || (sl->n_ids > 0 && bsearch(&key, sl->ids, sl->n_ids, sizeof *sl->ids, compare_ids)))
+                return 0;
+        return json_append(sl->list, stored_summary_new(in)) < 0 ? -ENOMEM : 0;
 }
 
 static json_t *process_summary_new(const Process *p) {
@@ -291,6 +363,26 @@ static json_t *processes_new(Registry *reg, ProcessFilter filter) {
         for (size_t i = 0; i < n; i++)
                 if (json_append(list, process_summary_new(refs[i].p)) < 0)
                         return NULL;
+        /* Then ended processes only the store remembers, most recently ended first, within the
+         * longest retention and the row cap. */
+        if (filter != PROCESS_FILTER_LIVE && registry_get_store(reg)) {
+                Store *store = registry_get_store(reg);
+                const StoreConfig *c = store_get_config(store);
+                _cleanup_free_ const char **ids = count > 0 ? calloc(count, sizeof *ids) : NULL;
+                StoredList sl = { ids, 0, list };
+                int r;
+
+                if (count > 0 && !ids)
+                        return NULL;
+                for (size_t i = 0; i < count; i++)
+                        ids[sl.n_ids++] = registry_at(reg, i)->id;
+                if (sl.n_ids > 1)
+                        qsort(ids, sl.n_ids, sizeof *ids, compare_ids);
+                r = store_list_processes(store, now_unix() - c->tiers[c->n_tiers - 1].retention, true,
+                                             API_STORED_PROCESSES_MAX, on_stored_process, &sl);
+                if (r == -ENOMEM)
+                        return NULL;
+        }
 
         root = json_object();
         if (!root || json_add(root, "processes", TAKE_PTR(list)) < 0)
@@ -312,79 +404,226 @@ static json_t *healthz_new(Registry *reg, double now) {
         return TAKE_PTR(o);
 }
 
-/* The points of one process's history in [q->from, q->to]: every stored point, or with a step
- * the mean of each bucket that holds at least one point, reported at the bucket's start (empty
- * buckets are left out, as are non-finite values). Returns 0 and the array, -E2BIG when there
- * would be more than SERIES_POINTS_MAX points, -ENOMEM. */
-static int series_points_new(const History *h, const SeriesQuery *q, json_t **ret) {
+/* One point or bucket of a series, from memory (n = 1) or from a stored tier. */
+typedef struct Cell {
+        double t;
+        double n;
+        double min, max, sum, last;
+} Cell;
+
+typedef enum SeriesAgg {
+        AGG_MEAN,
+        AGG_MIN,
+        AGG_MAX,
+        AGG_LAST,
+} SeriesAgg;
+
+static const char *const agg_names[] = { [AGG_MEAN] = "mean", [AGG_MIN] = "min", [AGG_MAX] = "max", [AGG_LAST] = "last" };
+
+typedef struct Cells {
+        Cell *c;
+        size_t n, alloc, max;
+} Cells;
+
+static int cells_push(Cells *cs, const Cell *c) {
+        if (cs->n >= cs->max)
+                return -E2BIG;
+        if (cs->n == cs->alloc) {
+                size_t n = cs->alloc ? cs->alloc * 2 : 1024;
+                Cell *a = realloc(cs->c, n * sizeof *a);
+                if (!a)
+                        return -ENOMEM;
+                cs->c = a;
+                cs->alloc = n;
+        }
+        cs->c[cs->n++] = *c;
+        return 0;
+}
+
+typedef struct DiskRead {
+        Cells *cells;
+        HistoryMetric metric;
+        double before; /* rows starting at or after this are left to memory */
+        double last_t;
+} DiskRead;
+
+static int on_disk_row(void *userdata, double t, uint32_t n, const StoreAgg aggs[_HISTORY_METRIC_MAX]) {
+        DiskRead *d = userdata;
+        const StoreAgg *a = &aggs[d->metric];
+
+        if (t >= d->before)
+                return -ECANCELED;
+        if (!isfinite(a->mean) || !isfinite(a->min) || !isfinite(a->max) || !isfinite(a->last))
+                return 0;
+        d->last_t = t;
+        return cells_push(d->cells, &(Cell) { t, n, a->min, a->max, a->mean * n, a->last });
+}
+
+static double cell_value(const Cell *c, SeriesAgg agg) {
+        switch (agg) {
+        case AGG_MIN:
+                return c->min;
+        case AGG_MAX:
+                return c->max;
+        case AGG_LAST:
+                return c->last;
+        default:
+                return c->sum / c->n;
+        }
+}
+
+static int append_point(json_t *points, double t, double v) {
+        _cleanup_json_ json_t *pair = json_array();
+
+        if (!pair || json_append(pair, json_real(t)) < 0 || json_append(pair, json_value(v)) < 0 ||
+            json_append(points, TAKE_PTR(pair)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* The series of one process in [from, to]: the stored tier for the part before the process's
+ * in-memory history begins (the finest tier whose retention reaches `from`, or with a step the
+ * coarsest such tier that is still at least as fine as the step), then the raw points in memory.
+ * The stored bucket that straddles the start of memory is used too (it holds the samples from
+ * before a restart that memory lost), and raw points follow from the start of memory. Without a step every point or bucket is returned; with one, cells
+ * are merged into buckets aligned to `from` (weighted by their sample counts for the mean).
+ * More than SERIES_POINTS_MAX points raises the step. */
+typedef struct SeriesResult {
+        json_t *points;
+        double step;            /* effective; 0 without */
+        bool step_adjusted;
+        double resolution;      /* of the stored tier used; 0 when memory only */
+        double memory_from;     /* where raw points take over (NAN: no memory part) */
+} SeriesResult;
+
+static double adjusted_step(double from, double to, double step) {
+        /* The smallest whole-millisecond step that fits the cap. */
+        double s = fmax(fmax(step, SERIES_STEP_MIN), (to - from) / (SERIES_POINTS_MAX - 2));
+        s = ceil(s * 1000) / 1000;
+        /* One bucket to spare: buckets align to the requested `from`, not to where data starts. */
+        while (series_bucket_count(from, to, s) > SERIES_POINTS_MAX - 1)
+                s = ceil(s * 1.01 * 1000) / 1000;
+        return s;
+}
+
+static int series_build(const Process *p, Store *store, const char *id, const SeriesQuery *q, double data_from,
+                        SeriesAgg agg, double now, SeriesResult *ret) {
         _cleanup_json_ json_t *points = NULL;
-        size_t lo, hi, buckets = 0, current = SIZE_MAX, count = 0;
-        double sum = 0;
+        _cleanup_free_ Cell *cells_mem = NULL;
+        Cells cs = { .max = 4 * SERIES_POINTS_MAX + 16 }; /* stored rows read at most; plus memory's */
+        const History *h = p ? p->history : NULL;
+        double mem_first = INFINITY, step = q->step, disk_to;
+        size_t lo = 0, hi = 0, tier = 0;
+        bool use_disk, adjusted = false;
+        const StoreConfig *c = store ? store_get_config(store) : NULL;
+        int r;
+
+        if (h && history_size(h) > 0) {
+                mem_first = history_get(h, 0)->time;
+                lo = history_lower_bound(h, q->from);
+                /* The first point after `to`, so `to` itself is included. */
+                hi = history_lower_bound(h, nextafter(q->to, INFINITY));
+        }
+        cs.max += hi - lo;
+        use_disk = c && q->from < mem_first && store_is_readable(store);
+        disk_to = fmin(q->to, mem_first);
+
+        if (use_disk) {
+                /* The finest tier reaching back to where the data starts... */
+                for (tier = 0; tier + 1 < c->n_tiers && now - c->tiers[tier].retention > data_from; tier++)
+                        ;
+        }
+        /* Raise a step that gives too many points (only the part of the range after the process
+         * started can hold any); without a step, estimate what the range holds. */
+        if (step > 0 && series_bucket_count(data_from, q->to, step) > SERIES_POINTS_MAX) {
+                step = adjusted_step(data_from, q->to, step);
+                adjusted = true;
+        } else if (step <= 0) {
+                double estimate = (double) (hi - lo);
+                if (use_disk)
+                        estimate += (disk_to - data_from) / c->tiers[tier].resolution;
+                if (estimate > SERIES_POINTS_MAX) {
+                        step = adjusted_step(data_from, q->to, 0);
+                        adjusted = true;
+                }
+        }
+        if (use_disk && step > 0)
+                /* ...or a coarser one that still reaches back and is no coarser than the step. */
+                while (tier + 1 < c->n_tiers && c->tiers[tier + 1].resolution <= step)
+                        tier++;
+
+        if (use_disk) {
+                DiskRead d = { .cells = &cs, .metric = q->metric, .before = mem_first, .last_t = NAN };
+                /* Buckets that overlap [from, to], including the one `from` falls in. */
+                r = store_read(store, id, tier, q->from - c->tiers[tier].resolution + 1, disk_to, cs.max, on_disk_row,
+                               &d, NULL);
+                if (r < 0 && r != -ECANCELED && r != -ENOENT && r != -EAGAIN) {
+                        free(cs.c);
+                        return r == -E2BIG ? -E2BIG : r;
+                }
+        }
+        cells_mem = cs.c;
+        for (size_t i = lo; i < hi; i++) {
+                const HistoryPoint *pt = history_get(h, i);
+                double v = pt->values[q->metric];
+                if (!isfinite(v))
+                        continue;
+                r = cells_push(&cs, &(Cell) { pt->time, 1, v, v, v, v });
+                cells_mem = cs.c;
+                if (r < 0)
+                        return r;
+        }
+
+        if (step <= 0 && cs.n > SERIES_POINTS_MAX) {
+                step = adjusted_step(data_from, q->to, 0);
+                adjusted = true;
+        }
 
         points = json_array();
         if (!points)
                 return -ENOMEM;
-
-        if (h) {
-                lo = history_lower_bound(h, q->from);
-                /* The first point after `to`, so `to` itself is included. */
-                hi = history_lower_bound(h, nextafter(q->to, INFINITY));
-        } else
-                lo = hi = 0;
-
-        if (q->step <= 0) {
-                if (hi - lo > SERIES_POINTS_MAX)
-                        return -E2BIG;
-                for (size_t i = lo; i < hi; i++) {
-                        const HistoryPoint *pt = history_get(h, i);
-                        _cleanup_json_ json_t *pair = NULL;
-
-                        if (!isfinite(pt->values[q->metric]))
-                                continue;
-                        pair = json_array();
-                        if (!pair ||
-                            json_append(pair, json_real(pt->time)) < 0 ||
-                            json_append(pair, json_value(pt->values[q->metric])) < 0 ||
-                            json_append(points, TAKE_PTR(pair)) < 0)
+        if (step <= 0) {
+                for (size_t i = 0; i < cs.n; i++)
+                        if (append_point(points, cs.c[i].t, cell_value(&cs.c[i], agg)) < 0)
                                 return -ENOMEM;
+        } else {
+                size_t buckets = series_bucket_count(q->from, q->to, step), current = SIZE_MAX;
+                Cell acc = {};
+
+                for (size_t i = 0; i <= cs.n; i++) {
+                        const Cell *cell = i < cs.n ? &cs.c[i] : NULL;
+                        size_t b = SIZE_MAX;
+
+                        if (cell) {
+                                /* A stored bucket that began before `from` counts in the first. */
+                                b = cell->t <= q->from ? 0 : (size_t) floor((cell->t - q->from) / step);
+                                if (b >= buckets) /* rounding at `to` */
+                                        b = buckets - 1;
+                        }
+                        if (b != current && acc.n > 0) {
+                                if (append_point(points, q->from + (double) current * step, cell_value(&acc, agg)) < 0)
+                                        return -ENOMEM;
+                                acc = (Cell) {};
+                        }
+                        if (!cell)
+                                break;
+                        if (acc.n == 0) {
+                                acc = *cell;
+                        } else {
+                                acc.n += cell->n;
+                                acc.sum += cell->sum;
+                                acc.min = fmin(acc.min, cell->min);
+                                acc.max = fmax(acc.max, cell->max);
+                                acc.last = cell->last;
+                        }
+                        current = b;
                 }
-                *ret = TAKE_PTR(points);
-                return 0;
         }
-
-        /* router.c capped the bucket count; points come sorted, so buckets are filled in order and
-         * one running sum is enough. */
-        buckets = series_bucket_count(q->from, q->to, q->step);
-        for (size_t i = lo; i <= hi; i++) {
-                const HistoryPoint *pt = i < hi ? history_get(h, i) : NULL;
-                size_t b = SIZE_MAX;
-
-                if (pt) {
-                        double v = pt->values[q->metric];
-                        if (!isfinite(v))
-                                continue;
-                        b = (size_t) floor((pt->time - q->from) / q->step);
-                        if (b >= buckets) /* rounding at `to` */
-                                b = buckets - 1;
-                }
-                if (b != current && count > 0) {
-                        _cleanup_json_ json_t *pair = json_array();
-
-                        if (!pair ||
-                            json_append(pair, json_real(q->from + (double) current * q->step)) < 0 ||
-                            json_append(pair, json_value(sum / (double) count)) < 0 ||
-                            json_append(points, TAKE_PTR(pair)) < 0)
-                                return -ENOMEM;
-                        sum = 0;
-                        count = 0;
-                }
-                if (!pt)
-                        break;
-                current = b;
-                sum += pt->values[q->metric];
-                count++;
-        }
-        *ret = TAKE_PTR(points);
+        ret->points = TAKE_PTR(points);
+        ret->step = step;
+        ret->step_adjusted = adjusted;
+        ret->resolution = use_disk ? c->tiers[tier].resolution : 0;
+        ret->memory_from = hi > lo ? history_get(h, lo)->time : NAN;
         return 0;
 }
 
@@ -400,16 +639,28 @@ static const char *lookup(ApiQueryFunc query, void *userdata, const char *key) {
 
 static int handle_series(Registry *reg, const Route *route, ApiQueryFunc query, void *userdata, double now,
                          Reply *reply) {
-        _cleanup_json_ json_t *root = NULL, *points = NULL;
+        _cleanup_json_ json_t *root = NULL;
+        Store *store = registry_get_store(reg);
+        SeriesResult res = {};
+        SeriesAgg agg = AGG_MEAN;
+        const char *agg_text;
+        double started, data_from;
         SeriesQuery q;
         Process *p;
         int r;
 
         p = registry_find(reg, route->id);
-        if (!p) {
-                reply->status = 404;
-                snprintf(reply->error, sizeof reply->error, "unknown process id \"%s\"", route->id);
-                return 0;
+        if (p)
+                started = p->start_time;
+        else {
+                /* An ended process the daemon no longer holds in memory: the store has it. */
+                StoreProcessInfo info;
+                if (!store || store_get_process(store, route->id, &info) < 0) {
+                        reply->status = 404;
+                        snprintf(reply->error, sizeof reply->error, "unknown process id \"%s\"", route->id);
+                        return 0;
+                }
+                started = info.start_time;
         }
 
         r = router_parse_series_query(lookup(query, userdata, "metric"), lookup(query, userdata, "from"),
@@ -419,13 +670,37 @@ static int handle_series(Registry *reg, const Route *route, ApiQueryFunc query, 
                 reply->status = 400;
                 return 0;
         }
+        /* Nothing exists before the process started: from=0 means "all of it", at the finest
+         * tier that holds it, not a step stretched over decades. */
+        /* A clock that stepped back (or an agent in another pid namespace) may date samples
+         * before the start: never clamp past the data. */
+        if (p && history_size(p->history) > 0)
+                started = fmin(started, history_get(p->history, 0)->time);
+        if (store && store_is_readable(store)) {
+                const StoreConfig *c = store_get_config(store);
+                double first;
+                if (store_span(store, route->id, c->n_tiers - 1, &first, NULL) >= 0)
+                        started = fmin(started, first);
+        }
+        data_from = started > 0 && q.from < started ? fmin(floor(started), q.to) : q.from;
+        agg_text = lookup(query, userdata, "agg");
+        if (agg_text) {
+                size_t i;
+                for (i = 0; i < ELEMENTSOF(agg_names); i++)
+                        if (strcmp(agg_text, agg_names[i]) == 0)
+                                break;
+                if (i == ELEMENTSOF(agg_names)) {
+                        reply->status = 400;
+                        snprintf(reply->error, sizeof reply->error, "invalid agg: expected mean, min, max or last");
+                        return 0;
+                }
+                agg = (SeriesAgg) i;
+        }
 
-        r = series_points_new(p->history, &q, &points);
+        r = series_build(p, store, route->id, &q, data_from, agg, now, &res);
         if (r == -E2BIG) {
                 reply->status = 400;
-                snprintf(reply->error, sizeof reply->error,
-                         "too many points: more than %d stored points in [from, to]; pass step or narrow the range",
-                         SERIES_POINTS_MAX);
+                snprintf(reply->error, sizeof reply->error, "too many points in [from, to]; pass a larger step");
                 return 0;
         }
         if (r < 0)
@@ -433,13 +708,20 @@ static int handle_series(Registry *reg, const Route *route, ApiQueryFunc query, 
 
         root = json_object();
         if (!root ||
-            json_add(root, "id", json_string(p->id)) < 0 ||
+            json_add(root, "id", json_string(route->id)) < 0 ||
             json_add(root, "metric", json_string(history_metric_to_string(q.metric))) < 0 ||
+            json_add(root, "agg", json_string(agg_names[agg])) < 0 ||
             json_add(root, "from", json_real(q.from)) < 0 ||
             json_add(root, "to", json_real(q.to)) < 0 ||
-            json_add(root, "step", q.step > 0 ? json_real(q.step) : json_null()) < 0 ||
-            json_add(root, "points", TAKE_PTR(points)) < 0)
+            json_add(root, "step", res.step > 0 ? json_real(res.step) : json_null()) < 0 ||
+            json_add(root, "requested_step", q.step > 0 ? json_real(q.step) : json_null()) < 0 ||
+            json_add(root, "step_adjusted", json_boolean(res.step_adjusted)) < 0 ||
+            json_add(root, "resolution", res.resolution > 0 ? json_real(res.resolution) : json_null()) < 0 ||
+            json_add(root, "memory_from", isfinite(res.memory_from) ? json_real(res.memory_from) : json_null()) < 0 ||
+            json_add(root, "points", TAKE_PTR(res.points)) < 0) {
+                json_decref(res.points);
                 return -ENOMEM;
+        }
 
         reply->status = 200;
         reply->json = TAKE_PTR(root);
@@ -468,6 +750,12 @@ static int handle_json(Registry *reg, const Route *route, ApiQueryFunc query, vo
         case ROUTE_PROCESS:
                 p = registry_find(reg, route->id);
                 if (!p) {
+                        StoreProcessInfo info;
+                        Store *store = registry_get_store(reg);
+                        if (store && store_get_process(store, route->id, &info) >= 0) {
+                                reply->json = stored_detail_new(&info);
+                                break;
+                        }
                         reply->status = 404;
                         snprintf(reply->error, sizeof reply->error, "unknown process id \"%s\"", route->id);
                         return 0;

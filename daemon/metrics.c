@@ -19,6 +19,7 @@
 
 #include "macro.h"
 #include "metrics.h"
+#include "store.h"
 
 /* What a process must have for a per-process family to show it. */
 typedef enum Need {
@@ -410,6 +411,76 @@ static void write_daemon_families(FILE *f, Registry *reg, const DaemonStats *s) 
         write_u64(f, "heapwatch_daemon_leak_findings_closed_total", s->leak_findings_closed_total);
 }
 
+/* The durable store's health (only with a store). */
+static void write_store_families(FILE *f, const Store *store) {
+        StoreStats st;
+
+        if (!store)
+                return;
+        store_get_stats(store, &st);
+        write_header(f, "heapwatch_store_available", "gauge", "1 while the history database is being written.");
+        write_u64(f, "heapwatch_store_available", st.available);
+        write_header(f, "heapwatch_store_rows_written_total", "counter", "Bucket and process rows committed.");
+        write_u64(f, "heapwatch_store_rows_written_total", st.rows_written_total);
+        write_header(f, "heapwatch_store_rows_dropped_total", "counter",
+                     "Closed buckets dropped because the database stayed unavailable too long.");
+        write_u64(f, "heapwatch_store_rows_dropped_total", st.rows_dropped_total);
+        write_header(f, "heapwatch_store_pending_rows", "gauge", "Closed buckets waiting to be written.");
+        write_u64(f, "heapwatch_store_pending_rows", st.pending_rows);
+        write_header(f, "heapwatch_store_flush_failures_total", "counter", "Write transactions that failed.");
+        write_u64(f, "heapwatch_store_flush_failures_total", st.flush_failures_total);
+        write_header(f, "heapwatch_store_rows_deleted_total", "counter", "Rows deleted by retention and the disk budget.");
+        write_u64(f, "heapwatch_store_rows_deleted_total", st.rows_deleted_total);
+        write_header(f, "heapwatch_store_vacuumed_pages_total", "counter", "Free pages returned by incremental vacuum.");
+        write_u64(f, "heapwatch_store_vacuumed_pages_total", st.pages_vacuumed_total);
+        write_header(f, "heapwatch_store_moved_aside_total", "counter", "Damaged databases moved aside.");
+        write_u64(f, "heapwatch_store_moved_aside_total", st.moved_aside_total);
+        write_header(f, "heapwatch_store_disk_bytes", "gauge", "Size of the database and its WAL.");
+        write_u64(f, "heapwatch_store_disk_bytes", st.disk_bytes);
+        write_header(f, "heapwatch_store_used_bytes", "gauge", "Database pages in use (what the disk budget bounds).");
+        write_u64(f, "heapwatch_store_used_bytes", st.used_bytes);
+        write_header(f, "heapwatch_store_retention_ratio", "gauge",
+                     "Share of each tier's retention kept under the disk budget (1: all of it).");
+        fputs("heapwatch_store_retention_ratio ", f);
+        write_value(f, st.budget_factor);
+        fputc('\n', f);
+        write_header(f, "heapwatch_store_flush_transaction_seconds_max", "gauge",
+                     "Longest single write transaction since start: the longest the event loop waited on a flush.");
+        fputs("heapwatch_store_flush_transaction_seconds_max ", f);
+        write_value(f, st.flush_seconds_max);
+        fputc('\n', f);
+        write_header(f, "heapwatch_store_flush_transaction_cpu_seconds_max", "gauge",
+                     "Most CPU time one write transaction took since start.");
+        fputs("heapwatch_store_flush_transaction_cpu_seconds_max ", f);
+        write_value(f, st.flush_cpu_seconds_max);
+        fputc('\n', f);
+        write_header(f, "heapwatch_store_transactions_total", "counter", "Write transactions run.");
+        write_u64(f, "heapwatch_store_transactions_total", st.transactions_total);
+        write_header(f, "heapwatch_store_transactions_slow_total", "counter",
+                     "Write transactions that held the event loop for more than 5 ms.");
+        write_u64(f, "heapwatch_store_transactions_slow_total", st.transactions_over_5ms_total);
+        write_header(f, "heapwatch_store_maintenance_step_cpu_seconds_max", "gauge",
+                     "Most CPU time one retention, budget and vacuum step took since start.");
+        fputs("heapwatch_store_maintenance_step_cpu_seconds_max ", f);
+        write_value(f, st.maintenance_cpu_seconds_max);
+        fputc('\n', f);
+        write_header(f, "heapwatch_store_maintenance_steps_total", "counter", "Housekeeping steps run.");
+        write_u64(f, "heapwatch_store_maintenance_steps_total", st.maintenance_steps_total);
+        write_header(f, "heapwatch_store_maintenance_steps_slow_total", "counter",
+                     "Housekeeping steps that held the event loop for more than 5 ms.");
+        write_u64(f, "heapwatch_store_maintenance_steps_slow_total", st.maintenance_over_5ms_total);
+        write_header(f, "heapwatch_store_checkpoint_seconds_max", "gauge",
+                     "Longest WAL checkpoint since start (on the checkpointer thread, not the event loop).");
+        fputs("heapwatch_store_checkpoint_seconds_max ", f);
+        write_value(f, st.checkpoint_seconds_max);
+        fputc('\n', f);
+        write_header(f, "heapwatch_store_maintenance_step_seconds_max", "gauge",
+                     "Longest retention, budget and vacuum step since start.");
+        fputs("heapwatch_store_maintenance_step_seconds_max ", f);
+        write_value(f, st.maintenance_seconds_max);
+        fputc('\n', f);
+}
+
 int metrics_render(Registry *reg, const DaemonStats *stats, char **ret_text, size_t *ret_size) {
         /* Declared before f so that f's cleanup (fclose, which finalizes buf) runs first. */
         _cleanup_free_ char *buf = NULL;
@@ -424,6 +495,7 @@ int metrics_render(Registry *reg, const DaemonStats *stats, char **ret_text, siz
                 return -ENOMEM;
 
         write_daemon_families(f, reg, stats);
+        write_store_families(f, registry_get_store(reg));
         write_process_families(f, reg, process_families, ELEMENTSOF(process_families));
         write_generation_families(f, reg);
         write_process_families(f, reg, agent_families, ELEMENTSOF(agent_families));

@@ -33,6 +33,21 @@ void options_init(Options *o) {
         o->max_connections = DEFAULT_MAX_CONNECTIONS;
         o->socket_mode = DEFAULT_SOCKET_MODE;
         detect_config_default(&o->detect);
+
+        o->store_enabled = true;
+        store_config_default(&o->store);
+        {
+                const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+                size_t n = sizeof o->store.state_dir;
+                if (geteuid() == 0)
+                        snprintf(o->store.state_dir, n, "/var/lib/heapwatch");
+                else if (state && state[0] == '/' && strlen(state) + sizeof("/heapwatch") <= n)
+                        snprintf(o->store.state_dir, n, "%s/heapwatch", state);
+                else if (home && home[0] == '/' && strlen(home) + sizeof("/.local/state/heapwatch") <= n)
+                        snprintf(o->store.state_dir, n, "%s/.local/state/heapwatch", home);
+                else
+                        snprintf(o->store.state_dir, n, "/var/lib/heapwatch");
+        }
 }
 
 _printf_(3, 4) static int fail(char *error, size_t size, const char *fmt, ...) {
@@ -68,6 +83,11 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) 
                 ARG_DETECT_MAX_HORIZON,
                 ARG_DETECT_MIN_GROWTH,
                 ARG_DETECT_MIN_BYTES,
+                ARG_STATE_DIR,
+                ARG_NO_STORE,
+                ARG_STORE_TIERS,
+                ARG_FLUSH_INTERVAL,
+                ARG_MAX_DISK_BYTES,
         };
         static const struct option longopts[] = {
                 { "socket", required_argument, NULL, ARG_SOCKET },
@@ -86,6 +106,11 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) 
                 { "detect-max-horizon", required_argument, NULL, ARG_DETECT_MAX_HORIZON },
                 { "detect-min-growth-per-hour", required_argument, NULL, ARG_DETECT_MIN_GROWTH },
                 { "detect-min-bytes-per-hour", required_argument, NULL, ARG_DETECT_MIN_BYTES },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "no-store", no_argument, NULL, ARG_NO_STORE },
+                { "store-tiers", required_argument, NULL, ARG_STORE_TIERS },
+                { "flush-interval", required_argument, NULL, ARG_FLUSH_INTERVAL },
+                { "max-disk-bytes", required_argument, NULL, ARG_MAX_DISK_BYTES },
                 {}
         };
         int c;
@@ -154,6 +179,33 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) 
                         if (parse_seconds(optarg, 0, 1e15, &o->detect.min_growth_absolute_per_hour) < 0)
                                 return fail(error, size, "--detect-min-bytes-per-hour must be bytes in 0..1e15");
                         break;
+                case ARG_STATE_DIR:
+                        if (optarg[0] != '/' || strlen(optarg) >= sizeof o->store.state_dir)
+                                return fail(error, size, "--state-dir needs an absolute path shorter than %zu bytes",
+                                            sizeof o->store.state_dir);
+                        snprintf(o->store.state_dir, sizeof o->store.state_dir, "%s", optarg);
+                        o->store_enabled = true;
+                        break;
+                case ARG_NO_STORE:
+                        o->store_enabled = false;
+                        break;
+                case ARG_STORE_TIERS: {
+                        char why[160];
+                        if (store_tiers_parse(&o->store, optarg, why, sizeof why) < 0)
+                                return fail(error, size, "--store-tiers: %s", why);
+                        break;
+                }
+                case ARG_FLUSH_INTERVAL:
+                        if (parse_seconds(optarg, 0.1, 3600, &o->store.flush_interval) < 0)
+                                return fail(error, size, "--flush-interval must be seconds in 0.1..3600");
+                        break;
+                case ARG_MAX_DISK_BYTES: {
+                        uint64_t v;
+                        if (parse_uint64(optarg, &v) < 0 || (v != 0 && v < 1024 * 1024))
+                                return fail(error, size, "--max-disk-bytes must be 0 (unlimited) or at least 1048576");
+                        o->store.max_disk_bytes = v;
+                        break;
+                }
                 case 'h':
                         o->show_help = true;
                         break;
@@ -177,6 +229,11 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) 
         /* Each detection value may be fine alone and wrong together (window vs horizon). */
         if (detect_config_validate(&o->detect, error, size) < 0)
                 return -EINVAL;
+        if (o->store_enabled) {
+                char why[160];
+                if (store_config_validate(&o->store, why, sizeof why) < 0)
+                        return fail(error, size, "history store: %s", why);
+        }
         return 0;
 }
 
@@ -199,8 +256,16 @@ void options_print_help(const char *program) {
                "  --detect-min-growth-per-hour FRACTION  smallest growth reported, share of memory per hour\n"
                "  --detect-min-bytes-per-hour BYTES      smallest growth reported, bytes per hour\n"
                "                           (defaults and reasons: docs/detection.md)\n"
+               "  --state-dir DIR          durable history (default /var/lib/heapwatch as root,\n"
+               "                           $XDG_STATE_HOME/heapwatch otherwise)\n"
+               "  --no-store               keep history in memory only\n"
+               "  --store-tiers SPEC       RESOLUTION:RETENTION,... (default 10s:2d,1m:14d,10m:180d)\n"
+               "  --flush-interval SECS    batched writes at most this far behind (default %.0f)\n"
+               "  --max-disk-bytes N       database budget, oldest data dropped first; 0 unlimited\n"
+               "                           (default %llu)\n"
                "  -h, --help               show this help\n"
                "      --version            show the version\n",
                program, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_HISTORY_POINTS, DEFAULT_EXITED_RETENTION,
-               DEFAULT_MAX_PROCESSES, DEFAULT_MAX_CONNECTIONS);
+               DEFAULT_MAX_PROCESSES, DEFAULT_MAX_CONNECTIONS, STORE_DEFAULT_FLUSH_INTERVAL,
+               (unsigned long long) STORE_DEFAULT_MAX_DISK_BYTES);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "detect.h"
+#include "store.h"
 
 typedef struct Options {
         char socket_path[108];  /* sizeof(sun_path) */
@@ -24,6 +25,8 @@ typedef struct Options {
         size_t max_connections;
         unsigned socket_mode;
         DetectConfig detect;
+        bool store_enabled;  /* durable history under store.state_dir (--no-store: memory only) */
+        StoreConfig store;   /* tiers, flush interval, disk budget (store.h) */
         bool show_help;
         bool show_version;
 } Options;
@@ -36,7 +39,9 @@ typedef struct Options {
 #define DEFAULT_MAX_CONNECTIONS 1024
 #define DEFAULT_SOCKET_MODE 0666 /* any local service may connect; identity comes from SO_PEERCRED */
 
-/* Fill defaults (the socket path depends on uid and $XDG_RUNTIME_DIR). */
+/* Fill defaults (the socket path depends on uid and $XDG_RUNTIME_DIR; the state directory
+ * is /var/lib/heapwatch for root, $XDG_STATE_HOME/heapwatch or ~/.local/state/heapwatch
+ * otherwise). */
 void options_init(Options *o);
 
 /* Parse argv over the defaults. Returns 0, or -EINVAL with a message in error[] (for the

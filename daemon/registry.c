@@ -18,6 +18,9 @@
 
 struct Registry {
         RegistryLimits limits;
+        Store *store;
+        void (*on_free)(void *userdata, Process *p);
+        void *on_free_userdata;
         Process **processes;
         size_t n;
         size_t alloc;
@@ -35,9 +38,28 @@ const char *exit_reason_to_string(ExitReason r) {
                 return "stop";
         case EXIT_REASON_CONNECTION_LOST:
                 return "connection_lost";
+        case EXIT_REASON_OOM_KILLED:
+                return "oom_killed";
         default:
                 return NULL;
         }
+}
+
+ExitReason exit_reason_from_string(const char *s) {
+        for (ExitReason r = EXIT_REASON_CLEAN; s && r <= EXIT_REASON_OOM_KILLED; r++)
+                if (strcmp(s, exit_reason_to_string(r)) == 0)
+                        return r;
+        return EXIT_REASON_NONE;
+}
+
+void registry_set_store(Registry *r, Store *store, void (*on_free)(void *userdata, Process *p), void *userdata) {
+        r->store = store;
+        r->on_free = on_free;
+        r->on_free_userdata = userdata;
+}
+
+Store *registry_get_store(const Registry *r) {
+        return r ? r->store : NULL;
 }
 
 void process_id_format(char buf[PROCESS_ID_MAX], pid_t pid, int64_t start_time_ticks) {
@@ -82,14 +104,19 @@ Registry *registry_new(const RegistryLimits *limits) {
 Registry *registry_free(Registry *r) {
         if (!r)
                 return NULL;
-        for (size_t i = 0; i < r->n; i++)
+        for (size_t i = 0; i < r->n; i++) {
+                if (r->on_free)
+                        r->on_free(r->on_free_userdata, r->processes[i]);
                 process_free(r->processes[i]);
+        }
         free(r->processes);
         free(r);
         return NULL;
 }
 
 static void registry_remove_at(Registry *r, size_t i) {
+        if (r->on_free)
+                r->on_free(r->on_free_userdata, r->processes[i]);
         process_free(r->processes[i]);
         memmove(&r->processes[i], &r->processes[i + 1], (r->n - i - 1) * sizeof(Process *));
         r->n--;
@@ -175,6 +202,7 @@ int registry_attach(Registry *r, const char *id, pid_t pid, uid_t uid, gid_t gid
                         return k;
                 }
                 snprintf(fresh->id, sizeof fresh->id, "%s", id);
+                fresh->oom_kills_at_attach = -1;
                 p = fresh;
         }
 

@@ -18,6 +18,11 @@
 #include "sample.h"
 
 #define PROCESS_ID_MAX 48
+#define PROCESS_CGROUP_MAX 512
+
+typedef struct Store Store;
+typedef struct StoreSeries StoreSeries;
+typedef struct LeakResume LeakResume;
 
 typedef enum ProcessState {
         PROCESS_LIVE,   /* an agent connection is attached */
@@ -29,10 +34,12 @@ typedef enum ExitReason {
         EXIT_REASON_CLEAN,           /* GOODBYE with reason "exit": final sample at shutdown */
         EXIT_REASON_STOPPED,         /* GOODBYE with reason "stop": heapwatch.stop() */
         EXIT_REASON_CONNECTION_LOST, /* connection closed without GOODBYE */
+        EXIT_REASON_OOM_KILLED,      /* connection lost and the cgroup's oom_kill count rose */
 } ExitReason;
 
 const char *process_state_to_string(ProcessState s);  /* "live", "exited" */
-const char *exit_reason_to_string(ExitReason r);      /* NULL, "exit", "stop", "connection_lost" */
+const char *exit_reason_to_string(ExitReason r);      /* NULL, "exit", "stop", "connection_lost", "oom_killed" */
+ExitReason exit_reason_from_string(const char *s);   /* EXIT_REASON_NONE for NULL or unknown */
 
 typedef struct Process {
         char id[PROCESS_ID_MAX];
@@ -65,6 +72,16 @@ typedef struct Process {
         uint64_t samples_received;
 
         ProcessLeaks leaks; /* leak detectors and findings, fed by the ingest path */
+
+        /* Durable history (persist.c); NULL without a store. */
+        StoreSeries *stored;
+        uint64_t stored_samples; /* samples_received when the process row was last queued */
+        LeakResume *resume;      /* stored floor still being fed to the detectors */
+        /* The memory cgroup's OOM kill counter as the daemon finds it (/proc/<pid>/cgroup), and
+         * its count when the agent attached (-1 unknown): a rise by the time the connection is
+         * lost says the OOM killer ended the process. */
+        char oom_kill_file[PROCESS_CGROUP_MAX];
+        int64_t oom_kills_at_attach;
 } Process;
 
 typedef struct Registry Registry;
@@ -79,6 +96,11 @@ typedef struct RegistryLimits {
 /* limits->detect must be valid (detect_config_validate()); zeroed means the defaults. */
 Registry *registry_new(const RegistryLimits *limits);
 Registry *registry_free(Registry *r);
+
+/* The durable store the API reads ended processes and old history from (NULL: none), and a
+ * hook run on every record just before it is freed (to release what the store holds for it). */
+void registry_set_store(Registry *r, Store *store, void (*on_free)(void *userdata, Process *p), void *userdata);
+Store *registry_get_store(const Registry *r);
 
 /* Find or create the record for a connecting agent. If a record with the same id exists (the
  * agent reconnected) it is revived as LIVE and keeps its history; if that record still has an

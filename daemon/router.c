@@ -264,13 +264,13 @@ int router_parse_series_query(const char *metric, const char *from, const char *
                 if (r < 0)
                         return set_error(err, err_size, "invalid step \"%s\": expected seconds, e.g. 60",
                                          echo(step, buf));
-
-                buckets = series_bucket_count(q.from, q.to, q.step);
-                if (buckets > SERIES_POINTS_MAX)
-                        return set_error(err, err_size,
-                                         "too many points: [from, to] at step %g would be more than %d points; "
-                                         "increase step or narrow the range", q.step, SERIES_POINTS_MAX);
         }
+        /* A step (or a range) that would give more than SERIES_POINTS_MAX points is not refused:
+         * api.c raises the step and says so. Only a range no step can cover is. */
+        buckets = series_bucket_count(q.from, q.to, SERIES_STEP_MAX);
+        if (buckets > SERIES_POINTS_MAX)
+                return set_error(err, err_size, "range too wide: more than %d points even at step %.0f",
+                                 SERIES_POINTS_MAX, SERIES_STEP_MAX);
 
         *ret = q;
         return 0;

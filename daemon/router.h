@@ -93,8 +93,8 @@ typedef struct SeriesQuery {
 /* /api/v1/processes/{id}/series?metric=NAME&from=T&to=T&step=S; each argument NULL when absent.
  * `now` (Unix seconds) is the default of `to`; `from` defaults to to - SERIES_DEFAULT_WINDOW.
  * Checks everything that can be checked without the data: metric required and known, finite
- * numbers, from <= to, step within bounds, and with a step at most SERIES_POINTS_MAX buckets.
- * (Without a step the point count depends on the stored history; api.c checks it.)
+ * numbers, from <= to, step within bounds, and a range that SERIES_POINTS_MAX buckets of
+ * SERIES_STEP_MAX can cover. (api.c raises a step that gives too many points.)
  * Returns 0, or -EINVAL with a message in err[err_size]. */
 int router_parse_series_query(const char *metric, const char *from, const char *to, const char *step,
                               double now, SeriesQuery *ret, char *err, size_t err_size);

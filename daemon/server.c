@@ -18,12 +18,26 @@
 #include "http-server.h"
 #include "log.h"
 #include "macro.h"
+#include "persist.h"
+#include "proc-util.h"
 #include "registry.h"
 #include "server.h"
 #include "stats.h"
+#include "store.h"
 #include "time-util.h"
 
 #define EXPIRE_INTERVAL_USEC (10 * USEC_PER_SEC)
+/* Flush and housekeeping work in slices so no single callback holds the loop for long: a
+ * transaction writes at most FLUSH_ROWS rows, a flush call spends at most FLUSH_BUDGET_SECONDS
+ * before yielding for FLUSH_YIELD_USEC (docs/performance.md has the measured stalls). */
+#define FLUSH_ROWS 200
+#define FLUSH_BUDGET_SECONDS 0.005
+#define FLUSH_YIELD_USEC (5 * USEC_PER_MSEC)
+#define MAINTAIN_INTERVAL_USEC (1 * USEC_PER_SEC)
+#define MAINTAIN_YIELD_USEC (20 * USEC_PER_MSEC)
+#define VACUUM_PAGES 32
+#define RESUME_POINTS_PER_SLICE 4
+#define RESUME_YIELD_USEC (2 * USEC_PER_MSEC)
 
 struct Server {
         sd_event *event;
@@ -31,7 +45,18 @@ struct Server {
         AgentServer *agents;
         HttpServer *http;
         sd_event_source *expire_timer;
+        Store *store;
+        sd_event_source *flush_timer, *maintain_timer, *resume_timer;
+        uint64_t flush_interval_usec;
 };
+
+/* Time sources are one-shot: set the next expiry and enable once more. */
+static int rearm(sd_event_source *source, uint64_t usec) {
+        int r = sd_event_source_set_time(source, usec);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+}
 
 static int on_expire(sd_event_source *source, uint64_t usec, void *userdata) {
         Server *s = userdata;
@@ -41,7 +66,69 @@ static int on_expire(sd_event_source *source, uint64_t usec, void *userdata) {
                 daemon_stats.processes_expired_total += n;
                 log_debug("Dropped %zu exited process(es) past retention.", n);
         }
-        return sd_event_source_set_time(source, usec + EXPIRE_INTERVAL_USEC);
+        return rearm(source, usec + EXPIRE_INTERVAL_USEC);
+}
+
+/* Queue the changed process rows and write; when the slice ran out, come back right after the
+ * loop has served everything else. */
+static int on_flush(sd_event_source *source, uint64_t usec, void *userdata) {
+        Server *s = userdata;
+        int r;
+
+        persist_sync(s->registry);
+        r = store_flush(s->store, now_unix(), FLUSH_ROWS, FLUSH_BUDGET_SECONDS);
+        return rearm(source, usec + (r == 0 ? FLUSH_YIELD_USEC : s->flush_interval_usec));
+}
+
+static int on_maintain(sd_event_source *source, uint64_t usec, void *userdata) {
+        Server *s = userdata;
+        int r = store_maintain(s->store, now_unix(), VACUUM_PAGES);
+
+        return rearm(source, usec + (r > 0 ? MAINTAIN_YIELD_USEC : MAINTAIN_INTERVAL_USEC));
+}
+
+/* Replays stored floors into the detectors a few points at a time (each may cost a millisecond
+ * of evaluation); disables itself when every replay is done. */
+static int on_resume(sd_event_source *source, uint64_t usec, void *userdata) {
+        Server *s = userdata;
+        double available = -1;
+
+        (void) proc_mem_available("/proc", &available);
+        if (persist_resume_step(s->registry, available, RESUME_POINTS_PER_SLICE) > 0)
+                return rearm(source, usec + RESUME_YIELD_USEC);
+        return sd_event_source_set_enabled(source, SD_EVENT_OFF);
+}
+
+static void persist_on_free_cb(void *userdata, Process *p) {
+        persist_on_free(userdata, p);
+}
+
+static int server_open_store(Server *s, const Options *o, uint64_t now) {
+        int r;
+
+        r = store_open(&o->store, now_unix(), &s->store);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the history store: %m");
+        registry_set_store(s->registry, s->store, persist_on_free_cb, s->store);
+        (void) persist_restore(s->registry, now_unix(), o->detect.max_horizon_seconds);
+
+        s->flush_interval_usec = (uint64_t) (o->store.flush_interval * USEC_PER_SEC);
+        r = sd_event_add_time(s->event, &s->flush_timer, CLOCK_MONOTONIC, now + s->flush_interval_usec,
+                              USEC_PER_MSEC, on_flush, s);
+        if (r >= 0)
+                r = sd_event_add_time(s->event, &s->maintain_timer, CLOCK_MONOTONIC, now + MAINTAIN_INTERVAL_USEC,
+                                      USEC_PER_MSEC, on_maintain, s);
+        if (r >= 0)
+                r = sd_event_add_time(s->event, &s->resume_timer, CLOCK_MONOTONIC, now + RESUME_YIELD_USEC,
+                                      USEC_PER_MSEC, on_resume, s);
+        if (r >= 0) {
+                /* Housekeeping and replays yield to agents and HTTP. */
+                (void) sd_event_source_set_priority(s->maintain_timer, SD_EVENT_PRIORITY_IDLE);
+                (void) sd_event_source_set_priority(s->resume_timer, SD_EVENT_PRIORITY_IDLE);
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the history store's timers: %m");
+        return 0;
 }
 
 /* Socket activation: a Unix stream socket is the agent socket, an inet stream socket is HTTP. */
@@ -106,6 +193,14 @@ int server_new(const Options *o, Server **ret) {
                 goto fail;
         }
 
+        sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        if (o->store_enabled) {
+                r = server_open_store(s, o, now);
+                if (r < 0)
+                        goto fail;
+        } else
+                log_info("History store disabled (--no-store): history is kept in memory only.");
+
         take_listen_fds(&agent_fd, &http_fd);
         r = agent_server_new(s->event, o->socket_path, agent_fd, o->socket_mode, s->registry, &al, &s->agents);
         if (r < 0)
@@ -153,9 +248,17 @@ Server *server_free(Server *s) {
         if (!s)
                 return NULL;
         sd_event_source_disable_unref(s->expire_timer);
+        sd_event_source_disable_unref(s->flush_timer);
+        sd_event_source_disable_unref(s->maintain_timer);
+        sd_event_source_disable_unref(s->resume_timer);
         http_server_free(s->http);
+        /* Connections close first (their processes are marked exited and queued), then the
+         * registry lets go of its series, then the store writes what is left and closes. */
         agent_server_free(s->agents);
+        if (s->store)
+                persist_sync(s->registry);
         registry_free(s->registry);
+        store_free(s->store);
         sd_event_unref(s->event);
         free(s);
         return NULL;

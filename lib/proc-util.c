@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -116,4 +117,79 @@ int proc_mem_available(const char *proc_root, double *ret) {
                 return -EBADMSG;
         *ret = (double) kib * 1024.0;
         return 0;
+}
+
+/* Whether `controllers` (a comma-separated list from /proc/<pid>/cgroup) names `want`. */
+static bool has_controller(const char *controllers, size_t n, const char *want) {
+        size_t w = strlen(want);
+        for (size_t i = 0; i + w <= n; ) {
+                const char *comma = memchr(controllers + i, ',', n - i);
+                size_t len = comma ? (size_t) (comma - controllers) - i : n - i;
+                if (len == w && memcmp(controllers + i, want, w) == 0)
+                        return true;
+                i += len + 1;
+        }
+        return false;
+}
+
+int proc_oom_kill_file(const char *proc_root, const char *cgroup_root, pid_t pid, char *buf, size_t size) {
+        char path[256], content[4096], candidate[1024];
+        const char *line, *end;
+        int r;
+
+        snprintf(path, sizeof path, "%s/%" PRIi64 "/cgroup", proc_root, (int64_t) pid);
+        r = read_small_file(path, content, sizeof content);
+        if (r < 0)
+                return r;
+        /* v2 first: that is where a modern system keeps memory; then a v1 memory hierarchy. */
+        for (int pass = 0; pass < 2; pass++)
+                for (line = content; line && *line; line = end ? end + 1 : NULL) {
+                        const char *c1, *c2;
+                        size_t len;
+
+                        end = strchr(line, '\n');
+                        len = end ? (size_t) (end - line) : strlen(line);
+                        c1 = memchr(line, ':', len);
+                        c2 = c1 ? memchr(c1 + 1, ':', len - (size_t) (c1 + 1 - line)) : NULL;
+                        if (!c2 || c2[1] != '/')
+                                continue;
+                        if (pass == 0 && c2 == c1 + 1 && c1 == line + 1 && line[0] == '0')
+                                r = snprintf(candidate, sizeof candidate, "%s%.*s/memory.events", cgroup_root,
+                                             (int) (len - (size_t) (c2 + 1 - line)), c2 + 1);
+                        else if (pass == 1 && has_controller(c1 + 1, (size_t) (c2 - c1 - 1), "memory"))
+                                r = snprintf(candidate, sizeof candidate, "%s/memory%.*s/memory.oom_control", cgroup_root,
+                                             (int) (len - (size_t) (c2 + 1 - line)), c2 + 1);
+                        else
+                                continue;
+                        if (r < 0 || (size_t) r >= sizeof candidate)
+                                return -ENAMETOOLONG;
+                        /* "/" gives "<root>//memory.events": harmless, but keep it tidy. */
+                        if (access(candidate, R_OK) < 0)
+                                continue;
+                        if (strlen(candidate) >= size)
+                                return -ENAMETOOLONG;
+                        memcpy(buf, candidate, strlen(candidate) + 1);
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+int oom_kill_read(const char *file, int64_t *ret) {
+        char content[1024];
+        const char *line;
+        int r;
+
+        r = read_small_file(file, content, sizeof content);
+        if (r < 0)
+                return r;
+        for (line = content; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+                if (strncmp(line, "oom_kill ", 9) == 0) {
+                        char *e;
+                        long long v = strtoll(line + 9, &e, 10);
+                        if (e == line + 9 || v < 0 || (*e != '\n' && *e != '\0'))
+                                return -EBADMSG;
+                        *ret = v;
+                        return 0;
+                }
+        return -EBADMSG;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <stdint.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 /* Parse /proc/<pid>/stat: ppid (field 4) and starttime in clock ticks since boot (field 22).
@@ -20,3 +21,12 @@ int proc_boot_time(const char *proc_root, double *ret);
 
 /* The machine's MemAvailable from /proc/meminfo, in bytes. */
 int proc_mem_available(const char *proc_root, double *ret);
+
+/* The file that counts OOM kills in the memory cgroup of a process, into buf[size]:
+ * <cgroup_root><path>/memory.events for cgroup v2 (the "0::" line of <proc_root>/<pid>/cgroup),
+ * else <cgroup_root>/memory<path>/memory.oom_control for a v1 memory hierarchy. Both have an
+ * "oom_kill N" line. Returns 0, -ENOENT (no process, no such file), -ENAMETOOLONG. */
+int proc_oom_kill_file(const char *proc_root, const char *cgroup_root, pid_t pid, char *buf, size_t size);
+
+/* The "oom_kill N" count of such a file. Returns 0, -ENOENT, -EBADMSG. */
+int oom_kill_read(const char *file, int64_t *ret);

@@ -74,13 +74,15 @@ class Daemon:
         self.extra_args = list(extra_args)
         self.proc = None
         self.log_path = os.path.join(tmpdir, "heapwatchd.log")
+        # Durable history goes to the test's own directory, never /var/lib/heapwatch.
+        self.state_dir = os.path.join(tmpdir, "state")
 
     def start(self):
         binary = find_binary("heapwatchd", "daemon/heapwatchd")
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [binary, "--socket", self.socket_path, "--http", "127.0.0.1:%d" % self.port,
-             "--log-level", "debug"] + self.extra_args,
+             "--log-level", "debug", "--state-dir", self.state_dir] + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: self.get("/healthz")[0] == 200, what="heapwatchd to serve /healthz")
         return self
@@ -153,7 +155,7 @@ class Target:
     """A Python program started with `heapwatch run` (no code change), talking to `daemon`."""
 
     def __init__(self, tmpdir, program, args=(), service="e2e", interval="0.2", socket_path=None,
-                 use_cli=True, env=None, programs_dir=PROGRAMS):
+                 use_cli=True, env=None, programs_dir=PROGRAMS, cgroup_procs=None):
         self.tmpdir = tmpdir
         self.state_path = os.path.join(tmpdir, "%s-%d.state.json" % (os.path.basename(program), id(self)))
         cmd = [TARGET_PYTHON, os.path.join(programs_dir, program), self.state_path] + list(args)
@@ -172,7 +174,12 @@ class Target:
             e["HEAPWATCH_INTERVAL"] = interval
         self.stderr_path = self.state_path + ".stderr"
         self.stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(cmd, env=e, stdout=subprocess.DEVNULL, stderr=self.stderr)
+        def enter_cgroup():
+            # Before exec, so the process is in its cgroup before its agent says HELLO.
+            with open(cgroup_procs, "w") as f:
+                f.write(str(os.getpid()))
+        self.proc = subprocess.Popen(cmd, env=e, stdout=subprocess.DEVNULL, stderr=self.stderr,
+                                     preexec_fn=enter_cgroup if cgroup_procs else None)
         self.pid = self.proc.pid
 
     def state(self):

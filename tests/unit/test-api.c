@@ -539,11 +539,16 @@ START_TEST(test_series_point_cap) {
                 add_sample(reg, p, &s);
         }
 
-        /* 11001 stored points in range: refused without step */
-        assert_error(reg, "/api/v1/processes/8-80/series",
-                     (const Param[]) { { "metric", "rss_bytes" }, { "from", "0" }, { "to", "100000" }, {} }, 400,
-                     "too many points");
-        /* exactly 11000 is fine */
+        /* 11001 stored points in range: the step is raised (and said so) instead of refusing */
+        j = request_ok(reg, "/api/v1/processes/8-80/series",
+                       (const Param[]) { { "metric", "rss_bytes" }, { "from", "0" }, { "to", "100000" }, {} });
+        ck_assert(json_is_true(json_object_get(j, "step_adjusted")));
+        ck_assert(json_is_null(json_object_get(j, "requested_step")));
+        ck_assert(real_member(j, "step") > 0);
+        ck_assert_uint_le(json_array_size(json_object_get(j, "points")), SERIES_POINTS_MAX);
+        ck_assert_uint_ge(json_array_size(json_object_get(j, "points")), 100);
+        json_decref(j);
+        /* exactly 11000 is fine, unadjusted */
         j = request_ok(reg, "/api/v1/processes/8-80/series",
                        (const Param[]) { { "metric", "rss_bytes" }, { "from", "1001" }, { "to", "100000" }, {} });
         ck_assert_uint_eq(json_array_size(json_object_get(j, "points")), SERIES_POINTS_MAX);
@@ -553,10 +558,20 @@ START_TEST(test_series_point_cap) {
                        (const Param[]) { { "metric", "rss_bytes" }, { "from", "0" }, { "to", "100000" }, { "step", "60" }, {} });
         ck_assert_uint_eq(json_array_size(json_object_get(j, "points")), 185); /* 1000..12000: buckets 16..200 of 60 s */
         json_decref(j);
-        /* and a step that would make too many buckets is refused before looking at data */
+        /* a step that would make too many buckets is raised: the range counts from the
+         * process's start (T0 - 100), the reply keeps the requested step */
+        j = request_ok(reg, "/api/v1/processes/8-80/series",
+                       (const Param[]) { { "metric", "rss_bytes" }, { "from", "0" }, { "to", "1864061234" },
+                                         { "step", "0.5" }, {} });
+        ck_assert(json_is_true(json_object_get(j, "step_adjusted")));
+        ck_assert(real_member(j, "requested_step") == 0.5);
+        ck_assert(real_member(j, "step") > 0.5);
+        ck_assert(series_bucket_count(T0 - 100, 1864061234, real_member(j, "step")) <= SERIES_POINTS_MAX);
+        ck_assert_uint_ge(json_array_size(json_object_get(j, "points")), 1);
+        json_decref(j);
+        /* and a bad agg is a 400 */
         assert_error(reg, "/api/v1/processes/8-80/series",
-                     (const Param[]) { { "metric", "rss_bytes" }, { "from", "0" }, { "to", "100000" }, { "step", "1" }, {} },
-                     400, "too many points");
+                     (const Param[]) { { "metric", "rss_bytes" }, { "agg", "median" }, {} }, 400, "invalid agg");
         registry_free(reg);
 }
 END_TEST

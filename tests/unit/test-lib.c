@@ -374,6 +374,76 @@ START_TEST(test_proc_fake_root) {
 }
 END_TEST
 
+static void mkdirs(const char *root, const char *rel) {
+        char path[512], *p;
+        snprintf(path, sizeof path, "%s/%s", root, rel);
+        for (p = path + strlen(root) + 1; (p = strchr(p, '/')); p++) {
+                *p = '\0';
+                ck_assert(mkdir(path, 0755) == 0 || errno == EEXIST);
+                *p = '/';
+        }
+        ck_assert(mkdir(path, 0755) == 0 || errno == EEXIST);
+}
+
+/* The OOM kill counter of a process's memory cgroup: v2 memory.events, else v1
+ * memory.oom_control, from a fake /proc and a fake cgroup root. */
+START_TEST(test_oom_kill_file) {
+        char root[] = "/tmp/test-lib-cg.XXXXXX", proc[128], cg[128], path[512], file[512], want[512];
+        int64_t n = -1;
+
+        ck_assert_ptr_nonnull(mkdtemp(root));
+        snprintf(proc, sizeof proc, "%s/proc", root);
+        snprintf(cg, sizeof cg, "%s/cg", root);
+
+        /* cgroup v2 */
+        mkdirs(root, "proc/200");
+        snprintf(path, sizeof path, "%s/200/cgroup", proc);
+        write_file(path, "0::/app.slice/web.service\n");
+        mkdirs(root, "cg/app.slice/web.service");
+        snprintf(want, sizeof want, "%s/app.slice/web.service/memory.events", cg);
+        write_file(want, "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\noom_group_kill 0\n");
+        ck_assert_int_eq(proc_oom_kill_file(proc, cg, 200, file, sizeof file), 0);
+        ck_assert_str_eq(file, want);
+        ck_assert_int_eq(oom_kill_read(file, &n), 0);
+        ck_assert_int_eq(n, 2);
+        /* too small a buffer */
+        ck_assert_int_eq(proc_oom_kill_file(proc, cg, 200, file, 8), -ENAMETOOLONG);
+
+        /* a v1 memory hierarchy beside an empty v2 root (hybrid) */
+        mkdirs(root, "proc/201");
+        snprintf(path, sizeof path, "%s/201/cgroup", proc);
+        write_file(path, "5:cpu,cpuacct:/\n4:memory:/box\n0::/\n");
+        mkdirs(root, "cg/memory/box");
+        snprintf(want, sizeof want, "%s/memory/box/memory.oom_control", cg);
+        write_file(want, "oom_kill_disable 0\nunder_oom 0\noom_kill 7\n");
+        ck_assert_int_eq(proc_oom_kill_file(proc, cg, 201, file, sizeof file), 0);
+        ck_assert_str_eq(file, want);
+        ck_assert_int_eq(oom_kill_read(file, &n), 0);
+        ck_assert_int_eq(n, 7);
+
+        /* no memory cgroup file anywhere; no such process */
+        mkdirs(root, "proc/202");
+        snprintf(path, sizeof path, "%s/202/cgroup", proc);
+        write_file(path, "0::/nowhere\n1:name=systemd:/x\n");
+        ck_assert_int_eq(proc_oom_kill_file(proc, cg, 202, file, sizeof file), -ENOENT);
+        ck_assert_int_eq(proc_oom_kill_file(proc, cg, 203, file, sizeof file), -ENOENT);
+
+        /* counters that cannot be read */
+        n = -1;
+        write_file(want, "oom_kill_disable 0\nunder_oom 0\n");
+        ck_assert_int_eq(oom_kill_read(want, &n), -EBADMSG);
+        write_file(want, "oom_kill x\n");
+        ck_assert_int_eq(oom_kill_read(want, &n), -EBADMSG);
+        write_file(want, "oom_kill -1\n");
+        ck_assert_int_eq(oom_kill_read(want, &n), -EBADMSG);
+        ck_assert_int_eq(n, -1);
+        ck_assert_int_eq(oom_kill_read("/nonexistent/memory.events", &n), -ENOENT);
+
+        snprintf(path, sizeof path, "rm -rf '%s'", root);
+        ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
 /* ---- log --------------------------------------------------------------------------------- */
 
 START_TEST(test_log_level_from_string) {
@@ -527,6 +597,7 @@ static Suite *lib_suite(void) {
         tcase_add_test(tc, test_proc_parse_stat);
         tcase_add_test(tc, test_proc_parse_stat_bad);
         tcase_add_test(tc, test_proc_read_stat_self);
+        tcase_add_test(tc, test_oom_kill_file);
         tcase_add_test(tc, test_proc_fake_root);
         tcase_add_test(tc, test_log_level_from_string);
         tcase_add_test(tc, test_log_output);

@@ -374,6 +374,49 @@ START_TEST(test_exited_retention) {
 }
 END_TEST
 
+START_TEST(test_store_options) {
+        Options o;
+
+        PARSE_OK(&o, "--flush-interval", "1");
+        ck_assert(o.store_enabled);
+        ck_assert_uint_eq(o.store.n_tiers, 3);
+        ck_assert_double_eq(o.store.tiers[0].resolution, 10);
+        ck_assert_double_eq(o.store.tiers[2].retention, 180 * 86400.0);
+        ck_assert_double_eq(o.store.flush_interval, 1);
+        ck_assert_uint_eq(o.store.max_disk_bytes, 1024ULL * 1024 * 1024);
+        if (geteuid() == 0)
+                ck_assert_str_eq(o.store.state_dir, "/var/lib/heapwatch");
+        ck_assert(o.store.state_dir[0] == '/');
+
+        PARSE_OK(&o, "--state-dir", "/tmp/hw-state", "--store-tiers", "5s:1h,1m:1d", "--max-disk-bytes", "0");
+        ck_assert_str_eq(o.store.state_dir, "/tmp/hw-state");
+        ck_assert_uint_eq(o.store.n_tiers, 2);
+        ck_assert_double_eq(o.store.tiers[0].resolution, 5);
+        ck_assert_double_eq(o.store.tiers[1].retention, 86400);
+        ck_assert_uint_eq(o.store.max_disk_bytes, 0);
+        PARSE_OK(&o, "--max-disk-bytes", "1048576");
+        ck_assert_uint_eq(o.store.max_disk_bytes, 1048576);
+        PARSE_OK(&o, "--no-store");
+        ck_assert(!o.store_enabled);
+        /* the last of --no-store and --state-dir wins */
+        PARSE_OK(&o, "--no-store", "--state-dir", "/tmp/x");
+        ck_assert(o.store_enabled);
+
+        PARSE_BAD("--state-dir", "--state-dir", "relative/dir");
+        PARSE_BAD("--state-dir", "--state-dir", "");
+        PARSE_BAD("--store-tiers", "--store-tiers", "10s");
+        PARSE_BAD("--store-tiers", "--store-tiers", "10s:2d,");
+        PARSE_BAD("--store-tiers", "--store-tiers", "10q:2d");
+        PARSE_BAD("fine to coarse", "--store-tiers", "1m:1d,10s:2d");
+        PARSE_BAD("--flush-interval", "--flush-interval", "0");
+        PARSE_BAD("--flush-interval", "--flush-interval", "3601");
+        PARSE_BAD("--flush-interval", "--flush-interval", "nan");
+        PARSE_BAD("--max-disk-bytes", "--max-disk-bytes", "1000");
+        PARSE_BAD("--max-disk-bytes", "--max-disk-bytes", "-1");
+        PARSE_BAD("--max-disk-bytes", "--max-disk-bytes", "1G");
+}
+END_TEST
+
 START_TEST(test_flags) {
         Options o;
 
@@ -493,6 +536,7 @@ static Suite *options_suite(void) {
         tcase_add_test(tc, test_log_level);
         tcase_add_test(tc, test_counts);
         tcase_add_test(tc, test_exited_retention);
+        tcase_add_test(tc, test_store_options);
         tcase_add_test(tc, test_flags);
         tcase_add_test(tc, test_unknown_option);
         tcase_add_test(tc, test_missing_value);

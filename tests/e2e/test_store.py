@@ -1,0 +1,385 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""End-to-end tests of durable history (daemon/store.c): a real heapwatchd with its state
+directory in a temp dir (or a small tmpfs mounted for the test), real interpreters with the
+agent. A week of samples sent at accelerated time comes back right from every tier; kill -9 of the daemon under live agents loses nothing older than the flush interval and
+agents come back to the same records; a database overwritten with garbage is moved aside; a
+read-only and a full state directory keep the daemon serving from memory and writing resumes
+when the directory is usable again; an OOM-killed process is recorded as such; ended processes
+stay listed from the store after a restart. The stored rows are also read directly with the
+stdlib sqlite3 module."""
+import glob
+import json
+import os
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hwtest import Daemon, Target, TmpDir, wait_for, DEADLINE  # noqa: E402
+
+INTERVAL = 0.1
+FLUSH = 1.0
+
+
+def frame(ftype, payload):
+    payload = json.dumps(payload).encode()
+    return b"HWP\0" + bytes([1, ftype, 0, 0]) + struct.pack(">I", len(payload)) + payload
+
+
+def db_rows(state_dir, sql, args=()):
+    """Read the daemon's database from the side (WAL allows a concurrent reader)."""
+    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(state_dir, "history.db"), uri=True, timeout=5)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def mount_tmpfs(path, options):
+    os.makedirs(path, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    return r.returncode == 0, r.stdout.strip()
+
+
+def umount(path):
+    subprocess.run(["umount", "-l", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class Store(unittest.TestCase):
+    def setUp(self):
+        self._tmp = TmpDir()
+        self.tmp = self._tmp.__enter__()
+        self.daemons = []
+        self.targets = []
+        self.mounts = []
+
+    def tearDown(self):
+        for t in self.targets:
+            t.kill()
+        failed = self._outcome_failed()
+        for d in self.daemons:
+            if d.proc and d.proc.poll() is None:
+                d.kill(signal.SIGTERM)
+            if failed:
+                sys.stderr.write("---- heapwatchd log ----\n" + d.logs())
+        for m in reversed(self.mounts):
+            umount(m)
+        self._tmp.__exit__(None, None, None)
+
+    def _outcome_failed(self):
+        outcome = getattr(self, "_outcome", None)
+        errors = getattr(outcome, "errors", None)
+        if errors is None:  # Python 3.11+
+            result = getattr(outcome, "result", None)
+            return bool(result and (result.failures or result.errors))
+        return any(exc for _, exc in errors)
+
+    def daemon(self, state_dir=None, extra=()):
+        d = Daemon(self.tmp, ["--flush-interval", str(FLUSH)] + list(extra))
+        if state_dir:
+            d.state_dir = state_dir
+        # Every daemon of a test shares the socket path, so agents reconnect to the next one.
+        d.socket_path = os.path.join(self.tmp, "agent.sock")
+        self.daemons.append(d)
+        return d.start()
+
+    def target(self, d, program="steady.py", **kw):
+        kw.setdefault("interval", str(INTERVAL))
+        t = Target(self.tmp, program, socket_path=d.socket_path, **kw)
+        self.targets.append(t)
+        return t
+
+    def live(self, d, pid):
+        return wait_for(lambda: (lambda p: p if p and p["state"] == "live" and p["samples"] > 0 else None)(
+            d.find_process(pid)), what="process %d live in the daemon" % pid)
+
+    def series(self, d, pid_id, **params):
+        q = "&".join("%s=%s" % kv for kv in params.items())
+        status, doc = d.get_json("/api/v1/processes/%s/series?%s" % (pid_id, q))
+        self.assertEqual(status, 200, doc)
+        return doc
+
+    def wait_log(self, d, text, timeout=DEADLINE):
+        return wait_for(lambda: text in d.logs(), timeout=timeout, what="log line %r" % text)
+
+    # ------------------------------------------------------------------------------------
+
+    def test_kill9_restart_keeps_flushed_history_and_ids(self):
+        d = self.daemon()
+        targets = [self.target(d) for _ in range(3)]
+        procs = [self.live(d, t.pid) for t in targets]
+        # Run under load for a while: several 10 s buckets, many flushes.
+        wait_for(lambda: all(self.series(d, p["id"], metric="rss_bytes")["points"]
+                             and len(self.series(d, p["id"], metric="rss_bytes")["points"]) >= 150
+                             for p in procs), timeout=60, what="15 s of samples")
+        # Every raw sample the daemon holds, just before the kill.
+        before = {p["id"]: self.series(d, p["id"], metric="rss_bytes", agg="min")["points"] for p in procs}
+        killed_at = time.time()
+        d.kill(signal.SIGKILL)
+
+        d2 = self.daemon()
+        # The agents reconnect to the same records ({id} = pid + start time).
+        for t, p in zip(targets, procs):
+            again = self.live(d2, t.pid)
+            self.assertEqual(again["id"], p["id"])
+        self.assertIn("Restored 3 process record(s) still running", d2.logs())
+        wait_for(lambda: d2.logs().count("resumed from") >= 3, what="leak detection to resume for all three")
+
+        # Every 10 s bucket that ended more than a flush interval (plus scheduling slack) before
+        # the kill is stored, with exactly the min and max of the raw samples it held.
+        horizon = killed_at - FLUSH - 0.5
+        for pid_id, raw in before.items():
+            buckets = {}
+            for t, v in raw:
+                b = int(t // 10 * 10)
+                buckets.setdefault(b, []).append(v)
+            complete = [b for b in sorted(buckets) if b + 10 <= horizon and b >= raw[0][0]]
+            self.assertGreaterEqual(len(complete), 1, "no complete bucket before the kill")
+            first = raw[0][0]
+            got_min = dict((int(t), v) for t, v in self.series(d2, pid_id, metric="rss_bytes", agg="min",
+                                                               **{"from": first, "to": horizon})["points"])
+            got_max = dict((int(t), v) for t, v in self.series(d2, pid_id, metric="rss_bytes", agg="max",
+                                                               **{"from": first, "to": horizon})["points"])
+            for b in complete:
+                self.assertIn(b, got_min, "bucket %d of %s lost (kill at %.1f)" % (b, pid_id, killed_at))
+                self.assertEqual(got_min[b], min(buckets[b]))
+                self.assertEqual(got_max[b], max(buckets[b]))
+            # The first partial bucket (the process started inside it) is there too.
+            self.assertIn(int(first // 10 * 10), got_min)
+        # And the series continues seamlessly: stored buckets, then raw points after the restart.
+        doc = self.series(d2, procs[0]["id"], metric="rss_bytes", **{"from": before[procs[0]["id"]][0][0]})
+        wait_for(lambda: self.series(d2, procs[0]["id"], metric="rss_bytes")["memory_from"] is not None,
+                 what="raw points after the restart")
+        doc = self.series(d2, procs[0]["id"], metric="rss_bytes", **{"from": before[procs[0]["id"]][0][0]})
+        self.assertEqual(doc["resolution"], 10.0)
+        times = [t for t, _ in doc["points"]]
+        self.assertEqual(times, sorted(times))
+        self.assertGreater(times[-1], killed_at)
+        d2.stop()
+
+    def test_week_of_history_at_accelerated_time(self):
+        """A week of samples, one every 10 s, sent through the agent socket in seconds (a fake
+        agent speaking the real protocol with past timestamps), then read back at every tier."""
+        d = self.daemon(extra=["--flush-interval", "0.5", "--detect-window", "600",
+                               "--detect-min-horizon", "12000", "--detect-max-horizon", "24000"])
+        week = 7 * 86400
+        t0 = (int(time.time()) // 600) * 600 - week
+        n = week // 10
+
+        def rss(i):  # a 1 byte/s climb with a sawtooth over each minute
+            return 100000000 + 10 * i + (i % 6) * 1000
+
+        hello = {"protocol": 1, "agent_version": "0.1.0", "pid": os.getpid(), "service": "week", "hostname": "h",
+                 "argv": ["fake-agent"], "interval": 10.0}
+        chunks = [frame(1, hello)]
+        for i in range(n):
+            chunks.append(frame(2, {"seq": i, "time": t0 + 10 * i + 0.5, "process": {"rss_bytes": rss(i)},
+                                    "python": {"allocated_blocks": 1000 + i}}))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(d.socket_path)
+        try:
+            sock.sendall(b"".join(chunks))
+            pid_id = wait_for(lambda: (lambda p: p["id"] if p and p["samples"] == n else None)(
+                d.find_process(os.getpid())), timeout=120, what="every sample of the week ingested")
+            wait_for(lambda: db_rows(d.state_dir, "SELECT count(*) FROM points WHERE tier = 2")[0][0] >= week // 600,
+                     timeout=60, what="the week in the 10 min tier")
+
+            def points(**params):
+                return self.series(d, pid_id, metric="rss_bytes", **params)
+
+            # 10 min tier: the whole week at step 600, min and max of every bucket exact.
+            lo = points(**{"from": t0, "to": t0 + week - 1, "step": 600, "agg": "min"})
+            hi = points(**{"from": t0, "to": t0 + week - 1, "step": 600, "agg": "max"})
+            self.assertEqual(lo["resolution"], 600.0)
+            self.assertEqual(len(lo["points"]), week // 600)
+            for m, ((t, vmin), (_, vmax)) in enumerate(zip(lo["points"], hi["points"])):
+                self.assertEqual(t, t0 + 600 * m)
+                self.assertEqual(vmin, rss(60 * m))
+                self.assertEqual(vmax, rss(60 * m + 59))
+            # 1 min tier: five days back (beyond the 10 s tier's two days), every stored minute.
+            start = t0 + 2 * 86400
+            doc = points(**{"from": start, "agg": "min"})
+            self.assertEqual(doc["resolution"], 60.0)
+            self.assertFalse(doc["step_adjusted"])
+            stored = [(t, v) for t, v in doc["points"] if t < doc["memory_from"]]
+            self.assertGreater(len(stored), 4 * 1440)
+            for t, v in stored:
+                k = int(t - t0) // 60
+                self.assertEqual(t, t0 + 60 * k)
+                self.assertEqual(v, rss(6 * k))
+            # 10 s tier: the last day, one sample a bucket, then the raw points in memory.
+            doc = points(**{"from": t0 + week - 86400})
+            self.assertEqual(doc["resolution"], 10.0)
+            self.assertIsNotNone(doc["memory_from"])
+            for t, v in doc["points"]:
+                i = int(t - t0) // 10
+                self.assertEqual(v, rss(i))
+            times = [t for t, _ in doc["points"]]
+            self.assertEqual(times, sorted(times))
+            self.assertGreaterEqual(len(times), 8640)
+            # Memory alone: the last hour of the week.
+            doc = points(**{"from": t0 + week - 3600})
+            self.assertIsNone(doc["resolution"])
+            self.assertEqual(len(doc["points"]), 360)
+            # The whole week without a step is more than the cap: the step is raised, and said so.
+            doc = points(**{"from": t0})
+            self.assertTrue(doc["step_adjusted"])
+            self.assertLessEqual(len(doc["points"]), 11000)
+        finally:
+            sock.close()
+
+    def test_garbage_database_moved_aside(self):
+        state = os.path.join(self.tmp, "state")
+        os.makedirs(state)
+        with open(os.path.join(state, "history.db"), "wb") as f:
+            f.write(os.urandom(64 * 1024))
+        d = self.daemon()
+        self.assertIn("is damaged or not a database; moved it to", d.logs())
+        self.assertEqual(len(glob.glob(os.path.join(state, "history.db.corrupt-*"))), 1)
+        t = self.target(d)
+        p = self.live(d, t.pid)
+        wait_for(lambda: db_rows(state, "SELECT count(*) FROM points p JOIN processes r ON p.proc = r.key "
+                                 "WHERE r.id = ?", (p["id"],))[0][0] > 0, what="rows in the fresh database")
+        self.assertEqual(d.stop(), 0)
+
+    def test_readonly_state_dir_serves_from_memory_and_resumes(self):
+        state = os.path.join(self.tmp, "ro-state")
+        ok, why = mount_tmpfs(state, "ro,size=4m")
+        if not ok:
+            self.skipTest("cannot mount a tmpfs (%s): needs root and mount privileges" % why)
+        self.mounts.append(state)
+        d = self.daemon(state_dir=state)
+        self.assertIn("Cannot use the history database", d.logs())
+        t = self.target(d)
+        p = self.live(d, t.pid)
+        wait_for(lambda: len(self.series(d, p["id"], metric="rss_bytes")["points"]) >= 10, what="series from memory")
+        # The directory becomes writable: the daemon opens the database and writes what it kept.
+        subprocess.run(["mount", "-o", "remount,rw", state], check=True)
+        self.wait_log(d, "History database %s/history.db open" % state)
+        wait_for(lambda: db_rows(state, "SELECT count(*) FROM points")[0][0] >= 3, what="rows written")
+        first_t = db_rows(state, "SELECT min(t) FROM points WHERE tier = 0")[0][0]
+        # Buckets from before the directory was writable were kept in memory and written.
+        self.assertLessEqual(first_t, int(p["connected_at"] // 10 * 10) + 10)
+        self.assertEqual(d.stop(), 0)
+
+    def test_full_state_dir_serves_from_memory_and_resumes(self):
+        state = os.path.join(self.tmp, "small-state")
+        ok, why = mount_tmpfs(state, "size=2m")
+        if not ok:
+            self.skipTest("cannot mount a tmpfs (%s): needs root and mount privileges" % why)
+        self.mounts.append(state)
+        d = self.daemon(state_dir=state, extra=["--flush-interval", "0.2"])
+        targets = [self.target(d) for _ in range(3)]
+        procs = [self.live(d, t.pid) for t in targets]
+        wait_for(lambda: db_rows(state, "SELECT count(*) FROM points")[0][0] > 0, what="first rows")
+        # Fill the file system to the last byte.
+        filler = os.path.join(state, "filler")
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        self.wait_log(d, "keeping it in memory", timeout=60)
+        # Still serving, from memory.
+        n = len(self.series(d, procs[0]["id"], metric="rss_bytes")["points"])
+        wait_for(lambda: len(self.series(d, procs[0]["id"], metric="rss_bytes")["points"]) > n + 5,
+                 what="series growing while the disk is full")
+        self.assertEqual(d.get("/healthz")[0], 200)
+        # Space returns: writing resumes and what was kept is written.
+        os.unlink(filler)
+        self.wait_log(d, "Writing history to %s/history.db again" % state, timeout=30)
+        newest = lambda: db_rows(state, "SELECT max(t) FROM points WHERE tier = 0")[0][0]  # noqa: E731
+        wait_for(lambda: newest() >= int(time.time() // 10 * 10) - 10, what="fresh rows after the disk had room")
+        self.assertEqual(d.stop(), 0)
+
+    def test_oom_killed_process_recorded(self):
+        cgroup = None
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+        for line in lines:  # cgroup v2 with the memory controller, else a v1 memory hierarchy
+            hid, ctrls, path = line.split(":", 2)
+            if hid == "0" and os.path.exists("/sys/fs/cgroup%s/memory.events" % path.rstrip("/")):
+                cgroup = ("/sys/fs/cgroup%s/hw-oom-%d" % (path.rstrip("/"), os.getpid()), "memory.max")
+        for line in lines:
+            hid, ctrls, path = line.split(":", 2)
+            if not cgroup and "memory" in ctrls.split(",") and os.path.isdir("/sys/fs/cgroup/memory"):
+                cgroup = ("/sys/fs/cgroup/memory%s/hw-oom-%d" % (path.rstrip("/"), os.getpid()),
+                          "memory.limit_in_bytes")
+        if not cgroup:
+            self.skipTest("no memory cgroup to put a process in")
+        try:
+            os.mkdir(cgroup[0])
+            with open(os.path.join(cgroup[0], cgroup[1]), "w") as f:
+                f.write(str(96 * 1024 * 1024))
+        except OSError as e:
+            self.skipTest("cannot create a memory cgroup (%s): needs root and a writable cgroup tree" % e)
+        try:
+            d = self.daemon()
+            t = self.target(d, "oomer.py", cgroup_procs=os.path.join(cgroup[0], "cgroup.procs"))
+            t.wait_state(lambda s: s.get("phase") == "ready")
+            p = self.live(d, t.pid)
+            t.command("hog")
+            self.assertEqual(t.wait(timeout=60), -signal.SIGKILL)
+            ended = wait_for(lambda: (lambda q: q if q and q["state"] == "exited" else None)(d.find_process(t.pid)),
+                             what="the process to be marked exited")
+            self.assertEqual(ended["exit_reason"], "oom_killed")
+            # Durable: after a restart the store still says so.
+            d.stop()
+            d2 = self.daemon()
+            status, doc = d2.get_json("/api/v1/processes/%s" % p["id"])
+            self.assertEqual(status, 200, doc)
+            self.assertEqual(doc["process"]["exit_reason"], "oom_killed")
+            d2.stop()
+        finally:
+            try:
+                os.rmdir(cgroup[0])
+            except OSError:
+                pass
+
+    def test_ended_processes_listed_from_store_after_restart(self):
+        d = self.daemon()
+        t = self.target(d)
+        p = self.live(d, t.pid)
+        wait_for(lambda: len(self.series(d, p["id"], metric="rss_bytes")["points"]) >= 20, what="samples")
+        t.command("exit")
+        t.wait()
+        wait_for(lambda: (lambda q: q and q["state"] == "exited")(d.find_process(t.pid)), what="exit")
+        raw = [v for _, v in self.series(d, p["id"], metric="rss_bytes", **{"from": 0})["points"]]
+        # SIGTERM writes everything still in memory before the daemon exits.
+        self.assertEqual(d.stop(), 0)
+
+        d2 = self.daemon()
+        status, doc = d2.get_json("/api/v1/processes?state=exited")
+        self.assertEqual(status, 200)
+        rec = [q for q in doc["processes"] if q["id"] == p["id"]]
+        self.assertEqual(len(rec), 1, doc)
+        self.assertEqual(rec[0]["exit_reason"], "exit")
+        self.assertEqual(rec[0]["state"], "exited")
+        self.assertIsNotNone(rec[0]["exited_at"])
+        self.assertEqual(rec[0]["leak_verdict"], "none")
+        status, live = d2.get_json("/api/v1/processes?state=live")
+        self.assertNotIn(p["id"], [q["id"] for q in live["processes"]])
+        status, detail = d2.get_json("/api/v1/processes/%s" % p["id"])
+        self.assertEqual(status, 200)
+        self.assertEqual(detail["leak"]["verdict"], "none")
+        # Its whole history, from the store alone: the extremes of every raw sample it sent.
+        doc = self.series(d2, p["id"], metric="rss_bytes", agg="max", **{"from": 0})
+        self.assertEqual(doc["resolution"], 10.0)
+        self.assertIsNone(doc["memory_from"])
+        self.assertEqual(max(v for _, v in doc["points"]), max(raw))
+        doc = self.series(d2, p["id"], metric="rss_bytes", agg="min", **{"from": 0})
+        self.assertEqual(min(v for _, v in doc["points"]), min(raw))
+        self.assertEqual(d2.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
