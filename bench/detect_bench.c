@@ -737,6 +737,25 @@ static int emit(uint64_t seed, double hours, unsigned index) {
                " noise %.2f %%, sawtooth %.0f %% / %.0f s",
                seed, hours, index, kind_names[p.kind], p.leaking ? "leaking" : "not leaking", p.heap / MiB, p.interval,
                100 * p.noise, 100 * p.saw_amp, p.saw_period);
+        switch (p.kind) {
+        case KIND_WARMUP:
+                printf(", warm-up +%.0f %% tau %.0f min", 100 * p.warm_amp, p.warm_tau / 60);
+                break;
+        case KIND_STEP:
+                printf(", step +%.0f %% at %.1f h", 100 * p.step_size, p.step_at / HOUR);
+                break;
+        case KIND_CACHE:
+                printf(", cache +%.0f %% filled in %.0f min", 100 * p.cache_size, p.cache_fill / 60);
+                break;
+        case KIND_BATCH:
+                printf(", batch +%.0f %% every %.0f min", 100 * p.batch_size, p.batch_period / 60);
+                break;
+        case KIND_CHURN:
+                printf(", churn sigma %.2f %% tau %.0f min", 100 * p.churn_sigma, p.churn_tau / 60);
+                break;
+        default:
+                break;
+        }
         if (p.leaking)
                 printf(", leak %.2f %%/h from %.1f h%s", 100 * p.leak_rate, p.leak_onset / HOUR,
                        p.leak_quantum > 0 ? " in steps" : "");

@@ -19,9 +19,25 @@
 #define Z_975 1.959963984540054
 
 /* "Decelerating": the newer half of a horizon grows at less than this share of the older
- * half's rate, and their 95 % slope intervals do not overlap (so it is not noise). An
- * exponential approach to a plateau always decelerates; a leak does not. */
-#define DECEL_RATIO 0.5
+ * half's rate... An exponential approach to a plateau or a cache filling with fewer and
+ * fewer new keys always decelerates; a leak does not. */
+#define DECEL_RATIO 0.8
+/* ... and the difference of the two slopes is at least this many standard errors (taken from
+ * their 95 % intervals). One standard error, not two: every longer horizon is asked, and a
+ * warm-up that has slowed down only a little must already count, while a steady leak's halves
+ * differ by more than one standard error in only ~16 % of the cases on one horizon. */
+#define DECEL_Z 1.0
+
+/* A leak verdict at horizon H looks for deceleration at the longer horizons up to this many
+ * times H (a warm-up with time constant T looks linear over H << T but not over ~4 T). */
+#define LOOKBACK_FACTOR 4.0
+
+/* Twice the horizon must grow at least at this share of the horizon's rate to confirm it. */
+#define CONFIRM_RATIO 0.5
+
+/* Horizons grow by this factor from min_horizon: sqrt(2), so that "twice this horizon" is
+ * always evaluated two steps later and a confirmation waits no longer than it must. */
+#define HORIZON_STEP M_SQRT2
 
 /* A half with fewer points than this cannot be judged (gaps): the horizon is skipped. */
 #define HALF_MIN_POINTS 3
@@ -54,7 +70,7 @@ void detect_config_default(DetectConfig *c) {
                 .max_horizon_seconds = 7 * 24 * 3600,
                 .min_points = 20,
                 .alpha_suspect = 1e-3,
-                .alpha_leak = 1e-4,
+                .alpha_leak = 1e-3,
                 .min_growth_relative_per_hour = 0.005,
                 .min_growth_absolute_per_hour = 1024 * 1024,
                 .halves_ratio = 0.3,
@@ -389,6 +405,7 @@ typedef struct Horizon {
         size_t points;      /* after coarsening */
         bool enough;       /* enough points overall and in each half */
         bool decelerating; /* the newer half significantly slower than the older one */
+        bool growing;      /* significant growth of practical size, whatever its shape */
         Trend whole, first, second;
         double p_value, tau;
         LeakVerdict verdict;
@@ -427,7 +444,7 @@ static size_t coarsen(const Points *p, size_t lo, size_t end, DetectPoint *out) 
 static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, double horizon, Scratch *s,
                             Horizon *h) {
         size_t n = coarsen(p, lo, points_n(p), s->pts), n1;
-        double mid;
+        double mid, se1, se2;
 
         *h = (Horizon) {
                 .horizon = horizon,
@@ -452,13 +469,44 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, d
         h->tau = kendall_tau(&h->whole);
         trend_compute(s->pts, n1, s->slopes, s->vals, s->idx, &h->first);
         trend_compute(s->pts + n1, n - n1, s->slopes, s->vals, s->idx, &h->second);
+        se1 = (h->first.high - h->first.low) / (2 * Z_975);
+        se2 = (h->second.high - h->second.low) / (2 * Z_975);
         h->decelerating = h->first.slope > 0 && h->second.slope < DECEL_RATIO * h->first.slope &&
-                          h->second.high < h->first.low;
+                          h->first.slope - h->second.slope > DECEL_Z * sqrt(se1 * se1 + se2 * se2);
 }
 
-/* The verdict of horizon h alone; `longer` is the next longer horizon evaluated, or NULL. */
-static void horizon_decide(const DetectConfig *c, double current, Horizon *h, const Horizon *longer) {
-        double need, ratio_slope;
+/* Does horizon h show growth at all: a significant increasing trend of practical size,
+ * whatever its shape? (Hysteresis: an open finding closes only after evaluations without it.) */
+static bool horizon_growing(const DetectConfig *c, double current, const Horizon *h) {
+        double need = c->min_growth_relative_per_hour * current;
+
+        if (need < c->min_growth_absolute_per_hour)
+                need = c->min_growth_absolute_per_hour;
+        return h->enough && h->p_value < c->alpha_suspect && h->whole.s > 0 && h->whole.slope > 0 &&
+               h->whole.slope * 3600 >= need;
+}
+
+/* Growth that keeps an open finding open: the thresholds of horizon_growing() relaxed
+ * (hysteresis on the statistics too, not only on the count of evaluations), so a leak right
+ * at the practical size does not open and close with every wobble of its p-value or slope. */
+#define SUSTAIN_ALPHA 1e-2
+#define SUSTAIN_SIZE 0.5
+
+static bool horizon_sustained(const DetectConfig *c, double current, const Horizon *h) {
+        double need = c->min_growth_relative_per_hour * current;
+
+        if (need < c->min_growth_absolute_per_hour)
+                need = c->min_growth_absolute_per_hour;
+        return h->enough && h->p_value < SUSTAIN_ALPHA && h->whole.s > 0 && h->whole.slope > 0 &&
+               h->whole.slope * 3600 >= SUSTAIN_SIZE * need;
+}
+
+/* The verdict of horizon hs[i] (horizons in increasing length), which may look at the longer
+ * ones: growth that is real on one time scale must not contradict the next ones. */
+static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, size_t nh, size_t i) {
+        Horizon *h = &hs[i];
+        const Horizon *twice = NULL;
+        double ratio_slope;
         bool first_ok, second_ok;
 
         h->verdict = VERDICT_NONE;
@@ -470,10 +518,7 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *h, co
                 h->reason = "no significant trend";
                 return;
         }
-        need = c->min_growth_relative_per_hour * current;
-        if (need < c->min_growth_absolute_per_hour)
-                need = c->min_growth_absolute_per_hour;
-        if (!(h->whole.slope > 0) || h->whole.slope * 3600 < need) {
+        if (!h->growing) {
                 h->reason = "below practical size";
                 return;
         }
@@ -493,11 +538,31 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *h, co
                 h->reason = "growth began within the horizon";
                 return;
         }
-        if (longer && longer->enough && longer->decelerating) {
-                /* The growth we see is the tail of something that grew much faster just
-                 * before and is slowing down: a warm-up or a cache filling up. */
-                h->reason = "levelling off over a longer horizon";
-                return;
+        /* The longer horizons, up to LOOKBACK_FACTOR times this one: if one of them slows
+         * down, what we see is the tail of something that grew faster before — a warm-up, a
+         * cache filling up — and a leak does not do that. */
+        for (size_t j = i + 1; j < nh && hs[j].horizon <= LOOKBACK_FACTOR * h->horizon; j++)
+                if (hs[j].enough && hs[j].decelerating) {
+                        h->reason = "levelling off over a longer horizon";
+                        return;
+                }
+        /* A leak keeps growing on the next time scale too; a wander of the floor (churn with a
+         * long correlation time, a slow cycle) goes back down. So unless this is the longest
+         * horizon there can be, twice this horizon must be there and grow at a comparable
+         * rate. On a young process this also waits for history beyond the first horizon:
+         * there, a warm-up and a leak look the same. */
+        for (size_t j = i + 1; j < nh && !twice; j++)
+                if (hs[j].horizon >= 2 * h->horizon * (1 - 1e-9))
+                        twice = &hs[j];
+        if (h->horizon < c->max_horizon_seconds) {
+                if (!twice || !twice->enough) {
+                        h->reason = "growth not yet confirmed over a longer horizon";
+                        return;
+                }
+                if (!twice->growing || twice->whole.slope < CONFIRM_RATIO * h->whole.slope) {
+                        h->reason = "growth not confirmed over a longer horizon";
+                        return;
+                }
         }
         if (h->p_value < c->alpha_leak && h->whole.low > 0) {
                 h->verdict = VERDICT_LEAK;
@@ -521,6 +586,7 @@ static int evaluate_points(const DetectConfig *c, const Points *p, DetectResult 
         Horizon hs[MAX_HORIZONS];
         size_t n = points_n(p), nh = 0, best, lo;
         double last_t, span, current, limit;
+        bool growing;
         Scratch *s;
         Scratch scratch;
 
@@ -548,7 +614,7 @@ static int evaluate_points(const DetectConfig *c, const Points *p, DetectResult 
         if (span >= c->min_horizon_seconds) {
                 /* min_horizon doubling while shorter than what there is (or may be looked at),
                  * then that: the max horizon, or the whole history when it is shorter. */
-                for (double h = c->min_horizon_seconds; h < limit && nh < MAX_HORIZONS - 1; h *= 2)
+                for (double h = c->min_horizon_seconds; h < limit && nh < MAX_HORIZONS - 1; h *= HORIZON_STEP)
                         horizon_compute(c, p, points_lower_bound(p, last_t - h), h, s, &hs[nh++]);
                 lo = limit >= span ? 0 : points_lower_bound(p, last_t - limit);
                 /* Unless it holds the same points as the last doubling did. */
@@ -569,13 +635,19 @@ static int evaluate_points(const DetectConfig *c, const Points *p, DetectResult 
                 return 0;
         }
 
+        /* Growth first, for every horizon: a verdict looks at the longer ones. */
         for (size_t i = 0; i < nh; i++)
-                horizon_decide(c, current, &hs[i], i + 1 < nh ? &hs[i + 1] : NULL);
+                hs[i].growing = horizon_growing(c, current, &hs[i]);
+        for (size_t i = 0; i < nh; i++)
+                horizon_decide(c, current, hs, nh, i);
 
         best = 0;
-        for (size_t i = 1; i < nh; i++)
+        growing = false;
+        for (size_t i = 0; i < nh; i++) {
                 if (horizon_better(&hs[i], &hs[best]))
                         best = i;
+                growing = growing || horizon_sustained(c, current, &hs[i]);
+        }
 
         *ret = (DetectResult) {
                 .verdict = hs[best].verdict,
@@ -589,6 +661,7 @@ static int evaluate_points(const DetectConfig *c, const Points *p, DetectResult 
                 .points = (unsigned) hs[best].points,
                 .current = current,
                 .reason = hs[best].reason,
+                .growing = growing,
         };
         return 0;
 }
@@ -693,20 +766,25 @@ static Points floor_points(const SeriesDetector *d) {
         return (Points) { .a = d->floor + d->floor_head, .na = first, .b = d->floor, .nb = d->floor_n - first };
 }
 
-static void hysteresis(SeriesDetector *d, LeakVerdict v, double t, bool *ret_changed) {
-        LeakVerdict old = d->state;
+static void hysteresis(SeriesDetector *d, const DetectResult *r, double t, bool *ret_changed) {
+        LeakVerdict old = d->state, v = r->verdict;
+        /* Quiet: no growth at all. While a finding is open, an evaluation that still sees the
+         * memory grow but doubts its shape ("levelling off": a leak whose rate varies with
+         * traffic) keeps it open; only the absence of growth closes it. */
+        bool quiet = d->state == VERDICT_NONE ? v == VERDICT_NONE : !r->growing;
 
         if (v == VERDICT_LEAK)
                 d->leak_streak++;
         else
                 d->leak_streak = 0;
-        if (v >= VERDICT_SUSPECT) {
+        if (v >= VERDICT_SUSPECT)
                 d->suspect_streak++;
-                d->quiet_streak = 0;
-        } else {
+        else
                 d->suspect_streak = 0;
+        if (quiet)
                 d->quiet_streak++;
-        }
+        else
+                d->quiet_streak = 0;
 
         /* Up only on a streak (one evaluation shares most of its data with the previous one,
          * but a streak still rejects the short-lived flukes of the shortest horizons); down
@@ -776,7 +854,7 @@ int series_detector_add(SeriesDetector *d, double t, double v, bool *ret_changed
                 return r;
         d->last = result;
         d->evaluated = true;
-        hysteresis(d, result.verdict, t, ret_changed);
+        hysteresis(d, &result, t, ret_changed);
         return 1;
 }
 

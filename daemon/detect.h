@@ -67,6 +67,8 @@ typedef struct DetectResult {
         unsigned points;       /* floor points used */
         double current;        /* the floor now (last floor point) */
         const char *reason;    /* static text: why this verdict (e.g. "levelling off") */
+        bool growing;          /* some horizon still shows growth, of whatever shape, at the
+                                * relaxed thresholds that keep an open finding open */
 } DetectResult;
 
 /* Evaluate floor points (sorted by time, window minima) at time `now`: every horizon from

@@ -88,7 +88,9 @@ class Scenario:
 SCENARIOS = [
     Scenario("leak_list", LEAK, "retention in a module-level list (fast)", BLOCKS, 40),
     Scenario("leak_sawtooth", LEAK, "slow leak under a +50 % batch sawtooth", BLOCKS, 60),
-    Scenario("leak_dict_cache", LEAK, "memo dict on unique keys, no eviction", BLOCKS, 40),
+    # Its rate swings +-50 % within the (production) hour, which the deceleration checks must
+    # see through: the goal for a leak of >= 1 %/h, 2 h, is its deadline.
+    Scenario("leak_dict_cache", LEAK, "memo dict on unique keys, no eviction", BLOCKS, 60),
     Scenario("leak_native", LEAK, "malloc through ctypes, never freed", RSS, 40),
     Scenario("leak_cycles", LEAK, "reference cycles, cyclic GC disabled", BLOCKS, 40),
     Scenario("warmup_plateau", NOT_LEAK, "warm-up to a plateau"),
