@@ -367,11 +367,14 @@ START_TEST(test_analyze_leak) {
         ck_assert_int_eq(analyze_exit_status(a.verdict), 3);
         ck_assert(a.evaluated);
         ck_assert_uint_eq(a.n, n);
-        /* found within two hours of the start, growth within 20 % of 25 MiB/h */
+        /* found within three hours of the start (the 5-min sawtooth of 20 % is longer than the
+         * 60-s window, so the floor keeps most of it: a 30-min horizon cannot see 2.5 % of
+         * growth under it and the 1-h one waits for 2 h of confirmation, docs/detection.md),
+         * growth within 20 % of 25 MiB/h */
         ck_assert(isfinite(a.first_leak));
         ck_assert(isfinite(a.first_suspect));
         ck_assert_double_le(a.first_suspect, a.first_leak);
-        ck_assert_double_le(a.first_leak - a.start, 2 * 3600);
+        ck_assert_double_le(a.first_leak - a.start, 3 * 3600);
         ck_assert_double_ge(a.last.slope * 3600, 0.8 * 25 * MiB);
         ck_assert_double_le(a.last.slope * 3600, 1.2 * 25 * MiB);
         ck_assert_double_le(a.last.slope_low, a.last.slope);
