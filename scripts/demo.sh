@@ -3,7 +3,7 @@
 # The main job, from a fresh clone on Debian 12: install what is missing, build, start
 # heapwatchd and a small demo service that leaks (loaded with `heapwatch run`, no code
 # change), and show what heapwatch reports: `heapwatch status`, the JSON API and /metrics.
-# Runs for DEMO_SECONDS (default 40), then stops both. --keep leaves them running.
+# Runs for DEMO_SECONDS (default 60), then stops both. --keep leaves them running.
 # Leak detection runs accelerated (1 s windows, 20 s minimum horizon instead of 60 s and
 # 30 min), so the demo shows a finding within a minute; production defaults: docs/detection.md.
 set -eu
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 keep=no
 [ "${1:-}" = "--keep" ] && keep=yes
-seconds=${DEMO_SECONDS:-40}
+seconds=${DEMO_SECONDS:-60}
 
 "$top/scripts/deps.sh"
 "$top/scripts/build.sh" build
