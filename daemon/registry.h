@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "heap.h"
 #include "history.h"
 #include "leaks.h"
 #include "sample.h"
@@ -65,6 +66,7 @@ typedef struct Process {
         uint64_t samples_received;
 
         ProcessLeaks leaks; /* leak detectors and findings, fed by the ingest path */
+        ProcessHeap *heap;  /* heap profile by allocation site; NULL until a first report */
 } Process;
 
 typedef struct Registry Registry;
