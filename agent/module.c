@@ -443,6 +443,8 @@ static void hp_free(void *ctx, void *ptr) {
         d->orig.free(d->orig.ctx, ptr);
 }
 
+static void hp_restore(void);
+
 static uint64_t hp_seed(void) {
         struct timespec ts;
 
@@ -455,9 +457,11 @@ static uint64_t hp_seed(void) {
  * before the wrapper are freed through it to the original allocator, which is all it does with
  * them: mixing is harmless, as for the arena wrapper. */
 static void hp_install(void) {
-        hw_heapprof_reset(&heapprof, agent.sample_bytes, agent.stack_depth, hp_seed());
-        if (agent.sample_bytes == 0)
+        if (agent.sample_bytes == 0) {
+                hp_restore(); /* off: not even a wrapper in the chain */
                 return;
+        }
+        hw_heapprof_reset(&heapprof, agent.sample_bytes, agent.stack_depth, hp_seed());
         for (size_t i = 0; i < HW_ELEMENTSOF(hp_domains); i++) {
                 struct hp_domain *d = &hp_domains[i];
                 PyMemAllocatorEx cur, ours;
