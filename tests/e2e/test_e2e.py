@@ -371,6 +371,10 @@ class E2E(unittest.TestCase):
         self.assertEqual(cli.returncode, 0, cli.stderr)
         self.assertIn("site_a (", cli.stdout)
         self.assertIn("heapsites.py", cli.stdout)
+        live = self.daemon.metric_value("heapwatch_python_heap_sampled_live_bytes", id=doc["id"], service="e2e",
+                                        pid=str(t.pid))
+        self.assertGreater(live, 0.9 * (truth["site_a"] + truth["site_b"]))
+        self.assertGreaterEqual(self.daemon.metric_value("heapwatch_daemon_heap_reports_total"), 1)
 
         # A restarted daemon gets the stacks again: they are sent once per connection.
         self.daemon.kill(signal.SIGKILL)
