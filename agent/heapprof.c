@@ -105,6 +105,7 @@ static void free_tables(struct hw_heapprof *hp) {
         free(hp->live);
         free(hp->locs);
         free(hp->locs_index);
+        free(hp->loc_cache);
         free(hp->strings);
         free(hp->stacks);
         free(hp->stacks_index);
@@ -112,6 +113,7 @@ static void free_tables(struct hw_heapprof *hp) {
         hp->live = NULL;
         hp->locs = NULL;
         hp->locs_index = NULL;
+        hp->loc_cache = NULL;
         hp->strings = NULL;
         hp->stacks = NULL;
         hp->stacks_index = NULL;
@@ -293,8 +295,10 @@ static uint32_t intern_pairs(struct hw_heapprof *hp, const uint32_t *pairs, size
                         if (id == 0)
                                 break;
                         st = &hp->stacks[id - 1];
+                        /* n == 0 (no Python frame): hp->frames may still be NULL */
                         if (st->hash == h && st->n == n &&
-                            memcmp(hp->frames + (size_t) st->frames_off * 2, pairs, n * 2 * sizeof(*pairs)) == 0)
+                            (n == 0 || memcmp(hp->frames + (size_t) st->frames_off * 2, pairs,
+                                              n * 2 * sizeof(*pairs)) == 0))
                                 return id;
                 }
         }
@@ -304,7 +308,8 @@ static uint32_t intern_pairs(struct hw_heapprof *hp, const uint32_t *pairs, size
             stacks_rehash(hp, hp->stacks_len + 1) < 0 ||
             grow((void **) &hp->frames, &hp->frames_cap, hp->frames_len + n * 2, sizeof(*hp->frames), 1024) < 0)
                 return 0;
-        memcpy(hp->frames + hp->frames_len, pairs, n * 2 * sizeof(*pairs));
+        if (n > 0)
+                memcpy(hp->frames + hp->frames_len, pairs, n * 2 * sizeof(*pairs));
         hp->stacks[hp->stacks_len] = (struct hw_heapprof_stack) {
                 .hash = h, .frames_off = (uint32_t) (hp->frames_len / 2), .n = (uint32_t) n, .sent_gen = NEVER_SENT,
         };
@@ -321,11 +326,29 @@ static uint32_t intern_stack(struct hw_heapprof *hp, const struct hw_heapprof_fr
 
         if (n > hp->depth)
                 n = hp->depth;
+        if (!hp->loc_cache)
+                hp->loc_cache = calloc(HW_HEAPPROF_LOC_CACHE, sizeof(*hp->loc_cache)); /* NULL: no cache */
         for (size_t i = 0; i < n; i++) {
+                const uintptr_t *key = frames[i].key;
+                struct hw_heapprof_loc_cache_entry *c = NULL;
+
+                /* Most samples come from the same few functions: a cache hit skips copying,
+                 * hashing and comparing the names. */
+                if (hp->loc_cache && (key[0] | key[1])) {
+                        uint64_t h = ((uint64_t) key[0] ^ ((uint64_t) key[1] << 7)) * UINT64_C(0x9E3779B97F4A7C15);
+                        c = &hp->loc_cache[h >> 52 & (HW_HEAPPROF_LOC_CACHE - 1)];
+                        if (c->id && c->key[0] == key[0] && c->key[1] == key[1]) {
+                                pairs[2 * i] = c->id;
+                                pairs[2 * i + 1] = (uint32_t) (frames[i].line < 0 ? 0 : frames[i].line);
+                                continue;
+                        }
+                }
                 pairs[2 * i] = intern_location(hp, frames[i].file, frames[i].file_len, frames[i].func,
                                                frames[i].func_len, false);
                 if (pairs[2 * i] == 0)
                         return 0;
+                if (c)
+                        *c = (struct hw_heapprof_loc_cache_entry) { .key = { key[0], key[1] }, .id = pairs[2 * i] };
                 pairs[2 * i + 1] = (uint32_t) (frames[i].line < 0 ? 0 : frames[i].line);
         }
         id = intern_pairs(hp, pairs, n, false);

@@ -45,6 +45,17 @@ struct hw_heapprof_frame {
         const char *func;
         size_t func_len;
         int32_t line;
+        /* Optional identity of (file, func) for the location cache, e.g. the addresses of the
+         * code object and of its name objects: the same key must always mean the same names.
+         * {0, 0}: no key, the strings are looked up. */
+        uintptr_t key[2];
+};
+
+#define HW_HEAPPROF_LOC_CACHE 4096 /* direct-mapped (key -> location id) entries */
+
+struct hw_heapprof_loc_cache_entry {
+        uintptr_t key[2];
+        uint32_t id;
 };
 
 struct hw_heapprof_location;
@@ -69,6 +80,7 @@ struct hw_heapprof {
         struct hw_heapprof_location *locs; /* id = index + 1 */
         size_t locs_len, locs_cap;
         uint32_t *locs_index; /* open addressing over locs; 0 = empty */
+        struct hw_heapprof_loc_cache_entry *loc_cache; /* HW_HEAPPROF_LOC_CACHE entries, or NULL */
         size_t locs_index_cap;
         char *strings; /* file and function names, back to back */
         size_t strings_len, strings_cap;

@@ -310,14 +310,39 @@ static void hp_str(PyObject *s, const char **ret, size_t *ret_len, char *scratch
 
 static void hp_frame_from_code(size_t i, PyCodeObject *co, int line) {
         struct hw_heapprof_frame *f = &hp_frames[i];
+#if PY_VERSION_HEX >= 0x030B0000
+        PyObject *name = co->co_qualname;
+#else
+        PyObject *name = co->co_name;
+#endif
 
         hp_str(co->co_filename, &f->file, &f->file_len, hp_scratch[i][0], sizeof(hp_scratch[i][0]));
-#if PY_VERSION_HEX >= 0x030B0000
-        hp_str(co->co_qualname, &f->func, &f->func_len, hp_scratch[i][1], HW_HEAPPROF_FUNC_MAX + 1);
-#else
-        hp_str(co->co_name, &f->func, &f->func_len, hp_scratch[i][1], HW_HEAPPROF_FUNC_MAX + 1);
-#endif
+        hp_str(name, &f->func, &f->func_len, hp_scratch[i][1], HW_HEAPPROF_FUNC_MAX + 1);
         f->line = line;
+        /* The location cache's key: a code object at this address with these name objects has
+         * these names (a freed code object's address reused with the very same name objects
+         * is the same function compiled again). */
+        f->key[0] = (uintptr_t) co;
+        f->key[1] = (uintptr_t) co->co_filename ^ ((uintptr_t) name << 1);
+}
+
+/* Line numbers: computing one walks the code object's line table (PyCode_Addr2Line), the
+ * largest cost of a sample with a deep stack. Samples keep coming from the same instructions,
+ * so a small direct-mapped cache keyed by (code object, instruction offset, first line) saves
+ * most of it. Used under hp_busy only. */
+struct hp_line_entry {
+        const void *code;
+        int lasti;
+        int firstlineno;
+        int line;
+};
+static struct hp_line_entry hp_lines[4096];
+
+static struct hp_line_entry *hp_line_slot(const PyCodeObject *co, int lasti) {
+        uint64_t h = (((uint64_t) (uintptr_t) co >> 4) ^ ((uint64_t) (unsigned) lasti << 20)) *
+                     UINT64_C(0x9E3779B97F4A7C15);
+
+        return &hp_lines[h >> 52 & (HW_ELEMENTSOF(hp_lines) - 1)];
 }
 
 #if PY_VERSION_HEX >= 0x030B0000
@@ -363,23 +388,48 @@ static size_t hp_capture(size_t depth) {
         for (_PyInterpreterFrame *f = ts->cframe ? ts->cframe->current_frame : NULL; f && n < depth; f = f->previous) {
 #endif
                 PyCodeObject *co = hp_frame_code(f);
-                int line;
+                struct hp_line_entry *slot;
+                int line, lasti;
 
                 if (!co)
                         continue;
 #if PY_VERSION_HEX >= 0x030C0000
-                line = PyUnstable_InterpreterFrame_GetLine(f);
+                lasti = PyUnstable_InterpreterFrame_GetLasti(f);
 #else
-                line = PyCode_Addr2Line(co, _PyInterpreterFrame_LASTI(f) * (int) sizeof(_Py_CODEUNIT));
+                lasti = _PyInterpreterFrame_LASTI(f);
 #endif
+                slot = hp_line_slot(co, lasti);
+                if (slot->code == co && slot->lasti == lasti && slot->firstlineno == co->co_firstlineno)
+                        line = slot->line;
+                else {
+#if PY_VERSION_HEX >= 0x030C0000
+                        line = PyUnstable_InterpreterFrame_GetLine(f);
+#else
+                        line = PyCode_Addr2Line(co, lasti * (int) sizeof(_Py_CODEUNIT));
+#endif
+                        *slot = (struct hp_line_entry) { co, lasti, co->co_firstlineno, line };
+                }
                 hp_frame_from_code(n++, co, line);
         }
 #else
         /* 3.8-3.10: frames are objects linked through f_back; reading them allocates nothing */
         for (PyFrameObject *f = ts->frame; f && n < depth; f = f->f_back) {
-                if (!f->f_code)
+                PyCodeObject *co = f->f_code;
+                struct hp_line_entry *slot;
+                int line;
+
+                if (!co)
                         continue;
-                hp_frame_from_code(n++, f->f_code, PyFrame_GetLineNumber(f));
+                slot = hp_line_slot(co, f->f_lasti);
+                if (!f->f_trace && slot->code == co && slot->lasti == f->f_lasti &&
+                    slot->firstlineno == co->co_firstlineno)
+                        line = slot->line;
+                else {
+                        line = PyFrame_GetLineNumber(f);
+                        if (!f->f_trace) /* with a tracer, f_lineno rules: not a function of lasti */
+                                *slot = (struct hp_line_entry) { co, f->f_lasti, co->co_firstlineno, line };
+                }
+                hp_frame_from_code(n++, co, line);
         }
 #endif
         return n;

@@ -299,6 +299,58 @@ START_TEST(test_reset_new_epoch) {
 }
 END_TEST
 
+/* Allocations with no Python frame (interpreter start, C extensions, the agent's own thread)
+ * form one site with an empty stack, first of all before any other stack exists. */
+START_TEST(test_no_frames) {
+        struct hw_heapprof hp;
+        struct hw_heapprof_frame f = site("f", 1);
+        json_t *rep, *st;
+
+        ck_assert_int_eq(hw_heapprof_init(&hp), 0);
+        hw_heapprof_reset(&hp, 1, 8, 3);
+        alloc(&hp, addr(1), 100, NULL, 0);
+        alloc(&hp, addr(2), 100, NULL, 0);
+        alloc(&hp, addr(3), 50, &f, 1);
+        rep = hw_heapprof_report(&hp, 1, true, 32, 1 << 20);
+        ck_assert_int_eq(json_array_size(json_object_get(rep, "sites")), 2);
+        st = json_array_get(json_object_get(rep, "stacks"), 0);
+        ck_assert_int_eq(json_array_size(json_object_get(st, "frames")), 0);
+        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(json_object_get(rep, "sites"), 0), "live_bytes")),
+                         200);
+        json_decref(rep);
+        hw_heapprof_destroy(&hp);
+}
+END_TEST
+
+/* The location cache: frames with the same key resolve to the same location without their
+ * strings being looked at; different keys with the same names still share one location. */
+START_TEST(test_location_cache) {
+        struct hw_heapprof hp;
+        struct hw_heapprof_frame a = site("cached", 1), b = site("cached", 2);
+        json_t *rep, *stacks;
+
+        a.key[0] = 0x1000;
+        a.key[1] = 0x2000;
+        b.key[0] = 0x3000;
+        b.key[1] = 0x4000;
+        ck_assert_int_eq(hw_heapprof_init(&hp), 0);
+        hw_heapprof_reset(&hp, 1, 8, 3);
+        alloc(&hp, addr(1), 100, &a, 1);
+        a.func = "ignored on a cache hit";
+        a.func_len = strlen(a.func);
+        alloc(&hp, addr(2), 100, &a, 1);
+        alloc(&hp, addr(3), 100, &b, 1);
+        ck_assert_uint_eq(hp.locs_len, 1);
+        rep = hw_heapprof_report(&hp, 1, true, 32, 1 << 20);
+        stacks = json_object_get(rep, "stacks");
+        ck_assert_int_eq(json_array_size(stacks), 2); /* lines 1 and 2: two stacks, one location */
+        ck_assert_str_eq(json_string_value(json_array_get(json_array_get(json_object_get(json_array_get(stacks, 0), "frames"), 0), 1)),
+                         "cached");
+        json_decref(rep);
+        hw_heapprof_destroy(&hp);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("agent-heapprof");
         TCase *tc = tcase_create("core");
@@ -313,6 +365,8 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_stacks_once_per_generation);
         tcase_add_test(tc, test_control_chars_sanitized);
         tcase_add_test(tc, test_reset_new_epoch);
+        tcase_add_test(tc, test_no_frames);
+        tcase_add_test(tc, test_location_cache);
         suite_add_tcase(s, tc);
         return s;
 }
