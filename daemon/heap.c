@@ -23,6 +23,7 @@ typedef struct HeapStackEntry {
         size_t n_frames;
         HwHeapFrame *frames; /* owned */
         double last_used;
+        size_t bytes; /* what it holds, counted against HEAP_STACK_BYTES_MAX */
 } HeapStackEntry;
 
 typedef struct HeapSiteSlot {
@@ -41,6 +42,7 @@ struct ProcessHeap {
 
         HeapStackEntry *stacks;
         size_t n_stacks, cap_stacks;
+        size_t stack_bytes;
 
         HeapSiteSlot sites[HEAP_SITES_MAX];
 
@@ -57,6 +59,15 @@ static void clear_stacks(ProcessHeap *h) {
                 hw_heap_stack_done(&s);
         }
         h->n_stacks = 0;
+        h->stack_bytes = 0;
+}
+
+static size_t stack_cost(const HwHeapFrame *frames, size_t n) {
+        size_t c = sizeof(HeapStackEntry);
+
+        for (size_t i = 0; i < n; i++)
+                c += sizeof(HwHeapFrame) + strlen(frames[i].file) + strlen(frames[i].func) + 2;
+        return c;
 }
 
 ProcessHeap *process_heap_free(ProcessHeap *h) {
@@ -76,6 +87,8 @@ static void start_epoch(ProcessHeap *h) {
 }
 
 static HeapStackEntry *find_stack(const ProcessHeap *h, int64_t id) {
+        if (id <= 0)
+                return NULL; /* 0 marks a free entry */
         for (size_t i = 0; i < h->n_stacks; i++)
                 if (h->stacks[i].id == id)
                         return &h->stacks[i];
@@ -89,10 +102,45 @@ static bool stack_in_use(const ProcessHeap *h, int64_t id) {
         return false;
 }
 
+static HeapStackEntry *lru_unused(const ProcessHeap *h, const HeapStackEntry *except) {
+        HeapStackEntry *e = NULL;
+
+        for (size_t i = 0; i < h->n_stacks; i++)
+                if (&h->stacks[i] != except && h->stacks[i].id != 0 && !stack_in_use(h, h->stacks[i].id) &&
+                    (!e || h->stacks[i].last_used < e->last_used))
+                        e = &h->stacks[i];
+        return e;
+}
+
+/* Free what an entry holds and mark it free (id 0: no stack has it). */
+static void release_stack(ProcessHeap *h, HeapStackEntry *e) {
+        HwHeapStack old = { .n_frames = e->n_frames, .frames = e->frames };
+
+        hw_heap_stack_done(&old);
+        h->stack_bytes -= e->bytes;
+        *e = (HeapStackEntry) { .id = 0 };
+}
+
 /* Move one stack of a report into the table. Returns 0, or -ENOMEM. */
 static int take_stack(ProcessHeap *h, HwHeapStack *st, double t) {
         HeapStackEntry *e = find_stack(h, st->id);
+        size_t cost = stack_cost(st->frames, st->n_frames);
 
+        if (e)
+                release_stack(h, e); /* the agent sent it again (a new connection): take the new one */
+        /* Room for its names: release the least recently used stacks no tracked site needs; their
+         * sites, should they come back, go to "other" until the agent sends them again. */
+        while (h->stack_bytes + cost > HEAP_STACK_BYTES_MAX) {
+                HeapStackEntry *victim = lru_unused(h, e);
+
+                if (!victim)
+                        return 0; /* no room: this stack's sites go to "other" */
+                release_stack(h, victim);
+        }
+        if (!e)
+                for (size_t i = 0; i < h->n_stacks && !e; i++)
+                        if (h->stacks[i].id == 0)
+                                e = &h->stacks[i];
         if (!e && h->n_stacks < HEAP_STACKS_MAX) {
                 if (h->n_stacks == h->cap_stacks) {
                         size_t cap = h->cap_stacks ? h->cap_stacks * 2 : 32;
@@ -104,24 +152,21 @@ static int take_stack(ProcessHeap *h, HwHeapStack *st, double t) {
                         h->cap_stacks = cap;
                 }
                 e = &h->stacks[h->n_stacks++];
-                *e = (HeapStackEntry) { .id = st->id };
+                *e = (HeapStackEntry) { .id = 0 };
         }
         if (!e) {
                 /* full: replace the least recently used stack that no tracked site needs */
-                for (size_t i = 0; i < h->n_stacks; i++)
-                        if (!stack_in_use(h, h->stacks[i].id) && (!e || h->stacks[i].last_used < e->last_used))
-                                e = &h->stacks[i];
+                e = lru_unused(h, NULL);
                 if (!e)
                         return 0; /* every stack is in use: this one's sites go to "other" */
-        }
-        {
-                HwHeapStack old = { .n_frames = e->n_frames, .frames = e->frames };
-                hw_heap_stack_done(&old);
+                release_stack(h, e);
         }
         e->id = st->id;
         e->n_frames = st->n_frames;
         e->frames = TAKE_PTR(st->frames);
         e->last_used = t;
+        e->bytes = cost;
+        h->stack_bytes += cost;
         st->n_frames = 0;
         return 0;
 }

@@ -5,8 +5,8 @@
  * ingest path with validated reports (HwHeapReport, message.c); read by the HTTP API
  * (GET /api/v1/processes/{id}/heap) and by leak findings (the sites that grow, with their share).
  *
- * Bounded by construction: at most HEAP_STACKS_MAX stacks and HEAP_SITES_MAX sites with history
- * per process, HEAP_POINTS points of history. Sites beyond the bound are merged into "other".
+ * Bounded by construction: at most HEAP_STACKS_MAX stacks holding HEAP_STACK_BYTES_MAX bytes of
+ * names and HEAP_SITES_MAX sites with history per process, HEAP_POINTS points of history. Sites beyond the bound are merged into "other".
  * The history keeps its whole span: when it is full, every other point is dropped and the
  * spacing doubles, so a long-lived process keeps coarse history back to its start.
  * Single-threaded (event loop); no I/O, no logging.
@@ -19,6 +19,7 @@
 #include "sample.h"
 
 #define HEAP_STACKS_MAX 1024
+#define HEAP_STACK_BYTES_MAX (2u * 1024u * 1024u) /* frames' strings kept per process, at most */
 #define HEAP_SITES_MAX 64
 #define HEAP_POINTS 256
 #define HEAP_WINDOW_DEFAULT 600.0 /* seconds: the growth window of /heap without ?window= */

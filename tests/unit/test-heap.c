@@ -300,6 +300,50 @@ START_TEST(test_bounds_unknown_and_other) {
 }
 END_TEST
 
+/* A peer sending huge stacks cannot make the daemon keep more than HEAP_STACK_BYTES_MAX of
+ * names per process: older unused stacks are released, the newest stay usable. */
+START_TEST(test_stack_bytes_bounded) {
+        ProcessHeap *h = NULL;
+        char file[HW_HEAP_FILE_MAX + 1];
+        json_t *doc;
+        size_t kept = 0;
+
+        memset(file, 'f', HW_HEAP_FILE_MAX);
+        file[HW_HEAP_FILE_MAX] = '\0';
+        for (int64_t id = 1; id <= 200; id++) {
+                HwHeapReport *r = calloc(1, sizeof *r);
+                HwHeapStack *s;
+
+                r->epoch = 1;
+                r->sample_bytes = 1;
+                r->live_bytes = 10;
+                r->stacks = calloc(1, sizeof *r->stacks);
+                r->n_stacks = 1;
+                s = &r->stacks[0];
+                s->id = id;
+                s->n_frames = HW_HEAP_FRAMES_MAX;
+                s->frames = calloc(HW_HEAP_FRAMES_MAX, sizeof *s->frames);
+                for (size_t k = 0; k < HW_HEAP_FRAMES_MAX; k++)
+                        s->frames[k] = (HwHeapFrame) { .file = strdup(file), .func = strdup("f"), .line = 1 };
+                ingest(&h, r, (double) id);
+        }
+        /* 200 stacks of ~66 KB: only the newest ~31 fit in 2 MiB; ask for sites of all */
+        for (int64_t id = 1; id <= 200; id++) {
+                int64_t sites[1][2] = { { id, 100 } };
+                ingest(&h, report(1, sites, 1, NULL, 0), 300.0 + (double) id);
+                doc = process_heap_json(h, "1-2", 0, 600, 20);
+                if (json_array_size(json_object_get(doc, "sites")) == 1) {
+                        kept++;
+                        ck_assert_int_ge(id, 150); /* only recent stacks survive */
+                }
+                json_decref(doc);
+        }
+        ck_assert_uint_ge(kept, 20);
+        ck_assert_uint_le(kept, HEAP_STACK_BYTES_MAX / (HW_HEAP_FRAMES_MAX * HW_HEAP_FILE_MAX) + 1);
+        process_heap_free(h);
+}
+END_TEST
+
 START_TEST(test_router) {
         Route r;
         HeapQuery q;
@@ -341,6 +385,7 @@ int main(void) {
         tcase_add_test(tc, test_history_growth_and_suspects);
         tcase_add_test(tc, test_shares_two_leaks);
         tcase_add_test(tc, test_bounds_unknown_and_other);
+        tcase_add_test(tc, test_stack_bytes_bounded);
         tcase_add_test(tc, test_router);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
