@@ -519,6 +519,8 @@ void hw_heapprof_skip(struct hw_heapprof *hp) {
 void hw_heapprof_forget(struct hw_heapprof *hp, const void *ptr) {
         struct hw_heapprof_live *e;
 
+        if (!ptr)
+                return; /* 0 is the live table's empty key */
         pthread_mutex_lock(&hp->lock);
         e = live_find(hp, (uintptr_t) ptr);
         if (e)

@@ -119,7 +119,10 @@ void hw_heapprof_destroy(struct hw_heapprof *hp);
 /* Fast path, for every allocation of size bytes: true when this allocation must be sampled
  * (then call hw_heapprof_record(), or hw_heapprof_skip() when it cannot be). */
 static inline bool hw_heapprof_account(struct hw_heapprof *hp, size_t size) {
-        int64_t c = __atomic_load_n(&hp->countdown, __ATOMIC_RELAXED) - (int64_t) (size > (SIZE_MAX >> 2) ? (SIZE_MAX >> 2) : size);
+        /* Unsigned arithmetic wraps instead of overflowing: a request of more than 2^62 bytes
+         * (which fails anyway) may or may not trigger a sample, never anything undefined. This
+         * runs on every allocation of the host: no clamp, three instructions. */
+        int64_t c = (int64_t) ((uint64_t) __atomic_load_n(&hp->countdown, __ATOMIC_RELAXED) - (uint64_t) size);
 
         __atomic_store_n(&hp->countdown, c, __ATOMIC_RELAXED);
         return __builtin_expect(c <= 0, 0);

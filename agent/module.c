@@ -449,47 +449,81 @@ static void hp_sample(void *ptr, size_t size) {
         __atomic_store_n(&hp_busy, 0, __ATOMIC_RELEASE);
 }
 
-static void *hp_malloc(void *ctx, size_t size) {
-        struct hp_domain *d = ctx;
+/* The wrappers' fast paths decide before calling the original allocator and end in a tail
+ * call to it: no stack frame, a handful of instructions on every allocation and free of the
+ * host. Everything else is in the out-of-line slow paths. */
+
+static __attribute__((noinline)) void *hp_malloc_slow(struct hp_domain *d, size_t size) {
         void *p = d->orig.malloc(d->orig.ctx, size);
 
+        hp_sample(p, size);
+        return p;
+}
+
+static void *hp_malloc(void *ctx, size_t size) {
+        struct hp_domain *d = ctx;
+
         if (hw_heapprof_account(&heapprof, size))
-                hp_sample(p, size);
+                return hp_malloc_slow(d, size);
+        return d->orig.malloc(d->orig.ctx, size);
+}
+
+static __attribute__((noinline)) void *hp_calloc_slow(struct hp_domain *d, size_t nelem, size_t elsize) {
+        void *p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+
+        hp_sample(p, nelem * elsize);
         return p;
 }
 
 static void *hp_calloc(void *ctx, size_t nelem, size_t elsize) {
         struct hp_domain *d = ctx;
-        void *p = d->orig.calloc(d->orig.ctx, nelem, elsize);
         size_t size;
 
-        if (__builtin_mul_overflow(nelem, elsize, &size))
-                return p; /* the original refused it (NULL) */
-        if (hw_heapprof_account(&heapprof, size))
-                hp_sample(p, size);
-        return p;
+        /* an overflowing request fails in the original: nothing to count */
+        if (!__builtin_mul_overflow(nelem, elsize, &size) && hw_heapprof_account(&heapprof, size))
+                return hp_calloc_slow(d, nelem, elsize);
+        return d->orig.calloc(d->orig.ctx, nelem, elsize);
 }
 
 /* realloc is, for the profile, a free of the old block and an allocation of the new size: the
  * block that stays alive is sampled for what it now is. */
-static void *hp_realloc(void *ctx, void *ptr, size_t size) {
-        struct hp_domain *d = ctx;
+static __attribute__((noinline)) void *hp_realloc_slow(struct hp_domain *d, void *ptr, size_t size, bool sampled) {
         void *p = d->orig.realloc(d->orig.ctx, ptr, size);
 
-        if (!p)
-                return NULL; /* the old block is untouched and stays tracked */
+        if (!p) {
+                if (sampled)
+                        hp_sample(NULL, size); /* draws the next interval */
+                return NULL;                   /* the old block is untouched and stays tracked */
+        }
         if (ptr && hw_heapprof_maybe_tracked(&heapprof, ptr))
                 hw_heapprof_forget(&heapprof, ptr);
-        if (hw_heapprof_account(&heapprof, size))
+        if (sampled)
                 hp_sample(p, size);
         return p;
+}
+
+static void *hp_realloc(void *ctx, void *ptr, size_t size) {
+        struct hp_domain *d = ctx;
+        bool sampled = hw_heapprof_account(&heapprof, size);
+
+        if (sampled || (ptr && hw_heapprof_maybe_tracked(&heapprof, ptr)))
+                return hp_realloc_slow(d, ptr, size, sampled);
+        return d->orig.realloc(d->orig.ctx, ptr, size);
+}
+
+static __attribute__((noinline)) void hp_free_slow(struct hp_domain *d, void *ptr) {
+        hw_heapprof_forget(&heapprof, ptr);
+        d->orig.free(d->orig.ctx, ptr);
 }
 
 static void hp_free(void *ctx, void *ptr) {
         struct hp_domain *d = ctx;
 
-        if (ptr && hw_heapprof_maybe_tracked(&heapprof, ptr))
-                hw_heapprof_forget(&heapprof, ptr);
+        /* free(NULL) looks up filter slot 0 like any address; forget() ignores NULL */
+        if (hw_heapprof_maybe_tracked(&heapprof, ptr)) {
+                hp_free_slow(d, ptr);
+                return;
+        }
         d->orig.free(d->orig.ctx, ptr);
 }
 
@@ -698,22 +732,26 @@ static int64_t dict_int(PyObject *d, const char *key) {
  * a few KiB; stacks that do not fit wait for the next report. */
 #define HP_REPORT_BUDGET (96u * 1024u)
 
-/* Fill the python.*, gc.* and heap parts. GIL held. Never leaves an exception set. */
+/* The heap part: needs the profiler's lock, not the GIL (the sampler thread builds it after
+ * releasing the GIL, so the host's threads never wait for it). */
+static void collect_heap(struct hw_agent_sample *s, bool consume) {
+        struct hw_transport_status st;
+
+        if (!hp_active() || agent.pid != getpid())
+                return;
+        /* stacks go once per connection: the generation is the connection count */
+        hw_transport_get_status(&agent.transport, &st);
+        s->heap = hw_heapprof_report(&heapprof, st.connects_total, consume, HW_HEAPPROF_SITES_DEFAULT,
+                                     HP_REPORT_BUDGET);
+}
+
+/* Fill the python.* and gc.* parts. GIL held. Never leaves an exception set. */
 static int collect_python(struct hw_agent_sample *s, bool consume) {
         PyObject *count = NULL, *threshold = NULL, *stats = NULL, *garbage = NULL, *enabled = NULL;
         Py_ssize_t n;
 
         if (!agent.gc_module)
                 return -ENODEV;
-
-        if (hp_active() && agent.pid == getpid()) {
-                struct hw_transport_status st;
-
-                /* stacks go once per connection: the generation is the connection count */
-                hw_transport_get_status(&agent.transport, &st);
-                s->heap = hw_heapprof_report(&heapprof, st.connects_total, consume, HW_HEAPPROF_SITES_DEFAULT,
-                                             HP_REPORT_BUDGET);
-        }
 
         s->allocated_blocks = call_int(agent.sys_getallocatedblocks);
         if (s->allocated_blocks < 0) {
@@ -784,6 +822,7 @@ finish:
 /* hw_sampler_python_fn for callers that hold the GIL (snapshot, stop). */
 static int python_gil_held(void *userdata, struct hw_agent_sample *s, bool consume) {
         (void) userdata;
+        collect_heap(s, consume);
         return collect_python(s, consume);
 }
 
@@ -800,6 +839,7 @@ static int python_from_thread(void *userdata, struct hw_agent_sample *s, bool co
         g = PyGILState_Ensure();
         r = collect_python(s, consume);
         PyGILState_Release(g);
+        collect_heap(s, consume);
         return r;
 }
 
