@@ -458,8 +458,9 @@ class E2E(unittest.TestCase):
             return None
         f = wait_for(finding, timeout=max(DEADLINE, 60), what="a leak finding whose top suspect has most of the growth")
         top = f["suspects"][0]
-        sys.stderr.write("leak finding: signal %s, top suspect %s (%s:%d) share %.2f, %d suspects\n" % (
-            f["signal"], top["function"], top["file"], top["line"], top["share"], len(f["suspects"])))
+        sys.stderr.write("leak finding: signal %s, top suspect %s (%s:%d) share %.2f, %d suspects %s\n" % (
+            f["signal"], top["function"], top["file"], top["line"], top["share"], len(f["suspects"]),
+            [(s["function"], s["line"], round(s["share"], 2), s["frames"][1]["function"] if len(s["frames"]) > 1 else None) for s in f["suspects"]]))
         self.assertEqual(top["kind"], "allocation_site")
         self.assertEqual(top["function"], "leak_records")
         self.assertTrue(top["file"].endswith("heapsites.py"))
