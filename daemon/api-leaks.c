@@ -41,12 +41,17 @@ static json_t *seconds_or_null(bool has, double s) {
 
 #define SUSPECTS_MAX 5
 
-/* The allocation sites whose sampled live bytes grew while the finding's signal grew: since the
- * finding's start, up to its close (or now). */
+/* The allocation sites whose sampled live bytes grew while the finding's signal grew: over the
+ * recent half of the finding's span (since .. its close or last update). A leak grows all along;
+ * a one-time step early in the span (the program importing modules, a cache warming up) must not
+ * outweigh it, and it drops out of the recent half. */
 static json_t *suspects_new(const Process *p, const Finding *f) {
-        double to = f->open || f->closed_at <= 0 ? INFINITY : f->closed_at;
+        double end = !f->open && f->closed_at > 0 ? f->closed_at : f->updated_at;
+        double from = f->since;
 
-        return process_heap_suspects_json(p->heap, f->since, to, SUSPECTS_MAX);
+        if (end > from)
+                from += (end - from) / 2;
+        return process_heap_suspects_json(p->heap, from, f->open ? INFINITY : end, SUSPECTS_MAX);
 }
 
 static json_t *finding_new(const Process *p, const Finding *f) {
