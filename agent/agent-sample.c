@@ -44,3 +44,8 @@ void hw_agent_sample_init(struct hw_agent_sample *s) {
         s->allocated_blocks = -1;
         s->gc_garbage = -1;
 }
+
+void hw_agent_sample_clear(struct hw_agent_sample *s) {
+        json_decref(s->heap);
+        hw_agent_sample_init(s);
+}

@@ -9,6 +9,7 @@
  */
 #pragma once
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -102,6 +103,9 @@ struct hw_agent_sample {
         size_t gc_generations;
         struct hw_agent_gc_generation gc[HW_AGENT_GC_GENERATIONS_MAX];
 
+        /* "heap": the heap profiler's report (heapprof.h), owned; NULL when profiling is off */
+        json_t *heap;
+
         /* "agent" */
         uint64_t samples_dropped_total;
         uint64_t reconnects_total;
@@ -110,3 +114,6 @@ struct hw_agent_sample {
 
 /* Reset a sample to "nothing known" (all figures -1 / absent). */
 void hw_agent_sample_init(struct hw_agent_sample *s);
+
+/* Release what a sample owns (the heap report); the sample is then "nothing known" again. */
+void hw_agent_sample_clear(struct hw_agent_sample *s);

@@ -242,6 +242,9 @@ json_t *hw_encode_sample_json(const struct hw_agent_sample *s, const char *reaso
         bad |= set_real(agent, "sample_seconds", s->sample_seconds);
         bad |= json_object_set_new_nocheck(o, "agent", agent);
 
+        if (s->heap)
+                bad |= json_object_set_nocheck(o, "heap", s->heap);
+
         if (reason)
                 bad |= set_string(o, "reason", reason, 15, true);
 

@@ -30,6 +30,18 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+/* 3.11+: the interpreter's own frames (_PyInterpreterFrame) are the only way to walk the stack
+ * without materialising frame objects, which allocates, and in 3.11 may even run a garbage
+ * collection inside the allocation we are sampling. tracemalloc does the same. The structure
+ * comes from each version's own headers (each build uses its interpreter's headers). */
+#if PY_VERSION_HEX >= 0x030B0000 && !defined(Py_GIL_DISABLED) && !defined(PYPY_VERSION)
+#define Py_BUILD_CORE 1
+#include <internal/pycore_frame.h>
+#undef Py_BUILD_CORE
+#elif !defined(PYPY_VERSION)
+#include <frameobject.h> /* 3.8-3.10: PyFrameObject's members (f_back, f_code) */
+#endif
+
 #include "agent-util.h"
 
 #include <errno.h>
@@ -44,6 +56,7 @@
 
 #include "agent-sample.h"
 #include "encode.h"
+#include "heapprof.h"
 #include "procstat.h"
 #include "sampler.h"
 #include "transport.h"
@@ -141,7 +154,11 @@ static struct {
         bool exiting;    /* our atexit hook ran: no new start() before finalization */
         bool atexit_registered, fork_hook_registered;
 
-        bool warned_interval, warned_socket, warned_service;
+        /* heap profiler settings of the running (or last) agent; 0: off */
+        uint64_t sample_bytes;
+        unsigned stack_depth;
+
+        bool warned_interval, warned_socket, warned_service, warned_sample_bytes, warned_stack_depth;
 } agent;
 
 /* Arena allocator wrapper state. Counters are atomics: pymalloc calls us with the GIL held, the
@@ -207,6 +224,369 @@ static void arena_restore(void) {
                 PyObject_SetArenaAllocator(&arena_orig);
                 arena_in_chain = false;
         }
+}
+
+/* ---- Heap profiler: allocator wrappers and stack capture ------------------------------------
+ *
+ * The mem and object domains are wrapped (PyMem_SetAllocator): both are called with the GIL
+ * held, which is what makes the lock-free fast paths of heapprof.h uncontended. The raw domain
+ * is not: it runs without the GIL, and pymalloc hands its large requests to it, so wrapping it
+ * too would count each large object twice.
+ *
+ * Sampled allocations (about one per HEAPWATCH_SAMPLE_BYTES allocated) capture the Python stack
+ * by walking the frames directly and reading names without creating objects; the names of
+ * frames are copied by heapprof.c into its own (C library) memory. Anything the capture does
+ * allocate through the interpreter finds hp_busy set and is passed through unsampled. */
+
+struct hp_domain {
+        PyMemAllocatorDomain domain;
+        PyMemAllocatorEx orig;
+        bool in_chain; /* our wrapper is (still) part of this domain's chain */
+};
+
+static struct hw_heapprof heapprof;
+static struct hp_domain hp_domains[2] = { { .domain = PYMEM_DOMAIN_MEM }, { .domain = PYMEM_DOMAIN_OBJ } };
+static int hp_busy; /* a sample is being recorded: exchanged atomically */
+static struct hw_heapprof_frame hp_frames[HW_HEAPPROF_DEPTH_MAX];
+/* UTF-8 copies of names that are not plain ASCII (those are read in place) */
+static char hp_scratch[HW_HEAPPROF_DEPTH_MAX][2][HW_HEAPPROF_FILE_MAX + 4];
+
+/* A str's text as UTF-8 without allocating: compact ASCII strings in place, others encoded into
+ * scratch (at most size - 1 bytes, whole characters). */
+static void hp_str(PyObject *s, const char **ret, size_t *ret_len, char *scratch, size_t size) {
+        Py_ssize_t len;
+        unsigned kind;
+        const void *data;
+        size_t o = 0;
+
+        *ret = "?";
+        *ret_len = 1;
+        if (!s || !PyUnicode_Check(s))
+                return;
+#if PY_VERSION_HEX < 0x030C0000
+        if (!PyUnicode_IS_READY(s))
+                return;
+#endif
+        len = PyUnicode_GET_LENGTH(s);
+        if (PyUnicode_IS_COMPACT_ASCII(s)) {
+                *ret = (const char *) PyUnicode_DATA(s);
+                *ret_len = (size_t) len;
+                return;
+        }
+        kind = PyUnicode_KIND(s);
+        data = PyUnicode_DATA(s);
+        for (Py_ssize_t i = 0; i < len; i++) {
+                Py_UCS4 c = PyUnicode_READ(kind, data, i);
+
+                if (c >= 0xD800 && c <= 0xDFFF)
+                        c = '?'; /* a lone surrogate (surrogateescape'd file name) */
+                if (c < 0x80) {
+                        if (o + 1 >= size)
+                                break;
+                        scratch[o++] = (char) c;
+                } else if (c < 0x800) {
+                        if (o + 2 >= size)
+                                break;
+                        scratch[o++] = (char) (0xC0 | (c >> 6));
+                        scratch[o++] = (char) (0x80 | (c & 0x3F));
+                } else if (c < 0x10000) {
+                        if (o + 3 >= size)
+                                break;
+                        scratch[o++] = (char) (0xE0 | (c >> 12));
+                        scratch[o++] = (char) (0x80 | ((c >> 6) & 0x3F));
+                        scratch[o++] = (char) (0x80 | (c & 0x3F));
+                } else {
+                        if (o + 4 >= size)
+                                break;
+                        scratch[o++] = (char) (0xF0 | (c >> 18));
+                        scratch[o++] = (char) (0x80 | ((c >> 12) & 0x3F));
+                        scratch[o++] = (char) (0x80 | ((c >> 6) & 0x3F));
+                        scratch[o++] = (char) (0x80 | (c & 0x3F));
+                }
+        }
+        *ret = scratch;
+        *ret_len = o;
+}
+
+static void hp_frame_from_code(size_t i, PyCodeObject *co, int line) {
+        struct hw_heapprof_frame *f = &hp_frames[i];
+#if PY_VERSION_HEX >= 0x030B0000
+        PyObject *name = co->co_qualname;
+#else
+        PyObject *name = co->co_name;
+#endif
+
+        hp_str(co->co_filename, &f->file, &f->file_len, hp_scratch[i][0], sizeof(hp_scratch[i][0]));
+        hp_str(name, &f->func, &f->func_len, hp_scratch[i][1], HW_HEAPPROF_FUNC_MAX + 1);
+        f->line = line;
+        /* The location cache's key: a code object at this address with these name objects has
+         * these names (a freed code object's address reused with the very same name objects
+         * is the same function compiled again). */
+        f->key[0] = (uintptr_t) co;
+        f->key[1] = (uintptr_t) co->co_filename ^ ((uintptr_t) name << 1);
+}
+
+/* Line numbers: computing one walks the code object's line table (PyCode_Addr2Line), the
+ * largest cost of a sample with a deep stack. Samples keep coming from the same instructions,
+ * so a small direct-mapped cache keyed by (code object, instruction offset, first line) saves
+ * most of it. Used under hp_busy only. */
+struct hp_line_entry {
+        const void *code;
+        int lasti;
+        int firstlineno;
+        int line;
+};
+static struct hp_line_entry hp_lines[4096];
+
+static struct hp_line_entry *hp_line_slot(const PyCodeObject *co, int lasti) {
+        uint64_t h = (((uint64_t) (uintptr_t) co >> 4) ^ ((uint64_t) (unsigned) lasti << 20)) *
+                     UINT64_C(0x9E3779B97F4A7C15);
+
+        return &hp_lines[h >> 52 & (HW_ELEMENTSOF(hp_lines) - 1)];
+}
+
+#if PY_VERSION_HEX >= 0x030B0000
+/* The code object of an interpreter frame worth reporting, or NULL for the frames the
+ * interpreter itself does not show (C-stack shims, frames not yet started). */
+static PyCodeObject *hp_frame_code(_PyInterpreterFrame *f) {
+#if PY_VERSION_HEX >= 0x030D0000
+        if (f->owner == FRAME_OWNED_BY_CSTACK || !f->f_executable || !PyCode_Check(f->f_executable))
+                return NULL;
+#elif PY_VERSION_HEX >= 0x030C0000
+        if (f->owner == FRAME_OWNED_BY_CSTACK || !f->f_code)
+                return NULL;
+#else
+        if (!f->f_code)
+                return NULL;
+#endif
+        if (_PyFrame_IsIncomplete(f))
+                return NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+        return (PyCodeObject *) f->f_executable;
+#else
+        return f->f_code;
+#endif
+}
+#endif
+
+/* Capture the calling thread's Python stack, innermost first, into hp_frames. GIL held,
+ * hp_busy set. Returns the number of frames. */
+static size_t hp_capture(size_t depth) {
+        size_t n = 0;
+#if PY_VERSION_HEX >= 0x030D0000
+        PyThreadState *ts = PyThreadState_GetUnchecked();
+#else
+        PyThreadState *ts = _PyThreadState_UncheckedGet();
+#endif
+
+        if (!ts)
+                return 0;
+#if PY_VERSION_HEX >= 0x030B0000
+#if PY_VERSION_HEX >= 0x030D0000
+        for (_PyInterpreterFrame *f = ts->current_frame; f && n < depth; f = f->previous) {
+#else
+        for (_PyInterpreterFrame *f = ts->cframe ? ts->cframe->current_frame : NULL; f && n < depth; f = f->previous) {
+#endif
+                PyCodeObject *co = hp_frame_code(f);
+                struct hp_line_entry *slot;
+                int line, lasti;
+
+                if (!co)
+                        continue;
+#if PY_VERSION_HEX >= 0x030C0000
+                lasti = PyUnstable_InterpreterFrame_GetLasti(f);
+#else
+                lasti = _PyInterpreterFrame_LASTI(f);
+#endif
+                slot = hp_line_slot(co, lasti);
+                if (slot->code == co && slot->lasti == lasti && slot->firstlineno == co->co_firstlineno)
+                        line = slot->line;
+                else {
+#if PY_VERSION_HEX >= 0x030C0000
+                        line = PyUnstable_InterpreterFrame_GetLine(f);
+#else
+                        line = PyCode_Addr2Line(co, lasti * (int) sizeof(_Py_CODEUNIT));
+#endif
+                        *slot = (struct hp_line_entry) { co, lasti, co->co_firstlineno, line };
+                }
+                hp_frame_from_code(n++, co, line);
+        }
+#else
+        /* 3.8-3.10: frames are objects linked through f_back; reading them allocates nothing */
+        for (PyFrameObject *f = ts->frame; f && n < depth; f = f->f_back) {
+                PyCodeObject *co = f->f_code;
+                struct hp_line_entry *slot;
+                int line;
+
+                if (!co)
+                        continue;
+                slot = hp_line_slot(co, f->f_lasti);
+                if (!f->f_trace && slot->code == co && slot->lasti == f->f_lasti &&
+                    slot->firstlineno == co->co_firstlineno)
+                        line = slot->line;
+                else {
+                        line = PyFrame_GetLineNumber(f);
+                        if (!f->f_trace) /* with a tracer, f_lineno rules: not a function of lasti */
+                                *slot = (struct hp_line_entry) { co, f->f_lasti, co->co_firstlineno, line };
+                }
+                hp_frame_from_code(n++, co, line);
+        }
+#endif
+        return n;
+}
+
+/* The slow path: this allocation (ptr, NULL if it failed) is sampled. */
+static void hp_sample(void *ptr, size_t size) {
+        size_t n = 0;
+
+        if (__atomic_exchange_n(&hp_busy, 1, __ATOMIC_ACQUIRE)) {
+                hw_heapprof_skip(&heapprof); /* an allocation made while capturing or recording */
+                return;
+        }
+        if (ptr)
+                n = hp_capture(heapprof.depth);
+        hw_heapprof_record(&heapprof, ptr, size, hp_frames, n);
+        __atomic_store_n(&hp_busy, 0, __ATOMIC_RELEASE);
+}
+
+/* The wrappers' fast paths decide before calling the original allocator and end in a tail
+ * call to it: no stack frame, a handful of instructions on every allocation and free of the
+ * host. Everything else is in the out-of-line slow paths. */
+
+static __attribute__((noinline)) void *hp_malloc_slow(struct hp_domain *d, size_t size) {
+        void *p = d->orig.malloc(d->orig.ctx, size);
+
+        hp_sample(p, size);
+        return p;
+}
+
+static void *hp_malloc(void *ctx, size_t size) {
+        struct hp_domain *d = ctx;
+
+        if (hw_heapprof_account(&heapprof, size))
+                return hp_malloc_slow(d, size);
+        return d->orig.malloc(d->orig.ctx, size);
+}
+
+static __attribute__((noinline)) void *hp_calloc_slow(struct hp_domain *d, size_t nelem, size_t elsize) {
+        void *p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+
+        hp_sample(p, nelem * elsize);
+        return p;
+}
+
+static void *hp_calloc(void *ctx, size_t nelem, size_t elsize) {
+        struct hp_domain *d = ctx;
+        size_t size;
+
+        /* an overflowing request fails in the original: nothing to count */
+        if (!__builtin_mul_overflow(nelem, elsize, &size) && hw_heapprof_account(&heapprof, size))
+                return hp_calloc_slow(d, nelem, elsize);
+        return d->orig.calloc(d->orig.ctx, nelem, elsize);
+}
+
+/* realloc is, for the profile, a free of the old block and an allocation of the new size: the
+ * block that stays alive is sampled for what it now is. */
+static __attribute__((noinline)) void *hp_realloc_slow(struct hp_domain *d, void *ptr, size_t size, bool sampled) {
+        void *p = d->orig.realloc(d->orig.ctx, ptr, size);
+
+        if (!p) {
+                if (sampled)
+                        hp_sample(NULL, size); /* draws the next interval */
+                return NULL;                   /* the old block is untouched and stays tracked */
+        }
+        if (ptr && hw_heapprof_maybe_tracked(&heapprof, ptr))
+                hw_heapprof_forget(&heapprof, ptr);
+        if (sampled)
+                hp_sample(p, size);
+        return p;
+}
+
+static void *hp_realloc(void *ctx, void *ptr, size_t size) {
+        struct hp_domain *d = ctx;
+        bool sampled = hw_heapprof_account(&heapprof, size);
+
+        if (sampled || (ptr && hw_heapprof_maybe_tracked(&heapprof, ptr)))
+                return hp_realloc_slow(d, ptr, size, sampled);
+        return d->orig.realloc(d->orig.ctx, ptr, size);
+}
+
+static __attribute__((noinline)) void hp_free_slow(struct hp_domain *d, void *ptr) {
+        hw_heapprof_forget(&heapprof, ptr);
+        d->orig.free(d->orig.ctx, ptr);
+}
+
+static void hp_free(void *ctx, void *ptr) {
+        struct hp_domain *d = ctx;
+
+        /* free(NULL) looks up filter slot 0 like any address; forget() ignores NULL */
+        if (hw_heapprof_maybe_tracked(&heapprof, ptr)) {
+                hp_free_slow(d, ptr);
+                return;
+        }
+        d->orig.free(d->orig.ctx, ptr);
+}
+
+static void hp_restore(void);
+
+static uint64_t hp_seed(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ((uint64_t) ts.tv_nsec << 20) ^ (uint64_t) ts.tv_sec ^ ((uint64_t) getpid() << 40) ^
+               (uint64_t) (uintptr_t) &ts;
+}
+
+/* Start profiling with the agent's settings, or just stay off. GIL held. Blocks allocated
+ * before the wrapper are freed through it to the original allocator, which is all it does with
+ * them: mixing is harmless, as for the arena wrapper. */
+static void hp_install(void) {
+        if (agent.sample_bytes == 0) {
+                hp_restore(); /* off: not even a wrapper in the chain */
+                return;
+        }
+        hw_heapprof_reset(&heapprof, agent.sample_bytes, agent.stack_depth, hp_seed());
+        for (size_t i = 0; i < HW_ELEMENTSOF(hp_domains); i++) {
+                struct hp_domain *d = &hp_domains[i];
+                PyMemAllocatorEx cur, ours;
+
+                if (d->in_chain)
+                        continue; /* still wrapped by us (or under someone who wrapped us) */
+                PyMem_GetAllocator(d->domain, &cur);
+                if (cur.malloc == hp_malloc && cur.ctx == d) {
+                        d->in_chain = true;
+                        continue;
+                }
+                d->orig = cur;
+                ours = (PyMemAllocatorEx) { .ctx = d, .malloc = hp_malloc, .calloc = hp_calloc,
+                                            .realloc = hp_realloc, .free = hp_free };
+                PyMem_SetAllocator(d->domain, &ours);
+                d->in_chain = true;
+        }
+}
+
+/* Stop profiling: restore the original allocators unless someone wrapped ours since (then ours
+ * keeps passing through: the profiler is off and tracks nothing, so it costs a countdown and a
+ * filter load). GIL held. */
+static void hp_restore(void) {
+        for (size_t i = 0; i < HW_ELEMENTSOF(hp_domains); i++) {
+                struct hp_domain *d = &hp_domains[i];
+                PyMemAllocatorEx cur;
+
+                if (!d->in_chain)
+                        continue;
+                PyMem_GetAllocator(d->domain, &cur);
+                if (cur.malloc == hp_malloc && cur.ctx == d) {
+                        PyMem_SetAllocator(d->domain, &d->orig);
+                        d->in_chain = false;
+                }
+        }
+        hw_heapprof_reset(&heapprof, 0, agent.stack_depth, 0);
+}
+
+/* Whether the running agent profiles the heap. */
+static bool hp_active(void) {
+        return agent.sample_bytes > 0 && (hp_domains[0].in_chain || hp_domains[1].in_chain);
 }
 
 /* ---- GC pause timing ---------------------------------------------------------------------- */
@@ -348,6 +728,23 @@ static int64_t dict_int(PyObject *d, const char *key) {
         return v < 0 ? -1 : v;
 }
 
+/* Room for stacks in one heap report: a SAMPLE frame may carry 256 KiB, the rest of a sample is
+ * a few KiB; stacks that do not fit wait for the next report. */
+#define HP_REPORT_BUDGET (96u * 1024u)
+
+/* The heap part: needs the profiler's lock, not the GIL (the sampler thread builds it after
+ * releasing the GIL, so the host's threads never wait for it). */
+static void collect_heap(struct hw_agent_sample *s, bool consume) {
+        struct hw_transport_status st;
+
+        if (!hp_active() || agent.pid != getpid())
+                return;
+        /* stacks go once per connection: the generation is the connection count */
+        hw_transport_get_status(&agent.transport, &st);
+        s->heap = hw_heapprof_report(&heapprof, st.connects_total, consume, HW_HEAPPROF_SITES_DEFAULT,
+                                     HP_REPORT_BUDGET);
+}
+
 /* Fill the python.* and gc.* parts. GIL held. Never leaves an exception set. */
 static int collect_python(struct hw_agent_sample *s, bool consume) {
         PyObject *count = NULL, *threshold = NULL, *stats = NULL, *garbage = NULL, *enabled = NULL;
@@ -425,6 +822,7 @@ finish:
 /* hw_sampler_python_fn for callers that hold the GIL (snapshot, stop). */
 static int python_gil_held(void *userdata, struct hw_agent_sample *s, bool consume) {
         (void) userdata;
+        collect_heap(s, consume);
         return collect_python(s, consume);
 }
 
@@ -441,6 +839,7 @@ static int python_from_thread(void *userdata, struct hw_agent_sample *s, bool co
         g = PyGILState_Ensure();
         r = collect_python(s, consume);
         PyGILState_Release(g);
+        collect_heap(s, consume);
         return r;
 }
 
@@ -509,6 +908,43 @@ static const char *interval_problem(const char *s, double *ret) {
                 return "out of range 0.05..3600 seconds";
         *ret = v;
         return NULL;
+}
+
+/* Parse a whole decimal integer within [min, max]: NULL if fine (*ret set), else why not. */
+static const char *int_problem(const char *s, long long min, long long max, long long *ret) {
+        char *end;
+        long long v;
+
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (end == s)
+                return "not an integer";
+        while (*end == ' ' || *end == '\t' || *end == '\n')
+                end++;
+        if (*end != '\0' || errno == ERANGE)
+                return "not an integer";
+        if (v < min || v > max)
+                return "out of range";
+        *ret = v;
+        return NULL;
+}
+
+static int parse_int_arg(PyObject *o, const char *name, long long min, long long max, long long *ret) {
+        long long v;
+
+        if (PyBool_Check(o) || !PyLong_Check(o)) {
+                PyErr_Format(PyExc_TypeError, "%s must be an int or None, not %.100s", name, Py_TYPE(o)->tp_name);
+                return -1;
+        }
+        v = PyLong_AsLongLong(o);
+        if (v == -1 && PyErr_Occurred())
+                return -1;
+        if (v < min || v > max) {
+                PyErr_Format(PyExc_ValueError, "%s must be within %lld..%lld", name, min, max);
+                return -1;
+        }
+        *ret = v;
+        return 0;
 }
 
 static void default_socket(char *buf, size_t size) {
@@ -770,6 +1206,7 @@ static int agent_start(const char *service, const char *socket_path, double inte
         }
         if (agent.pymalloc)
                 arena_install();
+        hp_install();
 
         cfg = (struct hw_sampler_config) {
                 .interval = interval,
@@ -786,6 +1223,7 @@ static int agent_start(const char *service, const char *socket_path, double inte
                 agent.state = AGENT_STOPPED;
                 gc_callback_remove();
                 arena_restore();
+                hp_restore();
                 hw_transport_reset(&agent.transport, NULL);
                 errno = -r;
                 PyErr_SetFromErrno(PyExc_OSError);
@@ -801,6 +1239,7 @@ static void agent_stop(const char *reason) {
         struct hw_agent_sample s;
         uint8_t *frame = NULL;
         size_t size = 0;
+        int r;
 
         agent.state = AGENT_STOPPING;
         hw_sampler_request_stop(&agent.sampler);
@@ -811,7 +1250,15 @@ static void agent_stop(const char *reason) {
         hw_sampler_take(&agent.sampler, &s, true, python_gil_held, NULL);
         gc_callback_remove();
         arena_restore();
-        if (hw_encode_sample(&s, reason, &frame, &size) >= 0)
+        hp_restore();
+        r = hw_encode_sample(&s, reason, &frame, &size);
+        if (r == -E2BIG && s.heap) {
+                json_decref(s.heap); /* the final figures matter more than the last heap report */
+                s.heap = NULL;
+                r = hw_encode_sample(&s, reason, &frame, &size);
+        }
+        hw_agent_sample_clear(&s);
+        if (r >= 0)
                 hw_transport_enqueue(&agent.transport, HW_FRAME_GOODBYE, frame, size);
         else
                 hw_transport_count_dropped(&agent.transport, 1);
@@ -849,6 +1296,7 @@ static int agent_restart(const char *service, const char *socket_path, double in
         if (agent_start(service, socket_path, interval, seq) < 0) {
                 gc_callback_remove();
                 arena_restore();
+                hp_restore();
                 return -1;
         }
         return 0;
@@ -858,6 +1306,7 @@ static int agent_restart(const char *service, const char *socket_path, double in
 static void agent_abandon(void) {
         gc_callback_remove();
         arena_restore();
+        hp_restore();
         Py_BEGIN_ALLOW_THREADS
         hw_transport_close(&agent.transport);
         Py_END_ALLOW_THREADS
@@ -924,6 +1373,7 @@ static PyObject *fork_child_hook(PyObject *self, PyObject *unused) {
                 /* fork during stop(), or no way to restart: leave the child unhooked */
                 gc_callback_remove();
                 arena_restore();
+                hp_restore();
         }
         if (PyErr_Occurred())
                 PyErr_Clear();
@@ -963,16 +1413,21 @@ static PyMethodDef fork_child_hook_def = { "_heapwatch_after_fork_in_child", for
 static void atfork_prepare(void) {
         pthread_mutex_lock(&agent.gc_lock);
         pthread_mutex_lock(&agent.transport.lock);
+        pthread_mutex_lock(&heapprof.lock);
 }
 
 static void atfork_parent(void) {
+        pthread_mutex_unlock(&heapprof.lock);
         pthread_mutex_unlock(&agent.transport.lock);
         pthread_mutex_unlock(&agent.gc_lock);
 }
 
+/* The child's heap profile starts clean: the parent's samples describe the parent's future. */
 static void atfork_child(void) {
         pthread_mutex_init(&agent.gc_lock, NULL);
         pthread_mutex_init(&agent.transport.lock, NULL);
+        hw_heapprof_forget_after_fork(&heapprof);
+        __atomic_store_n(&hp_busy, 0, __ATOMIC_RELEASE);
 }
 
 /* ---- Module functions ------------------------------------------------------------------------ */
@@ -1034,7 +1489,7 @@ static int parse_interval_arg(PyObject *o, double *ret) {
 }
 
 PyDoc_STRVAR(start_doc,
-             "start(service=None, socket=None, interval=None) -> bool\n\n"
+             "start(service=None, socket=None, interval=None, sample_bytes=None, stack_depth=None) -> bool\n\n"
              "Start the agent: a native thread samples this process every `interval` seconds and\n"
              "streams the samples to heapwatchd over the Unix socket `socket`. Unset arguments come\n"
              "from HEAPWATCH_SERVICE, HEAPWATCH_SOCKET, HEAPWATCH_INTERVAL, else the defaults (the\n"
@@ -1042,17 +1497,23 @@ PyDoc_STRVAR(start_doc,
              "otherwise; 1.0). Returns True if started, False if the agent was already running (the\n"
              "running agent and its settings are kept). Exception: when the agent was started\n"
              "implicitly by `heapwatch run`'s bootstrap, an explicit start() whose settings differ\n"
-             "restarts it with them and returns True. A missing daemon is not an error.");
+             "restarts it with them and returns True. A missing daemon is not an error.\n\n"
+             "The heap profiler samples about one allocation per `sample_bytes` bytes allocated\n"
+             "(HEAPWATCH_SAMPLE_BYTES, default 524288; 0 turns it off) and records up to `stack_depth`\n"
+             "Python frames of each sample (HEAPWATCH_STACK_DEPTH, default 32, at most 128).");
 
 /* start() and _autostart(). Returns a new reference to True/False, or NULL with an exception. */
 static PyObject *start_common(PyObject *args, PyObject *kwargs, bool implicit) {
-        static char *kwlist[] = { "service", "socket", "interval", NULL };
-        PyObject *o_service = Py_None, *o_socket = Py_None, *o_interval = Py_None;
+        static char *kwlist[] = { "service", "socket", "interval", "sample_bytes", "stack_depth", NULL };
+        PyObject *o_service = Py_None, *o_socket = Py_None, *o_interval = Py_None, *o_sample = Py_None,
+                 *o_depth = Py_None;
+        long long sample_bytes = HW_HEAPPROF_SAMPLE_BYTES_DEFAULT, depth = HW_HEAPPROF_DEPTH_DEFAULT;
         char service[HW_AGENT_SERVICE_MAX + 1], path[HW_TRANSPORT_PATH_MAX + 1], def[HW_TRANSPORT_PATH_MAX + 1];
         double interval = HW_AGENT_INTERVAL_DEFAULT;
         const char *env, *why = NULL;
 
-        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOO:start", kwlist, &o_service, &o_socket, &o_interval))
+        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOOOO:start", kwlist, &o_service, &o_socket, &o_interval,
+                                         &o_sample, &o_depth))
                 return NULL;
 
         if (o_service != Py_None && parse_service_arg(o_service, service, sizeof(service)) < 0)
@@ -1060,6 +1521,11 @@ static PyObject *start_common(PyObject *args, PyObject *kwargs, bool implicit) {
         if (o_socket != Py_None && parse_socket_arg(o_socket, path, sizeof(path)) < 0)
                 return NULL;
         if (o_interval != Py_None && parse_interval_arg(o_interval, &interval) < 0)
+                return NULL;
+        if (o_sample != Py_None &&
+            parse_int_arg(o_sample, "sample_bytes", 0, (long long) HW_HEAPPROF_SAMPLE_BYTES_MAX, &sample_bytes) < 0)
+                return NULL;
+        if (o_depth != Py_None && parse_int_arg(o_depth, "stack_depth", 1, HW_HEAPPROF_DEPTH_MAX, &depth) < 0)
                 return NULL;
 
         if (agent.exiting || agent.state == AGENT_STOPPING ||
@@ -1074,6 +1540,17 @@ static PyObject *start_common(PyObject *args, PyObject *kwargs, bool implicit) {
                 env = getenv("HEAPWATCH_INTERVAL");
                 if (env && env[0] && (why = interval_problem(env, &interval)))
                         warn_setting(&agent.warned_interval, "HEAPWATCH_INTERVAL", env, why, "1.0");
+        }
+        if (o_sample == Py_None) {
+                env = getenv("HEAPWATCH_SAMPLE_BYTES");
+                if (env && env[0] &&
+                    (why = int_problem(env, 0, (long long) HW_HEAPPROF_SAMPLE_BYTES_MAX, &sample_bytes)))
+                        warn_setting(&agent.warned_sample_bytes, "HEAPWATCH_SAMPLE_BYTES", env, why, "524288");
+        }
+        if (o_depth == Py_None) {
+                env = getenv("HEAPWATCH_STACK_DEPTH");
+                if (env && env[0] && (why = int_problem(env, 1, HW_HEAPPROF_DEPTH_MAX, &depth)))
+                        warn_setting(&agent.warned_stack_depth, "HEAPWATCH_STACK_DEPTH", env, why, "32");
         }
         if (o_socket == Py_None) {
                 default_socket(def, sizeof(def));
@@ -1104,21 +1581,27 @@ static PyObject *start_common(PyObject *args, PyObject *kwargs, bool implicit) {
 
         if (agent.state == AGENT_RUNNING) {
                 /* explicit start() over the bootstrap's agent: the explicit settings win */
+
                 agent.implicit = false;
                 if (agent.pid == getpid() && strcmp(service, agent.service) == 0 &&
-                    strcmp(path, agent.socket_path) == 0 && interval == agent.interval)
+                    strcmp(path, agent.socket_path) == 0 && interval == agent.interval &&
+                    (uint64_t) sample_bytes == agent.sample_bytes && (unsigned) depth == agent.stack_depth)
                         Py_RETURN_FALSE; /* same settings: nothing to change */
                 if (agent.pid != getpid()) {
                         hw_sampler_forget_after_fork(&agent.sampler);
                         hw_transport_forget_after_fork(&agent.transport);
                         agent.state = AGENT_STOPPED;
                 } else {
+                        agent.sample_bytes = (uint64_t) sample_bytes;
+                        agent.stack_depth = (unsigned) depth;
                         if (agent_restart(service, path, interval) < 0)
                                 return NULL;
                         Py_RETURN_TRUE;
                 }
         }
 
+        agent.sample_bytes = (uint64_t) sample_bytes;
+        agent.stack_depth = (unsigned) depth;
         if (agent_start(service, path, interval, 0) < 0)
                 return NULL;
         agent.implicit = implicit;
@@ -1150,7 +1633,7 @@ static PyObject *hw_autostart(PyObject *self, PyObject *unused) {
 PyDoc_STRVAR(stop_doc,
              "stop() -> bool\n\n"
              "Stop the agent: end its thread, send a final sample (GOODBYE, reason \"stop\") for at\n"
-             "most 0.2 s, remove the gc callback and restore the arena allocator. Returns False if the\n"
+             "most 0.2 s, remove the gc callback and restore the arena and memory allocators. Returns False if the\n"
              "agent was not running. start() may be called again afterwards.");
 
 static PyObject *hw_stop(PyObject *self, PyObject *unused) {
@@ -1165,6 +1648,7 @@ static PyObject *hw_stop(PyObject *self, PyObject *unused) {
                 agent.state = AGENT_STOPPED;
                 gc_callback_remove();
                 arena_restore();
+                hp_restore();
                 Py_RETURN_TRUE;
         }
         if (hw_sampler_is_current_thread(&agent.sampler)) {
@@ -1244,6 +1728,7 @@ static PyObject *hw_snapshot(PyObject *self, PyObject *unused) {
                 return NULL;
         hw_sampler_take(&agent.sampler, &s, false, python_gil_held, NULL);
         j = hw_encode_sample_json(&s, NULL);
+        hw_agent_sample_clear(&s);
         if (!j)
                 return PyErr_NoMemory();
         d = json_to_python(j);
@@ -1263,7 +1748,8 @@ PyDoc_STRVAR(status_doc,
              "status() -> dict\n\n"
              "The agent's own state: running, connected, socket (path or None), service, interval,\n"
              "process_id (the daemon's id for this process, from WELCOME, or None), samples_sent,\n"
-             "samples_dropped_total, reconnects_total, protocol_errors_total, queued_frames.");
+             "samples_dropped_total, reconnects_total, protocol_errors_total, queued_frames,\n"
+             "sample_bytes, stack_depth, heap_profiling (allocators wrapped by this running agent).");
 
 static PyObject *hw_status(PyObject *self, PyObject *unused) {
         struct hw_transport_status st;
@@ -1273,14 +1759,16 @@ static PyObject *hw_status(PyObject *self, PyObject *unused) {
         (void) unused;
         hw_transport_get_status(&agent.transport, &st);
         return Py_BuildValue(
-                "{s:O,s:O,s:s,s:s,s:d,s:s,s:K,s:K,s:K,s:K,s:n}", "running", running ? Py_True : Py_False,
+                "{s:O,s:O,s:s,s:s,s:d,s:s,s:K,s:K,s:K,s:K,s:n,s:K,s:I,s:O}", "running", running ? Py_True : Py_False,
                 "connected", st.connected ? Py_True : Py_False, "socket",
                 agent.ever_started ? agent.socket_path : NULL, "service", agent.ever_started ? agent.service : NULL,
                 "interval", agent.ever_started ? agent.interval : HW_AGENT_INTERVAL_DEFAULT, "process_id",
                 st.have_process_id ? st.process_id : NULL, "samples_sent", (unsigned long long) st.samples_sent,
                 "samples_dropped_total", (unsigned long long) st.samples_dropped_total, "reconnects_total",
                 (unsigned long long) st.reconnects_total, "protocol_errors_total",
-                (unsigned long long) st.protocol_errors_total, "queued_frames", (Py_ssize_t) st.queued_frames);
+                (unsigned long long) st.protocol_errors_total, "queued_frames", (Py_ssize_t) st.queued_frames,
+                "sample_bytes", (unsigned long long) agent.sample_bytes, "stack_depth", agent.stack_depth,
+                "heap_profiling", running && hp_active() ? Py_True : Py_False);
 }
 
 static PyMethodDef module_methods[] = {
@@ -1295,7 +1783,8 @@ static PyMethodDef module_methods[] = {
 
 PyDoc_STRVAR(module_doc,
              "heapwatch agent: streams this process's memory, heap and GC figures to heapwatchd.\n\n"
-             "heapwatch.start(service=None, socket=None, interval=None); heapwatch.stop();\n"
+             "heapwatch.start(service=None, socket=None, interval=None, sample_bytes=None, stack_depth=None);\n"
+             "heapwatch.stop();\n"
              "heapwatch.snapshot(); heapwatch.is_running(); heapwatch.status().");
 
 static struct PyModuleDef module_def = {
@@ -1336,6 +1825,8 @@ static int init_once(void) {
                 return 0;
         r = pthread_mutex_init(&agent.gc_lock, NULL);
         if (r == 0)
+                r = -hw_heapprof_init(&heapprof);
+        if (r == 0)
                 r = -hw_transport_init(&agent.transport, NULL);
         if (r == 0)
                 r = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
@@ -1349,6 +1840,8 @@ static int init_once(void) {
         agent.gc_started_at = -1;
         agent.gc_generation = -1;
         agent.interval = HW_AGENT_INTERVAL_DEFAULT;
+        agent.sample_bytes = HW_HEAPPROF_SAMPLE_BYTES_DEFAULT;
+        agent.stack_depth = HW_HEAPPROF_DEPTH_DEFAULT;
 
         agent.key_generation = PyUnicode_InternFromString("generation");
         agent.gc_callback = PyCFunction_NewEx(&gc_callback_def, NULL, NULL);

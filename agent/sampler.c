@@ -52,9 +52,18 @@ static void sample_and_queue(struct hw_sampler *s) {
         struct hw_agent_sample sample;
         uint8_t *frame = NULL;
         size_t size = 0;
+        int r;
 
         hw_sampler_take(s, &sample, true, s->config.python, s->config.userdata);
-        if (hw_encode_sample(&sample, NULL, &frame, &size) < 0) {
+        r = hw_encode_sample(&sample, NULL, &frame, &size);
+        if (r == -E2BIG && sample.heap) {
+                /* never lose the sample to an oversized heap report: send it without */
+                json_decref(sample.heap);
+                sample.heap = NULL;
+                r = hw_encode_sample(&sample, NULL, &frame, &size);
+        }
+        hw_agent_sample_clear(&sample);
+        if (r < 0) {
                 hw_transport_count_dropped(s->config.transport, 1);
                 return;
         }

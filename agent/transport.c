@@ -473,6 +473,7 @@ void hw_transport_get_status(struct hw_transport *t, struct hw_transport_status 
         memcpy(ret->process_id, t->process_id, sizeof(ret->process_id));
         ret->samples_sent = t->samples_sent;
         ret->samples_dropped_total = t->samples_dropped_total;
+        ret->connects_total = t->connects_total;
         ret->reconnects_total = t->reconnects_total;
         ret->protocol_errors_total = t->protocol_errors_total;
         ret->queued_frames = t->queue_len;

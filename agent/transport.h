@@ -90,6 +90,7 @@ struct hw_transport_status {
         char process_id[HW_AGENT_ID_MAX + 1];
         uint64_t samples_sent;
         uint64_t samples_dropped_total;
+        uint64_t connects_total; /* connections made since the reset: a connection generation */
         uint64_t reconnects_total;
         uint64_t protocol_errors_total;
         size_t queued_frames;

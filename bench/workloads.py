@@ -220,6 +220,53 @@ def w_gc_cycles(scale):
     return run
 
 
+def w_sympy(scale):
+    """SymPy (third-party, pip), where installed: expand, factor, differentiate, integrate and
+    simplify symbolic expressions; the expression trees are many small immutable objects, and
+    SymPy's caches grow with the work (a realistic allocation pattern for the heap profiler)."""
+    import sympy
+
+    x, y, z = sympy.symbols("x y z")
+    n = max(1, int(3 * scale))
+
+    def run():
+        sizes = 0
+        for k in range(n):
+            e = sympy.expand((x + y + z + k + 1) ** 9)
+            sizes += len(e.args)
+            f = sympy.factor(x ** 6 - (k + 1) ** 6)
+            sizes += len(str(f))
+            d = sympy.diff(sympy.sin(x * y) * sympy.exp(x ** 2 + k), x, 3)
+            sizes += sympy.count_ops(d)
+            i = sympy.integrate(x ** 3 * sympy.exp(-x) * sympy.cos(x + k), x)
+            sizes += len(str(sympy.simplify(i)))
+        return {"rounds": n, "size": sizes}
+    return run
+
+
+def w_networkx(scale):
+    """NetworkX (third-party, pip), where installed: a random graph built, then shortest paths,
+    clustering, k-cores, betweenness on a sample, connected components and a minimum spanning
+    tree (all pure Python): graph code made of dicts of dicts, allocation-heavy."""
+    import networkx as nx
+
+    n = max(100, int(3000 * scale))
+
+    def run():
+        g = nx.gnm_random_graph(n, n * 4, seed=7)
+        for u, v in g.edges():
+            g[u][v]["weight"] = (u * 31 + v * 17) % 97 + 1
+        lengths = dict(nx.single_source_dijkstra_path_length(g, 0))
+        clustering = nx.average_clustering(g)  # pure Python (pagerank would need numpy/scipy)
+        cores = nx.core_number(g)
+        bc = nx.betweenness_centrality(g, k=min(200, n), seed=3)
+        comps = nx.number_connected_components(g)
+        mst = nx.minimum_spanning_tree(g)
+        return {"nodes": n, "reached": len(lengths), "clustering": clustering, "max_core": max(cores.values()),
+                "betweenness": len(bc), "components": comps, "mst_edges": mst.number_of_edges()}
+    return run
+
+
 WORKLOADS = {
     "pyflakes": w_pyflakes,
     "ast_compile": w_ast_compile,
@@ -227,6 +274,8 @@ WORKLOADS = {
     "json": w_json,
     "minidom": w_minidom,
     "gc_cycles": w_gc_cycles,
+    "sympy": w_sympy,
+    "networkx": w_networkx,
 }
 
 
@@ -250,6 +299,8 @@ def agent_info(snapshots):
             info["agent_samples_sent"] = st.get("samples_sent")
             info["agent_samples_dropped"] = st.get("samples_dropped_total")
             info["agent_process_id"] = st.get("process_id")
+            info["agent_heap_profiling"] = st.get("heap_profiling")
+            info["agent_sample_bytes"] = st.get("sample_bytes")
         except Exception as e:
             info["agent_error"] = repr(e)
         if snapshots > 0:
@@ -413,6 +464,10 @@ def main(argv):
         "executable": sys.executable,
     }
     result.update(agent_info(args.snapshots))
+    # Peak RSS of this process (VmHWM): the whole run, input preparation included. ru_maxrss is
+    # in KiB on Linux.
+    import resource
+    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     if args.hold > 0:
         time.sleep(args.hold)
     sys.stdout.write(json.dumps(result) + "\n")

@@ -13,6 +13,7 @@
 #include "analyze.h"
 #include "cli-util.h"
 #include "run.h"
+#include "heap-view.h"
 #include "status.h"
 
 typedef struct Verb {
@@ -27,6 +28,7 @@ static int verb_help(int argc, char *argv[]);
 static const Verb verbs[] = {
         { "run", verb_run, run_help, "run a Python program with the agent loaded" },
         { "status", verb_status, status_help, "show the processes heapwatchd tracks" },
+        { "heap", verb_heap, heap_help, "show which code holds a process's memory (heap profile)" },
         { "analyze", verb_analyze, analyze_help, "run the leak detector over a recorded series" },
         { "help", verb_help, NULL, "show this help, or a command's: help COMMAND" },
 };

@@ -249,9 +249,11 @@ static void detect_leaks(AgentServer *s, Process *p, const HwSample *sample) {
 static int handle_sample(Connection *c, bool goodbye) {
         char error[MESSAGE_ERROR_MAX] = "";
         HwSample sample;
+        HwHeapReport *heap = NULL;
         int r;
 
-        r = message_decode_sample(c->reader.payload, c->reader.payload_len, goodbye, &sample, error, sizeof error);
+        r = message_decode_sample_heap(c->reader.payload, c->reader.payload_len, goodbye, &sample, &heap, error,
+                                       sizeof error);
         if (r < 0)
                 return connection_reject(c, r == -EBADMSG ? REJECT_BAD_JSON : REJECT_BAD_MESSAGE, error);
 
@@ -267,9 +269,16 @@ static int handle_sample(Connection *c, bool goodbye) {
                  * monotonic, drop this one, keep the connection. */
                 daemon_stats.frames_rejected_total[REJECT_OUT_OF_ORDER]++;
         else if (r >= 0) {
+                /* the heap profile first: a finding opened by this sample names its sites */
+                if (heap) {
+                        daemon_stats.heap_reports_total++;
+                        if (process_heap_ingest(&c->process->heap, heap, sample.time) < 0)
+                                daemon_stats.heap_reports_dropped_total++;
+                }
                 persist_sample(c->server->registry, c->process);
                 detect_leaks(c->server, c->process, &sample);
         }
+        hw_heap_report_free(heap);
         return 1;
 }
 

@@ -39,6 +39,21 @@ static json_t *seconds_or_null(bool has, double s) {
         return has && isfinite(s) ? json_real(s) : json_null();
 }
 
+#define SUSPECTS_MAX 5
+
+/* The allocation sites whose sampled live bytes grew while the finding's signal grew: over the
+ * recent half of the finding's span (since .. its close or last update). A leak grows all along;
+ * a one-time step early in the span (the program importing modules, a cache warming up) must not
+ * outweigh it, and it drops out of the recent half. */
+static json_t *suspects_new(const Process *p, const Finding *f) {
+        double end = !f->open && f->closed_at > 0 ? f->closed_at : f->updated_at;
+        double from = f->since;
+
+        if (end > from)
+                from += (end - from) / 2;
+        return process_heap_suspects_json(p->heap, from, f->open ? INFINITY : end, SUSPECTS_MAX);
+}
+
 static json_t *finding_new(const Process *p, const Finding *f) {
         _cleanup_json_ json_t *o = json_object();
         const DetectResult *r = &f->result;
@@ -74,8 +89,8 @@ static json_t *finding_new(const Process *p, const Finding *f) {
             json_add(o, "seconds_to_limit", seconds_or_null(ttl, f->seconds_to_limit)) < 0 ||
             json_add(o, "seconds_to_limit_low", seconds_or_null(ttl, f->seconds_to_limit_low)) < 0 ||
             json_add(o, "seconds_to_limit_high", seconds_or_null(ttl, f->seconds_to_limit_high)) < 0 ||
-            /* Allocation sites and types come with the heap profiler and the census. */
-            json_add(o, "suspects", json_array()) < 0 ||
+            /* Allocation sites from the heap profiler; types come with the census. */
+            json_add(o, "suspects", suspects_new(p, f)) < 0 ||
             json_add(o, "classification", json_string("unknown")) < 0)
                 return NULL;
         return TAKE_PTR(o);

@@ -766,6 +766,24 @@ static int handle_json(Registry *reg, const Route *route, ApiQueryFunc query, vo
         case ROUTE_SERIES:
                 return handle_series(reg, route, query, userdata, now, reply);
 
+        case ROUTE_HEAP: {
+                HeapQuery hq;
+
+                p = registry_find(reg, route->id);
+                if (!p) {
+                        reply->status = 404;
+                        snprintf(reply->error, sizeof reply->error, "unknown process id \"%s\"", route->id);
+                        return 0;
+                }
+                if (router_parse_heap_query(lookup(query, userdata, "window"), lookup(query, userdata, "limit"), &hq,
+                                            reply->error, sizeof reply->error) < 0) {
+                        reply->status = 400;
+                        return 0;
+                }
+                reply->json = process_heap_json(p->heap, p->id, now, hq.window, hq.limit);
+                break;
+        }
+
         case ROUTE_LEAKS: {
                 LeakFilter lf;
                 if (router_parse_leaks_query(lookup(query, userdata, "state"), &lf, reply->error,

@@ -246,10 +246,145 @@ static int decode_generation(json_t *g, const char *key, HwGcGeneration *ret, ch
         return 0;
 }
 
+HwHeapReport *hw_heap_report_free(HwHeapReport *r) {
+        if (!r)
+                return NULL;
+        for (size_t i = 0; i < r->n_stacks; i++)
+                hw_heap_stack_done(&r->stacks[i]);
+        free(r->stacks);
+        free(r->sites);
+        free(r);
+        return NULL;
+}
+
+void hw_heap_stack_done(HwHeapStack *s) {
+        for (size_t i = 0; i < s->n_frames; i++) {
+                free(s->frames[i].file);
+                free(s->frames[i].func);
+        }
+        free(s->frames);
+        s->frames = NULL;
+        s->n_frames = 0;
+}
+
+static void heap_report_freep(HwHeapReport **r) {
+        hw_heap_report_free(*r);
+}
+
+/* One frame: [file, function, line]. */
+static int decode_heap_frame(json_t *v, HwHeapFrame *ret, char *error, size_t size) {
+        json_t *file, *func, *line;
+        int r;
+
+        if (!json_is_array(v) || json_array_size(v) != 3)
+                return fail(error, size, "heap stack frames must be [file, function, line]");
+        file = json_array_get(v, 0);
+        func = json_array_get(v, 1);
+        line = json_array_get(v, 2);
+        if ((r = check_string(file, "frames[][0]", HW_HEAP_FILE_MAX, PRINTABLE, error, size)) < 0 ||
+            (r = check_string(func, "frames[][1]", HW_HEAP_FUNC_MAX, PRINTABLE, error, size)) < 0)
+                return r;
+        if (!json_is_integer(line) || json_integer_value(line) < 0 || json_integer_value(line) > INT32_MAX)
+                return fail(error, size, "heap frame line must be an integer within 0..2^31-1");
+        ret->file = strdup(json_string_value(file));
+        ret->func = strdup(json_string_value(func));
+        ret->line = json_integer_value(line);
+        if (!ret->file || !ret->func)
+                return -ENOMEM;
+        return 0;
+}
+
+static int decode_heap(json_t *heap, HwHeapReport **ret, char *error, size_t size) {
+        _cleanup_(heap_report_freep) HwHeapReport *h = NULL;
+        json_t *sites, *stacks, *v;
+        size_t i;
+        int r;
+
+        h = calloc(1, sizeof *h);
+        if (!h)
+                return -ENOMEM;
+        if ((r = get_int(heap, "epoch", true, 1, COUNT_MAX, &h->epoch, error, size)) < 0 ||
+            (r = get_int(heap, "sample_bytes", true, 1, BYTES_MAX, &h->sample_bytes, error, size)) < 0 ||
+            (r = get_int(heap, "depth", false, 1, HW_HEAP_FRAMES_MAX, &h->depth, error, size)) < 0 ||
+            (r = get_int(heap, "live_bytes", false, 0, BYTES_MAX, &h->live_bytes, error, size)) < 0 ||
+            (r = get_int(heap, "live_count", false, 0, COUNT_MAX, &h->live_count, error, size)) < 0 ||
+            (r = get_int(heap, "alloc_bytes_total", false, 0, COUNT_MAX, &h->alloc_bytes_total, error, size)) < 0 ||
+            (r = get_int(heap, "alloc_count_total", false, 0, COUNT_MAX, &h->alloc_count_total, error, size)) < 0 ||
+            (r = get_int(heap, "samples_total", false, 0, COUNT_MAX, &h->samples_total, error, size)) < 0 ||
+            (r = get_int(heap, "samples_live", false, 0, COUNT_MAX, &h->samples_live, error, size)) < 0 ||
+            (r = get_int(heap, "tracked_full_total", false, 0, COUNT_MAX, &h->tracked_full_total, error, size)) < 0 ||
+            (r = get_int(heap, "stacks_full_total", false, 0, COUNT_MAX, &h->stacks_full_total, error, size)) < 0 ||
+            (r = get_int(heap, "lost_total", false, 0, COUNT_MAX, &h->lost_total, error, size)) < 0)
+                return r;
+
+        sites = json_object_get(heap, "sites");
+        if (sites && !json_is_null(sites)) {
+                if (!json_is_array(sites) || json_array_size(sites) > HW_HEAP_SITES_MAX)
+                        return fail(error, size, "member 'sites' must be an array of at most %d entries", HW_HEAP_SITES_MAX);
+                h->sites = calloc(json_array_size(sites) + 1, sizeof *h->sites);
+                if (!h->sites)
+                        return -ENOMEM;
+                json_array_foreach(sites, i, v) {
+                        HwHeapSite *st = &h->sites[i];
+
+                        if (!json_is_object(v))
+                                return fail(error, size, "member 'sites' entries must be objects");
+                        if ((r = get_int(v, "stack", true, 1, UINT32_MAX, &st->stack, error, size)) < 0 ||
+                            (r = get_int(v, "live_bytes", true, 0, BYTES_MAX, &st->live_bytes, error, size)) < 0 ||
+                            (r = get_int(v, "live_count", false, 0, COUNT_MAX, &st->live_count, error, size)) < 0 ||
+                            (r = get_int(v, "alloc_bytes_total", false, 0, COUNT_MAX, &st->alloc_bytes_total, error, size)) < 0 ||
+                            (r = get_int(v, "alloc_count_total", false, 0, COUNT_MAX, &st->alloc_count_total, error, size)) < 0)
+                                return r;
+                        h->n_sites = i + 1;
+                }
+        }
+
+        stacks = json_object_get(heap, "stacks");
+        if (stacks && !json_is_null(stacks)) {
+                if (!json_is_array(stacks) || json_array_size(stacks) > HW_HEAP_STACKS_MAX)
+                        return fail(error, size, "member 'stacks' must be an array of at most %d entries", HW_HEAP_STACKS_MAX);
+                h->stacks = calloc(json_array_size(stacks) + 1, sizeof *h->stacks);
+                if (!h->stacks)
+                        return -ENOMEM;
+                json_array_foreach(stacks, i, v) {
+                        HwHeapStack *st = &h->stacks[i];
+                        json_t *frames, *fr;
+                        size_t k;
+
+                        h->n_stacks = i + 1; /* so a failure below frees what this one has */
+                        if (!json_is_object(v))
+                                return fail(error, size, "member 'stacks' entries must be objects");
+                        if ((r = get_int(v, "id", true, 1, UINT32_MAX, &st->id, error, size)) < 0)
+                                return r;
+                        frames = json_object_get(v, "frames");
+                        if (!json_is_array(frames) || json_array_size(frames) > HW_HEAP_FRAMES_MAX)
+                                return fail(error, size, "member 'frames' must be an array of at most %d entries",
+                                            HW_HEAP_FRAMES_MAX);
+                        st->frames = calloc(json_array_size(frames) + 1, sizeof *st->frames);
+                        if (!st->frames)
+                                return -ENOMEM;
+                        json_array_foreach(frames, k, fr) {
+                                st->n_frames = k + 1;
+                                r = decode_heap_frame(fr, &st->frames[k], error, size);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+        }
+        *ret = TAKE_PTR(h);
+        return 0;
+}
+
 int message_decode_sample(const uint8_t *payload, size_t len, bool goodbye, HwSample *ret,
                           char *error, size_t size) {
+        return message_decode_sample_heap(payload, len, goodbye, ret, NULL, error, size);
+}
+
+int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye, HwSample *ret,
+                               HwHeapReport **ret_heap, char *error, size_t size) {
         _cleanup_json_ json_t *root = NULL;
-        json_t *proc, *cg, *py, *gc, *agent, *gens;
+        _cleanup_(heap_report_freep) HwHeapReport *heap_report = NULL;
+        json_t *proc, *cg, *py, *gc, *agent, *gens, *heap;
         HwSample s = { .cgroup_memory_max_bytes = -1 };
         int64_t seq = 0;
         int r;
@@ -264,9 +399,13 @@ int message_decode_sample(const uint8_t *payload, size_t len, bool goodbye, HwSa
             (r = get_object(root, "cgroup", &cg, error, size)) < 0 ||
             (r = get_object(root, "python", &py, error, size)) < 0 ||
             (r = get_object(root, "gc", &gc, error, size)) < 0 ||
-            (r = get_object(root, "agent", &agent, error, size)) < 0)
+            (r = get_object(root, "agent", &agent, error, size)) < 0 ||
+            (r = get_object(root, "heap", &heap, error, size)) < 0)
                 return r;
         s.seq = (uint64_t) seq;
+        /* validated even when the caller does not want it: a wrong member is a wrong message */
+        if (heap && (r = decode_heap(heap, &heap_report, error, size)) < 0)
+                return r;
 
         if (!proc)
                 return fail(error, size, "missing member 'process'");
@@ -338,6 +477,8 @@ int message_decode_sample(const uint8_t *payload, size_t len, bool goodbye, HwSa
         }
 
         *ret = s;
+        if (ret_heap)
+                *ret_heap = TAKE_PTR(heap_report);
         return 0;
 }
 

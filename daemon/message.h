@@ -22,5 +22,11 @@ int message_decode_hello(const uint8_t *payload, size_t len, HwHello *ret, char 
 int message_decode_sample(const uint8_t *payload, size_t len, bool goodbye, HwSample *ret,
                           char *error, size_t error_size);
 
+/* Like message_decode_sample(), and the optional "heap" member: *ret_heap is set to a new report
+ * (free with hw_heap_report_free()) or NULL when the sample has none. A bad "heap" member makes
+ * the whole message invalid (-EINVAL), like any other member. */
+int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye, HwSample *ret,
+                               HwHeapReport **ret_heap, char *error, size_t error_size);
+
 /* Build a WELCOME frame (header + payload) for a process id into a malloc'ed buffer. */
 int message_encode_welcome(const char *id, uint8_t **ret, size_t *ret_len);

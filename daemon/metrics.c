@@ -31,6 +31,7 @@ typedef enum Need {
         NEED_ARENAS,       /* a sample with pymalloc arena figures */
         NEED_GROWTH,       /* an open leak finding whose memory grows in bytes */
         NEED_TIME_TO_LIMIT, /* ... and a projection to a memory limit */
+        NEED_HEAP,         /* a heap profiler report */
 } Need;
 
 typedef struct ProcessFamily {
@@ -65,6 +66,7 @@ static double get_gc_enabled(const Process *p) { return p->latest.gc_enabled; }
 static double get_gc_garbage(const Process *p) { return (double) p->latest.gc_garbage; }
 static double get_dropped(const Process *p) { return (double) p->latest.agent_samples_dropped_total; }
 static double get_reconnects(const Process *p) { return (double) p->latest.agent_reconnects_total; }
+static double get_heap_live(const Process *p) { return process_heap_live_bytes(p->heap); }
 
 static double get_leak_suspected(const Process *p) { return p->leaks.current.open; }
 static double get_leak_confirmed(const Process *p) { return process_leaks_verdict(&p->leaks) == VERDICT_LEAK; }
@@ -122,6 +124,11 @@ static const ProcessFamily process_families[] = {
         { "heapwatch_gc_garbage_objects", "gauge",
           "Objects in gc.garbage (found unreachable but not freeable).",
           NEED_SAMPLE, get_gc_garbage },
+        /* One series per process: per-site figures would make the cardinality unbounded
+         * (GET /api/v1/processes/{id}/heap has them). */
+        { "heapwatch_python_heap_sampled_live_bytes", "gauge",
+          "Live bytes in the Python heap estimated by the agent's sampling heap profiler.",
+          NEED_HEAP, get_heap_live },
 };
 
 static const GenerationFamily generation_families[] = {
@@ -290,6 +297,8 @@ static bool process_has(const Process *p, Need need) {
                 return p->has_sample && p->latest.has_cgroup && p->latest.cgroup_memory_max_bytes >= 0;
         case NEED_ARENAS:
                 return p->has_sample && p->latest.has_arenas;
+        case NEED_HEAP:
+                return p->heap != NULL;
         case NEED_GROWTH:
                 return p->leaks.current.open && p->leaks.current.growth_bytes_per_second > 0;
         case NEED_TIME_TO_LIMIT:
@@ -409,6 +418,14 @@ static void write_daemon_families(FILE *f, Registry *reg, const DaemonStats *s) 
         write_header(f, "heapwatch_daemon_leak_findings_closed_total", "counter",
                      "Leak findings closed because the growth stopped.");
         write_u64(f, "heapwatch_daemon_leak_findings_closed_total", s->leak_findings_closed_total);
+
+        write_header(f, "heapwatch_daemon_heap_reports_total", "counter",
+                     "Heap profiler reports received with agent samples.");
+        write_u64(f, "heapwatch_daemon_heap_reports_total", s->heap_reports_total);
+
+        write_header(f, "heapwatch_daemon_heap_reports_dropped_total", "counter",
+                     "Heap profiler reports that could not be stored (out of memory).");
+        write_u64(f, "heapwatch_daemon_heap_reports_dropped_total", s->heap_reports_dropped_total);
 }
 
 /* The durable store's health (only with a store). */

@@ -82,6 +82,7 @@ static Process *process_free(Process *p) {
         hw_hello_done(&p->hello);
         history_free(p->history);
         process_leaks_done(&p->leaks);
+        process_heap_free(p->heap);
         free(p);
         return NULL;
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "heap.h"
 #include "history.h"
 #include "leaks.h"
 #include "sample.h"
@@ -82,6 +83,7 @@ typedef struct Process {
          * lost says the OOM killer ended the process. */
         char oom_kill_file[PROCESS_CGROUP_MAX];
         int64_t oom_kills_at_attach;
+        ProcessHeap *heap;  /* heap profile by allocation site; NULL until a first report */
 } Process;
 
 typedef struct Registry Registry;

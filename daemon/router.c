@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "macro.h"
@@ -27,6 +28,7 @@ static const char *const route_names[_ROUTE_MAX] = {
         [ROUTE_PROCESSES] = "processes",
         [ROUTE_PROCESS] = "process",
         [ROUTE_SERIES] = "series",
+        [ROUTE_HEAP] = "heap",
         [ROUTE_LEAKS] = "leaks",
 };
 
@@ -135,6 +137,8 @@ int router_match(const char *method, const char *path, Route *ret) {
                                         route.kind = ROUTE_PROCESS;
                                 else if (segment_is(slash, rest_len - id_len, "/series"))
                                         route.kind = ROUTE_SERIES;
+                                else if (segment_is(slash, rest_len - id_len, "/heap"))
+                                        route.kind = ROUTE_HEAP;
                                 if (route.kind != ROUTE_NOT_FOUND)
                                         memcpy(route.id, id, id_len + 1);
                         }
@@ -272,6 +276,34 @@ int router_parse_series_query(const char *metric, const char *from, const char *
                 return set_error(err, err_size, "range too wide: more than %d points even at step %.0f",
                                  SERIES_POINTS_MAX, SERIES_STEP_MAX);
 
+        *ret = q;
+        return 0;
+}
+
+int router_parse_heap_query(const char *window, const char *limit, HeapQuery *ret, char *err, size_t err_size) {
+        char buf[ECHO_MAX + 1];
+        HeapQuery q = { .window = HEAP_WINDOW_DEFAULT, .limit = HEAP_LIMIT_DEFAULT };
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        if (window) {
+                r = parse_seconds(window, HEAP_QUERY_WINDOW_MIN, HEAP_QUERY_WINDOW_MAX, &q.window);
+                if (r < 0)
+                        return set_error(err, err_size, "invalid window \"%s\": expected seconds between %.0f and %.0f",
+                                         echo(window, buf), HEAP_QUERY_WINDOW_MIN, HEAP_QUERY_WINDOW_MAX);
+        }
+        if (limit) {
+                char *end;
+                long v;
+
+                errno = 0;
+                v = strtol(limit, &end, 10);
+                if (end == limit || *end || errno == ERANGE || v < 1 || v > HEAP_LIMIT_MAX)
+                        return set_error(err, err_size, "invalid limit \"%s\": expected an integer between 1 and %d",
+                                         echo(limit, buf), HEAP_LIMIT_MAX);
+                q.limit = (size_t) v;
+        }
         *ret = q;
         return 0;
 }

@@ -38,6 +38,7 @@ typedef enum RouteKind {
         ROUTE_PROCESSES, /* GET /api/v1/processes */
         ROUTE_PROCESS,   /* GET /api/v1/processes/{id} */
         ROUTE_SERIES,    /* GET /api/v1/processes/{id}/series */
+        ROUTE_HEAP,      /* GET /api/v1/processes/{id}/heap */
         ROUTE_LEAKS,     /* GET /api/v1/leaks */
         _ROUTE_MAX,
 } RouteKind;
@@ -45,7 +46,7 @@ typedef enum RouteKind {
 typedef struct Route {
         RouteKind kind;
         bool head;               /* HEAD: same status and headers as GET, no body (MHD drops it) */
-        char id[PROCESS_ID_MAX]; /* ROUTE_PROCESS / ROUTE_SERIES: a well-formed id; "" otherwise */
+        char id[PROCESS_ID_MAX]; /* ROUTE_PROCESS / _SERIES / _HEAP: a well-formed id; "" otherwise */
 } Route;
 
 /* "healthz", "metrics", ... for logs; NULL when out of range. */
@@ -98,6 +99,19 @@ typedef struct SeriesQuery {
  * Returns 0, or -EINVAL with a message in err[err_size]. */
 int router_parse_series_query(const char *metric, const char *from, const char *to, const char *step,
                               double now, SeriesQuery *ret, char *err, size_t err_size);
+
+/* Bounds of /heap?window=S (seconds) and ?limit=N (sites). */
+#define HEAP_QUERY_WINDOW_MIN 1.0
+#define HEAP_QUERY_WINDOW_MAX (366.0 * 24 * 3600)
+
+typedef struct HeapQuery {
+        double window; /* seconds of growth to report */
+        size_t limit;  /* sites to return */
+} HeapQuery;
+
+/* /api/v1/processes/{id}/heap?window=S&limit=N; NULL means absent (defaults: heap.h).
+ * Returns 0, or -EINVAL with a message in err[err_size]. */
+int router_parse_heap_query(const char *window, const char *limit, HeapQuery *ret, char *err, size_t err_size);
 
 /* Number of step buckets in [from, to] (each [from + i*step, from + (i+1)*step), the last one
  * also holding `to`). Saturates at SIZE_MAX on absurd input. step must be > 0. */

@@ -81,3 +81,45 @@ typedef struct HwSample {
 } HwSample;
 
 void hw_hello_done(HwHello *h);
+
+/* The heap profiler's report, the optional "heap" member of SAMPLE/GOODBYE (docs/protocol.md),
+ * validated. Bounds: what one agent report may carry. */
+#define HW_HEAP_SITES_MAX 256
+#define HW_HEAP_STACKS_MAX 256 /* stacks sent in one report */
+#define HW_HEAP_FRAMES_MAX 128 /* frames of one stack */
+#define HW_HEAP_FILE_MAX 512
+#define HW_HEAP_FUNC_MAX 256
+
+typedef struct HwHeapFrame {
+        char *file; /* owned */
+        char *func; /* owned */
+        int64_t line;
+} HwHeapFrame;
+
+typedef struct HwHeapStack {
+        int64_t id; /* the agent's stack id, 1..2^32-1, valid within one epoch */
+        size_t n_frames;
+        HwHeapFrame *frames; /* owned; innermost first */
+} HwHeapStack;
+
+typedef struct HwHeapSite {
+        int64_t stack;
+        int64_t live_bytes, live_count; /* estimates */
+        int64_t alloc_bytes_total, alloc_count_total;
+} HwHeapSite;
+
+typedef struct HwHeapReport {
+        int64_t epoch;
+        int64_t sample_bytes;
+        int64_t depth;
+        int64_t live_bytes, live_count, alloc_bytes_total, alloc_count_total;
+        int64_t samples_total, samples_live, tracked_full_total, stacks_full_total, lost_total;
+        size_t n_sites;
+        HwHeapSite *sites; /* owned; largest first as the agent sent them */
+        size_t n_stacks;
+        HwHeapStack *stacks; /* owned */
+} HwHeapReport;
+
+/* Free a report and all it owns; accepts NULL; returns NULL. */
+HwHeapReport *hw_heap_report_free(HwHeapReport *r);
+void hw_heap_stack_done(HwHeapStack *s);

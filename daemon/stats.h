@@ -36,6 +36,8 @@ typedef struct DaemonStats {
         uint64_t http_requests_total;
         uint64_t leak_findings_opened_total;
         uint64_t leak_findings_closed_total;
+        uint64_t heap_reports_total;         /* SAMPLE/GOODBYE frames with a heap report */
+        uint64_t heap_reports_dropped_total; /* ...that could not be stored (out of memory) */
 } DaemonStats;
 
 extern DaemonStats daemon_stats;

@@ -209,7 +209,8 @@ START_TEST(test_process_families) {
                 "heapwatch_process_threads", "heapwatch_process_cgroup_memory_bytes",
                 "heapwatch_process_cgroup_memory_limit_bytes", "heapwatch_python_allocated_blocks",
                 "heapwatch_python_arena_allocations_total", "heapwatch_python_arena_frees_total",
-                "heapwatch_gc_enabled", "heapwatch_gc_garbage_objects", "heapwatch_gc_objects",
+                "heapwatch_gc_enabled", "heapwatch_gc_garbage_objects", "heapwatch_python_heap_sampled_live_bytes",
+                "heapwatch_gc_objects",
                 "heapwatch_gc_threshold", "heapwatch_gc_collections_total", "heapwatch_gc_collected_objects_total",
                 "heapwatch_gc_uncollectable_objects_total", "heapwatch_gc_pause_seconds_total",
                 "heapwatch_gc_pauses_total", "heapwatch_agent_samples_dropped_total",
@@ -301,8 +302,10 @@ START_TEST(test_process_families) {
         assert_line(text, "heapwatch_python_arena_allocations_total{id=\"4242-1234567\",service=\"billing\",pid=\"4242\"} 0");
 
         n = check_structure(text);
-        /* 13 daemon-wide families */
-        ck_assert_uint_eq(n, 13 + sizeof families / sizeof families[0]);
+        /* 15 daemon-wide families */
+        ck_assert_uint_eq(n, 15 + sizeof families / sizeof families[0]);
+        /* no heap profile received: no heap series for anyone */
+        assert_no_prefix(text, "heapwatch_python_heap_sampled_live_bytes{");
         /* no leak: every process says so, and nothing is projected */
         assert_line(text, "heapwatch_leak_suspected{id=\"4242-1234567\",service=\"billing\",pid=\"4242\"} 0");
         assert_no_prefix(text, "heapwatch_leak_seconds_to_limit{");

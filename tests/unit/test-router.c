@@ -56,7 +56,7 @@ START_TEST(test_match_not_found) {
                 "/api/v1/processes/abc", "/api/v1/processes/42", "/api/v1/processes/42-",
                 "/api/v1/processes/-42", "/api/v1/processes/4-2-3", "/api/v1/processes/42-1x",
                 "/api/v1/processes/42-1 ", "/api/v1/processes/+42-1", "/api/v1/processes/0x2a-1",
-                "/api/v1/processes/42-1/heap", "/api/v1/processes/42-1/seriesx",
+                "/api/v1/processes/42-1/census", "/api/v1/processes/42-1/heapx", "/api/v1/processes/42-1/seriesx",
                 "/api/v1/processes/42-1/series/x", "/api/v1/processes/42-1/series//",
                 "/api/v1/processes//series", "/api/v1/processes/../healthz", "/api/v1/leaks/x", "/api/v1/leak",
         };

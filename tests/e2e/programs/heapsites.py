@@ -1,0 +1,188 @@
+# SPDX-License-Identifier: MIT
+"""Targets for the heap profiler's end-to-end tests. Known amounts retained at known sites
+(sizes measured with sys.getsizeof, written to the state file as the truth) and the agent's own
+estimate (heapwatch.snapshot()["heap"], by innermost function). Modes (argv[2]):
+
+  accuracy  site_a keeps 50 MiB, site_b 10 MiB, site_c 1 MiB of small objects, site_d churns
+            ~600 MB without keeping anything; then holds still.
+  fork      the parent keeps site_a, forks; the child keeps site_child: each reports its own.
+  stop      starts with the profiler off (HEAPWATCH_SAMPLE_BYTES=0), then start() with it on,
+            then stop(): records the interpreter's allocator functions at each step (ctypes).
+  threads   four threads allocate and free at a high sampling rate while the main thread keeps
+            site_a; checks the profiler under concurrency.
+  leak      leak_records keeps ~2 MB/s of small records, churn allocates without keeping.
+Commands: exit."""
+import ctypes
+import os
+import random
+import sys
+import threading
+import time
+
+import hwprog
+
+MiB = 1 << 20
+state = sys.argv[1]
+mode = sys.argv[2]
+
+
+def site_a(keep):
+    for _ in range(10):
+        keep.append(bytearray(5 * MiB))
+
+
+def site_b(keep):
+    for _ in range(2):
+        keep.append(bytearray(5 * MiB))
+
+
+def site_c(keep):
+    small = []
+    for _ in range(1000):
+        small.append(bytes(1000))
+    keep.append(small)
+
+
+def site_d():
+    n = 0
+    for i in range(20000):
+        b = bytes(1000 + (i % 60) * 1000)
+        n += len(b)
+    return n
+
+
+def site_child(keep):
+    for _ in range(2):
+        keep.append(bytearray(5 * MiB))
+
+
+def size_of(objs):
+    return sum(sys.getsizeof(o) for o in objs)
+
+
+def heap_by_function():
+    """The agent's estimate per innermost function, from snapshot() (no daemon involved)."""
+    import heapwatch
+
+    h = heapwatch.snapshot().get("heap")
+    if not h:
+        return None
+    stacks = {s["id"]: s["frames"] for s in h["stacks"]}
+    out = {}
+    for site in h["sites"]:
+        frames = stacks.get(site["stack"], [])
+        name = frames[0][1] if frames else "<none>"
+        out[name] = out.get(name, 0) + site["live_bytes"]
+    return {"sites": out, "live_bytes": h["live_bytes"], "samples_total": h["samples_total"]}
+
+
+class Allocator(ctypes.Structure):
+    _fields_ = [("ctx", ctypes.c_void_p), ("malloc", ctypes.c_void_p), ("calloc", ctypes.c_void_p),
+                ("realloc", ctypes.c_void_p), ("free", ctypes.c_void_p)]
+
+
+def allocators():
+    """The malloc functions of the mem (1) and object (2) domains, as the interpreter has them."""
+    get = ctypes.pythonapi.PyMem_GetAllocator
+    get.argtypes = [ctypes.c_int, ctypes.POINTER(Allocator)]
+    get.restype = None
+    out = []
+    for domain in (1, 2):
+        a = Allocator()
+        get(domain, ctypes.byref(a))
+        out.append(a.malloc)
+    return out
+
+
+def hold():
+    while hwprog.take_command(state) != "exit":
+        time.sleep(0.02)
+
+
+if mode == "accuracy":
+    a, b, c = [], [], []
+    site_a(a)
+    site_b(b)
+    site_c(c)
+    churned = site_d()
+    truth = {"site_a": size_of(a), "site_b": size_of(b), "site_c": size_of(c) + size_of(c[0]), "site_d": 0}
+    hwprog.write_state(state, phase="ready", truth=truth, churned=churned, heap=heap_by_function())
+    hold()
+elif mode == "fork":
+    keep = []
+    site_a(keep)
+    pid = os.fork()
+    if pid == 0:
+        mine = []
+        site_child(mine)
+        hwprog.write_state(state + ".child", role="child", heap=heap_by_function())
+        while hwprog.take_command(state + ".child") != "exit":
+            time.sleep(0.02)
+        os._exit(0)
+    hwprog.write_state(state, role="parent", child=pid, heap=heap_by_function())
+    hold()
+    os.waitpid(pid, 0)
+elif mode == "stop":
+    import heapwatch
+
+    off = allocators()
+    status_off = heapwatch.status()
+    hwprog.write_state(state, phase="off", status=status_off)
+    while hwprog.take_command(state) != "start":
+        time.sleep(0.02)
+    started = heapwatch.start(sample_bytes=512 * 1024, socket=status_off["socket"], interval=status_off["interval"],
+                              service=status_off["service"])
+    on = allocators()
+    keep = []
+    site_a(keep)
+    status_on = heapwatch.status()
+    heap_on = heap_by_function()
+    heapwatch.stop()
+    restored = allocators()
+    keep.append([bytes(100) for _ in range(10000)])  # the interpreter allocates on as before
+    hwprog.write_state(state, phase="stopped", started=started, off=off, on=on, restored=restored,
+                       status_on=status_on, heap_on=heap_on, status_after=heapwatch.status())
+    hold()
+elif mode == "threads":
+    stop = threading.Event()
+
+    def worker(seed):
+        rnd = random.Random(seed)
+        pool = []
+        while not stop.is_set():
+            pool.append(bytes(rnd.randrange(1, 20000)))
+            if len(pool) > 200:
+                del pool[:rnd.randrange(1, 200)]
+            if rnd.random() < 0.01:
+                pool = [bytearray(rnd.randrange(1, 100000)) for _ in range(3)]
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    keep = []
+    time.sleep(0.5)
+    site_a(keep)
+    time.sleep(1.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    hwprog.write_state(state, phase="ready", truth={"site_a": size_of(keep)}, heap=heap_by_function())
+    hold()
+elif mode == "leak":
+    records = []
+
+    def leak_records(i):
+        for k in range(80):
+            records.append({"id": i * 80 + k, "payload": "x" * 200})
+
+    def churn():
+        return sum(len(str(list(range(50)))) for _ in range(20))
+
+    i = 0
+    hwprog.write_state(state, phase="leaking")
+    t0 = time.monotonic()
+    while hwprog.take_command(state) != "exit" and time.monotonic() - t0 < 120:
+        leak_records(i)
+        churn()
+        i += 1
+        time.sleep(0.02)
