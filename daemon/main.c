@@ -22,10 +22,10 @@ int main(int argc, char *argv[]) {
         int r;
 
         /* Under systemd: stderr connected to the journal means native journal entries with
-         * fields; any other stderr of a service (INVOCATION_ID) still gets "<N>" prefixes. */
+         * fields; any other stderr of a service still gets "<N>" prefixes. */
         if (sd_util_stderr_is_journal())
                 sd_util_log_to_journal();
-        else if (getenv("INVOCATION_ID"))
+        else if (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID"))
                 log_set_prefix_priority(true);
 
         if (options_load(&o, argc, argv, error, sizeof error) < 0) {

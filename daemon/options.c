@@ -16,6 +16,20 @@
 #include "parse-util.h"
 #include "config-file.h"
 
+/* systemd's $RUNTIME_DIRECTORY etc.: colon-separated absolute paths; the first one, plus
+ * suffix, replaces buf when it fits. Anything else is ignored (the built-in default stays). */
+static void options_dir_from_env(char *buf, size_t size, const char *name, const char *suffix) {
+        const char *e = getenv(name);
+        size_t n;
+
+        if (!e || e[0] != '/')
+                return;
+        n = strcspn(e, ":");
+        if (n + strlen(suffix) >= size)
+                return;
+        snprintf(buf, size, "%.*s%s", (int) n, e, suffix);
+}
+
 void options_init(Options *o) {
         const char *runtime = getenv("XDG_RUNTIME_DIR");
 
@@ -51,6 +65,12 @@ void options_init(Options *o) {
                 else
                         snprintf(o->store.state_dir, n, "/var/lib/heapwatch");
         }
+
+        /* Under systemd the unit's RuntimeDirectory=, StateDirectory= and ConfigurationDirectory=
+         * are the truth (DynamicUser= makes us a non-root user whose $HOME is not ours). */
+        options_dir_from_env(o->socket_path, sizeof o->socket_path, "RUNTIME_DIRECTORY", "/agent.sock");
+        options_dir_from_env(o->store.state_dir, sizeof o->store.state_dir, "STATE_DIRECTORY", "");
+        options_dir_from_env(o->config_path, sizeof o->config_path, "CONFIGURATION_DIRECTORY", "/heapwatchd.conf");
 }
 
 _printf_(3, 4) static int fail(char *error, size_t size, const char *fmt, ...) {

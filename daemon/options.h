@@ -47,7 +47,8 @@ typedef struct Options {
 
 /* Fill defaults (the socket path depends on uid and $XDG_RUNTIME_DIR; the state directory
  * is /var/lib/heapwatch for root, $XDG_STATE_HOME/heapwatch or ~/.local/state/heapwatch
- * otherwise). */
+ * otherwise). Under systemd, $RUNTIME_DIRECTORY/agent.sock, $STATE_DIRECTORY and
+ * $CONFIGURATION_DIRECTORY/heapwatchd.conf win (the unit's directories). */
 void options_init(Options *o);
 
 /* Parse argv over the defaults. Returns 0, or -EINVAL with a message in error[] (for the

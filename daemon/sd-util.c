@@ -86,6 +86,10 @@ bool sd_util_stderr_is_journal(void) {
                 return false;
         if (fstat(STDERR_FILENO, &st) < 0)
                 return false;
+        /* sd_journal_send() drops entries silently when journald's socket is missing (a
+         * container, journald stopped): then stderr it is. */
+        if (access("/run/systemd/journal/socket", W_OK) < 0)
+                return false;
         return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
 }
 

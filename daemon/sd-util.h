@@ -29,7 +29,8 @@ void sd_util_notify_status(const char *format, ...) _printf_(1, 2);
 void sd_util_listen_fds(int *ret_agent_fd, int *ret_http_fd);
 
 /* True when stderr is connected to the journal (JOURNAL_STREAM names stderr's device and inode,
- * the check systemd's own tools do); then log lines go to the journal natively, with fields. */
+ * the check systemd's own tools do) and journald's socket is there; then log lines go to the
+ * journal natively, with fields. */
 bool sd_util_stderr_is_journal(void);
 /* Route log.c's output to the journal (sd_journal_send with PRIORITY, CODE_*, ERRNO and the
  * message's own fields). */

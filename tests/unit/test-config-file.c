@@ -226,6 +226,39 @@ START_TEST(test_sample) {
 }
 END_TEST
 
+/* Under systemd the unit's directories win over the per-user defaults (DynamicUser=). */
+START_TEST(test_systemd_directories) {
+        Options o;
+
+        setenv("RUNTIME_DIRECTORY", "/run/heapwatch", 1);
+        setenv("STATE_DIRECTORY", "/var/lib/private/heapwatch:/var/lib/other", 1);
+        setenv("CONFIGURATION_DIRECTORY", "/etc/heapwatch", 1);
+        options_init(&o);
+        ck_assert_str_eq(o.socket_path, "/run/heapwatch/agent.sock");
+        ck_assert_str_eq(o.store.state_dir, "/var/lib/private/heapwatch");
+        ck_assert_str_eq(o.config_path, "/etc/heapwatch/heapwatchd.conf");
+        /* Relative or oversized values are ignored. */
+        setenv("STATE_DIRECTORY", "relative", 1);
+        setenv("CONFIGURATION_DIRECTORY", "/x", 1);
+        {
+                char big[400];
+                memset(big, 'a', sizeof big - 1);
+                big[0] = '/';
+                big[sizeof big - 1] = '\0';
+                setenv("RUNTIME_DIRECTORY", big, 1);
+        }
+        options_init(&o);
+        ck_assert_str_ne(o.store.state_dir, "relative");
+        ck_assert(o.store.state_dir[0] == '/');
+        ck_assert_str_eq(o.config_path, "/x/heapwatchd.conf");
+        ck_assert(strlen(o.socket_path) < 108);
+        ck_assert(strncmp(o.socket_path, "/aaa", 4) != 0);
+        unsetenv("RUNTIME_DIRECTORY");
+        unsetenv("STATE_DIRECTORY");
+        unsetenv("CONFIGURATION_DIRECTORY");
+}
+END_TEST
+
 static Suite *config_file_suite(void) {
         Suite *s = suite_create("config-file");
         TCase *tc = tcase_create("core");
@@ -238,6 +271,7 @@ static Suite *config_file_suite(void) {
         tcase_add_test(tc, test_missing);
         tcase_add_test(tc, test_command_line_overrides);
         tcase_add_test(tc, test_sample);
+        tcase_add_test(tc, test_systemd_directories);
         suite_add_tcase(s, tc);
         return s;
 }
