@@ -1,9 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# End-to-end tests of heapwatchd as a systemd service (tests/e2e/test_systemd.py): socket
+# End-to-end tests of heapwatchd as a systemd service (tests/e2e/test_systemd.py: socket
 # activation, sd_notify readiness/watchdog/reload, the configuration file, the unit files'
-# verify and security score. Run once, under the system python3 (the agent is only the
-# client here).
+# verify and security score) and of zero-code rollout (tests/e2e/test_rollout.py: gunicorn,
+# multiprocessing, the HEAPWATCH=1 autoload hook). Run once, under the system python3 (what
+# Debian's gunicorn runs under).
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
@@ -26,4 +27,7 @@ elif [ $rc -ne 0 ]; then
 	cat "$outdir.build.log"
 	exit 1
 fi
-HW_TARGET_PYTHON="$py" HW_AGENT_DIR="$outdir" exec "$py" "$top_srcdir/tests/e2e/test_systemd.py" -v
+export HW_TARGET_PYTHON="$py" HW_AGENT_DIR="$outdir"
+"$py" "$top_srcdir/tests/e2e/test_systemd.py" -v || rc=1
+"$py" "$top_srcdir/tests/e2e/test_rollout.py" -v || rc=1
+exit $rc
