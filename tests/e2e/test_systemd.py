@@ -196,16 +196,24 @@ class SystemdTest(unittest.TestCase):
                 self.assertNotIn("disconnected", d.logs())
 
                 with open(d.config_path, "w") as f:
-                    f.write("[heapwatchd]\nlog-level = debug\nhistory-points = 20\n")
+                    f.write("[heapwatchd]\nlog-level = debug\nhistory-points = 20\n"
+                            "detect-min-bytes-per-hour = 2048\nexited-retention = 120\n"
+                            "store-tiers = 10s:1d,1m:7d,10m:90d\n")
                 d.proc.send_signal(signal.SIGHUP)
                 wait_for(lambda: "Configuration reloaded" in d.logs(), what="the reload")
-                self.assertIn("applied: log-level", d.logs())
+                self.assertIn("applied: log-level detection exited-retention store-retention.", d.logs())
                 self.assertIn("history-points cannot change while running", d.logs())
                 t = Target(tmp, "steady.py", socket_path=d.socket_path, service="after")
                 wait_for(lambda: d.find_process(t.pid), what="second agent")
                 t.kill()
                 wait_for(lambda: "Agent %s" % d.find_process(t.pid)["id"] in d.logs() and
                          "disconnected" in d.logs(), what="a debug line after the reload")
+
+                # Tiers of another resolution need a restart: said, and the rest applies.
+                with open(d.config_path, "w") as f:
+                    f.write("[heapwatchd]\nlog-level = debug\nstore-tiers = 5s:1d\n")
+                d.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: "resolutions or number; that needs a restart" in d.logs(), what="tiers refused live")
 
                 # A bad file on reload: refused with file:line, the running settings stay.
                 with open(d.config_path, "w") as f:
