@@ -286,22 +286,8 @@ int options_set_key(Options *o, const char *key, const char *value, char *error,
         return options_set(o, lo->val, value, key, error, size);
 }
 
-const char *options_find_config(int argc, char *argv[]) {
-        const char *path = NULL;
-
-        /* The last --config wins, like any option; its value is validated by options_parse(). */
-        for (int i = 1; i < argc; i++) {
-                if (strcmp(argv[i], "--") == 0)
-                        break;
-                if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-                        path = argv[++i];
-                else if (strncmp(argv[i], "--config=", 9) == 0)
-                        path = argv[i] + 9;
-        }
-        return path;
-}
-
-int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) {
+/* argv over *o, no cross-field checks. */
+static int options_parse_argv(Options *o, int argc, char *argv[], char *error, size_t size) {
         int c, r;
 
         optind = 0; /* full re-initialisation, so tests can parse several argv in one process */
@@ -340,6 +326,14 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) 
         }
         if (optind < argc)
                 return fail(error, size, "unexpected argument '%s'", argv[optind]);
+        return 0;
+}
+
+int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) {
+        int r = options_parse_argv(o, argc, argv, error, size);
+
+        if (r < 0)
+                return r;
         return options_validate(o, error, size);
 }
 
@@ -356,19 +350,19 @@ int options_validate(const Options *o, char *error, size_t size) {
 }
 
 int options_load(Options *o, int argc, char *argv[], char *error, size_t size) {
-        const char *path = options_find_config(argc, argv);
+        Options first;
         int r;
 
+        /* A first pass over the command line finds --config exactly as getopt reads it
+         * (abbreviations, --config=PATH, the last one wins) and reports command-line errors
+         * before the file is looked at. Cross-field checks wait for the file. */
+        options_init(&first);
+        r = options_parse_argv(&first, argc, argv, error, size);
+        if (r < 0)
+                return r;
         options_init(o);
-        if (path) {
-                /* Validated again (and kept) by options_parse(); checked here so a bad path is
-                 * reported as what it is, not as a file that cannot be read. */
-                if (path[0] != '/' || strlen(path) >= sizeof o->config_path)
-                        return fail(error, size, "--config needs an absolute path shorter than %zu bytes",
-                                    sizeof o->config_path);
-                snprintf(o->config_path, sizeof o->config_path, "%s", path);
-                o->config_required = true;
-        }
+        snprintf(o->config_path, sizeof o->config_path, "%s", first.config_path);
+        o->config_required = first.config_required;
         r = config_file_load(o, o->config_path, o->config_required, error, size);
         if (r < 0)
                 return r;

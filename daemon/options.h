@@ -60,9 +60,6 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t error_
  * error[] that names the key (the caller adds file and line). */
 int options_set_key(Options *o, const char *key, const char *value, char *error, size_t error_size);
 
-/* The path given with --config in argv, or NULL. No validation (options_load() does it). */
-const char *options_find_config(int argc, char *argv[]);
-
 /* Check what only holds across options (detection window vs horizons, store tiers). Returns 0 or
  * -EINVAL with a message. */
 int options_validate(const Options *o, char *error, size_t error_size);

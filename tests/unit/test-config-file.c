@@ -205,6 +205,18 @@ START_TEST(test_command_line_overrides) {
         ck_assert_int_eq(options_load(&o, 3, argv_bad, error, sizeof error), -EINVAL);
         ck_assert_msg(strstr(error, "--config"), "%s", error);
 
+        /* getopt's abbreviation of --config finds the file too; a bad command line is
+         * reported before the file is read. */
+        snprintf(arg, sizeof arg, "--conf=%s", path);
+        ck_assert_int_eq(options_load(&o, 4, argv, error, sizeof error), 0);
+        ck_assert_uint_eq(o.max_processes, 7);
+        {
+                char *argv_typo[] = { (char *) "heapwatchd", arg, (char *) "--log-levle", (char *) "err", NULL };
+                ck_assert_int_eq(options_load(&o, 4, argv_typo, error, sizeof error), -EINVAL);
+                ck_assert_msg(strstr(error, "unknown option '--log-levle'"), "%s", error);
+        }
+        snprintf(arg, sizeof arg, "--config=%s", path);
+
         write_file("o.conf", "[heapwatchd]\nmax-processes = many\n");
         ck_assert_int_eq(options_load(&o, 4, argv, error, sizeof error), -EINVAL);
         ck_assert_msg(strstr(error, "o.conf:2: max-processes"), "%s", error);
