@@ -59,13 +59,14 @@ void sd_util_listen_fds(int *ret_agent_fd, int *ret_http_fd) {
                 int fd = SD_LISTEN_FDS_START + i;
                 const char *name = names && names[i] ? names[i] : "unknown";
 
-                if (strcmp(name, "agent") == 0 && *ret_agent_fd < 0)
+                bool is_unix = sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0;
+                bool is_inet = sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0;
+
+                /* The name decides between sockets of the right type; a socket of the wrong type
+                 * is never used (all fds of one .socket unit share its name). */
+                if (is_unix && *ret_agent_fd < 0 && (strcmp(name, "agent") == 0 || strcmp(name, "http") != 0))
                         *ret_agent_fd = fd;
-                else if (strcmp(name, "http") == 0 && *ret_http_fd < 0)
-                        *ret_http_fd = fd;
-                else if (*ret_agent_fd < 0 && sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0)
-                        *ret_agent_fd = fd;
-                else if (*ret_http_fd < 0 && sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0)
+                else if (is_inet && *ret_http_fd < 0)
                         *ret_http_fd = fd;
                 else {
                         log_warning("Ignoring unexpected socket-activated fd %d (%s).", fd, name);

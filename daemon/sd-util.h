@@ -23,9 +23,10 @@ void sd_util_notify_reloading(void);
 void sd_util_notify_stopping(void);
 void sd_util_notify_status(const char *format, ...) _printf_(1, 2);
 
-/* The socket-activated listeners: by name first (FileDescriptorName=agent / http), then by type
- * for unnamed ones (a Unix stream socket is the agent socket, an inet stream socket is HTTP).
- * -1 where none was passed. Logs what it ignores. */
+/* The socket-activated listeners (sd_listen_fds_with_names): the first listening Unix stream
+ * socket not named "http" is the agent socket (FileDescriptorName=agent), the first listening
+ * inet stream socket is HTTP (named http, or sharing heapwatchd.socket's name). -1 where none
+ * was passed. Others are closed and logged. */
 void sd_util_listen_fds(int *ret_agent_fd, int *ret_http_fd);
 
 /* True when stderr is connected to the journal (JOURNAL_STREAM names stderr's device and inode,
