@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent-server.h"
+#include "sd-util.h"
 #include "frame-reader.h"
 #include "log.h"
 #include "macro.h"
@@ -200,9 +201,39 @@ static double host_mem_available(AgentServer *s) {
 
 /* Run the process's leak detectors on a stored sample; a finding that opens, escalates or
  * closes gets one log line (the journal is where operators grep for leak history). */
+/* The journal fields of a leak event: `journalctl MESSAGE_ID=<id>` finds every leak reported,
+ * HEAPWATCH_SERVICE= / HEAPWATCH_PID= narrow it down (docs/operations.md). */
+typedef struct LeakFields {
+        char message_id[48], id[80], service[HW_SERVICE_MAX + 32], pid[32], signal[64], growth[64], verdict[48], ttl[64];
+        const char *v[8];
+} LeakFields;
+
+static void leak_fields_format(LeakFields *lf, const Process *p, const Finding *f, const char *message_id) {
+        snprintf(lf->message_id, sizeof lf->message_id, "MESSAGE_ID=%s", message_id);
+        snprintf(lf->id, sizeof lf->id, "HEAPWATCH_PROCESS_ID=%s", p->id);
+        snprintf(lf->service, sizeof lf->service, "HEAPWATCH_SERVICE=%s", p->hello.service);
+        snprintf(lf->pid, sizeof lf->pid, "HEAPWATCH_PID=%d", (int) p->pid);
+        snprintf(lf->signal, sizeof lf->signal, "HEAPWATCH_SIGNAL=%s", leak_signal_to_string(f->signal));
+        snprintf(lf->growth, sizeof lf->growth, "HEAPWATCH_GROWTH_BYTES_PER_SECOND=%.6g", f->growth_bytes_per_second);
+        snprintf(lf->verdict, sizeof lf->verdict, "HEAPWATCH_VERDICT=%s", leak_verdict_to_string(f->verdict));
+        if (f->has_time_to_limit)
+                snprintf(lf->ttl, sizeof lf->ttl, "HEAPWATCH_SECONDS_TO_LIMIT=%.0f", f->seconds_to_limit);
+        else
+                snprintf(lf->ttl, sizeof lf->ttl, "HEAPWATCH_SECONDS_TO_LIMIT=");
+        lf->v[0] = lf->message_id;
+        lf->v[1] = lf->id;
+        lf->v[2] = lf->service;
+        lf->v[3] = lf->pid;
+        lf->v[4] = lf->signal;
+        lf->v[5] = lf->growth;
+        lf->v[6] = lf->verdict;
+        lf->v[7] = lf->ttl;
+}
+
 static void detect_leaks(AgentServer *s, Process *p, const HwSample *sample) {
         const Finding *f = &p->leaks.current;
         LeakEvent event;
+        LeakFields lf;
         double scale;
         int r;
 
@@ -223,7 +254,8 @@ static void detect_leaks(AgentServer *s, Process *p, const HwSample *sample) {
                 daemon_stats.leak_findings_opened_total += event == LEAK_EVENT_OPENED;
                 /* Bytes read best in MiB; blocks are counted. */
                 scale = f->signal == LEAK_SIGNAL_RSS ? 3600.0 / (1024 * 1024) : 3600.0;
-                log_notice("Leak %s: %s (service %s, pid %d): %s grows %.3g %s/h (95%% CI %.3g..%.3g), "
+                leak_fields_format(&lf, p, f, HEAPWATCH_MESSAGE_LEAK_FOUND);
+                log_struct(LOG_NOTICE, lf.v, ELEMENTSOF(lf.v), "Leak %s: %s (service %s, pid %d): %s grows %.3g %s/h (95%% CI %.3g..%.3g), "
                            "p=%.2g, over the last %.0f s.",
                            event == LEAK_EVENT_OPENED ? (f->verdict == VERDICT_LEAK ? "found" : "suspected") : "confirmed",
                            p->id, p->hello.service, (int) p->pid, leak_signal_to_string(f->signal),
@@ -238,7 +270,8 @@ static void detect_leaks(AgentServer *s, Process *p, const HwSample *sample) {
                 break;
         case LEAK_EVENT_CLOSED:
                 daemon_stats.leak_findings_closed_total++;
-                log_notice("Leak finding closed: %s (service %s, pid %d): no growth any more.", p->id,
+                leak_fields_format(&lf, p, f, HEAPWATCH_MESSAGE_LEAK_CLOSED);
+                log_struct(LOG_NOTICE, lf.v, ELEMENTSOF(lf.v), "Leak finding closed: %s (service %s, pid %d): no growth any more.", p->id,
                            p->hello.service, (int) p->pid);
                 break;
         default:

@@ -57,6 +57,18 @@ int process_leaks_init(ProcessLeaks *l, const DetectConfig *config) {
         return 0;
 }
 
+void process_leaks_set_thresholds(ProcessLeaks *l, const DetectConfig *config) {
+        for (int i = 0; i < _LEAK_SIGNAL_MAX; i++) {
+                DetectConfig *c = &l->detectors[i].config;
+
+                c->min_growth_relative_per_hour = config->min_growth_relative_per_hour;
+                c->min_growth_absolute_per_hour = config->min_growth_absolute_per_hour;
+                /* As in process_leaks_init(): the Python heap is counted in blocks. */
+                if (i == LEAK_SIGNAL_PYTHON_BLOCKS)
+                        c->min_growth_absolute_per_hour /= LEAK_BYTES_PER_BLOCK;
+        }
+}
+
 void process_leaks_done(ProcessLeaks *l) {
         for (int i = 0; i < _LEAK_SIGNAL_MAX; i++)
                 series_detector_done(&l->detectors[i]);

@@ -82,6 +82,9 @@ typedef struct ProcessLeaks {
 } ProcessLeaks;
 
 int process_leaks_init(ProcessLeaks *l, const DetectConfig *config);
+/* Reload: the growth thresholds of config (the fields a running detector can take without
+ * resizing its history) into every detector. */
+void process_leaks_set_thresholds(ProcessLeaks *l, const DetectConfig *config);
 void process_leaks_done(ProcessLeaks *l);
 
 /* Feed one sample. host_available_bytes: the machine's MemAvailable (< 0 if unknown), used

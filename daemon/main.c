@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * heapwatchd: thin entry point. Parses the command line, builds the Server, runs its event
- * loop until SIGTERM/SIGINT, tears it down. Everything else lives in libheapwatchd.
+ * heapwatchd: thin entry point. Reads the configuration (file, then command line), builds the
+ * Server, runs its event loop until SIGTERM/SIGINT, tears it down. Everything else lives in
+ * libheapwatchd.
  */
 #include "config.h"
 
@@ -11,20 +12,23 @@
 
 #include "log.h"
 #include "options.h"
+#include "sd-util.h"
 #include "server.h"
 
 int main(int argc, char *argv[]) {
-        char error[256];
+        char error[512];
         Options o;
         Server *s = NULL;
         int r;
 
-        /* Under systemd stderr goes to the journal, which reads "<N>" priority prefixes. */
-        if (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID"))
+        /* Under systemd: stderr connected to the journal means native journal entries with
+         * fields; any other stderr of a service still gets "<N>" prefixes. */
+        if (sd_util_stderr_is_journal())
+                sd_util_log_to_journal();
+        else if (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID"))
                 log_set_prefix_priority(true);
 
-        options_init(&o);
-        if (options_parse(&o, argc, argv, error, sizeof error) < 0) {
+        if (options_load(&o, argc, argv, error, sizeof error) < 0) {
                 fprintf(stderr, "heapwatchd: %s\nTry 'heapwatchd --help'.\n", error);
                 return 2;
         }
@@ -38,7 +42,7 @@ int main(int argc, char *argv[]) {
         }
         log_set_max_level(o.log_level);
 
-        r = server_new(&o, &s);
+        r = server_new(&o, argc, argv, &s);
         if (r < 0)
                 return EXIT_FAILURE;
         log_info("heapwatchd %s started.", PACKAGE_VERSION);

@@ -7,12 +7,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "macro.h"
 #include "options.h"
 #include "parse-util.h"
+#include "config-file.h"
+
+/* systemd's $RUNTIME_DIRECTORY etc.: colon-separated absolute paths; the first one, plus
+ * suffix, replaces buf when it fits. Anything else is ignored (the built-in default stays). */
+static void options_dir_from_env(char *buf, size_t size, const char *name, const char *suffix) {
+        const char *e = getenv(name);
+        size_t n;
+
+        if (!e || e[0] != '/')
+                return;
+        n = strcspn(e, ":");
+        if (n + strlen(suffix) >= size)
+                return;
+        snprintf(buf, size, "%.*s%s", (int) n, e, suffix);
+}
 
 void options_init(Options *o) {
         const char *runtime = getenv("XDG_RUNTIME_DIR");
@@ -32,6 +48,7 @@ void options_init(Options *o) {
         o->max_processes = DEFAULT_MAX_PROCESSES;
         o->max_connections = DEFAULT_MAX_CONNECTIONS;
         o->socket_mode = DEFAULT_SOCKET_MODE;
+        snprintf(o->config_path, sizeof o->config_path, "%s", DEFAULT_CONFIG_PATH);
         detect_config_default(&o->detect);
 
         o->store_enabled = true;
@@ -48,6 +65,12 @@ void options_init(Options *o) {
                 else
                         snprintf(o->store.state_dir, n, "/var/lib/heapwatch");
         }
+
+        /* Under systemd the unit's RuntimeDirectory=, StateDirectory= and ConfigurationDirectory=
+         * are the truth (DynamicUser= makes us a non-root user whose $HOME is not ours). */
+        options_dir_from_env(o->socket_path, sizeof o->socket_path, "RUNTIME_DIRECTORY", "/agent.sock");
+        options_dir_from_env(o->store.state_dir, sizeof o->store.state_dir, "STATE_DIRECTORY", "");
+        options_dir_from_env(o->config_path, sizeof o->config_path, "CONFIGURATION_DIRECTORY", "/heapwatchd.conf");
 }
 
 _printf_(3, 4) static int fail(char *error, size_t size, const char *fmt, ...) {
@@ -66,146 +89,211 @@ static int parse_count(const char *s, uint64_t min, uint64_t max, size_t *ret) {
         return 0;
 }
 
-int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) {
-        enum {
-                ARG_SOCKET = 0x100,
-                ARG_HTTP,
-                ARG_NO_HTTP,
-                ARG_FOREGROUND,
-                ARG_LOG_LEVEL,
-                ARG_HISTORY_POINTS,
-                ARG_EXITED_RETENTION,
-                ARG_MAX_PROCESSES,
-                ARG_MAX_CONNECTIONS,
-                ARG_VERSION,
-                ARG_DETECT_WINDOW,
-                ARG_DETECT_MIN_HORIZON,
-                ARG_DETECT_MAX_HORIZON,
-                ARG_DETECT_MIN_GROWTH,
-                ARG_DETECT_MIN_BYTES,
-                ARG_STATE_DIR,
-                ARG_NO_STORE,
-                ARG_STORE_TIERS,
-                ARG_FLUSH_INTERVAL,
-                ARG_MAX_DISK_BYTES,
-        };
-        static const struct option longopts[] = {
-                { "socket", required_argument, NULL, ARG_SOCKET },
-                { "http", required_argument, NULL, ARG_HTTP },
-                { "no-http", no_argument, NULL, ARG_NO_HTTP },
-                { "foreground", no_argument, NULL, ARG_FOREGROUND },
-                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
-                { "history-points", required_argument, NULL, ARG_HISTORY_POINTS },
-                { "exited-retention", required_argument, NULL, ARG_EXITED_RETENTION },
-                { "max-processes", required_argument, NULL, ARG_MAX_PROCESSES },
-                { "max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "detect-window", required_argument, NULL, ARG_DETECT_WINDOW },
-                { "detect-min-horizon", required_argument, NULL, ARG_DETECT_MIN_HORIZON },
-                { "detect-max-horizon", required_argument, NULL, ARG_DETECT_MAX_HORIZON },
-                { "detect-min-growth-per-hour", required_argument, NULL, ARG_DETECT_MIN_GROWTH },
-                { "detect-min-bytes-per-hour", required_argument, NULL, ARG_DETECT_MIN_BYTES },
-                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
-                { "no-store", no_argument, NULL, ARG_NO_STORE },
-                { "store-tiers", required_argument, NULL, ARG_STORE_TIERS },
-                { "flush-interval", required_argument, NULL, ARG_FLUSH_INTERVAL },
-                { "max-disk-bytes", required_argument, NULL, ARG_MAX_DISK_BYTES },
-                {}
-        };
+enum {
+        ARG_SOCKET = 0x100,
+        ARG_HTTP,
+        ARG_NO_HTTP,
+        ARG_FOREGROUND,
+        ARG_LOG_LEVEL,
+        ARG_HISTORY_POINTS,
+        ARG_EXITED_RETENTION,
+        ARG_MAX_PROCESSES,
+        ARG_MAX_CONNECTIONS,
+        ARG_VERSION,
+        ARG_DETECT_WINDOW,
+        ARG_DETECT_MIN_HORIZON,
+        ARG_DETECT_MAX_HORIZON,
+        ARG_DETECT_MIN_GROWTH,
+        ARG_DETECT_MIN_BYTES,
+        ARG_STATE_DIR,
+        ARG_NO_STORE,
+        ARG_STORE_TIERS,
+        ARG_FLUSH_INTERVAL,
+        ARG_MAX_DISK_BYTES,
+        ARG_CONFIG,
+};
+
+/* One table for the command line and the configuration file: every option that sets something
+ * is also a key of the file, with the same name, the same parser and the same bounds. */
+static const struct option longopts[] = {
+        { "socket", required_argument, NULL, ARG_SOCKET },
+        { "http", required_argument, NULL, ARG_HTTP },
+        { "no-http", no_argument, NULL, ARG_NO_HTTP },
+        { "foreground", no_argument, NULL, ARG_FOREGROUND },
+        { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+        { "history-points", required_argument, NULL, ARG_HISTORY_POINTS },
+        { "exited-retention", required_argument, NULL, ARG_EXITED_RETENTION },
+        { "max-processes", required_argument, NULL, ARG_MAX_PROCESSES },
+        { "max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, ARG_VERSION },
+        { "detect-window", required_argument, NULL, ARG_DETECT_WINDOW },
+        { "detect-min-horizon", required_argument, NULL, ARG_DETECT_MIN_HORIZON },
+        { "detect-max-horizon", required_argument, NULL, ARG_DETECT_MAX_HORIZON },
+        { "detect-min-growth-per-hour", required_argument, NULL, ARG_DETECT_MIN_GROWTH },
+        { "detect-min-bytes-per-hour", required_argument, NULL, ARG_DETECT_MIN_BYTES },
+        { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+        { "no-store", no_argument, NULL, ARG_NO_STORE },
+        { "store-tiers", required_argument, NULL, ARG_STORE_TIERS },
+        { "flush-interval", required_argument, NULL, ARG_FLUSH_INTERVAL },
+        { "max-disk-bytes", required_argument, NULL, ARG_MAX_DISK_BYTES },
+        { "config", required_argument, NULL, ARG_CONFIG },
+        {}
+};
+
+/* Apply one option; `name` is how the user wrote it ("--socket" or "socket"), for the error. */
+static int options_set(Options *o, int id, const char *arg, const char *name, char *error, size_t size) {
         int c;
+
+        switch (id) {
+        case ARG_SOCKET:
+                if (arg[0] != '/' || strlen(arg) >= sizeof o->socket_path)
+                        return fail(error, size, "%s needs an absolute path shorter than %zu bytes", name,
+                                    sizeof o->socket_path);
+                snprintf(o->socket_path, sizeof o->socket_path, "%s", arg);
+                break;
+        case ARG_HTTP:
+                if (parse_listen_address(arg, o->http_host, sizeof o->http_host, &o->http_port) < 0)
+                        return fail(error, size, "%s needs ADDR:PORT (e.g. 127.0.0.1:9847 or [::1]:9847), not '%s'", name,
+                                    arg);
+                o->http_enabled = true;
+                break;
+        case ARG_NO_HTTP:
+                o->http_enabled = false;
+                break;
+        case ARG_FOREGROUND:
+                o->foreground = true;
+                break;
+        case ARG_LOG_LEVEL:
+                c = log_level_from_string(arg);
+                if (c < 0)
+                        return fail(error, size, "%s must be one of emerg..debug or 0..7, not '%s'", name, arg);
+                o->log_level = c;
+                break;
+        case ARG_HISTORY_POINTS:
+                if (parse_count(arg, 10, 10000000, &o->history_points) < 0)
+                        return fail(error, size, "%s must be an integer in 10..10000000", name);
+                break;
+        case ARG_EXITED_RETENTION:
+                if (parse_seconds(arg, 0, 365.0 * 86400, &o->exited_retention) < 0)
+                        return fail(error, size, "%s must be seconds in 0..31536000", name);
+                break;
+        case ARG_MAX_PROCESSES:
+                if (parse_count(arg, 1, 1000000, &o->max_processes) < 0)
+                        return fail(error, size, "%s must be an integer in 1..1000000", name);
+                break;
+        case ARG_MAX_CONNECTIONS:
+                if (parse_count(arg, 1, 1000000, &o->max_connections) < 0)
+                        return fail(error, size, "%s must be an integer in 1..1000000", name);
+                break;
+        case ARG_DETECT_WINDOW:
+                if (parse_seconds(arg, 0.01, 86400, &o->detect.window_seconds) < 0)
+                        return fail(error, size, "%s must be seconds in 0.01..86400", name);
+                break;
+        case ARG_DETECT_MIN_HORIZON:
+                if (parse_seconds(arg, 0.1, 365.0 * 86400, &o->detect.min_horizon_seconds) < 0)
+                        return fail(error, size, "%s must be seconds in 0.1..31536000", name);
+                break;
+        case ARG_DETECT_MAX_HORIZON:
+                if (parse_seconds(arg, 0.1, 365.0 * 86400, &o->detect.max_horizon_seconds) < 0)
+                        return fail(error, size, "%s must be seconds in 0.1..31536000", name);
+                break;
+        case ARG_DETECT_MIN_GROWTH:
+                if (parse_seconds(arg, 0, 1000, &o->detect.min_growth_relative_per_hour) < 0)
+                        return fail(error, size, "%s must be a fraction in 0..1000 (0.01 = 1 %%/h)", name);
+                break;
+        case ARG_DETECT_MIN_BYTES:
+                if (parse_seconds(arg, 0, 1e15, &o->detect.min_growth_absolute_per_hour) < 0)
+                        return fail(error, size, "%s must be bytes in 0..1e15", name);
+                break;
+        case ARG_STATE_DIR:
+                if (arg[0] != '/' || strlen(arg) >= sizeof o->store.state_dir)
+                        return fail(error, size, "%s needs an absolute path shorter than %zu bytes", name,
+                                    sizeof o->store.state_dir);
+                snprintf(o->store.state_dir, sizeof o->store.state_dir, "%s", arg);
+                o->store_enabled = true;
+                break;
+        case ARG_NO_STORE:
+                o->store_enabled = false;
+                break;
+        case ARG_STORE_TIERS: {
+                char why[160];
+                if (store_tiers_parse(&o->store, arg, why, sizeof why) < 0)
+                        return fail(error, size, "%s: %s", name, why);
+                break;
+        }
+        case ARG_FLUSH_INTERVAL:
+                if (parse_seconds(arg, 0.1, 3600, &o->store.flush_interval) < 0)
+                        return fail(error, size, "%s must be seconds in 0.1..3600", name);
+                break;
+        case ARG_MAX_DISK_BYTES: {
+                uint64_t v;
+                if (parse_uint64(arg, &v) < 0 || (v != 0 && v < 1024 * 1024))
+                        return fail(error, size, "%s must be 0 (unlimited) or at least 1048576", name);
+                o->store.max_disk_bytes = v;
+                break;
+        }
+        case ARG_CONFIG:
+                if (arg[0] != '/' || strlen(arg) >= sizeof o->config_path)
+                        return fail(error, size, "%s needs an absolute path shorter than %zu bytes", name,
+                                    sizeof o->config_path);
+                snprintf(o->config_path, sizeof o->config_path, "%s", arg);
+                o->config_required = true;
+                break;
+        default:
+                return fail(error, size, "unknown option '%s'", name);
+        }
+        return 0;
+}
+
+/* Booleans of the configuration file: what systemd's own files accept. */
+static int parse_boolean(const char *s) {
+        static const char *const yes[] = { "1", "yes", "y", "true", "t", "on" };
+        static const char *const no[] = { "0", "no", "n", "false", "f", "off" };
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++)
+                if (strcasecmp(s, yes[i]) == 0)
+                        return 1;
+        for (size_t i = 0; i < ELEMENTSOF(no); i++)
+                if (strcasecmp(s, no[i]) == 0)
+                        return 0;
+        return -EINVAL;
+}
+
+int options_set_key(Options *o, const char *key, const char *value, char *error, size_t size) {
+        const struct option *lo;
+
+        for (lo = longopts; lo->name; lo++)
+                if (strcmp(lo->name, key) == 0)
+                        break;
+        /* help, version and config are about this invocation, not settings; foreground is a
+         * no-op kept for old command lines. */
+        if (!lo->name || lo->val == 'h' || lo->val == ARG_VERSION || lo->val == ARG_CONFIG ||
+            lo->val == ARG_FOREGROUND)
+                return fail(error, size, "unknown key '%s'", key);
+        if (lo->has_arg == no_argument) {
+                int b = parse_boolean(value);
+                if (b < 0)
+                        return fail(error, size, "%s must be a boolean (yes/no), not '%s'", key, value);
+                if (lo->val == ARG_NO_HTTP)
+                        o->http_enabled = !b;
+                else if (lo->val == ARG_NO_STORE)
+                        o->store_enabled = !b;
+                return 0;
+        }
+        if (value[0] == '\0')
+                return fail(error, size, "%s needs a value", key);
+        return options_set(o, lo->val, value, key, error, size);
+}
+
+/* argv over *o, no cross-field checks. */
+static int options_parse_argv(Options *o, int argc, char *argv[], char *error, size_t size) {
+        int c, r;
 
         optind = 0; /* full re-initialisation, so tests can parse several argv in one process */
         opterr = 0;
         while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
                 switch (c) {
-                case ARG_SOCKET:
-                        if (optarg[0] != '/' || strlen(optarg) >= sizeof o->socket_path)
-                                return fail(error, size, "--socket needs an absolute path shorter than %zu bytes",
-                                            sizeof o->socket_path);
-                        snprintf(o->socket_path, sizeof o->socket_path, "%s", optarg);
-                        break;
-                case ARG_HTTP:
-                        if (parse_listen_address(optarg, o->http_host, sizeof o->http_host, &o->http_port) < 0)
-                                return fail(error, size, "--http needs ADDR:PORT (e.g. 127.0.0.1:9847 or [::1]:9847), not '%s'",
-                                            optarg);
-                        o->http_enabled = true;
-                        break;
-                case ARG_NO_HTTP:
-                        o->http_enabled = false;
-                        break;
-                case ARG_FOREGROUND:
-                        o->foreground = true;
-                        break;
-                case ARG_LOG_LEVEL:
-                        c = log_level_from_string(optarg);
-                        if (c < 0)
-                                return fail(error, size, "--log-level must be one of emerg..debug or 0..7, not '%s'", optarg);
-                        o->log_level = c;
-                        break;
-                case ARG_HISTORY_POINTS:
-                        if (parse_count(optarg, 10, 10000000, &o->history_points) < 0)
-                                return fail(error, size, "--history-points must be an integer in 10..10000000");
-                        break;
-                case ARG_EXITED_RETENTION:
-                        if (parse_seconds(optarg, 0, 365.0 * 86400, &o->exited_retention) < 0)
-                                return fail(error, size, "--exited-retention must be seconds in 0..31536000");
-                        break;
-                case ARG_MAX_PROCESSES:
-                        if (parse_count(optarg, 1, 1000000, &o->max_processes) < 0)
-                                return fail(error, size, "--max-processes must be an integer in 1..1000000");
-                        break;
-                case ARG_MAX_CONNECTIONS:
-                        if (parse_count(optarg, 1, 1000000, &o->max_connections) < 0)
-                                return fail(error, size, "--max-connections must be an integer in 1..1000000");
-                        break;
-                case ARG_DETECT_WINDOW:
-                        if (parse_seconds(optarg, 0.01, 86400, &o->detect.window_seconds) < 0)
-                                return fail(error, size, "--detect-window must be seconds in 0.01..86400");
-                        break;
-                case ARG_DETECT_MIN_HORIZON:
-                        if (parse_seconds(optarg, 0.1, 365.0 * 86400, &o->detect.min_horizon_seconds) < 0)
-                                return fail(error, size, "--detect-min-horizon must be seconds in 0.1..31536000");
-                        break;
-                case ARG_DETECT_MAX_HORIZON:
-                        if (parse_seconds(optarg, 0.1, 365.0 * 86400, &o->detect.max_horizon_seconds) < 0)
-                                return fail(error, size, "--detect-max-horizon must be seconds in 0.1..31536000");
-                        break;
-                case ARG_DETECT_MIN_GROWTH:
-                        if (parse_seconds(optarg, 0, 1000, &o->detect.min_growth_relative_per_hour) < 0)
-                                return fail(error, size, "--detect-min-growth-per-hour must be a fraction in 0..1000 (0.01 = 1 %%/h)");
-                        break;
-                case ARG_DETECT_MIN_BYTES:
-                        if (parse_seconds(optarg, 0, 1e15, &o->detect.min_growth_absolute_per_hour) < 0)
-                                return fail(error, size, "--detect-min-bytes-per-hour must be bytes in 0..1e15");
-                        break;
-                case ARG_STATE_DIR:
-                        if (optarg[0] != '/' || strlen(optarg) >= sizeof o->store.state_dir)
-                                return fail(error, size, "--state-dir needs an absolute path shorter than %zu bytes",
-                                            sizeof o->store.state_dir);
-                        snprintf(o->store.state_dir, sizeof o->store.state_dir, "%s", optarg);
-                        o->store_enabled = true;
-                        break;
-                case ARG_NO_STORE:
-                        o->store_enabled = false;
-                        break;
-                case ARG_STORE_TIERS: {
-                        char why[160];
-                        if (store_tiers_parse(&o->store, optarg, why, sizeof why) < 0)
-                                return fail(error, size, "--store-tiers: %s", why);
-                        break;
-                }
-                case ARG_FLUSH_INTERVAL:
-                        if (parse_seconds(optarg, 0.1, 3600, &o->store.flush_interval) < 0)
-                                return fail(error, size, "--flush-interval must be seconds in 0.1..3600");
-                        break;
-                case ARG_MAX_DISK_BYTES: {
-                        uint64_t v;
-                        if (parse_uint64(optarg, &v) < 0 || (v != 0 && v < 1024 * 1024))
-                                return fail(error, size, "--max-disk-bytes must be 0 (unlimited) or at least 1048576");
-                        o->store.max_disk_bytes = v;
-                        break;
-                }
                 case 'h':
                         o->show_help = true;
                         break;
@@ -213,7 +301,6 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) 
                         o->show_version = true;
                         break;
                 case '?':
-                default:
                         for (const struct option *lo = longopts; optopt && lo->name; lo++)
                                 if (lo->val == optopt)
                                         return fail(error, size, lo->has_arg == required_argument ?
@@ -222,10 +309,35 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) 
                         if (optopt)
                                 return fail(error, size, "unknown option '-%c'", optopt);
                         return fail(error, size, "unknown option '%s'", argv[optind - 1]);
+                default: {
+                        const char *name = "option";
+                        for (const struct option *lo = longopts; lo->name; lo++)
+                                if (lo->val == c) {
+                                        name = lo->name;
+                                        break;
+                                }
+                        char dashed[64];
+                        snprintf(dashed, sizeof dashed, "--%s", name);
+                        r = options_set(o, c, optarg, dashed, error, size);
+                        if (r < 0)
+                                return r;
+                }
                 }
         }
         if (optind < argc)
                 return fail(error, size, "unexpected argument '%s'", argv[optind]);
+        return 0;
+}
+
+int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) {
+        int r = options_parse_argv(o, argc, argv, error, size);
+
+        if (r < 0)
+                return r;
+        return options_validate(o, error, size);
+}
+
+int options_validate(const Options *o, char *error, size_t size) {
         /* Each detection value may be fine alone and wrong together (window vs horizon). */
         if (detect_config_validate(&o->detect, error, size) < 0)
                 return -EINVAL;
@@ -235,6 +347,27 @@ int options_parse(Options *o, int argc, char *argv[], char *error, size_t size) 
                         return fail(error, size, "history store: %s", why);
         }
         return 0;
+}
+
+int options_load(Options *o, int argc, char *argv[], char *error, size_t size) {
+        Options first;
+        int r;
+
+        /* A first pass over the command line finds --config exactly as getopt reads it
+         * (abbreviations, --config=PATH, the last one wins) and reports command-line errors
+         * before the file is looked at. Cross-field checks wait for the file. */
+        options_init(&first);
+        r = options_parse_argv(&first, argc, argv, error, size);
+        if (r < 0)
+                return r;
+        options_init(o);
+        snprintf(o->config_path, sizeof o->config_path, "%s", first.config_path);
+        o->config_required = first.config_required;
+        r = config_file_load(o, o->config_path, o->config_required, error, size);
+        if (r < 0)
+                return r;
+        /* The command line overrides the file. */
+        return options_parse(o, argc, argv, error, size);
 }
 
 void options_print_help(const char *program) {
@@ -263,9 +396,11 @@ void options_print_help(const char *program) {
                "  --flush-interval SECS    batched writes at most this far behind (default %.0f)\n"
                "  --max-disk-bytes N       database budget, oldest data dropped first; 0 unlimited\n"
                "                           (default %llu)\n"
+               "  --config FILE            configuration file, overridden by the command line\n"
+               "                           (default %s; heapwatchd.conf(5))\n"
                "  -h, --help               show this help\n"
                "      --version            show the version\n",
                program, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_HISTORY_POINTS, DEFAULT_EXITED_RETENTION,
                DEFAULT_MAX_PROCESSES, DEFAULT_MAX_CONNECTIONS, STORE_DEFAULT_FLUSH_INTERVAL,
-               (unsigned long long) STORE_DEFAULT_MAX_DISK_BYTES);
+               (unsigned long long) STORE_DEFAULT_MAX_DISK_BYTES, DEFAULT_CONFIG_PATH);
 }

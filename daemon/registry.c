@@ -102,6 +102,16 @@ Registry *registry_new(const RegistryLimits *limits) {
         return r;
 }
 
+void registry_set_exited_retention(Registry *r, double seconds) {
+        r->limits.exited_retention = seconds;
+}
+
+void registry_set_detect(Registry *r, const DetectConfig *config) {
+        r->limits.detect = *config;
+        for (size_t i = 0; i < r->n; i++)
+                process_leaks_set_thresholds(&r->processes[i]->leaks, config);
+}
+
 Registry *registry_free(Registry *r) {
         if (!r)
                 return NULL;

@@ -120,6 +120,13 @@ int registry_add_sample(Registry *r, Process *p, const HwSample *s);
 /* The agent connection ended. */
 void registry_detach(Registry *r, Process *p, ExitReason reason, double now);
 
+/* Live changes (reload): how long exited records stay, and the leak detection settings. New
+ * records get the whole DetectConfig; existing ones get the new growth thresholds (window and
+ * horizons size their detectors' history, so those apply to new records only). config must be
+ * valid. */
+void registry_set_exited_retention(Registry *r, double seconds);
+void registry_set_detect(Registry *r, const DetectConfig *config);
+
 /* Drop exited records older than the retention. Returns how many were dropped. */
 size_t registry_expire(Registry *r, double now);
 

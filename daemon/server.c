@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Daemon wiring (see server.h). One sd-event loop owns signals, the agent socket, libmicrohttpd
- * and the periodic expiry of exited processes — the shape of systemd-journal-remote.
+ * and the periodic expiry of exited processes — the shape of systemd-journal-remote. It also
+ * speaks to the service manager (sd-util.c): READY=1 once everything listens and the history
+ * is open, a STATUS= line when the number of agents or open leaks changes, the watchdog
+ * through sd-event, and SIGHUP reloads the configuration with Type=notify-reload semantics.
  */
 #include "config.h"
 
@@ -21,6 +24,7 @@
 #include "persist.h"
 #include "proc-util.h"
 #include "registry.h"
+#include "sd-util.h"
 #include "server.h"
 #include "stats.h"
 #include "store.h"
@@ -38,6 +42,7 @@
 #define VACUUM_PAGES 32
 #define RESUME_POINTS_PER_SLICE 4
 #define RESUME_YIELD_USEC (2 * USEC_PER_MSEC)
+#define STATUS_INTERVAL_USEC (5 * USEC_PER_SEC)
 
 struct Server {
         sd_event *event;
@@ -48,6 +53,13 @@ struct Server {
         Store *store;
         sd_event_source *flush_timer, *maintain_timer, *resume_timer;
         uint64_t flush_interval_usec;
+        sd_event_source *status_timer;
+        size_t status_agents, status_leaks; /* what the last STATUS= said */
+        bool status_sent;
+        /* Reload (SIGHUP) reads the file and this command line again; argv is main()'s. */
+        int argc;
+        char **argv;
+        Options options; /* what runs now */
 };
 
 /* Time sources are one-shot: set the next expiry and enable once more. */
@@ -99,6 +111,128 @@ static int on_resume(sd_event_source *source, uint64_t usec, void *userdata) {
         return sd_event_source_set_enabled(source, SD_EVENT_OFF);
 }
 
+static size_t count_open_leaks(Registry *r) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < registry_count(r); i++) {
+                Process *p = registry_at(r, i);
+                if (p->state == PROCESS_LIVE && process_leaks_verdict(&p->leaks) != VERDICT_NONE)
+                        n++;
+        }
+        return n;
+}
+
+static void server_update_status(Server *s, bool force) {
+        size_t agents = agent_server_connections(s->agents), leaks = count_open_leaks(s->registry);
+
+        if (!force && s->status_sent && agents == s->status_agents && leaks == s->status_leaks)
+                return;
+        s->status_agents = agents;
+        s->status_leaks = leaks;
+        s->status_sent = true;
+        sd_util_notify_status("%zu agent(s) connected, %zu leak(s) open.", agents, leaks);
+}
+
+static int on_status(sd_event_source *source, uint64_t usec, void *userdata) {
+        Server *s = userdata;
+
+        server_update_status(s, false);
+        return rearm(source, usec + STATUS_INTERVAL_USEC);
+}
+
+/* Apply what can change while running; say what cannot. Logs. */
+static void server_apply(Server *s, const Options *n) {
+        Options *o = &s->options;
+        char changed[256] = "";
+        size_t len = 0;
+        bool store_applied = false;
+
+#define NOTE(...) \
+        do { \
+                int _k = snprintf(changed + len, sizeof changed - len, __VA_ARGS__); \
+                if (_k > 0 && (size_t) _k < sizeof changed - len) \
+                        len += (size_t) _k; \
+        } while (0)
+        if (n->log_level != o->log_level) {
+                log_set_max_level(n->log_level);
+                NOTE(" log-level");
+        }
+        if (memcmp(&n->detect, &o->detect, sizeof n->detect) != 0) {
+                registry_set_detect(s->registry, &n->detect);
+                NOTE(" detection");
+                if (n->detect.window_seconds != o->detect.window_seconds ||
+                    n->detect.min_horizon_seconds != o->detect.min_horizon_seconds ||
+                    n->detect.max_horizon_seconds != o->detect.max_horizon_seconds)
+                        log_notice("Reload: the new detection window and horizons apply to processes that connect "
+                                   "from now on; growth thresholds apply to all.");
+        }
+        if (n->exited_retention != o->exited_retention) {
+                registry_set_exited_retention(s->registry, n->exited_retention);
+                NOTE(" exited-retention");
+        }
+        if (s->store && n->store_enabled &&
+            (memcmp(n->store.tiers, o->store.tiers, sizeof n->store.tiers) != 0 ||
+             n->store.max_disk_bytes != o->store.max_disk_bytes ||
+             n->store.flush_interval != o->store.flush_interval)) {
+                if (store_set_retention(s->store, &n->store) < 0)
+                        log_warning("Reload: store-tiers changes the tiers' resolutions or number; "
+                                    "that needs a restart (retentions left as they were).");
+                else {
+                        s->flush_interval_usec = (uint64_t) (n->store.flush_interval * USEC_PER_SEC);
+                        store_applied = true;
+                        NOTE(" store-retention");
+                }
+        }
+#undef NOTE
+        /* Everything else is bound at start: listeners, limits sizing memory, the state. */
+        if (strcmp(n->socket_path, o->socket_path) != 0)
+                log_warning("Reload: socket cannot change while running; restart heapwatchd to apply it.");
+        if (n->http_enabled != o->http_enabled || strcmp(n->http_host, o->http_host) != 0 ||
+            n->http_port != o->http_port)
+                log_warning("Reload: http cannot change while running; restart heapwatchd to apply it.");
+        if (n->history_points != o->history_points)
+                log_warning("Reload: history-points cannot change while running; restart heapwatchd to apply it.");
+        if (n->max_processes != o->max_processes)
+                log_warning("Reload: max-processes cannot change while running; restart heapwatchd to apply it.");
+        if (n->max_connections != o->max_connections)
+                log_warning("Reload: max-connections cannot change while running; restart heapwatchd to apply it.");
+        if (n->store_enabled != o->store_enabled || strcmp(n->store.state_dir, o->store.state_dir) != 0)
+                log_warning("Reload: no-store/state-dir cannot change while running; restart heapwatchd to apply it.");
+
+        /* Keep what runs: the applied values from n, the rest as they were. */
+        o->log_level = n->log_level;
+        o->detect = n->detect;
+        o->exited_retention = n->exited_retention;
+        if (store_applied) {
+                for (size_t i = 0; i < o->store.n_tiers; i++)
+                        o->store.tiers[i].retention = n->store.tiers[i].retention;
+                o->store.max_disk_bytes = n->store.max_disk_bytes;
+                o->store.flush_interval = n->store.flush_interval;
+        }
+        log_info("Configuration reloaded from %s; applied:%s.", n->config_path, len > 0 ? changed : " nothing changed");
+}
+
+int server_reload(Server *s) {
+        char error[512];
+        Options n;
+        int r;
+
+        sd_util_notify_reloading();
+        r = options_load(&n, s->argc, s->argv, error, sizeof error);
+        if (r < 0)
+                log_error("Reload failed, the running configuration stays: %s", error);
+        else
+                server_apply(s, &n);
+        sd_util_notify_ready("Running.");
+        server_update_status(s, true);
+        return r;
+}
+
+static int on_sighup(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
+        (void) server_reload(userdata);
+        return 0;
+}
+
 static void persist_on_free_cb(void *userdata, Process *p) {
         persist_on_free(userdata, p);
 }
@@ -131,23 +265,7 @@ static int server_open_store(Server *s, const Options *o, uint64_t now) {
         return 0;
 }
 
-/* Socket activation: a Unix stream socket is the agent socket, an inet stream socket is HTTP. */
-static void take_listen_fds(int *ret_agent_fd, int *ret_http_fd) {
-        int n = sd_listen_fds(1);
-
-        *ret_agent_fd = *ret_http_fd = -1;
-        for (int i = 0; i < n; i++) {
-                int fd = SD_LISTEN_FDS_START + i;
-                if (*ret_agent_fd < 0 && sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0)
-                        *ret_agent_fd = fd;
-                else if (*ret_http_fd < 0 && sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0)
-                        *ret_http_fd = fd;
-                else
-                        log_warning("Ignoring unexpected socket-activated fd %d.", fd);
-        }
-}
-
-int server_new(const Options *o, Server **ret) {
+int server_new(const Options *o, int argc, char *argv[], Server **ret) {
         RegistryLimits rl = {
                 .max_processes = o->max_processes,
                 .history_capacity = o->history_points,
@@ -167,6 +285,9 @@ int server_new(const Options *o, Server **ret) {
         if (!s)
                 return log_oom();
         daemon_stats.start_time = now_unix();
+        s->argc = argc;
+        s->argv = argv;
+        s->options = *o;
 
         r = sd_event_default(&s->event);
         if (r < 0) {
@@ -178,14 +299,22 @@ int server_new(const Options *o, Server **ret) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
         if ((r = sd_event_add_signal(s->event, NULL, SIGTERM, NULL, NULL)) < 0 ||
-            (r = sd_event_add_signal(s->event, NULL, SIGINT, NULL, NULL)) < 0) {
+            (r = sd_event_add_signal(s->event, NULL, SIGINT, NULL, NULL)) < 0 ||
+            (r = sd_event_add_signal(s->event, NULL, SIGHUP, on_sighup, s)) < 0) {
                 log_error_errno(r, "Failed to watch signals: %m");
                 goto fail;
         }
-        (void) sd_event_set_watchdog(s->event, true);
+        /* With WatchdogSec= (WATCHDOG_USEC for our pid), sd-event sends WATCHDOG=1 at half the
+         * interval from the loop itself: a stuck loop stops the pings and systemd restarts us. */
+        r = sd_event_set_watchdog(s->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Failed to enable the service watchdog, continuing without: %m");
+        else if (r > 0)
+                log_info("Service watchdog enabled.");
 
         s->registry = registry_new(&rl);
         if (!s->registry) {
@@ -201,7 +330,7 @@ int server_new(const Options *o, Server **ret) {
         } else
                 log_info("History store disabled (--no-store): history is kept in memory only.");
 
-        take_listen_fds(&agent_fd, &http_fd);
+        sd_util_listen_fds(&agent_fd, &http_fd);
         r = agent_server_new(s->event, o->socket_path, agent_fd, o->socket_mode, s->registry, &al, &s->agents);
         if (r < 0)
                 goto fail;
@@ -225,6 +354,12 @@ int server_new(const Options *o, Server **ret) {
                 log_error_errno(r, "Failed to add the expiry timer: %m");
                 goto fail;
         }
+        r = sd_event_add_time(s->event, &s->status_timer, CLOCK_MONOTONIC, now + STATUS_INTERVAL_USEC, USEC_PER_SEC,
+                              on_status, s);
+        if (r < 0) {
+                log_error_errno(r, "Failed to add the status timer: %m");
+                goto fail;
+        }
         *ret = s;
         return 0;
 
@@ -236,9 +371,12 @@ fail:
 int server_run(Server *s) {
         int r;
 
-        (void) sd_notify(false, "READY=1\nSTATUS=Accepting agents.");
+        /* server_new() has the agent socket listening, HTTP serving and the history open: only
+         * now are we ready. */
+        sd_util_notify_ready("Accepting agents.");
+        server_update_status(s, true);
         r = sd_event_loop(s->event);
-        (void) sd_notify(false, "STOPPING=1");
+        sd_util_notify_stopping();
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
         return 0;
@@ -248,6 +386,7 @@ Server *server_free(Server *s) {
         if (!s)
                 return NULL;
         sd_event_source_disable_unref(s->expire_timer);
+        sd_event_source_disable_unref(s->status_timer);
         sd_event_source_disable_unref(s->flush_timer);
         sd_event_source_disable_unref(s->maintain_timer);
         sd_event_source_disable_unref(s->resume_timer);

@@ -769,6 +769,20 @@ const StoreConfig *store_get_config(const Store *s) {
         return &s->config;
 }
 
+int store_set_retention(Store *s, const StoreConfig *c) {
+        if (!s || !c || c->n_tiers != s->config.n_tiers)
+                return -EINVAL;
+        /* Bucket lengths shape the stored rows; only how long they are kept may change. */
+        for (size_t i = 0; i < c->n_tiers; i++)
+                if (c->tiers[i].resolution != s->config.tiers[i].resolution)
+                        return -EINVAL;
+        for (size_t i = 0; i < c->n_tiers; i++)
+                s->config.tiers[i].retention = c->tiers[i].retention;
+        s->config.max_disk_bytes = c->max_disk_bytes;
+        s->config.flush_interval = c->flush_interval;
+        return 0;
+}
+
 /* --- series --------------------------------------------------------------------------------- */
 
 static int resolve_key(Store *s, const char *id, bool create, int64_t *ret) {

@@ -124,6 +124,10 @@ bool store_is_available(const Store *s); /* being written */
 bool store_is_readable(const Store *s);  /* open (writes may be failing: full disk) */
 void store_get_stats(const Store *s, StoreStats *ret);
 const StoreConfig *store_get_config(const Store *s);
+/* Live change (reload): the tiers' retentions, the disk budget and the flush interval of c.
+ * Returns 0, or -EINVAL if c's tiers differ in number or resolution (that needs a restart). The
+ * next maintenance steps apply the new retention. */
+int store_set_retention(Store *s, const StoreConfig *c);
 
 /* The series handle of one process record (created on first use; the same id gives the same
  * handle while it is open). On restart the last stored bucket of each tier is loaded so that

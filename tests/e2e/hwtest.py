@@ -66,8 +66,12 @@ def sanitizer_env(env):
 class Daemon:
     """A real heapwatchd on a private socket and a free loopback port."""
 
-    def __init__(self, tmpdir, extra_args=()):
+    def __init__(self, tmpdir, extra_args=(), log_level="debug"):
         self.tmpdir = tmpdir
+        self.log_level = log_level
+        # Its own (empty) configuration file, so a heapwatchd.conf installed on the machine
+        # never changes what a test runs.
+        self.config_path = os.path.join(tmpdir, "heapwatchd.conf")
         self.socket_path = os.path.join(tmpdir, "agent.sock")
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -80,9 +84,12 @@ class Daemon:
     def start(self):
         binary = find_binary("heapwatchd", "daemon/heapwatchd")
         self.log = open(self.log_path, "ab")
+        if not os.path.exists(self.config_path):
+            open(self.config_path, "w").close()
+        level = ["--log-level", self.log_level] if self.log_level else []
         self.proc = subprocess.Popen(
-            [binary, "--socket", self.socket_path, "--http", "127.0.0.1:%d" % self.port,
-             "--log-level", "debug", "--state-dir", self.state_dir] + self.extra_args,
+            [binary, "--config", self.config_path, "--socket", self.socket_path,
+             "--http", "127.0.0.1:%d" % self.port, "--state-dir", self.state_dir] + level + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: self.get("/healthz")[0] == 200, what="heapwatchd to serve /healthz")
         return self

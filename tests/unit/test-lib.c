@@ -585,11 +585,62 @@ START_TEST(test_ratelimit) {
 }
 END_TEST
 
+/* A LogWriter that records what it gets. */
+static char written[16][256];
+static size_t n_written;
+static char written_fields[256];
+
+static void capture_writer(int level, int error, const char *file, int line, const char *func, const char *message,
+                           const char *const *fields, size_t n_fields) {
+        if (n_written < 16)
+                snprintf(written[n_written], sizeof written[0], "%d %d %s", level, error, message);
+        n_written++;
+        written_fields[0] = '\0';
+        for (size_t i = 0; i < n_fields; i++) {
+                strncat(written_fields, fields[i], sizeof written_fields - strlen(written_fields) - 2);
+                strcat(written_fields, ";");
+        }
+}
+
+static void warn_from_one_site(int i) {
+        log_warning("the same failure %d", i);
+}
+
+START_TEST(test_log_writer_and_site_ratelimit) {
+        const char *fields[] = { "MESSAGE_ID=5e1c3b7a9d2f4c60a8e71b04d93f6a2c", "HEAPWATCH_PID=42" };
+        int saved_level = log_get_max_level();
+
+        log_set_max_level(LOG_INFO);
+        log_set_writer(capture_writer);
+        n_written = 0;
+        ck_assert_int_eq(log_error_errno(EIO, "failed: %m"), -EIO);
+        ck_assert_str_eq(written[0], "3 5 failed: Input/output error");
+        log_struct(LOG_NOTICE, fields, 2, "leak in %s", "billing");
+        ck_assert_str_eq(written[1], "5 0 leak in billing");
+        ck_assert_str_eq(written_fields, "MESSAGE_ID=5e1c3b7a9d2f4c60a8e71b04d93f6a2c;HEAPWATCH_PID=42;");
+
+        /* One call site: LOG_SITE_BURST lines, then silence within the interval. */
+        n_written = 0;
+        for (int i = 0; i < LOG_SITE_BURST + 5; i++)
+                warn_from_one_site(i);
+        ck_assert_uint_eq(n_written, LOG_SITE_BURST);
+        /* Another site is not affected, and info lines are never limited. */
+        log_warning("elsewhere");
+        for (int i = 0; i < LOG_SITE_BURST + 5; i++)
+                log_info("info %d", i);
+        ck_assert_uint_eq(n_written, LOG_SITE_BURST + 1 + LOG_SITE_BURST + 5);
+
+        log_set_writer(NULL);
+        log_set_max_level(saved_level);
+}
+END_TEST
+
 static Suite *lib_suite(void) {
         Suite *s = suite_create("lib");
         TCase *tc = tcase_create("core");
 
         tcase_add_test(tc, test_parse_double);
+        tcase_add_test(tc, test_log_writer_and_site_ratelimit);
         tcase_add_test(tc, test_parse_int64);
         tcase_add_test(tc, test_parse_uint64);
         tcase_add_test(tc, test_parse_seconds);

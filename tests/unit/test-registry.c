@@ -79,6 +79,40 @@ START_TEST(test_new_free) {
 }
 END_TEST
 
+/* Reload: the growth thresholds reach existing records' detectors (the Python heap one in
+ * blocks), window and horizons only new records; the exited retention changes expiry. */
+START_TEST(test_live_settings) {
+        Registry *r = registry_new(&default_limits);
+        DetectConfig c;
+        Process *old, *fresh;
+
+        ck_assert_ptr_nonnull(r);
+        old = attach(r, 100, 1, 1, 10.0);
+        detect_config_default(&c);
+        c.min_growth_relative_per_hour = 0.25;
+        c.min_growth_absolute_per_hour = 6400;
+        c.window_seconds = 2 * c.window_seconds;
+        c.min_horizon_seconds = 2 * c.min_horizon_seconds;
+        registry_set_detect(r, &c);
+        for (int i = 0; i < _LEAK_SIGNAL_MAX; i++) {
+                const DetectConfig *dc = &old->leaks.detectors[i].config;
+                ck_assert_double_eq(dc->min_growth_relative_per_hour, 0.25);
+                ck_assert_double_eq(dc->min_growth_absolute_per_hour,
+                                    i == LEAK_SIGNAL_PYTHON_BLOCKS ? 6400 / LEAK_BYTES_PER_BLOCK : 6400);
+                ck_assert_double_ne(dc->window_seconds, c.window_seconds); /* sized at attach */
+        }
+        fresh = attach(r, 101, 1, 1, 11.0);
+        ck_assert_double_eq(fresh->leaks.detectors[LEAK_SIGNAL_RSS].config.window_seconds, c.window_seconds);
+        ck_assert_double_eq(fresh->leaks.detectors[LEAK_SIGNAL_RSS].config.min_growth_absolute_per_hour, 6400);
+
+        registry_detach(r, old, EXIT_REASON_CLEAN, 20.0);
+        registry_set_exited_retention(r, 5.0);
+        ck_assert_uint_eq(registry_expire(r, 24.0), 0);
+        ck_assert_uint_eq(registry_expire(r, 25.5), 1);
+        registry_free(r);
+}
+END_TEST
+
 START_TEST(test_process_id_format) {
         char id[PROCESS_ID_MAX];
 
@@ -497,6 +531,7 @@ static Suite *registry_suite(void) {
         TCase *tc = tcase_create("core");
 
         tcase_add_test(tc, test_new_free);
+        tcase_add_test(tc, test_live_settings);
         tcase_add_test(tc, test_process_id_format);
         tcase_add_test(tc, test_strings);
         tcase_add_test(tc, test_attach_creates);
