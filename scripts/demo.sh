@@ -30,7 +30,9 @@ cleanup() {
 [ $keep = yes ] || trap cleanup EXIT INT TERM
 
 echo "== starting heapwatchd (agent socket $sock, HTTP $url)"
-"$b/heapwatchd" --socket "$sock" --http "127.0.0.1:$port" --detect-window 1 --detect-min-horizon 20 \
+# Its history database goes into the demo's own directory, not the machine's /var/lib/heapwatch.
+"$b/heapwatchd" --socket "$sock" --http "127.0.0.1:$port" --state-dir "$run/state" \
+	--detect-window 1 --detect-min-horizon 20 \
 	>"$run/heapwatchd.log" 2>&1 &
 daemon=$!
 for i in $(seq 1 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
