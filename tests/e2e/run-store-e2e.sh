@@ -9,21 +9,7 @@ set -u
 : "${top_builddir:=$top_srcdir}"
 export top_srcdir top_builddir
 
-py=/usr/bin/python3
-[ -x "$py" ] || py=$(command -v python3)
-if [ -z "$py" ]; then
-	echo "store e2e: SKIP: no python3"
-	exit 77
-fi
+. "$top_srcdir/tests/e2e/system-agent.sh"
 outdir="$top_builddir/tests/e2e/store-agent"
-rm -rf "$outdir"
-"$top_srcdir/tests/e2e/build-agent.sh" "$py" "$outdir" >"$outdir.build.log" 2>&1
-rc=$?
-if [ $rc -eq 77 ]; then
-	echo "store e2e: SKIP: $(tail -n 1 "$outdir.build.log")"
-	exit 77
-elif [ $rc -ne 0 ]; then
-	cat "$outdir.build.log"
-	exit 1
-fi
+build_system_agent "store e2e" "$outdir"
 HW_TARGET_PYTHON="$py" HW_AGENT_DIR="$outdir" exec "$py" "$top_srcdir/tests/e2e/test_store.py" -v
