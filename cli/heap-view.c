@@ -352,7 +352,7 @@ static char *error_message(const HttpResponse *resp) {
 int verb_heap(int argc, char *argv[]) {
         _cleanup_free_ char *url = NULL, *text = NULL, *q = NULL, *m = NULL, *qm = NULL, *path = NULL, *query = NULL;
         _cleanup_(http_response_clear) HttpResponse resp = {};
-        const char *base, *origin = "";
+        const char *base, *origin;
         char error[512];
         HeapArgs a;
         int r;
@@ -367,14 +367,7 @@ int verb_heap(int argc, char *argv[]) {
                 heap_help();
                 return EXIT_OK;
         }
-        base = a.url;
-        if (!base) {
-                base = getenv("HEAPWATCH_URL");
-                if (base && *base)
-                        origin = " (from HEAPWATCH_URL)";
-                else
-                        base = STATUS_DEFAULT_URL;
-        }
+        base = status_daemon_url(a.url, &origin);
 
         /* window and limit are the user's text: percent-encode nothing, refuse what needs it */
         if ((a.window && strspn(a.window, "0123456789.eE+-") != strlen(a.window)) ||

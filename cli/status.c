@@ -358,10 +358,24 @@ static char *error_message(const HttpResponse *resp) {
         return m && *m ? strdup(m) : NULL;
 }
 
+const char *status_daemon_url(const char *flag, const char **ret_origin) {
+        const char *env;
+
+        *ret_origin = "";
+        if (flag)
+                return flag;
+        env = getenv("HEAPWATCH_URL");
+        if (env && *env) {
+                *ret_origin = " (from HEAPWATCH_URL)";
+                return env;
+        }
+        return STATUS_DEFAULT_URL;
+}
+
 int verb_status(int argc, char *argv[]) {
         _cleanup_free_ char *url = NULL, *text = NULL, *q = NULL, *m = NULL, *qm = NULL;
         _cleanup_(http_response_clear) HttpResponse resp = {};
-        const char *base, *origin = "";
+        const char *base, *origin;
         char error[512], query[64];
         StatusArgs a;
         int r;
@@ -377,14 +391,7 @@ int verb_status(int argc, char *argv[]) {
                 return EXIT_OK;
         }
 
-        base = a.url;
-        if (!base) {
-                base = getenv("HEAPWATCH_URL");
-                if (base && *base)
-                        origin = " (from HEAPWATCH_URL)";
-                else
-                        base = STATUS_DEFAULT_URL;
-        }
+        base = status_daemon_url(a.url, &origin);
 
         snprintf(query, sizeof query, "state=%s", status_filter_to_string(a.filter));
         r = http_build_url(base, "/api/v1/processes", query, &url);

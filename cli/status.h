@@ -12,6 +12,11 @@
 
 #define STATUS_DEFAULT_URL "http://127.0.0.1:9847"
 
+/* The daemon's base URL for a subcommand: `flag` (--url) when given, else $HEAPWATCH_URL when
+ * set and not empty, else STATUS_DEFAULT_URL. *ret_origin is text to append to messages about
+ * it (" (from HEAPWATCH_URL)" or ""), so a wrong URL in the environment is easy to spot. */
+const char *status_daemon_url(const char *flag, const char **ret_origin);
+
 typedef enum StatusFilter {
         STATUS_FILTER_LIVE,     /* the default: what is running now */
         STATUS_FILTER_ALL,
