@@ -340,17 +340,8 @@ void heap_help(void) {
                PROGRAM_NAME, PROGRAM_NAME, STATUS_DEFAULT_URL, HEAP_FRAMES_DEFAULT);
 }
 
-static char *error_message(const HttpResponse *resp) {
-        _cleanup_json_decref_ json_t *root = NULL;
-        const json_t *m;
-
-        root = json_loadb(resp->body, resp->size, 0, NULL);
-        m = json_object_get(root, "error");
-        return json_is_string(m) && *json_string_value(m) ? strdup(json_string_value(m)) : NULL;
-}
-
 int verb_heap(int argc, char *argv[]) {
-        _cleanup_free_ char *url = NULL, *text = NULL, *q = NULL, *m = NULL, *qm = NULL, *path = NULL, *query = NULL;
+        _cleanup_free_ char *url = NULL, *text = NULL, *q = NULL, *path = NULL, *query = NULL;
         _cleanup_(http_response_clear) HttpResponse resp = {};
         const char *base, *origin;
         char error[512];
@@ -391,17 +382,8 @@ int verb_heap(int argc, char *argv[]) {
                 return EXIT_USAGE;
         }
 
-        r = http_get(url, 0, &resp, error, sizeof error);
-        if (r < 0) {
-                cli_error("cannot reach heapwatchd at %s: %s", cli_printable(base, &q), error);
+        if (status_daemon_get(base, url, &resp) != 0)
                 return EXIT_FAIL;
-        }
-        if (resp.status < 200 || resp.status > 299) {
-                m = error_message(&resp);
-                cli_error("heapwatchd at %s answered HTTP %ld: %s", cli_printable(base, &q), resp.status,
-                          m ? cli_printable(m, &qm) : "(no error message)");
-                return EXIT_FAIL;
-        }
 
         if (a.json) {
                 fwrite(resp.body, 1, resp.size, stdout);

@@ -358,6 +358,25 @@ static char *error_message(const HttpResponse *resp) {
         return m && *m ? strdup(m) : NULL;
 }
 
+int status_daemon_get(const char *base, const char *url, HttpResponse *resp) {
+        _cleanup_free_ char *q = NULL, *m = NULL, *qm = NULL;
+        char error[512];
+        int r;
+
+        r = http_get(url, 0, resp, error, sizeof error);
+        if (r < 0) {
+                cli_error("cannot reach heapwatchd at %s: %s", cli_printable(base, &q), error);
+                return EXIT_FAIL;
+        }
+        if (resp->status < 200 || resp->status > 299) {
+                m = error_message(resp);
+                cli_error("heapwatchd at %s answered HTTP %ld: %s", cli_printable(base, &q), resp->status,
+                          m ? cli_printable(m, &qm) : "(no error message)");
+                return EXIT_FAIL;
+        }
+        return 0;
+}
+
 const char *status_daemon_url(const char *flag, const char **ret_origin) {
         const char *env;
 
@@ -373,7 +392,7 @@ const char *status_daemon_url(const char *flag, const char **ret_origin) {
 }
 
 int verb_status(int argc, char *argv[]) {
-        _cleanup_free_ char *url = NULL, *text = NULL, *q = NULL, *m = NULL, *qm = NULL;
+        _cleanup_free_ char *url = NULL, *text = NULL, *q = NULL;
         _cleanup_(http_response_clear) HttpResponse resp = {};
         const char *base, *origin;
         char error[512], query[64];
@@ -405,18 +424,8 @@ int verb_status(int argc, char *argv[]) {
                 return EXIT_USAGE;
         }
 
-        r = http_get(url, 0, &resp, error, sizeof error);
-        if (r < 0) {
-                cli_error("cannot reach heapwatchd at %s: %s", cli_printable(base, &q), error);
+        if (status_daemon_get(base, url, &resp) != 0)
                 return EXIT_FAIL;
-        }
-
-        if (resp.status < 200 || resp.status > 299) {
-                m = error_message(&resp);
-                cli_error("heapwatchd at %s answered HTTP %ld: %s", cli_printable(base, &q), resp.status,
-                          m ? cli_printable(m, &qm) : "(no error message)");
-                return EXIT_FAIL;
-        }
 
         if (a.json) {
                 /* As it came, for jq and scripts; only make sure the last line is complete. */

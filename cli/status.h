@@ -17,6 +17,12 @@
  * it (" (from HEAPWATCH_URL)" or ""), so a wrong URL in the environment is easy to spot. */
 const char *status_daemon_url(const char *flag, const char **ret_origin);
 
+struct HttpResponse;
+/* GET `url` from the daemon at `base` (named in messages). Returns 0 with a 2xx answer in
+ * *resp, or EXIT_FAIL after telling the operator why (unreachable, or the daemon's own error
+ * message with the HTTP status). */
+int status_daemon_get(const char *base, const char *url, struct HttpResponse *resp);
+
 typedef enum StatusFilter {
         STATUS_FILTER_LIVE,     /* the default: what is running now */
         STATUS_FILTER_ALL,
