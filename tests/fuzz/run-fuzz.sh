@@ -18,10 +18,13 @@ for h in $harnesses; do
 		continue
 	fi
 	mkdir -p "$build/work/$h"
+	# The dictionary (protocol members, config keys, URL pieces) helps past the parsers' first checks.
+	dict=""
+	[ -f "$src/$h.dict" ] && dict="-dict=$src/$h.dict"
 	echo "fuzz: $h for ${seconds}s (seeds: $src/corpus/$h)"
 	# -timeout: one input taking longer is a hang, reported like a crash.
 	# ASan's leak check stays on: a leak is a finding too.
-	if "$bin" -max_total_time="$seconds" -timeout=25 -print_final_stats=1 \
+	if "$bin" -max_total_time="$seconds" -timeout=25 -print_final_stats=1 $dict \
 		-artifact_prefix="$build/crash-$h-" "$build/work/$h" "$src/corpus/$h" >"$build/$h.fuzz.log" 2>&1; then
 		grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+.*DONE)' "$build/$h.fuzz.log" | sed "s/^/fuzz: $h: /"
 	else
