@@ -28,6 +28,22 @@ DEADLINE = float(os.environ.get("HW_E2E_DEADLINE", "20"))
 # daemon is stopped); the driver raises HW_E2E_DEADLINE, valgrind slows the daemon ~20-50x.
 VALGRIND = os.environ.get("HW_E2E_VALGRIND", "0") == "1"
 VALGRIND_ERROR_EXIT = 99
+# Reports of every daemon that ended with something to say, whether a test checked its exit
+# status or not (one killed with SIGKILL, or stopped by a helper that ignores it): at exit the
+# test program prints them and fails.
+_valgrind_findings = []
+
+
+def _valgrind_exit_check():
+    if _valgrind_findings:
+        sys.stderr.write("==== valgrind memcheck found errors in heapwatchd ====\n" + "\n".join(_valgrind_findings))
+        sys.stderr.flush()
+        os._exit(1)
+
+
+if VALGRIND:
+    import atexit
+    atexit.register(_valgrind_exit_check)
 
 
 def find_binary(*names):
@@ -117,11 +133,18 @@ class Daemon:
                     text += f.read().decode("utf-8", "replace")
         return text
 
+    def _collect_valgrind(self):
+        report = self.valgrind_report() if VALGRIND else ""
+        if report and report not in _valgrind_findings:
+            _valgrind_findings.append(report)
+        return report
+
     def kill(self, sig=signal.SIGKILL):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=DEADLINE)
         if self.proc:
+            self._collect_valgrind()
             self.log.close()
 
     def stop(self):
@@ -129,8 +152,9 @@ class Daemon:
         the exit code is then VALGRIND_ERROR_EXIT and the report is appended to the daemon's log)."""
         self.proc.send_signal(signal.SIGTERM)
         rc = self.proc.wait(timeout=DEADLINE)
-        if VALGRIND and self.valgrind_report():
-            self.log.write(b"---- valgrind ----\n" + self.valgrind_report().encode())
+        report = self._collect_valgrind()
+        if report:
+            self.log.write(b"---- valgrind ----\n" + report.encode())
         self.log.close()
         return rc
 

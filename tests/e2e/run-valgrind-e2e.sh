@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The daemon's end-to-end tests (test_e2e.py, test_faults.py) once, under the system python3,
-# with every heapwatchd under valgrind memcheck (HW_E2E_VALGRIND=1, see hwtest.py): a memory
-# error or a definite leak makes the daemon exit non-zero on SIGTERM, which fails the test.
+# The daemon's end-to-end tests (test_e2e.py, test_faults.py, test_store.py) once, under the
+# system python3, with every heapwatchd under valgrind memcheck (HW_E2E_VALGRIND=1, see
+# hwtest.py): a memory error or a definite leak makes the daemon exit non-zero on SIGTERM, which
+# fails the test, and any report of any daemon (also one killed) fails the test program at exit.
 # Skipped in a sanitizer build (ASan and valgrind do not mix) and without valgrind.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -25,7 +26,7 @@ build_system_agent "valgrind e2e" "$outdir"
 # Deadlines bound failing tests only; the daemon runs ~20-50x slower under memcheck.
 export HW_E2E_VALGRIND=1 HW_E2E_DEADLINE="${HW_E2E_DEADLINE:-120}" HW_TARGET_PYTHON="$py" HW_AGENT_DIR="$outdir"
 status=0
-for t in test_e2e.py test_faults.py; do
+for t in test_e2e.py test_faults.py test_store.py; do
 	[ -f "$top_srcdir/tests/e2e/$t" ] || continue
 	echo "=== $t, heapwatchd under valgrind memcheck ==="
 	"$py" "$top_srcdir/tests/e2e/$t" -v || status=1
