@@ -157,11 +157,15 @@ class Faults(DaemonTestCase):
         with open(path, "w") as f:
             f.write("not a socket\n")
         # The agent keeps trying (connect() fails with ECONNREFUSED) and the host keeps running.
+        # Two seconds by the program's own clock: several connection attempts (the first backoff
+        # steps are well below a second).
         before = t.wait_state(lambda s: s["iterations"] > 0, "progress")
-        t.wait_state(lambda s: s["iterations"] > before["iterations"] + 20000, "progress with a file as the socket")
+        t.wait_state(lambda s: s["iterations"] > before["iterations"] and s["time"] > before["time"] + 2.0,
+                     "2 s of progress with a file as the socket")
         self.assertIsNone(t.proc.poll(), "the host died with a regular file at the socket path")
         # The daemon refuses to replace a file it did not create...
-        d = subprocess.run([find_binary("heapwatchd", "daemon/heapwatchd"), "--config", self.daemon.config_path, "--socket", path, "--no-http", "--no-store"],
+        d = subprocess.run([find_binary("heapwatchd", "daemon/heapwatchd"), "--config", self.daemon.config_path,
+                            "--socket", path, "--no-http", "--no-store"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
                            timeout=DEADLINE)
         self.assertNotEqual(d.returncode, 0)
@@ -172,6 +176,8 @@ class Faults(DaemonTestCase):
         self.restart_daemon()
         p2 = self.wait_process(t.pid, lambda q: q["state"] == "live" and q["samples"] >= 1, "the agent to reconnect")
         self.assertEqual(p2["id"], p["id"])
+        wait_for(lambda: (self.detail(t.pid).get("latest_sample") or {}).get("agent", {}).get("reconnects_total", 0) >= 1,
+                 what="a sample sent over the new connection")
         self.assertEqual(t.stderr_text(), "", "the agent must stay silent")
         t.command("exit")
         self.assertEqual(t.wait(), 0)
