@@ -16,6 +16,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "peer-limits.h"
 #include "registry.h"
 
 #define HTTP_CONNECTION_LIMIT 64U
@@ -35,6 +36,12 @@ typedef struct HttpServer HttpServer;
  * logs the reason. */
 int http_server_new(sd_event *e, const char *addr, uint16_t port, int listen_fd, Registry *reg,
                     HttpServer **ret);
+
+/* The same with the configurable limits (peer-limits.h; http_server_new() uses the defaults) and a
+ * bearer token (NULL: none; copied) that every endpoint but /healthz then requires (access.h).
+ * Warns when the socket is not on loopback and no token is given. */
+int http_server_new_secured(sd_event *e, const char *addr, uint16_t port, int listen_fd, Registry *reg,
+                            const LimitsConfig *limits, const char *token, HttpServer **ret);
 
 /* Stop listening, close every connection, release the event sources. Accepts NULL; returns NULL. */
 HttpServer *http_server_free(HttpServer *s);

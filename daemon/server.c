@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "access.h"
 #include "agent-server.h"
 #include "heapwatch/protocol.h"
 #include "http-server.h"
@@ -275,7 +276,12 @@ int server_new(const Options *o, int argc, char *argv[], Server **ret) {
         AgentServerLimits al = {
                 .max_connections = o->max_connections,
                 .max_frame_payload = HW_FRAME_MAX_PAYLOAD,
-                .hello_timeout_usec = 10 * USEC_PER_SEC,
+                .hello_timeout_usec = (uint64_t) (o->limits.hello_timeout * USEC_PER_SEC),
+                .max_connections_per_uid = o->limits.max_connections_per_uid,
+                .frames_per_second = o->limits.frames_per_second,
+                .frames_burst = o->limits.frames_burst,
+                .idle_timeout_usec = (uint64_t) (o->limits.idle_timeout * USEC_PER_SEC),
+                .socket_gid = (gid_t) -1,
         };
         Server *s;
         int agent_fd, http_fd, r;
@@ -330,6 +336,11 @@ int server_new(const Options *o, int argc, char *argv[], Server **ret) {
         } else
                 log_info("History store disabled (--no-store): history is kept in memory only.");
 
+        r = access_resolve_group(o->socket_group, &al.socket_gid);
+        if (r < 0) {
+                log_error_errno(r, "Unknown socket-group '%s': %m", o->socket_group);
+                goto fail;
+        }
         sd_util_listen_fds(&agent_fd, &http_fd);
         r = agent_server_new(s->event, o->socket_path, agent_fd, o->socket_mode, s->registry, &al, &s->agents);
         if (r < 0)
@@ -337,7 +348,23 @@ int server_new(const Options *o, int argc, char *argv[], Server **ret) {
         log_info("Listening for agents on %s.", agent_fd >= 0 ? "the socket-activated socket" : o->socket_path);
 
         if (o->http_enabled || http_fd >= 0) {
-                r = http_server_new(s->event, o->http_host, o->http_port, http_fd, s->registry, &s->http);
+                _cleanup_free_ char *token = NULL;
+                if (o->http_token_file[0]) {
+                        char why[512];
+                        bool loose = false;
+                        r = access_token_load(o->http_token_file, &token, &loose, why, sizeof why);
+                        if (r < 0) {
+                                log_error("%s", why);
+                                goto fail;
+                        }
+                        if (loose)
+                                log_warning("The token file %s is readable by group or others; chmod 0600 it.",
+                                            o->http_token_file);
+                }
+                r = http_server_new_secured(s->event, o->http_host, o->http_port, http_fd, s->registry, &o->limits,
+                                            token, &s->http);
+                if (token)
+                        explicit_bzero(token, strlen(token));
                 if (r < 0)
                         goto fail;
                 if (http_fd >= 0)
