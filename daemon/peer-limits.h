@@ -94,8 +94,8 @@ typedef struct LimitsConfig {
 } LimitsConfig;
 
 #define LIMITS_DEFAULT_MAX_CONNECTIONS_PER_UID 512
-#define LIMITS_DEFAULT_FRAMES_PER_SECOND 20.0
-#define LIMITS_DEFAULT_FRAMES_BURST 200.0
+#define LIMITS_DEFAULT_FRAMES_PER_SECOND 50.0 /* 2.5x the fastest agent (interval 0.05 s) */
+#define LIMITS_DEFAULT_FRAMES_BURST 500.0 /* an agent flushing its 64-frame queue, several times */
 #define LIMITS_DEFAULT_HELLO_TIMEOUT 10.0
 #define LIMITS_DEFAULT_IDLE_TIMEOUT 300.0
 #define LIMITS_DEFAULT_HTTP_MAX_CONNECTIONS 64
