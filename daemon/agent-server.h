@@ -4,7 +4,9 @@
  * reassembles and validates their frames, and files what they say into the Registry. A peer's
  * identity comes from the kernel (SO_PEERCRED, /proc/<pid>/stat), never from its claims.
  * A connection that sends anything malformed is logged (rate-limited), counted and closed;
- * nothing already stored is touched.
+ * nothing already stored is touched. A HELLO whose pid contradicts the kernel's view (NSpid), or
+ * that names another uid's record, is refused; connections per uid, frames per second, the HELLO
+ * and idle deadlines are bounded (docs/security.md).
  */
 #pragma once
 

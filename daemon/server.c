@@ -199,6 +199,10 @@ static void server_apply(Server *s, const Options *n) {
                 log_warning("Reload: max-connections cannot change while running; restart heapwatchd to apply it.");
         if (n->store_enabled != o->store_enabled || strcmp(n->store.state_dir, o->store.state_dir) != 0)
                 log_warning("Reload: no-store/state-dir cannot change while running; restart heapwatchd to apply it.");
+        if (memcmp(&n->limits, &o->limits, sizeof n->limits) != 0 || n->socket_mode != o->socket_mode ||
+            strcmp(n->socket_group, o->socket_group) != 0 || strcmp(n->http_token_file, o->http_token_file) != 0)
+                log_warning("Reload: access and limit keys (docs/security.md) and the token file are read at start; "
+                            "restart heapwatchd to apply them.");
 
         /* Keep what runs: the applied values from n, the rest as they were. */
         o->log_level = n->log_level;
