@@ -115,18 +115,21 @@ static int connection_reject(Connection *c, FrameRejectReason reason, const char
 }
 
 /* The agent's start time and parent from the kernel where we can see the peer's /proc entry
- * (same pid namespace); from its claims otherwise. */
-static void peer_identity(AgentServer *s, const Connection *c, const HwHello *hello, pid_t *ret_ppid,
+ * (same pid namespace); from its claims otherwise. Returns whether the kernel said. */
+static bool peer_identity(AgentServer *s, const Connection *c, const HwHello *hello, pid_t *ret_ppid,
                           int64_t *ret_ticks, double *ret_start_time) {
         pid_t ppid = hello->ppid >= 0 ? (pid_t) hello->ppid : 0;
         int64_t ticks = hello->start_time_ticks >= 0 ? hello->start_time_ticks : 0;
         double start = hello->start_time;
 
-        if (c->peer.pid > 0 && proc_read_stat("/proc", c->peer.pid, &ppid, &ticks) >= 0 && s->boot_time > 0)
+        bool kernel = c->peer.pid > 0 && proc_read_stat("/proc", c->peer.pid, &ppid, &ticks) >= 0;
+
+        if (kernel && s->boot_time > 0)
                 start = s->boot_time + (double) ticks / (double) sysconf(_SC_CLK_TCK);
         *ret_ppid = ppid;
         *ret_ticks = ticks;
         *ret_start_time = start;
+        return kernel;
 }
 
 /* How many connections uid holds: a linear walk, once per accept, over at most max-connections. */
@@ -213,6 +216,7 @@ static int handle_hello(Connection *c) {
         int64_t ticks;
         double start;
         PeerIdentity ident;
+        bool kernel_ticks;
         Process *p;
         int r;
 
@@ -229,17 +233,22 @@ static int handle_hello(Connection *c) {
                 hw_hello_done(&hello);
                 return connection_reject(c, REJECT_IDENTITY, ident.cgroup);
         }
-        peer_identity(s, c, &hello, &ppid, &ticks, &start);
+        kernel_ticks = peer_identity(s, c, &hello, &ppid, &ticks, &start);
         process_id_format(id, c->peer.pid, ticks);
         p = registry_find(s->registry, id);
         if (p && p->uid != c->peer.uid) {
-                /* The id names another user's process lifetime (its start time was not readable
-                 * and the claim collides, or the process changed its uid): never take over or
-                 * extend another user's history. */
-                char why[96];
-                snprintf(why, sizeof why, "record %s belongs to uid %d", id, (int) p->uid);
-                hw_hello_done(&hello);
-                return connection_reject(c, REJECT_IDENTITY, why);
+                /* With the start time from the kernel, the id is this very process lifetime: it
+                 * changed its uid (a service dropping privileges after the agent started) and
+                 * keeps its record under the new one. With a claimed start time, the id may be
+                 * a collision with another user's process: never take over or extend another
+                 * user's history. */
+                if (!kernel_ticks) {
+                        char why[96];
+                        snprintf(why, sizeof why, "record %s belongs to uid %d", id, (int) p->uid);
+                        hw_hello_done(&hello);
+                        return connection_reject(c, REJECT_IDENTITY, why);
+                }
+                log_notice("Agent %s now runs as uid %d (was %d).", id, (int) c->peer.uid, (int) p->uid);
         }
 
         r = registry_attach(s->registry, id, c->peer.pid > 0 ? c->peer.pid : (pid_t) hello.pid, c->peer.uid,

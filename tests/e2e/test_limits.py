@@ -193,6 +193,20 @@ class LimitsTest(unittest.TestCase):
         self.assertGreaterEqual(v["samples"], before)
         self.assertTrue(honest.is_open())
 
+    def test_process_that_drops_privileges_keeps_its_record(self):
+        self.need_root()
+        self.start()
+        a = self.agent("dropper")
+        first = wait_for(lambda: self.process_of("dropper"), what="the record as root")
+        self.assertEqual(first["uid"], 0)
+        self.assertEqual(a.command("relogin %d" % NOBODY).split()[2], "connected")
+        wait_for(lambda: self.process_of("dropper")["uid"] == NOBODY, what="the record under the new uid")
+        p = self.process_of("dropper")
+        self.assertEqual((p["id"], p["state"]), (first["id"], "live"))
+        self.assertTrue(a.is_open())
+        self.assertEqual(self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="identity"), 0)
+        self.assertIn("now runs as uid %d (was 0)" % NOBODY, self.daemon.logs())
+
     def test_pid_namespace(self):
         self.need_root()
         if not shutil.which("unshare"):

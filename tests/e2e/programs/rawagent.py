@@ -4,6 +4,7 @@ identity tests: it can claim any pid and runs under any uid or pid namespace the
 Commands on stdin, one per line, answers on stdout:
   sample      send one SAMPLE                  -> "sent"
   check       is the connection still open?    -> "open" | "closed"
+  relogin UID drop to uid/gid UID, reconnect, HELLO + SAMPLE  -> "ready <pid> connected"
   goodbye     send GOODBYE and exit
   quit        exit without a word
 The first line printed is "ready <pid> <connected|refused>" after HELLO and one SAMPLE."""
@@ -45,23 +46,41 @@ def main():
     ap.add_argument("--interval", type=float, default=1.0)
     args = ap.parse_args()
     seq = 0
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(args.socket)
-    except OSError as e:
-        print("ready %d refused %s" % (os.getpid(), e.__class__.__name__), flush=True)
-        return
     hello = {"protocol": 1, "agent_version": "raw", "pid": args.claim_pid or os.getpid(),
              "service": args.service, "hostname": "test", "interval": args.interval, "argv": ["rawagent"]}
-    try:
-        sock.sendall(frame(1, hello))
-        sock.sendall(frame(2, {"seq": seq, "time": time.time(), "process": {"rss_bytes": 1 << 20}}))
-    except OSError:
-        pass
-    # Give the daemon a moment to judge the HELLO; "check" later says for sure.
-    print("ready %d connected" % os.getpid(), flush=True)
+
+    def login():
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(args.socket)
+        except OSError as e:
+            print("ready %d refused %s" % (os.getpid(), e.__class__.__name__), flush=True)
+            return None
+        try:
+            sock.sendall(frame(1, hello))
+            sock.sendall(frame(2, {"seq": seq, "time": time.time(), "process": {"rss_bytes": 1 << 20}}))
+        except OSError:
+            pass
+        # "check" says whether the daemon accepted the HELLO.
+        print("ready %d connected" % os.getpid(), flush=True)
+        return sock
+
+    sock = login()
+    if not sock:
+        return
     for line in sys.stdin:
         cmd = line.strip()
+        if cmd.startswith("relogin "):
+            uid = int(cmd.split()[1])
+            sock.close()
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            seq += 1
+            sock = login()
+            if not sock:
+                return
+            continue
         if cmd == "sample":
             seq += 1
             try:
