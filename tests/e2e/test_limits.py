@@ -16,6 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hwtest  # noqa: E402
 from hwtest import Daemon, TmpDir, wait_for, DEADLINE, PROGRAMS  # noqa: E402
 
 # The clients also run as another user: an interpreter under /root (pyenv) is not theirs to run.
@@ -216,7 +217,7 @@ class LimitsTest(unittest.TestCase):
         if probe.returncode != 0:
             self.skipTest("cannot create a pid namespace here: %s" % probe.stdout.strip())
         self.start()
-        prefix = ["unshare", "--pid", "--fork", "--mount-proc"]
+        prefix = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
         inside = self.agent("contained", prefix=prefix)
         self.assertEqual(inside.pid, 1, "os.getpid() inside a fresh pid namespace")
         p = wait_for(lambda: self.process_of("contained"), what="the contained agent's record")
@@ -235,6 +236,38 @@ class LimitsTest(unittest.TestCase):
         liar = self.agent("liar", prefix=prefix, claim_pid=ident["pid"])
         wait_for(lambda: not liar.is_open(), what="the namespaced forged HELLO to be refused")
         self.assertIsNone(self.process_of("liar"))
+
+    def test_real_agent_in_pid_namespace(self):
+        """The real agent (HELLO from the extension, os.getpid() inside) in a container-like pid
+        namespace: recorded under the daemon's pid, with its own view kept and verified."""
+        self.need_root()
+        if not hwtest.AGENT_DIR:
+            self.skipTest("the agent was not built for %s (see limits-agent.build.log)" % hwtest.TARGET_PYTHON)
+        probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        if probe.returncode != 0:
+            self.skipTest("cannot create a pid namespace here: %s" % probe.stdout.strip())
+        self.start()
+        state = os.path.join(self.tmp, "steady.state.json")
+        env = hwtest.sanitizer_env(dict(os.environ, PYTHONPATH=hwtest.AGENT_DIR,
+                                        HEAPWATCH_SOCKET=self.daemon.socket_path,
+                                        HEAPWATCH_SERVICE="ns-real", HEAPWATCH_INTERVAL="0.2"))
+        proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", hwtest.TARGET_PYTHON,
+                                 os.path.join(PROGRAMS, "steady.py"), state],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            p = wait_for(lambda: (lambda q: q if q and q["samples"] >= 2 else None)(self.process_of("ns-real")),
+                         what="the namespaced real agent's samples")
+            status, detail = self.daemon.get_json("/api/v1/processes/%s" % p["id"])
+            ident = detail["process"]["identity"]
+            self.assertEqual(ident["agent_pid"], 1)
+            self.assertNotEqual(ident["pid"], 1)
+            self.assertTrue(ident["agent_pid_verified"])
+            self.assertEqual(ident["pid_namespace"]["depth"], 2)
+            self.assertEqual(detail["process"]["agent_pid"], 1)
+        finally:
+            proc.kill()
+            proc.wait()
 
     def test_socket_mode_and_group(self):
         self.need_root()
