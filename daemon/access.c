@@ -179,15 +179,20 @@ void access_address_key(const struct sockaddr *sa, char buf[ACCESS_ADDRESS_KEY_M
         snprintf(buf, ACCESS_ADDRESS_KEY_MAX, "unknown");
 }
 
+/* Tokens are wiped before their memory goes back to the allocator. */
+static void token_free(char *t) {
+        if (t) {
+                explicit_bzero(t, strlen(t));
+                free(t);
+        }
+}
+
 HttpAccess *http_access_free(HttpAccess *a) {
         if (!a)
                 return NULL;
         if (installed == a)
                 installed = NULL;
-        if (a->token) {
-                explicit_bzero(a->token, strlen(a->token));
-                free(a->token);
-        }
+        token_free(a->token);
         bucket_table_free(a->requests);
         bucket_table_free(a->work_clients);
         bucket_table_free(a->work_processes);
@@ -273,6 +278,20 @@ const char *access_decision_message(AccessDecision d, bool work) {
 
 void http_access_install(HttpAccess *a) {
         installed = a;
+}
+
+HttpAccess *http_access_installed(void) {
+        return installed;
+}
+
+int http_access_set_token(HttpAccess *a, const char *token) {
+        char *copy = NULL;
+
+        if (token && !(copy = strdup(token)))
+                return -ENOMEM;
+        token_free(a->token);
+        a->token = copy;
+        return 0;
 }
 
 static const struct sockaddr *connection_peer(struct MHD_Connection *c) {

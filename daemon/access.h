@@ -84,6 +84,11 @@ const char *access_decision_message(AccessDecision d, bool work);
 
 /* The policy the running HTTP server uses (http-server.c installs it; NULL uninstalls). */
 void http_access_install(HttpAccess *a);
+/* The installed policy, or NULL. */
+HttpAccess *http_access_installed(void);
+/* Replace the token (NULL: none from now on; copied). For a reload: rotating the token file
+ * needs no restart. Returns 0 or -ENOMEM (the old token stays). */
+int http_access_set_token(HttpAccess *a, const char *token);
 
 /* For route handlers: decide about a request that would make process_id's agent work, from
  * the connection's peer address and Authorization header. Returns 0 when allowed; otherwise

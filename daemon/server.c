@@ -141,6 +141,38 @@ static int on_status(sd_event_source *source, uint64_t usec, void *userdata) {
         return rearm(source, usec + STATUS_INTERVAL_USEC);
 }
 
+/* Read the token file again (or drop the token when the key is gone), so a token is rotated
+ * with a reload. Returns 1 when applied, 0 without HTTP, -errno when the file was refused (the
+ * running token stays). Logs. */
+static int server_reload_token(Server *s, const Options *n) {
+        _cleanup_free_ char *token = NULL;
+        HttpAccess *a = http_access_installed();
+        char why[512];
+        bool loose = false;
+        int r;
+
+        if (!s->http || !a)
+                return 0;
+        if (n->http_token_file[0]) {
+                r = access_token_load(n->http_token_file, &token, &loose, why, sizeof why);
+                if (r < 0) {
+                        log_warning("Reload: %s; the running token stays.", why);
+                        return r;
+                }
+                if (loose)
+                        log_warning("The token file %s is readable by group or others; chmod 0600 it.",
+                                    n->http_token_file);
+        }
+        r = http_access_set_token(a, token);
+        if (token)
+                explicit_bzero(token, strlen(token));
+        if (r < 0)
+                return log_oom();
+        if (!n->http_token_file[0] && s->options.http_token_file[0])
+                log_warning("Reload: http-token-file removed; HTTP no longer requires a token.");
+        return 1;
+}
+
 /* Apply what can change while running; say what cannot. Logs. */
 static void server_apply(Server *s, const Options *n) {
         Options *o = &s->options;
@@ -200,9 +232,11 @@ static void server_apply(Server *s, const Options *n) {
         if (n->store_enabled != o->store_enabled || strcmp(n->store.state_dir, o->store.state_dir) != 0)
                 log_warning("Reload: no-store/state-dir cannot change while running; restart heapwatchd to apply it.");
         if (memcmp(&n->limits, &o->limits, sizeof n->limits) != 0 || n->socket_mode != o->socket_mode ||
-            strcmp(n->socket_group, o->socket_group) != 0 || strcmp(n->http_token_file, o->http_token_file) != 0)
-                log_warning("Reload: access and limit keys (docs/security.md) and the token file are read at start; "
+            strcmp(n->socket_group, o->socket_group) != 0)
+                log_warning("Reload: access and limit keys (docs/security.md) are read at start; "
                             "restart heapwatchd to apply them.");
+        if (server_reload_token(s, n) > 0)
+                snprintf(o->http_token_file, sizeof o->http_token_file, "%s", n->http_token_file);
 
         /* Keep what runs: the applied values from n, the rest as they were. */
         o->log_level = n->log_level;

@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -402,6 +403,26 @@ class LimitsTest(unittest.TestCase):
         self.assertEqual(self.http("/api/v1/processes/1-2", auth)[0], 404)
         self.assertEqual(self.http("/healthz")[0], 200)
         self.assertNotIn("non-loopback", self.daemon.logs())
+
+    def test_token_rotation_on_reload(self):
+        path = os.path.join(self.tmp, "token")
+        with open(path, "w") as f:
+            f.write(TOKEN + "\n")
+        os.chmod(path, 0o600)
+        self.start("--http-token-file", path)
+        old, new = {"Authorization": "Bearer " + TOKEN}, {"Authorization": "Bearer " + TOKEN[::-1]}
+        self.assertEqual(self.http("/metrics", old)[0], 200)
+        with open(path, "w") as f:
+            f.write(TOKEN[::-1] + "\n")
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.http("/metrics", new)[0] == 200, what="the rotated token to be accepted")
+        self.assertEqual(self.http("/metrics", old)[0], 401)
+        # a broken token file on reload keeps the running token
+        with open(path, "w") as f:
+            f.write("short\n")
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "the running token stays" in self.daemon.logs(), what="the refused token file")
+        self.assertEqual(self.http("/metrics", new)[0], 200)
 
     def test_non_loopback_warning(self):
         self.daemon = Daemon(self.tmp, extra_args=["--no-store"])

@@ -182,6 +182,17 @@ START_TEST(test_decide_token) {
                 ck_assert_int_eq(http_access_decide_agent_work(a, (struct sockaddr *) &far, BEARER, "1-2", SEC, &retry),
                                  ACCESS_ALLOW);
         }
+        /* rotation (reload): the new token only; then none at all */
+        ck_assert_int_eq(http_access_set_token(a, "another-token-0123456789"), 0);
+        ck_assert_int_eq(http_access_decide_request(a, ROUTE_METRICS, (struct sockaddr *) &far, BEARER, SEC, &retry),
+                         ACCESS_UNAUTHORIZED);
+        ck_assert_int_eq(http_access_decide_request(a, ROUTE_METRICS, (struct sockaddr *) &far,
+                                                    "Bearer another-token-0123456789", SEC, &retry),
+                         ACCESS_ALLOW);
+        ck_assert_int_eq(http_access_set_token(a, NULL), 0);
+        ck_assert(!http_access_has_token(a));
+        ck_assert_int_eq(http_access_decide_request(a, ROUTE_METRICS, (struct sockaddr *) &far, NULL, SEC, &retry),
+                         ACCESS_ALLOW);
         http_access_free(a);
         ck_assert_str_eq(access_decision_message(ACCESS_UNAUTHORIZED, false),
                          "authorization required: send 'Authorization: Bearer <token>'");
