@@ -141,28 +141,39 @@ static int on_status(sd_event_source *source, uint64_t usec, void *userdata) {
         return rearm(source, usec + STATUS_INTERVAL_USEC);
 }
 
+/* The bearer token of path ("" none: *ret NULL), with a warning when others may read the file.
+ * Logs a refusal at level with prefix and suffix around the reason. Returns 0 or -errno. */
+static int load_token(const char *path, int level, const char *prefix, const char *suffix, char **ret) {
+        char why[512];
+        bool loose = false;
+        int r;
+
+        *ret = NULL;
+        if (!path[0])
+                return 0;
+        r = access_token_load(path, ret, &loose, why, sizeof why);
+        if (r < 0) {
+                log_full_errno(level, 0, "%s%s%s", prefix, why, suffix);
+                return r;
+        }
+        if (loose)
+                log_warning("The token file %s is readable by group or others; chmod 0600 it.", path);
+        return 0;
+}
+
 /* Read the token file again (or drop the token when the key is gone), so a token is rotated
  * with a reload. Returns 1 when applied, 0 without HTTP, -errno when the file was refused (the
  * running token stays). Logs. */
 static int server_reload_token(Server *s, const Options *n) {
         _cleanup_free_ char *token = NULL;
         HttpAccess *a = http_access_installed();
-        char why[512];
-        bool loose = false;
         int r;
 
         if (!s->http || !a)
                 return 0;
-        if (n->http_token_file[0]) {
-                r = access_token_load(n->http_token_file, &token, &loose, why, sizeof why);
-                if (r < 0) {
-                        log_warning("Reload: %s; the running token stays.", why);
-                        return r;
-                }
-                if (loose)
-                        log_warning("The token file %s is readable by group or others; chmod 0600 it.",
-                                    n->http_token_file);
-        }
+        r = load_token(n->http_token_file, LOG_WARNING, "Reload: ", "; the running token stays", &token);
+        if (r < 0)
+                return r;
         r = http_access_set_token(a, token);
         if (token)
                 explicit_bzero(token, strlen(token));
@@ -387,18 +398,9 @@ int server_new(const Options *o, int argc, char *argv[], Server **ret) {
 
         if (o->http_enabled || http_fd >= 0) {
                 _cleanup_free_ char *token = NULL;
-                if (o->http_token_file[0]) {
-                        char why[512];
-                        bool loose = false;
-                        r = access_token_load(o->http_token_file, &token, &loose, why, sizeof why);
-                        if (r < 0) {
-                                log_error("%s", why);
-                                goto fail;
-                        }
-                        if (loose)
-                                log_warning("The token file %s is readable by group or others; chmod 0600 it.",
-                                            o->http_token_file);
-                }
+                r = load_token(o->http_token_file, LOG_ERR, "", "", &token);
+                if (r < 0)
+                        goto fail;
                 r = http_server_new_secured(s->event, o->http_host, o->http_port, http_fd, s->registry, &o->limits,
                                             token, &s->http);
                 if (token)

@@ -381,11 +381,15 @@ class LimitsTest(unittest.TestCase):
         conn.close()
         return r.status, r.headers, body
 
-    def test_bearer_token(self):
+    def write_token(self, text):
         path = os.path.join(self.tmp, "token")
         with open(path, "w") as f:
-            f.write(TOKEN + "\n")
+            f.write(text + "\n")
         os.chmod(path, 0o600)
+        return path
+
+    def test_bearer_token(self):
+        path = self.write_token(TOKEN)
         # The test's own Daemon helper polls /healthz, which needs no token.
         self.start("--http-token-file", path)
         auth = {"Authorization": "Bearer " + TOKEN}
@@ -404,22 +408,28 @@ class LimitsTest(unittest.TestCase):
         self.assertEqual(self.http("/healthz")[0], 200)
         self.assertNotIn("non-loopback", self.daemon.logs())
 
+    def test_bad_token_file_stops_the_start(self):
+        config = os.path.join(self.tmp, "empty.conf")
+        open(config, "w").close()
+        rc = subprocess.run([hwtest.find_binary("heapwatchd", "daemon/heapwatchd"), "--config", config, "--no-store",
+                             "--socket", os.path.join(self.tmp, "agent.sock"), "--http", "127.0.0.1:0",
+                             "--http-token-file", self.write_token("short")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                            timeout=DEADLINE)
+        self.assertNotEqual(rc.returncode, 0)
+        self.assertIn("must be 16..4096 bytes long", rc.stdout)
+
     def test_token_rotation_on_reload(self):
-        path = os.path.join(self.tmp, "token")
-        with open(path, "w") as f:
-            f.write(TOKEN + "\n")
-        os.chmod(path, 0o600)
+        path = self.write_token(TOKEN)
         self.start("--http-token-file", path)
         old, new = {"Authorization": "Bearer " + TOKEN}, {"Authorization": "Bearer " + TOKEN[::-1]}
         self.assertEqual(self.http("/metrics", old)[0], 200)
-        with open(path, "w") as f:
-            f.write(TOKEN[::-1] + "\n")
+        self.write_token(TOKEN[::-1])
         self.daemon.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: self.http("/metrics", new)[0] == 200, what="the rotated token to be accepted")
         self.assertEqual(self.http("/metrics", old)[0], 401)
         # a broken token file on reload keeps the running token
-        with open(path, "w") as f:
-            f.write("short\n")
+        self.write_token("short")
         self.daemon.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "the running token stays" in self.daemon.logs(), what="the refused token file")
         self.assertEqual(self.http("/metrics", new)[0], 200)
