@@ -412,7 +412,7 @@ class LimitsTest(unittest.TestCase):
         config = os.path.join(self.tmp, "empty.conf")
         open(config, "w").close()
         rc = subprocess.run([hwtest.find_binary("heapwatchd", "daemon/heapwatchd"), "--config", config, "--no-store",
-                             "--socket", os.path.join(self.tmp, "agent.sock"), "--http", "127.0.0.1:0",
+                             "--socket", os.path.join(self.tmp, "agent.sock"), "--http", "127.0.0.1:%d" % hwtest.free_port(),
                              "--http-token-file", self.write_token("short")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
                             timeout=DEADLINE)
