@@ -407,6 +407,16 @@ class LimitsTest(unittest.TestCase):
         self.assertEqual(self.http("/api/v1/processes/1-2", auth)[0], 404)
         self.assertEqual(self.http("/healthz")[0], 200)
         self.assertNotIn("non-loopback", self.daemon.logs())
+        # the CLI sends the token from $HEAPWATCH_TOKEN_FILE
+        cli = [hwtest.find_binary("heapwatch", "cli/heapwatch"), "status", "--url", self.daemon.url]
+        env = dict(os.environ)
+        env.pop("HEAPWATCH_TOKEN_FILE", None)
+        r = subprocess.run(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("authorization required", r.stdout)
+        env["HEAPWATCH_TOKEN_FILE"] = path
+        r = subprocess.run(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        self.assertEqual(r.returncode, 0, r.stdout)
 
     def test_bad_token_file_stops_the_start(self):
         config = os.path.join(self.tmp, "empty.conf")
