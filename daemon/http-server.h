@@ -6,9 +6,12 @@
  * timeouts), so requests are answered on the event loop thread and read the Registry without
  * locks. Only transport lives here: routing is router.c, responses api.c.
  *
- * Limits on what a client controls: 64 connections, 32 per client address, 10 s idle timeout
- * (slowloris), 32 KiB of memory per connection (which also bounds the URL and headers: MHD
- * answers 414/431 itself), no request bodies (413), GET and HEAD only (405 with Allow).
+ * Limits on what a client controls: 64 connections, 32 per client address, 10 s for a request
+ * head (slowloris), 32 KiB of memory per connection (which also bounds the URL and headers: MHD
+ * answers 414/431 itself), no request bodies (413), GET and HEAD only (405 with Allow). Those
+ * are the defaults of the LimitsConfig given to http_server_new_secured() (peer-limits.h,
+ * configurable, counted by http-limits.c); the HTTP_* constants below are kept for reference.
+ * A bearer token and request rates are access.c's.
  */
 #pragma once
 
