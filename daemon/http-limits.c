@@ -170,7 +170,7 @@ void http_limits_request_completed(struct MHD_Connection *c) {
 }
 
 void http_limits_note_mhd_message(const char *message) {
-        if (strstr(message, "response code is 431") || strstr(message, "response code is 414") ||
-            strstr(message, "Not enough memory in pool"))
+        /* Only the answer, once per connection: MHD may also log the pool running out before it. */
+        if (strstr(message, "response code is 431") || strstr(message, "response code is 414"))
                 limit_hit(LIMIT_HTTP_CONNECTION_MEMORY);
 }
