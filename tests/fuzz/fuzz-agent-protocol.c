@@ -11,33 +11,83 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <systemd/sd-event.h>
 
 #include "agent-server.h"
+#include "heapwatch/protocol.h"
 #include "log.h"
+#include "options.h"
 #include "registry.h"
 #include "stats.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static Options defaults;
 static sd_event *event;
 static int listen_fd = -1;
 static struct sockaddr_un address = { .sun_family = AF_UNIX };
 static socklen_t address_len;
 
+/* The identity check reads the peer's /proc/<pid>/status (NSpid) and cgroup. The seeds claim
+ * pid 4242, so the harness plays an agent in a container where it is 4242: a fake proc tree
+ * says so (a claim of any other pid is "forged" and refused, which the fuzzer finds too). */
+static char proc_root[] = "/tmp/heapwatch-fuzz-proc-XXXXXX";
+static char proc_dir[sizeof proc_root + 16];
+
+static void write_file(const char *dir, const char *name, const char *text) {
+        char path[PATH_MAX];
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        f = fopen(path, "we");
+        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+                abort();
+}
+
+static void remove_proc_root(void) {
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof path, "%s/status", proc_dir);
+        (void) unlink(path);
+        snprintf(path, sizeof path, "%s/cgroup", proc_dir);
+        (void) unlink(path);
+        (void) rmdir(proc_dir);
+        (void) rmdir(proc_root);
+}
+
+static void make_proc_root(void) {
+        char status[128];
+
+        if (!mkdtemp(proc_root))
+                abort();
+        snprintf(proc_dir, sizeof proc_dir, "%s/%d", proc_root, (int) getpid());
+        if (mkdir(proc_dir, 0700) < 0)
+                abort();
+        snprintf(status, sizeof status, "Name:\tpython3\nNSpid:\t%d\t4242\n", (int) getpid());
+        write_file(proc_dir, "status", status);
+        write_file(proc_dir, "cgroup",
+                   "0::/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope\n");
+        agent_server_proc_root = proc_root;
+        atexit(remove_proc_root);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         /* The daemon logs every refused connection (rate-limited); fuzzing refuses most. */
         log_set_max_level(LOG_CRIT);
+        options_init(&defaults);
+        make_proc_root();
         if (sd_event_new(&event) < 0)
                 abort();
         /* abstract: sun_path[0] == '\0' */
@@ -52,8 +102,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         RegistryLimits rl = { .max_processes = 8, .history_capacity = 64, .exited_retention = 600 };
+        /* The daemon's own defaults where they shape what a stream can do (the frame rate's token
+         * bucket); no idle timeout: each run ends with EOF. */
         AgentServerLimits al = {
-                .max_connections = 4, .max_frame_payload = 256 * 1024, .hello_timeout_usec = 5000000,
+                .max_connections = 4, .max_frame_payload = HW_FRAME_MAX_PAYLOAD, .hello_timeout_usec = 5000000,
+                .max_connections_per_uid = 4, .frames_per_second = defaults.limits.frames_per_second,
+                .frames_burst = defaults.limits.frames_burst, .socket_gid = (gid_t) -1,
         };
         Registry *reg = registry_new(&rl);
         AgentServer *server = NULL;
