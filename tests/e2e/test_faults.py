@@ -14,6 +14,7 @@ test_store.py test_kill9_restart_keeps_flushed_history_and_ids), state directory
 full (test_store.py test_readonly_state_dir_serves_from_memory_and_resumes,
 test_full_state_dir_serves_from_memory_and_resumes), garbage on the agent socket
 (test_e2e.py test_garbage_never_disturbs_the_daemon)."""
+import json
 import os
 import signal
 import socket
@@ -187,17 +188,19 @@ class Faults(DaemonTestCase):
         p = self.wait_process(other.pid, lambda q: q["samples"] >= 2, "the other agent to report")
         # A separate process (its own pid, so its own record) sends HELLO, one good SAMPLE and half
         # of the next frame, says so, and is killed with SIGKILL mid-frame.
+        # The HELLO must claim the child's own pid (a forged claim is refused): the child frames it.
         half = frame(SAMPLE, sample(2, time.time() + 1))
         code = (
-            "import os, socket, sys, time\n"
+            "import json, os, socket, struct, sys, time\n"
+            "h = json.loads(sys.argv[3]); h['pid'] = os.getpid(); h = json.dumps(h).encode()\n"
             "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
             "s.connect(sys.argv[1])\n"
-            "s.sendall(bytes.fromhex(sys.argv[2]))\n"
+            "s.sendall(b'HWP\\0' + bytes([1, %d, 0, 0]) + struct.pack('>I', len(h)) + h + bytes.fromhex(sys.argv[2]))\n"
             "print('sent', flush=True)\n"
-            "time.sleep(600)\n")
-        data = (frame(HELLO, hello("midframe")) + frame(SAMPLE, sample(1, time.time())) +
-                half[:len(half) // 2])
-        child = subprocess.Popen([sys.executable, "-c", code, self.daemon.socket_path, data.hex()],
+            "time.sleep(600)\n" % HELLO)
+        data = frame(SAMPLE, sample(1, time.time())) + half[:len(half) // 2]
+        child = subprocess.Popen([sys.executable, "-c", code, self.daemon.socket_path, data.hex(),
+                                  json.dumps(hello("midframe"))],
                                  stdout=subprocess.PIPE, universal_newlines=True)
         self.children.append(child)
         self.assertEqual(child.stdout.readline().strip(), "sent")
