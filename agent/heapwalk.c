@@ -606,10 +606,28 @@ static void add_module_roots(struct search *s) {
                 PyErr_Clear();
 }
 
+/* A thread's name from threading._active (no code runs but the name property's). */
+static void thread_name(PyObject *tid, char *buf, size_t size) {
+        PyObject *modules = PyImport_GetModuleDict(), *threading, *active, *th, *name = NULL;
+
+        snprintf(buf, size, "%lld", PyLong_AsLongLong(tid));
+        threading = modules ? PyDict_GetItemString(modules, "threading") : NULL;
+        active = threading && PyModule_Check(threading) ? PyDict_GetItemString(PyModule_GetDict(threading), "_active") : NULL;
+        th = active && PyDict_Check(active) ? PyDict_GetItem(active, tid) : NULL;
+        if (th)
+                name = PyObject_GetAttrString(th, "name");
+        if (name && PyUnicode_Check(name))
+                snprintf(buf, size, "%s", utf8_or(name, buf));
+        Py_XDECREF(name);
+        if (PyErr_Occurred())
+                PyErr_Clear();
+}
+
 /* Each thread's frames' local variables. f_locals makes a mapping (3.11+: a snapshot or a
- * proxy), which allocates: done before the search starts, and what it made is kept alive in
- * s->keep until the search is over. */
-static void add_frame_roots(struct search *s) {
+ * proxy), and items() a list, which allocates: so this runs before anything else, keeping what
+ * it made alive in s->keep as (label, items) pairs; add_frame_roots() turns them into roots
+ * after the module globals, which name a holder better when both reach it. */
+static void collect_frame_locals(struct search *s) {
         PyObject *sys_frames = NULL, *frames = NULL, *tid, *frame;
         Py_ssize_t pos = 0;
 
@@ -620,33 +638,38 @@ static void add_frame_roots(struct search *s) {
                 goto finish;
         while (PyDict_Next(frames, &pos, &tid, &frame)) {
                 PyObject *f = frame;
+                char tname[64];
 
+                thread_name(tid, tname, sizeof(tname));
                 Py_INCREF(f);
                 for (int depth = 0; f && f != Py_None && depth < FRAMES_PER_THREAD_MAX; depth++) {
                         PyObject *locals = PyObject_GetAttrString(f, "f_locals");
+                        PyObject *globals = PyObject_GetAttrString(f, "f_globals");
                         PyObject *code = PyObject_GetAttrString(f, "f_code");
                         PyObject *fname = code ? PyObject_GetAttrString(code, "co_name") : NULL;
-                        PyObject *items = locals ? PyMapping_Items(locals) : NULL;
                         PyObject *back = PyObject_GetAttrString(f, "f_back");
-                        PyObject *globals = PyObject_GetAttrString(f, "f_globals");
-                        char label[HW_CHAIN_LABEL_MAX + 1];
+                        PyObject *items = NULL, *pair = NULL;
 
                         /* module-level code: its locals are the module's globals, named better
-                         * as module globals (added next) */
-                        if (locals && locals == globals)
-                                Py_CLEAR(items);
+                         * as module globals */
+                        if (locals && locals != globals)
+                                items = PyMapping_Items(locals);
+                        if (items && PyList_Check(items))
+                                pair = Py_BuildValue("(sO)", "", items);
+                        if (pair) {
+                                char label[HW_CHAIN_LABEL_MAX + 1];
+                                PyObject *l;
 
-                        snprintf(label, sizeof(label), "thread %lld %s()", PyLong_AsLongLong(tid),
-                                 utf8_or(fname, "?"));
-                        if (items && PyList_Check(items) && PyList_Append(s->keep, items) == 0)
-                                for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items) && i < LOCALS_PER_FRAME_MAX; i++) {
-                                        PyObject *kv = PyList_GET_ITEM(items, i);
-                                        if (PyTuple_Check(kv) && PyTuple_GET_SIZE(kv) == 2)
-                                                add_root(s, PyTuple_GET_ITEM(kv, 1), "thread_frame", label,
-                                                         utf8_or(PyTuple_GET_ITEM(kv, 0), "?"));
-                                }
+                                snprintf(label, sizeof(label), "thread %s: %s()", tname, utf8_or(fname, "?"));
+                                l = PyUnicode_FromString(label);
+                                if (l && PyTuple_SetItem(pair, 0, l) == 0)
+                                        (void) PyList_Append(s->keep, pair);
+                                else
+                                        Py_XDECREF(l);
+                        }
                         if (PyErr_Occurred())
                                 PyErr_Clear();
+                        Py_XDECREF(pair);
                         Py_XDECREF(items);
                         Py_XDECREF(globals);
                         Py_XDECREF(locals);
@@ -661,6 +684,21 @@ finish:
         if (PyErr_Occurred())
                 PyErr_Clear();
         Py_XDECREF(frames);
+}
+
+static void add_frame_roots(struct search *s) {
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(s->keep); k++) {
+                PyObject *pair = PyList_GET_ITEM(s->keep, k);
+                PyObject *items = PyTuple_GET_ITEM(pair, 1);
+                const char *label = utf8_or(PyTuple_GET_ITEM(pair, 0), "thread");
+
+                for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items) && i < LOCALS_PER_FRAME_MAX; i++) {
+                        PyObject *kv = PyList_GET_ITEM(items, i);
+                        if (PyTuple_Check(kv) && PyTuple_GET_SIZE(kv) == 2)
+                                add_root(s, PyTuple_GET_ITEM(kv, 1), "thread_frame", label,
+                                         utf8_or(PyTuple_GET_ITEM(kv, 0), "?"));
+                }
+        }
 }
 
 /* "module.Qual.Name" -> the type, looked up in sys.modules' dicts without running any code
@@ -737,8 +775,9 @@ void hw_heapwalk_chains(const struct hw_request *req, double deadline, struct hw
                 goto finish;
         }
 
-        add_frame_roots(&s); /* first: it allocates; after it, nothing does until the end */
+        collect_frame_locals(&s); /* first: it allocates; after it, nothing does until the end */
         add_module_roots(&s);
+        add_frame_roots(&s);
 
         while (head < s.n_nodes && res->n_chains < HW_CHAINS_MAX) {
                 PyObject *o = s.nodes[head].obj;

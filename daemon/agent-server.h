@@ -31,3 +31,8 @@ int agent_server_new(sd_event *e, const char *path, int listen_fd, unsigned sock
 AgentServer *agent_server_free(AgentServer *s);
 
 size_t agent_server_connections(const AgentServer *s);
+
+/* Ask the agent of a live process for an object census now (POST /api/v1/processes/{id}/census);
+ * its reply, and the chains to the growing types that follow it, land in p->census. Returns 0,
+ * -ENOTCONN (no agent attached), -EAGAIN (its socket is full: later), -ENOMEM. */
+int agent_server_request_census(Process *p, double now);

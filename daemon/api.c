@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "api-census.h"
 #include "api-leaks.h"
 #include "json-util.h"
 #include "macro.h"
@@ -793,6 +794,22 @@ static int handle_json(Registry *reg, const Route *route, ApiQueryFunc query, vo
                 }
                 reply->json = api_leaks_new(reg, lf);
                 break;
+        }
+
+        case ROUTE_CENSUS:
+                p = registry_find(reg, route->id);
+                if (!p) {
+                        reply->status = 404;
+                        snprintf(reply->error, sizeof reply->error, "unknown process id \"%s\"", route->id);
+                        return 0;
+                }
+                reply->json = api_census_get(p, now);
+                break;
+
+        case ROUTE_CENSUS_REQUEST: {
+                int r = api_census_request(reg, route->id, now, &reply->status, &reply->json, reply->error,
+                                           sizeof reply->error);
+                return r;
         }
 
         case ROUTE_METHOD_NOT_ALLOWED:

@@ -30,6 +30,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "api.h"
+#include "api-census.h"
 #include "http-server.h"
 #include "log.h"
 #include "macro.h"
@@ -163,6 +164,13 @@ static enum MHD_Result request_handler(void *cls, struct MHD_Connection *c, cons
         }
 
 answer:
+        if (route.kind == ROUTE_CENSUS_REQUEST) {
+                const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+                char why[ROUTER_ERROR_MAX];
+
+                if (api_census_access_check(ci ? ci->client_addr : NULL, why, sizeof why) < 0)
+                        return respond_error(c, MHD_HTTP_FORBIDDEN, why);
+        }
         r = api_handle(s->registry, &route, query_lookup, c, now_unix(), &status, &body, &size, &content_type);
         if (r < 0) {
                 log_warning_errno(r, "Failed to answer a %s request: %m", route_kind_to_string(route.kind));
