@@ -145,12 +145,15 @@ void process_census_detach(ProcessCensus *c) {
                 c->pending_id = 0;
 }
 
-/* The first record at or after since (the baseline of a finding), else the oldest. */
+/* The first record at or after since (the baseline of a finding; c->n when there is none
+ * yet), or the oldest without a finding (since 0). */
 static size_t baseline_index(const ProcessCensus *c, double since) {
-        for (size_t i = 0; since > 0 && i < c->n; i++)
+        if (since <= 0)
+                return 0;
+        for (size_t i = 0; i < c->n; i++)
                 if (c->history[i].time >= since)
                         return i;
-        return 0;
+        return c->n;
 }
 
 static void history_add(ProcessCensus *c, const CensusReply *r) {
@@ -235,10 +238,10 @@ size_t process_census_growing(const ProcessCensus *c, double since, CensusGrowth
 
         if (!c || c->n < 2 || n == 0)
                 return 0;
+        if (baseline_index(c, since) + 1 >= c->n)
+                return 0; /* no census since the finding opened, or only one */
         base = &c->history[baseline_index(c, since)];
         last = &c->history[c->n - 1];
-        if (base == last)
-                return 0;
         for (size_t i = 0; i < last->n_types; i++) {
                 const CensusType *t = &last->types[i], *b = find_type(base, t->name);
                 uint64_t bc, bs;
@@ -347,7 +350,8 @@ json_t *process_census_json(const ProcessCensus *c, const char *process_id, doub
                         return NULL;
         if (json_add(o, "censuses", TAKE_PTR(list)) < 0 ||
             json_add(o, "latest", c->n > 0 ? record_json(&c->history[c->n - 1], true) : json_null()) < 0 ||
-            json_add(o, "baseline_time", c->n > 0 ? json_real(c->history[baseline_index(c, since)].time) : json_null()) < 0 ||
+            json_add(o, "baseline_time",
+                     baseline_index(c, since) < c->n ? json_real(c->history[baseline_index(c, since)].time) : json_null()) < 0 ||
             json_add(o, "growing", growing_json(c, since)) < 0 ||
             json_add(o, "chains", chains_json(c, 0)) < 0 ||
             json_add(o, "chains_time", c->chains_time > 0 ? json_real(c->chains_time) : json_null()) < 0 ||
