@@ -3,8 +3,9 @@
  * The CPython extension module `heapwatch`: the only agent file that speaks Python. It reads
  * the settings, hooks into the interpreter (a gc.callbacks entry timing collections, a wrapper
  * around the pymalloc arena allocator counting arenas, atexit, os.register_at_fork), reads the
- * heap and GC figures under the GIL for the sampler thread, and offers start() / stop() /
- * snapshot() / is_running() / status(). Everything else is plain C in the other agent files.
+ * heap and GC figures under the GIL for the sampler thread, serves the daemon's census requests
+ * on that thread (heapwalk.c), and offers start() / stop() / snapshot() / is_running() /
+ * status() / census() / chains(). Everything else is plain C in the other agent files.
  *
  * Rules this file keeps (the agent's promises to the host, SPEC.md):
  *  - No exception ever escapes from the sampler thread, the gc callback, the atexit or fork
