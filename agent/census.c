@@ -208,6 +208,7 @@ json_t *hw_census_result_json(const struct hw_census_result *r) {
              json_object_set_new(o, "time", json_real(r->time)) == 0 &&
              json_object_set_new(o, "duration_seconds", json_real(r->duration_seconds)) == 0 &&
              json_object_set_new(o, "gil_seconds", json_real(r->gil_seconds)) == 0 &&
+             json_object_set_new(o, "gil_cpu_seconds", json_real(r->gil_cpu_seconds)) == 0 &&
              json_object_set_new(o, "gil_seconds_total", json_real(r->gil_seconds_total)) == 0 &&
              json_object_set_new(o, "slices", json_integer(r->slices)) == 0 &&
              json_object_set_new(o, "budget_seconds", json_real(r->budget_ms / 1000.0)) == 0;

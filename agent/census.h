@@ -124,6 +124,7 @@ struct hw_census_result {
         double time;             /* Unix seconds when it started */
         double duration_seconds; /* wall time of the whole request */
         double gil_seconds;      /* longest single hold of the GIL: the host's longest wait */
+        double gil_cpu_seconds;  /* our CPU time during that hold (less: the kernel ran others) */
         double gil_seconds_total; /* all holds together */
         unsigned slices;         /* holds taken (the GIL released between) */
         unsigned budget_ms;

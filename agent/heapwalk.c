@@ -275,6 +275,9 @@ void hw_heapwalk_census_abandon(struct hw_census_walk *w) {
 #define ROOTS_MAX 16384u
 #define FRAMES_PER_THREAD_MAX 64
 #define LOCALS_PER_FRAME_MAX 256
+#define FANOUT_DEFER 4096   /* containers with more items are explored last */
+#define DEFERRED_MAX 1024
+#define EXTRA_NODES 4096    /* searched for more roots once every type has a chain */
 
 struct node {
         PyObject *obj;
@@ -303,6 +306,8 @@ struct search {
         bool late;        /* the deadline passed */
         double deadline;
         uint64_t visits;
+        uint64_t visits_after_enough; /* references looked at since every type had a chain */
+        bool enough;
         struct hw_census_result *res;
         PyObject *keep; /* a list holding what the roots need alive (frames' locals) */
 };
@@ -406,12 +411,11 @@ static void edge_label(PyObject *parent, PyObject *child, char *buf, size_t size
                 PyErr_Clear();
 }
 
-static void record_chain(struct search *s, int32_t parent, PyObject *obj, size_t target) {
+static void record_chain(struct search *s, int32_t parent, uint32_t root, PyObject *obj, size_t target) {
         struct hw_census_result *res = s->res;
         struct hw_chain *c;
         int32_t path[HW_CHAIN_STEPS_MAX];
         size_t n = 0, skip = 0;
-        uint32_t root = parent >= 0 ? s->nodes[parent].root : 0;
 
         if (res->n_chains >= HW_CHAINS_MAX || s->found[target] >= s->per_target)
                 return;
@@ -443,9 +447,6 @@ static void record_chain(struct search *s, int32_t parent, PyObject *obj, size_t
                                    sizeof(c->steps[0].via));
                 c->n_steps++;
         }
-        if (parent < 0) {
-                /* the root itself is an instance */
-        }
         short_type_name(Py_TYPE(obj), c->steps[c->n_steps].type, sizeof(c->steps[0].type));
         if (parent >= 0)
                 edge_label(s->nodes[parent].obj, obj, c->steps[c->n_steps].via, sizeof(c->steps[0].via));
@@ -453,6 +454,22 @@ static void record_chain(struct search *s, int32_t parent, PyObject *obj, size_t
         (void) skip;
         res->n_chains++;
         s->found[target]++;
+        s->enough = true;
+        for (size_t i = 0; i < s->n_targets; i++)
+                s->enough = s->enough && s->found[i] > 0;
+}
+
+/* How many references a container holds, for the common ones; 0 for the rest. */
+static Py_ssize_t fanout(PyObject *o) {
+        if (PyList_Check(o))
+                return PyList_GET_SIZE(o);
+        if (PyTuple_Check(o))
+                return PyTuple_GET_SIZE(o);
+        if (PyDict_Check(o))
+                return PyDict_GET_SIZE(o);
+        if (PyAnySet_Check(o))
+                return PySet_GET_SIZE(o);
+        return 0;
 }
 
 static int target_of(const struct search *s, PyObject *o) {
@@ -500,11 +517,14 @@ static int visit(PyObject *child, void *arg) {
                 s->late = true;
                 return 1;
         }
+        /* every type has a chain and we looked a little further: stop inside a big container */
+        if (s->enough && ++s->visits_after_enough > EXTRA_NODES)
+                return 1;
         t = target_of(s, child);
         if (t >= 0) {
                 /* not marked seen: a million instances in one list must not fill the set */
                 if (s->found[t] < s->per_target)
-                        record_chain(s, s->current, child, (size_t) t);
+                        record_chain(s, s->current, s->nodes[s->current].root, child, (size_t) t);
                 return 0;
         }
         if (!PyObject_IS_GC(child) || skip_object(child))
@@ -524,21 +544,11 @@ static void add_root(struct search *s, PyObject *value, const char *kind, const 
         r->kind = kind;
         t = target_of(s, value);
         if (t >= 0) {
-                s->n_roots++;
-                if (seen_add(s, value)) {
-                        /* the global is itself an instance: a chain of one step */
-                        struct hw_census_result *res = s->res;
-                        if (res->n_chains < HW_CHAINS_MAX && s->found[t] < s->per_target) {
-                                struct hw_chain *c = &res->chains[res->n_chains++];
-                                memset(c, 0, sizeof(*c));
-                                c->target[0] = (char) ('0' + t);
-                                snprintf(c->root, sizeof(c->root), "%s", r->label);
-                                snprintf(c->root_kind, sizeof(c->root_kind), "%s", kind);
-                                short_type_name(Py_TYPE(value), c->steps[0].type, sizeof(c->steps[0].type));
-                                c->n_steps = 1;
-                                s->found[t]++;
-                        }
-                }
+                /* the global is itself an instance: a chain of one step */
+                uint32_t root = (uint32_t) s->n_roots++;
+
+                if (seen_add(s, value) && s->found[t] < s->per_target)
+                        record_chain(s, -1, root, value, (size_t) t);
                 return;
         }
         if (!PyObject_IS_GC(value))
@@ -749,7 +759,8 @@ static PyTypeObject *resolve_type(const char *name) {
 
 void hw_heapwalk_chains(const struct hw_request *req, double deadline, struct hw_census_result *res) {
         struct search s = { .res = res, .deadline = deadline };
-        size_t head = 0;
+        uint32_t deferred[DEFERRED_MAX];
+        size_t head = 0, n_deferred = 0, next_deferred = 0, extra_until = 0;
 
         for (size_t i = 0; i < req->n_types && i < HW_CHAINS_TYPES_MAX; i++) {
                 PyTypeObject *tp = resolve_type(req->types[i]);
@@ -779,26 +790,45 @@ void hw_heapwalk_chains(const struct hw_request *req, double deadline, struct hw
         add_module_roots(&s);
         add_frame_roots(&s);
 
-        while (head < s.n_nodes && res->n_chains < HW_CHAINS_MAX) {
-                PyObject *o = s.nodes[head].obj;
-                traverseproc trav = Py_TYPE(o)->tp_traverse;
+        for (;;) {
+                PyObject *o;
+                traverseproc trav;
+                size_t one = 0;
 
-                s.current = (int32_t) head++;
+                if (head >= s.n_nodes) {
+                        /* the queue is empty: now the big containers put aside */
+                        if (next_deferred >= n_deferred)
+                                break;
+                        s.current = (int32_t) deferred[next_deferred++];
+                } else {
+                        s.current = (int32_t) head++;
+                        o = s.nodes[s.current].obj;
+                        /* A container of thousands is explored after everything else of its
+                         * depth and below: a module-level list of a million records must not
+                         * use up the budget before the registry of a thousand handlers next
+                         * to it is looked at. */
+                        if (fanout(o) > FANOUT_DEFER && n_deferred < DEFERRED_MAX) {
+                                deferred[n_deferred++] = (uint32_t) s.current;
+                                continue;
+                        }
+                }
+                o = s.nodes[s.current].obj;
+                trav = Py_TYPE(o)->tp_traverse;
                 if (trav && PyObject_IS_GC(o))
                         (void) trav(o, visit, &s);
                 if (s.late || (head % 64 == 0 && hw_now_monotonic() >= deadline))
                         break;
-                /* stop when every type has its chains */
-                {
-                        bool all = true;
-                        for (size_t i = 0; i < s.n_targets; i++)
-                                all = all && s.found[i] >= s.per_target;
-                        if (all)
-                                break;
-                }
+                /* Every type has a chain: look a little further for chains from other roots,
+                 * then stop (a search need not use its whole budget). */
+                for (size_t i = 0; i < s.n_targets; i++)
+                        one += s.found[i] > 0;
+                if (one == s.n_targets && extra_until == 0)
+                        extra_until = s.n_nodes + EXTRA_NODES;
+                if (res->n_chains >= HW_CHAINS_MAX || (extra_until > 0 && head >= extra_until))
+                        break;
         }
         res->visited = s.n_nodes;
-        res->search_complete = head >= s.n_nodes && !s.full && !s.late;
+        res->search_complete = head >= s.n_nodes && next_deferred >= n_deferred && !s.full && !s.late;
 
         /* the type names, as the census reports them */
         for (size_t i = 0; i < res->n_chains; i++) {
@@ -813,6 +843,16 @@ finish:
         free(s.nodes);
         free(s.seen);
         free(s.roots);
+}
+
+/* This thread's CPU time: beside the wall time of a GIL hold it tells our work from the time
+ * the kernel gave the CPU to someone else while we held the GIL (a loaded machine). */
+static double thread_cpu_seconds(void) {
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+                return 0;
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
 /* Between two slices of a census the host gets the GIL back for at least as long as we held
@@ -854,7 +894,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held) {
         res.types = types;
 
         for (unsigned slice = 0;; slice++) {
-                double t0, held;
+                double t0, c0, held, cpu;
                 bool last = true;
                 int r;
 
@@ -862,6 +902,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held) {
                         g = PyGILState_Ensure();
                 /* the budget starts when we have the GIL: it bounds how long the host waits */
                 t0 = hw_now_monotonic();
+                c0 = thread_cpu_seconds();
                 if (req->kind == HW_REQUEST_CENSUS) {
                         r = hw_heapwalk_census_slice(&walk, &table, t0 + budget, &res.error);
                         last = r != 0 || slice + 1 >= req->slices;
@@ -874,12 +915,15 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held) {
                 if (PyErr_Occurred())
                         PyErr_Clear();
                 held = hw_now_monotonic() - t0;
+                cpu = thread_cpu_seconds() - c0;
                 if (!gil_held)
                         PyGILState_Release(g);
                 res.slices++;
                 res.gil_seconds_total += held;
-                if (held > res.gil_seconds)
+                if (held > res.gil_seconds) {
                         res.gil_seconds = held;
+                        res.gil_cpu_seconds = cpu;
+                }
                 if (last)
                         break;
                 pause_between_slices(held, gil_held);

@@ -28,7 +28,7 @@ CensusConfig census_config = {
 typedef struct CensusRecord {
         uint32_t id;
         double time;
-        double duration_seconds, gil_seconds, budget_seconds;
+        double duration_seconds, gil_seconds, gil_cpu_seconds, budget_seconds;
         unsigned slices;
         bool complete, sampled, consistent;
         double fraction;
@@ -172,6 +172,7 @@ static void history_add(ProcessCensus *c, const CensusReply *r) {
                 .time = r->time,
                 .duration_seconds = r->duration_seconds,
                 .gil_seconds = r->gil_seconds,
+                .gil_cpu_seconds = r->gil_cpu_seconds,
                 .budget_seconds = r->budget_seconds,
                 .slices = r->slices,
                 .complete = r->complete,
@@ -309,8 +310,9 @@ static json_t *chains_json(const ProcessCensus *c, double since) {
 
 static json_t *record_json(const CensusRecord *r, bool with_types) {
         _cleanup_json_ json_t *o = json_pack(
-                "{s:I, s:f, s:f, s:f, s:f, s:i, s:b, s:b, s:b, s:f, s:I, s:I}", "request_id", (json_int_t) r->id,
+                "{s:I, s:f, s:f, s:f, s:f, s:f, s:i, s:b, s:b, s:b, s:f, s:I, s:I}", "request_id", (json_int_t) r->id,
                 "time", r->time, "duration_seconds", r->duration_seconds, "gil_seconds", r->gil_seconds,
+                "gil_cpu_seconds", r->gil_cpu_seconds,
                 "budget_seconds", r->budget_seconds, "slices", (int) r->slices, "complete", r->complete, "sampled",
                 r->sampled, "consistent", r->consistent, "fraction", r->fraction, "objects", (json_int_t) r->objects,
                 "types_total", (json_int_t) r->types_total);

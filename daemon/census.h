@@ -53,6 +53,7 @@ typedef struct CensusReply {
         double time;
         double duration_seconds;
         double gil_seconds;
+        double gil_cpu_seconds; /* the agent thread's CPU time during that longest hold */
         double budget_seconds;
         unsigned slices;
         char error[CENSUS_ERROR_MAX + 1]; /* "" unless the agent refused or failed */

@@ -619,6 +619,7 @@ int message_decode_census(const uint8_t *payload, size_t len, CensusReply *ret, 
             (r = get_number(root, "time", false, 0, UNIX_TIME_MAX, &c->time, error, size)) < 0 ||
             (r = get_number(root, "duration_seconds", false, 0, 86400, &c->duration_seconds, error, size)) < 0 ||
             (r = get_number(root, "gil_seconds", false, 0, 86400, &c->gil_seconds, error, size)) < 0 ||
+            (r = get_number(root, "gil_cpu_seconds", false, 0, 86400, &c->gil_cpu_seconds, error, size)) < 0 ||
             (r = get_number(root, "budget_seconds", false, 0, 86400, &c->budget_seconds, error, size)) < 0 ||
             (r = get_int(root, "slices", false, 0, 1000000, &slices, error, size)) < 0 ||
             (r = get_string(root, "error", PRINTABLE, c->error, sizeof c->error, error, size)) < 0 ||
