@@ -10,10 +10,10 @@ of 5 million objects").
 (`make bench-census` runs exactly that with the interpreter the agent was built for.)
 
 What it does, per budget: starts a real heapwatchd (--census-budget-ms BUDGET, no on-demand
-rate limit) and one target interpreter with the agent (HEAPWATCH_SOCKET, interval 1 s) whose
-heap holds --objects GC-tracked objects (instances in a list) plus a module-level registry of
-handlers. A thread of the target ticks every 1 ms and records the longest gap between two
-ticks: the longest the host's Python code did not run. Each round: reset the gap, grow the
+rate limit) and one target interpreter with the agent (tests/e2e/programs/registry.py, interval
+1 s) whose heap holds --objects GC-tracked objects (instances in a list) plus a module-level
+registry of handlers (registry_app.handlers). A thread of the target ticks every 1 ms and
+records the longest gap between two ticks: the longest the host's Python code did not run. Each round: reset the gap, grow the
 registry by 1000 handlers, POST /api/v1/processes/{id}/census, wait until the census and the
 chains that follow it (the registry grew) are in GET .../census, read the gap. The same ticker
 measures, for comparison, an idle period of the same length (what the machine's own noise
@@ -38,56 +38,6 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 
-TARGET = r'''
-import gc, sys, threading, time
-class Small:
-    pass
-class Handler:
-    def __init__(self, i):
-        self.payload = bytes(64)
-import types
-registry = types.ModuleType("registry")
-registry.handlers = []
-registry.Handler = Handler
-Handler.__module__ = "registry"
-sys.modules["registry"] = registry
-big = [Small() for _ in range(int(sys.argv[1]))]
-gc.collect()
-longest = [0.0]
-reset = [False]
-def ticker():
-    last = time.perf_counter()
-    while True:
-        time.sleep(0.001)
-        now = time.perf_counter()
-        if reset[0]:
-            longest[0] = 0.0
-            reset[0] = False
-        elif now - last > longest[0]:
-            longest[0] = now - last
-        last = now
-threading.Thread(target=ticker, daemon=True).start()
-print("ready", flush=True)
-for line in sys.stdin:
-    w = line.split()
-    if w[0] == "reset":
-        reset[0] = True
-        time.sleep(0.01)
-        print("ok", flush=True)
-    elif w[0] == "gap":
-        print(longest[0], flush=True)
-    elif w[0] == "grow":
-        registry.handlers.extend(Handler(i) for i in range(int(w[1])))
-        print("ok", flush=True)
-    elif w[0] == "get_objects":
-        t = time.perf_counter(); n = len(gc.get_objects()); print(time.perf_counter() - t, flush=True)
-    elif w[0] == "collect":
-        t = time.perf_counter(); gc.collect(); print(time.perf_counter() - t, flush=True)
-    elif w[0] == "exit":
-        break
-'''
-
-
 def http(url, method="GET"):
     req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
     try:
@@ -107,43 +57,32 @@ def wait_for(pred, timeout=120, what="condition"):
     raise RuntimeError("timed out waiting for " + what)
 
 
-class Target:
-    def __init__(self, python, agent_dir, socket_path, objects):
-        env = dict(os.environ, PYTHONPATH=agent_dir, HEAPWATCH_SOCKET=socket_path, HEAPWATCH_INTERVAL="1",
-                   HEAPWATCH_SERVICE="bench-census")
-        code = "import heapwatch; heapwatch.start()\n" + TARGET
-        self.proc = subprocess.Popen([python, "-c", code, str(objects)], env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout.readline().strip() == "ready"
-
-    def ask(self, text):
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
-
-    def close(self):
-        try:
-            self.ask("exit")
-        except BrokenPipeError:
-            pass
-        self.proc.wait(timeout=30)
-
-
 def run_budget(args, budget, tmp):
-    os.environ["top_builddir"] = args.builddir  # read by hwtest at import
-    from hwtest import Daemon  # noqa: E402 (tests/e2e helpers: a real heapwatchd)
+    # tests/e2e helpers: a real heapwatchd, and the e2e target program registry.py (module-level
+    # registry_app.handlers; "big N"; a ticker thread measuring the longest gap between 1 ms ticks)
+    os.environ.update(top_builddir=args.builddir, HW_TARGET_PYTHON=args.python, HW_AGENT_DIR=args.agent_dir)
+    from hwtest import Daemon, Target  # noqa: E402 (they read the environment at import)
+
     daemon = Daemon(tmp, extra_args=["--census-api-min-interval", "0", "--census-budget-ms", str(budget),
                                      "--census-timeout", "600"], log_level="info").start()
-    target = Target(args.python, args.agent_dir, daemon.socket_path, args.objects)
+    target = Target(tmp, "registry.py", socket_path=daemon.socket_path, interval="1", use_cli=False)
+
+    def command(text):
+        target.command(text)
+        return target.wait_state(lambda s: s.get("phase") == "done " + text, what=text)
+
     rows = []
     try:
-        pid = wait_for(lambda: next((p["id"] for p in daemon.processes("live") if p["pid"] == target.proc.pid), None),
+        target.wait_state(lambda s: s.get("phase") == "ready", what="the target to start")
+        pid = wait_for(lambda: next((p["id"] for p in daemon.processes("live") if p["pid"] == target.pid), None),
                        what="the target to connect")
+        command("big %d" % args.objects)
+        command("collect")
         base = daemon.url + "/api/v1/processes/%s/census" % pid
         for r in range(args.rounds + 1):  # round 0 is the baseline census, not reported
-            target.ask("grow 1000")
+            command("grow 1000")
             before = http(base)[1]
-            target.ask("reset")
+            command("reset-pause")
             status, doc = wait_for(lambda: (lambda x: x if x[0] != 429 else None)(http(base, "POST")),
                                    what="the census request to be taken")
             assert status == 202, doc
@@ -158,24 +97,26 @@ def run_budget(args, budget, tmp):
                     return None  # the chains request follows the census: wait for it too
                 return c
             c = wait_for(done, what="the census and its chains")
-            gap = float(target.ask("gap"))
+            gap = command("noop %d" % r)["longest_pause"]
             if r == 0:
                 continue
             latest = c["latest"]
             rows.append({"gap": gap, "gil": latest["gil_seconds"], "cpu": latest["gil_cpu_seconds"],
-                         "slices": latest["slices"],
-                         "duration": latest["duration_seconds"], "complete": latest["complete"],
-                         "objects": latest["objects"], "chains": [x["chain"] for x in c["chains"]]})
+                         "slices": latest["slices"], "duration": latest["duration_seconds"],
+                         "complete": latest["complete"], "objects": latest["objects"],
+                         "chains": [x["chain"] for x in c["chains"]]})
         # The same ticker with nothing to do: what the machine itself does to a 1 ms tick.
         idle = []
-        for _ in range(args.rounds):
-            target.ask("reset")
+        for r in range(args.rounds):
+            command("reset-pause")
             time.sleep(statistics.median(x["duration"] for x in rows) + 0.05)
-            idle.append(float(target.ask("gap")))
-        get_objects = [float(target.ask("get_objects")) for _ in range(args.rounds)]
-        collect = [float(target.ask("collect")) for _ in range(args.rounds)]
+            idle.append(command("noop idle %d" % r)["longest_pause"])
+        get_objects = [command("get_objects %d" % i)["seconds"] for i in range(args.rounds)]
+        collect = [command("collect %d" % i)["seconds"] for i in range(args.rounds)]
+        target.command("exit")
+        target.wait()
     finally:
-        target.close()
+        target.kill()
         daemon.stop()
     return rows, idle, get_objects, collect
 

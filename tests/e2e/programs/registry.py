@@ -2,8 +2,10 @@
 """Target for the census tests. Commands: "grow N" adds N handlers to the module-level
 registry (registry_app.handlers), "big N" allocates N small container objects (a large heap for
 the budget test), "census B S" runs heapwatch.census(budget_ms=B, slices=S) in this thread and
-reports it, "exit". A ticker thread measures the longest gap between its 1 ms ticks (the
+reports it, "get_objects" / "collect" time gc.get_objects() / gc.collect() (for
+bench/census_pause.py), "exit". A ticker thread measures the longest gap between its 1 ms ticks (the
 host's longest pause) and reports it with every state."""
+import gc
 import os
 import sys
 import threading
@@ -53,6 +55,10 @@ while True:
             time.sleep(0.05)
             reset[0] = True
             time.sleep(0.05)
+        if words[0] in ("get_objects", "collect"):
+            t0 = time.perf_counter()
+            gc.get_objects() if words[0] == "get_objects" else gc.collect()
+            extra = {"seconds": time.perf_counter() - t0}
         if words[0] == "census":
             import heapwatch
             r = heapwatch.census(budget_ms=int(words[1]), slices=int(words[2]))
