@@ -873,7 +873,7 @@ static void pause_between_slices(double held, bool gil_held) {
                 PyEval_RestoreThread(save);
 }
 
-json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held) {
+json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *stop) {
         struct hw_census_result res = { .request_id = req->id, .kind = req->kind, .budget_ms = req->budget_ms };
         struct hw_census_table table = { 0 };
         struct hw_census_walk walk = { .consistent = true };
@@ -927,6 +927,17 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held) {
                 if (last)
                         break;
                 pause_between_slices(held, gil_held);
+                /* stop(), exit or fork wait for this thread: end the census as it stands (a
+                 * partial one) instead of making them wait for the remaining slices */
+                if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+                        if (!gil_held)
+                                g = PyGILState_Ensure();
+                        hw_heapwalk_census_finish(&walk, &table, req->top, &res);
+                        hw_heapwalk_census_abandon(&walk);
+                        if (!gil_held)
+                                PyGILState_Release(g);
+                        break;
+                }
         }
 
 reply:

@@ -65,5 +65,7 @@ void hw_heapwalk_type_name(PyTypeObject *tp, char *buf, size_t size);
 
 /* Serve one request (census or chains) and return the CENSUS payload (a new reference, NULL on
  * ENOMEM). Takes the GIL itself unless gil_held; the budget counts from when it has it. The
- * caller checks first that the interpreter is not finalizing. */
-json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held);
+ * caller checks first that the interpreter is not finalizing. When *stop (may be NULL) becomes
+ * non-zero, a census in slices ends after the current slice, as a partial one: whoever asked
+ * the thread to stop is waiting for it. */
+json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *stop);

@@ -856,7 +856,7 @@ static void serve_request(void *userdata, const struct hw_request *req) {
         (void) userdata;
         if (hw_py_is_finalizing() || agent.pid != getpid())
                 return; /* the daemon times the request out */
-        j = hw_heapwalk_run(req, false);
+        j = hw_heapwalk_run(req, false, &agent.sampler.stop_requested);
         if (j && hw_encode_frame(j, HW_FRAME_CENSUS, &frame, &size) == 0)
                 hw_transport_enqueue(&agent.transport, HW_FRAME_CENSUS, frame, size);
         json_decref(j);
@@ -1759,7 +1759,7 @@ static PyObject *hw_snapshot(PyObject *self, PyObject *unused) {
 /* census() / chains(): the daemon's requests, run in the calling thread (tests, operators at a
  * REPL). The caller holds the GIL, so the host waits for at most budget_ms, as for the daemon. */
 static PyObject *run_request_py(const struct hw_request *req) {
-        json_t *j = hw_heapwalk_run(req, true);
+        json_t *j = hw_heapwalk_run(req, true, NULL);
         PyObject *d;
 
         if (!j)
