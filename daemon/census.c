@@ -381,3 +381,15 @@ int process_census_evidence(const ProcessCensus *c, double since, json_t *eviden
                 return -ENOMEM;
         return 0;
 }
+
+void process_census_counts(const ProcessCensus *c, double since, int *ret_types, int *ret_chains) {
+        CensusGrowth g[CENSUS_GROWING_MAX];
+
+        *ret_types = *ret_chains = -1;
+        if (!c)
+                return;
+        if (baseline_index(c, since) < c->n)
+                *ret_types = (int) process_census_growing(c, since, g, ELEMENTSOF(g));
+        if (c->chains_time > 0 && c->chains_time >= since)
+                *ret_chains = (int) c->n_chains;
+}

@@ -144,3 +144,8 @@ json_t *process_census_json(const ProcessCensus *c, const char *process_id, doub
 /* Leak evidence: adds "types" (growing types since `since`) and "chains" (the latest chains,
  * when taken after `since`) to the object `evidence`. Returns 0 or -ENOMEM. */
 int process_census_evidence(const ProcessCensus *c, double since, json_t *evidence);
+
+/* For the classification of a finding opened at `since` (leak-evidence.c, issue 8 item 5): how
+ * many types grow since its baseline (-1: no census since it opened; 0: one census, or nothing
+ * grows) and how many chains were found since (-1: no chain search since it opened). */
+void process_census_counts(const ProcessCensus *c, double since, int *ret_types, int *ret_chains);

@@ -283,6 +283,21 @@ START_TEST(test_growth_and_evidence) {
         ck_assert_uint_eq(json_array_size(json_object_get(ev, "chains")), 1);
         ck_assert_uint_eq(json_array_size(json_object_get(ev, "types")), 0); /* one census since */
         json_decref(ev);
+        {
+                int types, chains;
+                process_census_counts(c, 50, &types, &chains);
+                ck_assert_int_eq(types, 1);
+                ck_assert_int_eq(chains, 1);
+                process_census_counts(c, 150, &types, &chains);
+                ck_assert_int_eq(types, 0); /* one census since: nothing to compare */
+                ck_assert_int_eq(chains, 1);
+                process_census_counts(c, 250, &types, &chains);
+                ck_assert_int_eq(types, -1);
+                ck_assert_int_eq(chains, -1);
+                process_census_counts(NULL, 0, &types, &chains);
+                ck_assert_int_eq(types, -1);
+                ck_assert_int_eq(chains, -1);
+        }
         ev = json_object();
         ck_assert_int_eq(process_census_evidence(NULL, 0, ev), 0);
         ck_assert_uint_eq(json_array_size(json_object_get(ev, "types")), 0);
