@@ -399,7 +399,9 @@ static void edge_label(PyObject *parent, PyObject *child, char *buf, size_t size
         } else if (PyList_Check(parent) || PyTuple_Check(parent)) {
                 Py_ssize_t n = PyList_Check(parent) ? PyList_GET_SIZE(parent) : PyTuple_GET_SIZE(parent);
 
-                for (Py_ssize_t i = 0; i < n; i++) {
+                /* from the end: that is where tp_traverse of lists and tuples starts, so the
+                 * child a search reached first is found at once even in a list of millions */
+                for (Py_ssize_t i = n - 1; i >= 0; i--) {
                         PyObject *v = PyList_Check(parent) ? PyList_GET_ITEM(parent, i) : PyTuple_GET_ITEM(parent, i);
                         if (v == child) {
                                 snprintf(buf, size, "[%zd]", i);
