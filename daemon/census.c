@@ -113,14 +113,17 @@ int process_census_next_request(ProcessCensus *c, CensusKind kind, double since,
         CensusRequest req = { .kind = kind, .budget_ms = census_config.budget_ms, .top = CENSUS_TYPES_MAX };
 
         if (kind == CENSUS_KIND_CHAINS) {
-                CensusGrowth g[HW_CHAINS_TYPES_MAX];
+                CensusGrowth g[CENSUS_GROWING_MAX];
                 size_t n = process_census_growing(c, since, g, ELEMENTSOF(g));
 
-                if (n == 0)
+                /* Classes ("module.Name") first: a chain to some tuple or dict says little, any
+                 * of thousands would do; builtin types only when no class grows. */
+                for (int pass = 0; pass < 2 && req.n_types == 0; pass++)
+                        for (size_t i = 0; i < n && req.n_types < HW_CHAINS_TYPES_MAX; i++)
+                                if (pass == 1 || strchr(g[i].type, '.'))
+                                        snprintf(req.types[req.n_types++], sizeof req.types[0], "%s", g[i].type);
+                if (req.n_types == 0)
                         return -ENODATA;
-                for (size_t i = 0; i < n; i++)
-                        snprintf(req.types[i], sizeof req.types[i], "%s", g[i].type);
-                req.n_types = n;
         } else
                 c->last_census_request = now;
         req.id = c->next_id++;

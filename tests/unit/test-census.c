@@ -248,6 +248,8 @@ START_TEST(test_growth_and_evidence) {
         ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 201, &req), 0);
         ck_assert_uint_eq(req.n_types, 1);
         ck_assert_str_eq(req.types[0], "app.Handler");
+        process_census_request_failed(c);
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 201, &req), 0);
         r->id = req.id;
         r->kind = CENSUS_KIND_CHAINS;
         r->time = 201;
@@ -303,6 +305,28 @@ START_TEST(test_growth_and_evidence) {
         ck_assert_uint_eq(json_array_size(json_object_get(ev, "types")), 0);
         json_decref(ev);
         free(r);
+        process_census_free(c);
+}
+END_TEST
+
+START_TEST(test_chain_types_prefer_classes) {
+        ProcessCensus *c = NULL;
+        CensusRequest req;
+
+        census_config = (CensusConfig) { .interval = 600, .budget_ms = 50, .api_min_interval = 0, .timeout = 60 };
+        ck_assert_int_eq(process_census_ensure(&c), 0);
+        /* dicts grow most, Handler less: the chains are asked for Handler only */
+        answer_census(c, 100, 100, 1000);
+        answer_census(c, 200, 200, 5000);
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 201, &req), 0);
+        ck_assert_uint_eq(req.n_types, 1);
+        ck_assert_str_eq(req.types[0], "app.Handler");
+        process_census_request_failed(c);
+        /* only builtin types grow: then those */
+        answer_census(c, 300, 200, 9000);
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 200, 301, &req), 0);
+        ck_assert_uint_eq(req.n_types, 1);
+        ck_assert_str_eq(req.types[0], "dict");
         process_census_free(c);
 }
 END_TEST
@@ -434,6 +458,7 @@ static Suite *census_suite(void) {
         tcase_add_test(tc, test_schedule_and_rate_limit);
         tcase_add_test(tc, test_growth_and_evidence);
         tcase_add_test(tc, test_history_keeps_the_baseline);
+        tcase_add_test(tc, test_chain_types_prefer_classes);
         tcase_add_test(tc, test_access_check);
         tcase_add_test(tc, test_api);
         suite_add_tcase(s, tc);
