@@ -308,6 +308,7 @@ struct search {
         uint64_t visits;
         uint64_t visits_after_enough; /* references looked at since every type had a chain */
         bool enough;
+        bool shallow; /* only look at the children for instances; follow nothing */
         struct hw_census_result *res;
         PyObject *keep; /* a list holding what the roots need alive (frames' locals) */
 };
@@ -474,6 +475,22 @@ static Py_ssize_t fanout(PyObject *o) {
         return 0;
 }
 
+/* Insertion sort of node indices by their object's fanout, smallest first (at most
+ * DEFERRED_MAX, and in practice a handful). */
+static void sort_by_fanout(const struct search *s, uint32_t *idx, size_t n) {
+        for (size_t i = 1; i < n; i++) {
+                uint32_t v = idx[i];
+                Py_ssize_t f = fanout(s->nodes[v].obj);
+                size_t j = i;
+
+                while (j > 0 && fanout(s->nodes[idx[j - 1]].obj) > f) {
+                        idx[j] = idx[j - 1];
+                        j--;
+                }
+                idx[j] = v;
+        }
+}
+
 static int target_of(const struct search *s, PyObject *o) {
         PyTypeObject *tp = Py_TYPE(o);
 
@@ -529,7 +546,7 @@ static int visit(PyObject *child, void *arg) {
                         record_chain(s, s->current, s->nodes[s->current].root, child, (size_t) t);
                 return 0;
         }
-        if (!PyObject_IS_GC(child) || skip_object(child))
+        if (s->shallow || !PyObject_IS_GC(child) || skip_object(child))
                 return 0;
         (void) add_node(s, child, s->current, s->nodes[s->current].root);
         return 0;
@@ -763,6 +780,7 @@ void hw_heapwalk_chains(const struct hw_request *req, double deadline, struct hw
         struct search s = { .res = res, .deadline = deadline };
         uint32_t deferred[DEFERRED_MAX];
         size_t head = 0, n_deferred = 0, next_deferred = 0, extra_until = 0;
+        bool shallow_done = false;
 
         for (size_t i = 0; i < req->n_types && i < HW_CHAINS_TYPES_MAX; i++) {
                 PyTypeObject *tp = resolve_type(req->types[i]);
@@ -798,9 +816,25 @@ void hw_heapwalk_chains(const struct hw_request *req, double deadline, struct hw
                 size_t one = 0;
 
                 if (head >= s.n_nodes) {
-                        /* the queue is empty: now the big containers put aside */
+                        /* the queue is empty: now the big containers put aside, smallest first,
+                         * and first only their own items (a registry's handlers are right
+                         * there; expanding a big list's items first could use up the budget) */
                         if (next_deferred >= n_deferred)
                                 break;
+                        if (!shallow_done) {
+                                shallow_done = true;
+                                sort_by_fanout(&s, deferred, n_deferred);
+                                s.shallow = true;
+                                for (size_t i = 0; i < n_deferred && !s.late && !s.enough; i++) {
+                                        s.current = (int32_t) deferred[i];
+                                        o = s.nodes[s.current].obj;
+                                        if (Py_TYPE(o)->tp_traverse)
+                                                (void) Py_TYPE(o)->tp_traverse(o, visit, &s);
+                                }
+                                s.shallow = false;
+                                if (s.late || s.enough)
+                                        break;
+                        }
                         s.current = (int32_t) deferred[next_deferred++];
                 } else {
                         s.current = (int32_t) head++;

@@ -210,7 +210,9 @@ int process_census_ingest(ProcessCensus *c, const CensusReply *r, double now) {
                         r = &fixed;
                 }
                 history_add(c, r);
-        } else {
+        } else if (r->n_chains > 0 || r->search_complete) {
+                /* A search that ran out of budget without a chain says nothing new: the chains
+                 * found before stay (a search that saw everything and found none replaces them). */
                 c->n_chains = min_size(r->n_chains, HW_CHAINS_MAX);
                 memcpy(c->chains, r->chains, c->n_chains * sizeof c->chains[0]);
                 c->chains_time = r->time > 0 ? r->time : now;

@@ -259,6 +259,13 @@ START_TEST(test_growth_and_evidence) {
         snprintf(r->chains[0].root, sizeof r->chains[0].root, "app.handlers");
         snprintf(r->chains[0].root_kind, sizeof r->chains[0].root_kind, "module_global");
         ck_assert_int_eq(process_census_ingest(c, r, 201), 0);
+        /* a later search that ran out of budget without a chain keeps the chains found */
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 202, &req), 0);
+        r->id = req.id;
+        r->n_chains = 0;
+        r->time = 202;
+        ck_assert_int_eq(process_census_ingest(c, r, 202), 0);
+        r->n_chains = 1;
 
         ev = json_object();
         ck_assert_int_eq(process_census_evidence(c, 50, ev), 0);
