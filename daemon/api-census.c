@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -70,24 +69,4 @@ int api_census_request(Registry *reg, const char *id, double now, int *ret_statu
                 return -ENOMEM;
         *ret_status = 202;
         return 0;
-}
-
-int api_census_access_check(const struct sockaddr *peer, char *error, size_t error_size) {
-        if (peer) {
-                if (peer->sa_family == AF_UNIX)
-                        return 0;
-                if (peer->sa_family == AF_INET) {
-                        const struct sockaddr_in *in = (const struct sockaddr_in *) peer;
-                        if ((ntohl(in->sin_addr.s_addr) >> 24) == 127)
-                                return 0;
-                }
-                if (peer->sa_family == AF_INET6) {
-                        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) peer;
-                        const uint8_t *a = in6->sin6_addr.s6_addr;
-                        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) || (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && a[12] == 127))
-                                return 0;
-                }
-        }
-        snprintf(error, error_size, "census requests are accepted from the local host only");
-        return -EPERM;
 }

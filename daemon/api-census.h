@@ -2,15 +2,15 @@
 /*
  * The census endpoints (docs/api.md "Census"): GET /api/v1/processes/{id}/census shows a
  * process's censuses, the types that grow and the latest referrer chains; POST asks its agent
- * for a census now. A POST makes an agent do work inside someone else's process, so it is
- * guarded by api_census_access_check() (loopback peers only, for now) and rate-limited per
- * process (--census-api-min-interval).
+ * for a census now. A POST makes an agent do work inside someone else's process: api.c puts it
+ * through the daemon's access policy first (http_access_check_agent_work(), access.h: the
+ * token or a loopback client, per-process and per-client rates), and it is also limited to one
+ * outstanding request and one per --census-api-min-interval per process.
  */
 #pragma once
 
 #include <jansson.h>
 #include <stddef.h>
-#include <sys/socket.h>
 
 #include "registry.h"
 
@@ -23,8 +23,3 @@ json_t *api_census_get(const Process *p, double now);
  * reference) or the message in error[error_size]. Returns 0 or -ENOMEM. */
 int api_census_request(Registry *reg, const char *id, double now, int *ret_status, json_t **ret_json, char *error,
                        size_t error_size);
-
-/* May this peer make agents do work (a census, chains)? For now: loopback peers only (IPv4
- * 127/8, IPv6 ::1 and ::ffff:127/104; Unix sockets). One function, so the daemon's access
- * policy (issue 7) can take it over. Returns 0, or -EPERM with the reason in error. */
-int api_census_access_check(const struct sockaddr *peer, char *error, size_t error_size);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "peer-limits.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -539,6 +540,7 @@ int metrics_render(Registry *reg, const DaemonStats *stats, char **ret_text, siz
         write_generation_families(f, reg);
         write_process_families(f, reg, agent_families, ELEMENTSOF(agent_families));
         write_process_families(f, reg, leak_families, ELEMENTSOF(leak_families));
+        limits_write_metrics(f);
 
         /* A memstream only fails by running out of memory. */
         if (fflush(f) != 0 || ferror(f))

@@ -17,6 +17,7 @@
 #include "heap.h"
 #include "history.h"
 #include "leaks.h"
+#include "peer-identity.h"
 #include "sample.h"
 
 #define PROCESS_ID_MAX 48
@@ -85,6 +86,9 @@ typedef struct Process {
         char oom_kill_file[PROCESS_CGROUP_MAX];
         int64_t oom_kills_at_attach;
         ProcessHeap *heap;  /* heap profile by allocation site; NULL until a first report */
+        /* The kernel's view beyond SO_PEERCRED (peer-identity.h), refreshed at every HELLO:
+         * the pid inside the agent's pid namespace, the namespace, cgroup and container. */
+        PeerIdentity identity;
         ProcessCensus *census; /* object censuses and chains; NULL until the first request */
 } Process;
 
