@@ -15,6 +15,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hwtest import Daemon, Target, TmpDir, wait_for, DEADLINE  # noqa: E402
 
 BUDGET_MS = 20
+# Building a 5 M object heap takes ~2 s on an idle machine, far longer on a loaded CI box.
+SLOW = max(DEADLINE, 120)
 
 
 class Census(unittest.TestCase):
@@ -32,7 +34,19 @@ class Census(unittest.TestCase):
             t.kill()
         if self.daemon.proc.poll() is None:
             self.assertEqual(self.daemon.stop(), 0, self.daemon.logs())
+        if self._outcome_failed():
+            sys.stderr.write("---- heapwatchd log ----\n" + self.daemon.logs())
+            for t in self.targets:
+                sys.stderr.write("---- target stderr ----\n" + t.stderr_text())
         self._tmp.__exit__(None, None, None)
+
+    def _outcome_failed(self):
+        outcome = getattr(self, "_outcome", None)
+        errors = getattr(outcome, "errors", None)
+        if errors is None:  # Python 3.11+
+            result = getattr(outcome, "result", None)
+            return bool(result and (result.failures or result.errors))
+        return any(exc for _, exc in errors)
 
     def start(self):
         t = Target(self.tmp, "registry.py", socket_path=self.daemon.socket_path, interval="0.2")
@@ -41,9 +55,10 @@ class Census(unittest.TestCase):
         p = wait_for(lambda: self.daemon.find_process(t.pid, "live"), what="the target to connect")
         return t, p["id"]
 
-    def command(self, t, text):
+    def command(self, t, text, timeout=DEADLINE):
         t.command(text)
-        return t.wait_state(lambda s: s.get("phase") == "done " + text, what="the target to do %r" % text)
+        return wait_for(lambda: (lambda s: s if s and s.get("phase") == "done " + text else None)(t.state()),
+                        timeout=timeout, what="the target to do %r" % text)
 
     def post_census(self, pid):
         # One POST once nothing is outstanding (the chains request that follows a census): every
@@ -70,7 +85,7 @@ class Census(unittest.TestCase):
         def grown_with_chains():
             c = self.census(pid)
             return c if len(c["censuses"]) == 2 and c["chains"] else None
-        c = wait_for(grown_with_chains, timeout=max(DEADLINE, 30), what="a second census and the chains")
+        c = wait_for(grown_with_chains, timeout=SLOW, what="a second census and the chains")
         sys.stderr.write("growing: %s\nchains: %s\n" % (c["growing"][:3], [x["chain"] for x in c["chains"]]))
         latest = c["latest"]
         self.assertTrue(latest["complete"], latest)
@@ -107,12 +122,12 @@ class Census(unittest.TestCase):
 
     def test_budget_is_respected_on_five_million_objects(self):
         t, pid = self.start()
-        self.command(t, "big 5000000")
+        self.command(t, "big 5000000", timeout=SLOW)
         self.command(t, "reset-pause")
         status, doc = self.post_census(pid)
         self.assertEqual(status, 202, doc)
         c = wait_for(lambda: (lambda c: c if c["censuses"] else None)(self.census(pid)),
-                     timeout=max(DEADLINE, 60), what="the census of a 5 M object heap")
+                     timeout=SLOW, what="the census of a 5 M object heap")
         pause = self.command(t, "noop")["longest_pause"]
         latest = c["latest"]
         sys.stderr.write("5 M objects, budget %d ms: %d slices, longest hold %.1f ms, total %.1f ms, "
@@ -132,7 +147,7 @@ class Census(unittest.TestCase):
 
         # One slice only (the agent's own census() in the host thread): too little for the heap,
         # so it is sampled, says how much it saw, and scales its counts.
-        r = self.command(t, "census %d 1" % BUDGET_MS)["census"]
+        r = self.command(t, "census %d 1" % BUDGET_MS, timeout=SLOW)["census"]
         sys.stderr.write("one slice: seen %d of ~%d (fraction %.3f), hold %.1f ms\n" % (
             r["objects_seen"], r["objects"], r["fraction"], r["gil_seconds"] * 1e3))
         self.assertTrue(r["sampled"])
