@@ -89,7 +89,7 @@ class Census(unittest.TestCase):
         sys.stderr.write("growing: %s\nchains: %s\n" % (c["growing"][:3], [x["chain"] for x in c["chains"]]))
         latest = c["latest"]
         self.assertTrue(latest["complete"], latest)
-        self.assertLessEqual(latest["gil_seconds"], latest["budget_seconds"] + 0.1)
+        self.assertLessEqual(latest["gil_cpu_seconds"], latest["budget_seconds"] + 0.01)
         handler = [x for x in latest["types"] if x["type"] == "registry_app.Handler"]
         self.assertEqual(len(handler), 1, latest["types"])
         self.assertEqual(handler[0]["count"], 5000)
@@ -130,15 +130,18 @@ class Census(unittest.TestCase):
                      timeout=SLOW, what="the census of a 5 M object heap")
         pause = self.command(t, "noop")["longest_pause"]
         latest = c["latest"]
-        sys.stderr.write("5 M objects, budget %d ms: %d slices, longest hold %.1f ms, total %.1f ms, "
+        sys.stderr.write("5 M objects, budget %d ms: %d slices, longest hold %.1f ms (CPU %.1f ms), total %.1f ms, "
                          "complete %s, objects %d; host's longest pause %.1f ms\n" % (
-                             BUDGET_MS, latest["slices"], latest["gil_seconds"] * 1e3,
+                             BUDGET_MS, latest["slices"], latest["gil_seconds"] * 1e3, latest["gil_cpu_seconds"] * 1e3,
                              latest["duration_seconds"] * 1e3, latest["complete"], latest["objects"],
                              pause * 1e3))
-        # Never one hold longer than the budget (plus the scheduling noise of a loaded machine):
-        # a heap this size takes several slices with the GIL released between them.
+        # Never one hold longer than the budget: a heap this size takes several slices with the
+        # GIL released between them. The agent's own work in a hold (its thread's CPU time) stays
+        # within the budget; the hold's wall time also has what the kernel gave other threads
+        # meanwhile, which a loaded machine makes large: only a runaway is refused there.
         self.assertAlmostEqual(latest["budget_seconds"], BUDGET_MS / 1000.0)
-        self.assertLessEqual(latest["gil_seconds"], BUDGET_MS / 1000.0 + 0.05)
+        self.assertLessEqual(latest["gil_cpu_seconds"], BUDGET_MS / 1000.0 + 0.01)
+        self.assertLessEqual(latest["gil_seconds"], BUDGET_MS / 1000.0 + 0.25)
         self.assertGreater(latest["slices"], 1)
         self.assertGreaterEqual(latest["objects"], 5000000)
         self.assertEqual(latest["sampled"], not latest["complete"])
@@ -155,7 +158,8 @@ class Census(unittest.TestCase):
         self.assertLess(r["fraction"], 1.0)
         self.assertLess(r["objects_seen"], 5000000)
         self.assertGreater(r["objects"], r["objects_seen"])
-        self.assertLessEqual(r["gil_seconds"], BUDGET_MS / 1000.0 + 0.05)
+        self.assertLessEqual(r["gil_cpu_seconds"], BUDGET_MS / 1000.0 + 0.01)
+        self.assertLessEqual(r["gil_seconds"], BUDGET_MS / 1000.0 + 0.25)
         self.assertEqual(r["slices"], 1)
 
 
