@@ -308,27 +308,41 @@ int hw_encode_sample(const struct hw_agent_sample *s, const char *reason, uint8_
         return r;
 }
 
+json_t *hw_decode_object(const uint8_t *payload, size_t size) {
+        json_t *o = json_loadb((const char *) payload, size, 0, NULL);
+
+        if (o && !json_is_object(o)) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+int hw_string_is_plain(const char *s, size_t len, size_t max) {
+        if (len == 0 || len > max)
+                return 0;
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char) s[i] < 0x20 || s[i] == 0x7F)
+                        return 0;
+        return 1;
+}
+
 int hw_decode_welcome(const uint8_t *payload, size_t size, char ret_id[HW_AGENT_ID_MAX + 1]) {
         json_t *o, *id;
         const char *s;
         size_t len;
         int r = -EBADMSG;
 
-        o = json_loadb((const char *) payload, size, 0, NULL);
+        o = hw_decode_object(payload, size);
         if (!o)
                 return -EBADMSG;
-        if (!json_is_object(o))
-                goto finish;
         id = json_object_get(o, "id");
         if (!json_is_string(id))
                 goto finish;
         s = json_string_value(id);
         len = json_string_length(id);
-        if (len == 0 || len > HW_AGENT_ID_MAX)
+        if (!hw_string_is_plain(s, len, HW_AGENT_ID_MAX))
                 goto finish;
-        for (size_t i = 0; i < len; i++)
-                if ((unsigned char) s[i] < 0x20 || s[i] == 0x7F)
-                        goto finish;
         memcpy(ret_id, s, len);
         ret_id[len] = '\0';
         r = 0;

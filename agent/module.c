@@ -3,8 +3,9 @@
  * The CPython extension module `heapwatch`: the only agent file that speaks Python. It reads
  * the settings, hooks into the interpreter (a gc.callbacks entry timing collections, a wrapper
  * around the pymalloc arena allocator counting arenas, atexit, os.register_at_fork), reads the
- * heap and GC figures under the GIL for the sampler thread, and offers start() / stop() /
- * snapshot() / is_running() / status(). Everything else is plain C in the other agent files.
+ * heap and GC figures under the GIL for the sampler thread, serves the daemon's census requests
+ * on that thread (heapwalk.c), and offers start() / stop() / snapshot() / is_running() /
+ * status() / census() / chains(). Everything else is plain C in the other agent files.
  *
  * Rules this file keeps (the agent's promises to the host, SPEC.md):
  *  - No exception ever escapes from the sampler thread, the gc callback, the atexit or fork
@@ -56,7 +57,9 @@
 
 #include "agent-sample.h"
 #include "encode.h"
+#include "census.h"
 #include "heapprof.h"
+#include "heapwalk.h"
 #include "procstat.h"
 #include "sampler.h"
 #include "transport.h"
@@ -843,6 +846,22 @@ static int python_from_thread(void *userdata, struct hw_agent_sample *s, bool co
         return r;
 }
 
+/* hw_sampler_request_fn: a daemon REQUEST (census, chains), on the sampler thread; the reply
+ * goes out as a CENSUS frame. heapwalk.c takes the GIL for at most the request's budget. */
+static void serve_request(void *userdata, const struct hw_request *req) {
+        uint8_t *frame = NULL;
+        size_t size = 0;
+        json_t *j;
+
+        (void) userdata;
+        if (hw_py_is_finalizing() || agent.pid != getpid())
+                return; /* the daemon times the request out */
+        j = hw_heapwalk_run(req, false, &agent.sampler.stop_requested);
+        if (j && hw_encode_frame(j, HW_FRAME_CENSUS, &frame, &size) == 0)
+                hw_transport_enqueue(&agent.transport, HW_FRAME_CENSUS, frame, size);
+        json_decref(j);
+}
+
 /* ---- Settings ------------------------------------------------------------------------------- */
 
 /* Quote a setting for a warning line: printable ASCII as is, the rest as \xNN, bounded. */
@@ -1215,6 +1234,7 @@ static int agent_start(const char *service, const char *socket_path, double inte
                 .python = python_from_thread,
                 .userdata = NULL,
                 .seq_base = seq_base,
+                .request = serve_request,
         };
         agent.state = AGENT_RUNNING;
         agent.pid = getpid();
@@ -1736,6 +1756,81 @@ static PyObject *hw_snapshot(PyObject *self, PyObject *unused) {
         return d;
 }
 
+/* census() / chains(): the daemon's requests, run in the calling thread (tests, operators at a
+ * REPL). The caller holds the GIL, so the host waits for at most budget_ms, as for the daemon. */
+static PyObject *run_request_py(const struct hw_request *req) {
+        json_t *j = hw_heapwalk_run(req, true, NULL);
+        PyObject *d;
+
+        if (!j)
+                return PyErr_NoMemory();
+        d = json_to_python(j);
+        json_decref(j);
+        return d;
+}
+
+PyDoc_STRVAR(census_doc,
+             "census(budget_ms=50, top=32, slices=20) -> dict\n\n"
+             "Count the GC-tracked objects by type in the calling thread, holding the GIL for at most\n"
+             "budget_ms at a time, in at most `slices` holds with the GIL released between; the dict is\n"
+             "the CENSUS payload of the wire protocol (\"sampled\": True and a \"fraction\" when the heap\n"
+             "was too large for all slices).");
+
+static PyObject *hw_census_py(PyObject *self, PyObject *args, PyObject *kwargs) {
+        static char *kwlist[] = { "budget_ms", "top", "slices", NULL };
+        struct hw_request req = { .id = 1, .kind = HW_REQUEST_CENSUS, .budget_ms = HW_CENSUS_BUDGET_MS_DEFAULT,
+                                  .top = HW_CENSUS_TOP_DEFAULT, .slices = HW_CENSUS_SLICES_DEFAULT };
+
+        (void) self;
+        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|III:census", kwlist, &req.budget_ms, &req.top, &req.slices))
+                return NULL;
+        if (req.budget_ms < 1 || req.budget_ms > HW_CENSUS_BUDGET_MS_MAX || req.top < 1 || req.top > HW_CENSUS_TOP_MAX ||
+            req.slices < 1 || req.slices > HW_CENSUS_SLICES_MAX) {
+                PyErr_Format(PyExc_ValueError, "heapwatch.census: budget_ms must be 1..%u, top 1..%u, slices 1..%u",
+                             HW_CENSUS_BUDGET_MS_MAX, HW_CENSUS_TOP_MAX, HW_CENSUS_SLICES_MAX);
+                return NULL;
+        }
+        return run_request_py(&req);
+}
+
+PyDoc_STRVAR(chains_doc,
+             "chains(types, budget_ms=50) -> dict\n\n"
+             "Find referrer chains from module globals, class attributes and threads' frames to\n"
+             "instances of the named types (\"module.QualName\", at most 3), holding the GIL for at most\n"
+             "budget_ms; the dict is the CENSUS payload of a \"chains\" request.");
+
+static PyObject *hw_chains_py(PyObject *self, PyObject *args, PyObject *kwargs) {
+        static char *kwlist[] = { "types", "budget_ms", NULL };
+        struct hw_request req = { .id = 1, .kind = HW_REQUEST_CHAINS, .budget_ms = HW_CENSUS_BUDGET_MS_DEFAULT,
+                                  .top = HW_CENSUS_TOP_DEFAULT };
+        PyObject *types;
+
+        (void) self;
+        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|I:chains", kwlist, &types, &req.budget_ms))
+                return NULL;
+        if (!PyList_Check(types) || PyList_GET_SIZE(types) < 1 || PyList_GET_SIZE(types) > HW_CHAINS_TYPES_MAX ||
+            req.budget_ms < 1 || req.budget_ms > HW_CENSUS_BUDGET_MS_MAX) {
+                PyErr_Format(PyExc_ValueError, "heapwatch.chains: types must be a list of 1..%u names, budget_ms 1..%u",
+                             HW_CHAINS_TYPES_MAX, HW_CENSUS_BUDGET_MS_MAX);
+                return NULL;
+        }
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(types); i++) {
+                Py_ssize_t len;
+                const char *u = PyUnicode_Check(PyList_GET_ITEM(types, i)) ?
+                                        PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(types, i), &len) :
+                                        NULL;
+
+                if (!u || len < 1 || (size_t) len > HW_CENSUS_TYPE_NAME_MAX) {
+                        if (!PyErr_Occurred())
+                                PyErr_SetString(PyExc_ValueError, "heapwatch.chains: bad type name");
+                        return NULL;
+                }
+                memcpy(req.types[i], u, (size_t) len + 1);
+        }
+        req.n_types = (size_t) PyList_GET_SIZE(types);
+        return run_request_py(&req);
+}
+
 PyDoc_STRVAR(is_running_doc, "is_running() -> bool\n\nWhether the agent's thread runs in this process.");
 
 static PyObject *hw_is_running(PyObject *self, PyObject *unused) {
@@ -1778,6 +1873,8 @@ static PyMethodDef module_methods[] = {
         { "is_running", hw_is_running, METH_NOARGS, is_running_doc },
         { "status", hw_status, METH_NOARGS, status_doc },
         { "_autostart", hw_autostart, METH_NOARGS, autostart_doc },
+        { "census", (PyCFunction) (void (*)(void)) hw_census_py, METH_VARARGS | METH_KEYWORDS, census_doc },
+        { "chains", (PyCFunction) (void (*)(void)) hw_chains_py, METH_VARARGS | METH_KEYWORDS, chains_doc },
         { NULL, NULL, 0, NULL },
 };
 

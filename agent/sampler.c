@@ -70,6 +70,19 @@ static void sample_and_queue(struct hw_sampler *s) {
         hw_transport_enqueue(s->config.transport, HW_FRAME_SAMPLE, frame, size);
 }
 
+/* Daemon requests (census, chains) run here, on our own thread, never on a host thread: the
+ * callback takes the GIL for at most the request's budget. At most the transport's bound of
+ * them wait, so this loop is bounded too. */
+static void serve_requests(struct hw_sampler *s) {
+        struct hw_request req;
+
+        if (!s->config.request)
+                return;
+        while (__atomic_load_n(&s->stop_requested, __ATOMIC_ACQUIRE) == 0 &&
+               hw_transport_take_request(s->config.transport, &req))
+                s->config.request(s->config.userdata, &req);
+}
+
 static bool stop_requested(struct hw_sampler *s) {
         return __atomic_load_n(&s->stop_requested, __ATOMIC_ACQUIRE) != 0;
 }
@@ -111,6 +124,7 @@ static void *sampler_main(void *arg) {
                 }
                 if (pfd[1].fd >= 0 && pfd[1].revents)
                         hw_transport_run(t, hw_now_monotonic(), pfd[1].revents);
+                serve_requests(s);
         }
         return NULL;
 }

@@ -23,6 +23,10 @@
  * (then the sample goes without them). Must never block for long. */
 typedef int (*hw_sampler_python_fn)(void *userdata, struct hw_agent_sample *s, bool consume);
 
+/* Serves one daemon REQUEST (census.h) on the sampler thread: does the work (taking the GIL
+ * within the request's budget), and queues the reply on the transport. May be NULL. */
+typedef void (*hw_sampler_request_fn)(void *userdata, const struct hw_request *req);
+
 struct hw_sampler_config {
         double interval;             /* seconds */
         const char *proc_root;       /* see procstat.h; NULL for "/" */
@@ -30,6 +34,7 @@ struct hw_sampler_config {
         hw_sampler_python_fn python; /* called from the sampler thread; may be NULL */
         void *userdata;
         uint64_t seq_base;           /* the first sample gets seq_base + 1 */
+        hw_sampler_request_fn request; /* called from the sampler thread; may be NULL */
 };
 
 struct hw_sampler {

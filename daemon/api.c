@@ -15,6 +15,8 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "access.h"
+#include "api-census.h"
 #include "peer-limits.h"
 #include "api-leaks.h"
 #include "json-util.h"
@@ -825,6 +827,32 @@ static int handle_json(Registry *reg, const Route *route, ApiQueryFunc query, vo
                 }
                 reply->json = api_leaks_new(reg, lf);
                 break;
+        }
+
+        case ROUTE_CENSUS:
+                p = registry_find(reg, route->id);
+                if (!p) {
+                        reply->status = 404;
+                        snprintf(reply->error, sizeof reply->error, "unknown process id \"%s\"", route->id);
+                        return 0;
+                }
+                reply->json = api_census_get(p, now);
+                break;
+
+        case ROUTE_CENSUS_REQUEST: {
+                const char *message = NULL;
+                int status = 0;
+
+                /* It makes an agent work inside its process: the daemon's access policy first
+                 * (token or loopback client, per-process and per-client rates; query userdata
+                 * is the MHD connection). */
+                if (http_access_check_agent_work(userdata, route->id, &status, &message) != 0) {
+                        reply->status = status;
+                        snprintf(reply->error, sizeof reply->error, "%s", message ? message : "refused");
+                        return 0;
+                }
+                return api_census_request(reg, route->id, now, &reply->status, &reply->json, reply->error,
+                                          sizeof reply->error);
         }
 
         case ROUTE_METHOD_NOT_ALLOWED:

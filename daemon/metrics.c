@@ -352,6 +352,25 @@ static void write_generation_families(FILE *f, Registry *reg) {
         }
 }
 
+/* Census requests (census.c): plain counters, from a table. */
+static void write_census_counters(FILE *f, const DaemonStats *s) {
+        static const struct {
+                const char *name, *help;
+                size_t offset;
+        } counters[] = {
+                { "heapwatch_daemon_census_requests_total", "Census and referrer chain requests sent to agents.",
+                  offsetof(DaemonStats, census_requests_total) },
+                { "heapwatch_daemon_census_replies_unexpected_total",
+                  "Census replies to no outstanding request (late or stale), ignored.",
+                  offsetof(DaemonStats, census_replies_unexpected_total) },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(counters); i++) {
+                write_header(f, counters[i].name, "counter", counters[i].help);
+                write_u64(f, counters[i].name, *(const uint64_t *) ((const char *) s + counters[i].offset));
+        }
+}
+
 static void write_daemon_families(FILE *f, Registry *reg, const DaemonStats *s) {
         static const struct {
                 const char *type;
@@ -361,6 +380,7 @@ static void write_daemon_families(FILE *f, Registry *reg, const DaemonStats *s) 
                 { "sample", offsetof(DaemonStats, frames_sample_total) },
                 { "goodbye", offsetof(DaemonStats, frames_goodbye_total) },
                 { "unknown", offsetof(DaemonStats, frames_unknown_total) },
+                { "census", offsetof(DaemonStats, frames_census_total) },
         };
 
         write_header(f, "heapwatch_build_info", "gauge", "Always 1; labelled by the heapwatchd version.");
@@ -427,6 +447,8 @@ static void write_daemon_families(FILE *f, Registry *reg, const DaemonStats *s) 
         write_header(f, "heapwatch_daemon_heap_reports_dropped_total", "counter",
                      "Heap profiler reports that could not be stored (out of memory).");
         write_u64(f, "heapwatch_daemon_heap_reports_dropped_total", s->heap_reports_dropped_total);
+
+        write_census_counters(f, s);
 }
 
 /* The durable store's health (only with a store). */

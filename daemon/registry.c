@@ -83,6 +83,7 @@ static Process *process_free(Process *p) {
         history_free(p->history);
         process_leaks_done(&p->leaks);
         process_heap_free(p->heap);
+        process_census_free(p->census);
         free(p);
         return NULL;
 }

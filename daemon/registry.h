@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "census.h"
 #include "heap.h"
 #include "history.h"
 #include "leaks.h"
@@ -88,6 +89,7 @@ typedef struct Process {
         /* The kernel's view beyond SO_PEERCRED (peer-identity.h), refreshed at every HELLO:
          * the pid inside the agent's pid namespace, the namespace, cgroup and container. */
         PeerIdentity identity;
+        ProcessCensus *census; /* object censuses and chains; NULL until the first request */
 } Process;
 
 typedef struct Registry Registry;

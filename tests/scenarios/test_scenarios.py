@@ -51,6 +51,8 @@ DETECT_ARGS = [
     "--detect-max-horizon", "%g" % (PROD_MAX_HORIZON / TIME_SCALE),
     "--detect-min-growth-per-hour", "%g" % (PROD_MIN_GROWTH_PER_HOUR * TIME_SCALE),
     "--detect-min-bytes-per-hour", "%d" % (PROD_MIN_BYTES_PER_HOUR * TIME_SCALE),
+    # a census when a finding opens, then every 10 min of production time
+    "--census-interval", "%g" % (600.0 / TIME_SCALE),
 ] + os.environ.get("HW_SCENARIO_EXTRA_ARGS", "").split()
 TRACE = os.environ.get("HW_SCENARIO_TRACE") == "1"
 INTERVAL = "0.05"
@@ -68,8 +70,10 @@ def prod(seconds):
 
 
 class Scenario:
-    def __init__(self, name, label, what, signal=None, deadline=None):
+    def __init__(self, name, label, what, signal=None, deadline=None, growing_type=None, root=None):
         self.name, self.label, self.what, self.signal, self.deadline = name, label, what, signal, deadline
+        # Python objects retained: the census must name the type and the chain its root
+        self.growing_type, self.root = growing_type, root
         self.target = None
         self.process = None       # the daemon's summary, once seen
         self.skip = None          # why the scenario cannot run here
@@ -93,6 +97,8 @@ SCENARIOS = [
     Scenario("leak_dict_cache", LEAK, "memo dict on unique keys, no eviction", BLOCKS, 60),
     Scenario("leak_native", LEAK, "malloc through ctypes, never freed", RSS, 40),
     Scenario("leak_cycles", LEAK, "reference cycles, cyclic GC disabled", BLOCKS, 40),
+    Scenario("leak_registry", LEAK, "handlers subscribed per request, never removed", BLOCKS, 40,
+             growing_type="plugins.Handler", root="plugins.HANDLERS"),
     Scenario("warmup_plateau", NOT_LEAK, "warm-up to a plateau"),
     Scenario("lru_bounded", NOT_LEAK, "bounded functools.lru_cache"),
     Scenario("batch_sawtooth", NOT_LEAK, "periodic batch, 35-60 % of heap"),
@@ -362,6 +368,8 @@ class Scenarios(unittest.TestCase):
         self.check(s, m["heapwatch_leak_suspected"] == 1, "heapwatch_leak_suspected = %r" % m["heapwatch_leak_suspected"])
         if f:
             self.check_finding(s, f)
+            if s.root:
+                self.check_evidence(s, open_[0] if open_ else f)
         if s.signal == RSS:
             g = m["heapwatch_leak_growth_bytes_per_second"]
             self.check(s, g is not None and g > 0, "heapwatch_leak_growth_bytes_per_second = %r" % g)
@@ -398,6 +406,18 @@ class Scenarios(unittest.TestCase):
             self.check(s, ttl is not None and ttl > 0 and (f["seconds_to_limit_low"] or 0) <= ttl,
                        "seconds_to_limit %r (low %r)" % (ttl, f["seconds_to_limit_low"]))
         self.check(s, isinstance(f["suspects"], list) and "classification" in f, "suspects/classification")
+
+    def check_evidence(self, s, f):
+        """Python objects retained: the growing type and the chain from the right root."""
+        ev = f.get("evidence") or {}
+        types = [t["type"] for t in ev.get("types", [])]
+        chains = ev.get("chains", [])
+        self.check(s, types[:1] == [s.growing_type], "evidence.types %r, expected %s first" % (types[:5], s.growing_type))
+        mine = [c for c in chains if c["type"] == s.growing_type]
+        sys.stderr.write("%s: evidence types %s, chains %s\n" % (
+            s.name, [(t["type"], t["count_growth"]) for t in ev.get("types", [])[:3]], [c["chain"] for c in chains]))
+        self.check(s, bool(mine) and mine[0]["root"] == s.root and mine[0]["root_kind"] == "module_global",
+                   "evidence.chains %r, expected one from %s" % ([(c["type"], c["chain"]) for c in chains], s.root))
 
     def check_not_leak(self, s):
         self._common(s)
