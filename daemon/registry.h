@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "evidence.h"
 #include "heap.h"
 #include "history.h"
 #include "leaks.h"
@@ -84,6 +85,7 @@ typedef struct Process {
         char oom_kill_file[PROCESS_CGROUP_MAX];
         int64_t oom_kills_at_attach;
         ProcessHeap *heap;  /* heap profile by allocation site; NULL until a first report */
+        ProcessEvidence evidence; /* allocator and GC trends for classifying findings */
 } Process;
 
 typedef struct Registry Registry;
