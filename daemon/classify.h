@@ -41,7 +41,8 @@ typedef struct ClassifyInput {
         double garbage_finalizers; /* gc.garbage entries with a finalizer now */
         bool gc_known;             /* GC figures were sent at all */
         double gc_disabled_share;  /* of the span, 0..1 */
-        double gen0_collections;   /* in the span */
+        double gen0_collections;   /* in the recent half of the span (its start may predate a
+                                    * threshold change that starved the GC) */
         bool thresholds_changed;   /* at runtime, seen by the daemon */
 
         int census_types;  /* growing types from the census; < 0: no census taken */

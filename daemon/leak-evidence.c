@@ -37,6 +37,7 @@ void leak_evidence_census(const Process *p, int *ret_types, int *ret_chains) {
 static void input_from_span(const Process *p, const EvidenceSpan *s, ClassifyInput *in) {
         const ProcessEvidence *e = &p->evidence;
         double live = s->last[EVIDENCE_PYTHON_LIVE], blocks = s->last[EVIDENCE_PYTHON_BLOCKS];
+        EvidenceSpan recent;
 
         in->span_seconds = s->to - s->from;
         in->rss_growth = s->slope[EVIDENCE_RSS];
@@ -50,7 +51,8 @@ static void input_from_span(const Process *p, const EvidenceSpan *s, ClassifyInp
         in->garbage_finalizers = s->last[EVIDENCE_GC_FINALIZERS];
         in->gc_known = p->has_sample && p->latest.gc_generations > 0;
         in->gc_disabled_share = in->span_seconds > 0 ? evidence_span_delta(s, EVIDENCE_GC_DISABLED) / in->span_seconds : NAN;
-        in->gen0_collections = evidence_span_delta(s, EVIDENCE_GC_COLLECTIONS0);
+        if (process_evidence_span(e, s->from + (s->to - s->from) / 2, s->to, &recent) >= 0)
+                in->gen0_collections = evidence_span_delta(&recent, EVIDENCE_GC_COLLECTIONS0);
         in->thresholds_changed = false;
         for (size_t i = 0; i < e->n_events; i++)
                 if (e->events[i].kind == GC_EVENT_THRESHOLDS && e->events[i].time <= s->to)
