@@ -147,10 +147,13 @@ static void classify_python(const ClassifyInput *in, Classification *c) {
         set(c, LEAK_CLASS_PYTHON_OBJECTS_RETAINED, in->sites > 0 || in->census_types > 0 ? "retained" : NULL,
             "Bound the cache, list or registry that keeps growing (LRU/TTL, a maximum size), or remove entries when done (unregister handlers).",
             "Where the holder only needs to find live objects, use weak references; stream with generators instead of building lists.");
-        if (in->sites > 0 || in->census_types > 0)
+        if (in->sites > 0)
                 snprintf(c->reason + strlen(c->reason), sizeof c->reason - strlen(c->reason),
-                         "; %d allocation site%s and %d type%s grow", in->sites, in->sites == 1 ? "" : "s",
-                         in->census_types > 0 ? in->census_types : 0, in->census_types == 1 ? "" : "s");
+                         "; %d allocation site%s grow%s", in->sites, in->sites == 1 ? "" : "s", in->sites == 1 ? "s" : "");
+        if (in->census_types > 0)
+                snprintf(c->reason + strlen(c->reason), sizeof c->reason - strlen(c->reason),
+                         "; %d type%s grow%s", in->census_types, in->census_types == 1 ? "" : "s",
+                         in->census_types == 1 ? "s" : "");
 }
 
 void classify_finding(const ClassifyInput *in, Classification *c) {
