@@ -59,6 +59,11 @@ int hw_mallocstat_read(struct hw_mallocstat *m, double now, struct hw_agent_mall
                 return -EOPNOTSUPP;
         }
         pthread_mutex_lock(&m->lock);
+        if (m->given_up) {
+                pthread_mutex_unlock(&m->lock);
+                memset(ret, 0, sizeof(*ret));
+                return -ECANCELED;
+        }
         if (!m->last.present || now >= m->next_at) {
                 t0 = hw_now_monotonic();
                 read_now(&m->last);
@@ -66,10 +71,12 @@ int hw_mallocstat_read(struct hw_mallocstat *m, double now, struct hw_agent_mall
                 if (cost < 0)
                         cost = 0;
                 m->last.read_seconds = cost;
-                m->last_at = t0;
+                m->last_at = now; /* the caller's clock: ages and spacing are in its terms */
                 /* Spend at most HW_MALLOCSTAT_DUTY of the time in here: a call that took 1 ms
                  * (a badly fragmented heap, many arenas) is repeated after 1 s at the soonest. */
-                m->next_at = t0 + cost / HW_MALLOCSTAT_DUTY;
+                m->next_at = now + cost / HW_MALLOCSTAT_DUTY;
+                /* This one's figures still go out; the host must not pay for another. */
+                m->given_up = cost > HW_MALLOCSTAT_CALL_MAX;
         }
         *ret = m->last;
         ret->age_seconds = now > m->last_at ? now - m->last_at : 0;

@@ -17,12 +17,17 @@
 
 /* Share of wall time the agent may spend inside mallinfo2() (holding malloc's locks). */
 #define HW_MALLOCSTAT_DUTY 0.001
+/* A call slower than this (a heap with hundreds of thousands of free chunks: ~1 us each, see
+ * bench/mallinfo_bench.c) stalls the host's mallocs in that arena for as long: the agent then
+ * stops asking for good in this process, and the figures are absent from then on. */
+#define HW_MALLOCSTAT_CALL_MAX 0.005
 
 struct hw_mallocstat {
         pthread_mutex_t lock; /* the sampler thread and snapshot() may both read */
         double next_at;       /* CLOCK_MONOTONIC before which the cached figures are reused */
         struct hw_agent_malloc last;
         double last_at;       /* when `last` was read (monotonic) */
+        bool given_up;        /* a call took over HW_MALLOCSTAT_CALL_MAX: never again */
 };
 
 void hw_mallocstat_init(struct hw_mallocstat *m);
@@ -32,5 +37,6 @@ bool hw_mallocstat_supported(void);
 
 /* Fill *ret with the allocator's figures, reading them now unless the duty cycle says to reuse
  * the last ones. now: CLOCK_MONOTONIC seconds. Returns 0 (ret->present), or -EOPNOTSUPP when
- * the C library has no mallinfo2()/mallinfo() (then ret->present = false). */
+ * the C library has no mallinfo2()/mallinfo(), -ECANCELED once a call was too slow (then
+ * ret->present = false). */
 int hw_mallocstat_read(struct hw_mallocstat *m, double now, struct hw_agent_malloc *ret);
