@@ -19,7 +19,8 @@
 #define HW_MALLOCSTAT_DUTY 0.001
 /* A call slower than this (a heap with hundreds of thousands of free chunks: ~1 us each, see
  * bench/mallinfo_bench.c) stalls the host's mallocs in that arena for as long: the agent then
- * stops asking for good in this process, and the figures are absent from then on. */
+ * stops asking for good in this process, and the figures are absent from then on. Costs are the
+ * sampler thread's CPU time in the call (preemption on a busy machine is not the heap's cost). */
 #define HW_MALLOCSTAT_CALL_MAX 0.005
 
 struct hw_mallocstat {

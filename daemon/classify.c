@@ -55,6 +55,7 @@ void classify_input_init(ClassifyInput *in) {
                 .garbage_finalizers = NAN,
                 .gc_disabled_share = NAN,
                 .gen0_collections = NAN,
+                .threshold0 = NAN,
                 .census_types = -1,
                 .census_chains = -1,
         };
@@ -108,7 +109,8 @@ static void add_text(Classification *c, const char *text) {
 
 static void classify_python(const ClassifyInput *in, Classification *c) {
         bool gc_off = in->gc_known && !isnan(in->gc_disabled_share) && in->gc_disabled_share >= 0.5;
-        bool starved = in->gc_known && !gc_off && !isnan(in->gc_disabled_share) && in->gen0_collections == 0;
+        bool starved = in->gc_known && !gc_off && !isnan(in->gc_disabled_share) && in->gen0_collections == 0 &&
+                       (in->threshold0 == 0 || in->threshold0 >= CLASSIFY_THRESHOLD_STARVED);
 
         if (!isnan(in->garbage_added) && in->garbage_added >= 1) {
                 set(c, LEAK_CLASS_UNCOLLECTABLE_CYCLES, "uncollectable",
@@ -140,8 +142,9 @@ static void classify_python(const ClassifyInput *in, Classification *c) {
                 set(c, LEAK_CLASS_UNCOLLECTABLE_CYCLES, "gc_starved",
                     "No collection ran over the span: restore the GC thresholds (gc.set_threshold(700, 10, 10)) or collect explicitly.",
                     "Or avoid the cycles: weak back-references (weakref.ref).");
-                add_text(c, in->thresholds_changed ? "; no collection while the thresholds were changed at runtime"
-                                                   : "; the GC is enabled but no collection ran");
+                snprintf(c->reason + strlen(c->reason), sizeof c->reason - strlen(c->reason),
+                         "; no collection ran in the recent half of the span, generation 0's threshold is %.0f%s",
+                         in->threshold0, in->thresholds_changed ? " (changed at runtime)" : "");
                 return;
         }
         set(c, LEAK_CLASS_PYTHON_OBJECTS_RETAINED, in->sites > 0 || in->census_types > 0 ? "retained" : NULL,

@@ -44,6 +44,7 @@ typedef struct ClassifyInput {
         double gen0_collections;   /* in the recent half of the span (its start may predate a
                                     * threshold change that starved the GC) */
         bool thresholds_changed;   /* at runtime, seen by the daemon */
+        double threshold0;         /* generation 0's threshold now; NaN unknown */
 
         int census_types;  /* growing types from the census; < 0: no census taken */
         int census_chains; /* referrer chains from a root to growing objects; < 0: none searched */
@@ -52,6 +53,11 @@ typedef struct ClassifyInput {
 
 /* Every input unknown: NaN rates, no census. */
 void classify_input_init(ClassifyInput *in);
+
+/* A generation-0 threshold this high (10x CPython's largest default, 2000 in 3.13) or 0 means
+ * automatic collection is effectively off: with no collection over the span, the GC is starved.
+ * Without it, no collection only means few allocations (a slow leak of large objects). */
+#define CLASSIFY_THRESHOLD_STARVED 20000
 
 #define CLASSIFY_REASON_MAX 320
 

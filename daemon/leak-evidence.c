@@ -54,6 +54,8 @@ static void input_from_span(const Process *p, const EvidenceSpan *s, ClassifyInp
         if (process_evidence_span(e, s->from + (s->to - s->from) / 2, s->to, &recent) >= 0)
                 in->gen0_collections = evidence_span_delta(&recent, EVIDENCE_GC_COLLECTIONS0);
         in->thresholds_changed = false;
+        in->threshold0 = p->has_sample && p->latest.gc_generations > 0 && p->latest.gc[0].threshold >= 0
+                                 ? (double) p->latest.gc[0].threshold : NAN;
         for (size_t i = 0; i < e->n_events; i++)
                 if (e->events[i].kind == GC_EVENT_THRESHOLDS && e->events[i].time <= s->to)
                         in->thresholds_changed = true;

@@ -96,15 +96,28 @@ START_TEST(test_cycles) {
         ck_assert_ptr_nonnull(strstr(c.remedy[0], "gc.enable()"));
         ck_assert_ptr_nonnull(strstr(c.reason, "disabled for 98 %"));
 
-        /* Enabled, but no collection in the recent half: starved (thresholds raised). */
+        /* Enabled, but no collection in the recent half: with a normal threshold that only
+         * means few allocations (a slow leak of large objects): retained. */
         in.gc_disabled_share = 0;
         in.gen0_collections = 0;
+        in.threshold0 = 700;
+        c = run(&in);
+        ck_assert_int_eq(c.cls, LEAK_CLASS_PYTHON_OBJECTS_RETAINED);
+
+        /* ... with the threshold raised (or 0): starved. */
+        in.threshold0 = 1e9;
         in.thresholds_changed = true;
         c = run(&in);
         ck_assert_int_eq(c.cls, LEAK_CLASS_UNCOLLECTABLE_CYCLES);
         ck_assert_str_eq(c.detail, "gc_starved");
-        ck_assert_ptr_nonnull(strstr(c.reason, "thresholds"));
+        ck_assert_ptr_nonnull(strstr(c.reason, "threshold is 1000000000 (changed at runtime)"));
         ck_assert_ptr_nonnull(strstr(c.remedy[0], "set_threshold"));
+        in.threshold0 = 0;
+        c = run(&in);
+        ck_assert_str_eq(c.detail, "gc_starved");
+        in.gen0_collections = 3;
+        c = run(&in);
+        ck_assert_int_eq(c.cls, LEAK_CLASS_PYTHON_OBJECTS_RETAINED);
 
         /* gc.garbage grows: uncollectable, before anything else. */
         in = base();
