@@ -62,7 +62,7 @@ static void read_now(struct hw_agent_malloc *ret) {
 #endif
 }
 
-int hw_mallocstat_read(struct hw_mallocstat *m, double now, struct hw_agent_malloc *ret) {
+int hw_mallocstat_read(struct hw_mallocstat *m, double now, bool may_call, struct hw_agent_malloc *ret) {
         double t0, cost;
 
         if (!hw_mallocstat_supported()) {
@@ -75,7 +75,12 @@ int hw_mallocstat_read(struct hw_mallocstat *m, double now, struct hw_agent_mall
                 memset(ret, 0, sizeof(*ret));
                 return -ECANCELED;
         }
-        if (!m->last.present || now >= m->next_at) {
+        if (!may_call && !m->last.present) {
+                pthread_mutex_unlock(&m->lock);
+                memset(ret, 0, sizeof(*ret));
+                return -ENODATA;
+        }
+        if (may_call && (!m->last.present || now >= m->next_at)) {
                 t0 = thread_cpu_seconds();
                 read_now(&m->last);
                 cost = thread_cpu_seconds() - t0;

@@ -37,7 +37,9 @@ void hw_mallocstat_init(struct hw_mallocstat *m);
 bool hw_mallocstat_supported(void);
 
 /* Fill *ret with the allocator's figures, reading them now unless the duty cycle says to reuse
- * the last ones. now: CLOCK_MONOTONIC seconds. Returns 0 (ret->present), or -EOPNOTSUPP when
- * the C library has no mallinfo2()/mallinfo(), -ECANCELED once a call was too slow (then
- * ret->present = false). */
-int hw_mallocstat_read(struct hw_mallocstat *m, double now, struct hw_agent_malloc *ret);
+ * the last ones, or `may_call` is false (a caller holding the GIL: snapshot(), the final sample
+ * of stop() and exit get the last figures the sampler thread read, never a fresh walk).
+ * now: CLOCK_MONOTONIC seconds. Returns 0 (ret->present), -ENODATA when nothing was read yet
+ * and may_call is false, -EOPNOTSUPP when the C library has no mallinfo2()/mallinfo(),
+ * -ECANCELED once a call was too slow (then ret->present = false). */
+int hw_mallocstat_read(struct hw_mallocstat *m, double now, bool may_call, struct hw_agent_malloc *ret);

@@ -38,8 +38,9 @@ void hw_sampler_take(struct hw_sampler *s, struct hw_agent_sample *ret, bool con
 
         (void) hw_procstat_read_process(s->config.proc_root, &ret->process);
         (void) hw_procstat_read_cgroup(s->config.proc_root, &ret->cgroup);
-        /* before the GIL: malloc's locks are never taken while the host waits for the GIL */
-        (void) hw_mallocstat_read(&s->malloc_stats, start, &ret->malloc_stats);
+        /* Before the GIL, and only on the sampler thread: malloc's locks are never taken while
+         * the host waits for the GIL (snapshot() and the final sample reuse the last figures). */
+        (void) hw_mallocstat_read(&s->malloc_stats, start, hw_sampler_is_current_thread(s), &ret->malloc_stats);
         if (python)
                 (void) python(userdata, ret, consume);
 

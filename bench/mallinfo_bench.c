@@ -159,7 +159,7 @@ int main(void) {
         v = fragment(10000);
         hw_mallocstat_init(&m);
         for (double t = 0; t < 5.0; t += 0.05) {
-                hw_mallocstat_read(&m, hw_now_monotonic(), &out);
+                hw_mallocstat_read(&m, hw_now_monotonic(), true, &out);
                 if (out.age_seconds == 0 || m.last_at != last)
                         calls += m.last_at != last;
                 last = m.last_at;

@@ -357,11 +357,14 @@ START_TEST(test_mallocstat) {
 
         hw_mallocstat_init(&m);
         if (!hw_mallocstat_supported()) {
-                ck_assert_int_eq(hw_mallocstat_read(&m, now, &a), -EOPNOTSUPP);
+                ck_assert_int_eq(hw_mallocstat_read(&m, now, true, &a), -EOPNOTSUPP);
                 ck_assert(!a.present);
                 return;
         }
-        ck_assert_int_eq(hw_mallocstat_read(&m, now, &a), 0);
+        /* a caller that may not call (holds the GIL) gets nothing before the sampler read once */
+        ck_assert_int_eq(hw_mallocstat_read(&m, now, false, &a), -ENODATA);
+        ck_assert(!a.present);
+        ck_assert_int_eq(hw_mallocstat_read(&m, now, true, &a), 0);
         ck_assert(a.present);
         /* >= 0 only: under AddressSanitizer malloc is its allocator and mallinfo2() says 0 */
         ck_assert_int_ge(a.in_use_bytes, 0);
@@ -369,15 +372,18 @@ START_TEST(test_mallocstat) {
         ck_assert_double_ge(a.read_seconds, 0);
         ck_assert_double_eq(a.age_seconds, 0);
         /* asked again before its cost / HW_MALLOCSTAT_DUTY has passed: the same figures, older */
-        ck_assert_int_eq(hw_mallocstat_read(&m, m.last_at + a.read_seconds / HW_MALLOCSTAT_DUTY / 2, &b), 0);
+        ck_assert_int_eq(hw_mallocstat_read(&m, m.last_at + a.read_seconds / HW_MALLOCSTAT_DUTY / 2, true, &b), 0);
         ck_assert_int_eq(b.in_use_bytes, a.in_use_bytes);
         ck_assert_double_gt(b.age_seconds, 0);
+        /* ... and a caller that may not call gets them too, whatever the time */
+        ck_assert_int_eq(hw_mallocstat_read(&m, m.next_at + 50, false, &b), 0);
+        ck_assert_int_eq(b.in_use_bytes, a.in_use_bytes);
         /* past it: read again */
-        ck_assert_int_eq(hw_mallocstat_read(&m, m.next_at + 1, &b), 0);
+        ck_assert_int_eq(hw_mallocstat_read(&m, m.next_at + 1, true, &b), 0);
         ck_assert_double_eq(b.age_seconds, 0);
         /* given up after a slow call: absent from then on */
         m.given_up = true;
-        ck_assert_int_eq(hw_mallocstat_read(&m, m.next_at + 100, &b), -ECANCELED);
+        ck_assert_int_eq(hw_mallocstat_read(&m, m.next_at + 100, true, &b), -ECANCELED);
         ck_assert(!b.present);
 }
 END_TEST
