@@ -111,9 +111,10 @@ static void rate_line(FILE *f, const char *label, double per_second) {
                 fprintf(f, "%s%s%s/s", label, per_second < 0 ? "-" : "", bytes(b, fabs(per_second)));
 }
 
+/* "12 %", or "0.4 %" below 10 % (time in GC is usually a fraction of a percent). */
 static void percent(FILE *f, const char *label, double share) {
         if (isfinite(share))
-                fprintf(f, "%s%.0f %%", label, share * 100);
+                fprintf(f, "%s%.*f %%", label, fabs(share) < 0.1 ? 1 : 0, share * 100);
 }
 
 static void render_growth(FILE *f, json_t *l) {
