@@ -161,6 +161,41 @@ static int curl_code_to_errno(CURLcode code) {
         }
 }
 
+/* With $HEAPWATCH_TOKEN_FILE set, the bearer token heapwatchd requires (its http-token-file: the
+ * first line, trailing whitespace dropped) goes with every request. Returns 0, or -errno with
+ * the reason in error[]. */
+static int add_authorization(struct curl_slist **headers, char *error, size_t error_size) {
+        const char *path = getenv("HEAPWATCH_TOKEN_FILE");
+        _cleanup_fclose_ FILE *f = NULL;
+        char line[4200], header[4256];
+        struct curl_slist *l;
+        size_t n;
+
+        if (!path || !*path)
+                return 0;
+        f = fopen(path, "re");
+        if (!f || !fgets(line, sizeof line, f)) {
+                char m[512];
+                snprintf(m, sizeof m, "cannot read $HEAPWATCH_TOKEN_FILE %s", path);
+                set_error(error, error_size, m);
+                return -EACCES;
+        }
+        n = strcspn(line, "\r\n");
+        while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+                n--;
+        line[n] = '\0';
+        snprintf(header, sizeof header, "Authorization: Bearer %s", line);
+        l = curl_slist_append(*headers, header);
+        explicit_bzero(line, sizeof line);
+        explicit_bzero(header, sizeof header);
+        if (!l) {
+                set_error(error, error_size, "out of memory");
+                return -ENOMEM;
+        }
+        *headers = l;
+        return 0;
+}
+
 static int http_get_one(const char *url, size_t body_max, HttpResponse *ret, char *error, size_t error_size) {
         _cleanup_(curl_easy_cleanupp) CURL *c = NULL;
         _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
@@ -180,6 +215,9 @@ static int http_get_one(const char *url, size_t body_max, HttpResponse *ret, cha
                 set_error(error, error_size, "out of memory");
                 return -ENOMEM;
         }
+        r = add_authorization(&headers, error, error_size);
+        if (r < 0)
+                return r;
 
         /* Options that cannot fail for a valid handle except on OOM; check them as one. */
         code = curl_easy_setopt(c, CURLOPT_URL, url);

@@ -4,6 +4,8 @@
  * for talking to heapwatchd's JSON API. Bounded because the peer is on the network: connect
  * timeout 2 s, whole request 10 s, body at most 16 MiB, http and https only, no redirects.
  * Never prints; failures come back as -errno plus a human sentence in the caller's buffer.
+ * With $HEAPWATCH_TOKEN_FILE set, every request carries "Authorization: Bearer <its first line>"
+ * (heapwatchd's http-token-file, docs/security.md).
  */
 #pragma once
 

@@ -22,11 +22,15 @@
 #include "log.h"
 #include "macro.h"
 #include "leak-resume.h"
+#include "peer-limits.h"
 #include "message.h"
+#include "peer-identity.h"
 #include "persist.h"
 #include "proc-util.h"
 #include "stats.h"
 #include "time-util.h"
+
+const char *agent_server_proc_root = "/proc";
 
 /* Bytes read per wake-up before yielding to other sources, so one chatty agent cannot starve
  * the loop (sd-event will call us again while data is pending). */
@@ -57,6 +61,9 @@ struct Connection {
         sd_event_source *hello_timer;
         struct ucred peer;
         FrameReader reader;
+        TokenBucket frames;         /* max-frames-per-second */
+        sd_event_source *idle_timer; /* armed after HELLO: agent-idle-timeout */
+        uint64_t last_frame_usec;   /* monotonic, last complete frame */
         Process *process;         /* NULL until HELLO */
         ExitReason goodbye;       /* set by GOODBYE: how the process ended */
 };
@@ -78,6 +85,7 @@ static void connection_free(Connection *c, ExitReason reason) {
         }
         sd_event_source_disable_unref(c->io_source);
         sd_event_source_disable_unref(c->hello_timer);
+        sd_event_source_disable_unref(c->idle_timer);
         frame_reader_done(&c->reader);
         safe_close(c->fd);
         if (c->prev)
@@ -107,18 +115,85 @@ static int connection_reject(Connection *c, FrameRejectReason reason, const char
 }
 
 /* The agent's start time and parent from the kernel where we can see the peer's /proc entry
- * (same pid namespace); from its claims otherwise. */
-static void peer_identity(AgentServer *s, const Connection *c, const HwHello *hello, pid_t *ret_ppid,
+ * (same pid namespace); from its claims otherwise. Returns whether the kernel said. */
+static bool peer_identity(AgentServer *s, const Connection *c, const HwHello *hello, pid_t *ret_ppid,
                           int64_t *ret_ticks, double *ret_start_time) {
         pid_t ppid = hello->ppid >= 0 ? (pid_t) hello->ppid : 0;
         int64_t ticks = hello->start_time_ticks >= 0 ? hello->start_time_ticks : 0;
         double start = hello->start_time;
 
-        if (c->peer.pid > 0 && proc_read_stat("/proc", c->peer.pid, &ppid, &ticks) >= 0 && s->boot_time > 0)
+        bool kernel = c->peer.pid > 0 && proc_read_stat("/proc", c->peer.pid, &ppid, &ticks) >= 0;
+
+        if (kernel && s->boot_time > 0)
                 start = s->boot_time + (double) ticks / (double) sysconf(_SC_CLK_TCK);
         *ret_ppid = ppid;
         *ret_ticks = ticks;
         *ret_start_time = start;
+        return kernel;
+}
+
+/* How many connections uid holds: a linear walk, once per accept, over at most max-connections. */
+static size_t connections_of_uid(const AgentServer *s, uid_t uid) {
+        size_t n = 0;
+
+        for (const Connection *c = s->connections; c; c = c->next)
+                n += c->peer.uid == uid;
+        return n;
+}
+
+/* A message refused for a string or array beyond the protocol's bounds (message.c words them
+ * "longer than" / "more than" / "at most") counts as a limit hit too. */
+static void count_message_bound(const char *error) {
+        if (strstr(error, " longer than ") || strstr(error, " more than ") || strstr(error, " at most "))
+                limit_hit(LIMIT_MESSAGE_FIELD);
+}
+
+/* Judge the HELLO's pid against the kernel and learn namespace, cgroup and container. Returns 0
+ * and *ret, or -EPERM with the reason in ret->cgroup (for the log line). */
+static int identity_check(const Connection *c, const HwHello *hello, PeerIdentity *ret) {
+        PeerIdentity id = {};
+        PeerClaimVerdict v;
+
+        (void) peer_read_namespace(agent_server_proc_root, c->peer.pid, &id.ns);
+        v = peer_judge_claim(c->peer.pid, hello->pid, &id.ns);
+        if (v == PEER_CLAIM_FORGED) {
+                snprintf(ret->cgroup, sizeof ret->cgroup, "HELLO claims pid %lld, the kernel says %d (%d in its namespace)",
+                         (long long) hello->pid, (int) c->peer.pid, (int) id.ns.inner_pid);
+                return -EPERM;
+        }
+        id.claim_verified = v == PEER_CLAIM_OK;
+        if (peer_read_cgroup(agent_server_proc_root, c->peer.pid, id.cgroup, sizeof id.cgroup) >= 0)
+                (void) peer_container_id(id.cgroup, id.container_id, sizeof id.container_id);
+        *ret = id;
+        return 0;
+}
+
+static int on_idle_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        Connection *c = userdata;
+        uint64_t timeout = c->server->limits.idle_timeout_usec, interval = 0;
+
+        /* An agent sampling slower than the timeout is not idle: allow three of its intervals. */
+        if (c->process && c->process->hello.interval > 0)
+                interval = (uint64_t) (c->process->hello.interval * 3 * USEC_PER_SEC);
+        if (interval > timeout)
+                timeout = interval;
+        if (now_usec_monotonic() - c->last_frame_usec >= timeout) {
+                limit_hit(LIMIT_AGENT_IDLE_TIMEOUT);
+                return connection_reject(c, REJECT_UNEXPECTED, "idle: no complete frame in time");
+        }
+        (void) sd_event_source_set_time(source, c->last_frame_usec + timeout);
+        return sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+}
+
+static void arm_idle_timer(Connection *c) {
+        int r;
+
+        if (c->idle_timer || c->server->limits.idle_timeout_usec == 0)
+                return;
+        r = sd_event_add_time(c->server->event, &c->idle_timer, CLOCK_MONOTONIC,
+                              c->last_frame_usec + c->server->limits.idle_timeout_usec, USEC_PER_SEC, on_idle_timer, c);
+        if (r < 0)
+                log_warning_errno(r, "Failed to arm the idle timer of an agent connection: %m");
 }
 
 static void send_welcome(Connection *c) {
@@ -140,17 +215,41 @@ static int handle_hello(Connection *c) {
         pid_t ppid;
         int64_t ticks;
         double start;
+        PeerIdentity ident;
+        bool kernel_ticks;
         Process *p;
         int r;
 
         r = message_decode_hello(c->reader.payload, c->reader.payload_len, &hello, error, sizeof error);
         if (r == -ENOMEM)
                 return connection_reject(c, REJECT_BAD_MESSAGE, "out of memory");
-        if (r < 0)
+        if (r < 0) {
+                count_message_bound(error);
                 return connection_reject(c, r == -EBADMSG ? REJECT_BAD_JSON : REJECT_BAD_MESSAGE, error);
+        }
 
-        peer_identity(s, c, &hello, &ppid, &ticks, &start);
-        process_id_format(id, c->peer.pid > 0 ? c->peer.pid : (pid_t) hello.pid, ticks);
+        r = identity_check(c, &hello, &ident);
+        if (r < 0) {
+                hw_hello_done(&hello);
+                return connection_reject(c, REJECT_IDENTITY, ident.cgroup);
+        }
+        kernel_ticks = peer_identity(s, c, &hello, &ppid, &ticks, &start);
+        process_id_format(id, c->peer.pid, ticks);
+        p = registry_find(s->registry, id);
+        if (p && p->uid != c->peer.uid) {
+                /* With the start time from the kernel, the id is this very process lifetime: it
+                 * changed its uid (a service dropping privileges after the agent started) and
+                 * keeps its record under the new one. With a claimed start time, the id may be
+                 * a collision with another user's process: never take over or extend another
+                 * user's history. */
+                if (!kernel_ticks) {
+                        char why[96];
+                        snprintf(why, sizeof why, "record %s belongs to uid %d", id, (int) p->uid);
+                        hw_hello_done(&hello);
+                        return connection_reject(c, REJECT_IDENTITY, why);
+                }
+                log_notice("Agent %s now runs as uid %d (was %d).", id, (int) c->peer.uid, (int) p->uid);
+        }
 
         r = registry_attach(s->registry, id, c->peer.pid > 0 ? c->peer.pid : (pid_t) hello.pid, c->peer.uid,
                             c->peer.gid, ppid, ticks, start, &hello, now_unix(), &p);
@@ -166,19 +265,28 @@ static int handle_hello(Connection *c) {
                                     c->peer.uid, c->peer.gid, ppid, ticks, start, &hello, now_unix(), &p);
         }
         hw_hello_done(&hello);
-        if (r == -ENOSPC)
+        if (r == -ENOSPC) {
+                limit_hit(LIMIT_PROCESSES);
                 return connection_reject(c, REJECT_PROCESS_LIMIT, "too many tracked processes");
+        }
         if (r < 0)
                 return connection_reject(c, REJECT_BAD_MESSAGE, "out of memory");
 
-        if (c->peer.pid > 0 && p->hello.pid != c->peer.pid)
-                log_info("Agent %s claims pid %lld; the kernel says %d (another pid namespace?).", id,
-                         (long long) p->hello.pid, (int) c->peer.pid);
+        p->identity = ident;
+        if (!ident.claim_verified)
+                log_notice("Agent %s claims pid %lld; the kernel says %d and its namespace view could not be read: "
+                           "recorded under pid %d, flagged unverified.", id, (long long) p->hello.pid,
+                           (int) c->peer.pid, (int) c->peer.pid);
+        else if (p->hello.pid != c->peer.pid)
+                log_info("Agent %s is pid %lld in its own pid namespace (container %s, cgroup %s).", id,
+                         (long long) p->hello.pid, ident.container_id[0] ? ident.container_id : "unknown",
+                         ident.cgroup[0] ? ident.cgroup : "unknown");
 
         p->owner = c;
         c->process = p;
         persist_attach(s->registry, p);
         c->hello_timer = sd_event_source_disable_unref(c->hello_timer);
+        arm_idle_timer(c);
         daemon_stats.frames_hello_total++;
         log_info("Agent connected: %s service=%s pid=%d uid=%d%s%s", p->id, p->hello.service, (int) p->pid,
                  (int) p->uid, p->parent_id[0] ? " parent=" : "", p->parent_id);
@@ -288,6 +396,8 @@ static int handle_sample(Connection *c, bool goodbye) {
         r = message_decode_sample_heap(c->reader.payload, c->reader.payload_len, goodbye, &sample, &heap, error,
                                        sizeof error);
         if (r < 0)
+                count_message_bound(error);
+        if (r < 0)
                 return connection_reject(c, r == -EBADMSG ? REJECT_BAD_JSON : REJECT_BAD_MESSAGE, error);
 
         if (goodbye) {
@@ -304,9 +414,13 @@ static int handle_sample(Connection *c, bool goodbye) {
         else if (r >= 0) {
                 /* the heap profile first: a finding opened by this sample names its sites */
                 if (heap) {
+                        uint64_t unknown = process_heap_unknown_sites_total(c->process->heap), after;
                         daemon_stats.heap_reports_total++;
                         if (process_heap_ingest(&c->process->heap, heap, sample.time) < 0)
                                 daemon_stats.heap_reports_dropped_total++;
+                        after = process_heap_unknown_sites_total(c->process->heap);
+                        if (after > unknown) /* a new epoch starts the count afresh */
+                                limit_hits_add(LIMIT_HEAP_SITES, after - unknown);
                 }
                 persist_sample(c->server->registry, c->process);
                 detect_leaks(c->server, c->process, &sample);
@@ -318,6 +432,16 @@ static int handle_sample(Connection *c, bool goodbye) {
 /* Returns 1 to go on reading, 0 if the connection was closed (c is freed). */
 static int handle_frame(Connection *c) {
         uint8_t type = c->reader.hdr.type;
+        uint64_t now = now_usec_monotonic();
+
+        c->last_frame_usec = now;
+        /* Over the rate: dropped before it costs a JSON parse. A GOODBYE always gets through
+         * (it says how the process ended), and so does the HELLO (it is the first frame). */
+        if (c->process && type != HW_FRAME_GOODBYE &&
+            !token_bucket_take(&c->frames, c->server->limits.frames_per_second, c->server->limits.frames_burst, now)) {
+                limit_hit(LIMIT_FRAME_RATE);
+                return 1;
+        }
 
         if (!c->process) {
                 if (type != HW_FRAME_HELLO)
@@ -378,8 +502,11 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
                                 connection_free(c, EXIT_REASON_CONNECTION_LOST);
                                 return 0;
                         }
-                        if (r < 0)
+                        if (r < 0) {
+                                if (reason == REJECT_TOO_LARGE)
+                                        limit_hit(LIMIT_FRAME_SIZE);
                                 return connection_reject(c, reason, NULL);
+                        }
                         if (r == FRAME_COMPLETE) {
                                 if (handle_frame(c) == 0)
                                         return 0;
@@ -392,6 +519,7 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
 
 static int on_hello_timeout(sd_event_source *source, uint64_t usec, void *userdata) {
         Connection *c = userdata;
+        limit_hit(LIMIT_HELLO_TIMEOUT);
         return connection_reject(c, REJECT_UNEXPECTED, "no HELLO in time");
 }
 
@@ -411,6 +539,7 @@ static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *us
         }
         if (s->n_connections >= s->limits.max_connections) {
                 daemon_stats.connections_refused_total++;
+                limit_hit(LIMIT_AGENT_CONNECTIONS);
                 if (ratelimit_below(&s->log_ratelimit))
                         log_warning("Refusing agent connection: %zu connections is the limit.",
                                     s->limits.max_connections);
@@ -426,6 +555,26 @@ static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *us
         c->fd = -1;
         if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len) < 0) {
                 log_warning_errno(errno, "SO_PEERCRED failed, refusing agent connection: %m");
+                free(c);
+                return 0;
+        }
+        if (c->peer.pid <= 0) {
+                /* The peer is in a pid namespace the daemon cannot see (the daemon runs in a
+                 * container, the agent outside): its record would rest on a claim alone. */
+                daemon_stats.frames_rejected_total[REJECT_IDENTITY]++;
+                if (ratelimit_below(&s->log_ratelimit))
+                        log_warning("Refusing agent connection from uid %d: the kernel gives no pid for it.",
+                                    (int) c->peer.uid);
+                free(c);
+                return 0;
+        }
+        if (s->limits.max_connections_per_uid > 0 &&
+            connections_of_uid(s, c->peer.uid) >= s->limits.max_connections_per_uid) {
+                daemon_stats.connections_refused_total++;
+                limit_hit(LIMIT_AGENT_CONNECTIONS_PER_UID);
+                if (ratelimit_below(&s->log_ratelimit))
+                        log_warning("Refusing agent connection from uid %d: %zu connections per user is the limit.",
+                                    (int) c->peer.uid, s->limits.max_connections_per_uid);
                 free(c);
                 return 0;
         }
@@ -472,7 +621,7 @@ static int mkdir_parents(const char *path) {
 
 /* Bind a fresh listening socket at path. An existing socket file that nobody answers on is a
  * leftover of a crashed daemon and is replaced; one that answers belongs to a live daemon. */
-static int bind_unix_socket(const char *path, unsigned mode) {
+static int bind_unix_socket(const char *path, unsigned mode, gid_t gid) {
         _cleanup_close_ int fd = -1;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct stat st;
@@ -504,6 +653,8 @@ static int bind_unix_socket(const char *path, unsigned mode) {
                 return log_error_errno(errno, "Failed to bind agent socket %s: %m", path);
         if (chmod(path, mode) < 0)
                 return log_error_errno(errno, "Failed to set the mode of %s: %m", path);
+        if (gid != (gid_t) -1 && chown(path, (uid_t) -1, gid) < 0)
+                return log_error_errno(errno, "Failed to give %s to group %d: %m", path, (int) gid);
         if (listen(fd, SOMAXCONN) < 0)
                 return log_error_errno(errno, "Failed to listen on %s: %m", path);
         return TAKE_FD(fd);
@@ -529,7 +680,7 @@ int agent_server_new(sd_event *e, const char *path, int listen_fd, unsigned sock
                 s->listen_fd = listen_fd;
                 (void) fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
         } else {
-                r = bind_unix_socket(path, socket_mode);
+                r = bind_unix_socket(path, socket_mode, limits->socket_gid);
                 if (r < 0) {
                         agent_server_free(s);
                         return r;

@@ -4,11 +4,14 @@
  * reassembles and validates their frames, and files what they say into the Registry. A peer's
  * identity comes from the kernel (SO_PEERCRED, /proc/<pid>/stat), never from its claims.
  * A connection that sends anything malformed is logged (rate-limited), counted and closed;
- * nothing already stored is touched.
+ * nothing already stored is touched. A HELLO whose pid contradicts the kernel's view (NSpid), or
+ * that names another uid's record, is refused; connections per uid, frames per second, the HELLO
+ * and idle deadlines are bounded (docs/security.md).
  */
 #pragma once
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <systemd/sd-event.h>
 
 #include "registry.h"
@@ -17,6 +20,12 @@ typedef struct AgentServerLimits {
         size_t max_connections;   /* concurrent agent connections */
         size_t max_frame_payload; /* bytes, <= HW_FRAME_MAX_PAYLOAD */
         uint64_t hello_timeout_usec; /* a connection must say HELLO within this */
+        /* docs/security.md: */
+        size_t max_connections_per_uid; /* 0: no per-uid bound */
+        double frames_per_second;       /* per connection, token bucket; 0: unlimited */
+        double frames_burst;
+        uint64_t idle_timeout_usec;     /* no complete frame for this long: closed (at least 3 intervals) */
+        gid_t socket_gid;               /* group of the socket file we create; (gid_t) -1: unchanged */
 } AgentServerLimits;
 
 typedef struct AgentServer AgentServer;
@@ -31,3 +40,6 @@ int agent_server_new(sd_event *e, const char *path, int listen_fd, unsigned sock
 AgentServer *agent_server_free(AgentServer *s);
 
 size_t agent_server_connections(const AgentServer *s);
+
+/* Where the daemon reads /proc/<pid>/status and cgroup (tests may point it at a fake tree). */
+extern const char *agent_server_proc_root;

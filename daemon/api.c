@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "peer-limits.h"
 #include "api-leaks.h"
 #include "json-util.h"
 #include "leak-evidence.h"
@@ -277,6 +278,34 @@ static json_t *sample_new(const HwSample *s) {
         return TAKE_PTR(o);
 }
 
+/* What the kernel says about the process (docs/security.md "Identity"): pid, uid and gid from
+ * SO_PEERCRED in the daemon's pid namespace; the pid the agent sees in its own namespace and
+ * whether its claim was checked against the kernel; the namespace, cgroup and container. */
+static json_t *identity_new(const Process *p) {
+        _cleanup_json_ json_t *o = NULL, *ns = NULL;
+        const PeerIdentity *id = &p->identity;
+
+        ns = json_object();
+        if (!ns ||
+            json_add(ns, "known", json_boolean(id->ns.known)) < 0 ||
+            json_add(ns, "same_as_daemon", id->ns.known ? json_boolean(id->ns.depth == 1) : json_null()) < 0 ||
+            json_add(ns, "depth", id->ns.known ? json_integer(id->ns.depth) : json_null()) < 0 ||
+            json_add(ns, "inode", id->ns.pidns_inode ? json_integer((json_int_t) id->ns.pidns_inode) : json_null()) < 0)
+                return NULL;
+        o = json_object();
+        if (!o ||
+            json_add(o, "pid", json_integer(p->pid)) < 0 ||
+            json_add(o, "uid", json_integer(p->uid)) < 0 ||
+            json_add(o, "gid", json_integer(p->gid)) < 0 ||
+            json_add(o, "agent_pid", json_integer(p->hello.pid)) < 0 ||
+            json_add(o, "agent_pid_verified", json_boolean(id->claim_verified)) < 0 ||
+            json_add(o, "pid_namespace", TAKE_PTR(ns)) < 0 ||
+            json_add(o, "cgroup", id->cgroup[0] ? json_string_lossy(id->cgroup) : json_null()) < 0 ||
+            json_add(o, "container_id", id->container_id[0] ? json_string(id->container_id) : json_null()) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
 static json_t *process_detail_new(const Process *p) {
         _cleanup_json_ json_t *root = NULL, *o = NULL, *python = NULL, *pauses = NULL;
         unsigned n = 0;
@@ -299,7 +328,8 @@ static json_t *process_detail_new(const Process *p) {
             json_add(o, "agent_pid", json_integer(p->hello.pid)) < 0 ||
             json_add(o, "interval", p->hello.interval > 0 ? json_number_or_null(p->hello.interval) : json_null()) < 0 ||
             json_add(o, "connections", json_integer(p->connections)) < 0 ||
-            json_add(o, "python", TAKE_PTR(python)) < 0)
+            json_add(o, "python", TAKE_PTR(python)) < 0 ||
+            json_add(o, "identity", identity_new(p)) < 0)
                 return NULL;
 
         /* Daemon-side sums over every sample received, one per generation the agent reports. */
@@ -634,6 +664,8 @@ static int series_build(const Process *p, Store *store, const char *id, const Se
         ret->points = TAKE_PTR(points);
         ret->step = step;
         ret->step_adjusted = adjusted;
+        if (adjusted)
+                limit_hit(LIMIT_SERIES_POINTS);
         ret->resolution = use_disk ? c->tiers[tier].resolution : 0;
         ret->memory_from = hi > lo ? history_get(h, lo)->time : NAN;
         return 0;

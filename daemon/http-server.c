@@ -29,7 +29,9 @@
 #include <microhttpd.h>
 #include <systemd/sd-daemon.h>
 
+#include "access.h"
 #include "api.h"
+#include "http-limits.h"
 #include "http-server.h"
 #include "log.h"
 #include "macro.h"
@@ -44,6 +46,8 @@ struct HttpServer {
         struct MHD_Daemon *mhd;
         sd_event_source *io_source;
         sd_event_source *timer_source;
+        HttpLimits *limits;  /* connection counts, request-head deadline (http-limits.c) */
+        HttpAccess *access;  /* token and rates (access.c); installed while we run */
 };
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(HttpServer *, http_server_free);
@@ -62,9 +66,11 @@ _printf_(2, 0) static void mhd_logger(void *cls, const char *format, va_list ap)
         char buf[512];
         size_t n;
 
+        (void) vsnprintf(buf, sizeof buf, format, ap);
+        /* Counted before the log rate limit: the 414/431 answers of the memory limit. */
+        http_limits_note_mhd_message(buf);
         if (!ratelimit_below(&rl))
                 return;
-        (void) vsnprintf(buf, sizeof buf, format, ap);
         n = strlen(buf);
         while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
                 buf[--n] = '\0';
@@ -147,6 +153,14 @@ static enum MHD_Result request_handler(void *cls, struct MHD_Connection *c, cons
                  * close the connection, and scrapers should keep theirs alive. */
                 *con_cls = &seen;
                 daemon_stats.http_requests_total++;
+                http_limits_request_started(c);
+
+                /* Token and request rate (access.c), before anything else is revealed. */
+                {
+                        int result;
+                        if (http_access_filter(c, route.kind, &result))
+                                return (enum MHD_Result) result;
+                }
 
                 /* 405 before 413: a POST with a body is wrong because of its method. */
                 if (route.kind == ROUTE_METHOD_NOT_ALLOWED)
@@ -291,8 +305,29 @@ static int http_listen(const char *addr, uint16_t port) {
         return TAKE_FD(fd);
 }
 
+static void on_request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                                 enum MHD_RequestTerminationCode toe) {
+        http_limits_request_completed(c);
+}
+
+/* Whether the listening socket is bound to a loopback address (or the wildcard: no). */
+static bool listen_is_loopback(int fd) {
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof sa;
+
+        return getsockname(fd, (struct sockaddr *) &sa, &len) == 0 && access_sockaddr_is_loopback((struct sockaddr *) &sa);
+}
+
 int http_server_new(sd_event *e, const char *addr, uint16_t port, int listen_fd, Registry *reg,
                     HttpServer **ret) {
+        LimitsConfig l;
+
+        limits_config_default(&l);
+        return http_server_new_secured(e, addr, port, listen_fd, reg, &l, NULL, ret);
+}
+
+int http_server_new_secured(sd_event *e, const char *addr, uint16_t port, int listen_fd, Registry *reg,
+                            const LimitsConfig *limits, const char *token, HttpServer **ret) {
         _cleanup_(http_server_freep) HttpServer *s = NULL;
         _cleanup_close_ int fd = -1;
         const union MHD_DaemonInfo *info;
@@ -343,14 +378,25 @@ int http_server_new(sd_event *e, const char *addr, uint16_t port, int listen_fd,
                 return log_oom();
         s->event = sd_event_ref(e);
         s->registry = reg;
+        s->limits = http_limits_new(e, limits);
+        s->access = http_access_new(token, limits);
+        if (!s->limits || !s->access)
+                return log_oom();
+        if (!token && !listen_is_loopback(fd))
+                log_warning("HTTP is served on a non-loopback address without a bearer token (http-token-file): "
+                            "anyone who can reach it reads every process's memory history.");
 
-        s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, request_handler, s,
+        /* Our accept policy enforces (and counts) the connection limits; MHD's own limit, one
+         * higher, never triggers first. MHD's idle timeout, a little longer than ours, still
+         * bounds a client reading a response slowly; the request-head deadline is ours. */
+        s->mhd = MHD_start_daemon(flags, 0, http_limits_accept_policy, s->limits, request_handler, s,
                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
                                   MHD_OPTION_LISTEN_SOCKET, fd,
-                                  MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
-                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_PER_IP_CONNECTION_LIMIT,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_SEC,
-                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONNECTION_MEMORY_LIMIT,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned) limits->http_max_connections + 1,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) limits->http_timeout + 2,
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits->http_connection_memory,
+                                  MHD_OPTION_NOTIFY_CONNECTION, http_limits_notify_connection, s->limits,
+                                  MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, NULL,
                                   MHD_OPTION_STRICT_FOR_CLIENT, (int) 1,
                                   MHD_OPTION_END);
         if (!s->mhd) {
@@ -379,6 +425,8 @@ int http_server_new(sd_event *e, const char *addr, uint16_t port, int listen_fd,
         if (r < 0)
                 return log_error_errno(r, "Failed to arm the HTTP timer: %m");
 
+        http_access_install(s->access);
+
         /* The caller's descriptor was duplicated for MHD; ours now, and no longer needed. */
         if (listen_fd >= 0)
                 (void) safe_close(listen_fd);
@@ -395,6 +443,8 @@ HttpServer *http_server_free(HttpServer *s) {
         s->timer_source = sd_event_source_disable_unref(s->timer_source);
         if (s->mhd)
                 MHD_stop_daemon(s->mhd);
+        http_limits_free(s->limits);
+        http_access_free(s->access);
         sd_event_unref(s->event);
         free(s);
         return NULL;

@@ -6,9 +6,12 @@
  * timeouts), so requests are answered on the event loop thread and read the Registry without
  * locks. Only transport lives here: routing is router.c, responses api.c.
  *
- * Limits on what a client controls: 64 connections, 32 per client address, 10 s idle timeout
- * (slowloris), 32 KiB of memory per connection (which also bounds the URL and headers: MHD
- * answers 414/431 itself), no request bodies (413), GET and HEAD only (405 with Allow).
+ * Limits on what a client controls: 64 connections, 32 per client address, 10 s for a request
+ * head (slowloris), 32 KiB of memory per connection (which also bounds the URL and headers: MHD
+ * answers 414/431 itself), no request bodies (413), GET and HEAD only (405 with Allow). Those
+ * are the defaults of the LimitsConfig given to http_server_new_secured() (peer-limits.h,
+ * configurable, counted by http-limits.c); the HTTP_* constants below are kept for reference.
+ * A bearer token and request rates are access.c's.
  */
 #pragma once
 
@@ -16,6 +19,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "peer-limits.h"
 #include "registry.h"
 
 #define HTTP_CONNECTION_LIMIT 64U
@@ -35,6 +39,12 @@ typedef struct HttpServer HttpServer;
  * logs the reason. */
 int http_server_new(sd_event *e, const char *addr, uint16_t port, int listen_fd, Registry *reg,
                     HttpServer **ret);
+
+/* The same with the configurable limits (peer-limits.h; http_server_new() uses the defaults) and a
+ * bearer token (NULL: none; copied) that every endpoint but /healthz then requires (access.h).
+ * Warns when the socket is not on loopback and no token is given. */
+int http_server_new_secured(sd_event *e, const char *addr, uint16_t port, int listen_fd, Registry *reg,
+                            const LimitsConfig *limits, const char *token, HttpServer **ret);
 
 /* Stop listening, close every connection, release the event sources. Accepts NULL; returns NULL. */
 HttpServer *http_server_free(HttpServer *s);

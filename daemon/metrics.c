@@ -19,6 +19,7 @@
 
 #include "leak-evidence.h"
 #include "macro.h"
+#include "peer-limits.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -616,6 +617,7 @@ int metrics_render(Registry *reg, const DaemonStats *stats, char **ret_text, siz
         write_process_families(f, reg, leak_families, ELEMENTSOF(leak_families));
         write_process_families(f, reg, evidence_families, ELEMENTSOF(evidence_families));
         write_leak_classification(f, reg);
+        limits_write_metrics(f);
 
         /* A memstream only fails by running out of memory. */
         if (fflush(f) != 0 || ferror(f))

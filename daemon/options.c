@@ -50,6 +50,7 @@ void options_init(Options *o) {
         o->socket_mode = DEFAULT_SOCKET_MODE;
         snprintf(o->config_path, sizeof o->config_path, "%s", DEFAULT_CONFIG_PATH);
         detect_config_default(&o->detect);
+        limits_config_default(&o->limits);
 
         o->store_enabled = true;
         store_config_default(&o->store);
@@ -111,6 +112,21 @@ enum {
         ARG_FLUSH_INTERVAL,
         ARG_MAX_DISK_BYTES,
         ARG_CONFIG,
+        ARG_SOCKET_MODE,
+        ARG_SOCKET_GROUP,
+        ARG_HTTP_TOKEN_FILE,
+        ARG_MAX_CONNECTIONS_PER_UID,
+        ARG_MAX_FRAMES_PER_SECOND,
+        ARG_MAX_FRAMES_BURST,
+        ARG_AGENT_HELLO_TIMEOUT,
+        ARG_AGENT_IDLE_TIMEOUT,
+        ARG_HTTP_MAX_CONNECTIONS,
+        ARG_HTTP_MAX_CONNECTIONS_PER_ADDRESS,
+        ARG_HTTP_CONNECTION_MEMORY,
+        ARG_HTTP_TIMEOUT,
+        ARG_HTTP_REQUESTS_PER_SECOND,
+        ARG_AGENT_WORK_PER_MINUTE,
+        ARG_AGENT_WORK_PER_MINUTE_PER_CLIENT,
 };
 
 /* One table for the command line and the configuration file: every option that sets something
@@ -138,8 +154,103 @@ static const struct option longopts[] = {
         { "flush-interval", required_argument, NULL, ARG_FLUSH_INTERVAL },
         { "max-disk-bytes", required_argument, NULL, ARG_MAX_DISK_BYTES },
         { "config", required_argument, NULL, ARG_CONFIG },
+        { "socket-mode", required_argument, NULL, ARG_SOCKET_MODE },
+        { "socket-group", required_argument, NULL, ARG_SOCKET_GROUP },
+        { "http-token-file", required_argument, NULL, ARG_HTTP_TOKEN_FILE },
+        { "max-connections-per-uid", required_argument, NULL, ARG_MAX_CONNECTIONS_PER_UID },
+        { "max-frames-per-second", required_argument, NULL, ARG_MAX_FRAMES_PER_SECOND },
+        { "max-frames-burst", required_argument, NULL, ARG_MAX_FRAMES_BURST },
+        { "agent-hello-timeout", required_argument, NULL, ARG_AGENT_HELLO_TIMEOUT },
+        { "agent-idle-timeout", required_argument, NULL, ARG_AGENT_IDLE_TIMEOUT },
+        { "http-max-connections", required_argument, NULL, ARG_HTTP_MAX_CONNECTIONS },
+        { "http-max-connections-per-address", required_argument, NULL, ARG_HTTP_MAX_CONNECTIONS_PER_ADDRESS },
+        { "http-connection-memory", required_argument, NULL, ARG_HTTP_CONNECTION_MEMORY },
+        { "http-timeout", required_argument, NULL, ARG_HTTP_TIMEOUT },
+        { "http-requests-per-second", required_argument, NULL, ARG_HTTP_REQUESTS_PER_SECOND },
+        { "agent-work-per-minute", required_argument, NULL, ARG_AGENT_WORK_PER_MINUTE },
+        { "agent-work-per-minute-per-client", required_argument, NULL, ARG_AGENT_WORK_PER_MINUTE_PER_CLIENT },
         {}
 };
+
+/* The access and limit options (docs/security.md): each with its bounds. */
+static int options_set_security(Options *o, int id, const char *arg, const char *name, char *error, size_t size) {
+        LimitsConfig *l = &o->limits;
+        char *end;
+        unsigned long m;
+
+        switch (id) {
+        case ARG_SOCKET_MODE:
+                errno = 0;
+                m = strtoul(arg, &end, 8);
+                if (errno || end == arg || *end || m > 0777 || arg[0] == '-')
+                        return fail(error, size, "%s must be an octal mode in 0..0777 (e.g. 0660), not '%s'", name, arg);
+                o->socket_mode = (unsigned) m;
+                break;
+        case ARG_SOCKET_GROUP:
+                if (strlen(arg) >= sizeof o->socket_group || strchr(arg, '/') || strchr(arg, ':'))
+                        return fail(error, size, "%s needs a group name or gid shorter than %zu bytes", name,
+                                    sizeof o->socket_group);
+                snprintf(o->socket_group, sizeof o->socket_group, "%s", arg);
+                break;
+        case ARG_HTTP_TOKEN_FILE:
+                if (arg[0] != '/' || strlen(arg) >= sizeof o->http_token_file)
+                        return fail(error, size, "%s needs an absolute path shorter than %zu bytes", name,
+                                    sizeof o->http_token_file);
+                snprintf(o->http_token_file, sizeof o->http_token_file, "%s", arg);
+                break;
+        case ARG_MAX_CONNECTIONS_PER_UID:
+                if (parse_count(arg, 1, 1000000, &l->max_connections_per_uid) < 0)
+                        return fail(error, size, "%s must be an integer in 1..1000000", name);
+                break;
+        case ARG_MAX_FRAMES_PER_SECOND:
+                if (parse_seconds(arg, 0, 1e6, &l->frames_per_second) < 0)
+                        return fail(error, size, "%s must be a rate in 0..1000000 (0: unlimited)", name);
+                break;
+        case ARG_MAX_FRAMES_BURST:
+                if (parse_seconds(arg, 1, 1e6, &l->frames_burst) < 0)
+                        return fail(error, size, "%s must be a number of frames in 1..1000000", name);
+                break;
+        case ARG_AGENT_HELLO_TIMEOUT:
+                if (parse_seconds(arg, 0.1, 3600, &l->hello_timeout) < 0)
+                        return fail(error, size, "%s must be seconds in 0.1..3600", name);
+                break;
+        case ARG_AGENT_IDLE_TIMEOUT:
+                if (parse_seconds(arg, 1, 86400, &l->idle_timeout) < 0)
+                        return fail(error, size, "%s must be seconds in 1..86400", name);
+                break;
+        case ARG_HTTP_MAX_CONNECTIONS:
+                if (parse_count(arg, 1, 10000, &l->http_max_connections) < 0)
+                        return fail(error, size, "%s must be an integer in 1..10000", name);
+                break;
+        case ARG_HTTP_MAX_CONNECTIONS_PER_ADDRESS:
+                if (parse_count(arg, 1, 10000, &l->http_max_connections_per_address) < 0)
+                        return fail(error, size, "%s must be an integer in 1..10000", name);
+                break;
+        case ARG_HTTP_CONNECTION_MEMORY:
+                if (parse_count(arg, 4096, 16u * 1024 * 1024, &l->http_connection_memory) < 0)
+                        return fail(error, size, "%s must be bytes in 4096..16777216", name);
+                break;
+        case ARG_HTTP_TIMEOUT:
+                if (parse_seconds(arg, 1, 3600, &l->http_timeout) < 0)
+                        return fail(error, size, "%s must be seconds in 1..3600", name);
+                break;
+        case ARG_HTTP_REQUESTS_PER_SECOND:
+                if (parse_seconds(arg, 0, 1e6, &l->http_requests_per_second) < 0)
+                        return fail(error, size, "%s must be a rate in 0..1000000 (0: unlimited)", name);
+                break;
+        case ARG_AGENT_WORK_PER_MINUTE:
+                if (parse_seconds(arg, 0, 6000, &l->work_per_minute_process) < 0)
+                        return fail(error, size, "%s must be a rate in 0..6000 (0: unlimited)", name);
+                break;
+        case ARG_AGENT_WORK_PER_MINUTE_PER_CLIENT:
+                if (parse_seconds(arg, 0, 6000, &l->work_per_minute_client) < 0)
+                        return fail(error, size, "%s must be a rate in 0..6000 (0: unlimited)", name);
+                break;
+        default:
+                return fail(error, size, "unknown option '%s'", name);
+        }
+        return 0;
+}
 
 /* Apply one option; `name` is how the user wrote it ("--socket" or "socket"), for the error. */
 static int options_set(Options *o, int id, const char *arg, const char *name, char *error, size_t size) {
@@ -241,7 +352,7 @@ static int options_set(Options *o, int id, const char *arg, const char *name, ch
                 o->config_required = true;
                 break;
         default:
-                return fail(error, size, "unknown option '%s'", name);
+                return options_set_security(o, id, arg, name, error, size);
         }
         return 0;
 }
@@ -398,9 +509,22 @@ void options_print_help(const char *program) {
                "                           (default %llu)\n"
                "  --config FILE            configuration file, overridden by the command line\n"
                "                           (default %s; heapwatchd.conf(5))\n"
+               "  --socket-mode MODE       agent socket permissions, octal (default 0666)\n"
+               "  --socket-group GROUP     group owning the agent socket (default: the daemon's)\n"
+               "  --http-token-file FILE   require 'Authorization: Bearer <token>' on every endpoint\n"
+               "                           but /healthz\n"
+               "  --max-connections-per-uid N   agent connections one user may hold (default %d)\n"
+               "  --max-frames-per-second N     per agent connection, beyond --max-frames-burst\n"
+               "  --agent-hello-timeout SECS, --agent-idle-timeout SECS\n"
+               "  --http-max-connections N, --http-max-connections-per-address N\n"
+               "  --http-connection-memory BYTES, --http-timeout SECS\n"
+               "  --http-requests-per-second N  per client address (429 beyond)\n"
+               "  --agent-work-per-minute N, --agent-work-per-minute-per-client N\n"
+               "                           (limits, defaults and counters: docs/security.md)\n"
                "  -h, --help               show this help\n"
                "      --version            show the version\n",
                program, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_HISTORY_POINTS, DEFAULT_EXITED_RETENTION,
                DEFAULT_MAX_PROCESSES, DEFAULT_MAX_CONNECTIONS, STORE_DEFAULT_FLUSH_INTERVAL,
-               (unsigned long long) STORE_DEFAULT_MAX_DISK_BYTES, DEFAULT_CONFIG_PATH);
+               (unsigned long long) STORE_DEFAULT_MAX_DISK_BYTES, DEFAULT_CONFIG_PATH,
+               LIMITS_DEFAULT_MAX_CONNECTIONS_PER_UID);
 }

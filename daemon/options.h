@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "detect.h"
+#include "peer-limits.h"
 #include "store.h"
 
 typedef struct Options {
@@ -34,6 +35,10 @@ typedef struct Options {
         bool config_required;      /* given with --config: a missing file is an error */
         bool show_help;
         bool show_version;
+        /* Access and limits on what peers control (docs/security.md). */
+        char socket_group[64];     /* group owning the agent socket ("" the daemon's) */
+        char http_token_file[256]; /* bearer token for HTTP ("" none) */
+        LimitsConfig limits;
 } Options;
 
 #define DEFAULT_HTTP_HOST "127.0.0.1"

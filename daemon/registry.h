@@ -17,6 +17,7 @@
 #include "heap.h"
 #include "history.h"
 #include "leaks.h"
+#include "peer-identity.h"
 #include "sample.h"
 
 #define PROCESS_ID_MAX 48
@@ -86,6 +87,9 @@ typedef struct Process {
         int64_t oom_kills_at_attach;
         ProcessHeap *heap;  /* heap profile by allocation site; NULL until a first report */
         ProcessEvidence evidence; /* allocator and GC trends for classifying findings */
+        /* The kernel's view beyond SO_PEERCRED (peer-identity.h), refreshed at every HELLO:
+         * the pid inside the agent's pid namespace, the namespace, cgroup and container. */
+        PeerIdentity identity;
 } Process;
 
 typedef struct Registry Registry;

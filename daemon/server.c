@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "access.h"
 #include "agent-server.h"
 #include "heapwatch/protocol.h"
 #include "http-server.h"
@@ -140,6 +141,49 @@ static int on_status(sd_event_source *source, uint64_t usec, void *userdata) {
         return rearm(source, usec + STATUS_INTERVAL_USEC);
 }
 
+/* The bearer token of path ("" none: *ret NULL), with a warning when others may read the file.
+ * Logs a refusal at level with prefix and suffix around the reason. Returns 0 or -errno. */
+static int load_token(const char *path, int level, const char *prefix, const char *suffix, char **ret) {
+        char why[512];
+        bool loose = false;
+        int r;
+
+        *ret = NULL;
+        if (!path[0])
+                return 0;
+        r = access_token_load(path, ret, &loose, why, sizeof why);
+        if (r < 0) {
+                log_full_errno(level, 0, "%s%s%s", prefix, why, suffix);
+                return r;
+        }
+        if (loose)
+                log_warning("The token file %s is readable by group or others; chmod 0600 it.", path);
+        return 0;
+}
+
+/* Read the token file again (or drop the token when the key is gone), so a token is rotated
+ * with a reload. Returns 1 when applied, 0 without HTTP, -errno when the file was refused (the
+ * running token stays). Logs. */
+static int server_reload_token(Server *s, const Options *n) {
+        _cleanup_free_ char *token = NULL;
+        HttpAccess *a = http_access_installed();
+        int r;
+
+        if (!s->http || !a)
+                return 0;
+        r = load_token(n->http_token_file, LOG_WARNING, "Reload: ", "; the running token stays", &token);
+        if (r < 0)
+                return r;
+        r = http_access_set_token(a, token);
+        if (token)
+                explicit_bzero(token, strlen(token));
+        if (r < 0)
+                return log_oom();
+        if (!n->http_token_file[0] && s->options.http_token_file[0])
+                log_warning("Reload: http-token-file removed; HTTP no longer requires a token.");
+        return 1;
+}
+
 /* Apply what can change while running; say what cannot. Logs. */
 static void server_apply(Server *s, const Options *n) {
         Options *o = &s->options;
@@ -198,6 +242,12 @@ static void server_apply(Server *s, const Options *n) {
                 log_warning("Reload: max-connections cannot change while running; restart heapwatchd to apply it.");
         if (n->store_enabled != o->store_enabled || strcmp(n->store.state_dir, o->store.state_dir) != 0)
                 log_warning("Reload: no-store/state-dir cannot change while running; restart heapwatchd to apply it.");
+        if (memcmp(&n->limits, &o->limits, sizeof n->limits) != 0 || n->socket_mode != o->socket_mode ||
+            strcmp(n->socket_group, o->socket_group) != 0)
+                log_warning("Reload: access and limit keys (docs/security.md) are read at start; "
+                            "restart heapwatchd to apply them.");
+        if (server_reload_token(s, n) > 0)
+                snprintf(o->http_token_file, sizeof o->http_token_file, "%s", n->http_token_file);
 
         /* Keep what runs: the applied values from n, the rest as they were. */
         o->log_level = n->log_level;
@@ -275,7 +325,12 @@ int server_new(const Options *o, int argc, char *argv[], Server **ret) {
         AgentServerLimits al = {
                 .max_connections = o->max_connections,
                 .max_frame_payload = HW_FRAME_MAX_PAYLOAD,
-                .hello_timeout_usec = 10 * USEC_PER_SEC,
+                .hello_timeout_usec = (uint64_t) (o->limits.hello_timeout * USEC_PER_SEC),
+                .max_connections_per_uid = o->limits.max_connections_per_uid,
+                .frames_per_second = o->limits.frames_per_second,
+                .frames_burst = o->limits.frames_burst,
+                .idle_timeout_usec = (uint64_t) (o->limits.idle_timeout * USEC_PER_SEC),
+                .socket_gid = (gid_t) -1,
         };
         Server *s;
         int agent_fd, http_fd, r;
@@ -330,6 +385,11 @@ int server_new(const Options *o, int argc, char *argv[], Server **ret) {
         } else
                 log_info("History store disabled (--no-store): history is kept in memory only.");
 
+        r = access_resolve_group(o->socket_group, &al.socket_gid);
+        if (r < 0) {
+                log_error_errno(r, "Unknown socket-group '%s': %m", o->socket_group);
+                goto fail;
+        }
         sd_util_listen_fds(&agent_fd, &http_fd);
         r = agent_server_new(s->event, o->socket_path, agent_fd, o->socket_mode, s->registry, &al, &s->agents);
         if (r < 0)
@@ -337,7 +397,14 @@ int server_new(const Options *o, int argc, char *argv[], Server **ret) {
         log_info("Listening for agents on %s.", agent_fd >= 0 ? "the socket-activated socket" : o->socket_path);
 
         if (o->http_enabled || http_fd >= 0) {
-                r = http_server_new(s->event, o->http_host, o->http_port, http_fd, s->registry, &s->http);
+                _cleanup_free_ char *token = NULL;
+                r = load_token(o->http_token_file, LOG_ERR, "", "", &token);
+                if (r < 0)
+                        goto fail;
+                r = http_server_new_secured(s->event, o->http_host, o->http_port, http_fd, s->registry, &o->limits,
+                                            token, &s->http);
+                if (token)
+                        explicit_bzero(token, strlen(token));
                 if (r < 0)
                         goto fail;
                 if (http_fd >= 0)

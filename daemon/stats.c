@@ -17,6 +17,7 @@ const char *frame_reject_reason_to_string(FrameRejectReason r) {
                 [REJECT_UNEXPECTED] = "unexpected_frame",
                 [REJECT_OUT_OF_ORDER] = "out_of_order",
                 [REJECT_PROCESS_LIMIT] = "process_limit",
+                [REJECT_IDENTITY] = "identity",
         };
         if ((unsigned) r >= ELEMENTSOF(table))
                 return NULL;

@@ -16,6 +16,7 @@ typedef enum FrameRejectReason {
         REJECT_UNEXPECTED,     /* frame type not allowed now (no HELLO first, second HELLO...) */
         REJECT_OUT_OF_ORDER,   /* sample not newer than the previous one */
         REJECT_PROCESS_LIMIT,  /* registry full */
+        REJECT_IDENTITY,       /* HELLO contradicts the kernel, or another uid's live record */
         _REJECT_MAX,
 } FrameRejectReason;
 

@@ -135,6 +135,32 @@ START_TEST(test_get_echo) {
 }
 END_TEST
 
+/* $HEAPWATCH_TOKEN_FILE: the token goes in an Authorization header; an unreadable file is an
+ * error before anything is sent. */
+START_TEST(test_get_token_file) {
+        _cleanup_(http_response_clear) HttpResponse resp = {};
+        _cleanup_free_ char *url = NULL;
+        char path[] = "/tmp/hw-test-cli-token-XXXXXX", error[256] = "";
+        int fd = mkstemp(path);
+        Server s;
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, "cli-token-0123456789 \n", 22), 22);
+        close(fd);
+        setenv("HEAPWATCH_TOKEN_FILE", path, 1);
+        server_start(&s, MODE_ECHO, NULL);
+        url = server_url(&s, "/metrics");
+        ck_assert_int_eq(http_get(url, 0, &resp, error, sizeof error), 0);
+        server_stop(&s);
+        ck_assert_ptr_nonnull(strstr(resp.body, "\r\nAuthorization: Bearer cli-token-0123456789\r\n"));
+
+        unlink(path);
+        ck_assert_int_eq(http_get(url, 0, &resp, error, sizeof error), -EACCES);
+        ck_assert_ptr_nonnull(strstr(error, path));
+        unsetenv("HEAPWATCH_TOKEN_FILE");
+}
+END_TEST
+
 START_TEST(test_get_error_status) {
         _cleanup_(http_response_clear) HttpResponse resp = {};
         char error[256] = "";
@@ -310,6 +336,7 @@ static Suite *cli_http_suite(void) {
         tcase_add_test(tc, test_get_refused);
         tcase_add_test(tc, test_get_loopback_ignores_proxy);
         tcase_add_test(tc, test_get_other_schemes);
+        tcase_add_test(tc, test_get_token_file);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("url");

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Connection-level limits of the HTTP listener that libmicrohttpd 0.9.75 either lacks or does
+ * not report (docs/security.md): the total and per-address connection limits are enforced in
+ * MHD's accept policy callback so each refusal is counted; a request head (URL and headers)
+ * must arrive whole within http-timeout of the connection or of the previous response, which
+ * MHD's idle timeout alone cannot guarantee (a slowloris client sending a byte every few seconds
+ * resets it forever): a sweep timer shuts such connections down; and MHD's own 414/431
+ * answers (the per-connection memory limit) are counted from its log messages.
+ * Single-threaded (the event loop runs MHD in external epoll mode).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <systemd/sd-event.h>
+
+#include <microhttpd.h>
+
+#include "peer-limits.h"
+
+typedef struct HttpLimits HttpLimits;
+
+/* Returns NULL on ENOMEM or when the sweep timer cannot be added. */
+HttpLimits *http_limits_new(sd_event *e, const LimitsConfig *limits);
+HttpLimits *http_limits_free(HttpLimits *h);
+
+/* MHD_OPTION_APPLY_POLICY (cls: the HttpLimits). */
+enum MHD_Result http_limits_accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+/* MHD_OPTION_NOTIFY_CONNECTION (cls: the HttpLimits). */
+void http_limits_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                                   enum MHD_ConnectionNotificationCode code);
+/* The access handler saw a complete request head on c / MHD finished a request on c. */
+void http_limits_request_started(struct MHD_Connection *c);
+void http_limits_request_completed(struct MHD_Connection *c);
+/* A formatted MHD log line: counts the per-connection memory limit (414/431). */
+void http_limits_note_mhd_message(const char *message);
+
+size_t http_limits_connections(const HttpLimits *h);

@@ -1,0 +1,537 @@
+# SPDX-License-Identifier: MIT
+"""End-to-end tests of identity, access and limits (docs/security.md) against a real heapwatchd:
+raw protocol clients (tests/e2e/programs/rawagent.py) under other uids and in a real pid
+namespace, raw HTTP clients for tokens, slowloris and oversized heads. Every limit that is hit
+must show in heapwatch_daemon_limit_hits_total{limit=...}, and /metrics must stay promtool-clean.
+Tests that need root (setuid, unshare) say why when they skip."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hwtest  # noqa: E402
+from hwtest import Daemon, TmpDir, wait_for, DEADLINE, PROGRAMS  # noqa: E402
+
+# The clients also run as another user: an interpreter under /root (pyenv) is not theirs to run.
+PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+RAWAGENT = os.path.join(PROGRAMS, "rawagent.py")
+NOBODY = 65534
+TOKEN = "e2e-token-0123456789abcdef"
+
+
+def frame(ftype, payload):
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return b"HWP\0" + bytes([1, ftype, 0, 0]) + struct.pack(">I", len(data)) + data
+
+
+def hello(pid=None, service="raw", **extra):
+    doc = {"protocol": 1, "pid": pid or os.getpid(), "service": service, "interval": 1.0}
+    doc.update(extra)
+    return frame(1, doc)
+
+
+def sample(seq):
+    return frame(2, {"seq": seq, "time": time.time(), "process": {"rss_bytes": 1 << 20}})
+
+
+def closed_by_peer(sock, timeout=DEADLINE, keep=False):
+    """Wait until the daemon closes sock (EOF or reset), draining what it sends. Closes our end
+    too unless keep (and the daemon kept it open)."""
+    sock.settimeout(timeout)
+    closed = False
+    try:
+        while True:
+            if not sock.recv(65536):
+                closed = True
+                break
+    except (ConnectionResetError, BrokenPipeError):
+        closed = True
+    except socket.timeout:
+        pass
+    if closed or not keep:
+        sock.close()
+    return closed
+
+
+class RawAgent:
+    """rawagent.py in a subprocess, optionally as another user or under `unshare`."""
+
+    def __init__(self, daemon, service, claim_pid=0, uid=None, prefix=()):
+        cmd = list(prefix) + [PYTHON, RAWAGENT, daemon.socket_path, "--service", service]
+        if claim_pid:
+            cmd += ["--claim-pid", str(claim_pid)]
+        preexec = None
+        if uid is not None:
+            def preexec():
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     universal_newlines=True, preexec_fn=preexec)
+        line = self.proc.stdout.readline().split()
+        self.ready = line
+        self.pid = int(line[1]) if len(line) > 1 else None
+        self.refused = len(line) > 2 and line[2] == "refused"
+
+    def command(self, text):
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def is_open(self):
+        return self.command("check") == "open"
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+            except BrokenPipeError:
+                pass
+        self.proc.wait(timeout=DEADLINE)
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+
+
+class LimitsTest(unittest.TestCase):
+    def setUp(self):
+        self._tmp = TmpDir()
+        self.tmp = self._tmp.__enter__()
+        # Other users must reach the socket inside (mkdtemp makes the directory 0700).
+        os.chmod(self.tmp, 0o755)
+        self.daemon = None
+        self.agents = []
+
+    def tearDown(self):
+        for a in self.agents:
+            a.close()
+        if self.daemon:
+            self.daemon.kill()
+        self._tmp.__exit__(None, None, None)
+
+    def start(self, *args):
+        self.daemon = Daemon(self.tmp, extra_args=["--no-store"] + list(args)).start()
+        return self.daemon
+
+    def hits(self, limit):
+        return self.daemon.metric_value("heapwatch_daemon_limit_hits_total", limit=limit)
+
+    def wait_hits(self, limit, at_least=1):
+        return wait_for(lambda: self.hits(limit) >= at_least, what="limit %s hit %d times" % (limit, at_least))
+
+    def agent(self, service, **kw):
+        a = RawAgent(self.daemon, service, **kw)
+        self.agents.append(a)
+        return a
+
+    def process_of(self, service):
+        for p in self.daemon.processes():
+            if p["service"] == service:
+                return p
+        return None
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.daemon.socket_path)
+        return s
+
+    def need_root(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root (to run clients as another uid or in a new pid namespace)")
+
+    def check_promtool(self):
+        if not shutil.which("promtool"):
+            return
+        text = self.daemon.metrics()
+        r = subprocess.run(["promtool", "check", "metrics"], input=text, universal_newlines=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.assertEqual(r.returncode, 0, r.stdout)
+
+    # ---- identity -------------------------------------------------------------------------
+
+    def test_hello_claiming_another_pid_is_refused(self):
+        self.start()
+        victim = self.agent("victim")
+        wait_for(lambda: self.process_of("victim"), what="the victim's record")
+        forger = self.agent("forger", claim_pid=victim.pid)
+        wait_for(lambda: not forger.is_open(), what="the forged HELLO to be refused")
+        self.assertEqual(self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="identity"), 1)
+        self.assertIsNone(self.process_of("forger"))
+        v = self.process_of("victim")
+        self.assertEqual(v["state"], "live")
+        self.assertTrue(victim.is_open())
+        status, detail = self.daemon.get_json("/api/v1/processes/%s" % v["id"])
+        ident = detail["process"]["identity"]
+        self.assertEqual(ident["pid"], victim.pid)
+        self.assertEqual(ident["agent_pid"], victim.pid)
+        self.assertTrue(ident["agent_pid_verified"])
+        self.assertTrue(ident["pid_namespace"]["same_as_daemon"])
+        self.assertTrue(ident["cgroup"].startswith("/"))
+        self.assertIn("claims pid %d" % victim.pid, self.daemon.logs())
+
+    def test_other_user_cannot_forge_or_take_over(self):
+        self.need_root()
+        self.start()
+        victim = self.agent("victim")
+        wait_for(lambda: self.process_of("victim"), what="the victim's record")
+        before = self.process_of("victim")["samples"]
+        # nobody claims root's process: refused, the victim's history untouched
+        forger = self.agent("forger", claim_pid=victim.pid, uid=NOBODY)
+        self.assertFalse(forger.refused, forger.ready)
+        wait_for(lambda: not forger.is_open(), what="nobody's forged HELLO to be refused")
+        honest = self.agent("honest", uid=NOBODY)
+        p = wait_for(lambda: self.process_of("honest"), what="nobody's own record")
+        self.assertEqual(p["uid"], NOBODY)
+        v = self.process_of("victim")
+        self.assertEqual((v["uid"], v["state"], v["pid"]), (0, "live", victim.pid))
+        self.assertGreaterEqual(v["samples"], before)
+        self.assertTrue(honest.is_open())
+
+    def test_process_that_drops_privileges_keeps_its_record(self):
+        self.need_root()
+        self.start()
+        a = self.agent("dropper")
+        first = wait_for(lambda: self.process_of("dropper"), what="the record as root")
+        self.assertEqual(first["uid"], 0)
+        self.assertEqual(a.command("relogin %d" % NOBODY).split()[2], "connected")
+        wait_for(lambda: self.process_of("dropper")["uid"] == NOBODY, what="the record under the new uid")
+        p = self.process_of("dropper")
+        self.assertEqual((p["id"], p["state"]), (first["id"], "live"))
+        self.assertTrue(a.is_open())
+        self.assertEqual(self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="identity"), 0)
+        self.assertIn("now runs as uid %d (was 0)" % NOBODY, self.daemon.logs())
+
+    def test_pid_namespace(self):
+        self.need_root()
+        if not shutil.which("unshare"):
+            self.skipTest("unshare (util-linux) not installed")
+        probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        if probe.returncode != 0:
+            self.skipTest("cannot create a pid namespace here: %s" % probe.stdout.strip())
+        self.start()
+        prefix = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+        inside = self.agent("contained", prefix=prefix)
+        self.assertEqual(inside.pid, 1, "os.getpid() inside a fresh pid namespace")
+        p = wait_for(lambda: self.process_of("contained"), what="the contained agent's record")
+        status, detail = self.daemon.get_json("/api/v1/processes/%s" % p["id"])
+        ident = detail["process"]["identity"]
+        self.assertNotEqual(ident["pid"], 1)  # the daemon's view of the pid
+        self.assertEqual(ident["agent_pid"], 1)
+        self.assertTrue(ident["agent_pid_verified"])
+        self.assertFalse(ident["pid_namespace"]["same_as_daemon"])
+        self.assertEqual(ident["pid_namespace"]["depth"], 2)
+        self.assertIsInstance(ident["pid_namespace"]["inode"], int)
+        self.assertEqual(p["pid"], ident["pid"])
+        with open("/proc/%d/status" % ident["pid"]) as f:
+            self.assertIn("NSpid:\t%d\t1" % ident["pid"], f.read())
+        # From inside the namespace, claiming the host's pid view is a lie as well.
+        liar = self.agent("liar", prefix=prefix, claim_pid=ident["pid"])
+        wait_for(lambda: not liar.is_open(), what="the namespaced forged HELLO to be refused")
+        self.assertIsNone(self.process_of("liar"))
+
+    def test_real_agent_in_pid_namespace(self):
+        """The real agent (HELLO from the extension, os.getpid() inside) in a container-like pid
+        namespace: recorded under the daemon's pid, with its own view kept and verified."""
+        self.need_root()
+        if not hwtest.AGENT_DIR:
+            self.skipTest("the agent was not built for %s (see limits-agent.build.log)" % hwtest.TARGET_PYTHON)
+        probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        if probe.returncode != 0:
+            self.skipTest("cannot create a pid namespace here: %s" % probe.stdout.strip())
+        self.start()
+        state = os.path.join(self.tmp, "steady.state.json")
+        env = hwtest.sanitizer_env(dict(os.environ, PYTHONPATH=hwtest.AGENT_DIR,
+                                        HEAPWATCH_SOCKET=self.daemon.socket_path,
+                                        HEAPWATCH_SERVICE="ns-real", HEAPWATCH_INTERVAL="0.2"))
+        proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", hwtest.TARGET_PYTHON,
+                                 os.path.join(PROGRAMS, "steady.py"), state],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            p = wait_for(lambda: (lambda q: q if q and q["samples"] >= 2 else None)(self.process_of("ns-real")),
+                         what="the namespaced real agent's samples")
+            status, detail = self.daemon.get_json("/api/v1/processes/%s" % p["id"])
+            ident = detail["process"]["identity"]
+            self.assertEqual(ident["agent_pid"], 1)
+            self.assertNotEqual(ident["pid"], 1)
+            self.assertTrue(ident["agent_pid_verified"])
+            self.assertEqual(ident["pid_namespace"]["depth"], 2)
+            self.assertEqual(detail["process"]["agent_pid"], 1)
+        finally:
+            proc.kill()
+            proc.wait()
+
+    def test_socket_mode_and_group(self):
+        self.need_root()
+        self.start("--socket-mode", "0660", "--socket-group", "1234")
+        st = os.stat(self.daemon.socket_path)
+        self.assertEqual(st.st_mode & 0o777, 0o660)
+        self.assertEqual(st.st_gid, 1234)
+        outsider = self.agent("outsider", uid=NOBODY)
+        self.assertTrue(outsider.refused, outsider.ready)
+        self.assertIn("PermissionError", " ".join(outsider.ready))
+
+    # ---- agent socket limits --------------------------------------------------------------
+
+    def test_connection_limits(self):
+        self.start("--max-connections", "4", "--max-connections-per-uid", "2")
+        a, b = self.connect(), self.connect()
+        c = self.connect()  # third of this uid
+        self.assertTrue(closed_by_peer(c))
+        self.wait_hits("agent_connections_per_uid")
+        if os.geteuid() == 0:
+            for i in range(2):
+                self.agent("n%d" % i, uid=NOBODY)
+                wait_for(lambda: self.process_of("n%d" % i), what="nobody's agent %d" % i)
+            d = self.agent("n-over-total", uid=NOBODY)
+            self.wait_hits("agent_connections")
+            wait_for(lambda: not d.is_open(), what="the connection over the total to be closed")
+        a.close()
+        b.close()
+        e = self.connect()  # room again for this uid
+        e.sendall(hello(service="after"))
+        wait_for(lambda: self.process_of("after"), what="a connection once others closed")
+        e.close()
+
+    def test_frame_size_and_message_fields(self):
+        self.start()
+        s = self.connect()
+        s.sendall(b"HWP\0" + bytes([1, 1, 0, 0]) + struct.pack(">I", 256 * 1024 + 1))
+        self.assertTrue(closed_by_peer(s))
+        self.wait_hits("frame_size")
+        s = self.connect()
+        s.sendall(hello(service="x" * 500))
+        self.assertTrue(closed_by_peer(s))
+        self.wait_hits("message_field")
+        self.assertGreaterEqual(self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="bad_message"), 1)
+
+    def test_frame_rate(self):
+        self.start("--max-frames-per-second", "2", "--max-frames-burst", "5")
+        s = self.connect()
+        s.sendall(hello(service="chatty") + b"".join(sample(i) for i in range(40)))
+        self.wait_hits("frame_rate", 30)
+        p = wait_for(lambda: self.process_of("chatty"), what="the chatty record")
+        # the burst and what the rate allowed while sending: far fewer than 40
+        self.assertLess(p["samples"], 15)
+        # the connection stays: dropping is not closing; and GOODBYE always passes
+        self.assertFalse(closed_by_peer(s, timeout=0.2, keep=True))
+        s.sendall(frame(3, {"seq": 1000, "time": time.time(), "process": {"rss_bytes": 1}, "reason": "exit"}))
+        s.close()
+        wait_for(lambda: self.process_of("chatty")["exit_reason"] == "exit", what="GOODBYE through the rate limit")
+
+    def test_hello_and_idle_timeouts(self):
+        self.start("--agent-hello-timeout", "1", "--agent-idle-timeout", "2")
+        s = self.connect()
+        self.assertTrue(closed_by_peer(s))
+        self.wait_hits("agent_hello_timeout")
+        # After HELLO, trickling one frame a byte at a time never completes it: closed.
+        s = self.connect()
+        s.sendall(hello(service="trickle", interval=0.1))
+        wait_for(lambda: self.process_of("trickle"), what="the trickling record")
+        partial = sample(1)
+        start = time.monotonic()
+        closed = False
+        for i in range(len(partial)):
+            try:
+                s.sendall(partial[i:i + 1])
+            except OSError:
+                closed = True
+                break
+            s.settimeout(0.25)
+            try:
+                if s.recv(65536) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                pass
+            if time.monotonic() - start > DEADLINE:
+                break
+        s.close()
+        self.assertTrue(closed, "a connection that never completes a frame must be closed")
+        self.wait_hits("agent_idle_timeout")
+        self.assertEqual(self.process_of("trickle")["exit_reason"], "connection_lost")
+
+    def test_process_limit(self):
+        self.start("--max-processes", "2")
+        a = self.agent("p1")
+        b = self.agent("p2")
+        wait_for(lambda: self.process_of("p1") and self.process_of("p2"), what="two records")
+        c = self.agent("p3")
+        wait_for(lambda: not c.is_open(), what="the third process to be refused")
+        self.wait_hits("processes")
+        self.assertIsNone(self.process_of("p3"))
+        self.assertTrue(a.is_open() and b.is_open())
+
+    # ---- HTTP -----------------------------------------------------------------------------
+
+    def http(self, path, headers=None, method="GET"):
+        conn = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=DEADLINE)
+        conn.request(method, path, headers=headers or {})
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        return r.status, r.headers, body
+
+    def write_token(self, text):
+        path = os.path.join(self.tmp, "token")
+        with open(path, "w") as f:
+            f.write(text + "\n")
+        os.chmod(path, 0o600)
+        return path
+
+    def test_bearer_token(self):
+        path = self.write_token(TOKEN)
+        # The test's own Daemon helper polls /healthz, which needs no token.
+        self.start("--http-token-file", path)
+        auth = {"Authorization": "Bearer " + TOKEN}
+        for p in ("/metrics", "/api/v1/processes", "/api/v1/leaks", "/api/v1/processes/1-2", "/nope"):
+            status, headers, body = self.http(p)
+            self.assertEqual(status, 401, p)
+            self.assertEqual(headers["WWW-Authenticate"], 'Bearer realm="heapwatch"')
+            self.assertIn("error", json.loads(body))
+            status, _, _ = self.http(p, {"Authorization": "Bearer " + TOKEN[:-1] + "X"})
+            self.assertEqual(status, 401, p)
+            status, _, _ = self.http(p, {"Authorization": "Basic " + TOKEN})
+            self.assertEqual(status, 401, p)
+        self.assertEqual(self.http("/metrics", auth)[0], 200)
+        self.assertEqual(self.http("/api/v1/processes", auth)[0], 200)
+        self.assertEqual(self.http("/api/v1/processes/1-2", auth)[0], 404)
+        self.assertEqual(self.http("/healthz")[0], 200)
+        self.assertNotIn("non-loopback", self.daemon.logs())
+        # the CLI sends the token from $HEAPWATCH_TOKEN_FILE
+        cli = [hwtest.find_binary("heapwatch", "cli/heapwatch"), "status", "--url", self.daemon.url]
+        env = dict(os.environ)
+        env.pop("HEAPWATCH_TOKEN_FILE", None)
+        r = subprocess.run(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("authorization required", r.stdout)
+        env["HEAPWATCH_TOKEN_FILE"] = path
+        r = subprocess.run(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        self.assertEqual(r.returncode, 0, r.stdout)
+
+    def test_bad_token_file_stops_the_start(self):
+        config = os.path.join(self.tmp, "empty.conf")
+        open(config, "w").close()
+        rc = subprocess.run([hwtest.find_binary("heapwatchd", "daemon/heapwatchd"), "--config", config, "--no-store",
+                             "--socket", os.path.join(self.tmp, "agent.sock"), "--http", "127.0.0.1:%d" % hwtest.free_port(),
+                             "--http-token-file", self.write_token("short")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                            timeout=DEADLINE)
+        self.assertNotEqual(rc.returncode, 0)
+        self.assertIn("must be 16..4096 bytes long", rc.stdout)
+
+    def test_token_rotation_on_reload(self):
+        path = self.write_token(TOKEN)
+        self.start("--http-token-file", path)
+        old, new = {"Authorization": "Bearer " + TOKEN}, {"Authorization": "Bearer " + TOKEN[::-1]}
+        self.assertEqual(self.http("/metrics", old)[0], 200)
+        self.write_token(TOKEN[::-1])
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.http("/metrics", new)[0] == 200, what="the rotated token to be accepted")
+        self.assertEqual(self.http("/metrics", old)[0], 401)
+        # a broken token file on reload keeps the running token
+        self.write_token("short")
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "the running token stays" in self.daemon.logs(), what="the refused token file")
+        self.assertEqual(self.http("/metrics", new)[0], 200)
+
+    def test_non_loopback_warning(self):
+        self.daemon = Daemon(self.tmp, extra_args=["--no-store"])
+        self.daemon.extra_args += ["--http", "0.0.0.0:%d" % self.daemon.port]
+        self.daemon.start()
+        wait_for(lambda: "non-loopback address without a bearer token" in self.daemon.logs(),
+                 what="the warning about an open non-loopback listener")
+
+    def test_http_connection_limits(self):
+        self.start("--http-max-connections", "3", "--http-max-connections-per-address", "2",
+                   "--http-timeout", "30")
+
+        def tcp(source):
+            s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=DEADLINE,
+                                         source_address=(source, 0))
+            return s
+        held = [tcp("127.0.0.1"), tcp("127.0.0.1")]
+        self.assertTrue(closed_by_peer(tcp("127.0.0.1")))
+        held.append(tcp("127.0.0.2"))
+        self.assertTrue(closed_by_peer(tcp("127.0.0.3")))
+        for s in held:
+            s.close()
+        self.wait_hits("http_connections_per_address")
+        self.wait_hits("http_connections")
+
+    def test_slowloris(self):
+        self.start("--http-timeout", "2")
+        s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=DEADLINE)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        start = time.monotonic()
+        closed = False
+        while time.monotonic() - start < DEADLINE and not closed:
+            try:
+                s.sendall(b"X")  # one byte of a header that never ends
+                s.settimeout(0.5)
+                closed = s.recv(65536) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                closed = True
+        s.close()
+        self.assertTrue(closed, "a request head that never completes must be cut off")
+        self.wait_hits("http_timeout")
+        # an idle connection is cut off too, and a prompt one is served
+        idle = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=DEADLINE)
+        self.assertTrue(closed_by_peer(idle))
+        self.assertEqual(self.http("/healthz")[0], 200)
+
+    def test_connection_memory(self):
+        self.start("--http-connection-memory", "8192")
+        s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=DEADLINE)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 16384 + b"\r\n\r\n")
+        s.settimeout(DEADLINE)
+        reply = b""
+        try:
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    break
+                reply += data
+        except (ConnectionResetError, socket.timeout):
+            pass
+        s.close()
+        self.assertTrue(reply.startswith(b"HTTP/1.1 431") or reply == b"", reply[:80])
+        self.wait_hits("http_connection_memory")
+        self.assertEqual(self.http("/healthz")[0], 200)
+
+    def test_request_rate(self):
+        self.start("--http-requests-per-second", "2")
+        codes = [self.http("/api/v1/processes") for _ in range(20)]
+        limited = [c for c in codes if c[0] == 429]
+        self.assertGreaterEqual(len(limited), 10)
+        status, headers, body = limited[0]
+        self.assertGreaterEqual(int(headers["Retry-After"]), 1)
+        self.assertIn("too many requests", json.loads(body)["error"])
+        # the bucket refills: polling (which itself spends tokens) gets through again
+        self.assertGreaterEqual(wait_for(lambda: self.hits("http_request_rate"), interval=0.6), len(limited))
+
+    def test_metrics_family_is_promtool_clean(self):
+        self.start("--max-connections-per-uid", "1")
+        a = self.connect()
+        self.assertTrue(closed_by_peer(self.connect()))
+        self.wait_hits("agent_connections_per_uid")
+        a.close()
+        text = self.daemon.metrics()
+        for limit in ("agent_connections", "frame_rate", "http_timeout", "series_points", "agent_work_rate"):
+            self.assertIn('heapwatch_daemon_limit_hits_total{limit="%s"}' % limit, text)
+        self.check_promtool()
+
+
+if __name__ == "__main__":
+    unittest.main()
