@@ -731,6 +731,44 @@ static int64_t dict_int(PyObject *d, const char *key) {
         return v < 0 ? -1 : v;
 }
 
+/* gc.garbage entries with a finalizer. Since Python 3.4 objects with __del__ in cycles are
+ * collected, so what lands in gc.garbage is uncollectable (legacy tp_del of C types) or kept by
+ * gc.DEBUG_SAVEALL; those with a finalizer say why. Which *collected* objects had __del__ cannot
+ * be seen cheaply: the gc callback gets only counts, and walking a generation before each
+ * collection costs as much as the collection. The list only grows in practice, so each sample
+ * looks at the new entries only, at most HW_GARBAGE_SCAN_MAX of them (the count catches up over
+ * later samples); a list that shrank or was replaced is counted afresh. GIL held. */
+#define HW_GARBAGE_SCAN_MAX 4096
+static PyObject *garbage_seen;   /* identity only, never dereferenced */
+static Py_ssize_t garbage_scanned;
+static int64_t garbage_finalizers;
+
+static void garbage_finalizers_reset(void) {
+        garbage_seen = NULL;
+        garbage_scanned = 0;
+        garbage_finalizers = 0;
+}
+
+static int64_t garbage_finalizers_count(PyObject *garbage) {
+        Py_ssize_t n, end;
+
+        if (!garbage || !PyList_Check(garbage))
+                return -1;
+        n = PyList_GET_SIZE(garbage);
+        if (garbage != garbage_seen || n < garbage_scanned) {
+                garbage_finalizers_reset();
+                garbage_seen = garbage;
+        }
+        end = n - garbage_scanned > HW_GARBAGE_SCAN_MAX ? garbage_scanned + HW_GARBAGE_SCAN_MAX : n;
+        for (Py_ssize_t i = garbage_scanned; i < end; i++) {
+                PyTypeObject *t = Py_TYPE(PyList_GET_ITEM(garbage, i));
+                if (t->tp_finalize || t->tp_del)
+                        garbage_finalizers++;
+        }
+        garbage_scanned = end;
+        return garbage_finalizers;
+}
+
 /* Room for stacks in one heap report: a SAMPLE frame may carry 256 KiB, the rest of a sample is
  * a few KiB; stacks that do not fit wait for the next report. */
 #define HP_REPORT_BUDGET (96u * 1024u)
@@ -782,6 +820,7 @@ static int collect_python(struct hw_agent_sample *s, bool consume) {
         if (garbage) {
                 Py_ssize_t len = PyObject_Length(garbage);
                 s->gc_garbage = len >= 0 ? (int64_t) len : -1;
+                s->gc_garbage_finalizers = garbage_finalizers_count(garbage);
         }
         n = PyTuple_GET_SIZE(count);
         if (n > HW_AGENT_GC_GENERATIONS_MAX)
@@ -1219,6 +1258,7 @@ static int agent_start(const char *service, const char *socket_path, double inte
         agent.pymalloc = blocks > 0; /* 0 under PYTHONMALLOC=malloc: no arenas to count */
 
         gc_pauses_reset();
+        garbage_finalizers_reset();
         if (gc_callback_install() < 0) {
                 hw_transport_reset(&agent.transport, NULL);
                 return -1;

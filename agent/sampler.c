@@ -21,6 +21,7 @@ void hw_sampler_init(struct hw_sampler *s) {
         memset(s, 0, sizeof(*s));
         s->wake_fd = -1;
         pthread_mutex_init(&s->join_lock, NULL);
+        hw_mallocstat_init(&s->malloc_stats);
 }
 
 void hw_sampler_take(struct hw_sampler *s, struct hw_agent_sample *ret, bool consume, hw_sampler_python_fn python,
@@ -37,6 +38,9 @@ void hw_sampler_take(struct hw_sampler *s, struct hw_agent_sample *ret, bool con
 
         (void) hw_procstat_read_process(s->config.proc_root, &ret->process);
         (void) hw_procstat_read_cgroup(s->config.proc_root, &ret->cgroup);
+        /* Before the GIL, and only on the sampler thread: malloc's locks are never taken while
+         * the host waits for the GIL (snapshot() and the final sample reuse the last figures). */
+        (void) hw_mallocstat_read(&s->malloc_stats, start, hw_sampler_is_current_thread(s), &ret->malloc_stats);
         if (python)
                 (void) python(userdata, ret, consume);
 
@@ -215,6 +219,7 @@ void hw_sampler_forget_after_fork(struct hw_sampler *s) {
         /* Another thread of the parent may have been inside hw_sampler_join(): start the lock
          * afresh. The eventfd is shared with the parent's copy: never write to it again. */
         pthread_mutex_init(&s->join_lock, NULL);
+        pthread_mutex_init(&s->malloc_stats.lock, NULL);
         __atomic_store_n(&s->thread_started, false, __ATOMIC_RELEASE);
         s->next_sample = 0;
         s->wake_fd = hw_safe_close(s->wake_fd);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "agent-sample.h"
+#include "mallocstat.h"
 #include "transport.h"
 
 /* Fills the Python part of a sample (python.*, gc.*); consume: the sample is sent, so GC pause
@@ -46,6 +47,7 @@ struct hw_sampler {
         int stop_requested; /* accessed atomically */
         uint64_t seq;       /* last sequence number used; accessed atomically */
         double next_sample; /* CLOCK_MONOTONIC when the next sample is due; kept across a pause */
+        struct hw_mallocstat malloc_stats; /* glibc figures, read without the GIL, duty-limited */
 };
 
 /* Prepare an idle sampler (no thread). */

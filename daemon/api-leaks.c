@@ -12,6 +12,7 @@
 #include "api-leaks.h"
 #include "census.h"
 #include "json-util.h"
+#include "leak-evidence.h"
 #include "macro.h"
 
 static json_t *evaluation_new(const SeriesDetector *d) {
@@ -103,7 +104,7 @@ static json_t *finding_new(const Process *p, const Finding *f) {
             /* Allocation sites from the heap profiler; types come with the census. */
             json_add(o, "suspects", suspects_new(p, f)) < 0 ||
             json_add(o, "evidence", evidence_new(p, f)) < 0 ||
-            json_add(o, "classification", json_string("unknown")) < 0)
+            leak_evidence_add_json(o, p, f) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }

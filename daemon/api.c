@@ -20,6 +20,7 @@
 #include "peer-limits.h"
 #include "api-leaks.h"
 #include "json-util.h"
+#include "leak-evidence.h"
 #include "macro.h"
 #include "metrics.h"
 #include "router.h"
@@ -266,6 +267,16 @@ static json_t *sample_new(const HwSample *s) {
             json_add(o, "gc", TAKE_PTR(gc)) < 0 ||
             json_add(o, "agent", TAKE_PTR(agent)) < 0)
                 return NULL;
+        if (s->gc_garbage_finalizers >= 0 &&
+            json_add(json_object_get(o, "gc"), "garbage_finalizers", json_integer(s->gc_garbage_finalizers)) < 0)
+                return NULL;
+        if (s->has_malloc &&
+            json_add(o, "malloc", json_pack("{s:I,s:I,s:I,s:I,s:I}", "arena_bytes", (json_int_t) s->malloc_arena_bytes,
+                                            "in_use_bytes", (json_int_t) s->malloc_in_use_bytes, "free_bytes",
+                                            (json_int_t) s->malloc_free_bytes, "mmapped_bytes",
+                                            (json_int_t) s->malloc_mmapped_bytes, "keepcost_bytes",
+                                            (json_int_t) s->malloc_keepcost_bytes)) < 0)
+                return NULL;
         return TAKE_PTR(o);
 }
 
@@ -338,7 +349,8 @@ static json_t *process_detail_new(const Process *p) {
             json_add(root, "process", TAKE_PTR(o)) < 0 ||
             json_add(root, "latest_sample", p->has_sample ? sample_new(&p->latest) : json_null()) < 0 ||
             json_add(root, "gc_pause_seconds_total", TAKE_PTR(pauses)) < 0 ||
-            json_add(root, "leak", api_process_leak_new(p)) < 0)
+            json_add(root, "leak", api_process_leak_new(p)) < 0 ||
+            json_add(root, "evidence", leak_evidence_process_json(p)) < 0)
                 return NULL;
         return TAKE_PTR(root);
 }

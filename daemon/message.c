@@ -375,6 +375,23 @@ static int decode_heap(json_t *heap, HwHeapReport **ret, char *error, size_t siz
         return 0;
 }
 
+/* The optional "malloc" member: glibc's mallinfo2() figures. Absent members stay -1. */
+static int decode_malloc(json_t *m, HwSample *s, char *error, size_t size) {
+        int r;
+
+        s->has_malloc = true;
+        s->malloc_arena_bytes = s->malloc_in_use_bytes = s->malloc_free_bytes = -1;
+        s->malloc_mmapped_bytes = s->malloc_keepcost_bytes = -1;
+        if ((r = get_int(m, "arena_bytes", false, 0, BYTES_MAX, &s->malloc_arena_bytes, error, size)) < 0 ||
+            (r = get_int(m, "in_use_bytes", false, 0, BYTES_MAX, &s->malloc_in_use_bytes, error, size)) < 0 ||
+            (r = get_int(m, "free_bytes", false, 0, BYTES_MAX, &s->malloc_free_bytes, error, size)) < 0 ||
+            (r = get_int(m, "mmapped_bytes", false, 0, BYTES_MAX, &s->malloc_mmapped_bytes, error, size)) < 0 ||
+            (r = get_int(m, "keepcost_bytes", false, 0, BYTES_MAX, &s->malloc_keepcost_bytes, error, size)) < 0 ||
+            (r = get_number(m, "read_seconds", false, 0, 3600, &s->malloc_read_seconds, error, size)) < 0)
+                return r;
+        return 0;
+}
+
 int message_decode_sample(const uint8_t *payload, size_t len, bool goodbye, HwSample *ret,
                           char *error, size_t size) {
         return message_decode_sample_heap(payload, len, goodbye, ret, NULL, error, size);
@@ -384,8 +401,8 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
                                HwHeapReport **ret_heap, char *error, size_t size) {
         _cleanup_json_ json_t *root = NULL;
         _cleanup_(heap_report_freep) HwHeapReport *heap_report = NULL;
-        json_t *proc, *cg, *py, *gc, *agent, *gens, *heap;
-        HwSample s = { .cgroup_memory_max_bytes = -1 };
+        json_t *proc, *cg, *py, *gc, *agent, *gens, *heap, *mal;
+        HwSample s = { .cgroup_memory_max_bytes = -1, .gc_garbage_finalizers = -1 };
         int64_t seq = 0;
         int r;
 
@@ -400,7 +417,8 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
             (r = get_object(root, "python", &py, error, size)) < 0 ||
             (r = get_object(root, "gc", &gc, error, size)) < 0 ||
             (r = get_object(root, "agent", &agent, error, size)) < 0 ||
-            (r = get_object(root, "heap", &heap, error, size)) < 0)
+            (r = get_object(root, "heap", &heap, error, size)) < 0 ||
+            (r = get_object(root, "malloc", &mal, error, size)) < 0)
                 return r;
         s.seq = (uint64_t) seq;
         /* validated even when the caller does not want it: a wrong member is a wrong message */
@@ -443,7 +461,8 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
                 json_t *g;
 
                 if ((r = get_bool(gc, "enabled", &s.gc_enabled, error, size)) < 0 ||
-                    (r = get_int(gc, "garbage", false, 0, COUNT_MAX, &s.gc_garbage, error, size)) < 0)
+                    (r = get_int(gc, "garbage", false, 0, COUNT_MAX, &s.gc_garbage, error, size)) < 0 ||
+                    (r = get_int(gc, "garbage_finalizers", false, 0, COUNT_MAX, &s.gc_garbage_finalizers, error, size)) < 0)
                         return r;
                 gens = json_object_get(gc, "generations");
                 if (gens && !json_is_null(gens)) {
@@ -458,6 +477,9 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
                         s.gc_generations = (unsigned) json_array_size(gens);
                 }
         }
+
+        if (mal && (r = decode_malloc(mal, &s, error, size)) < 0)
+                return r;
 
         if (agent &&
             ((r = get_int(agent, "samples_dropped_total", false, 0, COUNT_MAX, &s.agent_samples_dropped_total, error, size)) < 0 ||

@@ -217,6 +217,14 @@ START_TEST(test_process_families) {
                 "heapwatch_agent_reconnects_total",
                 "heapwatch_leak_suspected", "heapwatch_leak_confirmed",
                 "heapwatch_leak_growth_bytes_per_second", "heapwatch_leak_seconds_to_limit",
+                /* issue 8: allocators, GC behaviour, classification */
+                "heapwatch_gc_collected_per_collection", "heapwatch_malloc_arena_bytes",
+                "heapwatch_malloc_in_use_bytes", "heapwatch_malloc_free_bytes", "heapwatch_malloc_mmapped_bytes",
+                "heapwatch_malloc_keepcost_bytes", "heapwatch_python_arenas", "heapwatch_python_arena_bytes",
+                "heapwatch_memory_python_ratio", "heapwatch_memory_free_held_ratio", "heapwatch_gc_time_ratio",
+                "heapwatch_gc_disabled_seconds_total", "heapwatch_gc_disables_total",
+                "heapwatch_gc_threshold_changes_total", "heapwatch_gc_garbage_finalizer_objects",
+                "heapwatch_leak_classification",
         };
         Registry *reg = new_registry();
         Process *live, *exited, *fresh;
