@@ -297,6 +297,8 @@ class Session:
     heapwatchd on a socket in it; both cleaned up when the `with` block ends."""
 
     def __init__(self, prefix):
+        # SIGTERM (a cut-short run) unwinds like an exception, so the daemon is stopped too
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         self.tmp = tempfile.mkdtemp(prefix=prefix)
         self.daemon = None
 

@@ -72,7 +72,7 @@ def loadavg():
         return []
 
 
-def rounds(runner, workloads, pairs):
+def rounds(runner, workloads, pairs, save=None):
     results = {w: {c: [] for c in CONFIGS} for w in workloads}
     loads = []
     ao.log("paired_overhead: warm-up (untimed)")
@@ -85,6 +85,8 @@ def rounds(runner, workloads, pairs):
             for c in ao.rotated(CONFIGS, r):
                 results[w][c].append(runner.run(c, w))
         ao.log("paired_overhead: round %d/%d done, loadavg %s" % (r + 1, pairs, loads[-1]))
+        if save:
+            save(results, loads)  # a run cut short still leaves its rounds
     loads.append(loadavg())
     return results, loads
 
@@ -132,15 +134,38 @@ def report(summary, workloads, machine, loads, background, args):
     return "\n".join(lines) + "\n"
 
 
+def print_report(results, workloads, machine, loads, notes, args):
+    background = [run["background_cpus"] for w in workloads for c in CONFIGS for run in results[w][c]
+                  if run["background_cpus"] == run["background_cpus"]]
+    summary = summarize(results, workloads)
+    sys.stdout.write(report(summary, workloads, machine, loads, background, args))
+    for n in notes:
+        sys.stdout.write("- note: %s\n" % n)
+    return summary
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--builddir", required=True)
+    ap.add_argument("--builddir", help="the build tree (required unless --from-json)")
     ap.add_argument("--python", help="interpreter to measure (default: the one the agent was built for)")
     ap.add_argument("--pairs", type=int, default=15, help="rounds: paired samples per workload (default 15)")
     ap.add_argument("--scale", type=float, default=0.25, help="workload size (default 0.25: short runs)")
     ap.add_argument("--workloads", default=",".join(ao.ALL_WORKLOADS))
-    ap.add_argument("--json", metavar="PATH", help="write every raw figure here")
+    ap.add_argument("--json", metavar="PATH", help="write every raw figure here (after every round)")
+    ap.add_argument("--from-json", metavar="PATH", help="measure nothing: report the rounds saved with --json")
     args = ap.parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as f:
+            d = json.load(f)
+        done = min(len(d["results"][w]["baseline"]) for w in d["workloads"])
+        for w in d["workloads"]:
+            for c in CONFIGS:
+                d["results"][w][c] = d["results"][w][c][:done]
+        saved = argparse.Namespace(**dict(d["args"], pairs=done))
+        print_report(d["results"], d["workloads"], d["machine"], d["loads"], d["notes"], saved)
+        return 0
+    if not args.builddir:
+        ao.die("--builddir is required")
     if args.pairs < 3:
         ao.die("--pairs must be at least 3")
     args.builddir = os.path.abspath(args.builddir)
@@ -160,17 +185,14 @@ def main(argv):
         daemon = session.start_daemon(args.builddir)
         ao_args = argparse.Namespace(builddir=args.builddir, scale=args.scale)
         runner = ao.Runner(ao_args, pyinfo, agent_dir, daemon, extra_paths, tmp)
-        results, loads = rounds(runner, workloads, args.pairs)
-        background = [run["background_cpus"] for w in workloads for c in CONFIGS for run in results[w][c]
-                      if run["background_cpus"] == run["background_cpus"]]
-        summary = summarize(results, workloads)
-        sys.stdout.write(report(summary, workloads, machine, loads, background, args))
-        for n in notes:
-            sys.stdout.write("- note: %s\n" % n)
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump({"machine": machine, "args": vars(args), "loads": loads, "results": results,
-                           "summary": summary}, f, indent=1)
+        def save(results, loads, summary=None):
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump({"machine": machine, "args": vars(args), "workloads": workloads, "notes": notes,
+                               "loads": loads, "results": results, "summary": summary}, f, indent=1)
+        results, loads = rounds(runner, workloads, args.pairs, save)
+        summary = print_report(results, workloads, machine, loads, notes, args)
+        save(results, loads, summary)
     return 0
 
 
