@@ -73,7 +73,7 @@ def callgrind(py, env, mode, n, sock, tmp):
         if not m:
             continue
         v = int(m.group(1).replace(",", ""))
-        if "gcmodule.c:invoke_gc_callback" in line:
+        if ":invoke_gc_callback" in line:  # Modules/gcmodule.c, 3.13: Python/gc.c
             figures["invoke"] = max(figures["invoke"], v)
         elif "module.c:gc_callback" in line:
             figures["ours"] = max(figures["ours"], v)
