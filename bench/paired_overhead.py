@@ -22,11 +22,20 @@ the 1.02x goal: "met" when the CI's upper end is at most 1.02, "missed" when its
 above 1.02, "open" when the CI contains 1.02 (the machine's noise does not allow a decision).
 The load average and the other work measured during the runs are printed: other sessions
 share the CPUs, which is what the pairing is for.
+
+--inprocess: the same rounds inside one interpreter per workload, the agent started and stopped
+between slices (heapwatch.start()/stop(); stop() restores the allocators), so the two halves of
+a pair are a fraction of a second apart instead of several process starts: much less drift of
+the machine's load between them. It measures the steady state (per-process start and exit
+costs are agent_overhead.py's fixed-cost probe) with the workload's time and the process's CPU
+time (time.process_time(): all threads, the sampler thread's work included).
 """
 import argparse
 import json
 import os
 import random
+import subprocess
+import time
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -56,7 +65,9 @@ def bootstrap_ci(ratios, reps=4000, seed=1):
     return meds[int(0.025 * reps)], meds[int(0.975 * reps) - 1]
 
 
-def verdict(lo, hi):
+def verdict(lo, hi, n):
+    if n < 6:
+        return "too few rounds"
     if hi <= GOAL:
         return "met"
     if lo > GOAL:
@@ -91,26 +102,87 @@ def rounds(runner, workloads, pairs, save=None):
     return results, loads
 
 
+def inprocess_child(args):
+    """Under the target interpreter, agent on PYTHONPATH: run one workload args.pairs rounds,
+    every configuration once per round in rotated order; print the runs as JSON."""
+    import gc
+    import heapwatch
+    import workloads as wl
+
+    for p in args.extra_path:
+        sys.path.append(p)
+    run = wl.WORKLOADS[args.child_inprocess](args.scale)
+    run()  # warm: imports, caches, specialisation
+    out = {c: [] for c in CONFIGS}
+    for r in range(args.pairs):
+        for c in ao.rotated(CONFIGS, r):
+            if c.startswith("agent"):
+                kw = {"socket": args.socket, "interval": 1.0, "service": "bench-paired"}
+                if c == "agent-heap-off":
+                    kw["sample_bytes"] = 0
+                heapwatch.start(**kw)
+            gc.collect()
+            t0, c0 = time.perf_counter(), time.process_time()
+            run()
+            t1, c1 = time.perf_counter(), time.process_time()
+            res = {"seconds": t1 - t0, "cpu_seconds": c1 - c0, "background_cpus": float("nan")}
+            if c.startswith("agent"):
+                st = heapwatch.status()
+                res["connected"] = st["connected"]
+                res["heap_profiling"] = st["heap_profiling"]
+                heapwatch.stop()
+            out[c].append(res)
+    sys.stdout.write(json.dumps(out) + "\n")
+    return 0
+
+
+def inprocess_rounds(runner, workloads, pairs, agent_dir, daemon):
+    """One interpreter per workload runs all its rounds (inprocess_child)."""
+    results, loads = {}, [loadavg()]
+    for w in workloads:
+        argv = [os.path.abspath(__file__), "--child-inprocess", w, "--pairs", str(pairs), "--scale",
+                "%g" % runner.scale, "--socket", daemon.socket]
+        for p in runner.extra_paths.get(w, []):
+            argv += ["--extra-path", p]
+        env = dict(runner.env, PYTHONPATH=os.pathsep.join([agent_dir, HERE]))
+        p = subprocess.run([runner.py] + argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True)
+        if p.returncode != 0:
+            ao.die("paired_overhead: %s in-process failed:\n%s" % (w, p.stderr))
+        results[w] = json.loads(p.stdout.strip().splitlines()[-1])
+        for c in COMPARED:
+            if c.startswith("agent"):
+                for res in results[w][c]:
+                    if not res["connected"] or res["heap_profiling"] != (c == "agent-1s"):
+                        ao.die("paired_overhead: %s/%s was not what it claims: %r" % (w, c, res))
+        loads.append(loadavg())
+        ao.log("paired_overhead: %s done (in-process), loadavg %s" % (w, loads[-1]))
+    return results, loads
+
+
 def summarize(results, workloads):
     out = {}
     for w in workloads:
         out[w] = {}
         base = results[w]["baseline"]
         for key, _ in MEASURES:
+            if key not in base[0]:
+                continue
             out[w][key] = {}
             for c in COMPARED:
                 ratios = [run[key] / b[key] for run, b in zip(results[w][c], base) if b[key] > 0]
                 lo, hi = bootstrap_ci(ratios)
                 out[w][key][c] = {"median": median(ratios), "lo": lo, "hi": hi, "n": len(ratios),
-                                  "verdict": verdict(lo, hi)}
+                                  "verdict": verdict(lo, hi, len(ratios))}
             out[w][key]["baseline_median_s"] = median([b[key] for b in base])
     return out
 
 
 def report(summary, workloads, machine, loads, background, args):
-    lines = ["Paired ratios to no agent, median over %d rounds [95 %% bootstrap CI of the median]; "
+    lines = ["%sPaired ratios to no agent, median over %d rounds [95 %% bootstrap CI of the median]; "
              "verdict against %.2fx: met (CI <= %.2f), missed (CI > %.2f), open (CI contains it)."
-             % (args.pairs, GOAL, GOAL, GOAL), ""]
+             % ("In-process (agent started and stopped between slices). " if getattr(args, "inprocess", False)
+                else "", args.pairs, GOAL, GOAL, GOAL), ""]
     lines.append("- interpreter: %s (Python %s); scale %g; %s" % (machine["python_executable"], machine["python"],
                                                                   args.scale, machine["date"]))
     lines.append("- command: `%s`" % machine["command"])
@@ -122,6 +194,8 @@ def report(summary, workloads, machine, loads, background, args):
         lines.append("- other work during the runs (CPUs busy besides the measured process): median %.2f, "
                      "max %.2f" % (median(background), max(background)))
     for key, title in MEASURES:
+        if key not in summary[workloads[0]]:
+            continue
         lines += ["", "#### %s" % title, "",
                   "| workload | no agent (median) | %s | %s | %s | verdict, defaults |"
                   % tuple(LABELS[c] for c in COMPARED), "|---|---|---|---|---|---|"]
@@ -153,7 +227,14 @@ def main(argv):
     ap.add_argument("--workloads", default=",".join(ao.ALL_WORKLOADS))
     ap.add_argument("--json", metavar="PATH", help="write every raw figure here (after every round)")
     ap.add_argument("--from-json", metavar="PATH", help="measure nothing: report the rounds saved with --json")
+    ap.add_argument("--inprocess", action="store_true",
+                    help="rounds inside one interpreter per workload, the agent started/stopped between slices")
+    ap.add_argument("--child-inprocess", metavar="WORKLOAD", help=argparse.SUPPRESS)
+    ap.add_argument("--socket", help=argparse.SUPPRESS)
+    ap.add_argument("--extra-path", action="append", default=[], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child_inprocess:
+        return inprocess_child(args)
     if args.from_json:
         with open(args.from_json) as f:
             d = json.load(f)
@@ -190,7 +271,10 @@ def main(argv):
                 with open(args.json, "w") as f:
                     json.dump({"machine": machine, "args": vars(args), "workloads": workloads, "notes": notes,
                                "loads": loads, "results": results, "summary": summary}, f, indent=1)
-        results, loads = rounds(runner, workloads, args.pairs, save)
+        if args.inprocess:
+            results, loads = inprocess_rounds(runner, workloads, args.pairs, agent_dir, daemon)
+        else:
+            results, loads = rounds(runner, workloads, args.pairs, save)
         summary = print_report(results, workloads, machine, loads, notes, args)
         save(results, loads, summary)
     return 0
