@@ -160,8 +160,15 @@ def inprocess_rounds(runner, workloads, pairs, agent_dir, daemon):
     return results, loads
 
 
+def ratio_summary(ratios):
+    lo, hi = bootstrap_ci(ratios)
+    return {"median": median(ratios), "lo": lo, "hi": hi, "n": len(ratios), "verdict": verdict(lo, hi, len(ratios))}
+
+
 def summarize(results, workloads):
-    out = {}
+    """Per workload, and pooled over all workloads ("*": every workload's paired ratios together,
+    a tighter interval for the agent's typical cost), per measure and configuration."""
+    out = {"*": {}}
     for w in workloads:
         out[w] = {}
         base = results[w]["baseline"]
@@ -171,10 +178,13 @@ def summarize(results, workloads):
             out[w][key] = {}
             for c in COMPARED:
                 ratios = [run[key] / b[key] for run, b in zip(results[w][c], base) if b[key] > 0]
-                lo, hi = bootstrap_ci(ratios)
-                out[w][key][c] = {"median": median(ratios), "lo": lo, "hi": hi, "n": len(ratios),
-                                  "verdict": verdict(lo, hi, len(ratios))}
+                out[w][key][c] = ratio_summary(ratios)
+                out["*"].setdefault(key, {}).setdefault(c, []).extend(ratios)
             out[w][key]["baseline_median_s"] = median([b[key] for b in base])
+    for key in out["*"]:
+        for c in COMPARED:
+            out["*"][key][c] = ratio_summary(out["*"][key][c])
+        out["*"][key]["baseline_median_s"] = float("nan")
     return out
 
 
@@ -194,17 +204,18 @@ def report(summary, workloads, machine, loads, background, args):
         lines.append("- other work during the runs (CPUs busy besides the measured process): median %.2f, "
                      "max %.2f" % (median(background), max(background)))
     for key, title in MEASURES:
-        if key not in summary[workloads[0]]:
+        if key not in summary["*"]:
             continue
         lines += ["", "#### %s" % title, "",
                   "| workload | no agent (median) | %s | %s | %s | verdict, defaults |"
                   % tuple(LABELS[c] for c in COMPARED), "|---|---|---|---|---|---|"]
-        for w in workloads:
+        for w in workloads + ["*"]:
             s = summary[w][key]
             cells = ["x%.3f [%.3f, %.3f]" % (s[c]["median"], s[c]["lo"], s[c]["hi"]) for c in COMPARED]
-            name = w + (" (synthetic)" if w in ao.SYNTHETIC else "")
-            lines.append("| %s | %.3f s | %s | %s | **%s** | %s |"
-                         % ((name, s["baseline_median_s"]) + tuple(cells) + (s["agent-1s"]["verdict"],)))
+            name = w + (" (synthetic)" if w in ao.SYNTHETIC else "") if w != "*" else "all workloads, pooled"
+            base = "%.3f s" % s["baseline_median_s"] if w != "*" else ""
+            lines.append("| %s | %s | %s | %s | **%s** | %s |"
+                         % ((name, base) + tuple(cells) + (s["agent-1s"]["verdict"],)))
     return "\n".join(lines) + "\n"
 
 
