@@ -13,7 +13,7 @@
  *    API (start() with bad arguments) raises.
  *  - The GIL is taken by the sampler thread only for reading a handful of figures, and only
  *    while the interpreter is not finalizing. Our mutexes are never held while waiting for
- *    the GIL, so they can be taken with the GIL held (gc callback) and across fork().
+ *    the GIL, so they can be taken with the GIL held (the allocator wrappers) and across fork().
  *  - Whoever holds the GIL and waits for the sampler thread (stop(), atexit, the fork hook)
  *    releases the GIL while waiting: the thread may be waiting for it.
  *  - fork(): os.fork() pauses the thread (joined before, resumed in the parent after), and a
@@ -60,6 +60,7 @@
 #include "census.h"
 #include "heapprof.h"
 #include "heapwalk.h"
+#include "holdstats.h"
 #include "procstat.h"
 #include "sampler.h"
 #include "transport.h"
@@ -139,8 +140,7 @@ static struct {
         struct hw_transport transport; /* own mutex */
         struct hw_sampler sampler;
 
-        /* GC pause timing: written by the gc callback, read by the sampler; gc_lock guards it */
-        pthread_mutex_t gc_lock;
+        /* GC pause timing: written by the gc callback, read by the sampler; the GIL guards it */
         struct gc_pauses pauses[HW_AGENT_GC_GENERATIONS_MAX];
         double gc_started_at; /* < 0: no collection under way */
         long gc_generation;
@@ -594,56 +594,59 @@ static bool hp_active(void) {
 
 /* ---- GC pause timing ---------------------------------------------------------------------- */
 
+/* The pause figures are read and written only with the GIL held (the gc callback, the sampler's
+ * collect_python(), start()), so the GIL guards them: no lock of our own on the collector's
+ * path. */
 static void gc_pauses_reset(void) {
-        pthread_mutex_lock(&agent.gc_lock);
         memset(agent.pauses, 0, sizeof(agent.pauses));
         agent.gc_started_at = -1;
         agent.gc_generation = -1;
-        pthread_mutex_unlock(&agent.gc_lock);
 }
 
 /* gc.callbacks entry: callback(phase, info). Called with the GIL held by whichever thread
- * collects; collections never overlap (the GIL and gc's own "collecting" flag). */
-static PyObject *gc_callback(PyObject *self, PyObject *args) {
-        PyObject *phase, *info, *gen_obj;
+ * collects; collections never overlap (the GIL and gc's own "collecting" flag).
+ *
+ * It runs twice per collection, so it is kept to the minimum (bench/gc_hook.py measures it):
+ * a fastcall function (no argument tuple), the phase told apart by its length ("start" 5,
+ * "stop" 4: gc makes a new string each time, so comparing contents or identity would cost
+ * more), the generation looked up once, at "start", and one clock read per phase. What
+ * remains is gc's own price for having any callback at all: it builds the phase string and
+ * the info dict for every call, whoever listens. */
+static PyObject *gc_callback(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+        PyObject *phase, *gen_obj;
+        Py_ssize_t len;
         long gen;
         double now;
 
         (void) self;
-        if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) != 2)
+        if (nargs != 2 || !PyUnicode_Check(args[0]))
                 goto out;
-        phase = PyTuple_GET_ITEM(args, 0);
-        info = PyTuple_GET_ITEM(args, 1);
-        if (!PyUnicode_Check(phase) || !PyDict_Check(info))
-                goto out;
-        gen_obj = PyDict_GetItem(info, agent.key_generation); /* borrowed; never raises */
-        if (!gen_obj || !PyLong_Check(gen_obj))
-                goto out;
-        gen = PyLong_AsLong(gen_obj);
-        if (gen < 0 || gen >= HW_AGENT_GC_GENERATIONS_MAX)
-                goto out;
-
-        if (PyUnicode_CompareWithASCIIString(phase, "start") == 0) {
-                now = hw_now_monotonic(); /* as late as possible before the collection */
-                pthread_mutex_lock(&agent.gc_lock);
-                agent.gc_started_at = now;
+        phase = args[0];
+        len = PyUnicode_GET_LENGTH(phase);
+        if (len == 5) { /* "start" */
+                if (!PyDict_Check(args[1]))
+                        goto out;
+                gen_obj = PyDict_GetItem(args[1], agent.key_generation); /* borrowed; never raises */
+                if (!gen_obj || !PyLong_Check(gen_obj))
+                        goto out;
+                gen = PyLong_AsLong(gen_obj);
+                if (gen < 0 || gen >= HW_AGENT_GC_GENERATIONS_MAX)
+                        goto out;
                 agent.gc_generation = gen;
-                pthread_mutex_unlock(&agent.gc_lock);
-        } else if (PyUnicode_CompareWithASCIIString(phase, "stop") == 0) {
+                agent.gc_started_at = hw_now_monotonic(); /* as late as possible before the collection */
+        } else if (len == 4 && agent.gc_started_at >= 0) { /* "stop" of the collection we saw start */
+                struct gc_pauses *p = &agent.pauses[agent.gc_generation];
+                double d;
+
                 now = hw_now_monotonic();
-                pthread_mutex_lock(&agent.gc_lock);
-                if (agent.gc_started_at >= 0 && agent.gc_generation == gen) {
-                        struct gc_pauses *p = &agent.pauses[gen];
-                        double d = now - agent.gc_started_at;
-                        if (d < 0)
-                                d = 0;
-                        p->pauses++;
-                        p->total += d;
-                        if (d > p->max)
-                                p->max = d;
-                }
+                d = now - agent.gc_started_at;
+                if (d < 0)
+                        d = 0;
+                p->pauses++;
+                p->total += d;
+                if (d > p->max)
+                        p->max = d;
                 agent.gc_started_at = -1;
-                pthread_mutex_unlock(&agent.gc_lock);
         }
 out:
         if (PyErr_Occurred())
@@ -652,7 +655,8 @@ out:
 }
 
 static PyMethodDef gc_callback_def = {
-        "_heapwatch_gc_callback", gc_callback, METH_VARARGS, "heapwatch: times garbage collections"
+        "_heapwatch_gc_callback", (PyCFunction) (void (*)(void)) gc_callback, METH_FASTCALL,
+        "heapwatch: times garbage collections"
 };
 
 static PyObject *gc_callbacks_list(void) {
@@ -839,15 +843,13 @@ static int collect_python(struct hw_agent_sample *s, bool consume) {
         }
         s->gc_generations = (size_t) n;
 
-        pthread_mutex_lock(&agent.gc_lock);
-        for (Py_ssize_t i = 0; i < n; i++) {
+        for (Py_ssize_t i = 0; i < n; i++) { /* the GIL guards the pause figures */
                 s->gc[i].pauses = agent.pauses[i].pauses;
                 s->gc[i].pause_seconds_total = agent.pauses[i].total;
                 s->gc[i].pause_seconds_max = agent.pauses[i].max;
         }
         if (consume)
                 memset(agent.pauses, 0, sizeof(agent.pauses));
-        pthread_mutex_unlock(&agent.gc_lock);
         s->has_gc = true;
 
 finish:
@@ -868,20 +870,63 @@ static int python_gil_held(void *userdata, struct hw_agent_sample *s, bool consu
         return collect_python(s, consume);
 }
 
+/* ---- What a tick costs the host ------------------------------------------------------------ */
+
+/* Always on, two clock reads per section: how long each sampler tick holds the GIL (no Python
+ * thread of the host runs meanwhile) and how long each heap report takes (it holds the heap
+ * profiler's lock for most of it; a host thread waits for that only if it samples an allocation
+ * meanwhile). status() shows them; bench/host_latency.py reports them. hold_lock guards both:
+ * the sampler records after releasing the GIL, status() reads holding it; never held while
+ * waiting for anything else. */
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hw_holdstats tick_gil_hold, heap_report_hold;
+
+static void holds_reset(void) {
+        pthread_mutex_lock(&hold_lock);
+        hw_holdstats_reset(&tick_gil_hold);
+        hw_holdstats_reset(&heap_report_hold);
+        pthread_mutex_unlock(&hold_lock);
+}
+
+static void holds_record(uint64_t gil_ns, uint64_t heap_ns, bool heap) {
+        pthread_mutex_lock(&hold_lock);
+        hw_holdstats_record(&tick_gil_hold, gil_ns);
+        if (heap)
+                hw_holdstats_record(&heap_report_hold, heap_ns);
+        pthread_mutex_unlock(&hold_lock);
+}
+
+/* A summary as a dict (status()): count, window, p50_us, p99_us, max_us, mean_us. */
+static PyObject *holds_dict(const struct hw_holdstats *h) {
+        struct hw_holdstats_summary sum;
+
+        pthread_mutex_lock(&hold_lock);
+        hw_holdstats_summarize(h, &sum);
+        pthread_mutex_unlock(&hold_lock);
+        return Py_BuildValue("{s:K,s:I,s:d,s:d,s:d,s:d}", "count", (unsigned long long) sum.count, "window",
+                             (unsigned) sum.window, "p50_us", sum.p50_us, "p99_us", sum.p99_us, "max_us",
+                             sum.max_us, "mean_us", sum.mean_us);
+}
+
 /* hw_sampler_python_fn for the sampler thread: take the GIL briefly, unless the interpreter is
  * going away (then PyGILState_Ensure would never return, or end the thread). atexit stops us
  * before finalization begins, so this is a second line of defence. */
 static int python_from_thread(void *userdata, struct hw_agent_sample *s, bool consume) {
         PyGILState_STATE g;
+        uint64_t t0, t1, t2;
         int r;
 
         (void) userdata;
         if (hw_py_is_finalizing())
                 return -ESHUTDOWN;
         g = PyGILState_Ensure();
+        t0 = hw_holdstats_now_ns(); /* the GIL is ours from here ... */
         r = collect_python(s, consume);
+        t1 = hw_holdstats_now_ns(); /* ... to here (Release itself is a few atomics) */
         PyGILState_Release(g);
         collect_heap(s, consume);
+        t2 = hw_holdstats_now_ns();
+        holds_record(t1 - t0, t2 - t1, s->heap != NULL);
         return r;
 }
 
@@ -1259,6 +1304,7 @@ static int agent_start(const char *service, const char *socket_path, double inte
 
         gc_pauses_reset();
         garbage_finalizers_reset();
+        holds_reset();
         if (gc_callback_install() < 0) {
                 hw_transport_reset(&agent.transport, NULL);
                 return -1;
@@ -1471,7 +1517,7 @@ static PyMethodDef fork_child_hook_def = { "_heapwatch_after_fork_in_child", for
 /* pthread_atfork: keep our mutexes consistent across fork() however it is called. None of them
  * is ever held while waiting for anything, so taking them here cannot deadlock. */
 static void atfork_prepare(void) {
-        pthread_mutex_lock(&agent.gc_lock);
+        pthread_mutex_lock(&hold_lock);
         pthread_mutex_lock(&agent.transport.lock);
         pthread_mutex_lock(&heapprof.lock);
 }
@@ -1479,12 +1525,12 @@ static void atfork_prepare(void) {
 static void atfork_parent(void) {
         pthread_mutex_unlock(&heapprof.lock);
         pthread_mutex_unlock(&agent.transport.lock);
-        pthread_mutex_unlock(&agent.gc_lock);
+        pthread_mutex_unlock(&hold_lock);
 }
 
 /* The child's heap profile starts clean: the parent's samples describe the parent's future. */
 static void atfork_child(void) {
-        pthread_mutex_init(&agent.gc_lock, NULL);
+        pthread_mutex_init(&hold_lock, NULL);
         pthread_mutex_init(&agent.transport.lock, NULL);
         hw_heapprof_forget_after_fork(&heapprof);
         __atomic_store_n(&hp_busy, 0, __ATOMIC_RELEASE);
@@ -1884,14 +1930,40 @@ PyDoc_STRVAR(status_doc,
              "The agent's own state: running, connected, socket (path or None), service, interval,\n"
              "process_id (the daemon's id for this process, from WELCOME, or None), samples_sent,\n"
              "samples_dropped_total, reconnects_total, protocol_errors_total, queued_frames,\n"
-             "sample_bytes, stack_depth, heap_profiling (allocators wrapped by this running agent).");
+             "sample_bytes, stack_depth, heap_profiling (allocators wrapped by this running agent),\n"
+             "tick_gil_hold and heap_report_hold (since start(): count, p50_us and p99_us over the\n"
+             "latest 1024, max_us, mean_us; how long each sampler tick held the GIL, and each heap\n"
+             "report the heap profiler's lock).");
+
+/* status() plus what the sampler's ticks cost the host (see holds_record()). */
+static PyObject *hw_status_base(void);
 
 static PyObject *hw_status(PyObject *self, PyObject *unused) {
-        struct hw_transport_status st;
-        bool running = agent.state == AGENT_RUNNING && agent.pid == getpid();
+        PyObject *d = hw_status_base(), *v;
 
         (void) self;
         (void) unused;
+        if (!d)
+                return NULL;
+        v = holds_dict(&tick_gil_hold);
+        if (!v || PyDict_SetItemString(d, "tick_gil_hold", v) < 0)
+                goto fail;
+        Py_DECREF(v);
+        v = holds_dict(&heap_report_hold);
+        if (!v || PyDict_SetItemString(d, "heap_report_hold", v) < 0)
+                goto fail;
+        Py_DECREF(v);
+        return d;
+fail:
+        Py_XDECREF(v);
+        Py_DECREF(d);
+        return NULL;
+}
+
+static PyObject *hw_status_base(void) {
+        struct hw_transport_status st;
+        bool running = agent.state == AGENT_RUNNING && agent.pid == getpid();
+
         hw_transport_get_status(&agent.transport, &st);
         return Py_BuildValue(
                 "{s:O,s:O,s:s,s:s,s:d,s:s,s:K,s:K,s:K,s:K,s:n,s:K,s:I,s:O}", "running", running ? Py_True : Py_False,
@@ -1960,9 +2032,7 @@ static int init_once(void) {
 
         if (done)
                 return 0;
-        r = pthread_mutex_init(&agent.gc_lock, NULL);
-        if (r == 0)
-                r = -hw_heapprof_init(&heapprof);
+        r = -hw_heapprof_init(&heapprof);
         if (r == 0)
                 r = -hw_transport_init(&agent.transport, NULL);
         if (r == 0)
