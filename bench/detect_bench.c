@@ -75,6 +75,39 @@ static const char *const kind_names[_KIND_MAX] = {
         [KIND_DIURNAL] = "diurnal cycle (extra)",
 };
 
+/* Short names for --kinds. */
+static const char *const kind_keys[_KIND_MAX] = {
+        [KIND_FLAT] = "flat",
+        [KIND_SAWTOOTH] = "sawtooth",
+        [KIND_WARMUP] = "warmup",
+        [KIND_STEP] = "step",
+        [KIND_CACHE] = "cache",
+        [KIND_BATCH] = "batch",
+        [KIND_CHURN] = "churn",
+        [KIND_DIURNAL] = "diurnal",
+};
+
+/* "churn,cache" -> a bit per kind; 0 on an unknown name. */
+static unsigned kinds_parse(const char *list) {
+        unsigned mask = 0;
+
+        while (*list) {
+                size_t len = strcspn(list, ",");
+                unsigned bit = 0;
+
+                for (int k = 0; k < _KIND_MAX; k++)
+                        if (strlen(kind_keys[k]) == len && strncmp(list, kind_keys[k], len) == 0)
+                                bit = 1u << k;
+                if (!bit)
+                        return 0;
+                mask |= bit;
+                list += len;
+                if (*list == ',')
+                        list++;
+        }
+        return mask;
+}
+
 typedef struct Params {
         unsigned index;
         Kind kind;
@@ -777,6 +810,8 @@ static void help(void) {
                "  --seed S            generator seed (default 1)\n"
                "  --jobs J            threads (default 2)\n"
                "  --per-series FILE   write every series' parameters and outcome as CSV\n"
+               "  --kinds LIST        replay only these kinds' pairs among the N (comma-separated:\n"
+               "                      flat,sawtooth,warmup,step,cache,batch,churn,diurnal): quick looks\n"
                "  --emit INDEX        print series INDEX as CSV (for heapwatch analyze) and exit\n");
 }
 
@@ -788,11 +823,12 @@ int main(int argc, char *argv[]) {
                 { "jobs", required_argument, NULL, 'j' },
                 { "per-series", required_argument, NULL, 'o' },
                 { "emit", required_argument, NULL, 'e' },
+                { "kinds", required_argument, NULL, 'k' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         Job job = { .seed = 1, .hours = 24, .n = 320 };
-        unsigned jobs = 2;
+        unsigned jobs = 2, kinds = ~0u, n_all;
         long emit_index = -1;
         const char *per_series = NULL;
         _cleanup_free_ pthread_t *threads = NULL;
@@ -832,6 +868,11 @@ int main(int argc, char *argv[]) {
                         if (*end || errno || emit_index < 0 || emit_index > 10000000)
                                 goto bad;
                         break;
+                case 'k':
+                        kinds = kinds_parse(optarg);
+                        if (kinds == 0)
+                                goto bad;
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -861,8 +902,14 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "detect_bench: out of memory\n");
                 return 1;
         }
-        for (unsigned i = 0; i < job.n; i++)
-                params_draw(job.seed, i, job.hours, &job.params[i]);
+        /* Series keep their index (and so their draws) when --kinds leaves others out. */
+        n_all = job.n;
+        job.n = 0;
+        for (unsigned i = 0; i < n_all; i++) {
+                params_draw(job.seed, i, job.hours, &job.params[job.n]);
+                if (kinds & (1u << job.params[job.n].kind))
+                        job.n++;
+        }
         atomic_init(&job.next, 0);
 
         clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detect-acf.h"
 #include "detect.h"
 
 /* Two-sided 95 % normal quantile, for Sen's confidence interval of the slope. */
@@ -38,6 +39,10 @@
 /* Horizons grow by this factor from min_horizon: sqrt(2), so that "twice this horizon" is
  * always evaluated two steps later and a confirmation waits no longer than it must. */
 #define HORIZON_STEP M_SQRT2
+
+/* The floor's own wander is measured over up to this many horizons' length before the
+ * horizon under test (at least ACF_MIN_POINTS points, else the in-horizon estimate alone). */
+#define REF_FACTOR 4
 
 /* A half with fewer points than this cannot be judged (gaps): the horizon is skipped. */
 #define HALF_MIN_POINTS 3
@@ -274,9 +279,11 @@ static double hamed_rao_factor(const DetectPoint *p, size_t n, double slope, dou
 }
 
 /* p: n points, strictly increasing in time, 2 <= n <= DETECT_MAX_POINTS. slopes: room for
- * n(n-1)/2, vals: room for n, idx: room for n. */
+ * n(n-1)/2, vals: room for n, idx: room for n. min_ratio: the variance inflation known from
+ * elsewhere (the whole history's autocorrelation), applied when larger than the one estimated
+ * from these points. */
 static void trend_compute(const DetectPoint *p, size_t n, double *slopes, double *vals, unsigned char *idx,
-                          Trend *ret) {
+                          double min_ratio, Trend *ret) {
         double nn = (double) n, s = 0, ties = 0, tie_pairs = 0, c, median, r_low, r_high;
         size_t m = 0, k, lo_i, hi_i;
 
@@ -317,6 +324,8 @@ static void trend_compute(const DetectPoint *p, size_t n, double *slopes, double
         ret->slope = m % 2 == 0 ? (median + select_kth(slopes + k + 1, m - k - 1, 0)) / 2 : median;
 
         ret->n_ratio = hamed_rao_factor(p, n, ret->slope, vals, idx);
+        if (ret->n_ratio < min_ratio)
+                ret->n_ratio = min_ratio;
         ret->var_s *= ret->n_ratio;
 
         /* Sen (1968) / Gilbert (1987): with C = z * sqrt(Var S), the interval is the M1-th and
@@ -393,6 +402,7 @@ static size_t points_lower_bound(const Points *p, double t) {
 
 typedef struct Scratch {
         DetectPoint pts[DETECT_MAX_POINTS];
+        DetectPoint ref[REF_FACTOR * DETECT_MAX_POINTS];
         double slopes[MAX_PAIRS];
         double vals[DETECT_MAX_POINTS];
         unsigned char idx[DETECT_MAX_POINTS];
@@ -412,22 +422,13 @@ typedef struct Horizon {
         const char *reason;
 } Horizon;
 
-/* Copy points [lo, end) into s->pts, coarsening by minima of consecutive groups when there
- * are more than DETECT_MAX_POINTS. Groups are aligned to the newest point so that every group
- * is full: a group with fewer members has a higher minimum, and a high newest point would
- * look like growth. The incomplete oldest group is dropped. A group is dated by its first
- * point, as a floor point is dated by its window's start. */
-static size_t coarsen(const Points *p, size_t lo, size_t end, DetectPoint *out) {
-        size_t m = end - lo, g, groups, start;
+/* Minima of consecutive groups of g points of [lo, end) into out. Groups are aligned to
+ * `end` so that every group is full: a group with fewer members has a higher minimum, and a
+ * high newest point would look like growth. The incomplete oldest group is dropped. A group
+ * is dated by its first point, as a floor point is dated by its window's start. */
+static size_t coarsen_by(const Points *p, size_t lo, size_t end, size_t g, DetectPoint *out) {
+        size_t groups = (end - lo) / g, start = end - groups * g;
 
-        if (m <= DETECT_MAX_POINTS) {
-                for (size_t i = 0; i < m; i++)
-                        out[i] = *points_at(p, lo + i);
-                return m;
-        }
-        g = (m + DETECT_MAX_POINTS - 1) / DETECT_MAX_POINTS;
-        groups = m / g;
-        start = end - groups * g;
         for (size_t k = 0; k < groups; k++) {
                 const DetectPoint *first = points_at(p, start + k * g);
                 double v = first->v;
@@ -441,10 +442,30 @@ static size_t coarsen(const Points *p, size_t lo, size_t end, DetectPoint *out) 
         return groups;
 }
 
+/* Points [lo, end) into out, coarsened by minima of groups (the floor of the floor) when
+ * there are more than DETECT_MAX_POINTS; *ret_group says how many points make one. */
+static size_t coarsen(const Points *p, size_t lo, size_t end, DetectPoint *out, size_t *ret_group) {
+        size_t m = end - lo;
+
+        *ret_group = m <= DETECT_MAX_POINTS ? 1 : (m + DETECT_MAX_POINTS - 1) / DETECT_MAX_POINTS;
+        return coarsen_by(p, lo, end, *ret_group, out);
+}
+
+/* The autocorrelation of the floor before the horizon starting at lo, over up to REF_FACTOR
+ * times the horizon's length, at the horizon's resolution (groups of `group` points): how
+ * much the floor wanders on its own, measured where the growth under test is not. */
+static void reference_acf(const Points *p, size_t lo, size_t horizon_points, size_t group, Scratch *s,
+                          FloorAcf *ret) {
+        size_t want = REF_FACTOR * horizon_points, ref_lo = lo > want ? lo - want : 0;
+
+        floor_acf_estimate(s->ref, coarsen_by(p, ref_lo, lo, group, s->ref), ret);
+}
+
 static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, double horizon, Scratch *s,
                             Horizon *h) {
-        size_t n = coarsen(p, lo, points_n(p), s->pts), n1;
+        size_t group, n = coarsen(p, lo, points_n(p), s->pts, &group), n1;
         double mid, se1, se2;
+        FloorAcf acf;
 
         *h = (Horizon) {
                 .horizon = horizon,
@@ -464,11 +485,14 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, d
                 return;
 
         h->enough = true;
-        trend_compute(s->pts, n, s->slopes, s->vals, s->idx, &h->whole);
+        /* The whole horizon's evidence is weighed with the autocorrelation of the history
+         * before it too; the halves only compare slopes with each other, with their own. */
+        reference_acf(p, lo, points_n(p) - lo, group, s, &acf);
+        trend_compute(s->pts, n, s->slopes, s->vals, s->idx, floor_acf_variance_factor(&acf, n), &h->whole);
         h->p_value = mk_p_increasing(&h->whole);
         h->tau = kendall_tau(&h->whole);
-        trend_compute(s->pts, n1, s->slopes, s->vals, s->idx, &h->first);
-        trend_compute(s->pts + n1, n - n1, s->slopes, s->vals, s->idx, &h->second);
+        trend_compute(s->pts, n1, s->slopes, s->vals, s->idx, 1, &h->first);
+        trend_compute(s->pts + n1, n - n1, s->slopes, s->vals, s->idx, 1, &h->second);
         se1 = (h->first.high - h->first.low) / (2 * Z_975);
         se2 = (h->second.high - h->second.low) / (2 * Z_975);
         h->decelerating = h->first.slope > 0 && h->second.slope < DECEL_RATIO * h->first.slope &&
