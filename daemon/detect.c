@@ -44,10 +44,18 @@
  * horizon under test (at least ACF_MIN_POINTS points, else the in-horizon estimate alone). */
 #define REF_FACTOR 4
 
+/* Sawtooth aliasing (floor_group()): looked for over the newest SAW_MAX_POINTS floor points
+ * (a day of 60 s windows), with at least SAW_MIN_STEPS consecutive differences per group size;
+ * a group size is taken when it shrinks the floor's steps below SAW_DROP of their size. */
+#define SAW_MAX_POINTS 1440
+#define SAW_MIN_STEPS 10
+#define SAW_DROP 0.5
+
 /* A half with fewer points than this cannot be judged (gaps): the horizon is skipped. */
 #define HALF_MIN_POINTS 3
 
 _Static_assert(DETECT_MAX_POINTS <= 256, "ranks are indexed with unsigned char");
+_Static_assert(SAW_MAX_POINTS <= DETECT_MAX_POINTS * (DETECT_MAX_POINTS - 1) / 2, "floor_group() works in the slopes scratch");
 #define MAX_PAIRS (DETECT_MAX_POINTS * (DETECT_MAX_POINTS - 1) / 2)
 #define MAX_HORIZONS 64
 
@@ -444,11 +452,54 @@ static size_t coarsen_by(const Points *p, size_t lo, size_t end, size_t g, Detec
 
 /* Points [lo, end) into out, coarsened by minima of groups (the floor of the floor) when
  * there are more than DETECT_MAX_POINTS; *ret_group says how many points make one. */
-static size_t coarsen(const Points *p, size_t lo, size_t end, DetectPoint *out, size_t *ret_group) {
-        size_t m = end - lo;
+static size_t coarsen(const Points *p, size_t lo, size_t end, size_t min_group, DetectPoint *out, size_t *ret_group) {
+        size_t m = end - lo, g = (m + DETECT_MAX_POINTS - 1) / DETECT_MAX_POINTS;
 
-        *ret_group = m <= DETECT_MAX_POINTS ? 1 : (m + DETECT_MAX_POINTS - 1) / DETECT_MAX_POINTS;
+        *ret_group = g > min_group ? g : min_group;
         return coarsen_by(p, lo, end, *ret_group, out);
+}
+
+/* Median absolute difference between consecutive minima of groups of g points, over points
+ * [lo, n); NAN when there are too few groups to say. buf: room for (n - lo) / g. */
+static double group_roughness(const Points *p, size_t lo, size_t g, double *buf) {
+        size_t n = points_n(p), groups = (n - lo) / g, start = n - groups * g, m = 0;
+        double prev = 0;
+
+        for (size_t k = 0; k < groups; k++) {
+                double v = points_at(p, start + k * g)->v;
+                for (size_t i = 1; i < g; i++)
+                        if (points_at(p, start + k * g + i)->v < v)
+                                v = points_at(p, start + k * g + i)->v;
+                if (k > 0)
+                        buf[m++] = fabs(v - prev);
+                prev = v;
+        }
+        return m < SAW_MIN_STEPS ? NAN : select_kth(buf, m, m / 2);
+}
+
+/* How many floor points make one point of every horizon: 1, unless the floor aliases a
+ * sawtooth longer than the window. Then window minima sample the ramp at whatever phase each
+ * window starts in, and the floor jumps by a good part of the sawtooth's amplitude from one
+ * point to the next, in patterns that beat with the window and look like trends. Groups that
+ * span a whole period all hold its bottom, and the jumps collapse to the noise: the smallest
+ * group whose consecutive minima differ by less than SAW_DROP of the floor's own differences is
+ * taken. Without a sawtooth, larger groups barely help (minima of Gaussian noise shrink slowly;
+ * a wander grows with the group's length), so 1 stays. buf: room for SAW_MAX_POINTS. */
+static size_t floor_group(const Points *p, double *buf) {
+        static const size_t groups[] = { 2, 3, 4, 6, 8, 12, 16 };
+        size_t n = points_n(p), lo = n > SAW_MAX_POINTS ? n - SAW_MAX_POINTS : 0;
+        double d1 = group_roughness(p, lo, 1, buf);
+
+        if (!(d1 > 0))
+                return 1;
+        for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
+                double d = group_roughness(p, lo, groups[i], buf);
+                if (isnan(d))
+                        break;
+                if (d < SAW_DROP * d1)
+                        return groups[i];
+        }
+        return 1;
 }
 
 /* The autocorrelation of the floor before the horizon starting at lo, over up to REF_FACTOR
@@ -461,9 +512,9 @@ static void reference_acf(const Points *p, size_t lo, size_t horizon_points, siz
         floor_acf_estimate(s->ref, coarsen_by(p, ref_lo, lo, group, s->ref), ret);
 }
 
-static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, double horizon, Scratch *s,
-                            Horizon *h) {
-        size_t group, n = coarsen(p, lo, points_n(p), s->pts, &group), n1;
+static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, size_t min_group, double horizon,
+                            Scratch *s, Horizon *h) {
+        size_t group, n = coarsen(p, lo, points_n(p), min_group, s->pts, &group), n1;
         double mid, se1, se2;
         FloorAcf acf;
 
@@ -608,7 +659,7 @@ static bool horizon_better(const Horizon *a, const Horizon *b) {
 
 static int evaluate_points(const DetectConfig *c, const Points *p, DetectResult *ret) {
         Horizon hs[MAX_HORIZONS];
-        size_t n = points_n(p), nh = 0, best, lo;
+        size_t n = points_n(p), nh = 0, best, lo, group;
         double last_t, span, current, limit;
         bool growing;
         Scratch *s;
@@ -636,14 +687,15 @@ static int evaluate_points(const DetectConfig *c, const Points *p, DetectResult 
         s = &scratch;
 
         if (span >= c->min_horizon_seconds) {
+                group = floor_group(p, s->slopes);
                 /* min_horizon doubling while shorter than what there is (or may be looked at),
                  * then that: the max horizon, or the whole history when it is shorter. */
                 for (double h = c->min_horizon_seconds; h < limit && nh < MAX_HORIZONS - 1; h *= HORIZON_STEP)
-                        horizon_compute(c, p, points_lower_bound(p, last_t - h), h, s, &hs[nh++]);
+                        horizon_compute(c, p, points_lower_bound(p, last_t - h), group, h, s, &hs[nh++]);
                 lo = limit >= span ? 0 : points_lower_bound(p, last_t - limit);
                 /* Unless it holds the same points as the last doubling did. */
                 if (nh == 0 || lo < hs[nh - 1].first_index)
-                        horizon_compute(c, p, lo, limit, s, &hs[nh++]);
+                        horizon_compute(c, p, lo, group, limit, s, &hs[nh++]);
         }
 
         if (nh == 0) {
