@@ -64,27 +64,18 @@ typedef enum Kind {
 /* The kinds the issue names as "not leaks"; the headline figures are over these. */
 #define KIND_ISSUE_MAX KIND_DIURNAL
 
-static const char *const kind_names[_KIND_MAX] = {
-        [KIND_FLAT] = "flat + noise",
-        [KIND_SAWTOOTH] = "GC sawtooth 10-50 %",
-        [KIND_WARMUP] = "warm-up to a plateau",
-        [KIND_STEP] = "one-time step",
-        [KIND_CACHE] = "bounded cache",
-        [KIND_BATCH] = "batch spikes",
-        [KIND_CHURN] = "steady churn",
-        [KIND_DIURNAL] = "diurnal cycle (extra)",
-};
-
-/* Short names for --kinds. */
-static const char *const kind_keys[_KIND_MAX] = {
-        [KIND_FLAT] = "flat",
-        [KIND_SAWTOOTH] = "sawtooth",
-        [KIND_WARMUP] = "warmup",
-        [KIND_STEP] = "step",
-        [KIND_CACHE] = "cache",
-        [KIND_BATCH] = "batch",
-        [KIND_CHURN] = "churn",
-        [KIND_DIURNAL] = "diurnal",
+/* Each kind's name in the report, and its short name for --kinds. */
+static const struct {
+        const char *name, *key;
+} kind_info[_KIND_MAX] = {
+        [KIND_FLAT] = { "flat + noise", "flat" },
+        [KIND_SAWTOOTH] = { "GC sawtooth 10-50 %", "sawtooth" },
+        [KIND_WARMUP] = { "warm-up to a plateau", "warmup" },
+        [KIND_STEP] = { "one-time step", "step" },
+        [KIND_CACHE] = { "bounded cache", "cache" },
+        [KIND_BATCH] = { "batch spikes", "batch" },
+        [KIND_CHURN] = { "steady churn", "churn" },
+        [KIND_DIURNAL] = { "diurnal cycle (extra)", "diurnal" },
 };
 
 /* "churn,cache" -> a bit per kind; 0 on an unknown name. */
@@ -96,7 +87,7 @@ static unsigned kinds_parse(const char *list) {
                 unsigned bit = 0;
 
                 for (int k = 0; k < _KIND_MAX; k++)
-                        if (strlen(kind_keys[k]) == len && strncmp(list, kind_keys[k], len) == 0)
+                        if (strlen(kind_info[k].key) == len && strncmp(list, kind_info[k].key, len) == 0)
                                 bit = 1u << k;
                 if (!bit)
                         return 0;
@@ -715,7 +706,7 @@ static void report(const Job *job, double wall, unsigned jobs) {
                         else
                                 snprintf(range, sizeof range, "%s >= %g %s", kind_axes[kind].axis, e1, u);
                         if (bk < 0)
-                                printf("| **%s** | %s | %zu | %zu | %zu | %zu |\n", kind_names[kind], range, n, hw, sus, base);
+                                printf("| **%s** | %s | %zu | %zu | %zu | %zu |\n", kind_info[kind].name, range, n, hw, sus, base);
                         else
                                 printf("|  | %s | %zu | %zu | %zu | %zu |\n", range, n, hw, sus, base);
                 }
@@ -727,7 +718,7 @@ static void report(const Job *job, double wall, unsigned jobs) {
         for (int kind = 0; kind < _KIND_MAX; kind++) {
                 for (size_t k = 0; k < 2; k++)
                         tally(job, k, 0.01, 1, kind, false, scratch, &t[k]);
-                printf("| %s | %zu | %s | %s | %s | %s |\n", kind_names[kind], t[0].n,
+                printf("| %s | %zu | %s | %s | %s | %s |\n", kind_info[kind].name, t[0].n,
                        fmt_pct(a, sizeof a, t[0].in2h, t[0].n), fmt_minutes(b, sizeof b, t[0].median_delay),
                        fmt_pct(c, sizeof c, t[1].in2h, t[1].n), fmt_minutes(d, sizeof d, t[1].median_delay));
         }
@@ -746,7 +737,7 @@ static int write_per_series(const Job *job, const char *path) {
                 const Outcome *o = &job->outcomes[i];
 
                 fprintf(f, "%u,%s,%d,%.0f,%.0f,%.4f,%.3f,%.0f,%.5f,%.0f,%.0f,%.0f,%.0f,%u,%.0f,%u\n", p->index,
-                        kind_names[p->kind], p->leaking, p->heap, p->interval, p->noise, p->saw_amp, p->saw_period,
+                        kind_info[p->kind].name, p->leaking, p->heap, p->interval, p->noise, p->saw_amp, p->saw_period,
                         p->leak_rate, p->leak_onset, p->leak_quantum, o->hw_suspect, o->hw_leak, o->hw_opened,
                         o->base_fire, o->base_fired);
         }
@@ -768,7 +759,7 @@ static int emit(uint64_t seed, double hours, unsigned index) {
         generate(&p, pts);
         printf("# detect_bench --seed %" PRIu64 " --hours %g --emit %u: %s, %s, heap %.0f MiB, every %.0f s,"
                " noise %.2f %%, sawtooth %.0f %% / %.0f s",
-               seed, hours, index, kind_names[p.kind], p.leaking ? "leaking" : "not leaking", p.heap / MiB, p.interval,
+               seed, hours, index, kind_info[p.kind].name, p.leaking ? "leaking" : "not leaking", p.heap / MiB, p.interval,
                100 * p.noise, 100 * p.saw_amp, p.saw_period);
         switch (p.kind) {
         case KIND_WARMUP:
