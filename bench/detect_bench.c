@@ -706,7 +706,8 @@ static void report(const Job *job, double wall, unsigned jobs) {
                         else
                                 snprintf(range, sizeof range, "%s >= %g %s", kind_axes[kind].axis, e1, u);
                         if (bk < 0)
-                                printf("| **%s** | %s | %zu | %zu | %zu | %zu |\n", kind_info[kind].name, range, n, hw, sus, base);
+                                printf("| **%s** | %s | %zu | %zu | %zu | %zu |\n", kind_info[kind].name, range, n, hw,
+                                       sus, base);
                         else
                                 printf("|  | %s | %zu | %zu | %zu | %zu |\n", range, n, hw, sus, base);
                 }
@@ -759,7 +760,8 @@ static int emit(uint64_t seed, double hours, unsigned index) {
         generate(&p, pts);
         printf("# detect_bench --seed %" PRIu64 " --hours %g --emit %u: %s, %s, heap %.0f MiB, every %.0f s,"
                " noise %.2f %%, sawtooth %.0f %% / %.0f s",
-               seed, hours, index, kind_info[p.kind].name, p.leaking ? "leaking" : "not leaking", p.heap / MiB, p.interval,
+               seed, hours, index, kind_info[p.kind].name, p.leaking ? "leaking" : "not leaking", p.heap / MiB,
+               p.interval,
                100 * p.noise, 100 * p.saw_amp, p.saw_period);
         switch (p.kind) {
         case KIND_WARMUP:

@@ -17,7 +17,7 @@
 
 #include "detect.h"
 
-/* Lags are estimated on a grid growing by ~sqrt(2) (1, 2, 3, 4, 6, 8, 11, 16, ...) and
+/* Lags are estimated on a grid growing by ~sqrt(2) (1, 2, 3, 5, 8, 12, 17, ...) and
  * interpolated in between: cost O(points * lags) instead of O(points^2). */
 #define ACF_MAX_LAGS 40
 /* Fewer points than this estimate nothing (the in-horizon correction alone applies). */

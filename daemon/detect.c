@@ -2,9 +2,9 @@
 /*
  * Leak trend detection (see detect.h, and docs/detection.md for the method and why every
  * threshold is what it is). Pure computation: no I/O, no logging, no globals, deterministic.
- * detect_evaluate() works on a bounded scratch on the stack (about 60 KiB: the pairwise slopes
- * of DETECT_MAX_POINTS points) and is O(DETECT_MAX_POINTS^2) per horizon; the only allocation
- * is a SeriesDetector's floor ring.
+ * detect_evaluate() works on a bounded scratch on the stack (about 70 KiB: the pairwise slopes
+ * of DETECT_MAX_POINTS points, and the history before a horizon at its resolution) and is
+ * O(DETECT_MAX_POINTS^2) per horizon; the only allocation is a SeriesDetector's floor ring.
  */
 #include <errno.h>
 #include <math.h>
@@ -55,7 +55,8 @@
 #define HALF_MIN_POINTS 3
 
 _Static_assert(DETECT_MAX_POINTS <= 256, "ranks are indexed with unsigned char");
-_Static_assert(SAW_MAX_POINTS <= DETECT_MAX_POINTS * (DETECT_MAX_POINTS - 1) / 2, "floor_group() works in the slopes scratch");
+_Static_assert(SAW_MAX_POINTS <= DETECT_MAX_POINTS * (DETECT_MAX_POINTS - 1) / 2,
+               "floor_group() works in the slopes scratch");
 #define MAX_PAIRS (DETECT_MAX_POINTS * (DETECT_MAX_POINTS - 1) / 2)
 #define MAX_HORIZONS 64
 
@@ -288,7 +289,7 @@ static double hamed_rao_factor(const DetectPoint *p, size_t n, double slope, dou
 
 /* p: n points, strictly increasing in time, 2 <= n <= DETECT_MAX_POINTS. slopes: room for
  * n(n-1)/2, vals: room for n, idx: room for n. min_ratio: the variance inflation known from
- * elsewhere (the whole history's autocorrelation), applied when larger than the one estimated
+ * elsewhere (the autocorrelation of the history before the horizon), applied when larger than the one estimated
  * from these points. */
 static void trend_compute(const DetectPoint *p, size_t n, double *slopes, double *vals, unsigned char *idx,
                           double min_ratio, Trend *ret) {
@@ -450,9 +451,11 @@ static size_t coarsen_by(const Points *p, size_t lo, size_t end, size_t g, Detec
         return groups;
 }
 
-/* Points [lo, end) into out, coarsened by minima of groups (the floor of the floor) when
- * there are more than DETECT_MAX_POINTS; *ret_group says how many points make one. */
-static size_t coarsen(const Points *p, size_t lo, size_t end, size_t min_group, DetectPoint *out, size_t *ret_group) {
+/* Points [lo, end) into out, coarsened by minima of groups (the floor of the floor) of at
+ * least min_group points, and more when there would be more than DETECT_MAX_POINTS;
+ * *ret_group says how many points make one. */
+static size_t coarsen(const Points *p, size_t lo, size_t end, size_t min_group, DetectPoint *out,
+                      size_t *ret_group) {
         size_t m = end - lo, g = (m + DETECT_MAX_POINTS - 1) / DETECT_MAX_POINTS;
 
         *ret_group = g > min_group ? g : min_group;
