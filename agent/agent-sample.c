@@ -43,6 +43,7 @@ void hw_agent_sample_init(struct hw_agent_sample *s) {
         s->cgroup.memory_max_bytes = -1;
         s->allocated_blocks = -1;
         s->gc_garbage = -1;
+        s->gc_garbage_finalizers = -1;
 }
 
 void hw_agent_sample_clear(struct hw_agent_sample *s) {

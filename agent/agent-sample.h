@@ -82,6 +82,14 @@ struct hw_agent_gc_generation {
         double pause_seconds_max;
 };
 
+/* glibc malloc's figures (mallocstat.h); sent as the "malloc" member when present. */
+struct hw_agent_malloc {
+        bool present;
+        int64_t arena_bytes, in_use_bytes, free_bytes, mmapped_bytes, keepcost_bytes;
+        double read_seconds; /* what the mallinfo2() call that produced them cost */
+        double age_seconds;  /* how long ago they were read (calls are spaced by their cost) */
+};
+
 struct hw_agent_sample {
         uint64_t seq;
         double time; /* Unix seconds when taken */
@@ -100,8 +108,14 @@ struct hw_agent_sample {
         bool has_gc;
         bool gc_enabled;
         int64_t gc_garbage;
+        /* Entries of gc.garbage whose type has a finalizer (__del__ / tp_finalize, legacy
+         * tp_del), -1 unknown; counted incrementally within a bounded scan per sample. */
+        int64_t gc_garbage_finalizers;
         size_t gc_generations;
         struct hw_agent_gc_generation gc[HW_AGENT_GC_GENERATIONS_MAX];
+
+        /* "malloc" */
+        struct hw_agent_malloc malloc_stats;
 
         /* "heap": the heap profiler's report (heapprof.h), owned; NULL when profiling is off */
         json_t *heap;

@@ -176,6 +176,27 @@ static json_t *generation_json(const struct hw_agent_gc_generation *g) {
         return o;
 }
 
+/* glibc's figures; negative values (a wrapped mallinfo() int) are left out. */
+static json_t *malloc_json(const struct hw_agent_malloc *m) {
+        json_t *o = json_object();
+        int bad = 0;
+
+        if (!o)
+                return NULL;
+        bad |= set_int_if_known(o, "arena_bytes", m->arena_bytes);
+        bad |= set_int_if_known(o, "in_use_bytes", m->in_use_bytes);
+        bad |= set_int_if_known(o, "free_bytes", m->free_bytes);
+        bad |= set_int_if_known(o, "mmapped_bytes", m->mmapped_bytes);
+        bad |= set_int_if_known(o, "keepcost_bytes", m->keepcost_bytes);
+        bad |= set_real(o, "read_seconds", m->read_seconds);
+        bad |= set_real(o, "age_seconds", m->age_seconds);
+        if (bad) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
 json_t *hw_encode_sample_json(const struct hw_agent_sample *s, const char *reason) {
         json_t *o = json_object(), *proc = json_object(), *agent = json_object();
         int bad = 0;
@@ -227,6 +248,7 @@ json_t *hw_encode_sample_json(const struct hw_agent_sample *s, const char *reaso
                 if (gc && gens) {
                         bad |= json_object_set_new_nocheck(gc, "enabled", json_boolean(s->gc_enabled));
                         bad |= set_int_if_known(gc, "garbage", s->gc_garbage);
+                        bad |= set_int_if_known(gc, "garbage_finalizers", s->gc_garbage_finalizers);
                         for (size_t i = 0; i < s->gc_generations && i < HW_AGENT_GC_GENERATIONS_MAX; i++)
                                 bad |= json_array_append_new(gens, generation_json(&s->gc[i]));
                         bad |= json_object_set_new_nocheck(gc, "generations", gens);
@@ -236,6 +258,9 @@ json_t *hw_encode_sample_json(const struct hw_agent_sample *s, const char *reaso
                 json_decref(gens);
                 bad |= json_object_set_new_nocheck(o, "gc", gc);
         }
+
+        if (s->malloc_stats.present)
+                bad |= json_object_set_new_nocheck(o, "malloc", malloc_json(&s->malloc_stats));
 
         bad |= set_int(agent, "samples_dropped_total", (int64_t) s->samples_dropped_total);
         bad |= set_int(agent, "reconnects_total", (int64_t) s->reconnects_total);
@@ -308,27 +333,41 @@ int hw_encode_sample(const struct hw_agent_sample *s, const char *reason, uint8_
         return r;
 }
 
+json_t *hw_decode_object(const uint8_t *payload, size_t size) {
+        json_t *o = json_loadb((const char *) payload, size, 0, NULL);
+
+        if (o && !json_is_object(o)) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+int hw_string_is_plain(const char *s, size_t len, size_t max) {
+        if (len == 0 || len > max)
+                return 0;
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char) s[i] < 0x20 || s[i] == 0x7F)
+                        return 0;
+        return 1;
+}
+
 int hw_decode_welcome(const uint8_t *payload, size_t size, char ret_id[HW_AGENT_ID_MAX + 1]) {
         json_t *o, *id;
         const char *s;
         size_t len;
         int r = -EBADMSG;
 
-        o = json_loadb((const char *) payload, size, 0, NULL);
+        o = hw_decode_object(payload, size);
         if (!o)
                 return -EBADMSG;
-        if (!json_is_object(o))
-                goto finish;
         id = json_object_get(o, "id");
         if (!json_is_string(id))
                 goto finish;
         s = json_string_value(id);
         len = json_string_length(id);
-        if (len == 0 || len > HW_AGENT_ID_MAX)
+        if (!hw_string_is_plain(s, len, HW_AGENT_ID_MAX))
                 goto finish;
-        for (size_t i = 0; i < len; i++)
-                if ((unsigned char) s[i] < 0x20 || s[i] == 0x7F)
-                        goto finish;
         memcpy(ret_id, s, len);
         ret_id[len] = '\0';
         r = 0;

@@ -37,6 +37,12 @@ int hw_encode_sample(const struct hw_agent_sample *s, const char *reason, uint8_
 /* Frame any JSON object of the given frame type. Same returns as above. */
 int hw_encode_frame(json_t *payload, uint8_t type, uint8_t **ret_frame, size_t *ret_size);
 
+/* Parse a daemon's payload: a JSON object (new reference), or NULL when it is not one. */
+json_t *hw_decode_object(const uint8_t *payload, size_t size);
+
+/* Whether s (len bytes) is non-empty, at most max bytes, without control characters. */
+int hw_string_is_plain(const char *s, size_t len, size_t max);
+
 /* Parse a WELCOME payload and copy its "id" (a non-empty string of at most HW_AGENT_ID_MAX
  * bytes, no control characters) into ret_id[HW_AGENT_ID_MAX + 1].
  * Returns 0, or -EBADMSG when the payload is not such an object (ret_id untouched). */

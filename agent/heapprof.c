@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,10 @@ struct hw_heapprof_stack {
         uint64_t live_samples;
         double live_bytes, live_count, alloc_bytes, alloc_count;
 };
+
+/* index_reserve() reads each record's hash from its first bytes */
+_Static_assert(offsetof(struct hw_heapprof_location, hash) == 0, "hash first");
+_Static_assert(offsetof(struct hw_heapprof_stack, hash) == 0, "hash first");
 
 struct hw_heapprof_live {
         uintptr_t ptr; /* 0: empty slot */
@@ -199,22 +204,31 @@ static int index_insert(uint32_t **index, size_t *cap, size_t len, uint32_t id, 
                 }
 }
 
-static int locs_rehash(struct hw_heapprof *hp, size_t need) {
-        size_t cap = hp->locs_index_cap ? hp->locs_index_cap : 256;
+/* Make *index (open addressing over count records of stride bytes, each starting with its
+ * uint64_t hash) big enough for need entries at a load of at most 1/2, rebuilding it from the
+ * records' hashes. One function for the location and the stack tables. 0 or -ENOMEM (then the
+ * old index stays). */
+static int index_reserve(uint32_t **index, size_t *cap, size_t need, const void *records, size_t count,
+                         size_t stride) {
+        size_t n = *cap ? *cap : 256;
         uint32_t *idx;
 
-        if (need * 2 <= hp->locs_index_cap)
+        if (need * 2 <= *cap)
                 return 0;
-        while (need * 2 > cap)
-                cap *= 2;
-        idx = calloc(cap, sizeof(*idx));
+        while (need * 2 > n)
+                n *= 2;
+        idx = calloc(n, sizeof(*idx));
         if (!idx)
                 return -ENOMEM;
-        for (size_t i = 0; i < hp->locs_len; i++)
-                (void) index_insert(&idx, &cap, i, (uint32_t) (i + 1), hp->locs[i].hash);
-        free(hp->locs_index);
-        hp->locs_index = idx;
-        hp->locs_index_cap = cap;
+        for (size_t i = 0; i < count; i++) {
+                uint64_t h;
+
+                memcpy(&h, (const char *) records + i * stride, sizeof(h));
+                (void) index_insert(&idx, &n, i, (uint32_t) (i + 1), h);
+        }
+        free(*index);
+        *index = idx;
+        *cap = n;
         return 0;
 }
 
@@ -250,7 +264,8 @@ static uint32_t intern_location(struct hw_heapprof *hp, const char *file, size_t
         if (!force && (hp->locs_len >= HW_HEAPPROF_LOCATIONS_MAX - 1 || hp->strings_len + fn + gn > STRINGS_MAX - 64))
                 return intern_location(hp, "?", 1, "?", 1, true);
         if (grow((void **) &hp->locs, &hp->locs_cap, hp->locs_len + 1, sizeof(*hp->locs), 64) < 0 ||
-            locs_rehash(hp, hp->locs_len + 1) < 0)
+            index_reserve(&hp->locs_index, &hp->locs_index_cap, hp->locs_len + 1, hp->locs, hp->locs_len,
+                          sizeof(*hp->locs)) < 0)
                 return 0;
         fo = add_string(hp, fbuf, fn, HW_HEAPPROF_FILE_MAX, &fl);
         go = fo < 0 ? -1 : add_string(hp, gbuf, gn, HW_HEAPPROF_FUNC_MAX, &gl);
@@ -262,25 +277,6 @@ static uint32_t intern_location(struct hw_heapprof *hp, const char *file, size_t
         hp->locs_len++;
         (void) index_insert(&hp->locs_index, &hp->locs_index_cap, hp->locs_len, (uint32_t) hp->locs_len, h);
         return (uint32_t) hp->locs_len;
-}
-
-static int stacks_rehash(struct hw_heapprof *hp, size_t need) {
-        size_t cap = hp->stacks_index_cap ? hp->stacks_index_cap : 256;
-        uint32_t *idx;
-
-        if (need * 2 <= hp->stacks_index_cap)
-                return 0;
-        while (need * 2 > cap)
-                cap *= 2;
-        idx = calloc(cap, sizeof(*idx));
-        if (!idx)
-                return -ENOMEM;
-        for (size_t i = 0; i < hp->stacks_len; i++)
-                (void) index_insert(&idx, &cap, i, (uint32_t) (i + 1), hp->stacks[i].hash);
-        free(hp->stacks_index);
-        hp->stacks_index = idx;
-        hp->stacks_index_cap = cap;
-        return 0;
 }
 
 /* The id of the stack made of pairs[0..2n) (location id, line), interned. 0 on ENOMEM. */
@@ -305,7 +301,8 @@ static uint32_t intern_pairs(struct hw_heapprof *hp, const uint32_t *pairs, size
         if (!force && hp->stacks_len >= HW_HEAPPROF_STACKS_MAX - 1)
                 return 0; /* the caller files the sample under the overflow stack */
         if (grow((void **) &hp->stacks, &hp->stacks_cap, hp->stacks_len + 1, sizeof(*hp->stacks), 64) < 0 ||
-            stacks_rehash(hp, hp->stacks_len + 1) < 0 ||
+            index_reserve(&hp->stacks_index, &hp->stacks_index_cap, hp->stacks_len + 1, hp->stacks, hp->stacks_len,
+                          sizeof(*hp->stacks)) < 0 ||
             grow((void **) &hp->frames, &hp->frames_cap, hp->frames_len + n * 2, sizeof(*hp->frames), 1024) < 0)
                 return 0;
         if (n > 0)

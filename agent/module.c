@@ -3,8 +3,9 @@
  * The CPython extension module `heapwatch`: the only agent file that speaks Python. It reads
  * the settings, hooks into the interpreter (a gc.callbacks entry timing collections, a wrapper
  * around the pymalloc arena allocator counting arenas, atexit, os.register_at_fork), reads the
- * heap and GC figures under the GIL for the sampler thread, and offers start() / stop() /
- * snapshot() / is_running() / status(). Everything else is plain C in the other agent files.
+ * heap and GC figures under the GIL for the sampler thread, serves the daemon's census requests
+ * on that thread (heapwalk.c), and offers start() / stop() / snapshot() / is_running() /
+ * status() / census() / chains(). Everything else is plain C in the other agent files.
  *
  * Rules this file keeps (the agent's promises to the host, SPEC.md):
  *  - No exception ever escapes from the sampler thread, the gc callback, the atexit or fork
@@ -12,7 +13,7 @@
  *    API (start() with bad arguments) raises.
  *  - The GIL is taken by the sampler thread only for reading a handful of figures, and only
  *    while the interpreter is not finalizing. Our mutexes are never held while waiting for
- *    the GIL, so they can be taken with the GIL held (gc callback) and across fork().
+ *    the GIL, so they can be taken with the GIL held (the allocator wrappers) and across fork().
  *  - Whoever holds the GIL and waits for the sampler thread (stop(), atexit, the fork hook)
  *    releases the GIL while waiting: the thread may be waiting for it.
  *  - fork(): os.fork() pauses the thread (joined before, resumed in the parent after), and a
@@ -56,7 +57,10 @@
 
 #include "agent-sample.h"
 #include "encode.h"
+#include "census.h"
 #include "heapprof.h"
+#include "heapwalk.h"
+#include "holdstats.h"
 #include "procstat.h"
 #include "sampler.h"
 #include "transport.h"
@@ -136,8 +140,7 @@ static struct {
         struct hw_transport transport; /* own mutex */
         struct hw_sampler sampler;
 
-        /* GC pause timing: written by the gc callback, read by the sampler; gc_lock guards it */
-        pthread_mutex_t gc_lock;
+        /* GC pause timing: written by the gc callback, read by the sampler; the GIL guards it */
         struct gc_pauses pauses[HW_AGENT_GC_GENERATIONS_MAX];
         double gc_started_at; /* < 0: no collection under way */
         long gc_generation;
@@ -591,56 +594,59 @@ static bool hp_active(void) {
 
 /* ---- GC pause timing ---------------------------------------------------------------------- */
 
+/* The pause figures are read and written only with the GIL held (the gc callback, the sampler's
+ * collect_python(), start()), so the GIL guards them: no lock of our own on the collector's
+ * path. */
 static void gc_pauses_reset(void) {
-        pthread_mutex_lock(&agent.gc_lock);
         memset(agent.pauses, 0, sizeof(agent.pauses));
         agent.gc_started_at = -1;
         agent.gc_generation = -1;
-        pthread_mutex_unlock(&agent.gc_lock);
 }
 
 /* gc.callbacks entry: callback(phase, info). Called with the GIL held by whichever thread
- * collects; collections never overlap (the GIL and gc's own "collecting" flag). */
-static PyObject *gc_callback(PyObject *self, PyObject *args) {
-        PyObject *phase, *info, *gen_obj;
+ * collects; collections never overlap (the GIL and gc's own "collecting" flag).
+ *
+ * It runs twice per collection, so it is kept to the minimum (bench/gc_hook.py measures it):
+ * a fastcall function (no argument tuple), the phase told apart by its length ("start" 5,
+ * "stop" 4: gc makes a new string each time, so comparing contents or identity would cost
+ * more), the generation looked up once, at "start", and one clock read per phase. What
+ * remains is gc's own price for having any callback at all: it builds the phase string and
+ * the info dict for every call, whoever listens. */
+static PyObject *gc_callback(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+        PyObject *phase, *gen_obj;
+        Py_ssize_t len;
         long gen;
         double now;
 
         (void) self;
-        if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) != 2)
+        if (nargs != 2 || !PyUnicode_Check(args[0]))
                 goto out;
-        phase = PyTuple_GET_ITEM(args, 0);
-        info = PyTuple_GET_ITEM(args, 1);
-        if (!PyUnicode_Check(phase) || !PyDict_Check(info))
-                goto out;
-        gen_obj = PyDict_GetItem(info, agent.key_generation); /* borrowed; never raises */
-        if (!gen_obj || !PyLong_Check(gen_obj))
-                goto out;
-        gen = PyLong_AsLong(gen_obj);
-        if (gen < 0 || gen >= HW_AGENT_GC_GENERATIONS_MAX)
-                goto out;
-
-        if (PyUnicode_CompareWithASCIIString(phase, "start") == 0) {
-                now = hw_now_monotonic(); /* as late as possible before the collection */
-                pthread_mutex_lock(&agent.gc_lock);
-                agent.gc_started_at = now;
+        phase = args[0];
+        len = PyUnicode_GET_LENGTH(phase);
+        if (len == 5) { /* "start" */
+                if (!PyDict_Check(args[1]))
+                        goto out;
+                gen_obj = PyDict_GetItem(args[1], agent.key_generation); /* borrowed; never raises */
+                if (!gen_obj || !PyLong_Check(gen_obj))
+                        goto out;
+                gen = PyLong_AsLong(gen_obj);
+                if (gen < 0 || gen >= HW_AGENT_GC_GENERATIONS_MAX)
+                        goto out;
                 agent.gc_generation = gen;
-                pthread_mutex_unlock(&agent.gc_lock);
-        } else if (PyUnicode_CompareWithASCIIString(phase, "stop") == 0) {
+                agent.gc_started_at = hw_now_monotonic(); /* as late as possible before the collection */
+        } else if (len == 4 && agent.gc_started_at >= 0) { /* "stop" of the collection we saw start */
+                struct gc_pauses *p = &agent.pauses[agent.gc_generation];
+                double d;
+
                 now = hw_now_monotonic();
-                pthread_mutex_lock(&agent.gc_lock);
-                if (agent.gc_started_at >= 0 && agent.gc_generation == gen) {
-                        struct gc_pauses *p = &agent.pauses[gen];
-                        double d = now - agent.gc_started_at;
-                        if (d < 0)
-                                d = 0;
-                        p->pauses++;
-                        p->total += d;
-                        if (d > p->max)
-                                p->max = d;
-                }
+                d = now - agent.gc_started_at;
+                if (d < 0)
+                        d = 0;
+                p->pauses++;
+                p->total += d;
+                if (d > p->max)
+                        p->max = d;
                 agent.gc_started_at = -1;
-                pthread_mutex_unlock(&agent.gc_lock);
         }
 out:
         if (PyErr_Occurred())
@@ -649,7 +655,8 @@ out:
 }
 
 static PyMethodDef gc_callback_def = {
-        "_heapwatch_gc_callback", gc_callback, METH_VARARGS, "heapwatch: times garbage collections"
+        "_heapwatch_gc_callback", (PyCFunction) (void (*)(void)) gc_callback, METH_FASTCALL,
+        "heapwatch: times garbage collections"
 };
 
 static PyObject *gc_callbacks_list(void) {
@@ -728,6 +735,44 @@ static int64_t dict_int(PyObject *d, const char *key) {
         return v < 0 ? -1 : v;
 }
 
+/* gc.garbage entries with a finalizer. Since Python 3.4 objects with __del__ in cycles are
+ * collected, so what lands in gc.garbage is uncollectable (legacy tp_del of C types) or kept by
+ * gc.DEBUG_SAVEALL; those with a finalizer say why. Which *collected* objects had __del__ cannot
+ * be seen cheaply: the gc callback gets only counts, and walking a generation before each
+ * collection costs as much as the collection. The list only grows in practice, so each sample
+ * looks at the new entries only, at most HW_GARBAGE_SCAN_MAX of them (the count catches up over
+ * later samples); a list that shrank or was replaced is counted afresh. GIL held. */
+#define HW_GARBAGE_SCAN_MAX 4096
+static PyObject *garbage_seen;   /* identity only, never dereferenced */
+static Py_ssize_t garbage_scanned;
+static int64_t garbage_finalizers;
+
+static void garbage_finalizers_reset(void) {
+        garbage_seen = NULL;
+        garbage_scanned = 0;
+        garbage_finalizers = 0;
+}
+
+static int64_t garbage_finalizers_count(PyObject *garbage) {
+        Py_ssize_t n, end;
+
+        if (!garbage || !PyList_Check(garbage))
+                return -1;
+        n = PyList_GET_SIZE(garbage);
+        if (garbage != garbage_seen || n < garbage_scanned) {
+                garbage_finalizers_reset();
+                garbage_seen = garbage;
+        }
+        end = n - garbage_scanned > HW_GARBAGE_SCAN_MAX ? garbage_scanned + HW_GARBAGE_SCAN_MAX : n;
+        for (Py_ssize_t i = garbage_scanned; i < end; i++) {
+                PyTypeObject *t = Py_TYPE(PyList_GET_ITEM(garbage, i));
+                if (t->tp_finalize || t->tp_del)
+                        garbage_finalizers++;
+        }
+        garbage_scanned = end;
+        return garbage_finalizers;
+}
+
 /* Room for stacks in one heap report: a SAMPLE frame may carry 256 KiB, the rest of a sample is
  * a few KiB; stacks that do not fit wait for the next report. */
 #define HP_REPORT_BUDGET (96u * 1024u)
@@ -779,6 +824,7 @@ static int collect_python(struct hw_agent_sample *s, bool consume) {
         if (garbage) {
                 Py_ssize_t len = PyObject_Length(garbage);
                 s->gc_garbage = len >= 0 ? (int64_t) len : -1;
+                s->gc_garbage_finalizers = garbage_finalizers_count(garbage);
         }
         n = PyTuple_GET_SIZE(count);
         if (n > HW_AGENT_GC_GENERATIONS_MAX)
@@ -797,15 +843,13 @@ static int collect_python(struct hw_agent_sample *s, bool consume) {
         }
         s->gc_generations = (size_t) n;
 
-        pthread_mutex_lock(&agent.gc_lock);
-        for (Py_ssize_t i = 0; i < n; i++) {
+        for (Py_ssize_t i = 0; i < n; i++) { /* the GIL guards the pause figures */
                 s->gc[i].pauses = agent.pauses[i].pauses;
                 s->gc[i].pause_seconds_total = agent.pauses[i].total;
                 s->gc[i].pause_seconds_max = agent.pauses[i].max;
         }
         if (consume)
                 memset(agent.pauses, 0, sizeof(agent.pauses));
-        pthread_mutex_unlock(&agent.gc_lock);
         s->has_gc = true;
 
 finish:
@@ -826,21 +870,80 @@ static int python_gil_held(void *userdata, struct hw_agent_sample *s, bool consu
         return collect_python(s, consume);
 }
 
+/* ---- What a tick costs the host ------------------------------------------------------------ */
+
+/* Always on, two clock reads per section: how long each sampler tick holds the GIL (no Python
+ * thread of the host runs meanwhile) and how long each heap report takes (it holds the heap
+ * profiler's lock for most of it; a host thread waits for that only if it samples an allocation
+ * meanwhile). status() shows them; bench/host_latency.py reports them. hold_lock guards both:
+ * the sampler records after releasing the GIL, status() reads holding it; never held while
+ * waiting for anything else. */
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hw_holdstats tick_gil_hold, heap_report_hold;
+
+static void holds_reset(void) {
+        pthread_mutex_lock(&hold_lock);
+        hw_holdstats_reset(&tick_gil_hold);
+        hw_holdstats_reset(&heap_report_hold);
+        pthread_mutex_unlock(&hold_lock);
+}
+
+static void holds_record(uint64_t gil_ns, uint64_t heap_ns, bool heap) {
+        pthread_mutex_lock(&hold_lock);
+        hw_holdstats_record(&tick_gil_hold, gil_ns);
+        if (heap)
+                hw_holdstats_record(&heap_report_hold, heap_ns);
+        pthread_mutex_unlock(&hold_lock);
+}
+
+/* A summary as a dict (status()): count, window, p50_us, p99_us, max_us, mean_us. */
+static PyObject *holds_dict(const struct hw_holdstats *h) {
+        struct hw_holdstats_summary sum;
+
+        pthread_mutex_lock(&hold_lock);
+        hw_holdstats_summarize(h, &sum);
+        pthread_mutex_unlock(&hold_lock);
+        return Py_BuildValue("{s:K,s:I,s:d,s:d,s:d,s:d}", "count", (unsigned long long) sum.count, "window",
+                             (unsigned) sum.window, "p50_us", sum.p50_us, "p99_us", sum.p99_us, "max_us",
+                             sum.max_us, "mean_us", sum.mean_us);
+}
+
 /* hw_sampler_python_fn for the sampler thread: take the GIL briefly, unless the interpreter is
  * going away (then PyGILState_Ensure would never return, or end the thread). atexit stops us
  * before finalization begins, so this is a second line of defence. */
 static int python_from_thread(void *userdata, struct hw_agent_sample *s, bool consume) {
         PyGILState_STATE g;
+        uint64_t t0, t1, t2;
         int r;
 
         (void) userdata;
         if (hw_py_is_finalizing())
                 return -ESHUTDOWN;
         g = PyGILState_Ensure();
+        t0 = hw_holdstats_now_ns(); /* the GIL is ours from here ... */
         r = collect_python(s, consume);
+        t1 = hw_holdstats_now_ns(); /* ... to here (Release itself is a few atomics) */
         PyGILState_Release(g);
         collect_heap(s, consume);
+        t2 = hw_holdstats_now_ns();
+        holds_record(t1 - t0, t2 - t1, s->heap != NULL);
         return r;
+}
+
+/* hw_sampler_request_fn: a daemon REQUEST (census, chains), on the sampler thread; the reply
+ * goes out as a CENSUS frame. heapwalk.c takes the GIL for at most the request's budget. */
+static void serve_request(void *userdata, const struct hw_request *req) {
+        uint8_t *frame = NULL;
+        size_t size = 0;
+        json_t *j;
+
+        (void) userdata;
+        if (hw_py_is_finalizing() || agent.pid != getpid())
+                return; /* the daemon times the request out */
+        j = hw_heapwalk_run(req, false, &agent.sampler.stop_requested);
+        if (j && hw_encode_frame(j, HW_FRAME_CENSUS, &frame, &size) == 0)
+                hw_transport_enqueue(&agent.transport, HW_FRAME_CENSUS, frame, size);
+        json_decref(j);
 }
 
 /* ---- Settings ------------------------------------------------------------------------------- */
@@ -1200,6 +1303,8 @@ static int agent_start(const char *service, const char *socket_path, double inte
         agent.pymalloc = blocks > 0; /* 0 under PYTHONMALLOC=malloc: no arenas to count */
 
         gc_pauses_reset();
+        garbage_finalizers_reset();
+        holds_reset();
         if (gc_callback_install() < 0) {
                 hw_transport_reset(&agent.transport, NULL);
                 return -1;
@@ -1215,6 +1320,7 @@ static int agent_start(const char *service, const char *socket_path, double inte
                 .python = python_from_thread,
                 .userdata = NULL,
                 .seq_base = seq_base,
+                .request = serve_request,
         };
         agent.state = AGENT_RUNNING;
         agent.pid = getpid();
@@ -1411,7 +1517,7 @@ static PyMethodDef fork_child_hook_def = { "_heapwatch_after_fork_in_child", for
 /* pthread_atfork: keep our mutexes consistent across fork() however it is called. None of them
  * is ever held while waiting for anything, so taking them here cannot deadlock. */
 static void atfork_prepare(void) {
-        pthread_mutex_lock(&agent.gc_lock);
+        pthread_mutex_lock(&hold_lock);
         pthread_mutex_lock(&agent.transport.lock);
         pthread_mutex_lock(&heapprof.lock);
 }
@@ -1419,12 +1525,12 @@ static void atfork_prepare(void) {
 static void atfork_parent(void) {
         pthread_mutex_unlock(&heapprof.lock);
         pthread_mutex_unlock(&agent.transport.lock);
-        pthread_mutex_unlock(&agent.gc_lock);
+        pthread_mutex_unlock(&hold_lock);
 }
 
 /* The child's heap profile starts clean: the parent's samples describe the parent's future. */
 static void atfork_child(void) {
-        pthread_mutex_init(&agent.gc_lock, NULL);
+        pthread_mutex_init(&hold_lock, NULL);
         pthread_mutex_init(&agent.transport.lock, NULL);
         hw_heapprof_forget_after_fork(&heapprof);
         __atomic_store_n(&hp_busy, 0, __ATOMIC_RELEASE);
@@ -1736,6 +1842,81 @@ static PyObject *hw_snapshot(PyObject *self, PyObject *unused) {
         return d;
 }
 
+/* census() / chains(): the daemon's requests, run in the calling thread (tests, operators at a
+ * REPL). The caller holds the GIL, so the host waits for at most budget_ms, as for the daemon. */
+static PyObject *run_request_py(const struct hw_request *req) {
+        json_t *j = hw_heapwalk_run(req, true, NULL);
+        PyObject *d;
+
+        if (!j)
+                return PyErr_NoMemory();
+        d = json_to_python(j);
+        json_decref(j);
+        return d;
+}
+
+PyDoc_STRVAR(census_doc,
+             "census(budget_ms=50, top=32, slices=20) -> dict\n\n"
+             "Count the GC-tracked objects by type in the calling thread, holding the GIL for at most\n"
+             "budget_ms at a time, in at most `slices` holds with the GIL released between; the dict is\n"
+             "the CENSUS payload of the wire protocol (\"sampled\": True and a \"fraction\" when the heap\n"
+             "was too large for all slices).");
+
+static PyObject *hw_census_py(PyObject *self, PyObject *args, PyObject *kwargs) {
+        static char *kwlist[] = { "budget_ms", "top", "slices", NULL };
+        struct hw_request req = { .id = 1, .kind = HW_REQUEST_CENSUS, .budget_ms = HW_CENSUS_BUDGET_MS_DEFAULT,
+                                  .top = HW_CENSUS_TOP_DEFAULT, .slices = HW_CENSUS_SLICES_DEFAULT };
+
+        (void) self;
+        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|III:census", kwlist, &req.budget_ms, &req.top, &req.slices))
+                return NULL;
+        if (req.budget_ms < 1 || req.budget_ms > HW_CENSUS_BUDGET_MS_MAX || req.top < 1 || req.top > HW_CENSUS_TOP_MAX ||
+            req.slices < 1 || req.slices > HW_CENSUS_SLICES_MAX) {
+                PyErr_Format(PyExc_ValueError, "heapwatch.census: budget_ms must be 1..%u, top 1..%u, slices 1..%u",
+                             HW_CENSUS_BUDGET_MS_MAX, HW_CENSUS_TOP_MAX, HW_CENSUS_SLICES_MAX);
+                return NULL;
+        }
+        return run_request_py(&req);
+}
+
+PyDoc_STRVAR(chains_doc,
+             "chains(types, budget_ms=50) -> dict\n\n"
+             "Find referrer chains from module globals, class attributes and threads' frames to\n"
+             "instances of the named types (\"module.QualName\", at most 3), holding the GIL for at most\n"
+             "budget_ms; the dict is the CENSUS payload of a \"chains\" request.");
+
+static PyObject *hw_chains_py(PyObject *self, PyObject *args, PyObject *kwargs) {
+        static char *kwlist[] = { "types", "budget_ms", NULL };
+        struct hw_request req = { .id = 1, .kind = HW_REQUEST_CHAINS, .budget_ms = HW_CENSUS_BUDGET_MS_DEFAULT,
+                                  .top = HW_CENSUS_TOP_DEFAULT };
+        PyObject *types;
+
+        (void) self;
+        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|I:chains", kwlist, &types, &req.budget_ms))
+                return NULL;
+        if (!PyList_Check(types) || PyList_GET_SIZE(types) < 1 || PyList_GET_SIZE(types) > HW_CHAINS_TYPES_MAX ||
+            req.budget_ms < 1 || req.budget_ms > HW_CENSUS_BUDGET_MS_MAX) {
+                PyErr_Format(PyExc_ValueError, "heapwatch.chains: types must be a list of 1..%u names, budget_ms 1..%u",
+                             HW_CHAINS_TYPES_MAX, HW_CENSUS_BUDGET_MS_MAX);
+                return NULL;
+        }
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(types); i++) {
+                Py_ssize_t len;
+                const char *u = PyUnicode_Check(PyList_GET_ITEM(types, i)) ?
+                                        PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(types, i), &len) :
+                                        NULL;
+
+                if (!u || len < 1 || (size_t) len > HW_CENSUS_TYPE_NAME_MAX) {
+                        if (!PyErr_Occurred())
+                                PyErr_SetString(PyExc_ValueError, "heapwatch.chains: bad type name");
+                        return NULL;
+                }
+                memcpy(req.types[i], u, (size_t) len + 1);
+        }
+        req.n_types = (size_t) PyList_GET_SIZE(types);
+        return run_request_py(&req);
+}
+
 PyDoc_STRVAR(is_running_doc, "is_running() -> bool\n\nWhether the agent's thread runs in this process.");
 
 static PyObject *hw_is_running(PyObject *self, PyObject *unused) {
@@ -1749,14 +1930,40 @@ PyDoc_STRVAR(status_doc,
              "The agent's own state: running, connected, socket (path or None), service, interval,\n"
              "process_id (the daemon's id for this process, from WELCOME, or None), samples_sent,\n"
              "samples_dropped_total, reconnects_total, protocol_errors_total, queued_frames,\n"
-             "sample_bytes, stack_depth, heap_profiling (allocators wrapped by this running agent).");
+             "sample_bytes, stack_depth, heap_profiling (allocators wrapped by this running agent),\n"
+             "tick_gil_hold and heap_report_hold (since start(): count, p50_us and p99_us over the\n"
+             "latest 1024, max_us, mean_us; how long each sampler tick held the GIL, and each heap\n"
+             "report the heap profiler's lock).");
+
+/* status() plus what the sampler's ticks cost the host (see holds_record()). */
+static PyObject *hw_status_base(void);
 
 static PyObject *hw_status(PyObject *self, PyObject *unused) {
-        struct hw_transport_status st;
-        bool running = agent.state == AGENT_RUNNING && agent.pid == getpid();
+        PyObject *d = hw_status_base(), *v;
 
         (void) self;
         (void) unused;
+        if (!d)
+                return NULL;
+        v = holds_dict(&tick_gil_hold);
+        if (!v || PyDict_SetItemString(d, "tick_gil_hold", v) < 0)
+                goto fail;
+        Py_DECREF(v);
+        v = holds_dict(&heap_report_hold);
+        if (!v || PyDict_SetItemString(d, "heap_report_hold", v) < 0)
+                goto fail;
+        Py_DECREF(v);
+        return d;
+fail:
+        Py_XDECREF(v);
+        Py_DECREF(d);
+        return NULL;
+}
+
+static PyObject *hw_status_base(void) {
+        struct hw_transport_status st;
+        bool running = agent.state == AGENT_RUNNING && agent.pid == getpid();
+
         hw_transport_get_status(&agent.transport, &st);
         return Py_BuildValue(
                 "{s:O,s:O,s:s,s:s,s:d,s:s,s:K,s:K,s:K,s:K,s:n,s:K,s:I,s:O}", "running", running ? Py_True : Py_False,
@@ -1778,6 +1985,8 @@ static PyMethodDef module_methods[] = {
         { "is_running", hw_is_running, METH_NOARGS, is_running_doc },
         { "status", hw_status, METH_NOARGS, status_doc },
         { "_autostart", hw_autostart, METH_NOARGS, autostart_doc },
+        { "census", (PyCFunction) (void (*)(void)) hw_census_py, METH_VARARGS | METH_KEYWORDS, census_doc },
+        { "chains", (PyCFunction) (void (*)(void)) hw_chains_py, METH_VARARGS | METH_KEYWORDS, chains_doc },
         { NULL, NULL, 0, NULL },
 };
 
@@ -1823,9 +2032,7 @@ static int init_once(void) {
 
         if (done)
                 return 0;
-        r = pthread_mutex_init(&agent.gc_lock, NULL);
-        if (r == 0)
-                r = -hw_heapprof_init(&heapprof);
+        r = -hw_heapprof_init(&heapprof);
         if (r == 0)
                 r = -hw_transport_init(&agent.transport, NULL);
         if (r == 0)

@@ -21,6 +21,7 @@ void hw_sampler_init(struct hw_sampler *s) {
         memset(s, 0, sizeof(*s));
         s->wake_fd = -1;
         pthread_mutex_init(&s->join_lock, NULL);
+        hw_mallocstat_init(&s->malloc_stats);
 }
 
 void hw_sampler_take(struct hw_sampler *s, struct hw_agent_sample *ret, bool consume, hw_sampler_python_fn python,
@@ -37,6 +38,9 @@ void hw_sampler_take(struct hw_sampler *s, struct hw_agent_sample *ret, bool con
 
         (void) hw_procstat_read_process(s->config.proc_root, &ret->process);
         (void) hw_procstat_read_cgroup(s->config.proc_root, &ret->cgroup);
+        /* Before the GIL, and only on the sampler thread: malloc's locks are never taken while
+         * the host waits for the GIL (snapshot() and the final sample reuse the last figures). */
+        (void) hw_mallocstat_read(&s->malloc_stats, start, hw_sampler_is_current_thread(s), &ret->malloc_stats);
         if (python)
                 (void) python(userdata, ret, consume);
 
@@ -68,6 +72,19 @@ static void sample_and_queue(struct hw_sampler *s) {
                 return;
         }
         hw_transport_enqueue(s->config.transport, HW_FRAME_SAMPLE, frame, size);
+}
+
+/* Daemon requests (census, chains) run here, on our own thread, never on a host thread: the
+ * callback takes the GIL for at most the request's budget. At most the transport's bound of
+ * them wait, so this loop is bounded too. */
+static void serve_requests(struct hw_sampler *s) {
+        struct hw_request req;
+
+        if (!s->config.request)
+                return;
+        while (__atomic_load_n(&s->stop_requested, __ATOMIC_ACQUIRE) == 0 &&
+               hw_transport_take_request(s->config.transport, &req))
+                s->config.request(s->config.userdata, &req);
 }
 
 static bool stop_requested(struct hw_sampler *s) {
@@ -111,6 +128,7 @@ static void *sampler_main(void *arg) {
                 }
                 if (pfd[1].fd >= 0 && pfd[1].revents)
                         hw_transport_run(t, hw_now_monotonic(), pfd[1].revents);
+                serve_requests(s);
         }
         return NULL;
 }
@@ -201,6 +219,7 @@ void hw_sampler_forget_after_fork(struct hw_sampler *s) {
         /* Another thread of the parent may have been inside hw_sampler_join(): start the lock
          * afresh. The eventfd is shared with the parent's copy: never write to it again. */
         pthread_mutex_init(&s->join_lock, NULL);
+        pthread_mutex_init(&s->malloc_stats.lock, NULL);
         __atomic_store_n(&s->thread_started, false, __ATOMIC_RELEASE);
         s->next_sample = 0;
         s->wake_fd = hw_safe_close(s->wake_fd);

@@ -16,12 +16,17 @@
 #include <stdint.h>
 
 #include "agent-sample.h"
+#include "mallocstat.h"
 #include "transport.h"
 
 /* Fills the Python part of a sample (python.*, gc.*); consume: the sample is sent, so GC pause
  * figures restart from zero. Returns 0, or a negative errno when the figures are unavailable
  * (then the sample goes without them). Must never block for long. */
 typedef int (*hw_sampler_python_fn)(void *userdata, struct hw_agent_sample *s, bool consume);
+
+/* Serves one daemon REQUEST (census.h) on the sampler thread: does the work (taking the GIL
+ * within the request's budget), and queues the reply on the transport. May be NULL. */
+typedef void (*hw_sampler_request_fn)(void *userdata, const struct hw_request *req);
 
 struct hw_sampler_config {
         double interval;             /* seconds */
@@ -30,6 +35,7 @@ struct hw_sampler_config {
         hw_sampler_python_fn python; /* called from the sampler thread; may be NULL */
         void *userdata;
         uint64_t seq_base;           /* the first sample gets seq_base + 1 */
+        hw_sampler_request_fn request; /* called from the sampler thread; may be NULL */
 };
 
 struct hw_sampler {
@@ -41,6 +47,7 @@ struct hw_sampler {
         int stop_requested; /* accessed atomically */
         uint64_t seq;       /* last sequence number used; accessed atomically */
         double next_sample; /* CLOCK_MONOTONIC when the next sample is due; kept across a pause */
+        struct hw_mallocstat malloc_stats; /* glibc figures, read without the GIL, duty-limited */
 };
 
 /* Prepare an idle sampler (no thread). */

@@ -48,6 +48,11 @@ static void seed_rng(struct hw_transport *t) {
                 t->rng = 0x9E3779B97F4A7C15ull;
 }
 
+/* Frame types whose payload we read (the others are skipped unread), and their bounds. */
+static bool rx_wanted(uint8_t type) {
+        return type == HW_FRAME_WELCOME || type == HW_FRAME_REQUEST;
+}
+
 static void rx_reset(struct hw_transport *t) {
         free(t->rx_payload);
         t->rx_payload = NULL;
@@ -85,6 +90,7 @@ static void disconnect(struct hw_transport *t, double now, bool retry) {
         t->state = HW_TRANSPORT_DISCONNECTED;
         t->hello_sent = 0;
         t->head_sent = 0;
+        t->n_requests = 0; /* their ids belong to the connection that ends */
         rx_reset(t);
         if (retry)
                 schedule_retry(t, now);
@@ -158,6 +164,19 @@ static void handle_frame(struct hw_transport *t, double now) {
                 t->have_process_id = true;
                 t->backoff = HW_TRANSPORT_BACKOFF_MIN; /* the daemon took us: a healthy connection */
         }
+        if (t->rx_frame.type == HW_FRAME_REQUEST) {
+                struct hw_request req;
+
+                if (hw_request_decode(t->rx_payload, t->rx_frame.length, &req) < 0) {
+                        protocol_error(t, now);
+                        return;
+                }
+                t->requests_total++;
+                if (t->n_requests < HW_TRANSPORT_REQUESTS_MAX)
+                        t->requests[t->n_requests++] = req;
+                else
+                        t->requests_dropped_total++;
+        }
         /* other daemon -> agent types (64..127): requests of later protocol revisions; ignored */
         rx_reset(t);
 }
@@ -175,7 +194,7 @@ static bool do_read(struct hw_transport *t, double now) {
                 if (t->rx_header_len < HW_FRAME_HEADER_SIZE) {
                         dst = t->rx_header + t->rx_header_len;
                         want = HW_FRAME_HEADER_SIZE - t->rx_header_len;
-                } else if (t->rx_frame.type == HW_FRAME_WELCOME) {
+                } else if (rx_wanted(t->rx_frame.type)) {
                         dst = t->rx_payload + t->rx_payload_len;
                         want = t->rx_frame.length - t->rx_payload_len;
                 } else {
@@ -209,7 +228,11 @@ static bool do_read(struct hw_transport *t, double now) {
                                 protocol_error(t, now);
                                 return false;
                         }
-                        if (t->rx_frame.type == HW_FRAME_WELCOME) {
+                        if (t->rx_frame.type == HW_FRAME_REQUEST && t->rx_frame.length > HW_REQUEST_MAX_PAYLOAD) {
+                                protocol_error(t, now);
+                                return false;
+                        }
+                        if (rx_wanted(t->rx_frame.type)) {
                                 t->rx_payload = malloc(t->rx_frame.length ? t->rx_frame.length : 1);
                                 if (!t->rx_payload) {
                                         disconnect(t, now, true);
@@ -329,6 +352,8 @@ static void reset_locked(struct hw_transport *t) {
         t->backoff = HW_TRANSPORT_BACKOFF_MIN;
         t->connects_total = t->reconnects_total = 0;
         t->samples_sent = t->samples_dropped_total = t->protocol_errors_total = 0;
+        t->n_requests = 0;
+        t->requests_total = t->requests_dropped_total = 0;
         t->have_process_id = false;
         t->process_id[0] = '\0';
         seed_rng(t);
@@ -478,4 +503,18 @@ void hw_transport_get_status(struct hw_transport *t, struct hw_transport_status 
         ret->protocol_errors_total = t->protocol_errors_total;
         ret->queued_frames = t->queue_len;
         pthread_mutex_unlock(&t->lock);
+}
+
+bool hw_transport_take_request(struct hw_transport *t, struct hw_request *ret) {
+        bool have;
+
+        pthread_mutex_lock(&t->lock);
+        have = t->n_requests > 0;
+        if (have) {
+                *ret = t->requests[0];
+                memmove(&t->requests[0], &t->requests[1], (t->n_requests - 1) * sizeof(t->requests[0]));
+                t->n_requests--;
+        }
+        pthread_mutex_unlock(&t->lock);
+        return have;
 }

@@ -28,10 +28,12 @@
 #include <sys/un.h>
 
 #include "agent-sample.h"
+#include "census.h"
 #include "heapwatch/protocol.h"
 
 #define HW_TRANSPORT_QUEUE_FRAMES 64
 #define HW_TRANSPORT_QUEUE_BYTES (512u * 1024u)
+#define HW_TRANSPORT_REQUESTS_MAX 4 /* daemon requests waiting for the sampler thread */
 #define HW_TRANSPORT_BACKOFF_MIN 0.1 /* seconds */
 #define HW_TRANSPORT_BACKOFF_MAX 5.0
 #define HW_TRANSPORT_PATH_MAX (sizeof(((struct sockaddr_un *) 0)->sun_path) - 1)
@@ -71,7 +73,7 @@ struct hw_transport {
         uint8_t rx_header[HW_FRAME_HEADER_SIZE];
         size_t rx_header_len;
         struct hw_frame_header rx_frame;
-        uint8_t *rx_payload; /* only for frames we read (WELCOME); others are skipped */
+        uint8_t *rx_payload; /* only for frames we read (WELCOME, REQUEST); others are skipped */
         size_t rx_payload_len;
 
         uint64_t connects_total;
@@ -79,6 +81,12 @@ struct hw_transport {
         uint64_t samples_sent;
         uint64_t samples_dropped_total;
         uint64_t protocol_errors_total;
+        /* REQUESTs decoded and waiting for the sampler thread (hw_transport_take_request());
+         * dropped with the connection they came on. Beyond the bound they are refused. */
+        struct hw_request requests[HW_TRANSPORT_REQUESTS_MAX];
+        size_t n_requests;
+        uint64_t requests_total;
+        uint64_t requests_dropped_total;
         bool have_process_id;
         char process_id[HW_AGENT_ID_MAX + 1];
 };
@@ -140,3 +148,8 @@ int hw_transport_drain(struct hw_transport *t, double timeout);
 void hw_transport_close(struct hw_transport *t);
 
 void hw_transport_get_status(struct hw_transport *t, struct hw_transport_status *ret);
+
+/* Take the oldest REQUEST the daemon sent on the current connection, if any. Returns true and
+ * fills *ret, or false. A REQUEST arriving while HW_TRANSPORT_REQUESTS_MAX wait is dropped and
+ * counted (the daemon times it out). */
+bool hw_transport_take_request(struct hw_transport *t, struct hw_request *ret);

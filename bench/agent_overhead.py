@@ -173,6 +173,36 @@ def find_pyflakes(py, tmp):
     return False, "pyflakes not found: apt-get install python3-pyflakes"
 
 
+def available_workloads(wanted, pyinfo, tmp):
+    """The workloads of `wanted` that the target interpreter can run: pyflakes found (Debian's,
+    through an extra path if need be), the third-party ones installed. Returns (workloads,
+    extra_paths {workload: [dir]}, notes)."""
+    notes = []
+    extra_paths = {}
+    workloads = []
+    for w in wanted:
+        if w == "pyflakes":
+            extra, note = find_pyflakes(pyinfo["executable"], tmp)
+            if extra is False:
+                notes.append("pyflakes skipped: " + note)
+                continue
+            if extra:
+                extra_paths[w] = [extra]
+            notes.append(note)
+        if w in THIRD_PARTY:
+            mod = THIRD_PARTY[w]
+            if subprocess.run([pyinfo["executable"], "-c", "import " + mod], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode != 0:
+                notes.append("%s skipped: %s is not installed for %s" % (w, mod, pyinfo["executable"]))
+                continue
+            ver = subprocess.run([pyinfo["executable"], "-c", "import %s; print(%s.__version__)" % (mod, mod)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 universal_newlines=True).stdout.strip()
+            notes.append("%s %s (pip) for %s" % (mod, ver, pyinfo["executable"]))
+        workloads.append(w)
+    return workloads, extra_paths, notes
+
+
 def machine_info(pyinfo):
     cpu = "unknown"
     try:
@@ -260,6 +290,31 @@ class Daemon:
                 self.proc.wait()
         if self.proc:
             self.logf.close()
+
+
+class Session:
+    """For the other bench drivers: a temporary directory and, once start_daemon() is called, a
+    heapwatchd on a socket in it; both cleaned up when the `with` block ends."""
+
+    def __init__(self, prefix):
+        # SIGTERM (a cut-short run) unwinds like an exception, so the daemon is stopped too
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+        self.tmp = tempfile.mkdtemp(prefix=prefix)
+        self.daemon = None
+
+    def start_daemon(self, builddir):
+        self.daemon = Daemon(builddir, self.tmp)
+        self.daemon.start()
+        return self.daemon
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.daemon:
+            self.daemon.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
 
 
 # ---- how busy the machine is besides us ----------------------------------------------------
@@ -921,29 +976,7 @@ def main(argv):
         if pyinfo["implementation"] != "cpython":
             die("%s is %s: the agent supports CPython only" % (pyinfo["executable"], pyinfo["implementation"]))
         agent_dir, agent_note = find_agent(args.builddir, pyinfo, tmp)
-        notes = []
-        extra_paths = {}
-        workloads = []
-        for w in wanted:
-            if w == "pyflakes":
-                extra, note = find_pyflakes(pyinfo["executable"], tmp)
-                if extra is False:
-                    notes.append("pyflakes skipped: " + note)
-                    continue
-                if extra:
-                    extra_paths[w] = [extra]
-                notes.append(note)
-            if w in THIRD_PARTY:
-                mod = THIRD_PARTY[w]
-                if subprocess.run([pyinfo["executable"], "-c", "import " + mod], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL).returncode != 0:
-                    notes.append("%s skipped: %s is not installed for %s" % (w, mod, pyinfo["executable"]))
-                    continue
-                ver = subprocess.run([pyinfo["executable"], "-c", "import %s; print(%s.__version__)" % (mod, mod)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     universal_newlines=True).stdout.strip()
-                notes.append("%s %s (pip) for %s" % (mod, ver, pyinfo["executable"]))
-            workloads.append(w)
+        workloads, extra_paths, notes = available_workloads(wanted, pyinfo, tmp)
         if not workloads:
             die("no workload to run")
         machine = machine_info(pyinfo)

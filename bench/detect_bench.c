@@ -64,16 +64,40 @@ typedef enum Kind {
 /* The kinds the issue names as "not leaks"; the headline figures are over these. */
 #define KIND_ISSUE_MAX KIND_DIURNAL
 
-static const char *const kind_names[_KIND_MAX] = {
-        [KIND_FLAT] = "flat + noise",
-        [KIND_SAWTOOTH] = "GC sawtooth 10-50 %",
-        [KIND_WARMUP] = "warm-up to a plateau",
-        [KIND_STEP] = "one-time step",
-        [KIND_CACHE] = "bounded cache",
-        [KIND_BATCH] = "batch spikes",
-        [KIND_CHURN] = "steady churn",
-        [KIND_DIURNAL] = "diurnal cycle (extra)",
+/* Each kind's name in the report, and its short name for --kinds. */
+static const struct {
+        const char *name, *key;
+} kind_info[_KIND_MAX] = {
+        [KIND_FLAT] = { "flat + noise", "flat" },
+        [KIND_SAWTOOTH] = { "GC sawtooth 10-50 %", "sawtooth" },
+        [KIND_WARMUP] = { "warm-up to a plateau", "warmup" },
+        [KIND_STEP] = { "one-time step", "step" },
+        [KIND_CACHE] = { "bounded cache", "cache" },
+        [KIND_BATCH] = { "batch spikes", "batch" },
+        [KIND_CHURN] = { "steady churn", "churn" },
+        [KIND_DIURNAL] = { "diurnal cycle (extra)", "diurnal" },
 };
+
+/* "churn,cache" -> a bit per kind; 0 on an unknown name. */
+static unsigned kinds_parse(const char *list) {
+        unsigned mask = 0;
+
+        while (*list) {
+                size_t len = strcspn(list, ",");
+                unsigned bit = 0;
+
+                for (int k = 0; k < _KIND_MAX; k++)
+                        if (strlen(kind_info[k].key) == len && strncmp(list, kind_info[k].key, len) == 0)
+                                bit = 1u << k;
+                if (!bit)
+                        return 0;
+                mask |= bit;
+                list += len;
+                if (*list == ',')
+                        list++;
+        }
+        return mask;
+}
 
 typedef struct Params {
         unsigned index;
@@ -682,7 +706,8 @@ static void report(const Job *job, double wall, unsigned jobs) {
                         else
                                 snprintf(range, sizeof range, "%s >= %g %s", kind_axes[kind].axis, e1, u);
                         if (bk < 0)
-                                printf("| **%s** | %s | %zu | %zu | %zu | %zu |\n", kind_names[kind], range, n, hw, sus, base);
+                                printf("| **%s** | %s | %zu | %zu | %zu | %zu |\n", kind_info[kind].name, range, n, hw,
+                                       sus, base);
                         else
                                 printf("|  | %s | %zu | %zu | %zu | %zu |\n", range, n, hw, sus, base);
                 }
@@ -694,7 +719,7 @@ static void report(const Job *job, double wall, unsigned jobs) {
         for (int kind = 0; kind < _KIND_MAX; kind++) {
                 for (size_t k = 0; k < 2; k++)
                         tally(job, k, 0.01, 1, kind, false, scratch, &t[k]);
-                printf("| %s | %zu | %s | %s | %s | %s |\n", kind_names[kind], t[0].n,
+                printf("| %s | %zu | %s | %s | %s | %s |\n", kind_info[kind].name, t[0].n,
                        fmt_pct(a, sizeof a, t[0].in2h, t[0].n), fmt_minutes(b, sizeof b, t[0].median_delay),
                        fmt_pct(c, sizeof c, t[1].in2h, t[1].n), fmt_minutes(d, sizeof d, t[1].median_delay));
         }
@@ -713,7 +738,7 @@ static int write_per_series(const Job *job, const char *path) {
                 const Outcome *o = &job->outcomes[i];
 
                 fprintf(f, "%u,%s,%d,%.0f,%.0f,%.4f,%.3f,%.0f,%.5f,%.0f,%.0f,%.0f,%.0f,%u,%.0f,%u\n", p->index,
-                        kind_names[p->kind], p->leaking, p->heap, p->interval, p->noise, p->saw_amp, p->saw_period,
+                        kind_info[p->kind].name, p->leaking, p->heap, p->interval, p->noise, p->saw_amp, p->saw_period,
                         p->leak_rate, p->leak_onset, p->leak_quantum, o->hw_suspect, o->hw_leak, o->hw_opened,
                         o->base_fire, o->base_fired);
         }
@@ -735,7 +760,8 @@ static int emit(uint64_t seed, double hours, unsigned index) {
         generate(&p, pts);
         printf("# detect_bench --seed %" PRIu64 " --hours %g --emit %u: %s, %s, heap %.0f MiB, every %.0f s,"
                " noise %.2f %%, sawtooth %.0f %% / %.0f s",
-               seed, hours, index, kind_names[p.kind], p.leaking ? "leaking" : "not leaking", p.heap / MiB, p.interval,
+               seed, hours, index, kind_info[p.kind].name, p.leaking ? "leaking" : "not leaking", p.heap / MiB,
+               p.interval,
                100 * p.noise, 100 * p.saw_amp, p.saw_period);
         switch (p.kind) {
         case KIND_WARMUP:
@@ -777,6 +803,8 @@ static void help(void) {
                "  --seed S            generator seed (default 1)\n"
                "  --jobs J            threads (default 2)\n"
                "  --per-series FILE   write every series' parameters and outcome as CSV\n"
+               "  --kinds LIST        replay only these kinds' pairs among the N (comma-separated:\n"
+               "                      flat,sawtooth,warmup,step,cache,batch,churn,diurnal): quick looks\n"
                "  --emit INDEX        print series INDEX as CSV (for heapwatch analyze) and exit\n");
 }
 
@@ -788,11 +816,12 @@ int main(int argc, char *argv[]) {
                 { "jobs", required_argument, NULL, 'j' },
                 { "per-series", required_argument, NULL, 'o' },
                 { "emit", required_argument, NULL, 'e' },
+                { "kinds", required_argument, NULL, 'k' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         Job job = { .seed = 1, .hours = 24, .n = 320 };
-        unsigned jobs = 2;
+        unsigned jobs = 2, kinds = ~0u, n_all;
         long emit_index = -1;
         const char *per_series = NULL;
         _cleanup_free_ pthread_t *threads = NULL;
@@ -832,6 +861,11 @@ int main(int argc, char *argv[]) {
                         if (*end || errno || emit_index < 0 || emit_index > 10000000)
                                 goto bad;
                         break;
+                case 'k':
+                        kinds = kinds_parse(optarg);
+                        if (kinds == 0)
+                                goto bad;
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -861,8 +895,14 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "detect_bench: out of memory\n");
                 return 1;
         }
-        for (unsigned i = 0; i < job.n; i++)
-                params_draw(job.seed, i, job.hours, &job.params[i]);
+        /* Series keep their index (and so their draws) when --kinds leaves others out. */
+        n_all = job.n;
+        job.n = 0;
+        for (unsigned i = 0; i < n_all; i++) {
+                params_draw(job.seed, i, job.hours, &job.params[job.n]);
+                if (kinds & (1u << job.params[job.n].kind))
+                        job.n++;
+        }
         atomic_init(&job.next, 0);
 
         clock_gettime(CLOCK_MONOTONIC, &t0);

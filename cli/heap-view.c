@@ -340,10 +340,12 @@ void heap_help(void) {
                PROGRAM_NAME, PROGRAM_NAME, STATUS_DEFAULT_URL, HEAP_FRAMES_DEFAULT);
 }
 
+static int render_heap(const char *body, size_t size, void *userdata, char **ret) {
+        return heap_render(body, size, *(const unsigned *) userdata, cli_output_columns(), ret);
+}
+
 int verb_heap(int argc, char *argv[]) {
-        _cleanup_free_ char *url = NULL, *text = NULL, *q = NULL, *path = NULL, *query = NULL;
-        _cleanup_(http_response_clear) HttpResponse resp = {};
-        const char *base, *origin;
+        _cleanup_free_ char *path = NULL, *query = NULL;
         char error[512];
         HeapArgs a;
         int r;
@@ -358,7 +360,6 @@ int verb_heap(int argc, char *argv[]) {
                 heap_help();
                 return EXIT_OK;
         }
-        base = status_daemon_url(a.url, &origin);
 
         /* window and limit are the user's text: percent-encode nothing, refuse what needs it */
         if ((a.window && strspn(a.window, "0123456789.eE+-") != strlen(a.window)) ||
@@ -372,38 +373,5 @@ int verb_heap(int argc, char *argv[]) {
                 cli_error_errno(-ENOMEM, "%m");
                 return EXIT_FAIL;
         }
-        r = http_build_url(base, path, *query ? query : NULL, &url);
-        if (r == -ENOMEM) {
-                cli_error_errno(r, "%m");
-                return EXIT_FAIL;
-        }
-        if (r < 0) {
-                cli_error("invalid URL '%s'%s: must be an http:// or https:// URL", cli_printable(base, &q), origin);
-                return EXIT_USAGE;
-        }
-
-        if (status_daemon_get(base, url, &resp) != 0)
-                return EXIT_FAIL;
-
-        if (a.json) {
-                fwrite(resp.body, 1, resp.size, stdout);
-                if (resp.size == 0 || resp.body[resp.size - 1] != '\n')
-                        fputc('\n', stdout);
-        } else {
-                r = heap_render(resp.body, resp.size, a.frames, cli_output_columns(), &text);
-                if (r == -EBADMSG) {
-                        cli_error("unexpected answer from %s: not a heapwatchd heap profile", cli_printable(base, &q));
-                        return EXIT_FAIL;
-                }
-                if (r < 0) {
-                        cli_error_errno(r, "cannot format the heap profile: %m");
-                        return EXIT_FAIL;
-                }
-                fputs(text, stdout);
-        }
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-                cli_error_errno(errno ?: EIO, "cannot write to standard output: %m");
-                return EXIT_FAIL;
-        }
-        return EXIT_OK;
+        return status_fetch_and_print(a.url, path, *query ? query : NULL, a.json, render_heap, &a.frames, "heap profile");
 }

@@ -14,6 +14,7 @@
 #include "cli-util.h"
 #include "run.h"
 #include "heap-view.h"
+#include "leaks-view.h"
 #include "status.h"
 
 typedef struct Verb {
@@ -29,6 +30,7 @@ static const Verb verbs[] = {
         { "run", verb_run, run_help, "run a Python program with the agent loaded" },
         { "status", verb_status, status_help, "show the processes heapwatchd tracks" },
         { "heap", verb_heap, heap_help, "show which code holds a process's memory (heap profile)" },
+        { "leaks", verb_leaks, leaks_help, "show leak findings: cause, evidence, remedy" },
         { "analyze", verb_analyze, analyze_help, "run the leak detector over a recorded series" },
         { "help", verb_help, NULL, "show this help, or a command's: help COMMAND" },
 };

@@ -391,10 +391,58 @@ const char *status_daemon_url(const char *flag, const char **ret_origin) {
         return STATUS_DEFAULT_URL;
 }
 
-int verb_status(int argc, char *argv[]) {
+int status_fetch_and_print(const char *flag, const char *path, const char *query, bool json, status_render_fn render,
+                           void *userdata, const char *noun) {
         _cleanup_free_ char *url = NULL, *text = NULL, *q = NULL;
         _cleanup_(http_response_clear) HttpResponse resp = {};
         const char *base, *origin;
+        int r;
+
+        base = status_daemon_url(flag, &origin);
+        r = http_build_url(base, path, query, &url);
+        if (r == -ENOMEM) {
+                cli_error_errno(r, "%m");
+                return EXIT_FAIL;
+        }
+        if (r < 0) {
+                cli_error("invalid URL '%s'%s: must be an http:// or https:// URL",
+                          cli_printable(base, &q), origin);
+                return EXIT_USAGE;
+        }
+
+        if (status_daemon_get(base, url, &resp) != 0)
+                return EXIT_FAIL;
+
+        if (json) {
+                /* As it came, for jq and scripts; only make sure the last line is complete. */
+                fwrite(resp.body, 1, resp.size, stdout);
+                if (resp.size == 0 || resp.body[resp.size - 1] != '\n')
+                        fputc('\n', stdout);
+        } else {
+                r = render(resp.body, resp.size, userdata, &text);
+                if (r == -EBADMSG) {
+                        cli_error("unexpected answer from %s: not a heapwatchd %s", cli_printable(base, &q), noun);
+                        return EXIT_FAIL;
+                }
+                if (r < 0) {
+                        cli_error_errno(r, "cannot format the %s: %m", noun);
+                        return EXIT_FAIL;
+                }
+                fputs(text, stdout);
+        }
+
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                cli_error_errno(errno ?: EIO, "cannot write to standard output: %m");
+                return EXIT_FAIL;
+        }
+        return EXIT_OK;
+}
+
+static int render_status(const char *body, size_t size, void *userdata, char **ret) {
+        return status_render(body, size, *(const StatusFilter *) userdata, now_unix(), cli_output_columns(), ret);
+}
+
+int verb_status(int argc, char *argv[]) {
         char error[512], query[64];
         StatusArgs a;
         int r;
@@ -409,45 +457,7 @@ int verb_status(int argc, char *argv[]) {
                 status_help();
                 return EXIT_OK;
         }
-
-        base = status_daemon_url(a.url, &origin);
-
         snprintf(query, sizeof query, "state=%s", status_filter_to_string(a.filter));
-        r = http_build_url(base, "/api/v1/processes", query, &url);
-        if (r == -ENOMEM) {
-                cli_error_errno(r, "%m");
-                return EXIT_FAIL;
-        }
-        if (r < 0) {
-                cli_error("invalid URL '%s'%s: must be an http:// or https:// URL",
-                          cli_printable(base, &q), origin);
-                return EXIT_USAGE;
-        }
-
-        if (status_daemon_get(base, url, &resp) != 0)
-                return EXIT_FAIL;
-
-        if (a.json) {
-                /* As it came, for jq and scripts; only make sure the last line is complete. */
-                fwrite(resp.body, 1, resp.size, stdout);
-                if (resp.size == 0 || resp.body[resp.size - 1] != '\n')
-                        fputc('\n', stdout);
-        } else {
-                r = status_render(resp.body, resp.size, a.filter, now_unix(), cli_output_columns(), &text);
-                if (r == -EBADMSG) {
-                        cli_error("unexpected answer from %s: not a heapwatchd process list", cli_printable(base, &q));
-                        return EXIT_FAIL;
-                }
-                if (r < 0) {
-                        cli_error_errno(r, "cannot format the process list: %m");
-                        return EXIT_FAIL;
-                }
-                fputs(text, stdout);
-        }
-
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-                cli_error_errno(errno ?: EIO, "cannot write to standard output: %m");
-                return EXIT_FAIL;
-        }
-        return EXIT_OK;
+        return status_fetch_and_print(a.url, "/api/v1/processes", query, a.json, render_status, &a.filter,
+                                      "process list");
 }

@@ -23,6 +23,16 @@ struct HttpResponse;
  * message with the HTTP status). */
 int status_daemon_get(const char *base, const char *url, struct HttpResponse *resp);
 
+/* Renders a daemon answer's body into a malloc'd text; -EBADMSG when it is not what was asked. */
+typedef int (*status_render_fn)(const char *body, size_t size, void *userdata, char **ret);
+
+/* GET path?query (query may be NULL) from the daemon (`flag`, else $HEAPWATCH_URL, else the
+ * default) and print the answer to stdout: as it came with `json`, else through render. `noun`
+ * names the expected answer in messages ("process list"). Returns the exit status, having told
+ * the operator what went wrong. */
+int status_fetch_and_print(const char *flag, const char *path, const char *query, bool json, status_render_fn render,
+                           void *userdata, const char *noun);
+
 typedef enum StatusFilter {
         STATUS_FILTER_LIVE,     /* the default: what is running now */
         STATUS_FILTER_ALL,

@@ -11,12 +11,15 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "agent-server.h"
+#include "census.h"
 #include "sd-util.h"
 #include "frame-reader.h"
 #include "log.h"
@@ -81,6 +84,7 @@ static void connection_free(Connection *c, ExitReason reason) {
                                 c->goodbye != EXIT_REASON_NONE ? c->goodbye : persist_exit_reason(c->process, reason),
                                 now_unix());
                 persist_detach(s->registry, c->process);
+                process_census_detach(c->process->census);
                 log_debug("Agent %s (pid %d) disconnected.", c->process->id, (int) c->peer.pid);
         }
         sd_event_source_disable_unref(c->io_source);
@@ -387,6 +391,108 @@ static void detect_leaks(AgentServer *s, Process *p, const HwSample *sample) {
         }
 }
 
+/* ---- Censuses and referrer chains (census.c, docs/protocol.md "Census") ---------------------- */
+
+/* Send a small frame to the agent without ever waiting: only when the socket's send queue has
+ * room to spare (the agent reads what we send at once; a full queue means it is stuck, and a
+ * request can wait for the next occasion). A partial write would cut the stream, so the room is
+ * checked first. Returns 0, -EAGAIN (no room: try later) or -errno. */
+static int connection_send_small(Connection *c, const uint8_t *frame, size_t len) {
+        int queued = 0, sndbuf = 0;
+        socklen_t sl = sizeof sndbuf;
+        ssize_t n;
+
+        if (ioctl(c->fd, SIOCOUTQ, &queued) < 0 || getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) < 0)
+                return -errno;
+        if (queued < 0 || (size_t) queued + len * 4 > (size_t) sndbuf / 2)
+                return -EAGAIN;
+        n = send(c->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0)
+                return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        if ((size_t) n != len)
+                return -EIO; /* cannot happen with the room checked; the caller drops the connection */
+        return 0;
+}
+
+/* Ask the agent of p for a census or chains (census.c picks the id and the types). Returns 0,
+ * -ENODATA (chains: nothing grows), -ENOTCONN (no agent attached), -EAGAIN, -ENOMEM. */
+static int census_send(Process *p, CensusKind kind, double since, double now) {
+        Connection *c = p->owner;
+        _cleanup_free_ uint8_t *frame = NULL;
+        CensusRequest req;
+        size_t len;
+        int r;
+
+        if (!c || p->state != PROCESS_LIVE)
+                return -ENOTCONN;
+        r = process_census_ensure(&p->census);
+        if (r < 0)
+                return r;
+        r = process_census_next_request(p->census, kind, since, now, &req);
+        if (r < 0)
+                return r;
+        r = message_encode_request(&req, &frame, &len);
+        if (r >= 0)
+                r = connection_send_small(c, frame, len);
+        if (r < 0) {
+                process_census_request_failed(p->census);
+                if (r == -EIO)
+                        log_warning("Agent %s: a request frame was cut short; closing the connection.", p->id);
+                return r;
+        }
+        daemon_stats.census_requests_total++;
+        log_debug("Agent %s: %s request %u sent.", p->id, census_kind_to_string(kind), req.id);
+        return 0;
+}
+
+/* The start of the open finding (its baseline), or 0. */
+static double census_since(const Process *p) {
+        return p->leaks.current.open ? p->leaks.current.opened_at : 0;
+}
+
+int agent_server_request_census(Process *p, double now) {
+        return census_send(p, CENSUS_KIND_CENSUS, census_since(p), now);
+}
+
+/* After each sample: a census when a finding opens, then every --census-interval while it
+ * stays open. */
+static void census_schedule(Process *p) {
+        double now = now_unix();
+
+        if (process_census_due(p->census, census_since(p), now))
+                (void) census_send(p, CENSUS_KIND_CENSUS, census_since(p), now);
+}
+
+static int handle_census(Connection *c) {
+        _cleanup_free_ CensusReply *reply = NULL;
+        char error[MESSAGE_ERROR_MAX] = "";
+        Process *p = c->process;
+        double now = now_unix();
+        int r;
+
+        reply = malloc(sizeof *reply);
+        if (!reply)
+                return connection_reject(c, REJECT_BAD_MESSAGE, "out of memory");
+        r = message_decode_census(c->reader.payload, c->reader.payload_len, reply, error, sizeof error);
+        if (r == -ENOMEM)
+                return connection_reject(c, REJECT_BAD_MESSAGE, "out of memory");
+        if (r < 0)
+                return connection_reject(c, r == -EBADMSG ? REJECT_BAD_JSON : REJECT_BAD_MESSAGE, error);
+        daemon_stats.frames_census_total++;
+        if (!p->census || process_census_ingest(p->census, reply, now) < 0) {
+                /* not what we asked for (an old request, a reply after a timeout): harmless */
+                daemon_stats.census_replies_unexpected_total++;
+                return 1;
+        }
+        if (reply->error[0])
+                log_info("Agent %s: %s request %u refused: %s", p->id, census_kind_to_string(reply->kind), reply->id,
+                         reply->error);
+        /* A census that shows growth is followed at once by the chains to the growing types. */
+        if (reply->kind == CENSUS_KIND_CENSUS && !reply->error[0])
+                (void) census_send(p, CENSUS_KIND_CHAINS, census_since(p), now);
+        return 1;
+}
+
 static int handle_sample(Connection *c, bool goodbye) {
         char error[MESSAGE_ERROR_MAX] = "";
         HwSample sample;
@@ -424,6 +530,8 @@ static int handle_sample(Connection *c, bool goodbye) {
                 }
                 persist_sample(c->server->registry, c->process);
                 detect_leaks(c->server, c->process, &sample);
+                if (!goodbye)
+                        census_schedule(c->process);
         }
         hw_heap_report_free(heap);
         return 1;
@@ -453,6 +561,8 @@ static int handle_frame(Connection *c) {
                 return handle_sample(c, false);
         case HW_FRAME_GOODBYE:
                 return handle_sample(c, true);
+        case HW_FRAME_CENSUS:
+                return handle_census(c);
         case HW_FRAME_HELLO:
                 return connection_reject(c, REJECT_UNEXPECTED, "second HELLO");
         default:

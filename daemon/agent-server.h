@@ -43,3 +43,8 @@ size_t agent_server_connections(const AgentServer *s);
 
 /* Where the daemon reads /proc/<pid>/status and cgroup (tests may point it at a fake tree). */
 extern const char *agent_server_proc_root;
+
+/* Ask the agent of a live process for an object census now (POST /api/v1/processes/{id}/census);
+ * its reply, and the chains to the growing types that follow it, land in p->census. Returns 0,
+ * -ENOTCONN (no agent attached), -EAGAIN (its socket is full: later), -ENOMEM. */
+int agent_server_request_census(Process *p, double now);

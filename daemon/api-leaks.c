@@ -10,7 +10,9 @@
 #include <stdlib.h>
 
 #include "api-leaks.h"
+#include "census.h"
 #include "json-util.h"
+#include "leak-evidence.h"
 #include "macro.h"
 
 static json_t *evaluation_new(const SeriesDetector *d) {
@@ -54,6 +56,16 @@ static json_t *suspects_new(const Process *p, const Finding *f) {
         return process_heap_suspects_json(p->heap, from, f->open ? INFINITY : end, SUSPECTS_MAX);
 }
 
+/* The finding's "evidence" (docs/api.md): the census part is "types" (growing since the
+ * finding opened) and "chains" (taken since); other evidence joins it as further members. */
+static json_t *evidence_new(const Process *p, const Finding *f) {
+        _cleanup_json_ json_t *o = json_object();
+
+        if (!o || process_census_evidence(p->census, f->opened_at, o) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
 static json_t *finding_new(const Process *p, const Finding *f) {
         _cleanup_json_ json_t *o = json_object();
         const DetectResult *r = &f->result;
@@ -91,7 +103,8 @@ static json_t *finding_new(const Process *p, const Finding *f) {
             json_add(o, "seconds_to_limit_high", seconds_or_null(ttl, f->seconds_to_limit_high)) < 0 ||
             /* Allocation sites from the heap profiler; types come with the census. */
             json_add(o, "suspects", suspects_new(p, f)) < 0 ||
-            json_add(o, "classification", json_string("unknown")) < 0)
+            json_add(o, "evidence", evidence_new(p, f)) < 0 ||
+            leak_evidence_add_json(o, p, f) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }

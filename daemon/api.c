@@ -15,9 +15,12 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "access.h"
+#include "api-census.h"
 #include "peer-limits.h"
 #include "api-leaks.h"
 #include "json-util.h"
+#include "leak-evidence.h"
 #include "macro.h"
 #include "metrics.h"
 #include "router.h"
@@ -264,6 +267,16 @@ static json_t *sample_new(const HwSample *s) {
             json_add(o, "gc", TAKE_PTR(gc)) < 0 ||
             json_add(o, "agent", TAKE_PTR(agent)) < 0)
                 return NULL;
+        if (s->gc_garbage_finalizers >= 0 &&
+            json_add(json_object_get(o, "gc"), "garbage_finalizers", json_integer(s->gc_garbage_finalizers)) < 0)
+                return NULL;
+        if (s->has_malloc &&
+            json_add(o, "malloc", json_pack("{s:I,s:I,s:I,s:I,s:I}", "arena_bytes", (json_int_t) s->malloc_arena_bytes,
+                                            "in_use_bytes", (json_int_t) s->malloc_in_use_bytes, "free_bytes",
+                                            (json_int_t) s->malloc_free_bytes, "mmapped_bytes",
+                                            (json_int_t) s->malloc_mmapped_bytes, "keepcost_bytes",
+                                            (json_int_t) s->malloc_keepcost_bytes)) < 0)
+                return NULL;
         return TAKE_PTR(o);
 }
 
@@ -336,7 +349,8 @@ static json_t *process_detail_new(const Process *p) {
             json_add(root, "process", TAKE_PTR(o)) < 0 ||
             json_add(root, "latest_sample", p->has_sample ? sample_new(&p->latest) : json_null()) < 0 ||
             json_add(root, "gc_pause_seconds_total", TAKE_PTR(pauses)) < 0 ||
-            json_add(root, "leak", api_process_leak_new(p)) < 0)
+            json_add(root, "leak", api_process_leak_new(p)) < 0 ||
+            json_add(root, "evidence", leak_evidence_process_json(p)) < 0)
                 return NULL;
         return TAKE_PTR(root);
 }
@@ -825,6 +839,32 @@ static int handle_json(Registry *reg, const Route *route, ApiQueryFunc query, vo
                 }
                 reply->json = api_leaks_new(reg, lf);
                 break;
+        }
+
+        case ROUTE_CENSUS:
+                p = registry_find(reg, route->id);
+                if (!p) {
+                        reply->status = 404;
+                        snprintf(reply->error, sizeof reply->error, "unknown process id \"%s\"", route->id);
+                        return 0;
+                }
+                reply->json = api_census_get(p, now);
+                break;
+
+        case ROUTE_CENSUS_REQUEST: {
+                const char *message = NULL;
+                int status = 0;
+
+                /* It makes an agent work inside its process: the daemon's access policy first
+                 * (token or loopback client, per-process and per-client rates; query userdata
+                 * is the MHD connection). */
+                if (http_access_check_agent_work(userdata, route->id, &status, &message) != 0) {
+                        reply->status = status;
+                        snprintf(reply->error, sizeof reply->error, "%s", message ? message : "refused");
+                        return 0;
+                }
+                return api_census_request(reg, route->id, now, &reply->status, &reply->json, reply->error,
+                                          sizeof reply->error);
         }
 
         case ROUTE_METHOD_NOT_ALLOWED:

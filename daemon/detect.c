@@ -2,9 +2,9 @@
 /*
  * Leak trend detection (see detect.h, and docs/detection.md for the method and why every
  * threshold is what it is). Pure computation: no I/O, no logging, no globals, deterministic.
- * detect_evaluate() works on a bounded scratch on the stack (about 60 KiB: the pairwise slopes
- * of DETECT_MAX_POINTS points) and is O(DETECT_MAX_POINTS^2) per horizon; the only allocation
- * is a SeriesDetector's floor ring.
+ * detect_evaluate() works on a bounded scratch on the stack (about 70 KiB: the pairwise slopes
+ * of DETECT_MAX_POINTS points, and the history before a horizon at its resolution) and is
+ * O(DETECT_MAX_POINTS^2) per horizon; the only allocation is a SeriesDetector's floor ring.
  */
 #include <errno.h>
 #include <math.h>
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detect-acf.h"
 #include "detect.h"
 
 /* Two-sided 95 % normal quantile, for Sen's confidence interval of the slope. */
@@ -39,10 +40,23 @@
  * always evaluated two steps later and a confirmation waits no longer than it must. */
 #define HORIZON_STEP M_SQRT2
 
+/* The floor's own wander is measured over up to this many horizons' length before the
+ * horizon under test (at least ACF_MIN_POINTS points, else the in-horizon estimate alone). */
+#define REF_FACTOR 4
+
+/* Sawtooth aliasing (floor_group()): looked for over the newest SAW_MAX_POINTS floor points
+ * (a day of 60 s windows), with at least SAW_MIN_STEPS consecutive differences per group size;
+ * a group size is taken when it shrinks the floor's steps below SAW_DROP of their size. */
+#define SAW_MAX_POINTS 1440
+#define SAW_MIN_STEPS 10
+#define SAW_DROP 0.5
+
 /* A half with fewer points than this cannot be judged (gaps): the horizon is skipped. */
 #define HALF_MIN_POINTS 3
 
 _Static_assert(DETECT_MAX_POINTS <= 256, "ranks are indexed with unsigned char");
+_Static_assert(SAW_MAX_POINTS <= DETECT_MAX_POINTS * (DETECT_MAX_POINTS - 1) / 2,
+               "floor_group() works in the slopes scratch");
 #define MAX_PAIRS (DETECT_MAX_POINTS * (DETECT_MAX_POINTS - 1) / 2)
 #define MAX_HORIZONS 64
 
@@ -274,9 +288,11 @@ static double hamed_rao_factor(const DetectPoint *p, size_t n, double slope, dou
 }
 
 /* p: n points, strictly increasing in time, 2 <= n <= DETECT_MAX_POINTS. slopes: room for
- * n(n-1)/2, vals: room for n, idx: room for n. */
+ * n(n-1)/2, vals: room for n, idx: room for n. min_ratio: the variance inflation known from
+ * elsewhere (the autocorrelation of the history before the horizon), applied when larger than the one estimated
+ * from these points. */
 static void trend_compute(const DetectPoint *p, size_t n, double *slopes, double *vals, unsigned char *idx,
-                          Trend *ret) {
+                          double min_ratio, Trend *ret) {
         double nn = (double) n, s = 0, ties = 0, tie_pairs = 0, c, median, r_low, r_high;
         size_t m = 0, k, lo_i, hi_i;
 
@@ -317,6 +333,8 @@ static void trend_compute(const DetectPoint *p, size_t n, double *slopes, double
         ret->slope = m % 2 == 0 ? (median + select_kth(slopes + k + 1, m - k - 1, 0)) / 2 : median;
 
         ret->n_ratio = hamed_rao_factor(p, n, ret->slope, vals, idx);
+        if (ret->n_ratio < min_ratio)
+                ret->n_ratio = min_ratio;
         ret->var_s *= ret->n_ratio;
 
         /* Sen (1968) / Gilbert (1987): with C = z * sqrt(Var S), the interval is the M1-th and
@@ -393,6 +411,7 @@ static size_t points_lower_bound(const Points *p, double t) {
 
 typedef struct Scratch {
         DetectPoint pts[DETECT_MAX_POINTS];
+        DetectPoint ref[REF_FACTOR * DETECT_MAX_POINTS];
         double slopes[MAX_PAIRS];
         double vals[DETECT_MAX_POINTS];
         unsigned char idx[DETECT_MAX_POINTS];
@@ -412,22 +431,13 @@ typedef struct Horizon {
         const char *reason;
 } Horizon;
 
-/* Copy points [lo, end) into s->pts, coarsening by minima of consecutive groups when there
- * are more than DETECT_MAX_POINTS. Groups are aligned to the newest point so that every group
- * is full: a group with fewer members has a higher minimum, and a high newest point would
- * look like growth. The incomplete oldest group is dropped. A group is dated by its first
- * point, as a floor point is dated by its window's start. */
-static size_t coarsen(const Points *p, size_t lo, size_t end, DetectPoint *out) {
-        size_t m = end - lo, g, groups, start;
+/* Minima of consecutive groups of g points of [lo, end) into out. Groups are aligned to
+ * `end` so that every group is full: a group with fewer members has a higher minimum, and a
+ * high newest point would look like growth. The incomplete oldest group is dropped. A group
+ * is dated by its first point, as a floor point is dated by its window's start. */
+static size_t coarsen_by(const Points *p, size_t lo, size_t end, size_t g, DetectPoint *out) {
+        size_t groups = (end - lo) / g, start = end - groups * g;
 
-        if (m <= DETECT_MAX_POINTS) {
-                for (size_t i = 0; i < m; i++)
-                        out[i] = *points_at(p, lo + i);
-                return m;
-        }
-        g = (m + DETECT_MAX_POINTS - 1) / DETECT_MAX_POINTS;
-        groups = m / g;
-        start = end - groups * g;
         for (size_t k = 0; k < groups; k++) {
                 const DetectPoint *first = points_at(p, start + k * g);
                 double v = first->v;
@@ -441,10 +451,75 @@ static size_t coarsen(const Points *p, size_t lo, size_t end, DetectPoint *out) 
         return groups;
 }
 
-static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, double horizon, Scratch *s,
-                            Horizon *h) {
-        size_t n = coarsen(p, lo, points_n(p), s->pts), n1;
+/* Points [lo, end) into out, coarsened by minima of groups (the floor of the floor) of at
+ * least min_group points, and more when there would be more than DETECT_MAX_POINTS;
+ * *ret_group says how many points make one. */
+static size_t coarsen(const Points *p, size_t lo, size_t end, size_t min_group, DetectPoint *out,
+                      size_t *ret_group) {
+        size_t m = end - lo, g = (m + DETECT_MAX_POINTS - 1) / DETECT_MAX_POINTS;
+
+        *ret_group = g > min_group ? g : min_group;
+        return coarsen_by(p, lo, end, *ret_group, out);
+}
+
+/* Median absolute difference between consecutive minima of groups of g points, over points
+ * [lo, n); NAN when there are too few groups to say. buf: room for (n - lo) / g. */
+static double group_roughness(const Points *p, size_t lo, size_t g, double *buf) {
+        size_t n = points_n(p), groups = (n - lo) / g, start = n - groups * g, m = 0;
+        double prev = 0;
+
+        for (size_t k = 0; k < groups; k++) {
+                double v = points_at(p, start + k * g)->v;
+                for (size_t i = 1; i < g; i++)
+                        if (points_at(p, start + k * g + i)->v < v)
+                                v = points_at(p, start + k * g + i)->v;
+                if (k > 0)
+                        buf[m++] = fabs(v - prev);
+                prev = v;
+        }
+        return m < SAW_MIN_STEPS ? NAN : select_kth(buf, m, m / 2);
+}
+
+/* How many floor points make one point of every horizon: 1, unless the floor aliases a
+ * sawtooth longer than the window. Then window minima sample the ramp at whatever phase each
+ * window starts in, and the floor jumps by a good part of the sawtooth's amplitude from one
+ * point to the next, in patterns that beat with the window and look like trends. Groups that
+ * span a whole period all hold its bottom, and the jumps collapse to the noise: the smallest
+ * group whose consecutive minima differ by less than SAW_DROP of the floor's own differences is
+ * taken. Without a sawtooth, larger groups barely help (minima of Gaussian noise shrink slowly;
+ * a wander grows with the group's length), so 1 stays. buf: room for SAW_MAX_POINTS. */
+static size_t floor_group(const Points *p, double *buf) {
+        static const size_t groups[] = { 2, 3, 4, 6, 8, 12, 16 };
+        size_t n = points_n(p), lo = n > SAW_MAX_POINTS ? n - SAW_MAX_POINTS : 0;
+        double d1 = group_roughness(p, lo, 1, buf);
+
+        if (!(d1 > 0))
+                return 1;
+        for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
+                double d = group_roughness(p, lo, groups[i], buf);
+                if (isnan(d))
+                        break;
+                if (d < SAW_DROP * d1)
+                        return groups[i];
+        }
+        return 1;
+}
+
+/* The autocorrelation of the floor before the horizon starting at lo, over up to REF_FACTOR
+ * times the horizon's length, at the horizon's resolution (groups of `group` points): how
+ * much the floor wanders on its own, measured where the growth under test is not. */
+static void reference_acf(const Points *p, size_t lo, size_t horizon_points, size_t group, Scratch *s,
+                          FloorAcf *ret) {
+        size_t want = REF_FACTOR * horizon_points, ref_lo = lo > want ? lo - want : 0;
+
+        floor_acf_estimate(s->ref, coarsen_by(p, ref_lo, lo, group, s->ref), ret);
+}
+
+static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, size_t min_group, double horizon,
+                            Scratch *s, Horizon *h) {
+        size_t group, n = coarsen(p, lo, points_n(p), min_group, s->pts, &group), n1;
         double mid, se1, se2;
+        FloorAcf acf;
 
         *h = (Horizon) {
                 .horizon = horizon,
@@ -464,11 +539,14 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, d
                 return;
 
         h->enough = true;
-        trend_compute(s->pts, n, s->slopes, s->vals, s->idx, &h->whole);
+        /* The whole horizon's evidence is weighed with the autocorrelation of the history
+         * before it too; the halves only compare slopes with each other, with their own. */
+        reference_acf(p, lo, points_n(p) - lo, group, s, &acf);
+        trend_compute(s->pts, n, s->slopes, s->vals, s->idx, floor_acf_variance_factor(&acf, n), &h->whole);
         h->p_value = mk_p_increasing(&h->whole);
         h->tau = kendall_tau(&h->whole);
-        trend_compute(s->pts, n1, s->slopes, s->vals, s->idx, &h->first);
-        trend_compute(s->pts + n1, n - n1, s->slopes, s->vals, s->idx, &h->second);
+        trend_compute(s->pts, n1, s->slopes, s->vals, s->idx, 1, &h->first);
+        trend_compute(s->pts + n1, n - n1, s->slopes, s->vals, s->idx, 1, &h->second);
         se1 = (h->first.high - h->first.low) / (2 * Z_975);
         se2 = (h->second.high - h->second.low) / (2 * Z_975);
         h->decelerating = h->first.slope > 0 && h->second.slope < DECEL_RATIO * h->first.slope &&
@@ -584,7 +662,7 @@ static bool horizon_better(const Horizon *a, const Horizon *b) {
 
 static int evaluate_points(const DetectConfig *c, const Points *p, DetectResult *ret) {
         Horizon hs[MAX_HORIZONS];
-        size_t n = points_n(p), nh = 0, best, lo;
+        size_t n = points_n(p), nh = 0, best, lo, group;
         double last_t, span, current, limit;
         bool growing;
         Scratch *s;
@@ -612,14 +690,15 @@ static int evaluate_points(const DetectConfig *c, const Points *p, DetectResult 
         s = &scratch;
 
         if (span >= c->min_horizon_seconds) {
+                group = floor_group(p, s->slopes);
                 /* min_horizon doubling while shorter than what there is (or may be looked at),
                  * then that: the max horizon, or the whole history when it is shorter. */
                 for (double h = c->min_horizon_seconds; h < limit && nh < MAX_HORIZONS - 1; h *= HORIZON_STEP)
-                        horizon_compute(c, p, points_lower_bound(p, last_t - h), h, s, &hs[nh++]);
+                        horizon_compute(c, p, points_lower_bound(p, last_t - h), group, h, s, &hs[nh++]);
                 lo = limit >= span ? 0 : points_lower_bound(p, last_t - limit);
                 /* Unless it holds the same points as the last doubling did. */
                 if (nh == 0 || lo < hs[nh - 1].first_index)
-                        horizon_compute(c, p, lo, limit, s, &hs[nh++]);
+                        horizon_compute(c, p, lo, group, limit, s, &hs[nh++]);
         }
 
         if (nh == 0) {

@@ -375,6 +375,23 @@ static int decode_heap(json_t *heap, HwHeapReport **ret, char *error, size_t siz
         return 0;
 }
 
+/* The optional "malloc" member: glibc's mallinfo2() figures. Absent members stay -1. */
+static int decode_malloc(json_t *m, HwSample *s, char *error, size_t size) {
+        int r;
+
+        s->has_malloc = true;
+        s->malloc_arena_bytes = s->malloc_in_use_bytes = s->malloc_free_bytes = -1;
+        s->malloc_mmapped_bytes = s->malloc_keepcost_bytes = -1;
+        if ((r = get_int(m, "arena_bytes", false, 0, BYTES_MAX, &s->malloc_arena_bytes, error, size)) < 0 ||
+            (r = get_int(m, "in_use_bytes", false, 0, BYTES_MAX, &s->malloc_in_use_bytes, error, size)) < 0 ||
+            (r = get_int(m, "free_bytes", false, 0, BYTES_MAX, &s->malloc_free_bytes, error, size)) < 0 ||
+            (r = get_int(m, "mmapped_bytes", false, 0, BYTES_MAX, &s->malloc_mmapped_bytes, error, size)) < 0 ||
+            (r = get_int(m, "keepcost_bytes", false, 0, BYTES_MAX, &s->malloc_keepcost_bytes, error, size)) < 0 ||
+            (r = get_number(m, "read_seconds", false, 0, 3600, &s->malloc_read_seconds, error, size)) < 0)
+                return r;
+        return 0;
+}
+
 int message_decode_sample(const uint8_t *payload, size_t len, bool goodbye, HwSample *ret,
                           char *error, size_t size) {
         return message_decode_sample_heap(payload, len, goodbye, ret, NULL, error, size);
@@ -384,8 +401,8 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
                                HwHeapReport **ret_heap, char *error, size_t size) {
         _cleanup_json_ json_t *root = NULL;
         _cleanup_(heap_report_freep) HwHeapReport *heap_report = NULL;
-        json_t *proc, *cg, *py, *gc, *agent, *gens, *heap;
-        HwSample s = { .cgroup_memory_max_bytes = -1 };
+        json_t *proc, *cg, *py, *gc, *agent, *gens, *heap, *mal;
+        HwSample s = { .cgroup_memory_max_bytes = -1, .gc_garbage_finalizers = -1 };
         int64_t seq = 0;
         int r;
 
@@ -400,7 +417,8 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
             (r = get_object(root, "python", &py, error, size)) < 0 ||
             (r = get_object(root, "gc", &gc, error, size)) < 0 ||
             (r = get_object(root, "agent", &agent, error, size)) < 0 ||
-            (r = get_object(root, "heap", &heap, error, size)) < 0)
+            (r = get_object(root, "heap", &heap, error, size)) < 0 ||
+            (r = get_object(root, "malloc", &mal, error, size)) < 0)
                 return r;
         s.seq = (uint64_t) seq;
         /* validated even when the caller does not want it: a wrong member is a wrong message */
@@ -443,7 +461,8 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
                 json_t *g;
 
                 if ((r = get_bool(gc, "enabled", &s.gc_enabled, error, size)) < 0 ||
-                    (r = get_int(gc, "garbage", false, 0, COUNT_MAX, &s.gc_garbage, error, size)) < 0)
+                    (r = get_int(gc, "garbage", false, 0, COUNT_MAX, &s.gc_garbage, error, size)) < 0 ||
+                    (r = get_int(gc, "garbage_finalizers", false, 0, COUNT_MAX, &s.gc_garbage_finalizers, error, size)) < 0)
                         return r;
                 gens = json_object_get(gc, "generations");
                 if (gens && !json_is_null(gens)) {
@@ -458,6 +477,9 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
                         s.gc_generations = (unsigned) json_array_size(gens);
                 }
         }
+
+        if (mal && (r = decode_malloc(mal, &s, error, size)) < 0)
+                return r;
 
         if (agent &&
             ((r = get_int(agent, "samples_dropped_total", false, 0, COUNT_MAX, &s.agent_samples_dropped_total, error, size)) < 0 ||
@@ -482,13 +504,12 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
         return 0;
 }
 
-int message_encode_welcome(const char *id, uint8_t **ret, size_t *ret_len) {
-        _cleanup_json_ json_t *o = NULL;
+/* A daemon -> agent frame: header + compact JSON of o, in one malloc'd buffer. */
+static int encode_frame(json_t *o, uint8_t type, uint8_t **ret, size_t *ret_len) {
         _cleanup_free_ char *payload = NULL;
         uint8_t *frame;
         size_t n;
 
-        o = json_pack("{s:i, s:s}", "protocol", HW_PROTOCOL_VERSION, "id", id);
         if (!o)
                 return -ENOMEM;
         payload = json_dumps(o, JSON_COMPACT);
@@ -498,9 +519,156 @@ int message_encode_welcome(const char *id, uint8_t **ret, size_t *ret_len) {
         frame = malloc(HW_FRAME_HEADER_SIZE + n);
         if (!frame)
                 return -ENOMEM;
-        hw_frame_header_pack(frame, HW_FRAME_WELCOME, (uint32_t) n);
+        hw_frame_header_pack(frame, type, (uint32_t) n);
         memcpy(frame + HW_FRAME_HEADER_SIZE, payload, n);
         *ret = frame;
         *ret_len = HW_FRAME_HEADER_SIZE + n;
+        return 0;
+}
+
+int message_encode_welcome(const char *id, uint8_t **ret, size_t *ret_len) {
+        _cleanup_json_ json_t *o = NULL;
+
+        o = json_pack("{s:i, s:s}", "protocol", HW_PROTOCOL_VERSION, "id", id);
+        return encode_frame(o, HW_FRAME_WELCOME, ret, ret_len);
+}
+
+int message_encode_request(const CensusRequest *req, uint8_t **ret, size_t *ret_len) {
+        _cleanup_json_ json_t *o = NULL, *types = NULL;
+
+        o = json_pack("{s:I, s:s, s:i, s:i}", "id", (json_int_t) req->id, "kind", census_kind_to_string(req->kind),
+                      "budget_ms", (int) req->budget_ms, "top", (int) req->top);
+        if (!o)
+                return -ENOMEM;
+        if (req->kind == CENSUS_KIND_CHAINS) {
+                types = json_array();
+                if (!types)
+                        return -ENOMEM;
+                for (size_t i = 0; i < req->n_types && i < HW_CHAINS_TYPES_MAX; i++)
+                        if (json_append(types, json_string_lossy(req->types[i])) < 0)
+                                return -ENOMEM;
+                if (json_add(o, "types", TAKE_PTR(types)) < 0)
+                        return -ENOMEM;
+        }
+        return encode_frame(o, HW_FRAME_REQUEST, ret, ret_len);
+}
+
+/* One census type: {"type": name, "count": N, "size_bytes": N}. */
+static int decode_census_type(json_t *v, CensusType *ret, char *error, size_t size) {
+        int64_t count = 0, bytes = 0;
+        int r;
+
+        if (!json_is_object(v))
+                return fail(error, size, "census types must be objects");
+        ret->name[0] = '\0';
+        if ((r = get_string(v, "type", PRINTABLE, ret->name, sizeof ret->name, error, size)) < 0 ||
+            (r = get_int(v, "count", true, 0, COUNT_MAX, &count, error, size)) < 0 ||
+            (r = get_int(v, "size_bytes", true, 0, BYTES_MAX, &bytes, error, size)) < 0)
+                return r;
+        if (!ret->name[0])
+                return fail(error, size, "census type without a name");
+        ret->count = (uint64_t) count;
+        ret->size_bytes = (uint64_t) bytes;
+        return 0;
+}
+
+static int decode_census_chain(json_t *v, CensusChain *ret, char *error, size_t size) {
+        int r;
+
+        if (!json_is_object(v))
+                return fail(error, size, "chains must be objects");
+        *ret = (CensusChain) {};
+        if ((r = get_string(v, "type", PRINTABLE, ret->type, sizeof ret->type, error, size)) < 0 ||
+            (r = get_string(v, "chain", PRINTABLE, ret->chain, sizeof ret->chain, error, size)) < 0 ||
+            (r = get_string(v, "root", PRINTABLE, ret->root, sizeof ret->root, error, size)) < 0 ||
+            (r = get_string(v, "root_kind", PRINTABLE, ret->root_kind, sizeof ret->root_kind, error, size)) < 0)
+                return r;
+        if (!ret->type[0] || !ret->chain[0])
+                return fail(error, size, "chain without a type or text");
+        return 0;
+}
+
+/* A bounded array member: each element through decode(); at most max elements kept, at most
+ * limit accepted (more is an invalid message). */
+static int decode_census_array(json_t *root, const char *key, size_t keep, size_t limit, void *items,
+                               size_t item_size, int (*decode)(json_t *, void *, char *, size_t), size_t *ret_n,
+                               char *error, size_t size) {
+        json_t *a = json_object_get(root, key);
+        size_t n = 0;
+
+        *ret_n = 0;
+        if (!a || json_is_null(a))
+                return 0;
+        if (!json_is_array(a))
+                return fail(error, size, "member '%s' must be an array", key);
+        if (json_array_size(a) > limit)
+                return fail(error, size, "member '%s' has more than %zu entries", key, limit);
+        for (size_t i = 0; i < json_array_size(a) && n < keep; i++) {
+                int r = decode(json_array_get(a, i), (char *) items + n * item_size, error, size);
+                if (r < 0)
+                        return r;
+                n++;
+        }
+        *ret_n = n;
+        return 0;
+}
+
+static int decode_census_type_any(json_t *v, void *ret, char *error, size_t size) {
+        return decode_census_type(v, ret, error, size);
+}
+
+static int decode_census_chain_any(json_t *v, void *ret, char *error, size_t size) {
+        return decode_census_chain(v, ret, error, size);
+}
+
+int message_decode_census(const uint8_t *payload, size_t len, CensusReply *ret, char *error, size_t size) {
+        _cleanup_json_ json_t *root = NULL;
+        _cleanup_free_ CensusReply *c = NULL;
+        char kind[16] = "";
+        int64_t id = 0, slices = 0, objects = 0, types_total = 0, visited = 0;
+        int r;
+
+        r = load_object(payload, len, &root, error, size);
+        if (r < 0)
+                return r;
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->fraction = 1.0;
+        c->consistent = true;
+        if ((r = get_int(root, "id", true, 1, UINT32_MAX, &id, error, size)) < 0 ||
+            (r = get_string(root, "kind", PRINTABLE, kind, sizeof kind, error, size)) < 0 ||
+            (r = get_number(root, "time", false, 0, UNIX_TIME_MAX, &c->time, error, size)) < 0 ||
+            (r = get_number(root, "duration_seconds", false, 0, 86400, &c->duration_seconds, error, size)) < 0 ||
+            (r = get_number(root, "gil_seconds", false, 0, 86400, &c->gil_seconds, error, size)) < 0 ||
+            (r = get_number(root, "gil_cpu_seconds", false, 0, 86400, &c->gil_cpu_seconds, error, size)) < 0 ||
+            (r = get_number(root, "budget_seconds", false, 0, 86400, &c->budget_seconds, error, size)) < 0 ||
+            (r = get_int(root, "slices", false, 0, 1000000, &slices, error, size)) < 0 ||
+            (r = get_string(root, "error", PRINTABLE, c->error, sizeof c->error, error, size)) < 0 ||
+            (r = get_bool(root, "complete", &c->complete, error, size)) < 0 ||
+            (r = get_bool(root, "sampled", &c->sampled, error, size)) < 0 ||
+            (r = get_bool(root, "consistent", &c->consistent, error, size)) < 0 ||
+            (r = get_number(root, "fraction", false, 1e-9, 1, &c->fraction, error, size)) < 0 ||
+            (r = get_int(root, "objects", false, 0, COUNT_MAX, &objects, error, size)) < 0 ||
+            (r = get_int(root, "types_total", false, 0, COUNT_MAX, &types_total, error, size)) < 0 ||
+            (r = get_int(root, "visited", false, 0, COUNT_MAX, &visited, error, size)) < 0 ||
+            (r = get_bool(root, "search_complete", &c->search_complete, error, size)) < 0 ||
+            (r = decode_census_array(root, "types", CENSUS_TYPES_MAX, HW_CENSUS_TOP_MAX, c->types, sizeof c->types[0],
+                                     decode_census_type_any, &c->n_types, error, size)) < 0 ||
+            (r = decode_census_array(root, "chains", HW_CHAINS_MAX, HW_CHAINS_MAX, c->chains, sizeof c->chains[0],
+                                     decode_census_chain_any, &c->n_chains, error, size)) < 0)
+                return r;
+        if (strcmp(kind, "census") == 0)
+                c->kind = CENSUS_KIND_CENSUS;
+        else if (strcmp(kind, "chains") == 0)
+                c->kind = CENSUS_KIND_CHAINS;
+        else
+                return fail(error, size, "member 'kind' must be \"census\" or \"chains\"");
+        c->id = (uint32_t) id;
+        c->slices = (unsigned) slices;
+        c->objects = (uint64_t) objects;
+        c->types_total = (uint64_t) types_total;
+        c->visited = (uint64_t) visited;
+        memcpy(ret, c, sizeof *c);
         return 0;
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "census.h"
 #include "sample.h"
 
 #define MESSAGE_ERROR_MAX 160
@@ -30,3 +31,13 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
 
 /* Build a WELCOME frame (header + payload) for a process id into a malloc'ed buffer. */
 int message_encode_welcome(const char *id, uint8_t **ret, size_t *ret_len);
+
+/* Build a REQUEST frame (header + payload, docs/protocol.md "Census") into a malloc'ed buffer.
+ * Returns 0 or -ENOMEM. */
+int message_encode_request(const CensusRequest *req, uint8_t **ret, size_t *ret_len);
+
+/* Decode and validate a CENSUS payload: bounded arrays (at most HW_CENSUS_TOP_MAX types, of
+ * which the first CENSUS_TYPES_MAX are kept; at most HW_CHAINS_MAX chains), bounded printable
+ * strings, counts and times in range. Returns 0, -EBADMSG (not a JSON object), -EINVAL (a
+ * member is wrong; message in error) or -ENOMEM; *ret untouched on failure. */
+int message_decode_census(const uint8_t *payload, size_t len, CensusReply *ret, char *error, size_t error_size);

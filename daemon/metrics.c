@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "leak-evidence.h"
 #include "macro.h"
 #include "peer-limits.h"
 #include "metrics.h"
@@ -33,6 +34,8 @@ typedef enum Need {
         NEED_GROWTH,       /* an open leak finding whose memory grows in bytes */
         NEED_TIME_TO_LIMIT, /* ... and a projection to a memory limit */
         NEED_HEAP,         /* a heap profiler report */
+        NEED_MALLOC,       /* a sample with glibc malloc figures */
+        NEED_GC,           /* a sample with GC figures */
 } Need;
 
 typedef struct ProcessFamily {
@@ -81,6 +84,10 @@ static double get_gc_collected(const Process *p, unsigned g) { return (double) p
 static double get_gc_uncollectable(const Process *p, unsigned g) { return (double) p->latest.gc[g].uncollectable; }
 static double get_gc_pause_seconds(const Process *p, unsigned g) { return p->gc_pause_seconds_total[g]; }
 static double get_gc_pauses(const Process *p, unsigned g) { return (double) p->gc_pauses_total[g]; }
+/* Derived from the deltas of the last minute (leak-evidence.c). */
+static double get_gc_collected_per_collection(const Process *p, unsigned g) {
+        return leak_evidence_collected_per_collection(p, g);
+}
 
 static const ProcessFamily process_families[] = {
         { "heapwatch_process_up", "gauge",
@@ -154,6 +161,9 @@ static const GenerationFamily generation_families[] = {
         { "heapwatch_gc_pauses_total", "counter",
           "Collections of the generation timed by the agent, summed over the samples the daemon received.",
           get_gc_pauses },
+        { "heapwatch_gc_collected_per_collection", "gauge",
+          "Objects collected per collection of the generation over the last minute (NaN: no collection).",
+          get_gc_collected_per_collection },
 };
 
 /* The per-process families that come after the GC generation ones (docs/api.md order). */
@@ -180,6 +190,71 @@ static const ProcessFamily leak_families[] = {
         { "heapwatch_leak_seconds_to_limit", "gauge",
           "Projected seconds until the process reaches its memory limit (cgroup memory.max, else the host's available memory) at the current growth.",
           NEED_TIME_TO_LIMIT, get_leak_ttl },
+};
+
+/* Allocators, GC behaviour and the causes of leaks (issue 8: leak-evidence.c, evidence.c). */
+static double get_malloc_arena(const Process *p) { return (double) p->latest.malloc_arena_bytes; }
+static double get_malloc_in_use(const Process *p) { return (double) p->latest.malloc_in_use_bytes; }
+static double get_malloc_free(const Process *p) { return (double) p->latest.malloc_free_bytes; }
+static double get_malloc_mmapped(const Process *p) { return (double) p->latest.malloc_mmapped_bytes; }
+static double get_malloc_keepcost(const Process *p) { return (double) p->latest.malloc_keepcost_bytes; }
+static double get_pymalloc_arenas(const Process *p) {
+        return (double) (p->latest.arena_allocs_total - p->latest.arena_frees_total);
+}
+static double get_pymalloc_arena_bytes(const Process *p) { return get_pymalloc_arenas(p) * (double) p->latest.arena_size_bytes; }
+static double get_python_share(const Process *p) { return leak_evidence_python_share(p); }
+static double get_free_held_share(const Process *p) { return leak_evidence_free_held_share(p); }
+static double get_gc_time_ratio(const Process *p) { return p->evidence.recent_gc_ratio; }
+static double get_gc_disabled_seconds(const Process *p) { return p->evidence.gc_disabled_total; }
+static double get_gc_disables(const Process *p) { return (double) p->evidence.gc_disabled_changes; }
+static double get_gc_threshold_changes(const Process *p) { return (double) p->evidence.gc_threshold_changes; }
+static double get_gc_garbage_finalizers(const Process *p) {
+        return p->latest.gc_garbage_finalizers >= 0 ? (double) p->latest.gc_garbage_finalizers : NAN;
+}
+
+static const ProcessFamily evidence_families[] = {
+        { "heapwatch_malloc_arena_bytes", "gauge",
+          "Bytes glibc malloc obtained outside mmapped chunks, all arenas (mallinfo2 arena).",
+          NEED_MALLOC, get_malloc_arena },
+        { "heapwatch_malloc_in_use_bytes", "gauge",
+          "Bytes in allocated malloc chunks, mmapped ones excluded (mallinfo2 uordblks).",
+          NEED_MALLOC, get_malloc_in_use },
+        { "heapwatch_malloc_free_bytes", "gauge",
+          "Bytes in free chunks malloc holds and has not returned to the system (mallinfo2 fordblks).",
+          NEED_MALLOC, get_malloc_free },
+        { "heapwatch_malloc_mmapped_bytes", "gauge",
+          "Bytes in chunks malloc served by their own mmap (mallinfo2 hblkhd).",
+          NEED_MALLOC, get_malloc_mmapped },
+        { "heapwatch_malloc_keepcost_bytes", "gauge",
+          "Releasable bytes at the top of malloc's main heap (mallinfo2 keepcost).",
+          NEED_MALLOC, get_malloc_keepcost },
+        { "heapwatch_python_arenas", "gauge",
+          "pymalloc arenas in use (allocated minus freed since the agent started).",
+          NEED_ARENAS, get_pymalloc_arenas },
+        { "heapwatch_python_arena_bytes", "gauge",
+          "Bytes pymalloc holds in arenas (arenas in use times the arena size), used or free.",
+          NEED_ARENAS, get_pymalloc_arena_bytes },
+        { "heapwatch_memory_python_ratio", "gauge",
+          "Share of resident memory that live Python objects explain (heap profiler estimate / RSS).",
+          NEED_HEAP, get_python_share },
+        { "heapwatch_memory_free_held_ratio", "gauge",
+          "Share of resident memory that allocators hold free (malloc free chunks + pymalloc arena bytes not holding live objects, a lower bound) / RSS.",
+          NEED_SAMPLE, get_free_held_share },
+        { "heapwatch_gc_time_ratio", "gauge",
+          "Share of wall time spent in garbage collections, averaged over about a minute.",
+          NEED_GC, get_gc_time_ratio },
+        { "heapwatch_gc_disabled_seconds_total", "counter",
+          "Seconds the cyclic garbage collector was disabled, as seen between samples.",
+          NEED_GC, get_gc_disabled_seconds },
+        { "heapwatch_gc_disables_total", "counter",
+          "Times the cyclic garbage collector was seen going from enabled to disabled at runtime.",
+          NEED_GC, get_gc_disables },
+        { "heapwatch_gc_threshold_changes_total", "counter",
+          "Times the collection thresholds were seen changing at runtime.",
+          NEED_GC, get_gc_threshold_changes },
+        { "heapwatch_gc_garbage_finalizer_objects", "gauge",
+          "Objects in gc.garbage whose type has a finalizer (__del__, tp_finalize or legacy tp_del).",
+          NEED_GC, get_gc_garbage_finalizers },
 };
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 if the bytes there are not one
@@ -300,6 +375,10 @@ static bool process_has(const Process *p, Need need) {
                 return p->has_sample && p->latest.has_arenas;
         case NEED_HEAP:
                 return p->heap != NULL;
+        case NEED_MALLOC:
+                return p->has_sample && p->latest.has_malloc;
+        case NEED_GC:
+                return p->has_sample && p->latest.gc_generations > 0;
         case NEED_GROWTH:
                 return p->leaks.current.open && p->leaks.current.growth_bytes_per_second > 0;
         case NEED_TIME_TO_LIMIT:
@@ -352,6 +431,25 @@ static void write_generation_families(FILE *f, Registry *reg) {
         }
 }
 
+/* Census requests (census.c): plain counters, from a table. */
+static void write_census_counters(FILE *f, const DaemonStats *s) {
+        static const struct {
+                const char *name, *help;
+                size_t offset;
+        } counters[] = {
+                { "heapwatch_daemon_census_requests_total", "Census and referrer chain requests sent to agents.",
+                  offsetof(DaemonStats, census_requests_total) },
+                { "heapwatch_daemon_census_replies_unexpected_total",
+                  "Census replies to no outstanding request (late or stale), ignored.",
+                  offsetof(DaemonStats, census_replies_unexpected_total) },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(counters); i++) {
+                write_header(f, counters[i].name, "counter", counters[i].help);
+                write_u64(f, counters[i].name, *(const uint64_t *) ((const char *) s + counters[i].offset));
+        }
+}
+
 static void write_daemon_families(FILE *f, Registry *reg, const DaemonStats *s) {
         static const struct {
                 const char *type;
@@ -361,6 +459,7 @@ static void write_daemon_families(FILE *f, Registry *reg, const DaemonStats *s) 
                 { "sample", offsetof(DaemonStats, frames_sample_total) },
                 { "goodbye", offsetof(DaemonStats, frames_goodbye_total) },
                 { "unknown", offsetof(DaemonStats, frames_unknown_total) },
+                { "census", offsetof(DaemonStats, frames_census_total) },
         };
 
         write_header(f, "heapwatch_build_info", "gauge", "Always 1; labelled by the heapwatchd version.");
@@ -427,6 +526,8 @@ static void write_daemon_families(FILE *f, Registry *reg, const DaemonStats *s) 
         write_header(f, "heapwatch_daemon_heap_reports_dropped_total", "counter",
                      "Heap profiler reports that could not be stored (out of memory).");
         write_u64(f, "heapwatch_daemon_heap_reports_dropped_total", s->heap_reports_dropped_total);
+
+        write_census_counters(f, s);
 }
 
 /* The durable store's health (only with a store). */
@@ -499,6 +600,24 @@ static void write_store_families(FILE *f, const Store *store) {
         fputc('\n', f);
 }
 
+/* heapwatch_leak_classification{...,class="..."} 1 for each open finding: the cause in a label,
+ * so alerts can route on it. */
+static void write_leak_classification(FILE *f, Registry *reg) {
+        write_header(f, "heapwatch_leak_classification", "gauge",
+                     "1 for the cause an open leak finding is classified as (label class).");
+        for (size_t j = 0; j < registry_count(reg); j++) {
+                const Process *p = registry_at(reg, j);
+                if (!p || !p->leaks.current.open)
+                        continue;
+                fputs("heapwatch_leak_classification{id=\"", f);
+                metrics_write_label_value(f, p->id);
+                fputs("\",service=\"", f);
+                metrics_write_label_value(f, p->hello.service);
+                fprintf(f, "\",pid=\"%" PRIi64 "\",class=\"%s\"} 1\n", (int64_t) p->pid,
+                        leak_class_to_string(leak_evidence_current_class(p)));
+        }
+}
+
 int metrics_render(Registry *reg, const DaemonStats *stats, char **ret_text, size_t *ret_size) {
         /* Declared before f so that f's cleanup (fclose, which finalizes buf) runs first. */
         _cleanup_free_ char *buf = NULL;
@@ -518,6 +637,8 @@ int metrics_render(Registry *reg, const DaemonStats *stats, char **ret_text, siz
         write_generation_families(f, reg);
         write_process_families(f, reg, agent_families, ELEMENTSOF(agent_families));
         write_process_families(f, reg, leak_families, ELEMENTSOF(leak_families));
+        write_process_families(f, reg, evidence_families, ELEMENTSOF(evidence_families));
+        write_leak_classification(f, reg);
         limits_write_metrics(f);
 
         /* A memstream only fails by running out of memory. */

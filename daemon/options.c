@@ -51,6 +51,12 @@ void options_init(Options *o) {
         snprintf(o->config_path, sizeof o->config_path, "%s", DEFAULT_CONFIG_PATH);
         detect_config_default(&o->detect);
         limits_config_default(&o->limits);
+        o->census = (CensusConfig) {
+                .interval = CENSUS_INTERVAL_DEFAULT,
+                .budget_ms = HW_CENSUS_BUDGET_MS_DEFAULT,
+                .api_min_interval = CENSUS_API_MIN_INTERVAL_DEFAULT,
+                .timeout = CENSUS_TIMEOUT_DEFAULT,
+        };
 
         o->store_enabled = true;
         store_config_default(&o->store);
@@ -127,6 +133,10 @@ enum {
         ARG_HTTP_REQUESTS_PER_SECOND,
         ARG_AGENT_WORK_PER_MINUTE,
         ARG_AGENT_WORK_PER_MINUTE_PER_CLIENT,
+        ARG_CENSUS_INTERVAL,
+        ARG_CENSUS_BUDGET_MS,
+        ARG_CENSUS_API_MIN_INTERVAL,
+        ARG_CENSUS_TIMEOUT,
 };
 
 /* One table for the command line and the configuration file: every option that sets something
@@ -169,6 +179,10 @@ static const struct option longopts[] = {
         { "http-requests-per-second", required_argument, NULL, ARG_HTTP_REQUESTS_PER_SECOND },
         { "agent-work-per-minute", required_argument, NULL, ARG_AGENT_WORK_PER_MINUTE },
         { "agent-work-per-minute-per-client", required_argument, NULL, ARG_AGENT_WORK_PER_MINUTE_PER_CLIENT },
+        { "census-interval", required_argument, NULL, ARG_CENSUS_INTERVAL },
+        { "census-budget-ms", required_argument, NULL, ARG_CENSUS_BUDGET_MS },
+        { "census-api-min-interval", required_argument, NULL, ARG_CENSUS_API_MIN_INTERVAL },
+        { "census-timeout", required_argument, NULL, ARG_CENSUS_TIMEOUT },
         {}
 };
 
@@ -351,6 +365,25 @@ static int options_set(Options *o, int id, const char *arg, const char *name, ch
                 snprintf(o->config_path, sizeof o->config_path, "%s", arg);
                 o->config_required = true;
                 break;
+        case ARG_CENSUS_INTERVAL:
+                if (parse_seconds(arg, 0, 365.0 * 86400, &o->census.interval) < 0)
+                        return fail(error, size, "%s must be seconds in 0..31536000 (0: no periodic census)", name);
+                break;
+        case ARG_CENSUS_BUDGET_MS: {
+                size_t v;
+                if (parse_count(arg, 1, HW_CENSUS_BUDGET_MS_MAX, &v) < 0)
+                        return fail(error, size, "%s must be milliseconds in 1..%u", name, HW_CENSUS_BUDGET_MS_MAX);
+                o->census.budget_ms = (unsigned) v;
+                break;
+        }
+        case ARG_CENSUS_API_MIN_INTERVAL:
+                if (parse_seconds(arg, 0, 86400, &o->census.api_min_interval) < 0)
+                        return fail(error, size, "%s must be seconds in 0..86400", name);
+                break;
+        case ARG_CENSUS_TIMEOUT:
+                if (parse_seconds(arg, 1, 3600, &o->census.timeout) < 0)
+                        return fail(error, size, "%s must be seconds in 1..3600", name);
+                break;
         default:
                 return options_set_security(o, id, arg, name, error, size);
         }
@@ -507,6 +540,11 @@ void options_print_help(const char *program) {
                "  --flush-interval SECS    batched writes at most this far behind (default %.0f)\n"
                "  --max-disk-bytes N       database budget, oldest data dropped first; 0 unlimited\n"
                "                           (default %llu)\n"
+               "  --census-interval SECS   object census every SECS while a leak finding is open\n"
+               "                           (default 600; 0: only when it opens and on demand)\n"
+               "  --census-budget-ms MS    longest GIL hold an agent may take for a census (default 50)\n"
+               "  --census-api-min-interval SECS  on-demand censuses per process at most this often (default 10)\n"
+               "  --census-timeout SECS    an unanswered census request is given up (default 60)\n"
                "  --config FILE            configuration file, overridden by the command line\n"
                "                           (default %s; heapwatchd.conf(5))\n"
                "  --socket-mode MODE       agent socket permissions, octal (default 0666)\n"

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "census.h"
 #include "detect.h"
 #include "peer-limits.h"
 #include "store.h"
@@ -31,6 +32,7 @@ typedef struct Options {
         DetectConfig detect;
         bool store_enabled;  /* durable history under store.state_dir (--no-store: memory only) */
         StoreConfig store;   /* tiers, flush interval, disk budget (store.h) */
+        CensusConfig census; /* object censuses while a finding is open (census.h); live on reload */
         char config_path[256];     /* the configuration file (--config, default DEFAULT_CONFIG_PATH) */
         bool config_required;      /* given with --config: a missing file is an error */
         bool show_help;

@@ -83,6 +83,7 @@ static Process *process_free(Process *p) {
         history_free(p->history);
         process_leaks_done(&p->leaks);
         process_heap_free(p->heap);
+        process_census_free(p->census);
         free(p);
         return NULL;
 }
@@ -201,6 +202,7 @@ int registry_attach(Registry *r, const char *id, pid_t pid, uid_t uid, gid_t gid
                 fresh->history = history_new(r->limits.history_capacity);
                 if (!fresh->history)
                         return -ENOMEM;
+                process_evidence_init(&fresh->evidence);
                 k = process_leaks_init(&fresh->leaks, &r->limits.detect);
                 if (k < 0) {
                         history_free(fresh->history);
@@ -252,6 +254,7 @@ int registry_add_sample(Registry *r, Process *p, const HwSample *s) {
                 p->gc_pause_seconds_total[g] += s->gc[g].pause_seconds_total;
                 p->gc_pauses_total[g] += s->gc[g].pauses;
         }
+        process_evidence_add(&p->evidence, s, process_heap_live_bytes(p->heap));
         return 0;
 }
 

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "census.h"
+#include "evidence.h"
 #include "heap.h"
 #include "history.h"
 #include "leaks.h"
@@ -85,9 +87,11 @@ typedef struct Process {
         char oom_kill_file[PROCESS_CGROUP_MAX];
         int64_t oom_kills_at_attach;
         ProcessHeap *heap;  /* heap profile by allocation site; NULL until a first report */
+        ProcessEvidence evidence; /* allocator and GC trends for classifying findings */
         /* The kernel's view beyond SO_PEERCRED (peer-identity.h), refreshed at every HELLO:
          * the pid inside the agent's pid namespace, the namespace, cgroup and container. */
         PeerIdentity identity;
+        ProcessCensus *census; /* object censuses and chains; NULL until the first request */
 } Process;
 
 typedef struct Registry Registry;

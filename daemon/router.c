@@ -30,6 +30,8 @@ static const char *const route_names[_ROUTE_MAX] = {
         [ROUTE_SERIES] = "series",
         [ROUTE_HEAP] = "heap",
         [ROUTE_LEAKS] = "leaks",
+        [ROUTE_CENSUS] = "census",
+        [ROUTE_CENSUS_REQUEST] = "census_request",
 };
 
 const char *route_kind_to_string(RouteKind k) {
@@ -90,6 +92,7 @@ int router_match(const char *method, const char *path, Route *ret) {
         Route route = { .kind = ROUTE_NOT_FOUND };
         size_t len, rest_len, id_len;
         const char *rest, *slash;
+        bool post = false;
 
         if (!method || !path || !ret)
                 return -EINVAL;
@@ -100,6 +103,8 @@ int router_match(const char *method, const char *path, Route *ret) {
                 route.head = false;
         else if (strcmp(method, "HEAD") == 0)
                 route.head = true;
+        else if (strcmp(method, "POST") == 0)
+                post = true; /* only to ask for a census; checked below */
         else {
                 route.kind = ROUTE_METHOD_NOT_ALLOWED;
                 *ret = route;
@@ -139,12 +144,17 @@ int router_match(const char *method, const char *path, Route *ret) {
                                         route.kind = ROUTE_SERIES;
                                 else if (segment_is(slash, rest_len - id_len, "/heap"))
                                         route.kind = ROUTE_HEAP;
+                                else if (segment_is(slash, rest_len - id_len, "/census"))
+                                        route.kind = post ? ROUTE_CENSUS_REQUEST : ROUTE_CENSUS;
                                 if (route.kind != ROUTE_NOT_FOUND)
                                         memcpy(route.id, id, id_len + 1);
                         }
                 }
         }
 
+        if (post && route.kind != ROUTE_CENSUS_REQUEST) {
+                route = (Route) { .kind = ROUTE_METHOD_NOT_ALLOWED };
+        }
         *ret = route;
         return 0;
 }

@@ -40,13 +40,15 @@ typedef enum RouteKind {
         ROUTE_SERIES,    /* GET /api/v1/processes/{id}/series */
         ROUTE_HEAP,      /* GET /api/v1/processes/{id}/heap */
         ROUTE_LEAKS,     /* GET /api/v1/leaks */
+        ROUTE_CENSUS,    /* GET /api/v1/processes/{id}/census */
+        ROUTE_CENSUS_REQUEST, /* POST /api/v1/processes/{id}/census: the only POST */
         _ROUTE_MAX,
 } RouteKind;
 
 typedef struct Route {
         RouteKind kind;
         bool head;               /* HEAD: same status and headers as GET, no body (MHD drops it) */
-        char id[PROCESS_ID_MAX]; /* ROUTE_PROCESS / _SERIES / _HEAP: a well-formed id; "" otherwise */
+        char id[PROCESS_ID_MAX]; /* ROUTE_PROCESS / _SERIES / _HEAP / _CENSUS*: a well-formed id; "" otherwise */
 } Route;
 
 /* "healthz", "metrics", ... for logs; NULL when out of range. */
@@ -54,7 +56,8 @@ const char *route_kind_to_string(RouteKind k);
 
 /* Match a request. `path` is the URL path without the query string, as libmicrohttpd hands it
  * over (already percent-decoded). Never fails for well-formed arguments: an unknown path or a
- * malformed id is ROUTE_NOT_FOUND, a method other than GET/HEAD is ROUTE_METHOD_NOT_ALLOWED.
+ * malformed id is ROUTE_NOT_FOUND, a method other than GET/HEAD is ROUTE_METHOD_NOT_ALLOWED,
+ * except POST on /api/v1/processes/{id}/census (ROUTE_CENSUS_REQUEST).
  * Returns 0, or -EINVAL when method or path is NULL. */
 int router_match(const char *method, const char *path, Route *ret);
 

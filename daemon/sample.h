@@ -69,8 +69,18 @@ typedef struct HwSample {
 
         bool gc_enabled;
         int64_t gc_garbage;
+        int64_t gc_garbage_finalizers; /* gc.garbage entries with a finalizer; -1 not sent */
         unsigned gc_generations; /* entries used in gc[] */
         HwGcGeneration gc[HW_GC_GENERATIONS_MAX];
+
+        /* glibc malloc (mallinfo2()), bytes; has_malloc false when not sent. */
+        bool has_malloc;
+        int64_t malloc_arena_bytes;    /* non-mmapped memory malloc obtained (all arenas) */
+        int64_t malloc_in_use_bytes;   /* allocated chunks in it (uordblks) */
+        int64_t malloc_free_bytes;     /* free chunks malloc holds (fordblks) */
+        int64_t malloc_mmapped_bytes;  /* chunks served by their own mmap (hblkhd) */
+        int64_t malloc_keepcost_bytes; /* releasable top of the main heap */
+        double malloc_read_seconds;    /* what mallinfo2() cost the agent */
 
         int64_t agent_samples_dropped_total;
         int64_t agent_reconnects_total;

@@ -26,6 +26,7 @@
 #include "proc-util.h"
 #include "registry.h"
 #include "sd-util.h"
+#include "census.h"
 #include "server.h"
 #include "stats.h"
 #include "store.h"
@@ -214,6 +215,11 @@ static void server_apply(Server *s, const Options *n) {
                 registry_set_exited_retention(s->registry, n->exited_retention);
                 NOTE(" exited-retention");
         }
+        if (memcmp(&n->census, &o->census, sizeof n->census) != 0) {
+                census_config = n->census;
+                o->census = n->census;
+                NOTE(" census");
+        }
         if (s->store && n->store_enabled &&
             (memcmp(n->store.tiers, o->store.tiers, sizeof n->store.tiers) != 0 ||
              n->store.max_disk_bytes != o->store.max_disk_bytes ||
@@ -316,6 +322,7 @@ static int server_open_store(Server *s, const Options *o, uint64_t now) {
 }
 
 int server_new(const Options *o, int argc, char *argv[], Server **ret) {
+        census_config = o->census;
         RegistryLimits rl = {
                 .max_processes = o->max_processes,
                 .history_capacity = o->history_points,

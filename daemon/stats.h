@@ -39,6 +39,9 @@ typedef struct DaemonStats {
         uint64_t leak_findings_closed_total;
         uint64_t heap_reports_total;         /* SAMPLE/GOODBYE frames with a heap report */
         uint64_t heap_reports_dropped_total; /* ...that could not be stored (out of memory) */
+        uint64_t frames_census_total;             /* CENSUS replies accepted */
+        uint64_t census_requests_total;           /* REQUEST frames sent to agents */
+        uint64_t census_replies_unexpected_total; /* replies to no outstanding request (late, stale) */
 } DaemonStats;
 
 extern DaemonStats daemon_stats;

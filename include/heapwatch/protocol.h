@@ -36,9 +36,26 @@ enum hw_frame_type {
         HW_FRAME_HELLO = 1,   /* identity; first frame of every connection */
         HW_FRAME_SAMPLE = 2,  /* one periodic sample */
         HW_FRAME_GOODBYE = 3, /* final sample at interpreter exit or stop(); connection ends */
+        HW_FRAME_CENSUS = 4,  /* reply to a REQUEST: type census and/or referrer chains */
         /* daemon -> agent */
         HW_FRAME_WELCOME = 64, /* reply to HELLO: the process record id the daemon assigned */
+        HW_FRAME_REQUEST = 65, /* ask the agent for work: {"id", "kind": "census"|"chains", ...} */
 };
+
+/* Bounds of REQUEST / CENSUS (docs/protocol.md "Census"), shared so both sides agree. */
+#define HW_REQUEST_MAX_PAYLOAD 4096u     /* a REQUEST is small; the agent reads no more */
+#define HW_CENSUS_BUDGET_MS_DEFAULT 50u  /* longest time the agent holds the GIL for one request */
+#define HW_CENSUS_BUDGET_MS_MAX 1000u
+#define HW_CENSUS_SLICES_DEFAULT 20u     /* GIL holds a census may take, the GIL released between */
+#define HW_CENSUS_SLICES_MAX 100u
+#define HW_CENSUS_TOP_DEFAULT 32u        /* types in a census reply */
+#define HW_CENSUS_TOP_MAX 256u
+#define HW_CENSUS_TYPE_NAME_MAX 256u     /* bytes of a type's name ("module.QualName") */
+#define HW_CHAINS_TYPES_MAX 3u           /* types a chains request names */
+#define HW_CHAINS_MAX 3u                 /* chains in a reply */
+#define HW_CHAIN_STEPS_MAX 32u           /* objects in one chain, root included */
+#define HW_CHAIN_TEXT_MAX 2048u          /* bytes of a chain's text */
+#define HW_CHAIN_LABEL_MAX 256u          /* bytes of a root's name or an edge's label */
 
 struct hw_frame_header {
         uint8_t version;

@@ -63,6 +63,10 @@ ${CC:-cc} ${CFLAGS:--O2 -g} ${HW_AGENT_CFLAGS:-} \
         "$SRCDIR/agent/transport.c" \
         "$SRCDIR/agent/sampler.c" \
         "$SRCDIR/agent/heapprof.c" \
+        "$SRCDIR/agent/census.c" \
+        "$SRCDIR/agent/heapwalk.c" \
+        "$SRCDIR/agent/mallocstat.c" \
+        "$SRCDIR/agent/holdstats.c" \
         -o "$out.tmp" ${LDFLAGS:-} ${HW_AGENT_LIBS:-} $jansson_libs -lpthread -lm
 mv -f "$out.tmp" "$out"
 cp -f "$SRCDIR/agent/bootstrap/sitecustomize.py" "$OUTDIR/sitecustomize.py"

@@ -66,7 +66,8 @@ for py in $candidates; do
 		failed="$failed\n  $py ($full): the agent does not build"; continue
 	fi
 	echo "=== e2e under $py (Python $full) ==="
-	if HW_TARGET_PYTHON="$py" HW_AGENT_DIR="$outdir" "$driver" "$top_srcdir/tests/e2e/test_e2e.py" -v; then
+	if HW_TARGET_PYTHON="$py" HW_AGENT_DIR="$outdir" "$driver" "$top_srcdir/tests/e2e/test_e2e.py" -v &&
+	   HW_TARGET_PYTHON="$py" HW_AGENT_DIR="$outdir" "$driver" "$top_srcdir/tests/e2e/test_census.py" -v; then
 		tested="$tested\n  $py ($full)"
 	else
 		failed="$failed\n  $py ($full)"

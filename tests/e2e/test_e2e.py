@@ -86,6 +86,38 @@ class E2E(DaemonTestCase):
         d = wait_for(collected_seen, what="the collection to show up")
         self.assertGreater(d["gc_pause_seconds_total"][2], 0.0)
 
+    def test_agent_reports_its_own_cost_to_the_host(self):
+        """The gc.callbacks hook times every collection, and status() says how long the sampler's
+        ticks held the GIL and its heap reports the profiler's lock (issue 7, the host's side)."""
+        t = self.start_target("hostcost.py")
+        t.wait_state(lambda s: s.get("phase") == "ready", "the program to start")
+        p = self.wait_process(t.pid, lambda p: p["samples"] >= 2)
+        labels = {"id": p["id"], "service": "e2e", "pid": str(t.pid)}
+
+        def pauses():
+            # after a sample newer than this reading, nothing is pending in the agent: GC is off
+            return [self.daemon.metric_value("heapwatch_gc_pauses_total", generation=str(g), **labels)
+                    for g in range(3)]
+        seen = p["samples"]
+        self.wait_process(t.pid, lambda q: q["samples"] >= seen + 2)
+        before = pauses()
+        t.command("collect")
+        t.wait_state(lambda s: s.get("phase") == "collected", "the collections")
+        wait_for(lambda: pauses() == [before[0] + 5, before[1] + 3, before[2] + 2],
+                 what="every collection timed once (pauses %r, before %r)" % (pauses(), before))
+
+        st = t.wait_state(lambda s: s.get("status", {}).get("tick_gil_hold", {}).get("count", 0) >= 3 and
+                          s["status"]["heap_report_hold"]["count"] >= 1, "ticks counted in status()")
+        for key in ("tick_gil_hold", "heap_report_hold"):
+            h = st["status"][key]
+            self.assertGreater(h["max_us"], 0.0, key)
+            self.assertLessEqual(h["p50_us"], h["p99_us"], key)
+            self.assertLessEqual(h["p99_us"], h["max_us"], key)
+            self.assertLessEqual(h["window"], 1024, key)
+        t.command("exit")
+        self.assertEqual(t.wait(), 0)
+        self.assertEqual(t.stderr_text(), "")
+
     def test_series_and_metrics(self):
         t = self.start_target("steady.py")
         p = self.wait_process(t.pid, lambda p: p["samples"] >= 3)

@@ -16,7 +16,8 @@ if [ -z "$driver" ]; then
 	echo "scenarios: SKIP: no python3 to drive the tests"
 	exit 77
 fi
-target=/usr/bin/python3
+# HW_SCENARIO_PYTHON runs the programs under another interpreter (e.g. a pyenv 3.8).
+target=${HW_SCENARIO_PYTHON:-/usr/bin/python3}
 [ -x "$target" ] || target=$(command -v python3 2>/dev/null)
 if [ -z "$target" ] || [ ! -x "$target" ]; then
 	echo "scenarios: SKIP: no system python3 to run the scenario programs"

@@ -14,6 +14,7 @@
 
 #include "agent-sample.h"
 #include "encode.h"
+#include "mallocstat.h"
 #include "heapwatch/protocol.h"
 
 /* Check the header of a frame and parse its payload. */
@@ -309,6 +310,84 @@ START_TEST(test_sample_partial) {
 }
 END_TEST
 
+/* The allocator figures (issue 8): "malloc" and gc.garbage_finalizers, present only when known. */
+START_TEST(test_sample_malloc) {
+        struct hw_agent_sample s;
+        uint8_t *frame = NULL;
+        size_t size = 0;
+        json_t *o, *m;
+
+        sample_fill(&s);
+        s.gc_garbage = 7;
+        s.gc_garbage_finalizers = 3;
+        s.malloc_stats = (struct hw_agent_malloc) { .present = true, .arena_bytes = 1 << 20, .in_use_bytes = 900000,
+                                                    .free_bytes = 148576, .mmapped_bytes = 4 << 20,
+                                                    .keepcost_bytes = 100000, .read_seconds = 0.00002,
+                                                    .age_seconds = 0.5 };
+        ck_assert_int_eq(hw_encode_sample(&s, NULL, &frame, &size), 0);
+        o = parse_frame(frame, size, HW_FRAME_SAMPLE);
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(o, "gc"), "garbage_finalizers")), 3);
+        m = json_object_get(o, "malloc");
+        ck_assert_int_eq(json_integer_value(json_object_get(m, "arena_bytes")), 1 << 20);
+        ck_assert_int_eq(json_integer_value(json_object_get(m, "in_use_bytes")), 900000);
+        ck_assert_int_eq(json_integer_value(json_object_get(m, "free_bytes")), 148576);
+        ck_assert_int_eq(json_integer_value(json_object_get(m, "mmapped_bytes")), 4 << 20);
+        ck_assert_int_eq(json_integer_value(json_object_get(m, "keepcost_bytes")), 100000);
+        ck_assert_double_eq_tol(json_real_value(json_object_get(m, "read_seconds")), 0.00002, 1e-12);
+        ck_assert_double_eq_tol(json_real_value(json_object_get(m, "age_seconds")), 0.5, 1e-12);
+        json_decref(o);
+        free(frame);
+
+        /* not known: both absent */
+        sample_fill(&s);
+        ck_assert_int_eq(hw_encode_sample(&s, NULL, &frame, &size), 0);
+        o = parse_frame(frame, size, HW_FRAME_SAMPLE);
+        ck_assert_ptr_null(json_object_get(o, "malloc"));
+        ck_assert_ptr_null(json_object_get(json_object_get(o, "gc"), "garbage_finalizers"));
+        json_decref(o);
+        free(frame);
+}
+END_TEST
+
+/* The reader: real glibc figures, reused within the duty cycle, timed. */
+START_TEST(test_mallocstat) {
+        struct hw_mallocstat m;
+        struct hw_agent_malloc a, b;
+        double now = hw_now_monotonic();
+
+        hw_mallocstat_init(&m);
+        if (!hw_mallocstat_supported()) {
+                ck_assert_int_eq(hw_mallocstat_read(&m, now, true, &a), -EOPNOTSUPP);
+                ck_assert(!a.present);
+                return;
+        }
+        /* a caller that may not call (holds the GIL) gets nothing before the sampler read once */
+        ck_assert_int_eq(hw_mallocstat_read(&m, now, false, &a), -ENODATA);
+        ck_assert(!a.present);
+        ck_assert_int_eq(hw_mallocstat_read(&m, now, true, &a), 0);
+        ck_assert(a.present);
+        /* >= 0 only: under AddressSanitizer malloc is its allocator and mallinfo2() says 0 */
+        ck_assert_int_ge(a.in_use_bytes, 0);
+        ck_assert_int_ge(a.arena_bytes, a.in_use_bytes);
+        ck_assert_double_ge(a.read_seconds, 0);
+        ck_assert_double_eq(a.age_seconds, 0);
+        /* asked again before its cost / HW_MALLOCSTAT_DUTY has passed: the same figures, older */
+        ck_assert_int_eq(hw_mallocstat_read(&m, m.last_at + a.read_seconds / HW_MALLOCSTAT_DUTY / 2, true, &b), 0);
+        ck_assert_int_eq(b.in_use_bytes, a.in_use_bytes);
+        ck_assert_double_gt(b.age_seconds, 0);
+        /* ... and a caller that may not call gets them too, whatever the time */
+        ck_assert_int_eq(hw_mallocstat_read(&m, m.next_at + 50, false, &b), 0);
+        ck_assert_int_eq(b.in_use_bytes, a.in_use_bytes);
+        /* past it: read again */
+        ck_assert_int_eq(hw_mallocstat_read(&m, m.next_at + 1, true, &b), 0);
+        ck_assert_double_eq(b.age_seconds, 0);
+        /* given up after a slow call: absent from then on */
+        m.given_up = true;
+        ck_assert_int_eq(hw_mallocstat_read(&m, m.next_at + 100, true, &b), -ECANCELED);
+        ck_assert(!b.present);
+}
+END_TEST
+
 START_TEST(test_goodbye) {
         struct hw_agent_sample s;
         uint8_t *frame = NULL;
@@ -385,6 +464,8 @@ static Suite *encode_suite(void) {
         tcase_add_test(tc, test_hello_bounds);
         tcase_add_test(tc, test_sample);
         tcase_add_test(tc, test_sample_partial);
+        tcase_add_test(tc, test_sample_malloc);
+        tcase_add_test(tc, test_mallocstat);
         tcase_add_test(tc, test_goodbye);
         tcase_add_test(tc, test_nonfinite_reals);
         tcase_add_test(tc, test_welcome);

@@ -351,6 +351,31 @@ START_TEST(test_location_cache) {
 }
 END_TEST
 
+/* Both interning tables grow their index many times (one rehash serves both): every location
+ * and stack interned before a growth is still found after it, never interned twice. */
+START_TEST(test_index_growth_keeps_entries) {
+        struct hw_heapprof hp;
+        char name[32];
+        const size_t n = 3000; /* index 256 -> 8192 slots: five rebuilds of each table */
+
+        ck_assert_int_eq(hw_heapprof_init(&hp), 0);
+        hw_heapprof_reset(&hp, 1, 8, 3);
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < n; i++) {
+                        struct hw_heapprof_frame f;
+
+                        snprintf(name, sizeof(name), "g%zu", i);
+                        f = site(name, (int) (i % 7));
+                        alloc(&hp, addr(pass * n + i), 10, &f, 1);
+                }
+        ck_assert_uint_eq(hp.locs_len, n);
+        ck_assert_uint_eq(hp.stacks_len, n);
+        ck_assert_uint_ge(hp.locs_index_cap, 2 * n);
+        ck_assert_uint_ge(hp.stacks_index_cap, 2 * n);
+        hw_heapprof_destroy(&hp);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("agent-heapprof");
         TCase *tc = tcase_create("core");
@@ -367,6 +392,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_reset_new_epoch);
         tcase_add_test(tc, test_no_frames);
         tcase_add_test(tc, test_location_cache);
+        tcase_add_test(tc, test_index_growth_keeps_entries);
         suite_add_tcase(s, tc);
         return s;
 }

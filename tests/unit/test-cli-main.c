@@ -188,9 +188,19 @@ START_TEST(test_dispatch) {
         ck_assert_str_eq(r.out, "");
         result_clear(&r);
 
-        run_hw((char *[]) { "heapwatch", "leaks", NULL }, NULL, &r);
+        run_hw((char *[]) { "heapwatch", "frobnicate", NULL }, NULL, &r);
         assert_exit(&r, 2);
-        ck_assert_str_eq(r.err, "heapwatch: unknown command 'leaks'\nTry 'heapwatch --help'.\n");
+        ck_assert_str_eq(r.err, "heapwatch: unknown command 'frobnicate'\nTry 'heapwatch --help'.\n");
+        result_clear(&r);
+
+        run_hw((char *[]) { "heapwatch", "leaks", "--help", NULL }, NULL, &r);
+        assert_exit(&r, 0);
+        ck_assert_ptr_nonnull(strstr(r.out, "Usage: heapwatch leaks"));
+        result_clear(&r);
+
+        run_hw((char *[]) { "heapwatch", "leaks", "--frob", NULL }, NULL, &r);
+        assert_exit(&r, 2);
+        ck_assert_str_eq(r.err, "heapwatch: leaks: unknown option '--frob'\nTry 'heapwatch leaks --help'.\n");
         result_clear(&r);
 
         run_hw((char *[]) { "heapwatch", "--frob", NULL }, NULL, &r);

@@ -815,6 +815,66 @@ START_TEST(test_sample_bad_members) {
 }
 END_TEST
 
+/* Issue 8: glibc's malloc figures and gc.garbage entries with finalizers, both optional. */
+START_TEST(test_sample_malloc) {
+        static const BadCase bad[] = {
+                { "malloc", "1", "malloc" },
+                { "malloc", "[]", "malloc" },
+                { "malloc.in_use_bytes", "-1", "in_use_bytes" },
+                { "malloc.in_use_bytes", "1125899906842625", "in_use_bytes" },
+                { "malloc.free_bytes", "\"x\"", "free_bytes" },
+                { "malloc.arena_bytes", "1.5", "arena_bytes" },
+                { "malloc.mmapped_bytes", "-5", "mmapped_bytes" },
+                { "malloc.keepcost_bytes", "true", "keepcost_bytes" },
+                { "malloc.read_seconds", "-1", "read_seconds" },
+                { "malloc.read_seconds", "3601", "read_seconds" },
+                { "gc.garbage_finalizers", "-1", "garbage_finalizers" },
+                { "gc.garbage_finalizers", "\"3\"", "garbage_finalizers" },
+        };
+        char error[MESSAGE_ERROR_MAX] = "";
+        char *with, *json;
+        HwSample s;
+
+        /* absent: unknown */
+        ck_assert_int_eq(decode_sample(sample_json, false, &s, error, sizeof error), 0);
+        ck_assert(!s.has_malloc);
+        ck_assert_int_eq(s.gc_garbage_finalizers, -1);
+
+        with = mutate_text(sample_json, "malloc",
+                           "{\"arena_bytes\": 2097152, \"in_use_bytes\": 1500000, \"free_bytes\": 597152,"
+                           " \"mmapped_bytes\": 4194304, \"keepcost_bytes\": 131072, \"read_seconds\": 0.00002}");
+        json = mutate_text(with, "gc.garbage_finalizers", "5");
+        ck_assert_int_eq(decode_sample(json, false, &s, error, sizeof error), 0);
+        ck_assert(s.has_malloc);
+        ck_assert_int_eq(s.malloc_arena_bytes, 2097152);
+        ck_assert_int_eq(s.malloc_in_use_bytes, 1500000);
+        ck_assert_int_eq(s.malloc_free_bytes, 597152);
+        ck_assert_int_eq(s.malloc_mmapped_bytes, 4194304);
+        ck_assert_int_eq(s.malloc_keepcost_bytes, 131072);
+        ck_assert_double_eq(s.malloc_read_seconds, 0.00002);
+        ck_assert_int_eq(s.gc_garbage_finalizers, 5);
+        free(json);
+
+        /* an empty object: present, every figure unknown */
+        json = mutate_text(sample_json, "malloc", "{}");
+        ck_assert_int_eq(decode_sample(json, false, &s, error, sizeof error), 0);
+        ck_assert(s.has_malloc);
+        ck_assert_int_eq(s.malloc_in_use_bytes, -1);
+        ck_assert_int_eq(s.malloc_free_bytes, -1);
+        free(json);
+
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                char what[128];
+
+                json = mutate_text(with, bad[i].path, bad[i].value);
+                snprintf(what, sizeof what, "%s=%s", bad[i].path, bad[i].value);
+                check_sample_rejected(json, false, bad[i].member, what);
+                free(json);
+        }
+        free(with);
+}
+END_TEST
+
 START_TEST(test_sample_boundaries_accepted) {
         static const BadCase good[] = {
                 { "seq", "0", NULL },
@@ -990,6 +1050,7 @@ static Suite *message_suite(void) {
         tcase_add_test(tc, test_sample_unknown_members_ignored);
         tcase_add_test(tc, test_sample_cgroup_memory_max);
         tcase_add_test(tc, test_sample_bad_members);
+        tcase_add_test(tc, test_sample_malloc);
         tcase_add_test(tc, test_sample_boundaries_accepted);
         tcase_add_test(tc, test_sample_negative_count_and_four_generations);
         tcase_add_test(tc, test_sample_string_bounds);

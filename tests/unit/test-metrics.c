@@ -217,6 +217,14 @@ START_TEST(test_process_families) {
                 "heapwatch_agent_reconnects_total",
                 "heapwatch_leak_suspected", "heapwatch_leak_confirmed",
                 "heapwatch_leak_growth_bytes_per_second", "heapwatch_leak_seconds_to_limit",
+                /* issue 8: allocators, GC behaviour, classification */
+                "heapwatch_gc_collected_per_collection", "heapwatch_malloc_arena_bytes",
+                "heapwatch_malloc_in_use_bytes", "heapwatch_malloc_free_bytes", "heapwatch_malloc_mmapped_bytes",
+                "heapwatch_malloc_keepcost_bytes", "heapwatch_python_arenas", "heapwatch_python_arena_bytes",
+                "heapwatch_memory_python_ratio", "heapwatch_memory_free_held_ratio", "heapwatch_gc_time_ratio",
+                "heapwatch_gc_disabled_seconds_total", "heapwatch_gc_disables_total",
+                "heapwatch_gc_threshold_changes_total", "heapwatch_gc_garbage_finalizer_objects",
+                "heapwatch_leak_classification",
         };
         Registry *reg = new_registry();
         Process *live, *exited, *fresh;
@@ -302,8 +310,9 @@ START_TEST(test_process_families) {
         assert_line(text, "heapwatch_python_arena_allocations_total{id=\"4242-1234567\",service=\"billing\",pid=\"4242\"} 0");
 
         n = check_structure(text);
-        /* 15 daemon-wide families, and heapwatch_daemon_limit_hits_total (docs/security.md) */
-        ck_assert_uint_eq(n, 16 + sizeof families / sizeof families[0]);
+        /* 15 daemon-wide families, heapwatch_daemon_limit_hits_total (docs/security.md), and 2 of
+         * censuses */
+        ck_assert_uint_eq(n, 16 + 2 + sizeof families / sizeof families[0]);
         assert_line(text, "heapwatch_daemon_limit_hits_total{limit=\"frame_rate\"} 0");
         /* no heap profile received: no heap series for anyone */
         assert_no_prefix(text, "heapwatch_python_heap_sampled_live_bytes{");

@@ -56,13 +56,30 @@ START_TEST(test_match_not_found) {
                 "/api/v1/processes/abc", "/api/v1/processes/42", "/api/v1/processes/42-",
                 "/api/v1/processes/-42", "/api/v1/processes/4-2-3", "/api/v1/processes/42-1x",
                 "/api/v1/processes/42-1 ", "/api/v1/processes/+42-1", "/api/v1/processes/0x2a-1",
-                "/api/v1/processes/42-1/census", "/api/v1/processes/42-1/heapx", "/api/v1/processes/42-1/seriesx",
+                "/api/v1/processes/42-1/censusx", "/api/v1/processes/42-1/heapx", "/api/v1/processes/42-1/seriesx",
                 "/api/v1/processes/42-1/series/x", "/api/v1/processes/42-1/series//",
                 "/api/v1/processes//series", "/api/v1/processes/../healthz", "/api/v1/leaks/x", "/api/v1/leak",
         };
 
         for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
                 assert_route("GET", paths[i], ROUTE_NOT_FOUND, NULL);
+}
+END_TEST
+
+START_TEST(test_match_census) {
+        static const char *const bad[] = { "PUT", "DELETE", "PATCH", "post", "" };
+
+        assert_route("GET", "/api/v1/processes/42-1/census", ROUTE_CENSUS, "42-1");
+        assert_route("HEAD", "/api/v1/processes/42-1/census/", ROUTE_CENSUS, "42-1");
+        /* POST is the one other method, and only here */
+        assert_route("POST", "/api/v1/processes/42-1/census", ROUTE_CENSUS_REQUEST, "42-1");
+        assert_route("POST", "/api/v1/processes/42-1/census/", ROUTE_CENSUS_REQUEST, "42-1");
+        assert_route("POST", "/api/v1/processes/42-1", ROUTE_METHOD_NOT_ALLOWED, NULL);
+        assert_route("POST", "/api/v1/processes/42-1/heap", ROUTE_METHOD_NOT_ALLOWED, NULL);
+        assert_route("POST", "/api/v1/processes/42/census", ROUTE_METHOD_NOT_ALLOWED, NULL);
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+                assert_route(bad[i], "/api/v1/processes/42-1/census", ROUTE_METHOD_NOT_ALLOWED, NULL);
+        ck_assert_str_eq(route_kind_to_string(ROUTE_CENSUS_REQUEST), "census_request");
 }
 END_TEST
 
@@ -317,6 +334,7 @@ static Suite *router_suite(void) {
         tcase_add_test(tc, test_match_trailing_slash);
         tcase_add_test(tc, test_match_not_found);
         tcase_add_test(tc, test_match_id_length);
+        tcase_add_test(tc, test_match_census);
         tcase_add_test(tc, test_match_methods);
         tcase_add_test(tc, test_match_null);
         suite_add_tcase(s, tc);

@@ -1,0 +1,985 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Object census and referrer chains inside the interpreter (see heapwalk.h).
+ *
+ * Finding the collector's lists. gc.get_objects() would build a list of every tracked object
+ * (5 million objects: a 40 MB list and a pause we cannot bound), so the census walks the
+ * generation lists itself. Their heads live in the collector's state (`struct
+ * _gc_runtime_state`: in _PyRuntime up to 3.8, in the interpreter state from 3.9), which is
+ * internal and moved between versions; but from `generations` on, the structure is the same in
+ * every version from 3.8 to 3.13 (checked against each one's internal/pycore_gc.h, and
+ * pycore_pymem.h for 3.8; 3.13's incremental collector was reverted before 3.13.0):
+ *
+ *     struct gc_generation generations[3];     each {PyGC_Head head; int threshold, count}
+ *     PyGC_Head *generation0;                  == &generations[0].head
+ *     struct gc_generation permanent_generation;
+ *     struct gc_generation_stats generation_stats[3];
+ *     int collecting;
+ *     PyObject *garbage, *callbacks;
+ *     Py_ssize_t long_lived_total, long_lived_pending;
+ *
+ * A newly tracked object is appended at the tail of generation 0, so the `_gc_next` of a list
+ * created a moment ago is the head of generation 0, i.e. the start of that structure. We accept
+ * it only when it proves itself: generation0 must point to its own first member, the
+ * thresholds must equal gc.get_threshold() and gc.garbage must be the collector's garbage
+ * list. Anything else (a future layout, a build with another collector) is a refusal with a
+ * reason, never a guess. PyGC_Head sits right before the object in all these versions (3.12's
+ * managed dict/weakref pre-header comes before it), and `_gc_next` carries no flag bits
+ * outside a collection, which we never walk during (`collecting`).
+ *
+ * Sizes are shallow, as sys.getsizeof() without calling __sizeof__: tp_basicsize, plus
+ * Py_SIZE * tp_itemsize for variable-size types, plus a list's item array and the GC header.
+ * A dict's or set's table is not included (their layout is internal).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "agent-util.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "census.h"
+#include "heapwalk.h"
+
+typedef struct gc_head {
+        uintptr_t next; /* the next object's gc_head; 0: not tracked */
+        uintptr_t prev; /* low two bits are flags */
+} gc_head;
+
+struct gc_generation_mirror {
+        gc_head head;
+        int threshold;
+        int count;
+};
+
+struct gc_state_mirror {
+        struct gc_generation_mirror generations[3];
+        gc_head *generation0;
+        struct gc_generation_mirror permanent_generation;
+        Py_ssize_t generation_stats[3][3];
+        int collecting;
+        PyObject *garbage;
+        PyObject *callbacks;
+        Py_ssize_t long_lived_total;
+        Py_ssize_t long_lived_pending;
+};
+
+_Static_assert(sizeof(gc_head) == 2 * sizeof(void *), "PyGC_Head is two words from 3.8 on");
+
+/* Check every this many objects whether the deadline passed: a clock read costs ~20 ns, an
+ * object ~5-20 ns, so the check costs under 1 % and overshoots by well under a millisecond. */
+#define CLOCK_EVERY 1024
+
+static PyObject *threshold_fn, *gc_module;
+
+static PyObject *gc_attr(const char *name) {
+        if (!gc_module) {
+                gc_module = PyImport_ImportModule("gc");
+                if (!gc_module)
+                        return NULL;
+        }
+        return PyObject_GetAttrString(gc_module, name);
+}
+
+/* The collector's state, proven (see the top of the file), or NULL with *ret_error. */
+static struct gc_state_mirror *locate_gc_state(const char **ret_error) {
+        struct gc_state_mirror *st;
+        PyObject *probe, *thresholds = NULL, *garbage = NULL;
+        gc_head *h;
+        bool ok = false;
+
+        probe = PyList_New(0);
+        if (!probe) {
+                PyErr_Clear();
+                *ret_error = "out of memory";
+                return NULL;
+        }
+        h = (gc_head *) probe - 1;
+        st = (struct gc_state_mirror *) h->next; /* generations[0].head is the structure's start */
+        Py_DECREF(probe);
+
+        if (!threshold_fn)
+                threshold_fn = gc_attr("get_threshold");
+        if (threshold_fn)
+                thresholds = PyObject_CallObject(threshold_fn, NULL);
+        garbage = gc_attr("garbage");
+        if (st && st->generation0 == &st->generations[0].head && thresholds && PyTuple_Check(thresholds) &&
+            PyTuple_GET_SIZE(thresholds) == 3 && garbage && st->garbage == garbage) {
+                ok = true;
+                for (int i = 0; i < 3; i++) {
+                        long v = PyLong_AsLong(PyTuple_GET_ITEM(thresholds, i));
+                        if (v != st->generations[i].threshold)
+                                ok = false;
+                }
+        }
+        if (PyErr_Occurred())
+                PyErr_Clear();
+        Py_XDECREF(thresholds);
+        Py_XDECREF(garbage);
+        if (!ok) {
+                *ret_error = "the interpreter's collector state has an unknown layout";
+                return NULL;
+        }
+        if (st->collecting) {
+                *ret_error = "a garbage collection is running";
+                return NULL;
+        }
+        return st;
+}
+
+static bool is_head(const struct gc_state_mirror *st, const gc_head *g) {
+        return g == &st->generations[0].head || g == &st->generations[1].head || g == &st->generations[2].head ||
+               g == &st->permanent_generation.head;
+}
+
+static inline uint64_t shallow_size(PyObject *op, PyTypeObject *tp) {
+        uint64_t size = (uint64_t) tp->tp_basicsize + sizeof(gc_head);
+
+        if (tp->tp_itemsize != 0) {
+                Py_ssize_t n = Py_SIZE(op);
+                size += (uint64_t) (n < 0 ? -n : n) * (uint64_t) tp->tp_itemsize;
+        }
+        if (tp == &PyList_Type)
+                size += (uint64_t) ((PyListObject *) op)->allocated * sizeof(PyObject *);
+        return size;
+}
+
+void hw_heapwalk_type_name(PyTypeObject *tp, char *buf, size_t size) {
+        if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+                PyHeapTypeObject *ht = (PyHeapTypeObject *) tp;
+                const char *q = ht->ht_qualname && PyUnicode_Check(ht->ht_qualname) ?
+                                        PyUnicode_AsUTF8(ht->ht_qualname) :
+                                        NULL;
+                PyObject *mod = tp->tp_dict ? PyDict_GetItemString(tp->tp_dict, "__module__") : NULL;
+                const char *m = mod && PyUnicode_Check(mod) ? PyUnicode_AsUTF8(mod) : NULL;
+
+                if (PyErr_Occurred())
+                        PyErr_Clear();
+                if (q && m && strcmp(m, "builtins") != 0)
+                        snprintf(buf, size, "%s.%s", m, q);
+                else
+                        snprintf(buf, size, "%s", q ? q : tp->tp_name);
+                return;
+        }
+        snprintf(buf, size, "%s", tp->tp_name);
+}
+
+static Py_ssize_t collections_total(const struct gc_state_mirror *st) {
+        return st->generation_stats[0][0] + st->generation_stats[1][0] + st->generation_stats[2][0];
+}
+
+int hw_heapwalk_census_slice(struct hw_census_walk *w, struct hw_census_table *table, double deadline,
+                             const char **ret_error) {
+        static const int order[] = { 2, 1, 0, -1 }; /* oldest first: that is where leaks live */
+        struct gc_state_mirror *st = locate_gc_state(ret_error);
+        PyObject *resume = w->at, *stop_at = NULL;
+        gc_head *from = NULL;
+        int r = 1;
+
+        if (!st)
+                return -EAGAIN;
+        if (w->slices++ == 0)
+                w->collections = collections_total(st);
+        else if (collections_total(st) != w->collections)
+                w->consistent = false;
+        w->st = st;
+
+        if (resume) {
+                /* We kept a reference, so it is alive; if it is no longer tracked the walk cannot
+                 * go on from it: what was seen stands, as a partial census. */
+                from = (gc_head *) resume - 1;
+                if (from->next == 0) {
+                        w->broken = true;
+                        goto finish;
+                }
+        }
+        for (; w->k < HW_ELEMENTSOF(order); w->k++) {
+                gc_head *head = order[w->k] < 0 ? &st->permanent_generation.head : &st->generations[order[w->k]].head;
+                gc_head *g = from ? (gc_head *) from->next : (gc_head *) head->next;
+
+                from = NULL;
+                for (; !is_head(st, g); g = (gc_head *) g->next) {
+                        PyObject *op = (PyObject *) (g + 1);
+                        PyTypeObject *tp = Py_TYPE(op);
+
+                        hw_census_table_add(table, tp, shallow_size(op, tp));
+                        if (++w->seen % CLOCK_EVERY == 0 && hw_now_monotonic() >= deadline) {
+                                stop_at = op;
+                                r = 0;
+                                goto finish;
+                        }
+                }
+        }
+finish:
+        /* the new cursor first, then let go of the old one (its last reference may run a
+         * finalizer: nothing is being walked any more) */
+        Py_XINCREF(stop_at);
+        w->at = stop_at;
+        Py_XDECREF(resume);
+        return w->broken ? 1 : r;
+}
+
+void hw_heapwalk_census_finish(struct hw_census_walk *w, const struct hw_census_table *table, unsigned top,
+                               struct hw_census_result *res) {
+        struct hw_census_entry best[HW_CENSUS_TOP_MAX];
+        struct gc_state_mirror *st = w->st;
+        double estimate;
+        size_t n;
+
+        res->objects_seen = w->seen;
+        res->complete = !w->at && !w->broken;
+        res->sampled = !res->complete;
+        res->consistent = w->consistent;
+        res->fraction = 1.0;
+        if (!res->complete && st) {
+                /* The collector's own estimate of what it tracks: objects that survived the last
+                 * full collection, those promoted since, and generation 0's allocations. */
+                estimate = (double) st->long_lived_total + (double) st->long_lived_pending +
+                           (double) (st->generations[0].count > 0 ? st->generations[0].count : 0);
+                res->fraction = estimate > (double) w->seen ? (double) w->seen / estimate : 0.99;
+        }
+        if (res->fraction <= 0)
+                res->fraction = 1.0;
+        res->objects_total = (uint64_t) ((double) w->seen / res->fraction + 0.5);
+        res->types_total = table->used + (table->overflow_count > 0);
+
+        if (top > HW_CENSUS_TOP_MAX)
+                top = HW_CENSUS_TOP_MAX;
+        n = hw_census_table_top(table, top, best);
+        for (size_t i = 0; i < n; i++) {
+                struct hw_census_type *t = &res->types[i];
+
+                /* the type objects are alive: every one of them has an instance we counted, or
+                 * had one at the last slice; a type freed since would have freed its instances
+                 * first, so its name is read only under the same GIL hold as the final slice */
+                hw_heapwalk_type_name((PyTypeObject *) best[i].key, t->name, sizeof(t->name));
+                t->count = (uint64_t) ((double) best[i].count / res->fraction + 0.5);
+                t->size_bytes = (uint64_t) ((double) best[i].size_bytes / res->fraction + 0.5);
+        }
+        res->n_types = n;
+}
+
+void hw_heapwalk_census_abandon(struct hw_census_walk *w) {
+        Py_CLEAR(w->at);
+}
+
+/* ---- Referrer chains ---------------------------------------------------------------------- */
+
+/* The search keeps every object it reached, with the one it came from, in C memory: at most
+ * NODES_MAX (24 MiB with the visited set), far more than a 50 ms budget can reach. */
+#define NODES_MAX (1u << 19)
+#define ROOTS_MAX 16384u
+#define FRAMES_PER_THREAD_MAX 64
+#define LOCALS_PER_FRAME_MAX 256
+#define FANOUT_DEFER 4096   /* containers with more items are explored last */
+#define DEFERRED_MAX 1024
+#define EXTRA_NODES 4096    /* searched for more roots once every type has a chain */
+
+struct node {
+        PyObject *obj;
+        int32_t parent; /* index of the node it was reached from; -1 for a root */
+        uint32_t root;  /* index into roots */
+};
+
+struct root {
+        char label[128]; /* 16384 roots: 2 MiB */
+        const char *kind;
+};
+
+struct search {
+        struct node *nodes;
+        size_t n_nodes, nodes_capacity;
+        PyObject **seen; /* open addressing, grows by doubling up to 2 * NODES_MAX */
+        size_t seen_mask, n_seen;
+        struct root *roots;
+        size_t n_roots;
+        PyTypeObject *targets[HW_CHAINS_TYPES_MAX];
+        size_t n_targets;
+        size_t per_target; /* chains per type */
+        size_t found[HW_CHAINS_TYPES_MAX];
+        int32_t current; /* node being traversed */
+        bool full;
+        bool late;        /* the deadline passed */
+        double deadline;
+        uint64_t visits;
+        uint64_t visits_after_enough; /* references looked at since every type had a chain */
+        bool enough;
+        bool shallow; /* only look at the children for instances; follow nothing */
+        struct hw_census_result *res;
+        PyObject *keep; /* a list holding what the roots need alive (frames' locals) */
+};
+
+static size_t seen_slot(PyObject *o, size_t mask) {
+        return (size_t) ((((uintptr_t) o >> 4) * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+}
+
+/* The tables start small and double: a search that reaches a few thousand objects must not pay
+ * for page faults on megabytes it never uses (measured: faults were most of its time). */
+static bool seen_grow(struct search *s) {
+        size_t cap = (s->seen_mask + 1) * 2, mask = cap - 1;
+        PyObject **t;
+
+        if (cap > 2 * NODES_MAX)
+                return false;
+        t = calloc(cap, sizeof(*t));
+        if (!t)
+                return false;
+        for (size_t i = 0; i <= s->seen_mask; i++)
+                if (s->seen[i]) {
+                        size_t j = seen_slot(s->seen[i], mask);
+                        while (t[j])
+                                j = (j + 1) & mask;
+                        t[j] = s->seen[i];
+                }
+        free(s->seen);
+        s->seen = t;
+        s->seen_mask = mask;
+        return true;
+}
+
+/* Insert; false when already there (or the set is full). */
+static bool seen_add(struct search *s, PyObject *o) {
+        size_t i;
+
+        if (2 * (s->n_seen + 1) > s->seen_mask + 1 && !seen_grow(s)) {
+                s->full = true;
+                return false;
+        }
+        i = seen_slot(o, s->seen_mask);
+        for (;;) {
+                if (s->seen[i] == o)
+                        return false;
+                if (!s->seen[i]) {
+                        s->seen[i] = o;
+                        s->n_seen++;
+                        return true;
+                }
+                i = (i + 1) & s->seen_mask;
+        }
+}
+
+static void short_type_name(PyTypeObject *tp, char *buf, size_t size) {
+        const char *n = tp->tp_name, *dot = strrchr(n, '.');
+
+        if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+                PyHeapTypeObject *ht = (PyHeapTypeObject *) tp;
+                const char *q = ht->ht_qualname && PyUnicode_Check(ht->ht_qualname) ?
+                                        PyUnicode_AsUTF8(ht->ht_qualname) :
+                                        NULL;
+                if (PyErr_Occurred())
+                        PyErr_Clear();
+                snprintf(buf, size, "%s", q ? q : n);
+                return;
+        }
+        snprintf(buf, size, "%s", dot ? dot + 1 : n);
+}
+
+/* How `child` is reached from `parent`: a dict key, a sequence index, an attribute of an
+ * instance whose __dict__ exists already. "" when we cannot tell cheaply. No Python code runs:
+ * dict iteration and identity comparisons only. */
+static void edge_label(PyObject *parent, PyObject *child, char *buf, size_t size) {
+        buf[0] = '\0';
+        if (PyDict_Check(parent)) {
+                Py_ssize_t pos = 0;
+                PyObject *k, *v;
+
+                while (PyDict_Next(parent, &pos, &k, &v))
+                        if (v == child || k == child) {
+                                if (PyUnicode_Check(k)) {
+                                        const char *u = PyUnicode_AsUTF8(k);
+                                        if (u)
+                                                snprintf(buf, size, "['%.200s']", u);
+                                } else if (PyLong_Check(k))
+                                        snprintf(buf, size, "[%lld]", PyLong_AsLongLong(k));
+                                break;
+                        }
+        } else if (PyList_Check(parent) || PyTuple_Check(parent)) {
+                Py_ssize_t n = PyList_Check(parent) ? PyList_GET_SIZE(parent) : PyTuple_GET_SIZE(parent);
+
+                /* from the end: that is where tp_traverse of lists and tuples starts, so the
+                 * child a search reached first is found at once even in a list of millions */
+                for (Py_ssize_t i = n - 1; i >= 0; i--) {
+                        PyObject *v = PyList_Check(parent) ? PyList_GET_ITEM(parent, i) : PyTuple_GET_ITEM(parent, i);
+                        if (v == child) {
+                                snprintf(buf, size, "[%zd]", i);
+                                break;
+                        }
+                }
+        }
+        if (PyErr_Occurred())
+                PyErr_Clear();
+}
+
+static void record_chain(struct search *s, int32_t parent, uint32_t root, PyObject *obj, size_t target) {
+        struct hw_census_result *res = s->res;
+        struct hw_chain *c;
+        int32_t path[HW_CHAIN_STEPS_MAX];
+        size_t n = 0, skip = 0;
+
+        if (res->n_chains >= HW_CHAINS_MAX || s->found[target] >= s->per_target)
+                return;
+        /* one chain per root and type: a thousand handlers in one list are one finding */
+        for (size_t i = 0; i < res->n_chains; i++)
+                if (strcmp(res->chains[i].root, s->roots[root].label) == 0 &&
+                    res->chains[i].target[0] == (char) ('0' + target))
+                        return;
+
+        /* the path root..parent, then obj; a path longer than the steps we keep loses its middle */
+        for (int32_t i = parent; i >= 0; i = s->nodes[i].parent) {
+                if (n < HW_CHAIN_STEPS_MAX - 1)
+                        path[n++] = i;
+                else
+                        skip++;
+        }
+        c = &res->chains[res->n_chains];
+        memset(c, 0, sizeof(*c));
+        c->target[0] = (char) ('0' + target); /* replaced by the name below */
+        c->target[1] = '\0';
+        snprintf(c->root, sizeof(c->root), "%s", s->roots[root].label);
+        snprintf(c->root_kind, sizeof(c->root_kind), "%s", s->roots[root].kind);
+        for (size_t i = 0; i < n; i++) {
+                struct node *nd = &s->nodes[path[n - 1 - i]];
+
+                short_type_name(Py_TYPE(nd->obj), c->steps[c->n_steps].type, sizeof(c->steps[0].type));
+                if (i > 0)
+                        edge_label(s->nodes[path[n - i]].obj, nd->obj, c->steps[c->n_steps].via,
+                                   sizeof(c->steps[0].via));
+                c->n_steps++;
+        }
+        short_type_name(Py_TYPE(obj), c->steps[c->n_steps].type, sizeof(c->steps[0].type));
+        if (parent >= 0)
+                edge_label(s->nodes[parent].obj, obj, c->steps[c->n_steps].via, sizeof(c->steps[0].via));
+        c->n_steps++;
+        (void) skip;
+        res->n_chains++;
+        s->found[target]++;
+        s->enough = true;
+        for (size_t i = 0; i < s->n_targets; i++)
+                s->enough = s->enough && s->found[i] > 0;
+}
+
+/* How many references a container holds, for the common ones; 0 for the rest. */
+static Py_ssize_t fanout(PyObject *o) {
+        if (PyList_Check(o))
+                return PyList_GET_SIZE(o);
+        if (PyTuple_Check(o))
+                return PyTuple_GET_SIZE(o);
+        if (PyDict_Check(o))
+                return PyDict_GET_SIZE(o);
+        if (PyAnySet_Check(o))
+                return PySet_GET_SIZE(o);
+        return 0;
+}
+
+/* Insertion sort of node indices by their object's fanout, smallest first (at most
+ * DEFERRED_MAX, and in practice a handful). */
+static void sort_by_fanout(const struct search *s, uint32_t *idx, size_t n) {
+        for (size_t i = 1; i < n; i++) {
+                uint32_t v = idx[i];
+                Py_ssize_t f = fanout(s->nodes[v].obj);
+                size_t j = i;
+
+                while (j > 0 && fanout(s->nodes[idx[j - 1]].obj) > f) {
+                        idx[j] = idx[j - 1];
+                        j--;
+                }
+                idx[j] = v;
+        }
+}
+
+static int target_of(const struct search *s, PyObject *o) {
+        PyTypeObject *tp = Py_TYPE(o);
+
+        for (size_t i = 0; i < s->n_targets; i++)
+                if (tp == s->targets[i])
+                        return (int) i;
+        return -1;
+}
+
+static bool add_node(struct search *s, PyObject *o, int32_t parent, uint32_t root) {
+        if (s->n_nodes >= s->nodes_capacity) {
+                size_t cap = s->nodes_capacity * 2;
+                struct node *n = cap <= NODES_MAX ? realloc(s->nodes, cap * sizeof(*n)) : NULL;
+
+                if (!n) {
+                        s->full = true;
+                        return false;
+                }
+                s->nodes = n;
+                s->nodes_capacity = cap;
+        }
+        if (!seen_add(s, o))
+                return false;
+        s->nodes[s->n_nodes++] = (struct node) { .obj = o, .parent = parent, .root = root };
+        return true;
+}
+
+/* Objects whose references say nothing a user would call a root or a holder: modules (every
+ * global would hang off them) and type objects (reached as class attributes roots instead). */
+static bool skip_object(PyObject *o) {
+        return PyModule_Check(o) || PyType_Check(o);
+}
+
+static int visit(PyObject *child, void *arg) {
+        struct search *s = arg;
+        int t;
+
+        if (!child)
+                return 0;
+        /* a container of millions: stop inside its traversal when the time is up (a non-zero
+         * return ends tp_traverse) */
+        if (++s->visits % CLOCK_EVERY == 0 && hw_now_monotonic() >= s->deadline) {
+                s->late = true;
+                return 1;
+        }
+        /* every type has a chain and we looked a little further: stop inside a big container */
+        if (s->enough && ++s->visits_after_enough > EXTRA_NODES)
+                return 1;
+        t = target_of(s, child);
+        if (t >= 0) {
+                /* not marked seen: a million instances in one list must not fill the set */
+                if (s->found[t] < s->per_target)
+                        record_chain(s, s->current, s->nodes[s->current].root, child, (size_t) t);
+                return 0;
+        }
+        if (s->shallow || !PyObject_IS_GC(child) || skip_object(child))
+                return 0;
+        (void) add_node(s, child, s->current, s->nodes[s->current].root);
+        return 0;
+}
+
+static void add_root(struct search *s, PyObject *value, const char *kind, const char *fmt_a, const char *fmt_b) {
+        struct root *r;
+        int t;
+
+        if (!value || s->n_roots >= ROOTS_MAX || skip_object(value))
+                return;
+        r = &s->roots[s->n_roots];
+        snprintf(r->label, sizeof(r->label), "%s%s%s", fmt_a, fmt_b[0] ? "." : "", fmt_b);
+        r->kind = kind;
+        t = target_of(s, value);
+        if (t >= 0) {
+                /* the global is itself an instance: a chain of one step */
+                uint32_t root = (uint32_t) s->n_roots++;
+
+                if (seen_add(s, value) && s->found[t] < s->per_target)
+                        record_chain(s, -1, root, value, (size_t) t);
+                return;
+        }
+        if (!PyObject_IS_GC(value))
+                return;
+        if (add_node(s, value, -1, (uint32_t) s->n_roots))
+                s->n_roots++;
+}
+
+static const char *utf8_or(PyObject *o, const char *dflt) {
+        const char *u = o && PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+
+        if (!u && PyErr_Occurred())
+                PyErr_Clear();
+        return u ? u : dflt;
+}
+
+static void add_module_roots(struct search *s) {
+        PyObject *modules = PyImport_GetModuleDict(), *name, *mod;
+        Py_ssize_t pos = 0;
+
+        if (!modules || !PyDict_Check(modules))
+                return;
+        while (PyDict_Next(modules, &pos, &name, &mod)) {
+                const char *mname = utf8_or(name, "?");
+                PyObject *d, *k, *v;
+                Py_ssize_t p2 = 0;
+
+                if (!PyModule_Check(mod))
+                        continue;
+                d = PyModule_GetDict(mod);
+                if (!d)
+                        continue;
+                while (PyDict_Next(d, &p2, &k, &v)) {
+                        const char *key = utf8_or(k, "?");
+
+                        if (key[0] == '_' && key[1] == '_')
+                                continue; /* __builtins__, __dict__, __loader__...: not the user's */
+                        if (PyType_Check(v)) {
+                                /* class attributes, when the class is defined in this module */
+                                PyTypeObject *tp = (PyTypeObject *) v;
+                                PyObject *tk, *tv, *owner;
+                                Py_ssize_t p3 = 0;
+                                char label[HW_CHAIN_LABEL_MAX + 1];
+
+                                if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || !tp->tp_dict)
+                                        continue;
+                                owner = PyDict_GetItemString(tp->tp_dict, "__module__");
+                                if (!owner || strcmp(utf8_or(owner, ""), mname) != 0)
+                                        continue;
+                                snprintf(label, sizeof(label), "%s.%s", mname, key);
+                                while (PyDict_Next(tp->tp_dict, &p3, &tk, &tv)) {
+                                        const char *attr = utf8_or(tk, "?");
+                                        if (attr[0] == '_' && attr[1] == '_')
+                                                continue;
+                                        if (PyFunction_Check(tv) || PyType_Check(tv))
+                                                continue;
+                                        add_root(s, tv, "class_attribute", label, attr);
+                                }
+                                continue;
+                        }
+                        add_root(s, v, "module_global", mname, key);
+                }
+        }
+        if (PyErr_Occurred())
+                PyErr_Clear();
+}
+
+/* A thread's name from threading._active (no code runs but the name property's). */
+static void thread_name(PyObject *tid, char *buf, size_t size) {
+        PyObject *modules = PyImport_GetModuleDict(), *threading, *active, *th, *name = NULL;
+
+        snprintf(buf, size, "%lld", PyLong_AsLongLong(tid));
+        threading = modules ? PyDict_GetItemString(modules, "threading") : NULL;
+        active = threading && PyModule_Check(threading) ? PyDict_GetItemString(PyModule_GetDict(threading), "_active") : NULL;
+        th = active && PyDict_Check(active) ? PyDict_GetItem(active, tid) : NULL;
+        if (th)
+                name = PyObject_GetAttrString(th, "name");
+        if (name && PyUnicode_Check(name))
+                snprintf(buf, size, "%s", utf8_or(name, buf));
+        Py_XDECREF(name);
+        if (PyErr_Occurred())
+                PyErr_Clear();
+}
+
+/* Each thread's frames' local variables. f_locals makes a mapping (3.11+: a snapshot or a
+ * proxy), and items() a list, which allocates: so this runs before anything else, keeping what
+ * it made alive in s->keep as (label, items) pairs; add_frame_roots() turns them into roots
+ * after the module globals, which name a holder better when both reach it. */
+static void collect_frame_locals(struct search *s) {
+        PyObject *sys_frames = NULL, *frames = NULL, *tid, *frame;
+        Py_ssize_t pos = 0;
+
+        sys_frames = PySys_GetObject("_current_frames"); /* borrowed */
+        if (sys_frames)
+                frames = PyObject_CallObject(sys_frames, NULL);
+        if (!frames || !PyDict_Check(frames))
+                goto finish;
+        while (PyDict_Next(frames, &pos, &tid, &frame)) {
+                PyObject *f = frame;
+                char tname[64];
+
+                thread_name(tid, tname, sizeof(tname));
+                Py_INCREF(f);
+                for (int depth = 0; f && f != Py_None && depth < FRAMES_PER_THREAD_MAX; depth++) {
+                        PyObject *locals = PyObject_GetAttrString(f, "f_locals");
+                        PyObject *globals = PyObject_GetAttrString(f, "f_globals");
+                        PyObject *code = PyObject_GetAttrString(f, "f_code");
+                        PyObject *fname = code ? PyObject_GetAttrString(code, "co_name") : NULL;
+                        PyObject *back = PyObject_GetAttrString(f, "f_back");
+                        PyObject *items = NULL, *pair = NULL;
+
+                        /* module-level code: its locals are the module's globals, named better
+                         * as module globals */
+                        if (locals && locals != globals)
+                                items = PyMapping_Items(locals);
+                        if (items && PyList_Check(items))
+                                pair = Py_BuildValue("(sO)", "", items);
+                        if (pair) {
+                                char label[HW_CHAIN_LABEL_MAX + 1];
+                                PyObject *l;
+
+                                snprintf(label, sizeof(label), "thread %s: %s()", tname, utf8_or(fname, "?"));
+                                l = PyUnicode_FromString(label);
+                                if (l && PyTuple_SetItem(pair, 0, l) == 0)
+                                        (void) PyList_Append(s->keep, pair);
+                                else
+                                        Py_XDECREF(l);
+                        }
+                        if (PyErr_Occurred())
+                                PyErr_Clear();
+                        Py_XDECREF(pair);
+                        Py_XDECREF(items);
+                        Py_XDECREF(globals);
+                        Py_XDECREF(locals);
+                        Py_XDECREF(fname);
+                        Py_XDECREF(code);
+                        Py_DECREF(f);
+                        f = back;
+                }
+                Py_XDECREF(f);
+        }
+finish:
+        if (PyErr_Occurred())
+                PyErr_Clear();
+        Py_XDECREF(frames);
+}
+
+static void add_frame_roots(struct search *s) {
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(s->keep); k++) {
+                PyObject *pair = PyList_GET_ITEM(s->keep, k);
+                PyObject *items = PyTuple_GET_ITEM(pair, 1);
+                const char *label = utf8_or(PyTuple_GET_ITEM(pair, 0), "thread");
+
+                for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items) && i < LOCALS_PER_FRAME_MAX; i++) {
+                        PyObject *kv = PyList_GET_ITEM(items, i);
+                        if (PyTuple_Check(kv) && PyTuple_GET_SIZE(kv) == 2)
+                                add_root(s, PyTuple_GET_ITEM(kv, 1), "thread_frame", label,
+                                         utf8_or(PyTuple_GET_ITEM(kv, 0), "?"));
+                }
+        }
+}
+
+/* "module.Qual.Name" -> the type, looked up in sys.modules' dicts without running any code
+ * (no getattr: a module's __getattr__ could do anything). NULL when not found. */
+static PyTypeObject *resolve_type(const char *name) {
+        PyObject *modules = PyImport_GetModuleDict();
+        char buf[HW_CENSUS_TYPE_NAME_MAX + 1];
+        size_t len = strlen(name);
+
+        if (!modules || len >= sizeof(buf))
+                return NULL;
+        /* the longest prefix that names a module, then attributes through type dicts */
+        for (size_t cut = len; cut > 0; cut--) {
+                PyObject *mod, *cur;
+                char *part, *save = NULL;
+
+                if (cut != len && name[cut] != '.')
+                        continue;
+                memcpy(buf, name, cut);
+                buf[cut] = '\0';
+                mod = cut == len ? NULL : PyDict_GetItemString(modules, buf);
+                if (cut == len || !mod || !PyModule_Check(mod))
+                        continue;
+                cur = mod;
+                memcpy(buf, name + cut + 1, len - cut);
+                for (part = strtok_r(buf, ".", &save); part && cur; part = strtok_r(NULL, ".", &save)) {
+                        PyObject *d = PyModule_Check(cur) ? PyModule_GetDict(cur) :
+                                      PyType_Check(cur)   ? ((PyTypeObject *) cur)->tp_dict :
+                                                            NULL;
+                        cur = d ? PyDict_GetItemString(d, part) : NULL;
+                }
+                if (PyErr_Occurred())
+                        PyErr_Clear();
+                if (cur && PyType_Check(cur))
+                        return (PyTypeObject *) cur;
+        }
+        /* builtins: "list", "dict", and static types named by tp_name */
+        {
+                PyObject *b = PyDict_GetItemString(modules, "builtins"), *t;
+                t = b && PyModule_Check(b) ? PyDict_GetItemString(PyModule_GetDict(b), name) : NULL;
+                if (PyErr_Occurred())
+                        PyErr_Clear();
+                if (t && PyType_Check(t))
+                        return (PyTypeObject *) t;
+        }
+        return NULL;
+}
+
+void hw_heapwalk_chains(const struct hw_request *req, double deadline, struct hw_census_result *res) {
+        struct search s = { .res = res, .deadline = deadline };
+        uint32_t deferred[DEFERRED_MAX];
+        size_t head = 0, n_deferred = 0, next_deferred = 0, extra_until = 0;
+        bool shallow_done = false;
+
+        for (size_t i = 0; i < req->n_types && i < HW_CHAINS_TYPES_MAX; i++) {
+                PyTypeObject *tp = resolve_type(req->types[i]);
+                if (tp)
+                        s.targets[s.n_targets++] = tp;
+        }
+        if (s.n_targets == 0) {
+                res->error = "none of the types was found";
+                return;
+        }
+        /* keep the request's order for names, but only the resolved ones */
+        s.per_target = HW_CHAINS_MAX / s.n_targets;
+
+        s.nodes_capacity = 4096;
+        s.nodes = malloc(s.nodes_capacity * sizeof(*s.nodes));
+        s.seen = calloc(8192, sizeof(*s.seen));
+        s.seen_mask = 8192 - 1;
+        s.roots = malloc(ROOTS_MAX * sizeof(*s.roots));
+        s.keep = PyList_New(0);
+        if (!s.nodes || !s.seen || !s.roots || !s.keep) {
+                PyErr_Clear();
+                res->error = "out of memory";
+                goto finish;
+        }
+
+        collect_frame_locals(&s); /* first: it allocates; after it, nothing does until the end */
+        add_module_roots(&s);
+        add_frame_roots(&s);
+
+        for (;;) {
+                PyObject *o;
+                traverseproc trav;
+                size_t one = 0;
+
+                if (head >= s.n_nodes) {
+                        /* the queue is empty: now the big containers put aside, smallest first,
+                         * and first only their own items (a registry's handlers are right
+                         * there; expanding a big list's items first could use up the budget) */
+                        if (next_deferred >= n_deferred)
+                                break;
+                        if (!shallow_done) {
+                                shallow_done = true;
+                                sort_by_fanout(&s, deferred, n_deferred);
+                                s.shallow = true;
+                                for (size_t i = 0; i < n_deferred && !s.late && !s.enough; i++) {
+                                        s.current = (int32_t) deferred[i];
+                                        o = s.nodes[s.current].obj;
+                                        if (Py_TYPE(o)->tp_traverse)
+                                                (void) Py_TYPE(o)->tp_traverse(o, visit, &s);
+                                }
+                                s.shallow = false;
+                                if (s.late || s.enough)
+                                        break;
+                        }
+                        s.current = (int32_t) deferred[next_deferred++];
+                } else {
+                        s.current = (int32_t) head++;
+                        o = s.nodes[s.current].obj;
+                        /* A container of thousands is explored after everything else of its
+                         * depth and below: a module-level list of a million records must not
+                         * use up the budget before the registry of a thousand handlers next
+                         * to it is looked at. */
+                        if (fanout(o) > FANOUT_DEFER && n_deferred < DEFERRED_MAX) {
+                                deferred[n_deferred++] = (uint32_t) s.current;
+                                continue;
+                        }
+                }
+                o = s.nodes[s.current].obj;
+                trav = Py_TYPE(o)->tp_traverse;
+                if (trav && PyObject_IS_GC(o))
+                        (void) trav(o, visit, &s);
+                if (s.late || (head % 64 == 0 && hw_now_monotonic() >= deadline))
+                        break;
+                /* Every type has a chain: look a little further for chains from other roots,
+                 * then stop (a search need not use its whole budget). */
+                for (size_t i = 0; i < s.n_targets; i++)
+                        one += s.found[i] > 0;
+                if (one == s.n_targets && extra_until == 0)
+                        extra_until = s.n_nodes + EXTRA_NODES;
+                if (res->n_chains >= HW_CHAINS_MAX || (extra_until > 0 && head >= extra_until))
+                        break;
+        }
+        res->visited = s.n_nodes;
+        res->search_complete = head >= s.n_nodes && next_deferred >= n_deferred && !s.full && !s.late;
+
+        /* the type names, as the census reports them */
+        for (size_t i = 0; i < res->n_chains; i++) {
+                size_t t = (size_t) (res->chains[i].target[0] - '0');
+                if (t < s.n_targets)
+                        hw_heapwalk_type_name(s.targets[t], res->chains[i].target, sizeof(res->chains[i].target));
+        }
+finish:
+        if (PyErr_Occurred())
+                PyErr_Clear();
+        Py_XDECREF(s.keep);
+        free(s.nodes);
+        free(s.seen);
+        free(s.roots);
+}
+
+/* This thread's CPU time: beside the wall time of a GIL hold it tells our work from the time
+ * the kernel gave the CPU to someone else while we held the GIL (a loaded machine). */
+static double thread_cpu_seconds(void) {
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+                return 0;
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* Between two slices of a census the host gets the GIL back for at least as long as we held
+ * it: at most half of its time goes to a census, and never more than budget_ms at once. */
+static void pause_between_slices(double held, bool gil_held) {
+        struct timespec ts;
+        PyThreadState *save = NULL;
+
+        if (held < 0.001)
+                held = 0.001;
+        ts.tv_sec = (time_t) held;
+        ts.tv_nsec = (long) ((held - (double) ts.tv_sec) * 1e9);
+        if (gil_held)
+                save = PyEval_SaveThread();
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+        }
+        if (gil_held)
+                PyEval_RestoreThread(save);
+}
+
+json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *stop) {
+        struct hw_census_result res = { .request_id = req->id, .kind = req->kind, .budget_ms = req->budget_ms };
+        struct hw_census_table table = { 0 };
+        struct hw_census_walk walk = { .consistent = true };
+        struct hw_census_type *types = NULL;
+        double start = hw_now_monotonic(), budget = req->budget_ms / 1000.0;
+        PyGILState_STATE g = PyGILState_UNLOCKED;
+        json_t *j;
+
+        res.time = hw_now_unix();
+        if (req->kind == HW_REQUEST_UNSUPPORTED)
+                goto reply;
+        /* C memory first, without the GIL: the host does not wait for our allocations */
+        if (req->kind == HW_REQUEST_CENSUS &&
+            (hw_census_table_init(&table) < 0 || !(types = calloc(req->top, sizeof(*types))))) {
+                res.error = "out of memory";
+                goto reply;
+        }
+        res.types = types;
+
+        for (unsigned slice = 0;; slice++) {
+                double t0, c0, held, cpu;
+                bool last = true;
+                int r;
+
+                if (!gil_held)
+                        g = PyGILState_Ensure();
+                /* the budget starts when we have the GIL: it bounds how long the host waits */
+                t0 = hw_now_monotonic();
+                c0 = thread_cpu_seconds();
+                if (req->kind == HW_REQUEST_CENSUS) {
+                        r = hw_heapwalk_census_slice(&walk, &table, t0 + budget, &res.error);
+                        last = r != 0 || slice + 1 >= req->slices;
+                        if (r >= 0 && last)
+                                hw_heapwalk_census_finish(&walk, &table, req->top, &res);
+                        if (last)
+                                hw_heapwalk_census_abandon(&walk);
+                } else
+                        hw_heapwalk_chains(req, t0 + budget, &res);
+                if (PyErr_Occurred())
+                        PyErr_Clear();
+                held = hw_now_monotonic() - t0;
+                cpu = thread_cpu_seconds() - c0;
+                if (!gil_held)
+                        PyGILState_Release(g);
+                res.slices++;
+                res.gil_seconds_total += held;
+                if (held > res.gil_seconds) {
+                        res.gil_seconds = held;
+                        res.gil_cpu_seconds = cpu;
+                }
+                if (last)
+                        break;
+                pause_between_slices(held, gil_held);
+                /* stop(), exit or fork wait for this thread: end the census as it stands (a
+                 * partial one) instead of making them wait for the remaining slices */
+                if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+                        if (!gil_held)
+                                g = PyGILState_Ensure();
+                        hw_heapwalk_census_finish(&walk, &table, req->top, &res);
+                        hw_heapwalk_census_abandon(&walk);
+                        if (!gil_held)
+                                PyGILState_Release(g);
+                        break;
+                }
+        }
+
+reply:
+        res.duration_seconds = hw_now_monotonic() - start;
+        j = hw_census_result_json(&res);
+        hw_census_table_done(&table);
+        free(types);
+        return j;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Python half of the object census and referrer chains: walking the interpreter's lists
+ * of GC-tracked objects and following references with tp_traverse, inside a time budget.
+ * Only module.c and heapwalk.c include Python.h; the counting, chain text and the wire format
+ * are in census.c.
+ *
+ * Every function here must be called with the GIL held and returns with it held; none of them
+ * runs Python code while holding pointers to objects it does not own (no allocation of GC
+ * objects during a walk, so no collection can move or free what is being walked), and none
+ * leaves an exception set.
+ */
+#pragma once
+
+#include <Python.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "census.h"
+
+/* A census in slices: each call holds the GIL (the caller's) until `deadline` at most, walking
+ * the collector's lists from where the last one stopped (oldest generation first, then younger
+ * ones, then the permanent one of gc.freeze()); between calls the caller releases the GIL. The
+ * cursor is a strong reference to the last object seen; if a collection untracks it meanwhile
+ * the walk ends there (partial). Objects that move between generations while the GIL is
+ * released may be missed or seen twice: `consistent` says whether a collection ran between
+ * slices. */
+struct hw_census_walk {
+        size_t k;            /* index into the generation order */
+        PyObject *at;        /* cursor: NULL before the first slice and when done */
+        uint64_t seen;
+        unsigned slices;
+        Py_ssize_t collections; /* the collector's count at the first slice */
+        bool consistent;     /* init to true */
+        bool broken;         /* the cursor was untracked: stopped */
+        struct gc_state_mirror *st;
+};
+
+/* Returns 1 when the walk is over (every object seen, or stopped for good), 0 when the deadline
+ * came first (call again), -EAGAIN with *ret_error when it refuses: a collection is running, or
+ * the interpreter's GC state does not look like the layout this agent was built for. */
+int hw_heapwalk_census_slice(struct hw_census_walk *w, struct hw_census_table *table, double deadline,
+                             const char **ret_error);
+
+/* Fill res from the walk so far: totals, and the top `top` types by count named
+ * ("module.QualName"), into res->types (room for `top`). A walk that did not see everything is
+ * `sampled` with the share seen as `fraction` (against the collector's own count of long-lived
+ * objects) and its counts scaled by 1/fraction: the part seen is the oldest objects, so this
+ * is an estimate biased toward them. */
+void hw_heapwalk_census_finish(struct hw_census_walk *w, const struct hw_census_table *table, unsigned top,
+                               struct hw_census_result *res);
+
+/* Drop the cursor's reference. */
+void hw_heapwalk_census_abandon(struct hw_census_walk *w);
+
+/* Find up to HW_CHAINS_MAX chains of references from roots a user recognises (module globals,
+ * class attributes, thread frames' locals) to instances of the types req->types names
+ * ("module.QualName" as the census reports them), breadth first, so each chain is a shortest
+ * one from its root; within `deadline`. Fills res->chains / n_chains / visited /
+ * search_complete, or res->error. */
+void hw_heapwalk_chains(const struct hw_request *req, double deadline, struct hw_census_result *res);
+
+/* "module.QualName" for heap types (plain QualName for builtins), tp_name for static types. */
+void hw_heapwalk_type_name(PyTypeObject *tp, char *buf, size_t size);
+
+/* Serve one request (census or chains) and return the CENSUS payload (a new reference, NULL on
+ * ENOMEM). Takes the GIL itself unless gil_held; the budget counts from when it has it. The
+ * caller checks first that the interpreter is not finalizing. When *stop (may be NULL) becomes
+ * non-zero, a census in slices ends after the current slice, as a partial one: whoever asked
+ * the thread to stop is waiting for it. */
+json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *stop);

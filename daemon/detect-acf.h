@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The autocorrelation of a signal's floor, estimated over its history (internal to
+ * libhwdetect; detect.c uses it, test-detect checks it against hand-computed values).
+ *
+ * Why: Mann-Kendall assumes independent points. The Hamed-Rao correction makes up for
+ * autocorrelation, but when it estimates the autocorrelation from the horizon under test, the
+ * slope it removes first swallows most of a slow wander (churn with a correlation time close
+ * to the horizon): the residuals look independent and the wander passes for a trend. Over the
+ * floor's history before the horizon (several times as long) the same wander shows its real
+ * correlation time, and the variance of S is inflated by that. The history before the horizon,
+ * not the horizon itself: a leak that began inside the horizon must not count as wander.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#include "detect.h"
+
+/* Lags are estimated on a grid growing by ~sqrt(2) (1, 2, 3, 5, 8, 12, 17, ...) and
+ * interpolated in between: cost O(points * lags) instead of O(points^2). */
+#define ACF_MAX_LAGS 40
+/* Fewer points than this estimate nothing (the in-horizon correction alone applies). */
+#define ACF_MIN_POINTS 20
+
+typedef struct FloorAcf {
+        size_t n;           /* points estimated from; 0: no estimate */
+        unsigned n_lags;
+        double lag[ACF_MAX_LAGS]; /* in points, increasing */
+        double rho[ACF_MAX_LAGS]; /* autocorrelation at lag[i]; 0 beyond the last lag */
+} FloorAcf;
+
+/* Estimate the autocorrelation of p[0..n) (regularly spaced in time) around their
+ * least-squares line, at grid lags up to a quarter of the points, stopping at the first lag
+ * whose autocorrelation is no longer significantly positive (below 1.96 / sqrt(n)): beyond
+ * it, estimates are noise. */
+void floor_acf_estimate(const DetectPoint *p, size_t n, FloorAcf *ret);
+
+/* The autocorrelation at `lag` points: 1 at 0, linear between grid lags, 0 past the last one
+ * (and with no estimate). */
+double floor_acf_at(const FloorAcf *acf, double lag);
+
+/* Hamed & Rao's n/n* for n points with the estimated autocorrelation:
+ * 1 + 2 / (n (n-1) (n-2)) * sum_{k=1}^{n-3} (n-k)(n-k-1)(n-k-2) rho(k), kept >= 1. */
+double floor_acf_variance_factor(const FloorAcf *acf, size_t n);

@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: MIT
+"""A target for what the agent's hooks report about their own cost: GC disabled (so only the
+collections it is told to make happen), and heapwatch.status() in every state it writes (the
+GIL hold per sampler tick, the heap report's lock hold). Commands: exit, collect (5 of
+generation 0, 3 of generation 1, 2 of generation 2, then hold still again)."""
+import gc
+import sys
+import time
+
+import heapwatch
+import hwprog
+
+state = sys.argv[1]
+gc.disable()
+phase = "ready"
+keep = []
+while True:
+    cmd = hwprog.take_command(state)
+    if cmd == "exit":
+        sys.exit(0)
+    if cmd == "collect":
+        for g, n in ((0, 5), (1, 3), (2, 2)):
+            for _ in range(n):
+                gc.collect(g)
+        phase = "collected"
+    keep.append(bytearray(4096))  # some allocation for the heap profiler to sample
+    if len(keep) > 2000:
+        keep = []
+    hwprog.write_state(state, phase=phase, status=heapwatch.status())
+    time.sleep(0.02)

@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: MIT
+"""Target for the census tests. Commands: "grow N" adds N handlers to the module-level
+registry (registry_app.handlers), "big N" allocates N small container objects (a large heap for
+the budget test), "census B S" runs heapwatch.census(budget_ms=B, slices=S) in this thread and
+reports it, "get_objects" / "collect" time gc.get_objects() / gc.collect() (for
+bench/census_pause.py), "exit". A ticker thread measures the longest gap between its 1 ms ticks (the
+host's longest pause) and reports it with every state."""
+import gc
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hwprog  # noqa: E402
+import registry_app  # noqa: E402
+
+class Small:
+    """The cheapest GC-tracked object: 5 million of them are ~250 MB."""
+
+
+state = sys.argv[1]
+longest = [0.0]
+reset = [False]
+
+
+def ticker():
+    last = time.perf_counter()
+    while True:
+        time.sleep(0.001)
+        now = time.perf_counter()
+        if reset[0]:
+            longest[0] = 0.0
+            reset[0] = False
+        elif now - last > longest[0]:
+            longest[0] = now - last
+        last = now
+
+
+threading.Thread(target=ticker, daemon=True).start()
+big = []
+extra = {}
+hwprog.write_state(state, phase="ready", handlers=0, longest_pause=0.0)
+while True:
+    cmd = hwprog.take_command(state)
+    if cmd:
+        words = cmd.split()
+        if words[0] == "exit":
+            sys.exit(0)
+        if words[0] == "grow":
+            registry_app.register(int(words[1]))
+        if words[0] == "big":
+            big = [Small() for _ in range(int(words[1]))]
+        if words[0] == "reset-pause":
+            time.sleep(0.05)
+            reset[0] = True
+            time.sleep(0.05)
+        if words[0] in ("get_objects", "collect"):
+            t0 = time.perf_counter()
+            gc.get_objects() if words[0] == "get_objects" else gc.collect()
+            extra = {"seconds": time.perf_counter() - t0}
+        if words[0] == "census":
+            import heapwatch
+            r = heapwatch.census(budget_ms=int(words[1]), slices=int(words[2]))
+            extra = {"census": {k: v for k, v in r.items() if k != "types"}}
+        hwprog.write_state(state, phase="done " + cmd, handlers=len(registry_app.handlers),
+                           longest_pause=longest[0], **extra)
+    time.sleep(0.01)

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""End-to-end tests of the object census and referrer chains (docs/protocol.md "Census",
+docs/api.md "Census"): a real heapwatchd asks a real interpreter's agent, over the agent socket,
+for a census on demand (POST /api/v1/processes/{id}/census); the agent walks the collector's
+lists on its own thread within the GIL budget; the daemon keeps the history, finds the growing
+types and asks for the chains to them. Run once per interpreter by run-e2e.sh, like test_e2e.py
+($HW_TARGET_PYTHON, $HW_AGENT_DIR)."""
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hwtest import Daemon, Target, TmpDir, wait_for, DEADLINE  # noqa: E402
+
+BUDGET_MS = 20
+# Building a 5 M object heap takes ~2 s on an idle machine, far longer on a loaded CI box.
+SLOW = max(DEADLINE, 120)
+
+
+class Census(unittest.TestCase):
+    def setUp(self):
+        self._tmp = TmpDir()
+        self.tmp = self._tmp.__enter__()
+        # on-demand requests without the 10 s rate limit; a small budget so that a big heap
+        # needs several slices
+        self.daemon = Daemon(self.tmp, extra_args=["--census-api-min-interval", "0", "--agent-work-per-minute", "600",
+                                                   "--census-budget-ms", str(BUDGET_MS)]).start()
+        self.targets = []
+
+    def tearDown(self):
+        for t in self.targets:
+            t.kill()
+        if self.daemon.proc.poll() is None:
+            self.assertEqual(self.daemon.stop(), 0, self.daemon.logs())
+        if self._outcome_failed():
+            sys.stderr.write("---- heapwatchd log ----\n" + self.daemon.logs())
+            for t in self.targets:
+                sys.stderr.write("---- target stderr ----\n" + t.stderr_text())
+        self._tmp.__exit__(None, None, None)
+
+    def _outcome_failed(self):
+        outcome = getattr(self, "_outcome", None)
+        errors = getattr(outcome, "errors", None)
+        if errors is None:  # Python 3.11+
+            result = getattr(outcome, "result", None)
+            return bool(result and (result.failures or result.errors))
+        return any(exc for _, exc in errors)
+
+    def start(self):
+        t = Target(self.tmp, "registry.py", socket_path=self.daemon.socket_path, interval="0.2")
+        self.targets.append(t)
+        t.wait_state(lambda s: s.get("phase") == "ready", what="the target to start")
+        p = wait_for(lambda: self.daemon.find_process(t.pid, "live"), what="the target to connect")
+        return t, p["id"]
+
+    def command(self, t, text, timeout=DEADLINE):
+        t.command(text)
+        return wait_for(lambda: (lambda s: s if s and s.get("phase") == "done " + text else None)(t.state()),
+                        timeout=timeout, what="the target to do %r" % text)
+
+    def post_census(self, pid):
+        # One POST once nothing is outstanding (the chains request that follows a census): every
+        # POST counts against the daemon's agent-work rate, so no retrying on 429.
+        wait_for(lambda: self.census(pid)["pending"] is None, what="no outstanding request")
+        status, _, body = self.daemon.request("/api/v1/processes/%s/census" % pid, method="POST", data=b"")
+        return status, json.loads(body.decode())
+
+    def census(self, pid):
+        status, doc = self.daemon.get_json("/api/v1/processes/%s/census" % pid)
+        self.assertEqual(status, 200, doc)
+        return doc
+
+    def test_growing_registry_names_the_type_and_the_module_global(self):
+        t, pid = self.start()
+        self.command(t, "grow 2000")
+        status, doc = self.post_census(pid)
+        self.assertEqual(status, 202, doc)
+        wait_for(lambda: len(self.census(pid)["censuses"]) == 1, what="the first census")
+        self.command(t, "grow 3000")
+        status, doc = self.post_census(pid)
+        self.assertEqual(status, 202, doc)
+
+        def grown_with_chains():
+            c = self.census(pid)
+            return c if len(c["censuses"]) == 2 and c["chains"] else None
+        c = wait_for(grown_with_chains, timeout=SLOW, what="a second census and the chains")
+        sys.stderr.write("growing: %s\nchains: %s\n" % (c["growing"][:3], [x["chain"] for x in c["chains"]]))
+        latest = c["latest"]
+        self.assertTrue(latest["complete"], latest)
+        self.assertLessEqual(latest["gil_cpu_seconds"], latest["budget_seconds"] + 0.01)
+        handler = [x for x in latest["types"] if x["type"] == "registry_app.Handler"]
+        self.assertEqual(len(handler), 1, latest["types"])
+        self.assertEqual(handler[0]["count"], 5000)
+        self.assertGreater(handler[0]["size_bytes"], 5000 * 16)
+
+        top = c["growing"][0]
+        self.assertEqual(top["type"], "registry_app.Handler")
+        self.assertEqual(top["count_growth"], 3000)
+        self.assertGreater(top["size_growth_bytes"], 0)
+
+        chain = [x for x in c["chains"] if x["type"] == "registry_app.Handler"]
+        self.assertTrue(chain, c["chains"])
+        self.assertEqual(chain[0]["root"], "registry_app.handlers")
+        self.assertEqual(chain[0]["root_kind"], "module_global")
+        self.assertEqual(chain[0]["chain"], "registry_app.handlers -> list -> Handler")
+        self.assertEqual(self.daemon.metric_value("heapwatch_daemon_frames_received_total", type="census"), 3)
+        self.assertEqual(self.daemon.metric_value("heapwatch_daemon_census_requests_total"), 3)
+
+        # Bad requests: an unknown process, a process without an agent.
+        status, _, _ = self.daemon.request("/api/v1/processes/1-1/census", method="POST", data=b"")
+        self.assertEqual(status, 404)
+        status, _, _ = self.daemon.request("/api/v1/processes/%s/census" % pid, method="DELETE")
+        self.assertEqual(status, 405)
+        t.command("exit")
+        self.assertEqual(t.wait(), 0)
+        wait_for(lambda: self.daemon.find_process(t.pid, "exited"), what="the target to exit")
+        status, _, body = self.daemon.request("/api/v1/processes/%s/census" % pid, method="POST", data=b"")
+        self.assertEqual(status, 409, body)
+        self.assertEqual(len(self.census(pid)["censuses"]), 2)  # kept after the exit
+
+    def test_budget_is_respected_on_five_million_objects(self):
+        t, pid = self.start()
+        self.command(t, "big 5000000", timeout=SLOW)
+        self.command(t, "reset-pause")
+        status, doc = self.post_census(pid)
+        self.assertEqual(status, 202, doc)
+        c = wait_for(lambda: (lambda c: c if c["censuses"] else None)(self.census(pid)),
+                     timeout=SLOW, what="the census of a 5 M object heap")
+        pause = self.command(t, "noop")["longest_pause"]
+        latest = c["latest"]
+        sys.stderr.write("5 M objects, budget %d ms: %d slices, longest hold %.1f ms (CPU %.1f ms), total %.1f ms, "
+                         "complete %s, objects %d; host's longest pause %.1f ms\n" % (
+                             BUDGET_MS, latest["slices"], latest["gil_seconds"] * 1e3, latest["gil_cpu_seconds"] * 1e3,
+                             latest["duration_seconds"] * 1e3, latest["complete"], latest["objects"],
+                             pause * 1e3))
+        # Never one hold longer than the budget: a heap this size takes several slices with the
+        # GIL released between them. The agent's own work in a hold (its thread's CPU time) stays
+        # within the budget; the hold's wall time also has what the kernel gave other threads
+        # meanwhile, which a loaded machine makes large: only a runaway is refused there.
+        self.assertAlmostEqual(latest["budget_seconds"], BUDGET_MS / 1000.0)
+        self.assertLessEqual(latest["gil_cpu_seconds"], BUDGET_MS / 1000.0 + 0.01)
+        self.assertLessEqual(latest["gil_seconds"], BUDGET_MS / 1000.0 + 0.25)
+        self.assertGreater(latest["slices"], 1)
+        self.assertGreaterEqual(latest["objects"], 5000000)
+        self.assertEqual(latest["sampled"], not latest["complete"])
+        small = [x for x in latest["types"] if x["type"] == "__main__.Small"]
+        self.assertTrue(small and small[0]["count"] >= 5000000 * 0.9, latest["types"][:3])
+
+        # One slice only (the agent's own census() in the host thread): too little for the heap,
+        # so it is sampled, says how much it saw, and scales its counts.
+        r = self.command(t, "census %d 1" % BUDGET_MS, timeout=SLOW)["census"]
+        sys.stderr.write("one slice: seen %d of ~%d (fraction %.3f), hold %.1f ms\n" % (
+            r["objects_seen"], r["objects"], r["fraction"], r["gil_seconds"] * 1e3))
+        self.assertTrue(r["sampled"])
+        self.assertFalse(r["complete"])
+        self.assertLess(r["fraction"], 1.0)
+        self.assertLess(r["objects_seen"], 5000000)
+        self.assertGreater(r["objects"], r["objects_seen"])
+        self.assertLessEqual(r["gil_cpu_seconds"], BUDGET_MS / 1000.0 + 0.01)
+        self.assertLessEqual(r["gil_seconds"], BUDGET_MS / 1000.0 + 0.25)
+        self.assertEqual(r["slices"], 1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
