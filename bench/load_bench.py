@@ -3,7 +3,7 @@
 """Load and soak benchmark (docs/performance.md, "Load and soak"): a real heapwatchd from this
 build tree (durable history in a temp dir), bench/hwload simulating N agents on the real
 protocol at 1 Hz (one forked process each, heap reports in every sample, every tenth agent
-leaking), and meanwhile two HTTP clients asking /metrics every second and /api/v1/leaks four
+leaking), and meanwhile two HTTP clients asking /metrics every 5 seconds and /api/v1/leaks four
 times a second (one keep-alive connection each) and timing every answer.
 
 Reports: the daemon's CPU share (utime+stime from /proc over the warm part), its RSS before the
@@ -236,7 +236,8 @@ FRAME_KEYS = {t: 'heapwatch_daemon_frames_received_total{type="%s"}' % t for t i
 
 
 def run(builddir, agents=1000, seconds=600.0, interval=1.0, warmup=None, history_points=120, detect_scale=12,
-        leak_every=10, sites=16, metrics_period=1.0, leaks_period=0.25, rss_period=2.0, nofile=None, keep=False, progress=None):
+        leak_every=10, sites=16, metrics_period=5.0, leaks_period=0.25, rss_period=2.0, nofile=None, daemon_args=(), keep=False,
+        progress=None):
     """One load run; returns the results dict (see the module docstring). The warm part starts
     `warmup` seconds after the load did (default: the history rings' fill time plus one
     interval), so `seconds` must be longer."""
@@ -249,7 +250,7 @@ def run(builddir, agents=1000, seconds=600.0, interval=1.0, warmup=None, history
     d = gen = None
     probes = []
     try:
-        d = Daemon(builddir, tmp, agents, history_points, detect_scale, nofile)
+        d = Daemon(builddir, tmp, agents, history_points, detect_scale, nofile, daemon_args)
         rss_idle = proc_rss_bytes(d.pid)
         load0 = os.getloadavg()
         gen = subprocess.Popen([os.path.join(builddir, "bench", "hwload"), "--socket", d.socket_path,
@@ -299,7 +300,7 @@ def run(builddir, agents=1000, seconds=600.0, interval=1.0, warmup=None, history
         result = {
             "agents": agents, "seconds": seconds, "interval": interval, "warmup_seconds": warmup,
             "history_points": history_points, "detect_scale": detect_scale, "leak_every": leak_every,
-            "heap_sites": sites, "metrics_period": metrics_period, "leaks_period": leaks_period, "nofile": nofile,
+            "heap_sites": sites, "daemon_args": list(daemon_args), "metrics_period": metrics_period, "leaks_period": leaks_period, "nofile": nofile,
             "loadavg_start": load0, "loadavg_end": load1, "cpus": os.cpu_count(),
             "daemon_alive": alive, "daemon_exit_status": exit_status,
             "generator": sent, "generator_rc": gen_rc,
@@ -377,15 +378,16 @@ def main():
     ap.add_argument("--detect-scale", type=float, default=12)
     ap.add_argument("--leak-every", type=int, default=10)
     ap.add_argument("--sites", type=int, default=16)
-    ap.add_argument("--metrics-period", type=float, default=1.0,
-                    help="seconds between /metrics requests (Prometheus scrapes every 15-60 s)")
+    ap.add_argument("--metrics-period", type=float, default=5.0,
+                    help="seconds between /metrics requests (Prometheus scrapes every 15-60 s; 3.5 MB at 1000 processes)")
     ap.add_argument("--leaks-period", type=float, default=0.25, help="seconds between /api/v1/leaks requests")
     ap.add_argument("--nofile", type=int, help="the daemon's soft RLIMIT_NOFILE (systemd's default is 1024)")
+    ap.add_argument("--daemon-arg", action="append", default=[], help="one more heapwatchd argument (repeat)")
     ap.add_argument("--json")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (daemon log, database)")
     a = ap.parse_args()
     r = run(a.builddir, a.agents, a.seconds, a.interval, a.warmup, a.history_points, a.detect_scale, a.leak_every,
-            a.sites, a.metrics_period, a.leaks_period, nofile=a.nofile, keep=a.keep, progress=lambda s: print(s, file=sys.stderr))
+            a.sites, a.metrics_period, a.leaks_period, nofile=a.nofile, daemon_args=a.daemon_arg, keep=a.keep, progress=lambda s: print(s, file=sys.stderr))
     print(report(r))
     if a.json:
         with open(a.json, "w") as f:
