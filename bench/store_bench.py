@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Durable-history benchmark (docs/performance.md, "Durable history"): a real heapwatchd from
-this build tree with its database in a temp dir, bench/store_load speaking the real protocol
+this build tree with its database in a temp dir, bench/hwload speaking the real protocol
 for N processes at 1 Hz, and meanwhile an HTTP probe that asks /healthz every 10 ms and keeps
 the slowest answer (an answer waits for whatever holds the event loop: a flush, a vacuum step).
 Then a second phase restarts the daemon on the same database with retentions of seconds, so
@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,17 +28,7 @@ import time
 import urllib.request
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rpartition(")")[2].split()
-    tck = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / tck
+from load_bench import free_port, proc_cpu_seconds as cpu_seconds  # noqa: E402 (this directory)
 
 
 def get(url, timeout=5):
@@ -142,7 +131,7 @@ def main():
     a = ap.parse_args()
 
     daemon = os.path.join(a.builddir, "heapwatchd")
-    load = os.path.join(a.builddir, "bench", "store_load")
+    load = os.path.join(a.builddir, "bench", "hwload")
     tmp = tempfile.mkdtemp(prefix="hw-store-bench-")
     sock = os.path.join(tmp, "agent.sock")
     state = os.path.join(tmp, "state")
@@ -165,7 +154,9 @@ def main():
                 time.sleep(0.05)
         probe = Probe(url)
         probe.start()
-        gen = subprocess.Popen([load, sock, str(a.processes), str(a.seconds), "1"], stdout=subprocess.PIPE,
+        # No heap reports and nobody leaking: the load this benchmark was first measured with.
+        gen = subprocess.Popen([load, "--socket", sock, "--agents", str(a.processes), "--seconds", str(a.seconds),
+                                "--interval", "1", "--sites", "0", "--leak-every", "0"], stdout=subprocess.PIPE,
                                universal_newlines=True)
         # The steady part: after every process connected, before they stop.
         time.sleep(min(15, a.seconds / 4))
@@ -177,7 +168,7 @@ def main():
         out, _ = gen.communicate()
         probe.stop = True
         probe.join()
-        samples = sum(int(x) for x in out.split())
+        samples = json.loads(out)["samples"]
         frames = (metric(m1, 'heapwatch_daemon_frames_received_total{type="sample"}') -
                   metric(m0, 'heapwatch_daemon_frames_received_total{type="sample"}'))
         m2 = get(url + "/metrics")

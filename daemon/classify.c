@@ -126,8 +126,8 @@ static void classify_python(const ClassifyInput *in, Classification *c) {
                     "Bound the cache or registry the chain starts from (LRU/TTL), or remove entries when done (unregister the handler).",
                     "Where the holder only needs to find live objects, use weak references (weakref.WeakValueDictionary, WeakSet).");
                 snprintf(c->reason + strlen(c->reason), sizeof c->reason - strlen(c->reason),
-                         "; %d referrer chain%s from a root reach the growing objects%s", in->census_chains,
-                         in->census_chains == 1 ? "" : "s", gc_off ? " (the GC is disabled too)" : "");
+                         "; %d referrer chain%s from a root reach%s the growing objects%s", in->census_chains,
+                         in->census_chains == 1 ? "" : "s", in->census_chains == 1 ? "es" : "", gc_off ? " (the GC is disabled too)" : "");
                 return;
         }
         if (gc_off) {

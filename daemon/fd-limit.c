@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Raising the soft open-file limit to what the configured connection limits need
+ * (fd-limit.h says why).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <sys/resource.h>
+
+#include "fd-limit.h"
+
+uint64_t fd_limit_target(uint64_t soft, uint64_t hard, uint64_t needed) {
+        uint64_t want = needed < hard ? needed : hard;
+        return want > soft ? want : soft;
+}
+
+int64_t fd_limit_raise(uint64_t needed) {
+        struct rlimit rl;
+        uint64_t want;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return -errno;
+        want = fd_limit_target(rl.rlim_cur, rl.rlim_max, needed);
+        if (want != rl.rlim_cur) {
+                struct rlimit n = { .rlim_cur = (rlim_t) want, .rlim_max = rl.rlim_max };
+                /* Failing leaves the old limit: the caller sees it in the return value. */
+                if (setrlimit(RLIMIT_NOFILE, &n) == 0)
+                        rl.rlim_cur = n.rlim_cur;
+        }
+        return rl.rlim_cur == RLIM_INFINITY ? INT64_MAX : (int64_t) rl.rlim_cur;
+}
