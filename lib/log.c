@@ -112,8 +112,9 @@ static void log_write(int level, int error, const char *file, int line, const ch
         (void) !write(STDERR_FILENO, buf, n);
 }
 
-static int log_valist(int level, int error, const char *file, int line, const char *func, const char *const *fields,
-                      size_t n_fields, const char *format, va_list ap) {
+/* _printf_(8, 0): clang checks the callers' formats through here (and asks for it under -Wformat=2). */
+_printf_(8, 0) static int log_valist(int level, int error, const char *file, int line, const char *func,
+                                     const char *const *fields, size_t n_fields, const char *format, va_list ap) {
         char message[2048];
         unsigned suppressed = 0;
 

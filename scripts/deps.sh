@@ -5,7 +5,8 @@
 set -eu
 packages="build-essential autoconf automake libtool pkg-config
 libmicrohttpd-dev libjansson-dev libsystemd-dev check libsqlite3-dev libinih-dev
-libcurl4-openssl-dev python3 python3-dev prometheus curl valgrind gunicorn"
+libcurl4-openssl-dev python3 python3-dev prometheus curl valgrind gunicorn
+clang libclang-rt-14-dev"
 
 missing=""
 for p in $packages; do

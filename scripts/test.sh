@@ -43,5 +43,21 @@ run_suite() {
 run_suite "default build" build
 run_suite "ASan+UBSan build" build-asan --enable-sanitizers
 
+# Fuzzing (docs/testing.md): each libFuzzer harness for FUZZ_SECONDS (at least 60 s) in its own
+# clang build with ASan+UBSan; a crash, hang or leak fails it.
+echo "===== fuzzing: build (clang, ASan+UBSan, libFuzzer) ====="
+if CC=clang "$top/scripts/build.sh" build-fuzz --enable-sanitizers --enable-fuzzing; then
+	fuzz_seconds=${FUZZ_SECONDS:-60}
+	[ "$fuzz_seconds" -ge 60 ] 2>/dev/null || fuzz_seconds=60
+	if (cd "$top/build-fuzz" && make fuzz FUZZ_SECONDS="$fuzz_seconds"); then
+		echo "PASS: make fuzz (${fuzz_seconds}s per harness)"; total_pass=$((total_pass + 1))
+	else
+		echo "FAIL: make fuzz"; total_fail=$((total_fail + 1)); status=1
+	fi
+else
+	echo "===== fuzzing: BUILD FAILED ====="
+	total_fail=$((total_fail + 1)); status=1
+fi
+
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 exit $status

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 import urllib.error
 import urllib.request
 
@@ -22,6 +23,27 @@ SANITIZERS = os.environ.get("HW_SANITIZERS", "no") == "yes"
 PROGRAMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
 # Deadlines are generous: they bound a failing test, they are not performance claims.
 DEADLINE = float(os.environ.get("HW_E2E_DEADLINE", "20"))
+# HW_E2E_VALGRIND=1 (run-valgrind-e2e.sh): every heapwatchd runs under valgrind memcheck, which
+# makes it exit with VALGRIND_ERROR_EXIT on any memory error or definite leak (checked when the
+# daemon is stopped); the driver raises HW_E2E_DEADLINE, valgrind slows the daemon ~20-50x.
+VALGRIND = os.environ.get("HW_E2E_VALGRIND", "0") == "1"
+VALGRIND_ERROR_EXIT = 99
+# Reports of every daemon that ended with something to say, whether a test checked its exit
+# status or not (one killed with SIGKILL, or stopped by a helper that ignores it): at exit the
+# test program prints them and fails.
+_valgrind_findings = []
+
+
+def _valgrind_exit_check():
+    if _valgrind_findings:
+        sys.stderr.write("==== valgrind memcheck found errors in heapwatchd ====\n" + "\n".join(_valgrind_findings))
+        sys.stderr.flush()
+        os._exit(1)
+
+
+if VALGRIND:
+    import atexit
+    atexit.register(_valgrind_exit_check)
 
 
 def find_binary(*names):
@@ -88,23 +110,51 @@ class Daemon:
             open(self.config_path, "w").close()
         level = ["--log-level", self.log_level] if self.log_level else []
         self.proc = subprocess.Popen(
-            [binary, "--config", self.config_path, "--socket", self.socket_path,
+            self.valgrind_prefix() + [binary, "--config", self.config_path, "--socket", self.socket_path,
              "--http", "127.0.0.1:%d" % self.port, "--state-dir", self.state_dir] + level + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: self.get("/healthz")[0] == 200, what="heapwatchd to serve /healthz")
         return self
+
+    def valgrind_prefix(self):
+        if not VALGRIND:
+            return []
+        # One log per daemon start (%p): a test may restart the daemon in the same directory.
+        return ["valgrind", "--quiet", "--error-exitcode=%d" % VALGRIND_ERROR_EXIT, "--leak-check=full",
+                "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "--track-fds=no",
+                "--log-file=" + os.path.join(self.tmpdir, "valgrind-%p.log")]
+
+    def valgrind_report(self):
+        """What memcheck said so far, from every daemon started in this directory ('' if nothing)."""
+        text = ""
+        for name in sorted(os.listdir(self.tmpdir)):
+            if name.startswith("valgrind-") and name.endswith(".log"):
+                with open(os.path.join(self.tmpdir, name), "rb") as f:
+                    text += f.read().decode("utf-8", "replace")
+        return text
+
+    def _collect_valgrind(self):
+        report = self.valgrind_report() if VALGRIND else ""
+        if report and report not in _valgrind_findings:
+            _valgrind_findings.append(report)
+        return report
 
     def kill(self, sig=signal.SIGKILL):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=DEADLINE)
         if self.proc:
+            self._collect_valgrind()
             self.log.close()
 
     def stop(self):
-        """SIGTERM and expect a clean exit."""
+        """SIGTERM and expect a clean exit (under valgrind: also no memory error, no definite leak:
+        the exit code is then VALGRIND_ERROR_EXIT and the report is appended to the daemon's log)."""
         self.proc.send_signal(signal.SIGTERM)
         rc = self.proc.wait(timeout=DEADLINE)
+        report = self._collect_valgrind()
+        if report:
+            self.log.write(b"---- valgrind ----\n" + report.encode())
         self.log.close()
         return rc
 
@@ -231,3 +281,58 @@ class TmpDir:
 
     def __exit__(self, *exc):
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+class DaemonTestCase(unittest.TestCase):
+    """A test with its own directory and daemon; its targets are killed and the daemon must stop
+    cleanly (exit 0: under valgrind, no memory error and no definite leak) at the end. On
+    failure the daemon's log and the targets' stderr are printed."""
+
+    target_interval = "0.2"
+
+    def setUp(self):
+        self._tmp = TmpDir()
+        self.tmp = self._tmp.__enter__()
+        self.daemon = Daemon(self.tmp).start()
+        self.targets = []
+        self._failures_before = self._failures()
+
+    def tearDown(self):
+        for t in self.targets:
+            t.kill()
+        if self.daemon.proc and self.daemon.proc.poll() is None:
+            rc = self.daemon.stop()
+            self.assertEqual(rc, 0, "heapwatchd did not exit cleanly on SIGTERM:\n" + self.daemon.logs())
+        if self._failures() > self._failures_before:
+            sys.stderr.write("---- heapwatchd log ----\n" + self.daemon.logs())
+            for t in self.targets:
+                sys.stderr.write("---- target stderr ----\n" + t.stderr_text())
+        self._tmp.__exit__(None, None, None)
+
+    def _failures(self):
+        outcome = getattr(self, "_outcome", None)
+        errors = getattr(outcome, "errors", None)
+        if errors is None:  # Python 3.11+: one result for every test, so count this one's
+            result = getattr(outcome, "result", None)
+            return len(result.failures) + len(result.errors) if result else 0
+        return sum(1 for _, exc in errors if exc)
+
+    def start_target(self, program, **kw):
+        kw.setdefault("socket_path", self.daemon.socket_path)
+        kw.setdefault("interval", self.target_interval)
+        t = Target(self.tmp, program, **kw)
+        self.targets.append(t)
+        return t
+
+    def wait_process(self, pid, predicate=lambda p: True, what=None):
+        return wait_for(lambda: (lambda p: p if p and predicate(p) else None)(self.daemon.find_process(pid)),
+                        what=what or "process %d in /api/v1/processes" % pid)
+
+    def restart_daemon(self):
+        """A new daemon on the same socket, port and state directory (after a kill)."""
+        d = Daemon(self.tmp)
+        d.socket_path = self.daemon.socket_path
+        d.port = self.daemon.port
+        d.url = self.daemon.url
+        self.daemon = d.start()
+        return self.daemon

@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hwtest import Daemon, Target, TmpDir, find_binary, wait_for, DEADLINE  # noqa: E402
+from hwtest import Daemon, DaemonTestCase, find_binary, wait_for, DEADLINE  # noqa: E402
 
 INTERVAL = 0.2
 
@@ -27,43 +27,9 @@ def frame(ftype, payload, magic=b"HWP\0", version=1, length=None):
     return magic + bytes([version, ftype, 0, 0]) + struct.pack(">I", n) + payload
 
 
-class E2E(unittest.TestCase):
-    def setUp(self):
-        self._tmp = TmpDir()
-        self.tmp = self._tmp.__enter__()
-        self.daemon = Daemon(self.tmp).start()
-        self.targets = []
-
-    def tearDown(self):
-        for t in self.targets:
-            t.kill()
-        if self.daemon.proc.poll() is None:
-            rc = self.daemon.stop()
-            self.assertEqual(rc, 0, "heapwatchd did not exit cleanly on SIGTERM:\n" + self.daemon.logs())
-        if self._outcome_failed():
-            sys.stderr.write("---- heapwatchd log ----\n" + self.daemon.logs())
-            for t in self.targets:
-                sys.stderr.write("---- target stderr ----\n" + t.stderr_text())
-        self._tmp.__exit__(None, None, None)
-
-    def _outcome_failed(self):
-        outcome = getattr(self, "_outcome", None)
-        errors = getattr(outcome, "errors", None)
-        if errors is None:  # Python 3.11+
-            result = getattr(outcome, "result", None)
-            return bool(result and (result.failures or result.errors))
-        return any(exc for _, exc in errors)
-
-    def start_target(self, program, **kw):
-        kw.setdefault("socket_path", self.daemon.socket_path)
-        kw.setdefault("interval", str(INTERVAL))
-        t = Target(self.tmp, program, **kw)
-        self.targets.append(t)
-        return t
-
-    def wait_process(self, pid, predicate=lambda p: True, what=None):
-        return wait_for(lambda: (lambda p: p if p and predicate(p) else None)(self.daemon.find_process(pid)),
-                        what=what or "process %d in /api/v1/processes" % pid)
+class E2E(DaemonTestCase):
+    # setUp/tearDown, start_target, wait_process: hwtest.DaemonTestCase
+    target_interval = str(INTERVAL)
 
     # ------------------------------------------------------------------------------------
 
@@ -279,12 +245,7 @@ class E2E(unittest.TestCase):
         self.assertEqual(t.wait(), 0)
         self.assertNotIn("Traceback", t.stderr_text())
 
-    def _restart_daemon(self):
-        d = Daemon(self.tmp)
-        d.socket_path = self.daemon.socket_path
-        d.port = self.daemon.port
-        d.url = self.daemon.url
-        return d.start()
+    _restart_daemon = DaemonTestCase.restart_daemon
 
     def test_daemon_absent_at_start(self):
         self.daemon.kill(signal.SIGKILL)
