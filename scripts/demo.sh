@@ -78,6 +78,8 @@ for f in json.load(sys.stdin)["leaks"]:
         f["growth_per_second_high"] * 3600 / 2**20 if f["unit"] == "bytes" else f["growth_per_second_high"] * 3600,
         f["confidence"], f["limit_source"], "%.1f" % (f["seconds_to_limit"] / 3600) if f["seconds_to_limit"] else "-"))
 ' || true
+	echo "== heapwatch leaks: why it grows (classification, evidence, remedy)"
+	"$b/heapwatch" leaks --url "$url" || true
 	echo "== the daemon log"
 	grep -E "Leak|Agent connected" "$run/heapwatchd.log" || true
 	echo "== a few lines of /metrics"
