@@ -194,8 +194,8 @@ static void render_evidence(FILE *f, json_t *ev) {
                 fputc('\n', f);
                 json_array_foreach(gens, i, g)
                         if (isfinite(num(g, "collections")))
-                                fprintf(f, "            generation %zu: %.0f collections, %.3g collected each\n", i,
-                                        num(g, "collections"), isfinite(num(g, "collected_per_collection")) ? num(g, "collected_per_collection") : 0);
+                                fprintf(f, "            generation %zu: %.0f collection%s, %.3g collected each\n", i,
+                                        num(g, "collections"), num(g, "collections") == 1 ? "" : "s", isfinite(num(g, "collected_per_collection")) ? num(g, "collected_per_collection") : 0);
         }
         if (json_is_object(m))
                 fprintf(f, "  malloc    in use %s, free %s, mmapped %s\n", bytes(b1, num(m, "in_use_bytes")),
