@@ -20,30 +20,9 @@
 
 #include "macro.h"
 #include "peer-identity.h"
+#include "proc-util.h"
 
 #define STATUS_READ_MAX 16384
-
-/* Read a small /proc file whole (NUL-terminated). */
-static int read_small_file(const char *path, char *buf, size_t size) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        size_t len = 0;
-
-        if (fd < 0)
-                return -errno;
-        while (len < size - 1) {
-                ssize_t n = read(fd, buf + len, size - 1 - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        buf[len] = '\0';
-        return 0;
-}
 
 int peer_parse_nspid(const char *status, PeerNamespace *ret) {
         const char *line = status;
@@ -87,7 +66,7 @@ int peer_read_namespace(const char *proc_root, pid_t pid, PeerNamespace *ret) {
         int r;
 
         snprintf(path, sizeof path, "%s/%d/status", proc_root, (int) pid);
-        r = read_small_file(path, buf, sizeof buf);
+        r = proc_read_small_file(path, buf, sizeof buf);
         if (r < 0)
                 return r;
         r = peer_parse_nspid(buf, &ns);
@@ -133,7 +112,7 @@ int peer_read_cgroup(const char *proc_root, pid_t pid, char *buf, size_t size) {
         int r;
 
         snprintf(path, sizeof path, "%s/%d/cgroup", proc_root, (int) pid);
-        r = read_small_file(path, text, sizeof text);
+        r = proc_read_small_file(path, text, sizeof text);
         if (r < 0)
                 return r;
         return peer_parse_cgroup(text, buf, size);

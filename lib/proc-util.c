@@ -13,12 +13,11 @@
 #include "macro.h"
 #include "proc-util.h"
 
-/* Read a small file fully into buf (NUL-terminated). */
-static int read_small_file(const char *path, char *buf, size_t size) {
+int proc_read_small_file(const char *path, char *buf, size_t size) {
         _cleanup_close_ int fd = -1;
         size_t n = 0;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
         while (n < size - 1) {
@@ -80,7 +79,7 @@ int proc_read_stat(const char *proc_root, pid_t pid, pid_t *ret_ppid, int64_t *r
         int r;
 
         snprintf(path, sizeof path, "%s/%" PRIi64 "/stat", proc_root, (int64_t) pid);
-        r = read_small_file(path, buf, sizeof buf);
+        r = proc_read_small_file(path, buf, sizeof buf);
         if (r < 0)
                 return r;
         return proc_parse_stat(buf, ret_ppid, ret_starttime_ticks);
@@ -92,7 +91,7 @@ int proc_boot_time(const char *proc_root, double *ret) {
         int r;
 
         snprintf(path, sizeof path, "%s/stat", proc_root);
-        r = read_small_file(path, buf, sizeof buf);
+        r = proc_read_small_file(path, buf, sizeof buf);
         if (r < 0)
                 return r;
         line = strstr(buf, "\nbtime ");
@@ -109,7 +108,7 @@ int proc_mem_available(const char *proc_root, double *ret) {
         int r;
 
         snprintf(path, sizeof path, "%s/meminfo", proc_root);
-        r = read_small_file(path, buf, sizeof buf);
+        r = proc_read_small_file(path, buf, sizeof buf);
         if (r < 0)
                 return r;
         line = strstr(buf, "MemAvailable:");
@@ -138,7 +137,7 @@ int proc_oom_kill_file(const char *proc_root, const char *cgroup_root, pid_t pid
         int r;
 
         snprintf(path, sizeof path, "%s/%" PRIi64 "/cgroup", proc_root, (int64_t) pid);
-        r = read_small_file(path, content, sizeof content);
+        r = proc_read_small_file(path, content, sizeof content);
         if (r < 0)
                 return r;
         /* v2 first: that is where a modern system keeps memory; then a v1 memory hierarchy. */
@@ -179,7 +178,7 @@ int oom_kill_read(const char *file, int64_t *ret) {
         const char *line;
         int r;
 
-        r = read_small_file(file, content, sizeof content);
+        r = proc_read_small_file(file, content, sizeof content);
         if (r < 0)
                 return r;
         for (line = content; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)

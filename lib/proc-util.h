@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* Read a small file (a /proc or cgroup file) whole into buf, NUL-terminated, at most size - 1
+ * bytes (the rest is cut off). 0 or -errno; buf is untouched only when open() fails. */
+int proc_read_small_file(const char *path, char *buf, size_t size);
+
 /* Parse /proc/<pid>/stat: ppid (field 4) and starttime in clock ticks since boot (field 22).
  * Returns 0, -ENOENT (no such process), -EBADMSG (unparsable) or another -errno. */
 int proc_read_stat(const char *proc_root, pid_t pid, pid_t *ret_ppid, int64_t *ret_starttime_ticks);
