@@ -133,7 +133,8 @@ SCENARIOS = [
              CYCLES, "uncollectable",
              expect(lambda ev: (_get(ev, "gc", "garbage_added") or 0) > 0 and (_get(ev, "gc", "garbage_with_finalizers") or 0) > 0,
                     "gc.garbage growing, entries with finalizers")),
-    Scenario("leak_subscribers", LEAK, "handlers subscribed per request, never removed", BLOCKS, 40, RETAINED),
+    Scenario("leak_subscribers", LEAK, "handlers subscribed per request, never removed", BLOCKS, 40, RETAINED,
+             root="__main__.BUS"),
     Scenario("frag_growing_batches", LEAK, "growing batches, every 16th kept: arenas pinned", RSS, 40, FRAG,
              "pymalloc_arenas_held",
              expect(lambda ev: (_get(ev, "memory", "growth", "pymalloc_arena_bytes_per_second") or 0) > 0,
@@ -541,10 +542,16 @@ class Scenarios(unittest.TestCase):
         ev = f.get("evidence") or {}
         types = [t["type"] for t in ev.get("types", [])]
         chains = ev.get("chains", [])
-        self.check(s, types[:1] == [s.growing_type], "evidence.types %r, expected %s first" % (types[:5], s.growing_type))
-        mine = [c for c in chains if c["type"] == s.growing_type]
         sys.stderr.write("%s: evidence types %s, chains %s\n" % (
             s.name, [(t["type"], t["count_growth"]) for t in ev.get("types", [])[:3]], [c["chain"] for c in chains]))
+        if s.growing_type is None:
+            # Builtin types grow (dict, str, tuple): which one the census ranks first is not the
+            # point; a chain from the holder the program names is.
+            self.check(s, any(c["root"] == s.root and c["root_kind"] == "module_global" for c in chains),
+                       "evidence.chains %r, expected one from %s" % ([(c["type"], c["chain"]) for c in chains], s.root))
+            return
+        self.check(s, types[:1] == [s.growing_type], "evidence.types %r, expected %s first" % (types[:5], s.growing_type))
+        mine = [c for c in chains if c["type"] == s.growing_type]
         self.check(s, bool(mine) and mine[0]["root"] == s.root and mine[0]["root_kind"] == "module_global",
                    "evidence.chains %r, expected one from %s" % ([(c["type"], c["chain"]) for c in chains], s.root))
 
