@@ -352,7 +352,15 @@ class E2E(DaemonTestCase):
         self.assertLess(est.get("site_c", 0), 8 << 20)
         self.assertGreater(st["churned"], 500 << 20)
 
-        # The daemon has the same sites, with their stacks, over HTTP and in the CLI.
+        # The daemon has the same sites, with their stacks, over HTTP and in the CLI. It has them
+        # from the agent's reports (one per interval): the latest one may have been taken while
+        # the program was still allocating (on a loaded machine the program gets ready within an
+        # interval of it), so compare once a report taken after "ready" is in. samples_total only
+        # grows, and a report with at least the snapshot's samples has every sample it had (site_a
+        # and site_b never free theirs).
+        ready_samples = st["heap"]["samples_total"]
+        wait_for(lambda: self.heap_doc(t.pid).get("samples_total", -1) >= ready_samples,
+                 what="a heap report taken after the program was ready (%d samples)" % ready_samples)
         site = self.wait_heap_site(t.pid, "site_a")
         self.assertLess(abs(site["live_bytes"] - truth["site_a"]), 0.10 * truth["site_a"])
         functions = [f["function"] for f in site["frames"]]
