@@ -116,12 +116,14 @@ int process_census_next_request(ProcessCensus *c, CensusKind kind, double since,
                 CensusGrowth g[CENSUS_GROWING_MAX];
                 size_t n = process_census_growing(c, since, g, ELEMENTSOF(g));
 
-                /* Classes ("module.Name") first: a chain to some tuple or dict says little, any
-                 * of thousands would do; builtin types only when no class grows. */
-                for (int pass = 0; pass < 2 && req.n_types == 0; pass++)
-                        for (size_t i = 0; i < n && req.n_types < HW_CHAINS_TYPES_MAX; i++)
-                                if (pass == 1 || strchr(g[i].type, '.'))
-                                        snprintf(req.types[req.n_types++], sizeof req.types[0], "%s", g[i].type);
+                /* Classes ("module.Name") only. The search stops at the first instance of a type
+                 * it meets: for a builtin type (dict, tuple, str) that is nearly always an
+                 * unrelated one (`sys.modules -> dict`), and a chain that points at the wrong
+                 * holder is worse evidence than none (the finding then says the Python heap grows,
+                 * with sites and types, but names no holder). */
+                for (size_t i = 0; i < n && req.n_types < HW_CHAINS_TYPES_MAX; i++)
+                        if (strchr(g[i].type, '.'))
+                                snprintf(req.types[req.n_types++], sizeof req.types[0], "%s", g[i].type);
                 if (req.n_types == 0)
                         return -ENODATA;
         } else

@@ -326,11 +326,10 @@ START_TEST(test_chain_types_prefer_classes) {
         ck_assert_uint_eq(req.n_types, 1);
         ck_assert_str_eq(req.types[0], "app.Handler");
         process_census_request_failed(c);
-        /* only builtin types grow: then those */
+        /* only builtin types grow: no chains are asked for (the first dict met would be an
+         * unrelated one, e.g. sys.modules) */
         answer_census(c, 300, 200, 9000);
-        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 200, 301, &req), 0);
-        ck_assert_uint_eq(req.n_types, 1);
-        ck_assert_str_eq(req.types[0], "dict");
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 200, 301, &req), -ENODATA);
         process_census_free(c);
 }
 END_TEST
