@@ -501,10 +501,10 @@ static int handle_sample(Connection *c, bool goodbye) {
 
         r = message_decode_sample_heap(c->reader.payload, c->reader.payload_len, goodbye, &sample, &heap, error,
                                        sizeof error);
-        if (r < 0)
+        if (r < 0) {
                 count_message_bound(error);
-        if (r < 0)
                 return connection_reject(c, r == -EBADMSG ? REJECT_BAD_JSON : REJECT_BAD_MESSAGE, error);
+        }
 
         if (goodbye) {
                 daemon_stats.frames_goodbye_total++;
