@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hwtest import Daemon, DaemonTestCase, find_binary, wait_for, DEADLINE  # noqa: E402
+from hwtest import Daemon, DaemonTestCase, find_binary, wait_for, write_command, DEADLINE  # noqa: E402
 
 INTERVAL = 0.2
 
@@ -215,8 +215,7 @@ class E2E(DaemonTestCase):
         self.assertEqual(child["parent_id"], parent["id"])
         self.assertEqual(child["service"], parent["service"])
         t.command("exit")
-        with open(t.state_path + ".child.cmd", "w") as f:
-            f.write("exit")
+        write_command(t.state_path + ".child", "exit")
         self.assertEqual(t.wait(), 0)
 
     def test_daemon_restart_never_disturbs_the_host(self):
@@ -415,8 +414,7 @@ class E2E(DaemonTestCase):
         self.wait_heap_site(parent["child"], "site_child")
         self.assertIsNone(self.site_named(self.heap_doc(parent["child"]), "site_a"))
         self.wait_heap_site(t.pid, "site_a")
-        with open(t.state_path + ".child.cmd", "w") as f:
-            f.write("exit")
+        write_command(t.state_path + ".child", "exit")
         t.command("exit")
         self.assertEqual(t.wait(), 0)
 
