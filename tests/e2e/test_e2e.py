@@ -330,6 +330,61 @@ class E2E(DaemonTestCase):
         return wait_for(lambda: (lambda s: s if s and predicate(s) else None)(self.site_named(self.heap_doc(pid), function)),
                         what=what or "site %s in the heap profile of %d" % (function, pid))
 
+    def test_daemon_asks_again_for_lost_stacks(self):
+        """The agent sends a stack once; when the report carrying it is lost on the daemon's side
+        (here: a report that names a stack the daemon never got, and one refused as out of
+        order) the daemon answers RESEND_STACKS (type 66, no payload), and the next report with
+        the stack makes the site known."""
+        pid = os.getpid()
+        hello = {"protocol": 1, "agent_version": "raw", "pid": pid, "service": "raw", "hostname": "h", "interval": 1.0}
+        stack = {"id": 7, "frames": [["/srv/lost.py", "lost_here", 3]]}
+
+        def sample(seq, when, stacks):
+            heap = {"epoch": 11, "sample_bytes": 1024, "depth": 32, "live_bytes": 5000, "live_count": 5,
+                    "alloc_bytes_total": 5000, "alloc_count_total": 5, "samples_total": 5, "samples_live": 5,
+                    "tracked_full_total": 0, "stacks_full_total": 0, "lost_total": 0,
+                    "sites": [{"stack": 7, "live_bytes": 5000, "live_count": 5, "alloc_bytes_total": 5000,
+                               "alloc_count_total": 5}], "stacks": stacks}
+            return frame(2, {"seq": seq, "time": when, "process": {"rss_bytes": 1 << 20}, "heap": heap})
+
+        def read_frame(sock):
+            def exact(n):
+                data = b""
+                while len(data) < n:
+                    chunk = sock.recv(n - len(data))
+                    self.assertTrue(chunk, "the daemon closed the connection")
+                    data += chunk
+                return data
+            header = exact(12)
+            self.assertEqual(header[:5], b"HWP\0\x01")
+            return header[5], exact(struct.unpack(">I", header[8:12])[0])
+
+        def connect():
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(DEADLINE)
+            sock.connect(self.daemon.socket_path)
+            sock.sendall(frame(1, hello))
+            self.assertEqual(read_frame(sock)[0], 64)  # WELCOME
+            return sock
+
+        t0 = time.time()
+        with connect() as sock:
+            sock.sendall(sample(1, t0, []))  # names stack 7, which "went in a lost report"
+            self.assertEqual(read_frame(sock), (66, b""))
+            sock.sendall(sample(2, t0 + 1, [stack]))
+            site = self.wait_heap_site(pid, "lost_here")
+            self.assertEqual(site["live_bytes"], 5000)
+        # A new connection (so no ask was made on it yet): a report carrying stacks refused as
+        # out of order (older than what the daemon has) is asked for again too.
+        with connect() as sock:
+            sock.sendall(sample(3, t0, [stack]))
+            self.assertEqual(read_frame(sock), (66, b""))
+            wait_for(lambda: self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="out_of_order") >= 1,
+                     what="the out-of-order sample to be counted")
+            # The daemon serves on: the connection stays and takes the next report.
+            sock.sendall(sample(4, t0 + 2, [stack]))
+            self.wait_process(pid, lambda p: p["samples"] >= 3, "the report after the refused one")
+
     def test_heap_profile_accuracy(self):
         # The default sampling interval (512 KiB): nothing set in the environment.
         t = self.start_target("heapsites.py", args=["accuracy"])
