@@ -155,10 +155,11 @@ void hw_heapprof_skip(struct hw_heapprof *hp);
 void hw_heapprof_forget(struct hw_heapprof *hp, const void *ptr);
 
 /* The "heap" member of a SAMPLE (docs/protocol.md): totals, the top max_sites sites by
- * estimated live bytes and the stacks among them not yet sent in connection generation gen
- * (mark_sent: record them as sent; false for a peek such as snapshot(), which sends every stack
- * it names). Stacks are added while their encoding fits in budget bytes; a site whose stack
- * does not fit waits for the next report. Returns a new reference, or NULL on ENOMEM or when
+ * estimated live bytes and the stacks among them not yet sent in stack generation gen (the
+ * transport's stacks_gen, which changes whenever sent stacks may have been lost) (mark_sent:
+ * record them as sent; false for a peek such as snapshot(), which sends every stack it names).
+ * Stacks are added while their encoding fits in budget bytes; a site whose stack does not fit
+ * waits for the next report. Returns a new reference, or NULL on ENOMEM or when
  * the profiler is off. */
 json_t *hw_heapprof_report(struct hw_heapprof *hp, uint64_t gen, bool mark_sent, size_t max_sites, size_t budget);
 

@@ -784,9 +784,11 @@ static void collect_heap(struct hw_agent_sample *s, bool consume) {
 
         if (!hp_active() || agent.pid != getpid())
                 return;
-        /* stacks go once per connection: the generation is the connection count */
+        /* Stacks go once per stack generation: the transport changes it with each connection
+         * and whenever a report may have been lost (a dropped frame, a heap part left out, the
+         * daemon's RESEND_STACKS), so a lost stack goes again with the next report. */
         hw_transport_get_status(&agent.transport, &st);
-        s->heap = hw_heapprof_report(&heapprof, st.connects_total, consume, HW_HEAPPROF_SITES_DEFAULT,
+        s->heap = hw_heapprof_report(&heapprof, st.stacks_gen, consume, HW_HEAPPROF_SITES_DEFAULT,
                                      HP_REPORT_BUDGET);
 }
 
@@ -1361,6 +1363,7 @@ static void agent_stop(const char *reason) {
         if (r == -E2BIG && s.heap) {
                 json_decref(s.heap); /* the final figures matter more than the last heap report */
                 s.heap = NULL;
+                hw_transport_stacks_lost(&agent.transport);
                 r = hw_encode_sample(&s, reason, &frame, &size);
         }
         hw_agent_sample_clear(&s);

@@ -61,9 +61,11 @@ static void sample_and_queue(struct hw_sampler *s) {
         hw_sampler_take(s, &sample, true, s->config.python, s->config.userdata);
         r = hw_encode_sample(&sample, NULL, &frame, &size);
         if (r == -E2BIG && sample.heap) {
-                /* never lose the sample to an oversized heap report: send it without */
+                /* never lose the sample to an oversized heap report: send it without (and
+                 * the stacks it was to carry go with a later report) */
                 json_decref(sample.heap);
                 sample.heap = NULL;
+                hw_transport_stacks_lost(s->config.transport);
                 r = hw_encode_sample(&sample, NULL, &frame, &size);
         }
         hw_agent_sample_clear(&sample);

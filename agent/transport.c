@@ -67,10 +67,19 @@ static void queue_pop(struct hw_transport *t, size_t index) {
         t->queue_len--;
 }
 
+/* A SAMPLE or GOODBYE that will never be sent: count it, and since it may have carried a heap
+ * report's stacks (marked sent when the report was built), change the stack generation so the
+ * next report sends them again. Without this a site stayed unknown to the daemon until the
+ * next reconnection. */
+static void sample_lost(struct hw_transport *t) {
+        t->samples_dropped_total++;
+        t->stacks_gen++;
+}
+
 static void queue_clear(struct hw_transport *t, bool count) {
         while (t->queue_len > 0) {
                 if (count && is_sample_type(t->queue[0].type))
-                        t->samples_dropped_total++;
+                        sample_lost(t);
                 queue_pop(t, 0);
         }
         t->head_sent = 0;
@@ -109,6 +118,7 @@ static void connected(struct hw_transport *t, double now) {
         rx_reset(t);
         if (t->connects_total++ > 0)
                 t->reconnects_total++;
+        t->stacks_gen++; /* a new daemon connection knows no stacks yet */
 }
 
 static void try_connect(struct hw_transport *t, double now) {
@@ -177,6 +187,8 @@ static void handle_frame(struct hw_transport *t, double now) {
                 else
                         t->requests_dropped_total++;
         }
+        if (t->rx_frame.type == HW_FRAME_RESEND_STACKS)
+                t->stacks_gen++; /* the daemon lost a report (dropped it, or had no room) */
         /* other daemon -> agent types (64..127): requests of later protocol revisions; ignored */
         rx_reset(t);
 }
@@ -415,7 +427,7 @@ void hw_transport_enqueue(struct hw_transport *t, uint8_t type, uint8_t *frame, 
                 if (victim >= t->queue_len)
                         break; /* only the in-flight frame is left: allow one over the limit */
                 if (is_sample_type(t->queue[victim].type))
-                        t->samples_dropped_total++;
+                        sample_lost(t);
                 queue_pop(t, victim);
         }
         t->queue[t->queue_len++] = (struct hw_transport_frame) { .data = frame, .size = size, .type = type };
@@ -426,6 +438,14 @@ void hw_transport_enqueue(struct hw_transport *t, uint8_t type, uint8_t *frame, 
 void hw_transport_count_dropped(struct hw_transport *t, uint64_t n) {
         pthread_mutex_lock(&t->lock);
         t->samples_dropped_total += n;
+        if (n > 0)
+                t->stacks_gen++;
+        pthread_mutex_unlock(&t->lock);
+}
+
+void hw_transport_stacks_lost(struct hw_transport *t) {
+        pthread_mutex_lock(&t->lock);
+        t->stacks_gen++;
         pthread_mutex_unlock(&t->lock);
 }
 
@@ -502,6 +522,7 @@ void hw_transport_get_status(struct hw_transport *t, struct hw_transport_status 
         ret->reconnects_total = t->reconnects_total;
         ret->protocol_errors_total = t->protocol_errors_total;
         ret->queued_frames = t->queue_len;
+        ret->stacks_gen = t->stacks_gen;
         pthread_mutex_unlock(&t->lock);
 }
 

@@ -2,7 +2,8 @@
 /*
  * The agent's connection to heapwatchd: a non-blocking AF_UNIX stream socket, a bounded queue
  * of whole outgoing frames, reconnection with jittered exponential backoff, and the reading of
- * what the daemon says (WELCOME; other daemon -> agent frame types are ignored).
+ * what the daemon says (WELCOME, REQUEST, RESEND_STACKS; other daemon -> agent frame types are
+ * ignored).
  *
  * Promises (the agent's promises to the host depend on them):
  *  - Nothing here blocks: sockets are SOCK_NONBLOCK, sends use MSG_DONTWAIT|MSG_NOSIGNAL (so a
@@ -12,6 +13,11 @@
  *    bytes queued; when full, the oldest frame not being written is dropped and counted.
  *  - Every connection starts with the HELLO frame; a frame cut off by a dead connection is sent
  *    again whole on the next one.
+ *  - The stack generation (stacks_gen) changes whenever a heap report's stacks may not have
+ *    reached the daemon: a new connection, a SAMPLE or GOODBYE dropped (from the queue, or
+ *    before it got there), a heap part left out (hw_transport_stacks_lost()), or the daemon's
+ *    RESEND_STACKS. The heap profiler marks stacks sent per generation, so the next report
+ *    sends them again (docs/protocol.md).
  *  - Bad input from the peer (bad header, a frame type outside the daemon -> agent range, a
  *    WELCOME that does not parse) closes the connection; the agent reconnects later.
  *
@@ -81,6 +87,9 @@ struct hw_transport {
         uint64_t samples_sent;
         uint64_t samples_dropped_total;
         uint64_t protocol_errors_total;
+        /* Changes whenever stacks sent may have been lost (see above). Never reset, not even by
+         * hw_transport_reset(), so a value never comes back within a process. */
+        uint64_t stacks_gen;
         /* REQUESTs decoded and waiting for the sampler thread (hw_transport_take_request());
          * dropped with the connection they came on. Beyond the bound they are refused. */
         struct hw_request requests[HW_TRANSPORT_REQUESTS_MAX];
@@ -98,10 +107,11 @@ struct hw_transport_status {
         char process_id[HW_AGENT_ID_MAX + 1];
         uint64_t samples_sent;
         uint64_t samples_dropped_total;
-        uint64_t connects_total; /* connections made since the reset: a connection generation */
+        uint64_t connects_total; /* connections made since the reset */
         uint64_t reconnects_total;
         uint64_t protocol_errors_total;
         size_t queued_frames;
+        uint64_t stacks_gen; /* the generation to mark stacks sent in (see above) */
 };
 
 /* Initialise (including the mutex) for the socket at path (NULL: none yet).
@@ -127,8 +137,13 @@ void hw_transport_set_hello(struct hw_transport *t, uint8_t *frame, size_t size)
  * frame not being written is dropped and, if it was a SAMPLE/GOODBYE, counted. */
 void hw_transport_enqueue(struct hw_transport *t, uint8_t type, uint8_t *frame, size_t size);
 
-/* Count samples that were lost before becoming a frame (e.g. out of memory). */
+/* Count samples that were lost before becoming a frame (e.g. out of memory); their heap
+ * reports' stacks count as lost too. */
 void hw_transport_count_dropped(struct hw_transport *t, uint64_t n);
+
+/* A sample goes without its heap part (too big for a frame): the stacks it was to carry are
+ * lost, change the stack generation. */
+void hw_transport_stacks_lost(struct hw_transport *t);
 
 /* What to wait for: fills *ret_pfd (fd -1 when nothing to watch) and *ret_timeout (seconds
  * until the next reconnection attempt is due; -1 for none). */

@@ -39,6 +39,11 @@ const char *agent_server_proc_root = "/proc";
  * the loop (sd-event will call us again while data is pending). */
 #define READ_BUDGET (256u * 1024u)
 
+/* At most this often one agent is asked to send its heap stacks again (RESEND_STACKS): a lost
+ * report leaves its sites unknown for at most this long, and when the stacks cannot be kept
+ * anyway (our stack table full) the agent resends them no more often than this. */
+#define STACKS_ASK_INTERVAL_USEC (30 * USEC_PER_SEC)
+
 typedef struct Connection Connection;
 
 struct AgentServer {
@@ -69,6 +74,8 @@ struct Connection {
         uint64_t last_frame_usec;   /* monotonic, last complete frame */
         Process *process;         /* NULL until HELLO */
         ExitReason goodbye;       /* set by GOODBYE: how the process ended */
+        bool stacks_lost;           /* a heap report's stacks did not reach the profile */
+        uint64_t stacks_asked_usec; /* monotonic, last RESEND_STACKS (0: never) */
 };
 
 static void connection_free(Connection *c, ExitReason reason) {
@@ -463,6 +470,24 @@ static void census_schedule(Process *p) {
                 (void) census_send(p, CENSUS_KIND_CENSUS, census_since(p), now);
 }
 
+/* The agent marks a stack sent once it is in a report it built (per connection, and again
+ * after a loss it can see); a report lost here (dropped unread or out of order, or naming a
+ * stack we do not have) would leave its sites unknown until the next connection. Ask it to send
+ * its stacks again, at most every STACKS_ASK_INTERVAL_USEC; with no room on the socket, after
+ * a later frame. Agents that predate RESEND_STACKS ignore it. */
+static void stacks_ask(Connection *c, uint64_t now) {
+        uint8_t frame[HW_FRAME_HEADER_SIZE];
+
+        if (!c->stacks_lost || (c->stacks_asked_usec != 0 && now - c->stacks_asked_usec < STACKS_ASK_INTERVAL_USEC))
+                return;
+        hw_frame_header_pack(frame, HW_FRAME_RESEND_STACKS, 0);
+        if (connection_send_small(c, frame, sizeof frame) < 0)
+                return;
+        c->stacks_lost = false;
+        c->stacks_asked_usec = now;
+        log_debug("Agent %s: asked to send its heap stacks again.", c->process->id);
+}
+
 static int handle_census(Connection *c) {
         _cleanup_free_ CensusReply *reply = NULL;
         char error[MESSAGE_ERROR_MAX] = "";
@@ -513,20 +538,26 @@ static int handle_sample(Connection *c, bool goodbye) {
                 daemon_stats.frames_sample_total++;
 
         r = registry_add_sample(c->server->registry, c->process, &sample);
-        if (r == -EINVAL)
+        if (r == -EINVAL) {
                 /* Not newer than what we have (a clock step, a resent frame): keep the history
                  * monotonic, drop this one, keep the connection. */
                 daemon_stats.frames_rejected_total[REJECT_OUT_OF_ORDER]++;
-        else if (r >= 0) {
+                if (heap && heap->n_stacks > 0)
+                        c->stacks_lost = true;
+        } else if (r >= 0) {
                 /* the heap profile first: a finding opened by this sample names its sites */
                 if (heap) {
                         uint64_t unknown = process_heap_unknown_sites_total(c->process->heap), after;
                         daemon_stats.heap_reports_total++;
-                        if (process_heap_ingest(&c->process->heap, heap, sample.time) < 0)
+                        if (process_heap_ingest(&c->process->heap, heap, sample.time) < 0) {
                                 daemon_stats.heap_reports_dropped_total++;
+                                c->stacks_lost = true;
+                        }
                         after = process_heap_unknown_sites_total(c->process->heap);
-                        if (after > unknown) /* a new epoch starts the count afresh */
+                        if (after > unknown) { /* a new epoch starts the count afresh */
                                 limit_hits_add(LIMIT_HEAP_SITES, after - unknown);
+                                c->stacks_lost = true;
+                        }
                 }
                 persist_sample(c->server->registry, c->process);
                 detect_leaks(c->server, c->process, &sample);
@@ -534,6 +565,8 @@ static int handle_sample(Connection *c, bool goodbye) {
                         census_schedule(c->process);
         }
         hw_heap_report_free(heap);
+        if (!goodbye)
+                stacks_ask(c, now_usec_monotonic());
         return 1;
 }
 
@@ -548,6 +581,10 @@ static int handle_frame(Connection *c) {
         if (c->process && type != HW_FRAME_GOODBYE &&
             !token_bucket_take(&c->frames, c->server->limits.frames_per_second, c->server->limits.frames_burst, now)) {
                 limit_hit(LIMIT_FRAME_RATE);
+                if (type == HW_FRAME_SAMPLE) { /* dropped unread: it may have carried stacks */
+                        c->stacks_lost = true;
+                        stacks_ask(c, now);
+                }
                 return 1;
         }
 

@@ -40,6 +40,7 @@ enum hw_frame_type {
         /* daemon -> agent */
         HW_FRAME_WELCOME = 64, /* reply to HELLO: the process record id the daemon assigned */
         HW_FRAME_REQUEST = 65, /* ask the agent for work: {"id", "kind": "census"|"chains", ...} */
+        HW_FRAME_RESEND_STACKS = 66, /* no payload: a heap report was lost, send the stacks again */
 };
 
 /* Bounds of REQUEST / CENSUS (docs/protocol.md "Census"), shared so both sides agree. */

@@ -69,6 +69,78 @@ def wait_for(predicate, timeout=DEADLINE, interval=0.05, what="condition"):
     raise AssertionError("timed out after %.0fs waiting for %s (last error: %r)" % (timeout, what, last_exc))
 
 
+def write_command(state_path, text):
+    """Give a target program (or its fork child, whose state path is <state>.child) a command:
+    programs poll <state_path>.cmd, read it and unlink it. Written to a temporary name and renamed
+    into place: a program that opened the file between its creation and the write would read ""
+    and unlink it, and the command would be lost (a fork test then waited for a child that never
+    heard "exit")."""
+    tmp = "%s.cmd.%d.tmp" % (state_path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, state_path + ".cmd")
+
+
+def _descendants(pid):
+    """pid and every process below it (from /proc/*/stat), parents first."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rpartition(")")[2].split()[1])
+        children.setdefault(ppid, []).append(int(name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop(0)
+        out.append(p)
+        todo.extend(sorted(children.get(p, [])))
+    return out
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace").replace("\0", " ").strip()
+    except OSError as e:
+        return "(%s)" % e.strerror
+
+
+def process_diagnostics(pid):
+    """What every thread of pid and of its descendants is doing: state and wchan of each task, its
+    kernel stack when readable, and the user-space stacks from gdb when it is installed. For a
+    target that does not exit, so the failure explains itself."""
+    out = []
+    for p in _descendants(pid):
+        out.append("==== pid %d: %s" % (p, _read("/proc/%d/cmdline" % p)))
+        try:
+            tids = sorted(os.listdir("/proc/%d/task" % p), key=int)
+        except OSError:
+            continue
+        for tid in tids:
+            task = "/proc/%d/task/%s" % (p, tid)
+            state = [l for l in _read(task + "/status").splitlines() if l.startswith("State:")]
+            out.append("-- task %s (%s) %s wchan=%s" % (tid, _read(task + "/comm"), state[0] if state else "?",
+                                                        _read(task + "/wchan")))
+            stack = _read(task + "/stack")
+            if stack and not stack.startswith("("):
+                out.append(stack)
+        gdb = shutil.which("gdb")
+        if gdb:
+            try:
+                r = subprocess.run([gdb, "-p", str(p), "-batch", "-iex", "set auto-load safe-path /", "-ex", "thread apply all bt",
+                                    "-ex", "thread apply all py-bt"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+                out.append(r.stdout)
+            except (OSError, subprocess.SubprocessError) as e:
+                out.append("(gdb: %r)" % e)
+    return "\n".join(out)
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -252,13 +324,15 @@ class Target:
 
     def command(self, text):
         """Programs poll <state>.cmd for instructions ("exit", "stop", "fork", ...)."""
-        tmp = self.state_path + ".cmd.tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.rename(tmp, self.state_path + ".cmd")
+        write_command(self.state_path, text)
 
     def wait(self, timeout=DEADLINE):
-        rc = self.proc.wait(timeout=timeout)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            sys.stderr.write("---- %s did not exit within %.0fs: its threads and its children's ----\n%s\n"
+                             % (self.pid, timeout, process_diagnostics(self.pid)))
+            raise
         self.stderr.close()
         return rc
 

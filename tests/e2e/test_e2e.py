@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hwtest import Daemon, DaemonTestCase, find_binary, wait_for, DEADLINE  # noqa: E402
+from hwtest import Daemon, DaemonTestCase, find_binary, wait_for, write_command, DEADLINE  # noqa: E402
 
 INTERVAL = 0.2
 
@@ -25,6 +25,22 @@ def frame(ftype, payload, magic=b"HWP\0", version=1, length=None):
         payload = json.dumps(payload).encode()
     n = len(payload) if length is None else length
     return magic + bytes([version, ftype, 0, 0]) + struct.pack(">I", n) + payload
+
+
+def recv_frame(sock):
+    """The next whole frame on sock (its timeout bounds the wait): (type, payload)."""
+    def exact(n):
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            if not chunk:
+                raise AssertionError("the peer closed the connection")
+            data += chunk
+        return data
+    header = exact(12)
+    if header[:5] != b"HWP\0\x01":
+        raise AssertionError("not a frame header: %r" % header)
+    return header[5], exact(struct.unpack(">I", header[8:12])[0])
 
 
 class E2E(DaemonTestCase):
@@ -215,8 +231,7 @@ class E2E(DaemonTestCase):
         self.assertEqual(child["parent_id"], parent["id"])
         self.assertEqual(child["service"], parent["service"])
         t.command("exit")
-        with open(t.state_path + ".child.cmd", "w") as f:
-            f.write("exit")
+        write_command(t.state_path + ".child", "exit")
         self.assertEqual(t.wait(), 0)
 
     def test_daemon_restart_never_disturbs_the_host(self):
@@ -331,6 +346,106 @@ class E2E(DaemonTestCase):
         return wait_for(lambda: (lambda s: s if s and predicate(s) else None)(self.site_named(self.heap_doc(pid), function)),
                         what=what or "site %s in the heap profile of %d" % (function, pid))
 
+    def test_daemon_asks_again_for_lost_stacks(self):
+        """The agent sends a stack once; when the report carrying it is lost on the daemon's side
+        (here: a report that names a stack the daemon never got, and one refused as out of
+        order) the daemon answers RESEND_STACKS (type 66, no payload), and the next report with
+        the stack makes the site known."""
+        pid = os.getpid()
+        hello = {"protocol": 1, "agent_version": "raw", "pid": pid, "service": "raw", "hostname": "h", "interval": 1.0}
+        stack = {"id": 7, "frames": [["/srv/lost.py", "lost_here", 3]]}
+
+        def sample(seq, when, stacks):
+            heap = {"epoch": 11, "sample_bytes": 1024, "depth": 32, "live_bytes": 5000, "live_count": 5,
+                    "alloc_bytes_total": 5000, "alloc_count_total": 5, "samples_total": 5, "samples_live": 5,
+                    "tracked_full_total": 0, "stacks_full_total": 0, "lost_total": 0,
+                    "sites": [{"stack": 7, "live_bytes": 5000, "live_count": 5, "alloc_bytes_total": 5000,
+                               "alloc_count_total": 5}], "stacks": stacks}
+            return frame(2, {"seq": seq, "time": when, "process": {"rss_bytes": 1 << 20}, "heap": heap})
+
+        def connect():
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(DEADLINE)
+            sock.connect(self.daemon.socket_path)
+            sock.sendall(frame(1, hello))
+            self.assertEqual(recv_frame(sock)[0], 64)  # WELCOME
+            return sock
+
+        t0 = time.time()
+        with connect() as sock:
+            sock.sendall(sample(1, t0, []))  # names stack 7, which "went in a lost report"
+            self.assertEqual(recv_frame(sock), (66, b""))
+            sock.sendall(sample(2, t0 + 1, [stack]))
+            site = self.wait_heap_site(pid, "lost_here")
+            self.assertEqual(site["live_bytes"], 5000)
+        # A new connection (so no ask was made on it yet): a report carrying stacks refused as
+        # out of order (older than what the daemon has) is asked for again too.
+        with connect() as sock:
+            sock.sendall(sample(3, t0, [stack]))
+            self.assertEqual(recv_frame(sock), (66, b""))
+            wait_for(lambda: self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="out_of_order") >= 1,
+                     what="the out-of-order sample to be counted")
+            # The daemon serves on: the connection stays and takes the next report.
+            sock.sendall(sample(4, t0 + 2, [stack]))
+            self.wait_process(pid, lambda p: p["samples"] >= 3, "the report after the refused one")
+
+    def test_agent_resends_stacks_when_asked(self):
+        """A real agent against a minimal daemon of our own: once its stacks are sent, reports
+        name sites without them; a RESEND_STACKS (type 66) makes the next reports carry the stacks
+        of every site again (the agent's stack generation changed)."""
+        path = os.path.join(self.tmp, "fake.sock")
+        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        lsock.bind(path)
+        lsock.listen(1)
+        lsock.settimeout(DEADLINE)
+        t = self.start_target("heapsites.py", args=["accuracy"], socket_path=path)
+        conn, _ = lsock.accept()
+        conn.settimeout(DEADLINE)
+
+        def next_heap():
+            """The heap part of the agent's next SAMPLE that has one."""
+            while True:
+                ftype, payload = recv_frame(conn)
+                if ftype == 2:
+                    heap = json.loads(payload.decode("utf-8")).get("heap")
+                    if heap and heap["sites"]:
+                        return heap
+
+        def report_where(predicate, what):
+            end = time.monotonic() + DEADLINE
+            while time.monotonic() < end:
+                heap = next_heap()
+                if predicate(heap):
+                    return heap
+            self.fail("no report with " + what)
+
+        try:
+            self.assertEqual(recv_frame(conn)[0], 1)  # HELLO first
+            t.wait_state(lambda s: s.get("phase") == "ready", "the sites to be allocated")
+            functions = {}  # stack id -> innermost function, from every report
+
+            def site_a_stack(heap):
+                functions.update({st["id"]: st["frames"][0][1] for st in heap["stacks"] if st["frames"]})
+                return [i for i, name in functions.items() if name == "site_a"]
+
+            def carries_site_a(heap):
+                return any(st["frames"] and st["frames"][0][1] == "site_a" for st in heap["stacks"])
+
+            # site_a's stack went once; then reports name site_a without it (new sites that
+            # appear meanwhile bring their own stacks only).
+            report_where(lambda h: site_a_stack(h) and not carries_site_a(h) and
+                         set(site_a_stack(h)) & {site["stack"] for site in h["sites"]}, "site_a without its stack")
+            conn.sendall(b"HWP\0" + bytes([1, 66, 0, 0]) + struct.pack(">I", 0))
+            again = report_where(carries_site_a, "site_a's stack again after RESEND_STACKS")
+            # That report is built in the new generation: it carries the stack of every site it names.
+            self.assertEqual({st["id"] for st in again["stacks"]}, {site["stack"] for site in again["sites"]})
+        finally:
+            conn.close()
+            lsock.close()
+        t.command("exit")
+        self.assertEqual(t.wait(), 0)
+        self.assertEqual(t.stderr_text(), "")
+
     def test_heap_profile_accuracy(self):
         # The default sampling interval (512 KiB): nothing set in the environment.
         t = self.start_target("heapsites.py", args=["accuracy"])
@@ -415,8 +530,7 @@ class E2E(DaemonTestCase):
         self.wait_heap_site(parent["child"], "site_child")
         self.assertIsNone(self.site_named(self.heap_doc(parent["child"]), "site_a"))
         self.wait_heap_site(t.pid, "site_a")
-        with open(t.state_path + ".child.cmd", "w") as f:
-            f.write("exit")
+        write_command(t.state_path + ".child", "exit")
         t.command("exit")
         self.assertEqual(t.wait(), 0)
 

@@ -3,7 +3,8 @@
  * Unit tests for agent/transport.c against a real Unix socket in a temporary directory: HELLO
  * first on every connection, the bounded queue and what it drops, reconnection with backoff,
  * a frame cut off by a dead connection sent again whole, WELCOME, unknown and garbage frames,
- * no SIGPIPE, the bounded drain, and forgetting the parent's connection in a fork child.
+ * no SIGPIPE, the bounded drain, forgetting the parent's connection in a fork child, and the
+ * stack generation (changed whenever a heap report's stacks may have been lost).
  */
 #include "agent-util.h"
 
@@ -481,6 +482,90 @@ START_TEST(test_forget_after_fork) {
 }
 END_TEST
 
+/* Every way a heap report's stacks can be lost changes the stack generation (the heap profiler
+ * then sends them again); what loses nothing leaves it alone. */
+START_TEST(test_stacks_gen_changes_when_a_report_is_lost) {
+        uint64_t g;
+
+        set_hello();
+        pump(); /* connect fails: no socket file */
+        g = status().stacks_gen;
+        for (int i = 0; i < HW_TRANSPORT_QUEUE_FRAMES; i++)
+                enqueue(HW_FRAME_SAMPLE, 100, 'a');
+        ck_assert_uint_eq(status().stacks_gen, g); /* all queued: nothing lost */
+
+        enqueue(HW_FRAME_SAMPLE, 100, 'b'); /* the queue is full: the oldest sample goes */
+        ck_assert_uint_eq(status().samples_dropped_total, 1);
+        ck_assert_uint_gt(status().stacks_gen, g);
+
+        g = status().stacks_gen;
+        hw_transport_count_dropped(&t, 0);
+        ck_assert_uint_eq(status().stacks_gen, g);
+        hw_transport_count_dropped(&t, 1); /* a sample that never became a frame */
+        ck_assert_uint_gt(status().stacks_gen, g);
+
+        g = status().stacks_gen;
+        hw_transport_stacks_lost(&t); /* a heap part left out of its sample */
+        ck_assert_uint_gt(status().stacks_gen, g);
+
+        g = status().stacks_gen;
+        hw_transport_close(&t); /* what was queued is dropped */
+        ck_assert_uint_gt(status().stacks_gen, g);
+
+        /* a reset keeps the generation going: an old value never comes back */
+        g = status().stacks_gen;
+        ck_assert_int_eq(hw_transport_reset(&t, sock_path), 0);
+        ck_assert_uint_eq(status().stacks_gen, g);
+}
+END_TEST
+
+static void pump_until_stacks_gen_past(uint64_t g) {
+        double deadline = hw_now_monotonic() + 5;
+
+        while (status().stacks_gen == g) {
+                ck_assert_msg(hw_now_monotonic() < deadline, "the stack generation never changed");
+                pump();
+                usleep(1000);
+        }
+}
+
+/* A new connection, and the daemon's RESEND_STACKS, change the generation; the latter keeps the
+ * connection. Sent frames change nothing. */
+START_TEST(test_stacks_gen_new_connection_and_resend) {
+        int lfd = listen_at(sock_path), c;
+        uint64_t g = status().stacks_gen;
+        size_t len;
+        char mark;
+
+        set_hello();
+        c = accept_client(lfd);
+        ck_assert_uint_eq(read_frame(c, &len, &mark), HW_FRAME_HELLO);
+        pump_until_connected(true);
+        ck_assert_uint_gt(status().stacks_gen, g);
+
+        g = status().stacks_gen;
+        enqueue(HW_FRAME_SAMPLE, 10, 's');
+        ck_assert_uint_eq(read_frame(c, &len, &mark), HW_FRAME_SAMPLE);
+        ck_assert_uint_eq(status().stacks_gen, g);
+
+        send_frame(c, HW_FRAME_RESEND_STACKS, "");
+        pump_until_stacks_gen_past(g);
+        ck_assert(status().connected);
+        ck_assert_uint_eq(status().protocol_errors_total, 0);
+
+        /* a payload on it (a later revision's) is skipped unread, the same */
+        g = status().stacks_gen;
+        send_frame(c, HW_FRAME_RESEND_STACKS, "{\"stacks\": [1, 2]}");
+        pump_until_stacks_gen_past(g);
+        enqueue(HW_FRAME_SAMPLE, 5, 'x');
+        ck_assert_uint_eq(read_frame(c, &len, &mark), HW_FRAME_SAMPLE);
+        ck_assert_int_eq(mark, 'x');
+        ck_assert(status().connected);
+        close(c);
+        close(lfd);
+}
+END_TEST
+
 START_TEST(test_path_too_long) {
         char path[300];
 
@@ -514,6 +599,8 @@ static Suite *transport_suite(void) {
         tcase_add_test(tc, test_drain);
         tcase_add_test(tc, test_forget_after_fork);
         tcase_add_test(tc, test_path_too_long);
+        tcase_add_test(tc, test_stacks_gen_changes_when_a_report_is_lost);
+        tcase_add_test(tc, test_stacks_gen_new_connection_and_resend);
         suite_add_tcase(s, tc);
         return s;
 }
