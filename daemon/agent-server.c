@@ -484,6 +484,8 @@ static int handle_census(Connection *c) {
                 daemon_stats.census_replies_unexpected_total++;
                 return 1;
         }
+        if (reply->kind == CENSUS_KIND_CENSUS && !reply->error[0])
+                persist_census(c->server->registry, p);
         if (reply->error[0])
                 log_info("Agent %s: %s request %u refused: %s", p->id, census_kind_to_string(reply->kind), reply->id,
                          reply->error);
