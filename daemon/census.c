@@ -43,6 +43,10 @@ struct ProcessCensus {
         double last_api_request;
         double finding_since; /* the open finding's opening time, 0 without: its baseline stays */
         double latest_finding_since; /* finding_since when the latest census came in */
+        /* After a restart: the stored finding's start and when the history was restored. The
+         * replay of the stored floor opens that finding again, at a time near (not exactly at)
+         * the original one; a finding opening in between is the same finding. */
+        double restored_since, restored_at;
 
         uint64_t requests_total, replies_total, errors_total, timeouts_total, stale_total;
         char last_error[CENSUS_ERROR_MAX + 1];
@@ -144,6 +148,8 @@ void process_census_detach(ProcessCensus *c) {
 static size_t baseline_index(const ProcessCensus *c, double since) {
         if (since <= 0)
                 return 0;
+        if (c->restored_since > 0 && since >= c->restored_since && since <= c->restored_at)
+                since = c->restored_since;
         for (size_t i = 0; i < c->n; i++)
                 if (c->history[i].time >= since)
                         return i;
@@ -194,7 +200,7 @@ int process_census_latest(const ProcessCensus *c, const CensusRecord **ret, doub
         return 0;
 }
 
-int process_census_restore(ProcessCensus *c, const CensusRecord *r, double finding_since) {
+int process_census_restore(ProcessCensus *c, const CensusRecord *r, double finding_since, double now) {
         CensusRecord *rec;
 
         /* times increase along the history: the baseline logic depends on it */
@@ -202,6 +208,8 @@ int process_census_restore(ProcessCensus *c, const CensusRecord *r, double findi
                 return -ESTALE;
         if (finding_since > 0)
                 c->finding_since = finding_since;
+        c->restored_since = finding_since;
+        c->restored_at = now;
         rec = history_append(c);
         *rec = *r;
         rec->n_types = min_size(r->n_types, CENSUS_TYPES_MAX);

@@ -152,10 +152,13 @@ int process_census_ingest(ProcessCensus *c, const CensusReply *r, double now);
  * store. Returns 0, -ENODATA when there is none. */
 int process_census_latest(const ProcessCensus *c, const CensusRecord **ret, double *ret_finding_since);
 
-/* Put a stored census back into the history after a restart, oldest first: a record not newer
- * than the latest kept is ignored (-ESTALE). finding_since > 0 pins the baseline of that
- * finding until the next process_census_due() says which finding is open. Returns 0, -ESTALE. */
-int process_census_restore(ProcessCensus *c, const CensusRecord *r, double finding_since);
+/* Put a stored census back into the history after a restart (at `now`), oldest first: a record
+ * not newer than the latest kept is ignored (-ESTALE). finding_since > 0 pins the baseline of
+ * that finding until the next process_census_due() says which finding is open. The finding
+ * the restart's replay opens again (leak-resume.h) opens near, not exactly at, the stored
+ * start: a `since` between that start and `now` counts from the stored baseline. Returns 0,
+ * -ESTALE. */
+int process_census_restore(ProcessCensus *c, const CensusRecord *r, double finding_since, double now);
 
 /* The JSON of one census record (as "latest" in GET .../census, with its types). NULL on ENOMEM. */
 json_t *census_record_json(const CensusRecord *r);

@@ -926,14 +926,20 @@ START_TEST(test_censuses_kept_and_loaded) {
                 ck_assert_int_eq(store_load_censuses(s, "7-7", CENSUS_HISTORY_MAX, collect_census, &again, &n), 0);
                 for (size_t i = 0; i < again.n; i++) {
                         CensusRecord *r = census_at(again.time[i], again.id[i], again.handlers[i], 0);
-                        ck_assert_int_eq(process_census_restore(pc, r, again.since[i]), 0);
+                        ck_assert_int_eq(process_census_restore(pc, r, again.since[i], T0 + 3600), 0);
                         /* older than the latest: refused, the history stays ordered */
-                        ck_assert_int_eq(process_census_restore(pc, r, again.since[i]), -ESTALE);
+                        ck_assert_int_eq(process_census_restore(pc, r, again.since[i], T0 + 3600), -ESTALE);
                         free(r);
                 }
                 ck_assert_uint_eq(process_census_growing(pc, T0 + 239, g, 2), 1);
                 ck_assert_str_eq(g[0].type, "app.Handler");
                 ck_assert_int_eq(g[0].count_growth, 100 * (29 - 4));
+                /* the replay reopens the finding a little later (between the stored start and
+                 * the restart): the same finding, measured from the same baseline */
+                ck_assert_uint_eq(process_census_growing(pc, T0 + 60 * 20 + 7, g, 2), 1);
+                ck_assert_int_eq(g[0].count_growth, 100 * (29 - 4));
+                /* one that opens after the restart is another finding: no census since */
+                ck_assert_uint_eq(process_census_growing(pc, T0 + 3601, g, 2), 0);
                 process_census_free(pc);
         }
         /* Without a finding at the newest: the newest only. */
@@ -1161,6 +1167,9 @@ START_TEST(test_censuses_survive_restart) {
         ck_assert_ptr_nonnull(p->census);
         ck_assert_uint_eq(process_census_growing(p->census, T0 + 100, g, 2), 1);
         ck_assert_str_eq(g[0].type, "app.Handler");
+        ck_assert_int_eq(g[0].count_growth, 10000);
+        /* the replay reopens the finding at another time before the restart: the same growth */
+        ck_assert_uint_eq(process_census_growing(p->census, T0 + 500, g, 2), 1);
         ck_assert_int_eq(g[0].count_growth, 10000);
         json_decref(census_api(reg, "/api/v1/processes/1-1/census", query_from_zero, 404));
         {
