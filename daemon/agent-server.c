@@ -145,10 +145,10 @@ static size_t connections_of_uid(const AgentServer *s, uid_t uid) {
         return n;
 }
 
-/* A message refused for a string or array beyond the protocol's bounds (message.c words them
- * "longer than" / "more than" / "at most") counts as a limit hit too. */
-static void count_message_bound(const char *error) {
-        if (strstr(error, " longer than ") || strstr(error, " more than ") || strstr(error, " at most "))
+/* A message refused for a string or array beyond the protocol's bounds (message.c says so with
+ * -E2BIG) counts as a limit hit too. */
+static void count_message_bound(int r) {
+        if (r == -E2BIG)
                 limit_hit(LIMIT_MESSAGE_FIELD);
 }
 
@@ -228,7 +228,7 @@ static int handle_hello(Connection *c) {
         if (r == -ENOMEM)
                 return connection_reject(c, REJECT_BAD_MESSAGE, "out of memory");
         if (r < 0) {
-                count_message_bound(error);
+                count_message_bound(r);
                 return connection_reject(c, r == -EBADMSG ? REJECT_BAD_JSON : REJECT_BAD_MESSAGE, error);
         }
 
@@ -504,7 +504,7 @@ static int handle_sample(Connection *c, bool goodbye) {
         r = message_decode_sample_heap(c->reader.payload, c->reader.payload_len, goodbye, &sample, &heap, error,
                                        sizeof error);
         if (r < 0) {
-                count_message_bound(error);
+                count_message_bound(r);
                 return connection_reject(c, r == -EBADMSG ? REJECT_BAD_JSON : REJECT_BAD_MESSAGE, error);
         }
 
