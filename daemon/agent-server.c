@@ -476,8 +476,10 @@ static int handle_census(Connection *c) {
         r = message_decode_census(c->reader.payload, c->reader.payload_len, reply, error, sizeof error);
         if (r == -ENOMEM)
                 return connection_reject(c, REJECT_BAD_MESSAGE, "out of memory");
-        if (r < 0)
+        if (r < 0) {
+                count_message_bound(r);
                 return connection_reject(c, r == -EBADMSG ? REJECT_BAD_JSON : REJECT_BAD_MESSAGE, error);
+        }
         daemon_stats.frames_census_total++;
         if (!p->census || process_census_ingest(p->census, reply, now) < 0) {
                 /* not what we asked for (an old request, a reply after a timeout): harmless */
