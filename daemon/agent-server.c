@@ -445,22 +445,17 @@ static int census_send(Process *p, CensusKind kind, double since, double now) {
         return 0;
 }
 
-/* The start of the open finding (its baseline), or 0. */
-static double census_since(const Process *p) {
-        return p->leaks.current.open ? p->leaks.current.opened_at : 0;
-}
-
 int agent_server_request_census(Process *p, double now) {
-        return census_send(p, CENSUS_KIND_CENSUS, census_since(p), now);
+        return census_send(p, CENSUS_KIND_CENSUS, process_leaks_open_since(&p->leaks), now);
 }
 
 /* After each sample: a census when a finding opens, then every --census-interval while it
  * stays open. */
 static void census_schedule(Process *p) {
-        double now = now_unix();
+        double now = now_unix(), since = process_leaks_open_since(&p->leaks);
 
-        if (process_census_due(p->census, census_since(p), now))
-                (void) census_send(p, CENSUS_KIND_CENSUS, census_since(p), now);
+        if (process_census_due(p->census, since, now))
+                (void) census_send(p, CENSUS_KIND_CENSUS, since, now);
 }
 
 static int handle_census(Connection *c) {
@@ -493,7 +488,7 @@ static int handle_census(Connection *c) {
                          reply->error);
         /* A census that shows growth is followed at once by the chains to the growing types. */
         if (reply->kind == CENSUS_KIND_CENSUS && !reply->error[0])
-                (void) census_send(p, CENSUS_KIND_CHAINS, census_since(p), now);
+                (void) census_send(p, CENSUS_KIND_CHAINS, process_leaks_open_since(&p->leaks), now);
         return 1;
 }
 

@@ -15,12 +15,6 @@
 #include "macro.h"
 #include "store.h"
 
-/* Since when a census counts for the open finding (0: no finding, the oldest census is the
- * baseline). */
-static double finding_since(const Process *p) {
-        return p->leaks.current.open ? p->leaks.current.opened_at : 0;
-}
-
 static int on_stored_census(void *userdata, const CensusRecord *r, double since) {
         _cleanup_json_ json_t *o = census_record_json(r);
 
@@ -67,7 +61,7 @@ int api_census_get(Registry *reg, const char *id, const CensusQuery *q, double n
                 snprintf(error, error_size, "unknown process id \"%s\"", id);
                 return 0;
         }
-        body = process_census_json(p ? p->census : NULL, id, p ? finding_since(p) : 0, now);
+        body = process_census_json(p ? p->census : NULL, id, p ? process_leaks_open_since(&p->leaks) : 0, now);
         if (!body)
                 return -ENOMEM;
         if (q->history && add_history(store, id, q, body) < 0)

@@ -125,9 +125,13 @@ START_TEST(test_finding_closes_when_growth_stops_and_is_kept) {
         feed(&l, &t, 90, &rss, 1 * MIB, -1, &seed);
         ck_assert(l.current.open);
         ck_assert_int_eq(l.current.limit_source, LIMIT_HOST);
+        /* what census evidence counts from: the open finding's start, nothing once closed */
+        ck_assert(l.current.opened_at > 0);
+        ck_assert_double_eq(process_leaks_open_since(&l), l.current.opened_at);
         events = feed(&l, &t, 300, &rss, 0, -1, &seed);
         ck_assert(events & (1u << LEAK_EVENT_CLOSED));
         ck_assert(!l.current.open);
+        ck_assert_double_eq(process_leaks_open_since(&l), 0);
         ck_assert_uint_eq(l.n_history, 1);
         ck_assert(l.history[0].closed_at > l.history[0].opened_at);
         ck_assert_int_eq(l.history[0].worst, VERDICT_LEAK);
