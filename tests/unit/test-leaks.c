@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "api-leaks.h"
+#include "helper-registry.h"
 #include "leaks.h"
 #include "registry.h"
 
@@ -199,17 +200,6 @@ START_TEST(test_urgency_order) {
 }
 END_TEST
 
-static Process *attach(Registry *reg, pid_t pid) {
-        HwHello hello = { .protocol = 1, .pid = pid };
-        char id[PROCESS_ID_MAX];
-        Process *p;
-
-        snprintf(hello.service, sizeof hello.service, "svc-%d", (int) pid);
-        process_id_format(id, pid, 1000 + pid);
-        ck_assert_int_eq(registry_attach(reg, id, pid, 0, 0, 1, 1000 + pid, 0, &hello, 0, &p), 0);
-        return p;
-}
-
 START_TEST(test_api_leaks_json) {
         RegistryLimits limits = { .max_processes = 8, .history_capacity = 100, .exited_retention = 60 };
         Registry *reg;
@@ -221,9 +211,9 @@ START_TEST(test_api_leaks_json) {
         fast_config(&limits.detect);
         reg = registry_new(&limits);
         ck_assert_ptr_nonnull(reg);
-        slow = attach(reg, 101);
-        fast = attach(reg, 102);
-        flat = attach(reg, 103);
+        slow = helper_attach(reg, 101, 0);
+        fast = helper_attach(reg, 102, 0);
+        flat = helper_attach(reg, 103, 0);
         t = 1000, rss = 100 * MIB;
         feed(&slow->leaks, &t, 120, &rss, 1 * MIB, 1024 * MIB, &seed);
         t = 1000, rss = 100 * MIB;
