@@ -30,9 +30,10 @@
 #define STORE_TIERS_MAX 4
 #define STORE_ID_MAX 48 /* == PROCESS_ID_MAX */
 #define STORE_FILE_NAME "history.db"
-/* Censuses kept per process (the newest, plus the baseline of the finding open at the newest),
- * and written per flush while the disk fails: a census is rare (one per --census-interval while
- * a finding is open) but ~3 KiB. */
+/* Censuses stored per process (the newest, plus the baseline of the finding open at the newest)
+ * and held unwritten per process while the disk fails. A census is rare (one per
+ * --census-interval while a finding is open) but about 2 KiB (64 types of ~25-byte names, 33
+ * bytes each). */
 #define STORE_CENSUSES_PER_PROCESS 16
 #define STORE_CENSUS_PENDING_MAX 8
 

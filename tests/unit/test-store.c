@@ -1020,7 +1020,9 @@ START_TEST(test_censuses_while_unavailable) {
 }
 END_TEST
 
-/* A file of schema 1 (before censuses) gets the table, its rows untouched. */
+/* A file of schema 1 (before censuses) gets the table, its rows untouched. The schema-1 text is
+ * written out here on purpose: it is the frozen format of files in the field, not whatever
+ * store.c's first migration may become. */
 START_TEST(test_schema1_migrated) {
         char path[300];
         StoreConfig c;
