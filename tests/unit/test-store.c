@@ -1163,6 +1163,16 @@ START_TEST(test_censuses_survive_restart) {
         ck_assert_int_eq(store_open(&c, T0 + 3600, &s), 0);
         reg = registry_new(&rl);
         registry_set_store(reg, s, persist_on_free, s);
+        {
+                /* before the restore: a process only the store holds answers with its history */
+                char path[128];
+                snprintf(path, sizeof path, "/api/v1/processes/%s/census", id);
+                j = census_api(reg, path, query_from_zero, 200);
+                ck_assert_uint_eq(json_array_size(json_object_get(j, "censuses")), 0);
+                ck_assert(json_is_null(json_object_get(j, "latest")));
+                ck_assert_uint_eq(json_array_size(json_object_get(j, "history")), 3);
+                json_decref(j);
+        }
         ck_assert_int_eq(persist_restore(reg, T0 + 3600, 7 * 86400), 1);
         p = registry_find(reg, id);
         ck_assert_ptr_nonnull(p);
