@@ -152,10 +152,10 @@ static size_t connections_of_uid(const AgentServer *s, uid_t uid) {
         return n;
 }
 
-/* A message refused for a string or array beyond the protocol's bounds (message.c words them
- * "longer than" / "more than" / "at most") counts as a limit hit too. */
-static void count_message_bound(const char *error) {
-        if (strstr(error, " longer than ") || strstr(error, " more than ") || strstr(error, " at most "))
+/* A message refused for a string or array beyond the protocol's bounds (message.c says so with
+ * -E2BIG) counts as a limit hit too. */
+static void count_message_bound(int r) {
+        if (r == -E2BIG)
                 limit_hit(LIMIT_MESSAGE_FIELD);
 }
 
@@ -235,7 +235,7 @@ static int handle_hello(Connection *c) {
         if (r == -ENOMEM)
                 return connection_reject(c, REJECT_BAD_MESSAGE, "out of memory");
         if (r < 0) {
-                count_message_bound(error);
+                count_message_bound(r);
                 return connection_reject(c, r == -EBADMSG ? REJECT_BAD_JSON : REJECT_BAD_MESSAGE, error);
         }
 
@@ -452,22 +452,17 @@ static int census_send(Process *p, CensusKind kind, double since, double now) {
         return 0;
 }
 
-/* The start of the open finding (its baseline), or 0. */
-static double census_since(const Process *p) {
-        return p->leaks.current.open ? p->leaks.current.opened_at : 0;
-}
-
 int agent_server_request_census(Process *p, double now) {
-        return census_send(p, CENSUS_KIND_CENSUS, census_since(p), now);
+        return census_send(p, CENSUS_KIND_CENSUS, process_leaks_open_since(&p->leaks), now);
 }
 
 /* After each sample: a census when a finding opens, then every --census-interval while it
  * stays open. */
 static void census_schedule(Process *p) {
-        double now = now_unix();
+        double now = now_unix(), since = process_leaks_open_since(&p->leaks);
 
-        if (process_census_due(p->census, census_since(p), now))
-                (void) census_send(p, CENSUS_KIND_CENSUS, census_since(p), now);
+        if (process_census_due(p->census, since, now))
+                (void) census_send(p, CENSUS_KIND_CENSUS, since, now);
 }
 
 /* The agent marks a stack sent once it is in a report it built (per connection, and again
@@ -501,20 +496,24 @@ static int handle_census(Connection *c) {
         r = message_decode_census(c->reader.payload, c->reader.payload_len, reply, error, sizeof error);
         if (r == -ENOMEM)
                 return connection_reject(c, REJECT_BAD_MESSAGE, "out of memory");
-        if (r < 0)
+        if (r < 0) {
+                count_message_bound(r);
                 return connection_reject(c, r == -EBADMSG ? REJECT_BAD_JSON : REJECT_BAD_MESSAGE, error);
+        }
         daemon_stats.frames_census_total++;
         if (!p->census || process_census_ingest(p->census, reply, now) < 0) {
                 /* not what we asked for (an old request, a reply after a timeout): harmless */
                 daemon_stats.census_replies_unexpected_total++;
                 return 1;
         }
+        if (reply->kind == CENSUS_KIND_CENSUS && !reply->error[0])
+                persist_census(c->server->registry, p);
         if (reply->error[0])
                 log_info("Agent %s: %s request %u refused: %s", p->id, census_kind_to_string(reply->kind), reply->id,
                          reply->error);
         /* A census that shows growth is followed at once by the chains to the growing types. */
         if (reply->kind == CENSUS_KIND_CENSUS && !reply->error[0])
-                (void) census_send(p, CENSUS_KIND_CHAINS, census_since(p), now);
+                (void) census_send(p, CENSUS_KIND_CHAINS, process_leaks_open_since(&p->leaks), now);
         return 1;
 }
 
@@ -527,7 +526,7 @@ static int handle_sample(Connection *c, bool goodbye) {
         r = message_decode_sample_heap(c->reader.payload, c->reader.payload_len, goodbye, &sample, &heap, error,
                                        sizeof error);
         if (r < 0) {
-                count_message_bound(error);
+                count_message_bound(r);
                 return connection_reject(c, r == -EBADMSG ? REJECT_BAD_JSON : REJECT_BAD_MESSAGE, error);
         }
 

@@ -13,15 +13,62 @@
 #include "census.h"
 #include "json-util.h"
 #include "macro.h"
+#include "store.h"
 
-/* Since when a census counts for the open finding (0: no finding, the oldest census is the
- * baseline). */
-static double finding_since(const Process *p) {
-        return p->leaks.current.open ? p->leaks.current.opened_at : 0;
+static int on_stored_census(void *userdata, const CensusRecord *r, double since) {
+        _cleanup_json_ json_t *o = census_record_json(r);
+
+        if (!o || json_add(o, "finding_since", since > 0 ? json_real(since) : json_null()) < 0)
+                return -ENOMEM;
+        return json_append(userdata, TAKE_PTR(o));
 }
 
-json_t *api_census_get(const Process *p, double now) {
-        return process_census_json(p->census, p->id, finding_since(p), now);
+/* "history": the stored censuses in [from, to], oldest first, at most CENSUS_HISTORY_ROWS_MAX,
+ * and "history_truncated" when there are more. */
+static int add_history(Store *store, const char *id, const CensusQuery *q, json_t *body) {
+        _cleanup_json_ json_t *history = json_array();
+        size_t n = 0;
+        int r = -ENOENT;
+
+        if (!history)
+                return -ENOMEM;
+        if (store)
+                r = store_read_censuses(store, id, q->from, q->to, CENSUS_HISTORY_ROWS_MAX + 1, on_stored_census, history,
+                                        &n);
+        if (r == -ENOMEM)
+                return r;
+        /* Not stored (no store, an id without censuses, a database not open): none to show. */
+        if (r < 0)
+                json_array_clear(history);
+        if (json_array_size(history) > CENSUS_HISTORY_ROWS_MAX)
+                json_array_remove(history, CENSUS_HISTORY_ROWS_MAX);
+        if (json_add(body, "history_truncated", json_boolean(r >= 0 && n > CENSUS_HISTORY_ROWS_MAX)) < 0 ||
+            json_add(body, "history", TAKE_PTR(history)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int api_census_get(Registry *reg, const char *id, const CensusQuery *q, double now, int *ret_status,
+                   json_t **ret_json, char *error, size_t error_size) {
+        Process *p = registry_find(reg, id);
+        Store *store = registry_get_store(reg);
+        _cleanup_json_ json_t *body = NULL;
+        StoreProcessInfo info;
+
+        *ret_json = NULL;
+        if (!p && (!store || store_get_process(store, id, &info) < 0)) {
+                *ret_status = 404;
+                snprintf(error, error_size, "unknown process id \"%s\"", id);
+                return 0;
+        }
+        body = process_census_json(p ? p->census : NULL, id, p ? process_leaks_open_since(&p->leaks) : 0, now);
+        if (!body)
+                return -ENOMEM;
+        if (q->history && add_history(store, id, q, body) < 0)
+                return -ENOMEM;
+        *ret_status = 200;
+        *ret_json = TAKE_PTR(body);
+        return 0;
 }
 
 int api_census_request(Registry *reg, const char *id, double now, int *ret_status, json_t **ret_json, char *error,

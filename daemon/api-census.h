@@ -13,9 +13,14 @@
 #include <stddef.h>
 
 #include "registry.h"
+#include "router.h"
 
-/* The body of GET .../census for p. NULL on ENOMEM. */
-json_t *api_census_get(const Process *p, double now);
+/* GET .../census for the process id: 200 with what census.c keeps in memory and, when q asks
+ * for it, "history": the censuses stored in [q->from, q->to] (an ended process the daemon only
+ * has in the store answers with that history alone); 404 unknown process. Sets *ret_status and
+ * either *ret_json (a new reference) or the message in error[error_size]. Returns 0, -ENOMEM. */
+int api_census_get(Registry *reg, const char *id, const CensusQuery *q, double now, int *ret_status,
+                   json_t **ret_json, char *error, size_t error_size);
 
 /* POST .../census for the process id: 202 with {"id", "request_id", "kind"} when the request
  * went out; 404 unknown process, 409 not live (no agent to ask), 429 too soon or one already

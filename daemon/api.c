@@ -841,15 +841,17 @@ static int handle_json(Registry *reg, const Route *route, ApiQueryFunc query, vo
                 break;
         }
 
-        case ROUTE_CENSUS:
-                p = registry_find(reg, route->id);
-                if (!p) {
-                        reply->status = 404;
-                        snprintf(reply->error, sizeof reply->error, "unknown process id \"%s\"", route->id);
+        case ROUTE_CENSUS: {
+                CensusQuery cq;
+
+                if (router_parse_census_query(lookup(query, userdata, "from"), lookup(query, userdata, "to"), now, &cq,
+                                              reply->error, sizeof reply->error) < 0) {
+                        reply->status = 400;
                         return 0;
                 }
-                reply->json = api_census_get(p, now);
-                break;
+                return api_census_get(reg, route->id, &cq, now, &reply->status, &reply->json, reply->error,
+                                      sizeof reply->error);
+        }
 
         case ROUTE_CENSUS_REQUEST: {
                 const char *message = NULL;

@@ -25,18 +25,6 @@ CensusConfig census_config = {
         .timeout = CENSUS_TIMEOUT_DEFAULT,
 };
 
-typedef struct CensusRecord {
-        uint32_t id;
-        double time;
-        double duration_seconds, gil_seconds, gil_cpu_seconds, budget_seconds;
-        unsigned slices;
-        bool complete, sampled, consistent;
-        double fraction;
-        uint64_t objects, types_total;
-        size_t n_types;
-        CensusType types[CENSUS_TYPES_MAX];
-} CensusRecord;
-
 struct ProcessCensus {
         CensusRecord history[CENSUS_HISTORY_MAX]; /* oldest first */
         size_t n;
@@ -54,6 +42,11 @@ struct ProcessCensus {
         double last_census_request;
         double last_api_request;
         double finding_since; /* the open finding's opening time, 0 without: its baseline stays */
+        double latest_finding_since; /* finding_since when the latest census came in */
+        /* After a restart: the stored finding's start and when the history was restored. The
+         * replay of the stored floor opens that finding again, at a time near (not exactly at)
+         * the original one; a finding opening in between is the same finding. */
+        double restored_since, restored_at;
 
         uint64_t requests_total, replies_total, errors_total, timeouts_total, stale_total;
         char last_error[CENSUS_ERROR_MAX + 1];
@@ -155,15 +148,17 @@ void process_census_detach(ProcessCensus *c) {
 static size_t baseline_index(const ProcessCensus *c, double since) {
         if (since <= 0)
                 return 0;
+        if (c->restored_since > 0 && since >= c->restored_since && since <= c->restored_at)
+                since = c->restored_since;
         for (size_t i = 0; i < c->n; i++)
                 if (c->history[i].time >= since)
                         return i;
         return c->n;
 }
 
-static void history_add(ProcessCensus *c, const CensusReply *r) {
-        CensusRecord *rec;
-
+/* The slot of a new record at the end, the oldest one dropped when full except the open
+ * finding's baseline. */
+static CensusRecord *history_append(ProcessCensus *c) {
         if (c->n == CENSUS_HISTORY_MAX) {
                 /* drop the oldest record except the open finding's baseline */
                 size_t keep = baseline_index(c, c->finding_since), drop = keep == 0 ? 1 : 0;
@@ -171,7 +166,12 @@ static void history_add(ProcessCensus *c, const CensusReply *r) {
                 memmove(&c->history[drop], &c->history[drop + 1], (c->n - drop - 1) * sizeof c->history[0]);
                 c->n--;
         }
-        rec = &c->history[c->n++];
+        return &c->history[c->n++];
+}
+
+static void history_add(ProcessCensus *c, const CensusReply *r) {
+        CensusRecord *rec = history_append(c);
+
         *rec = (CensusRecord) {
                 .id = r->id,
                 .time = r->time,
@@ -189,6 +189,35 @@ static void history_add(ProcessCensus *c, const CensusReply *r) {
                 .n_types = min_size(r->n_types, CENSUS_TYPES_MAX),
         };
         memcpy(rec->types, r->types, rec->n_types * sizeof rec->types[0]);
+        c->latest_finding_since = c->finding_since;
+}
+
+int process_census_latest(const ProcessCensus *c, const CensusRecord **ret, double *ret_finding_since) {
+        if (!c || c->n == 0)
+                return -ENODATA;
+        *ret = &c->history[c->n - 1];
+        *ret_finding_since = c->latest_finding_since;
+        return 0;
+}
+
+int process_census_restore(ProcessCensus *c, const CensusRecord *r, double finding_since, double now) {
+        CensusRecord *rec;
+
+        /* times increase along the history: the baseline logic depends on it */
+        if (c->n > 0 && !(r->time > c->history[c->n - 1].time))
+                return -ESTALE;
+        if (finding_since > 0)
+                c->finding_since = finding_since;
+        c->restored_since = finding_since;
+        c->restored_at = now;
+        rec = history_append(c);
+        *rec = *r;
+        rec->n_types = min_size(r->n_types, CENSUS_TYPES_MAX);
+        c->latest_finding_since = finding_since;
+        /* new request ids follow the restored ones: one id names one census in the API */
+        if (r->id >= c->next_id && r->id < UINT32_MAX)
+                c->next_id = r->id + 1;
+        return 0;
 }
 
 int process_census_ingest(ProcessCensus *c, const CensusReply *r, double now) {
@@ -340,6 +369,10 @@ static json_t *record_json(const CensusRecord *r, bool with_types) {
         if (json_add(o, "types", TAKE_PTR(types)) < 0)
                 return NULL;
         return TAKE_PTR(o);
+}
+
+json_t *census_record_json(const CensusRecord *r) {
+        return record_json(r, true);
 }
 
 json_t *process_census_json(const ProcessCensus *c, const char *process_id, double since, double now) {

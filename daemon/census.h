@@ -71,6 +71,19 @@ typedef struct CensusReply {
         CensusChain chains[HW_CHAINS_MAX];
 } CensusReply;
 
+/* One census as kept in the history (and, through persist.c, in the history database). */
+typedef struct CensusRecord {
+        uint32_t id;
+        double time;
+        double duration_seconds, gil_seconds, gil_cpu_seconds, budget_seconds;
+        unsigned slices;
+        bool complete, sampled, consistent;
+        double fraction;
+        uint64_t objects, types_total;
+        size_t n_types;
+        CensusType types[CENSUS_TYPES_MAX];
+} CensusRecord;
+
 typedef struct CensusRequest {
         uint32_t id;
         CensusKind kind;
@@ -133,6 +146,22 @@ void process_census_detach(ProcessCensus *c);
  * (-ESTALE). A census is added to the history (the oldest dropped first, except the baseline
  * of the open finding); chains replace the latest chains. Returns 0 or -ESTALE. */
 int process_census_ingest(ProcessCensus *c, const CensusReply *r, double now);
+
+/* The storage side (persist.c). The census ingested last and the opening time of the finding
+ * that was open then (0: none), whose baseline stays in the history: what is written to the
+ * store. Returns 0, -ENODATA when there is none. */
+int process_census_latest(const ProcessCensus *c, const CensusRecord **ret, double *ret_finding_since);
+
+/* Put a stored census back into the history after a restart (at `now`), oldest first: a record
+ * not newer than the latest kept is ignored (-ESTALE). finding_since > 0 pins the baseline of
+ * that finding until the next process_census_due() says which finding is open. The finding
+ * the restart's replay opens again (leak-resume.h) opens near, not exactly at, the stored
+ * start: a `since` between that start and `now` counts from the stored baseline. Returns 0,
+ * -ESTALE. */
+int process_census_restore(ProcessCensus *c, const CensusRecord *r, double finding_since, double now);
+
+/* The JSON of one census record (as "latest" in GET .../census, with its types). NULL on ENOMEM. */
+json_t *census_record_json(const CensusRecord *r);
 
 /* Types whose count grew from the baseline census (the first at or after `since`, else the
  * oldest kept) to the latest one, largest growth first, at most n. Returns how many. */

@@ -29,14 +29,14 @@ static double share(double part, double whole) {
 void leak_evidence_census(const Process *p, int *ret_types, int *ret_chains) {
         /* The census keeps its history per process (census.c); the counts are those since the
          * open finding's start, so a census from an earlier finding does not decide this one. */
-        const Finding *f = &p->leaks.current;
+        double since = process_leaks_open_since(&p->leaks);
 
-        if (!f->open) {
+        if (since <= 0) {
                 *ret_types = -1;
                 *ret_chains = -1;
                 return;
         }
-        process_census_counts(p->census, f->opened_at, ret_types, ret_chains);
+        process_census_counts(p->census, since, ret_types, ret_chains);
 }
 
 static void input_from_span(const Process *p, const EvidenceSpan *s, ClassifyInput *in) {

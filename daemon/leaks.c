@@ -78,6 +78,10 @@ LeakVerdict process_leaks_verdict(const ProcessLeaks *l) {
         return l->current.open ? l->current.verdict : VERDICT_NONE;
 }
 
+double process_leaks_open_since(const ProcessLeaks *l) {
+        return l->current.open ? l->current.opened_at : 0;
+}
+
 /* Where the process's memory ends, and what grows towards it. A cgroup limit is the one the
  * OOM killer enforces for the process; without one, the machine's available memory is. */
 static void finding_project(Finding *f, const SeriesDetector *rss, const HwSample *s, double host_available) {

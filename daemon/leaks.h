@@ -94,6 +94,10 @@ int process_leaks_add_sample(ProcessLeaks *l, const HwSample *s, double host_ava
 /* The verdict now (NONE when no finding is open). */
 LeakVerdict process_leaks_verdict(const ProcessLeaks *l);
 
+/* When the open finding opened, or 0 when none is open: what census evidence counts from (the
+ * first census at or after it is the finding's baseline, census.h). */
+double process_leaks_open_since(const ProcessLeaks *l);
+
 /* Ordering for /api/v1/leaks: most urgent first. leak before suspect; then the sooner time to
  * limit; then the faster relative growth. Returns <0, 0, >0 like strcmp. */
 int finding_compare_urgency(const Finding *a, const Finding *b);

@@ -25,14 +25,29 @@
 #define COUNT_MAX (INT64_C(1) << 53)
 #define UNIX_TIME_MAX 4102444800.0 /* 2100-01-01 */
 
-_printf_(3, 4) static int fail(char *error, size_t size, const char *fmt, ...) {
+/* Writes the message into the caller's buffer and returns r: -EINVAL for a member that is wrong
+ * (fail()), -E2BIG for a string or array beyond the protocol's bounds (fail_bound(), which the
+ * daemon counts as a limit hit besides refusing the message: agent-server.c). */
+_printf_(4, 5) static int fail_with(int r, char *error, size_t size, const char *fmt, ...) {
         va_list ap;
+
         if (error && size > 0) {
                 va_start(ap, fmt);
                 vsnprintf(error, size, fmt, ap);
                 va_end(ap);
         }
-        return -EINVAL;
+        return r;
+}
+#define fail(error, size, ...) fail_with(-EINVAL, error, size, __VA_ARGS__)
+#define fail_bound(error, size, ...) fail_with(-E2BIG, error, size, __VA_ARGS__)
+
+/* An array member of at most max entries. */
+static int check_array(json_t *v, const char *key, size_t max, char *error, size_t size) {
+        if (!json_is_array(v))
+                return fail(error, size, "member '%s' must be an array of at most %zu entries", key, max);
+        if (json_array_size(v) > max)
+                return fail_bound(error, size, "member '%s' must be an array of at most %zu entries", key, max);
+        return 0;
 }
 
 /* Each getter: absent member -> 0 and *ret unchanged unless required; wrong type/range ->
@@ -96,7 +111,7 @@ static int check_string(json_t *v, const char *key, size_t max, bool printable, 
         s = json_string_value(v);
         n = json_string_length(v);
         if (n > max)
-                return fail(error, size, "member '%s' longer than %zu bytes", key, max);
+                return fail_bound(error, size, "member '%s' longer than %zu bytes", key, max);
         if (strlen(s) != n)
                 return fail(error, size, "member '%s' contains NUL", key);
         if (printable)
@@ -169,7 +184,7 @@ static int decode_argv(json_t *root, char ***ret, char *error, size_t size) {
                 return fail(error, size, "member 'argv' must be an array");
         n = json_array_size(v);
         if (n > HW_ARGV_MAX)
-                return fail(error, size, "member 'argv' has more than %d entries", HW_ARGV_MAX);
+                return fail_bound(error, size, "member 'argv' has more than %d entries", HW_ARGV_MAX);
         json_array_foreach(v, i, item) {
                 int r = check_string(item, "argv[]", HW_ARG_MAX, false, error, size);
                 if (r < 0)
@@ -319,8 +334,8 @@ static int decode_heap(json_t *heap, HwHeapReport **ret, char *error, size_t siz
 
         sites = json_object_get(heap, "sites");
         if (sites && !json_is_null(sites)) {
-                if (!json_is_array(sites) || json_array_size(sites) > HW_HEAP_SITES_MAX)
-                        return fail(error, size, "member 'sites' must be an array of at most %d entries", HW_HEAP_SITES_MAX);
+                if ((r = check_array(sites, "sites", HW_HEAP_SITES_MAX, error, size)) < 0)
+                        return r;
                 h->sites = calloc(json_array_size(sites) + 1, sizeof *h->sites);
                 if (!h->sites)
                         return -ENOMEM;
@@ -341,8 +356,8 @@ static int decode_heap(json_t *heap, HwHeapReport **ret, char *error, size_t siz
 
         stacks = json_object_get(heap, "stacks");
         if (stacks && !json_is_null(stacks)) {
-                if (!json_is_array(stacks) || json_array_size(stacks) > HW_HEAP_STACKS_MAX)
-                        return fail(error, size, "member 'stacks' must be an array of at most %d entries", HW_HEAP_STACKS_MAX);
+                if ((r = check_array(stacks, "stacks", HW_HEAP_STACKS_MAX, error, size)) < 0)
+                        return r;
                 h->stacks = calloc(json_array_size(stacks) + 1, sizeof *h->stacks);
                 if (!h->stacks)
                         return -ENOMEM;
@@ -357,9 +372,8 @@ static int decode_heap(json_t *heap, HwHeapReport **ret, char *error, size_t siz
                         if ((r = get_int(v, "id", true, 1, UINT32_MAX, &st->id, error, size)) < 0)
                                 return r;
                         frames = json_object_get(v, "frames");
-                        if (!json_is_array(frames) || json_array_size(frames) > HW_HEAP_FRAMES_MAX)
-                                return fail(error, size, "member 'frames' must be an array of at most %d entries",
-                                            HW_HEAP_FRAMES_MAX);
+                        if ((r = check_array(frames, "frames", HW_HEAP_FRAMES_MAX, error, size)) < 0)
+                                return r;
                         st->frames = calloc(json_array_size(frames) + 1, sizeof *st->frames);
                         if (!st->frames)
                                 return -ENOMEM;
@@ -466,9 +480,8 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
                         return r;
                 gens = json_object_get(gc, "generations");
                 if (gens && !json_is_null(gens)) {
-                        if (!json_is_array(gens) || json_array_size(gens) > HW_GC_GENERATIONS_MAX)
-                                return fail(error, size, "member 'generations' must be an array of at most %d entries",
-                                            HW_GC_GENERATIONS_MAX);
+                        if ((r = check_array(gens, "generations", HW_GC_GENERATIONS_MAX, error, size)) < 0)
+                                return r;
                         json_array_foreach(gens, i, g) {
                                 r = decode_generation(g, "generations", &s.gc[i], error, size);
                                 if (r < 0)
@@ -602,7 +615,7 @@ static int decode_census_array(json_t *root, const char *key, size_t keep, size_
         if (!json_is_array(a))
                 return fail(error, size, "member '%s' must be an array", key);
         if (json_array_size(a) > limit)
-                return fail(error, size, "member '%s' has more than %zu entries", key, limit);
+                return fail_bound(error, size, "member '%s' has more than %zu entries", key, limit);
         for (size_t i = 0; i < json_array_size(a) && n < keep; i++) {
                 int r = decode(json_array_get(a, i), (char *) items + n * item_size, error, size);
                 if (r < 0)

@@ -15,8 +15,11 @@
 
 #define MESSAGE_ERROR_MAX 160
 
-/* Returns 0, -EBADMSG (payload not a JSON object; *ret untouched), -EINVAL (a member is wrong;
- * *ret untouched) or -ENOMEM. On success the caller owns ret->argv (hw_hello_done()). */
+/* Every decoder: -E2BIG when a string or array is beyond the protocol's bounds (a limit hit,
+ * docs/security.md), -EINVAL for any other wrong member; the message in error either way.
+ *
+ * Returns 0, -EBADMSG (payload not a JSON object; *ret untouched), -EINVAL or -E2BIG (a member is
+ * wrong; *ret untouched) or -ENOMEM. On success the caller owns ret->argv (hw_hello_done()). */
 int message_decode_hello(const uint8_t *payload, size_t len, HwHello *ret, char *error, size_t error_size);
 
 /* goodbye: decode the GOODBYE variant (adds "reason"). Same returns as above. */
@@ -38,6 +41,6 @@ int message_encode_request(const CensusRequest *req, uint8_t **ret, size_t *ret_
 
 /* Decode and validate a CENSUS payload: bounded arrays (at most HW_CENSUS_TOP_MAX types, of
  * which the first CENSUS_TYPES_MAX are kept; at most HW_CHAINS_MAX chains), bounded printable
- * strings, counts and times in range. Returns 0, -EBADMSG (not a JSON object), -EINVAL (a
+ * strings, counts and times in range. Returns 0, -EBADMSG (not a JSON object), -EINVAL or -E2BIG (a
  * member is wrong; message in error) or -ENOMEM; *ret untouched on failure. */
 int message_decode_census(const uint8_t *payload, size_t len, CensusReply *ret, char *error, size_t error_size);

@@ -101,6 +101,45 @@ void persist_sample(Registry *reg, Process *p) {
         (void) store_series_add(store, p->stored, pt);
 }
 
+void persist_census(Registry *reg, Process *p) {
+        Store *store = registry_get_store(reg);
+        const CensusRecord *rec;
+        double since;
+
+        if (!store || !p->stored || process_census_latest(p->census, &rec, &since) < 0)
+                return;
+        (void) store_series_add_census(store, p->stored, rec, since); /* ENOMEM: not durable, still served */
+}
+
+typedef struct CensusRestore {
+        ProcessCensus *census;
+        double now;
+} CensusRestore;
+
+static int on_stored_census(void *userdata, const CensusRecord *r, double finding_since) {
+        CensusRestore *cr = userdata;
+
+        (void) process_census_restore(cr->census, r, finding_since, cr->now);
+        return 0;
+}
+
+/* The censuses of a restored record: what GET .../census showed before, and the baseline its
+ * open finding's growing types are measured from. */
+static void restore_censuses(Store *store, Process *p, double now) {
+        CensusRestore cr = { .now = now };
+        size_t n = 0;
+        int r;
+
+        if (process_census_ensure(&p->census) < 0)
+                return;
+        cr.census = p->census;
+        r = store_load_censuses(store, p->id, CENSUS_HISTORY_MAX, on_stored_census, &cr, &n);
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "Failed to read the stored censuses of %s: %m", p->id);
+        if (n == 0)
+                p->census = process_census_free(p->census); /* as for a process never censused */
+}
+
 ExitReason persist_exit_reason(const Process *p, ExitReason reason) {
         int64_t now_kills;
 
@@ -229,6 +268,7 @@ static int on_stored_process(void *userdata, const StoreProcessInfo *in) {
                 snprintf(info.exit_reason, sizeof info.exit_reason, "%s",
                          exit_reason_to_string(EXIT_REASON_CONNECTION_LOST));
                 store_series_set_info(rs->store, p->stored, &info);
+                restore_censuses(rs->store, p, rs->now);
         }
         if (leak_resume_new(rs->store, p->id, rs->now, rs->horizon, &p->resume) < 0)
                 p->resume = NULL;

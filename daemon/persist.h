@@ -6,7 +6,10 @@
  * that were live when the daemon stopped (so a reconnecting agent finds the same {id} and its
  * leak detectors resume from the stored floor) and closes the records of those that ended
  * while the daemon was away. Also decides whether a lost connection was the OOM killer (the
- * process's cgroup oom_kill count rose since it attached). Every function is a no-op without a
+ * process's cgroup oom_kill count rose since it attached). Censuses go the same way: each one
+ * an agent answers is queued for the store, and a restored record gets its censuses back (the
+ * newest, with the baseline of the finding open then), so the growing types of an open finding
+ * survive a restart. Every function is a no-op without a
  * store. Logs only the restore summary and failures, rate-limited by the caller's RateLimit.
  */
 #pragma once
@@ -20,6 +23,8 @@ void persist_attach(Registry *reg, Process *p);
 void persist_sample(Registry *reg, Process *p);
 /* The reason a connection ended, corrected to EXIT_REASON_OOM_KILLED when the cgroup says so. */
 ExitReason persist_exit_reason(const Process *p, ExitReason reason);
+/* After a census was added to p->census: queue it for the store. */
+void persist_census(Registry *reg, Process *p);
 /* After registry_detach(): queue the final process row. */
 void persist_detach(Registry *reg, Process *p);
 /* Queue the rows of processes that changed since the last call (before store_flush()). */

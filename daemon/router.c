@@ -290,6 +290,23 @@ int router_parse_series_query(const char *metric, const char *from, const char *
         return 0;
 }
 
+int router_parse_census_query(const char *from, const char *to, double now, CensusQuery *ret, char *err,
+                              size_t err_size) {
+        CensusQuery q = { .history = from || to, .from = 0, .to = now };
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        if (to && (r = parse_time_param("to", to, &q.to, err, err_size)) < 0)
+                return r;
+        if (from && (r = parse_time_param("from", from, &q.from, err, err_size)) < 0)
+                return r;
+        if (!(q.from <= q.to))
+                return set_error(err, err_size, "from (%.3f) is after to (%.3f)", q.from, q.to);
+        *ret = q;
+        return 0;
+}
+
 int router_parse_heap_query(const char *window, const char *limit, HeapQuery *ret, char *err, size_t err_size) {
         char buf[ECHO_MAX + 1];
         HeapQuery q = { .window = HEAP_WINDOW_DEFAULT, .limit = HEAP_LIMIT_DEFAULT };

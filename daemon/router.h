@@ -112,6 +112,18 @@ typedef struct HeapQuery {
         size_t limit;  /* sites to return */
 } HeapQuery;
 
+/* GET /api/v1/processes/{id}/census?from=T&to=T: with either, the stored censuses in [from, to]
+ * come too ("history"). */
+#define CENSUS_HISTORY_ROWS_MAX 64 /* rows of "history" in one reply */
+typedef struct CensusQuery {
+        bool history;
+        double from, to; /* to defaults to now, from to 0 */
+} CensusQuery;
+
+/* NULL means absent. Returns 0, or -EINVAL with a message in err[err_size]. */
+int router_parse_census_query(const char *from, const char *to, double now, CensusQuery *ret, char *err,
+                              size_t err_size);
+
 /* /api/v1/processes/{id}/heap?window=S&limit=N; NULL means absent (defaults: heap.h).
  * Returns 0, or -EINVAL with a message in err[err_size]. */
 int router_parse_heap_query(const char *window, const char *limit, HeapQuery *ret, char *err, size_t err_size);

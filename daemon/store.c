@@ -34,7 +34,7 @@
 #include "store.h"
 #include "time-util.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_BUSY_TIMEOUT_MS 20
 #define STORE_MAINTAIN_PASS_SECONDS 60.0 /* a retention pass at most this often */
 #define STORE_MAINTAIN_PROCS_PER_STEP 64  /* (tier, process) deletes per step */
@@ -55,6 +55,19 @@ typedef struct Bucket {
         uint32_t finite[_HISTORY_METRIC_MAX]; /* samples with a finite value, per metric */
 } Bucket;
 
+/* A census waiting for the next flush: its types already encoded (a few KiB where the record
+ * is ~18 KiB). */
+typedef struct PendingCensus {
+        double finding_since;
+        uint32_t id;
+        double time, duration_seconds, gil_seconds, gil_cpu_seconds, budget_seconds, fraction;
+        unsigned slices;
+        bool complete, sampled, consistent;
+        uint64_t objects, types_total;
+        size_t len;
+        uint8_t blob[];
+} PendingCensus;
+
 struct StoreSeries {
         StoreSeries *prev, *next;
         char id[STORE_ID_MAX];
@@ -65,6 +78,8 @@ struct StoreSeries {
         bool has_info;
         StoreProcessInfo info;
         Bucket buckets[STORE_TIERS_MAX];
+        PendingCensus *censuses[STORE_CENSUS_PENDING_MAX]; /* oldest first */
+        size_t n_censuses;
 };
 
 typedef struct PendingRow {
@@ -85,7 +100,8 @@ struct Store {
         RateLimit log_ratelimit;
         StoreStats stats;
 
-        sqlite3_stmt *st_point, *st_proc_key, *st_proc_insert, *st_proc_update, *st_last_bucket;
+        sqlite3_stmt *st_point, *st_proc_key, *st_proc_insert, *st_proc_update, *st_last_bucket, *st_census_insert,
+                *st_census_trim;
 
         StoreSeries *series;
         size_t released_kept; /* released series still held for unwritten rows */
@@ -489,7 +505,7 @@ static void checkpointer_stop(Store *s) {
 
 static void store_close_db(Store *s) {
         sqlite3_stmt **stmts[] = { &s->st_point, &s->st_proc_key, &s->st_proc_insert, &s->st_proc_update,
-                                   &s->st_last_bucket };
+                                   &s->st_last_bucket, &s->st_census_insert, &s->st_census_trim };
 
         checkpointer_stop(s);
         for (size_t i = 0; i < ELEMENTSOF(stmts); i++) {
@@ -524,6 +540,13 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         "CREATE TABLE points ("
         " tier INTEGER NOT NULL, proc INTEGER NOT NULL, t INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL,"
         " PRIMARY KEY (tier, proc, t)) WITHOUT ROWID;",
+        /* 2: censuses (issue 8), one row per census, its top types in one blob. */
+        "CREATE TABLE censuses ("
+        " proc INTEGER NOT NULL, t REAL NOT NULL, finding_since REAL NOT NULL, request_id INTEGER NOT NULL,"
+        " duration_seconds REAL, gil_seconds REAL, gil_cpu_seconds REAL, budget_seconds REAL, slices INTEGER,"
+        " complete INTEGER, sampled INTEGER, consistent INTEGER, fraction REAL, objects INTEGER, types_total INTEGER,"
+        " types BLOB NOT NULL, PRIMARY KEY (proc, t)) WITHOUT ROWID;"
+        "CREATE INDEX censuses_t ON censuses(t);",
 };
 
 static int query_int(sqlite3 *db, const char *sql, int64_t *ret) {
@@ -611,6 +634,17 @@ static int prepare(Store *s) {
                   " exit_reason=?15, last_sample_at=?16, samples=?17, last_rss_bytes=?18, last_python_blocks=?19,"
                   " leak_verdict=?20 WHERE key=?1" },
                 { &s->st_last_bucket, "SELECT t, n, data FROM points WHERE tier = ? AND proc = ? ORDER BY t DESC LIMIT 1" },
+                { &s->st_census_insert,
+                  "INSERT OR REPLACE INTO censuses(proc, t, finding_since, request_id, duration_seconds, gil_seconds,"
+                  " gil_cpu_seconds, budget_seconds, slices, complete, sampled, consistent, fraction, objects,"
+                  " types_total, types) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)" },
+                /* The newest ?2 of the process and the baseline of the finding open at the newest
+                 * (the first at or after ?3) stay; `IS NOT` because without a baseline the
+                 * subquery is NULL. */
+                { &s->st_census_trim,
+                  "DELETE FROM censuses WHERE proc = ?1 AND"
+                  " t < (SELECT t FROM censuses WHERE proc = ?1 ORDER BY t DESC LIMIT 1 OFFSET ?2 - 1) AND"
+                  " t IS NOT (SELECT min(t) FROM censuses WHERE proc = ?1 AND ?3 > 0 AND t >= ?3)" },
         };
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
                 int rc = sqlite3_prepare_v3(s->db, table[i].sql, -1, SQLITE_PREPARE_PERSISTENT, table[i].st, NULL);
@@ -851,6 +885,12 @@ int store_series_get(Store *s, const char *id, StoreSeries **ret) {
         return 0;
 }
 
+static void series_free(StoreSeries *ss) {
+        for (size_t i = 0; i < ss->n_censuses; i++)
+                free(ss->censuses[i]);
+        free(ss);
+}
+
 static void series_unlink_free(Store *s, StoreSeries *ss) {
         if (ss->released)
                 s->released_kept--;
@@ -860,11 +900,11 @@ static void series_unlink_free(Store *s, StoreSeries *ss) {
                 s->series = ss->next;
         if (ss->next)
                 ss->next->prev = ss->prev;
-        free(ss);
+        series_free(ss);
 }
 
 static bool series_dirty(const Store *s, const StoreSeries *ss) {
-        if (ss->info_dirty)
+        if (ss->info_dirty || ss->n_censuses > 0)
                 return true;
         for (size_t i = 0; i < s->config.n_tiers; i++)
                 if (ss->buckets[i].dirty)
@@ -887,6 +927,11 @@ void store_series_release(Store *s, StoreSeries *ss) {
                                 s->stats.rows_dropped_total++;
                         }
                 ss->info_dirty = false;
+                for (size_t i = 0; i < ss->n_censuses; i++) {
+                        free(ss->censuses[i]);
+                        s->stats.rows_dropped_total++;
+                }
+                ss->n_censuses = 0;
         }
         /* Rows still waiting keep it until they are written (or dropped). */
         if (ss->pending == 0 && !series_dirty(s, ss))
@@ -979,6 +1024,95 @@ void store_series_set_info(Store *s, StoreSeries *ss, const StoreProcessInfo *in
         ss->info_dirty = true;
 }
 
+/* The oldest unwritten census of ss is gone: written (or dropped). */
+static void census_pop(StoreSeries *ss) {
+        free(ss->censuses[0]);
+        memmove(&ss->censuses[0], &ss->censuses[1], (ss->n_censuses - 1) * sizeof ss->censuses[0]);
+        ss->n_censuses--;
+}
+
+int store_series_add_census(Store *s, StoreSeries *ss, const CensusRecord *r, double finding_since) {
+        uint8_t blob[STORE_CENSUS_BLOB_MAX];
+        PendingCensus *pc;
+        size_t len;
+
+        if (!s || !ss || !r || !isfinite(r->time) || !isfinite(finding_since))
+                return -EINVAL;
+        len = store_encode_census_types(r->types, r->n_types, blob);
+        pc = malloc(sizeof *pc + len);
+        if (!pc)
+                return -ENOMEM;
+        *pc = (PendingCensus) {
+                .finding_since = finding_since,
+                .id = r->id,
+                .time = r->time,
+                .duration_seconds = r->duration_seconds,
+                .gil_seconds = r->gil_seconds,
+                .gil_cpu_seconds = r->gil_cpu_seconds,
+                .budget_seconds = r->budget_seconds,
+                .fraction = r->fraction,
+                .slices = r->slices,
+                .complete = r->complete,
+                .sampled = r->sampled,
+                .consistent = r->consistent,
+                .objects = r->objects,
+                .types_total = r->types_total,
+                .len = len,
+        };
+        memcpy(pc->blob, blob, len);
+        /* A disk that has been failing for long: the oldest census goes first, counted. */
+        if (ss->n_censuses == STORE_CENSUS_PENDING_MAX) {
+                census_pop(ss);
+                s->stats.rows_dropped_total++;
+        }
+        ss->censuses[ss->n_censuses++] = pc;
+        return 0;
+}
+
+/* --- census types blob ---------------------------------------------------------------------- */
+
+size_t store_encode_census_types(const CensusType *types, size_t n, uint8_t out[STORE_CENSUS_BLOB_MAX]) {
+        size_t len = 0;
+
+        if (n > CENSUS_TYPES_MAX)
+                n = CENSUS_TYPES_MAX;
+        for (size_t i = 0; i < n; i++) {
+                size_t name_len = strnlen(types[i].name, HW_CENSUS_TYPE_NAME_MAX);
+
+                len += put_varint(out + len, name_len);
+                memcpy(out + len, types[i].name, name_len);
+                len += name_len;
+                len += put_varint(out + len, types[i].count);
+                len += put_varint(out + len, types[i].size_bytes);
+        }
+        return len;
+}
+
+int store_decode_census_types(const uint8_t *blob, size_t len, CensusType types[CENSUS_TYPES_MAX], size_t *ret_n) {
+        size_t pos = 0, n = 0;
+
+        if (!blob && len > 0)
+                return -EBADMSG;
+        while (pos < len) {
+                uint64_t name_len, count, size;
+
+                if (n == CENSUS_TYPES_MAX || get_varint(blob, len, &pos, &name_len) < 0 ||
+                    name_len > HW_CENSUS_TYPE_NAME_MAX || len - pos < name_len ||
+                    memchr(blob + pos, 0, name_len))
+                        return -EBADMSG;
+                memcpy(types[n].name, blob + pos, name_len);
+                types[n].name[name_len] = 0;
+                pos += name_len;
+                if (get_varint(blob, len, &pos, &count) < 0 || get_varint(blob, len, &pos, &size) < 0)
+                        return -EBADMSG;
+                types[n].count = count;
+                types[n].size_bytes = size;
+                n++;
+        }
+        *ret_n = n;
+        return 0;
+}
+
 /* --- flush ---------------------------------------------------------------------------------- */
 
 /* CPU time of this thread: with the wall time it tells work from being preempted on a busy
@@ -1052,11 +1186,53 @@ static int write_info(Store *s, StoreSeries *ss) {
         return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
 }
 
+#define WRITTEN_INFO -1   /* the process row */
+#define WRITTEN_CENSUS -2 /* its oldest unwritten census */
+
 /* What one transaction wrote, to be marked clean only once it commits. */
 typedef struct Written {
         StoreSeries *series;
-        int tier; /* -1: the process row */
+        int tier; /* or WRITTEN_INFO, WRITTEN_CENSUS */
 } Written;
+
+static int write_census(Store *s, StoreSeries *ss, const PendingCensus *pc) {
+        sqlite3_stmt *st = s->st_census_insert;
+        int rc;
+
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, ss->key);
+        sqlite3_bind_double(st, 2, pc->time);
+        sqlite3_bind_double(st, 3, pc->finding_since);
+        sqlite3_bind_int64(st, 4, pc->id);
+        sqlite3_bind_double(st, 5, pc->duration_seconds);
+        sqlite3_bind_double(st, 6, pc->gil_seconds);
+        sqlite3_bind_double(st, 7, pc->gil_cpu_seconds);
+        sqlite3_bind_double(st, 8, pc->budget_seconds);
+        sqlite3_bind_int64(st, 9, pc->slices);
+        sqlite3_bind_int(st, 10, pc->complete);
+        sqlite3_bind_int(st, 11, pc->sampled);
+        sqlite3_bind_int(st, 12, pc->consistent);
+        sqlite3_bind_double(st, 13, pc->fraction);
+        sqlite3_bind_int64(st, 14, (int64_t) (pc->objects > INT64_MAX ? INT64_MAX : pc->objects));
+        sqlite3_bind_int64(st, 15, (int64_t) (pc->types_total > INT64_MAX ? INT64_MAX : pc->types_total));
+        sqlite3_bind_blob(st, 16, pc->blob, (int) pc->len, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+                return sqlite_errno(rc);
+
+        /* Bounded per process as each one is written: nothing else grows this table. */
+        st = s->st_census_trim;
+        sqlite3_bind_int64(st, 1, ss->key);
+        sqlite3_bind_int64(st, 2, STORE_CENSUSES_PER_PROCESS);
+        sqlite3_bind_double(st, 3, pc->finding_since);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+                return sqlite_errno(rc);
+        s->stats.rows_deleted_total += (uint64_t) sqlite3_changes(s->db);
+        return 0;
+}
 
 /* The database failed under us: damage is moved aside (the data in memory is written to the
  * fresh file later), anything else (full disk, I/O error) keeps the file and retries. */
@@ -1094,10 +1270,18 @@ static int one_transaction(Store *s, size_t max_rows, Written *done, size_t *ret
                 if (ss->info_dirty) {
                         if ((r = write_info(s, ss)) < 0)
                                 goto fail;
-                        done[ndone++] = (Written) { ss, -1 };
+                        done[ndone++] = (Written) { ss, WRITTEN_INFO };
                         n++;
                 }
         }
+        /* Censuses, oldest first per process (the trim keeps the baseline of the newest). */
+        for (StoreSeries *ss = s->series; ss && n < max_rows; ss = ss->next)
+                for (size_t i = 0; i < ss->n_censuses && n < max_rows; i++) {
+                        if ((r = write_census(s, ss, ss->censuses[i])) < 0)
+                                goto fail;
+                        done[ndone++] = (Written) { ss, WRITTEN_CENSUS };
+                        n++;
+                }
         /* Closed buckets, oldest first. */
         for (size_t i = 0; i < s->pending_n && n < max_rows; i++) {
                 const PendingRow *row = &s->pending[(s->pending_head + i) % s->pending_alloc];
@@ -1182,8 +1366,10 @@ int store_flush(Store *s, double now, size_t max_rows, double budget_seconds) {
                         pending_pop(s, true);
                 for (size_t i = 0; i < ndone; i++) {
                         StoreSeries *ss = done[i].series;
-                        if (done[i].tier < 0)
+                        if (done[i].tier == WRITTEN_INFO)
                                 ss->info_dirty = false;
+                        else if (done[i].tier == WRITTEN_CENSUS)
+                                census_pop(ss);
                         else
                                 ss->buckets[done[i].tier].dirty = false;
                 }
@@ -1287,17 +1473,30 @@ static int delete_step(Store *s, double now, size_t *ret_deleted) {
                 }
         }
         if (s->pass_tier >= s->config.n_tiers) {
-                /* Exited processes whose every row has aged out of the longest tier. */
-                _cleanup_sqlite_stmt_ sqlite3_stmt *st = NULL;
+                /* Censuses older than the longest tier (they are bounded per process as they are
+                 * written), then exited processes whose every row has aged out of it, with their
+                 * censuses. */
+                static const char *const sql[] = {
+                        "DELETE FROM censuses WHERE t < ?1",
+                        "DELETE FROM censuses WHERE proc IN (SELECT key FROM processes WHERE exited_at > 0 AND exited_at < ?1)",
+                        "DELETE FROM processes WHERE exited_at > 0 AND exited_at < ?1",
+                };
                 double cutoff = now - s->config.tiers[s->config.n_tiers - 1].retention * s->stats.budget_factor;
-                rc = sqlite3_prepare_v2(s->db, "DELETE FROM processes WHERE exited_at > 0 AND exited_at < ?", -1, &st, NULL);
-                if (rc == SQLITE_OK) {
-                        sqlite3_bind_double(st, 1, cutoff);
-                        rc = sqlite3_step(st);
-                }
-                if (rc != SQLITE_DONE) {
-                        r = sqlite_errno(rc);
-                        goto fail;
+
+                for (size_t i = 0; i < ELEMENTSOF(sql); i++) {
+                        _cleanup_sqlite_stmt_ sqlite3_stmt *st = NULL;
+
+                        rc = sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL);
+                        if (rc == SQLITE_OK) {
+                                sqlite3_bind_double(st, 1, cutoff);
+                                rc = sqlite3_step(st);
+                        }
+                        if (rc != SQLITE_DONE) {
+                                r = sqlite_errno(rc);
+                                goto fail;
+                        }
+                        if (i < 2)
+                                deleted += (size_t) sqlite3_changes(s->db);
                 }
                 s->pass_active = false;
         }
@@ -1444,6 +1643,133 @@ int store_span(Store *s, const char *id, size_t tier, double *ret_first, double 
         return 0;
 }
 
+#define CENSUS_COLUMNS \
+        "t, finding_since, request_id, duration_seconds, gil_seconds, gil_cpu_seconds, budget_seconds, slices," \
+        " complete, sampled, consistent, fraction, objects, types_total, types"
+
+/* Returns 0, -EBADMSG for a row that does not decode. */
+static int census_from_row(sqlite3_stmt *st, CensusRecord *r, double *ret_finding_since) {
+        int64_t id = sqlite3_column_int64(st, 2), slices = sqlite3_column_int64(st, 7);
+
+        if (id < 0 || id > UINT32_MAX || slices < 0 || slices > UINT32_MAX)
+                return -EBADMSG;
+        *r = (CensusRecord) {
+                .time = sqlite3_column_double(st, 0),
+                .id = (uint32_t) id,
+                .duration_seconds = sqlite3_column_double(st, 3),
+                .gil_seconds = sqlite3_column_double(st, 4),
+                .gil_cpu_seconds = sqlite3_column_double(st, 5),
+                .budget_seconds = sqlite3_column_double(st, 6),
+                .slices = (unsigned) slices,
+                .complete = sqlite3_column_int(st, 8) != 0,
+                .sampled = sqlite3_column_int(st, 9) != 0,
+                .consistent = sqlite3_column_int(st, 10) != 0,
+                .fraction = sqlite3_column_double(st, 11),
+                .objects = (uint64_t) sqlite3_column_int64(st, 12),
+                .types_total = (uint64_t) sqlite3_column_int64(st, 13),
+        };
+        *ret_finding_since = sqlite3_column_double(st, 1);
+        return store_decode_census_types(sqlite3_column_blob(st, 14), (size_t) sqlite3_column_bytes(st, 14), r->types,
+                                         &r->n_types);
+}
+
+/* Run one census query (?1 process key, ?2 and ?3 times, ?4 a row limit) and hand each row
+ * that decodes to cb; *n counts the delivered ones. */
+static int census_query(Store *s, const char *sql, int64_t key, double a, double b, size_t limit,
+                        StoreCensusFunc cb, void *userdata, size_t *n) {
+        _cleanup_sqlite_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_free_ CensusRecord *rec = malloc(sizeof *rec); /* ~18 KiB: not on the stack */
+        int rc, r;
+
+        if (!rec)
+                return -ENOMEM;
+        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(rc);
+        sqlite3_bind_int64(st, 1, key);
+        sqlite3_bind_double(st, 2, a);
+        sqlite3_bind_double(st, 3, b);
+        sqlite3_bind_int64(st, 4, (int64_t) (limit > INT64_MAX ? INT64_MAX : limit));
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                double since;
+
+                /* A row we cannot read is skipped: one damaged row must not hide the rest. */
+                if (census_from_row(st, rec, &since) < 0)
+                        continue;
+                r = cb(userdata, rec, since);
+                if (r < 0)
+                        return r;
+                (*n)++;
+        }
+        return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+}
+
+static int census_key(Store *s, const char *id, StoreCensusFunc cb, int64_t *ret) {
+        if (!s || !id || !cb)
+                return -EINVAL;
+        if (!store_is_readable(s))
+                return -EAGAIN;
+        return resolve_key(s, id, false, ret);
+}
+
+int store_read_censuses(Store *s, const char *id, double from, double to, size_t max, StoreCensusFunc cb,
+                        void *userdata, size_t *ret_n) {
+        size_t n = 0;
+        int64_t key;
+        int r;
+
+        if (!(from <= to))
+                return -EINVAL;
+        r = census_key(s, id, cb, &key);
+        if (r < 0)
+                return r;
+        r = census_query(s, "SELECT " CENSUS_COLUMNS " FROM censuses WHERE proc = ?1 AND t >= ?2 AND t <= ?3"
+                         " ORDER BY t LIMIT ?4", key, from, to, max, cb, userdata, &n);
+        if (ret_n)
+                *ret_n = n;
+        return r;
+}
+
+int store_load_censuses(Store *s, const char *id, size_t max, StoreCensusFunc cb, void *userdata, size_t *ret_n) {
+        static const char newest[] = "SELECT * FROM (SELECT " CENSUS_COLUMNS " FROM censuses WHERE proc = ?1 AND"
+                                     " t > ?2 AND t <= ?3 ORDER BY t DESC LIMIT ?4) ORDER BY t";
+        _cleanup_sqlite_stmt_ sqlite3_stmt *st = NULL;
+        double baseline = -1e300;
+        size_t n = 0;
+        int64_t key;
+        int rc, r;
+
+        r = census_key(s, id, cb, &key);
+        if (r < 0)
+                return r;
+        if (max == 0)
+                goto done;
+        /* The baseline of the finding open at the newest census: the first at or after it. */
+        rc = sqlite3_prepare_v2(s->db,
+                                "SELECT min(c.t) FROM censuses c, (SELECT finding_since f FROM censuses WHERE proc = ?1"
+                                " ORDER BY t DESC LIMIT 1) WHERE c.proc = ?1 AND f > 0 AND c.t >= f", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(rc);
+        sqlite3_bind_int64(st, 1, key);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+                return sqlite_errno(rc);
+        if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+                baseline = sqlite3_column_double(st, 0);
+                r = census_query(s, "SELECT " CENSUS_COLUMNS " FROM censuses WHERE proc = ?1 AND t >= ?2 AND t <= ?3"
+                                 " ORDER BY t LIMIT ?4", key, baseline, baseline, 1, cb, userdata, &n);
+                if (r < 0)
+                        return r;
+                max--;
+        }
+        /* Then the newest after it (all of the newest without a finding). */
+        r = census_query(s, newest, key, baseline, 1e300, max, cb, userdata, &n);
+done:
+        if (ret_n)
+                *ret_n = n;
+        return r;
+}
+
 static void column_text(sqlite3_stmt *st, int i, char *buf, size_t size) {
         const unsigned char *text = sqlite3_column_text(st, i);
         snprintf(buf, size, "%s", text ? (const char *) text : "");
@@ -1550,7 +1876,7 @@ Store *store_free(Store *s) {
         while (s->series) {
                 StoreSeries *ss = s->series;
                 s->series = ss->next;
-                free(ss);
+                series_free(ss);
         }
         free(s);
         return NULL;

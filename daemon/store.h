@@ -23,12 +23,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "census.h"
 #include "history.h"
 #include "sample.h"
 
 #define STORE_TIERS_MAX 4
 #define STORE_ID_MAX 48 /* == PROCESS_ID_MAX */
 #define STORE_FILE_NAME "history.db"
+/* Censuses stored per process (the newest, plus the baseline of the finding open at the newest)
+ * and held unwritten per process while the disk fails. A census is rare (one per
+ * --census-interval while a finding is open) but about 2 KiB (64 types of ~25-byte names, 33
+ * bytes each). */
+#define STORE_CENSUSES_PER_PROCESS 16
+#define STORE_CENSUS_PENDING_MAX 8
 
 typedef struct StoreTier {
         double resolution; /* bucket length, whole seconds >= 1 */
@@ -143,6 +150,13 @@ int store_series_add(Store *s, StoreSeries *ss, const HistoryPoint *pt);
 /* Record (upsert) the process row at the next flush. */
 void store_series_set_info(Store *s, StoreSeries *ss, const StoreProcessInfo *info);
 
+/* Queue one census for the next flush (a copy is taken). finding_since: the opening time of the
+ * finding open when it was taken (0: none); the first census at or after it is that finding's
+ * baseline and is kept past STORE_CENSUSES_PER_PROCESS. Beyond STORE_CENSUS_PENDING_MAX unwritten
+ * ones per process the oldest is dropped (counted in rows_dropped_total). Returns 0, -ENOMEM,
+ * -EINVAL. */
+int store_series_add_census(Store *s, StoreSeries *ss, const CensusRecord *r, double finding_since);
+
 /* Write pending rows and open buckets, in transactions of at most `max_rows` rows each, until
  * done or `budget_seconds` have been spent (0: no limit). Returns 1 when everything was
  * written, 0 when work remains (call again soon), -errno when the database failed (the data is
@@ -162,6 +176,27 @@ int store_read(Store *s, const char *id, size_t tier, double from, double to, si
                void *userdata, size_t *ret_n);
 /* Oldest and newest bucket start stored for (id, tier). Returns 0, -ENOENT when none. */
 int store_span(Store *s, const char *id, size_t tier, double *ret_first, double *ret_last);
+
+/* Stored censuses of one process. cb gets each record (its types included) and the opening time
+ * of the finding open when it was taken; it returns < 0 to stop (that value is returned). */
+typedef int (*StoreCensusFunc)(void *userdata, const CensusRecord *r, double finding_since);
+/* Those with a time in [from, to], oldest first, at most max; ret_n: how many were delivered.
+ * Returns 0, -ENOENT for an unknown id, -EAGAIN when the database is not open, -errno. A row
+ * that cannot be decoded is skipped. */
+int store_read_censuses(Store *s, const char *id, double from, double to, size_t max, StoreCensusFunc cb,
+                        void *userdata, size_t *ret_n);
+/* What a restart puts back into memory (census.c keeps at most `max`): the newest `max`
+ * censuses, oldest first, with the baseline of the finding open at the newest one in place of
+ * the oldest when it is older (its evidence is measured from there). Same returns. */
+int store_load_censuses(Store *s, const char *id, size_t max, StoreCensusFunc cb, void *userdata, size_t *ret_n);
+
+/* Encoding of a census's types (exposed for tests): per type the name's length and bytes,
+ * count and size as varints; at most STORE_CENSUS_BLOB_MAX bytes. */
+#define STORE_CENSUS_BLOB_MAX (CENSUS_TYPES_MAX * (2 + HW_CENSUS_TYPE_NAME_MAX + 2 * 10))
+size_t store_encode_census_types(const CensusType *types, size_t n, uint8_t out[STORE_CENSUS_BLOB_MAX]);
+/* Returns 0 and *ret_n, or -EBADMSG (truncated, overlong, a name too long or with a NUL, more
+ * than CENSUS_TYPES_MAX types). */
+int store_decode_census_types(const uint8_t *blob, size_t len, CensusType types[CENSUS_TYPES_MAX], size_t *ret_n);
 
 /* Process records. */
 int store_get_process(Store *s, const char *id, StoreProcessInfo *ret);

@@ -6,7 +6,8 @@ agent. A week of samples sent at accelerated time comes back right from every ti
 agents come back to the same records; a database overwritten with garbage is moved aside; a
 read-only and a full state directory keep the daemon serving from memory and writing resumes
 when the directory is usable again; an OOM-killed process is recorded as such; ended processes
-stay listed from the store after a restart. The stored rows are also read directly with the
+stay listed from the store after a restart; the censuses of an open leak finding, and so its
+growing types, come back after a kill -9 and restart. The stored rows are also read directly with the
 stdlib sqlite3 module."""
 import glob
 import json
@@ -236,6 +237,123 @@ class Store(unittest.TestCase):
             self.assertLessEqual(len(doc["points"]), 11000)
         finally:
             sock.close()
+
+    def test_census_evidence_survives_restart(self):
+        """A fake agent (this test's process, speaking the real protocol) sends six hours of a
+        leak at accelerated time, then live samples, and answers the daemon's census requests
+        with a growing type. The finding's growing types come back after kill -9 and restart,
+        before any new census, from the censuses the store kept."""
+        args = ["--flush-interval", "0.5", "--detect-window", "60", "--detect-min-horizon", "3600",
+                "--detect-max-horizon", "14400", "--census-interval", "1"]
+        d = self.daemon(extra=args)
+        hours = 6
+        t0 = time.time() - hours * 3600
+        n = hours * 360
+
+        def rss(t):  # 100 MB an hour, with a sawtooth over each minute
+            return int(200e6 + (t - t0) * 100e6 / 3600 + (int(t) % 60) * 20000)
+
+        def sample(seq, t):
+            return frame(2, {"seq": seq, "time": t, "process": {"rss_bytes": rss(t)},
+                             "python": {"allocated_blocks": int(1000 + (t - t0) * 10)}})
+
+        hello = {"protocol": 1, "agent_version": "0.1.0", "pid": os.getpid(), "service": "census-restart",
+                 "hostname": "h", "argv": ["fake-agent"], "interval": 10.0}
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(d.socket_path)
+        sock.sendall(b"".join([frame(1, hello)] + [sample(i, t0 + 10 * i) for i in range(n)]))
+        seq = [n]
+        censuses = [0]
+        buf = [b""]
+
+        def answer_requests():
+            """Read what the daemon sent; answer census requests (app.Handler grows by 1000 a
+            census) and chain requests (none found); send one live sample."""
+            sock.setblocking(False)
+            try:
+                while True:
+                    data = sock.recv(65536)
+                    if not data:
+                        break
+                    buf[0] += data
+            except BlockingIOError:
+                pass
+            finally:
+                sock.setblocking(True)
+            while len(buf[0]) >= 12:
+                length = struct.unpack(">I", buf[0][8:12])[0]
+                if len(buf[0]) < 12 + length:
+                    break
+                ftype, payload = buf[0][5], buf[0][12:12 + length]
+                buf[0] = buf[0][12 + length:]
+                if ftype != 65:
+                    continue
+                req = json.loads(payload.decode())
+                now = time.time()
+                base = {"id": req["id"], "kind": req["kind"], "time": now, "duration_seconds": 0.002,
+                        "gil_seconds": 0.001, "gil_cpu_seconds": 0.001, "gil_seconds_total": 0.001, "slices": 1,
+                        "budget_seconds": 0.05}
+                if req["kind"] == "census":
+                    censuses[0] += 1
+                    handlers = 1000 * censuses[0]
+                    base.update({"complete": True, "sampled": False, "consistent": True, "fraction": 1.0,
+                                 "objects_seen": 50000 + handlers, "objects": 50000 + handlers, "types_total": 2,
+                                 "types": [{"type": "app.Handler", "count": handlers, "size_bytes": 48 * handlers},
+                                           {"type": "dict", "count": 40000, "size_bytes": 40000 * 232}]})
+                else:
+                    base.update({"visited": 10, "search_complete": True, "chains": []})
+                sock.sendall(frame(4, base))
+            sock.sendall(sample(seq[0], time.time()))
+            seq[0] += 1
+
+        def finding():
+            answer_requests()
+            status, doc = d.get_json("/api/v1/leaks")
+            for f in doc.get("leaks", []):
+                types = f["evidence"].get("types", [])
+                if f["pid"] == os.getpid() and types and types[0]["count_growth"] >= 2000:
+                    return f
+            return None
+
+        try:
+            f = wait_for(finding, timeout=120, what="a finding whose evidence names a growing type")
+            before = f["evidence"]["types"]
+            self.assertEqual(before[0]["type"], "app.Handler")
+            pid_id = f["process_id"]
+            census_before = d.get_json("/api/v1/processes/%s/census" % pid_id)[1]
+            stored_times = [c["time"] for c in census_before["censuses"]]
+            # Everything the daemon holds of the censuses is in the database, then kill -9.
+            wait_for(lambda: db_rows(d.state_dir, "SELECT count(*) FROM censuses c JOIN processes p ON c.proc = p.key"
+                                     " WHERE p.id = ?", (pid_id,))[0][0] >= len(stored_times),
+                     what="the censuses written")
+            d.kill(signal.SIGKILL)
+        finally:
+            sock.close()
+
+        d2 = self.daemon(extra=args)
+        self.wait_log(d2, "Restored 1 process record(s) still running")
+        self.wait_log(d2, "resumed from")
+        # No agent: nothing new was censused; the growth is the stored one.
+        status, doc = d2.get_json("/api/v1/leaks")
+        after = [x for x in doc["leaks"] if x["process_id"] == pid_id]
+        self.assertEqual(len(after), 1, doc)
+        # The replay opens the finding again at a time of its own (the stored floor is coarser
+        # than the samples were): the same finding, measured from the same baseline.
+        sys.stderr.write("finding opened at %.1f, after the restart at %.1f; %d censuses, baseline %.1f\n" % (
+            f["opened_at"], after[0]["opened_at"], len(stored_times), census_before["baseline_time"]))
+        self.assertEqual(after[0]["evidence"]["types"], before)
+        status, census = d2.get_json("/api/v1/processes/%s/census" % pid_id)
+        self.assertEqual(status, 200, census)
+        self.assertEqual([c["time"] for c in census["censuses"]], stored_times)
+        self.assertEqual(census["growing"], before)
+        self.assertIsNone(census["pending"])
+        status, hist = d2.get_json("/api/v1/processes/%s/census?from=0" % pid_id)
+        self.assertEqual(status, 200, hist)
+        self.assertEqual([c["time"] for c in hist["history"]][-len(stored_times):], stored_times)
+        self.assertEqual(hist["history"][-1]["types"][0]["count"], 1000 * censuses[0])
+        self.assertFalse(hist["history_truncated"])
+        status, _ = d2.get_json("/api/v1/processes/%s/census?from=5&to=1" % pid_id)
+        self.assertEqual(status, 400)
 
     def test_garbage_database_moved_aside(self):
         state = os.path.join(self.tmp, "state")

@@ -89,13 +89,23 @@ START_TEST(test_decode_good) {
 }
 END_TEST
 
-static void expect_bad(const char *heap, const char *what) {
+/* want: -EINVAL for a wrong member, -E2BIG for one beyond the protocol's bounds. */
+static void expect_refused(const char *heap, const char *what, int want) {
         HwHeapReport *h = NULL;
         char err[200] = "";
+        int r = decode(heap, &h, err, sizeof err);
 
-        ck_assert_msg(decode(heap, &h, err, sizeof err) == -EINVAL, "accepted: %s", heap);
+        ck_assert_msg(r == want, "%s: %d, expected %d", heap, r, want);
         ck_assert_ptr_null(h);
         ck_assert_msg(strstr(err, what), "error '%s' does not mention '%s'", err, what);
+}
+
+static void expect_bad(const char *heap, const char *what) {
+        expect_refused(heap, what, -EINVAL);
+}
+
+static void expect_over_bound(const char *heap, const char *what) {
+        expect_refused(heap, what, -E2BIG);
 }
 
 START_TEST(test_decode_bad) {
@@ -126,17 +136,17 @@ START_TEST(test_decode_bad) {
         for (int i = 0; i <= HW_HEAP_SITES_MAX; i++)
                 n += (size_t) sprintf(big + n, "%s{\"stack\": 1, \"live_bytes\": 1}", i ? "," : "");
         sprintf(big + n, "]}");
-        expect_bad(big, "sites");
+        expect_over_bound(big, "sites");
         n = (size_t) sprintf(big, "{\"epoch\": 1, \"sample_bytes\": 1, \"stacks\": [{\"id\": 1, \"frames\": [");
         for (int i = 0; i <= HW_HEAP_FRAMES_MAX; i++)
                 n += (size_t) sprintf(big + n, "%s[\"a\", \"b\", 1]", i ? "," : "");
         sprintf(big + n, "]}]}");
-        expect_bad(big, "frames");
+        expect_over_bound(big, "frames");
         n = (size_t) sprintf(big, "{\"epoch\": 1, \"sample_bytes\": 1, \"stacks\": [{\"id\": 1, \"frames\": [[\"");
         memset(big + n, 'f', HW_HEAP_FILE_MAX + 1);
         n += HW_HEAP_FILE_MAX + 1;
         sprintf(big + n, "\", \"b\", 1]]}]}");
-        expect_bad(big, "longer");
+        expect_over_bound(big, "longer");
         free(big);
 }
 END_TEST

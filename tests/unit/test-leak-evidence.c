@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "api-leaks.h"
+#include "helper-registry.h"
 #include "leak-evidence.h"
 #include "metrics.h"
 #include "registry.h"
@@ -39,17 +40,6 @@ static Registry *new_registry(void) {
         reg = registry_new(&limits);
         ck_assert_ptr_nonnull(reg);
         return reg;
-}
-
-static Process *attach(Registry *reg, pid_t pid) {
-        HwHello hello = { .protocol = 1, .pid = pid };
-        char id[PROCESS_ID_MAX];
-        Process *p;
-
-        snprintf(hello.service, sizeof hello.service, "svc-%d", (int) pid);
-        process_id_format(id, pid, 1000 + pid);
-        ck_assert_int_eq(registry_attach(reg, id, pid, 0, 0, 1, 1000 + pid, T0, &hello, T0, &p), 0);
-        return p;
 }
 
 /* 150 s at 10 Hz of a process that leaks 1 MiB/s in the way `kind` says. */
@@ -123,7 +113,8 @@ static double jnum(json_t *o, const char *a, const char *b, const char *c) {
 
 START_TEST(test_classified_findings) {
         Registry *reg = new_registry();
-        Process *native = attach(reg, 201), *cycles = attach(reg, 202), *frag = attach(reg, 203);
+        Process *native = helper_attach(reg, 201, T0), *cycles = helper_attach(reg, 202, T0),
+                *frag = helper_attach(reg, 203, T0);
         json_t *f, *ev, *doc;
         char *text = NULL;
         size_t size;
@@ -191,7 +182,7 @@ END_TEST
 
 START_TEST(test_census_in_evidence) {
         Registry *reg = new_registry();
-        Process *cycles = attach(reg, 301);
+        Process *cycles = helper_attach(reg, 301, T0);
         json_t *o;
 
         feed(reg, cycles, CYCLES);
@@ -212,7 +203,7 @@ END_TEST
 
 START_TEST(test_no_samples) {
         Registry *reg = new_registry();
-        Process *p = attach(reg, 401);
+        Process *p = helper_attach(reg, 401, T0);
         json_t *o;
 
         o = leak_evidence_process_json(p);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "api-leaks.h"
+#include "helper-registry.h"
 #include "leaks.h"
 #include "registry.h"
 
@@ -125,9 +126,13 @@ START_TEST(test_finding_closes_when_growth_stops_and_is_kept) {
         feed(&l, &t, 90, &rss, 1 * MIB, -1, &seed);
         ck_assert(l.current.open);
         ck_assert_int_eq(l.current.limit_source, LIMIT_HOST);
+        /* what census evidence counts from: the open finding's start, nothing once closed */
+        ck_assert(l.current.opened_at > 0);
+        ck_assert_double_eq(process_leaks_open_since(&l), l.current.opened_at);
         events = feed(&l, &t, 300, &rss, 0, -1, &seed);
         ck_assert(events & (1u << LEAK_EVENT_CLOSED));
         ck_assert(!l.current.open);
+        ck_assert_double_eq(process_leaks_open_since(&l), 0);
         ck_assert_uint_eq(l.n_history, 1);
         ck_assert(l.history[0].closed_at > l.history[0].opened_at);
         ck_assert_int_eq(l.history[0].worst, VERDICT_LEAK);
@@ -195,17 +200,6 @@ START_TEST(test_urgency_order) {
 }
 END_TEST
 
-static Process *attach(Registry *reg, pid_t pid) {
-        HwHello hello = { .protocol = 1, .pid = pid };
-        char id[PROCESS_ID_MAX];
-        Process *p;
-
-        snprintf(hello.service, sizeof hello.service, "svc-%d", (int) pid);
-        process_id_format(id, pid, 1000 + pid);
-        ck_assert_int_eq(registry_attach(reg, id, pid, 0, 0, 1, 1000 + pid, 0, &hello, 0, &p), 0);
-        return p;
-}
-
 START_TEST(test_api_leaks_json) {
         RegistryLimits limits = { .max_processes = 8, .history_capacity = 100, .exited_retention = 60 };
         Registry *reg;
@@ -217,9 +211,9 @@ START_TEST(test_api_leaks_json) {
         fast_config(&limits.detect);
         reg = registry_new(&limits);
         ck_assert_ptr_nonnull(reg);
-        slow = attach(reg, 101);
-        fast = attach(reg, 102);
-        flat = attach(reg, 103);
+        slow = helper_attach(reg, 101, 0);
+        fast = helper_attach(reg, 102, 0);
+        flat = helper_attach(reg, 103, 0);
         t = 1000, rss = 100 * MIB;
         feed(&slow->leaks, &t, 120, &rss, 1 * MIB, 1024 * MIB, &seed);
         t = 1000, rss = 100 * MIB;

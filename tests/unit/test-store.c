@@ -8,6 +8,10 @@
  * bucket it left open; a garbage file is moved aside; a newer schema is left alone; an
  * unusable directory keeps rows in a bounded queue and writes them once it is usable; the disk
  * budget drops the oldest rows first; and stored floors resume a leak verdict after restart.
+ * Censuses: their type blobs round-trip and damaged ones are refused; they are kept per process
+ * (the newest and the open finding's baseline), aged out with the longest tier, queued (bounded)
+ * while the disk fails, migrated into a schema-1 file, and put back by a restart so the growing
+ * types of an open finding are the same as before it.
  */
 #include "config.h"
 
@@ -25,9 +29,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "api.h"
+#include "census.h"
 #include "leak-resume.h"
 #include "leaks.h"
 #include "persist.h"
+#include "proc-util.h"
 #include "registry.h"
 #include "store.h"
 
@@ -741,6 +748,463 @@ START_TEST(test_resume_budget_across_processes) {
 }
 END_TEST
 
+
+/* --- censuses --------------------------------------------------------------------------------- */
+
+/* A census at t: `handlers` app.Handler objects, a constant number of dicts, and `extra` more
+ * types to fill the record. */
+static CensusRecord *census_at(double t, uint32_t id, uint64_t handlers, size_t extra) {
+        CensusRecord *r = calloc(1, sizeof *r);
+
+        ck_assert_ptr_nonnull(r);
+        r->id = id;
+        r->time = t;
+        r->duration_seconds = 0.2;
+        r->gil_seconds = 0.04;
+        r->budget_seconds = 0.05;
+        r->slices = 4;
+        r->complete = r->consistent = true;
+        r->fraction = 1;
+        r->objects = 100000 + handlers;
+        r->types_total = 300;
+        snprintf(r->types[0].name, sizeof r->types[0].name, "app.Handler");
+        r->types[0].count = handlers;
+        r->types[0].size_bytes = handlers * 48;
+        snprintf(r->types[1].name, sizeof r->types[1].name, "dict");
+        r->types[1].count = 5000;
+        r->types[1].size_bytes = 5000 * 232;
+        r->n_types = 2;
+        for (size_t i = 0; i < extra && r->n_types < CENSUS_TYPES_MAX; i++, r->n_types++) {
+                snprintf(r->types[r->n_types].name, sizeof r->types[0].name, "mod%zu.Type%zu", i, i);
+                r->types[r->n_types].count = 100 - i;
+                r->types[r->n_types].size_bytes = (100 - i) * 64;
+        }
+        return r;
+}
+
+START_TEST(test_census_blob) {
+        uint8_t blob[STORE_CENSUS_BLOB_MAX], bad[16];
+        CensusType *out = calloc(CENSUS_TYPES_MAX, sizeof *out);
+        CensusRecord *r = census_at(T0, 1, 123456789012ULL, CENSUS_TYPES_MAX);
+        size_t len, n = 0;
+
+        /* the longest names and largest counts fit the bound */
+        memset(r->types[5].name, 'x', HW_CENSUS_TYPE_NAME_MAX);
+        r->types[5].name[HW_CENSUS_TYPE_NAME_MAX] = 0;
+        r->types[6].count = UINT64_MAX;
+        len = store_encode_census_types(r->types, r->n_types, blob);
+        ck_assert_uint_le(len, STORE_CENSUS_BLOB_MAX);
+        ck_assert_int_eq(store_decode_census_types(blob, len, out, &n), 0);
+        ck_assert_uint_eq(n, CENSUS_TYPES_MAX);
+        for (size_t i = 0; i < n; i++) {
+                ck_assert_str_eq(out[i].name, r->types[i].name);
+                ck_assert_uint_eq(out[i].count, r->types[i].count);
+                ck_assert_uint_eq(out[i].size_bytes, r->types[i].size_bytes);
+        }
+        /* none */
+        ck_assert_int_eq(store_decode_census_types(blob, 0, out, &n), 0);
+        ck_assert_uint_eq(n, 0);
+        /* every truncation is refused, or decodes to fewer whole types */
+        for (size_t cut = 1; cut < 40; cut++) {
+                int r2 = store_decode_census_types(blob, cut, out, &n);
+                ck_assert(r2 == -EBADMSG || (r2 == 0 && n < CENSUS_TYPES_MAX));
+        }
+        /* a name longer than the protocol allows */
+        bad[0] = 0x81;
+        bad[1] = 0x02; /* 257 */
+        ck_assert_int_eq(store_decode_census_types(bad, 2, out, &n), -EBADMSG);
+        /* a NUL inside a name */
+        memcpy(bad, "\x03" "a\0b" "\x01\x01", 6);
+        ck_assert_int_eq(store_decode_census_types(bad, 6, out, &n), -EBADMSG);
+        /* a varint that never ends */
+        memcpy(bad, "\x01" "a" "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 13);
+        ck_assert_int_eq(store_decode_census_types(bad, 13, out, &n), -EBADMSG);
+        /* more types than a record holds */
+        {
+                uint8_t *many = malloc((CENSUS_TYPES_MAX + 1) * 4);
+                for (size_t i = 0; i <= CENSUS_TYPES_MAX; i++)
+                        memcpy(many + 4 * i, "\x01" "t" "\x01\x01", 4);
+                ck_assert_int_eq(store_decode_census_types(many, (CENSUS_TYPES_MAX + 1) * 4, out, &n), -EBADMSG);
+                ck_assert_int_eq(store_decode_census_types(many, CENSUS_TYPES_MAX * 4, out, &n), 0);
+                ck_assert_uint_eq(n, CENSUS_TYPES_MAX);
+                free(many);
+        }
+        free(r);
+        free(out);
+}
+END_TEST
+
+typedef struct Collected {
+        double time[64], since[64];
+        uint32_t id[64];
+        uint64_t handlers[64];
+        size_t n_types[64];
+        size_t n;
+} Collected;
+
+static int collect_census(void *userdata, const CensusRecord *r, double finding_since) {
+        Collected *c = userdata;
+
+        ck_assert_uint_lt(c->n, 64);
+        c->time[c->n] = r->time;
+        c->since[c->n] = finding_since;
+        c->id[c->n] = r->id;
+        c->handlers[c->n] = r->types[0].count;
+        c->n_types[c->n] = r->n_types;
+        c->n++;
+        return 0;
+}
+
+/* 30 censuses a minute apart; a finding opens at the 5th (its baseline) and stays open. */
+static void store_thirty(Store *s, StoreSeries *ss) {
+        for (int i = 0; i < 30; i++) {
+                CensusRecord *r = census_at(T0 + 60 * i, (uint32_t) i + 1, 1000 + 100 * (uint64_t) i, 40);
+                ck_assert_int_eq(store_series_add_census(s, ss, r, i >= 4 ? T0 + 60 * 4 - 1 : 0), 0);
+                free(r);
+                /* flushed every few: the per-process bound applies across flushes */
+                if (i % 3 == 2)
+                        while (store_flush(s, T0 + 60 * i, 200, 0) == 0)
+                                ;
+        }
+        while (store_flush(s, T0 + 60 * 30, 200, 0) == 0)
+                ;
+}
+
+START_TEST(test_censuses_kept_and_loaded) {
+        StoreConfig c;
+        Store *s;
+        StoreSeries *ss;
+        StoreStats st;
+        Collected got = {};
+        size_t n = 0;
+
+        config_in(&c, tmpdir);
+        ck_assert_int_eq(store_open(&c, T0, &s), 0);
+        ck_assert_int_eq(store_series_get(s, "7-7", &ss), 0);
+        store_thirty(s, ss);
+        store_get_stats(s, &st);
+        ck_assert_uint_eq(st.rows_dropped_total, 0);
+        store_free(s);
+
+        /* Reopened (a restart): the newest 16 and the baseline at T0 + 240 are kept. */
+        ck_assert_int_eq(store_open(&c, T0 + 3600, &s), 0);
+        ck_assert(store_is_available(s));
+        ck_assert_int_eq(store_read_censuses(s, "7-7", 0, 1e12, 100, collect_census, &got, &n), 0);
+        ck_assert_uint_eq(n, STORE_CENSUSES_PER_PROCESS + 1);
+        ck_assert_double_eq(got.time[0], T0 + 240);
+        ck_assert_double_eq(got.time[1], T0 + 60 * (30 - STORE_CENSUSES_PER_PROCESS));
+        ck_assert_double_eq(got.time[n - 1], T0 + 60 * 29);
+        ck_assert_uint_eq(got.id[n - 1], 30);
+        ck_assert_uint_eq(got.handlers[n - 1], 1000 + 100 * 29);
+        ck_assert_uint_eq(got.n_types[n - 1], 42);
+        ck_assert_double_eq(got.since[n - 1], T0 + 239);
+        /* a range, and the row bound */
+        memset(&got, 0, sizeof got);
+        ck_assert_int_eq(store_read_censuses(s, "7-7", T0 + 60 * 20, T0 + 60 * 22, 100, collect_census, &got, &n), 0);
+        ck_assert_uint_eq(n, 3);
+        ck_assert_uint_eq(got.id[0], 21);
+        memset(&got, 0, sizeof got);
+        ck_assert_int_eq(store_read_censuses(s, "7-7", 0, 1e12, 2, collect_census, &got, &n), 0);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_int_eq(store_read_censuses(s, "7-7", 10, 5, 2, collect_census, &got, &n), -EINVAL);
+        ck_assert_int_eq(store_read_censuses(s, "1-2", 0, 1e12, 2, collect_census, &got, &n), -ENOENT);
+
+        /* What a restart loads: the baseline, then the newest after it. */
+        memset(&got, 0, sizeof got);
+        ck_assert_int_eq(store_load_censuses(s, "7-7", CENSUS_HISTORY_MAX, collect_census, &got, &n), 0);
+        ck_assert_uint_eq(n, CENSUS_HISTORY_MAX);
+        ck_assert_double_eq(got.time[0], T0 + 240);
+        ck_assert_double_eq(got.time[1], T0 + 60 * (30 - CENSUS_HISTORY_MAX + 1));
+        ck_assert_double_eq(got.time[n - 1], T0 + 60 * 29);
+        {
+                /* ...into census.c, the growth of the open finding is measured from its baseline */
+                ProcessCensus *pc = NULL;
+                CensusGrowth g[2];
+                Collected again = {};
+
+                ck_assert_int_eq(process_census_ensure(&pc), 0);
+                ck_assert_int_eq(store_load_censuses(s, "7-7", CENSUS_HISTORY_MAX, collect_census, &again, &n), 0);
+                for (size_t i = 0; i < again.n; i++) {
+                        CensusRecord *r = census_at(again.time[i], again.id[i], again.handlers[i], 0);
+                        ck_assert_int_eq(process_census_restore(pc, r, again.since[i], T0 + 3600), 0);
+                        /* older than the latest: refused, the history stays ordered */
+                        ck_assert_int_eq(process_census_restore(pc, r, again.since[i], T0 + 3600), -ESTALE);
+                        free(r);
+                }
+                ck_assert_uint_eq(process_census_growing(pc, T0 + 239, g, 2), 1);
+                ck_assert_str_eq(g[0].type, "app.Handler");
+                ck_assert_int_eq(g[0].count_growth, 100 * (29 - 4));
+                /* the replay reopens the finding a little later (between the stored start and
+                 * the restart): the same finding, measured from the same baseline */
+                ck_assert_uint_eq(process_census_growing(pc, T0 + 60 * 20 + 7, g, 2), 1);
+                ck_assert_int_eq(g[0].count_growth, 100 * (29 - 4));
+                /* one that opens after the restart is another finding: no census since */
+                ck_assert_uint_eq(process_census_growing(pc, T0 + 3601, g, 2), 0);
+                process_census_free(pc);
+        }
+        /* Without a finding at the newest: the newest only. */
+        ck_assert_int_eq(store_series_get(s, "8-8", &ss), 0);
+        for (int i = 0; i < 12; i++) {
+                CensusRecord *r = census_at(T0 + i, (uint32_t) i + 1, 10, 0);
+                ck_assert_int_eq(store_series_add_census(s, ss, r, 0), 0);
+                free(r);
+                while (store_flush(s, T0 + 3600, 200, 0) == 0)
+                        ;
+        }
+        memset(&got, 0, sizeof got);
+        ck_assert_int_eq(store_load_censuses(s, "8-8", CENSUS_HISTORY_MAX, collect_census, &got, &n), 0);
+        ck_assert_uint_eq(n, CENSUS_HISTORY_MAX);
+        ck_assert_double_eq(got.time[0], T0 + 12 - CENSUS_HISTORY_MAX);
+        store_free(s);
+}
+END_TEST
+
+START_TEST(test_censuses_retention) {
+        StoreConfig c;
+        Store *s;
+        StoreSeries *ss;
+        Collected got = {};
+        size_t n = 0;
+        double later;
+
+        config_in(&c, tmpdir);
+        ck_assert_int_eq(store_open(&c, T0, &s), 0);
+        ck_assert_int_eq(store_series_get(s, "7-7", &ss), 0);
+        store_thirty(s, ss);
+        /* past the longest tier's retention: aged out like the points */
+        later = T0 + c.tiers[c.n_tiers - 1].retention + 60 * 20 + 30;
+        while (store_maintain(s, later, 100) > 0)
+                ;
+        ck_assert_int_eq(store_read_censuses(s, "7-7", 0, 1e12, 100, collect_census, &got, &n), 0);
+        ck_assert_uint_eq(n, 9); /* those after T0 + 60 * 20 (the baseline at T0 + 240 went too) */
+        ck_assert_double_eq(got.time[0], T0 + 60 * 21);
+        store_free(s);
+}
+END_TEST
+
+START_TEST(test_censuses_while_unavailable) {
+        char blocker[128], dir[160];
+        StoreConfig c;
+        StoreStats st;
+        Store *s;
+        StoreSeries *ss;
+        Collected got = {};
+        size_t n = 0;
+
+        /* a state directory below a regular file: cannot be created */
+        snprintf(blocker, sizeof blocker, "%s/blocker", tmpdir);
+        ck_assert_int_eq(close(open(blocker, O_CREAT | O_WRONLY, 0600)), 0);
+        snprintf(dir, sizeof dir, "%s/state", blocker);
+        config_in(&c, dir);
+        ck_assert_int_eq(store_open(&c, T0, &s), 0);
+        ck_assert(!store_is_available(s));
+        ck_assert_int_eq(store_series_get(s, "7-7", &ss), 0);
+        for (int i = 0; i < STORE_CENSUS_PENDING_MAX + 3; i++) {
+                CensusRecord *r = census_at(T0 + i, (uint32_t) i + 1, 10, 0);
+                ck_assert_int_eq(store_series_add_census(s, ss, r, 0), 0);
+                free(r);
+        }
+        ck_assert_int_lt(store_flush(s, T0 + 100, 200, 0), 0);
+        store_get_stats(s, &st);
+        ck_assert_uint_eq(st.rows_dropped_total, 3);
+        /* usable again: the kept ones are written */
+        ck_assert_int_eq(unlink(blocker), 0);
+        ck_assert_int_eq(mkdir(blocker, 0700), 0);
+        while (store_flush(s, T0 + 1000, 200, 0) == 0)
+                ;
+        ck_assert(store_is_available(s));
+        ck_assert_int_eq(store_read_censuses(s, "7-7", 0, 1e12, 100, collect_census, &got, &n), 0);
+        ck_assert_uint_eq(n, STORE_CENSUS_PENDING_MAX);
+        ck_assert_uint_eq(got.id[0], 4);
+        store_free(s);
+}
+END_TEST
+
+/* A file of schema 1 (before censuses) gets the table, its rows untouched. The schema-1 text is
+ * written out here on purpose: it is the frozen format of files in the field, not whatever
+ * store.c's first migration may become. */
+START_TEST(test_schema1_migrated) {
+        char path[300];
+        StoreConfig c;
+        Store *s;
+        StoreSeries *ss;
+        StoreProcessInfo info;
+        sqlite3 *db;
+        size_t n = 0;
+        Collected got = {};
+
+        snprintf(path, sizeof path, "%s/history.db", tmpdir);
+        ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+        ck_assert_int_eq(sqlite3_exec(db,
+                "CREATE TABLE processes ("
+                " key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+                " pid INTEGER, ppid INTEGER, uid INTEGER, gid INTEGER, start_ticks INTEGER, start_time REAL,"
+                " service TEXT, hostname TEXT, agent_version TEXT, python_version TEXT, argv TEXT,"
+                " connected_at REAL, exited_at REAL NOT NULL DEFAULT 0, exit_reason TEXT, last_sample_at REAL,"
+                " samples INTEGER, last_rss_bytes INTEGER, last_python_blocks INTEGER, leak_verdict TEXT);"
+                "CREATE INDEX processes_exited ON processes(exited_at);"
+                "CREATE TABLE points ("
+                " tier INTEGER NOT NULL, proc INTEGER NOT NULL, t INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL,"
+                " PRIMARY KEY (tier, proc, t)) WITHOUT ROWID;"
+                "INSERT INTO processes(id, pid, service, exited_at) VALUES ('5-5', 5, 'old', 1);"
+                "PRAGMA user_version=1;", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+
+        config_in(&c, tmpdir);
+        ck_assert_int_eq(store_open(&c, T0, &s), 0);
+        ck_assert(store_is_available(s));
+        ck_assert_int_eq(store_get_process(s, "5-5", &info), 0);
+        ck_assert_str_eq(info.service, "old");
+        ck_assert_int_eq(store_series_get(s, "5-5", &ss), 0);
+        {
+                CensusRecord *r = census_at(T0, 1, 10, 0);
+                ck_assert_int_eq(store_series_add_census(s, ss, r, 0), 0);
+                free(r);
+        }
+        while (store_flush(s, T0, 200, 0) == 0)
+                ;
+        ck_assert_int_eq(store_read_censuses(s, "5-5", 0, 1e12, 10, collect_census, &got, &n), 0);
+        ck_assert_uint_eq(n, 1);
+        store_free(s);
+
+        ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+        {
+                sqlite3_stmt *st;
+                ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+                ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+                ck_assert_int_eq(sqlite3_column_int(st, 0), 2);
+                sqlite3_finalize(st);
+        }
+        sqlite3_close(db);
+}
+END_TEST
+
+static const char *query_from_zero(void *userdata, const char *key) {
+        (void) userdata;
+        return strcmp(key, "from") == 0 ? "0" : NULL;
+}
+
+static json_t *census_api(Registry *reg, const char *path, ApiQueryFunc query, int want_status) {
+        const char *type;
+        char *body;
+        size_t size;
+        int status;
+        Route route;
+        json_t *j;
+
+        ck_assert_int_eq(router_match("GET", path, &route), 0);
+        ck_assert_int_eq(api_handle(reg, &route, query, NULL, T0 + 7200, &status, &body, &size, &type), 0);
+        ck_assert_msg(status == want_status, "%s: %d: %.*s", path, status, (int) size, body);
+        j = json_loadb(body, size, 0, NULL);
+        free(body);
+        ck_assert_ptr_nonnull(j);
+        return j;
+}
+
+/* The glue: a census ingested by a live process is queued (persist_census()), and a restart
+ * (persist_restore() of a process still running: this test's own pid and start time) puts the
+ * censuses back; GET .../census?from= shows the stored history. */
+START_TEST(test_censuses_survive_restart) {
+        RegistryLimits rl = { .max_processes = 8, .history_capacity = 16, .exited_retention = 600 };
+        HwHello h = { .protocol = 1, .pid = getpid(), .interval = 1.0 };
+        char id[PROCESS_ID_MAX];
+        StoreConfig c;
+        Store *s;
+        Registry *reg;
+        Process *p;
+        pid_t ppid;
+        int64_t ticks;
+        CensusGrowth g[2];
+        json_t *j;
+
+        census_config = (CensusConfig) { .interval = 600, .budget_ms = 50, .api_min_interval = 0, .timeout = 60 };
+        ck_assert_int_eq(proc_read_stat("/proc", getpid(), &ppid, &ticks), 0);
+        process_id_format(id, getpid(), ticks);
+        config_in(&c, tmpdir);
+
+        /* Before: a live process with a finding open since T0 + 100 and three censuses. */
+        ck_assert_int_eq(store_open(&c, T0, &s), 0);
+        reg = registry_new(&rl);
+        registry_set_store(reg, s, persist_on_free, s);
+        h.argv = calloc(1, sizeof(char *));
+        ck_assert_int_eq(registry_attach(reg, id, getpid(), getuid(), getgid(), ppid, ticks, T0, &h, T0, &p), 0);
+        hw_hello_done(&h);
+        persist_attach(reg, p);
+        ck_assert_ptr_nonnull(p->stored);
+        ck_assert_int_eq(process_census_ensure(&p->census), 0);
+        ck_assert(process_census_due(p->census, T0 + 100, T0 + 101));
+        for (int i = 0; i < 3; i++) {
+                CensusRequest req;
+                CensusReply *r = calloc(1, sizeof *r);
+                CensusRecord *rec = census_at(T0 + 200 + 600 * i, 0, 1000 + 5000 * (uint64_t) i, 3);
+
+                ck_assert_int_eq(process_census_next_request(p->census, CENSUS_KIND_CENSUS, T0 + 100, rec->time, &req), 0);
+                r->id = req.id;
+                r->kind = CENSUS_KIND_CENSUS;
+                r->time = rec->time;
+                r->complete = r->consistent = true;
+                r->fraction = 1;
+                r->n_types = rec->n_types;
+                memcpy(r->types, rec->types, rec->n_types * sizeof rec->types[0]);
+                ck_assert_int_eq(process_census_ingest(p->census, r, rec->time), 0);
+                persist_census(reg, p);
+                free(r);
+                free(rec);
+        }
+        ck_assert_uint_eq(process_census_growing(p->census, T0 + 100, g, 2), 1);
+        ck_assert_int_eq(g[0].count_growth, 10000);
+        persist_sync(reg);
+        while (store_flush(s, T0 + 1500, 200, 0) == 0)
+                ;
+        registry_free(reg);
+        store_free(s);
+
+        /* After: the record comes back with its censuses and the same growth. */
+        ck_assert_int_eq(store_open(&c, T0 + 3600, &s), 0);
+        reg = registry_new(&rl);
+        registry_set_store(reg, s, persist_on_free, s);
+        {
+                /* before the restore: a process only the store holds answers with its history */
+                char path[128];
+                snprintf(path, sizeof path, "/api/v1/processes/%s/census", id);
+                j = census_api(reg, path, query_from_zero, 200);
+                ck_assert_uint_eq(json_array_size(json_object_get(j, "censuses")), 0);
+                ck_assert(json_is_null(json_object_get(j, "latest")));
+                ck_assert_uint_eq(json_array_size(json_object_get(j, "history")), 3);
+                json_decref(j);
+        }
+        ck_assert_int_eq(persist_restore(reg, T0 + 3600, 7 * 86400), 1);
+        p = registry_find(reg, id);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_ptr_nonnull(p->census);
+        ck_assert_uint_eq(process_census_growing(p->census, T0 + 100, g, 2), 1);
+        ck_assert_str_eq(g[0].type, "app.Handler");
+        ck_assert_int_eq(g[0].count_growth, 10000);
+        /* the replay reopens the finding at another time before the restart: the same growth */
+        ck_assert_uint_eq(process_census_growing(p->census, T0 + 500, g, 2), 1);
+        ck_assert_int_eq(g[0].count_growth, 10000);
+        json_decref(census_api(reg, "/api/v1/processes/1-1/census", query_from_zero, 404));
+        {
+                char path[128];
+                snprintf(path, sizeof path, "/api/v1/processes/%s/census", id);
+                j = census_api(reg, path, NULL, 200);
+                ck_assert_uint_eq(json_array_size(json_object_get(j, "censuses")), 3);
+                ck_assert_ptr_null(json_object_get(j, "history")); /* only when asked */
+                json_decref(j);
+                j = census_api(reg, path, query_from_zero, 200);
+                ck_assert_uint_eq(json_array_size(json_object_get(j, "history")), 3);
+                ck_assert(json_is_false(json_object_get(j, "history_truncated")));
+                ck_assert_double_eq(json_real_value(json_object_get(json_array_get(json_object_get(j, "history"), 0),
+                                                                    "finding_since")), T0 + 100);
+                ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(json_object_get(j, "history"), 2),
+                                                                  "types")), 5);
+                json_decref(j);
+        }
+        registry_free(reg);
+        store_free(s);
+}
+END_TEST
+
 static Suite *store_suite(void) {
         Suite *s = suite_create("store");
         TCase *tc = tcase_create("core");
@@ -760,6 +1224,12 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_disk_budget);
         tcase_add_test(tc, test_leak_resume);
         tcase_add_test(tc, test_resume_budget_across_processes);
+        tcase_add_test(tc, test_census_blob);
+        tcase_add_test(tc, test_censuses_kept_and_loaded);
+        tcase_add_test(tc, test_censuses_retention);
+        tcase_add_test(tc, test_censuses_while_unavailable);
+        tcase_add_test(tc, test_schema1_migrated);
+        tcase_add_test(tc, test_censuses_survive_restart);
         suite_add_tcase(s, tc);
         return s;
 }
