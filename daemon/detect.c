@@ -46,7 +46,7 @@
  * lower bound of its slope is of practical size, and its
  * newer half grows at no less than SELF_HALVES_RATIO of the older half's rate — whatever the
  * standard errors say, so a curve that bends at all waits for the ordinary confirmation. */
-#define SELF_MIN_HORIZONS (2 * M_SQRT2)
+#define SELF_MIN_HORIZONS 3.0
 #define SELF_MAX_HORIZONS 4.0
 #define SELF_ALPHA_SCALE 1e-3
 #define SELF_HALVES_RATIO 0.8
