@@ -291,14 +291,15 @@ END_TEST
 
 /* A process young enough that no horizon has twice its length behind it yet: 1.5 %/h from the
  * start under noise of +-4 % (uniform). The 30-60 min horizons are not conclusive, and 2 h of
- * history would be needed to confirm the first one that is; the 85 min horizon's evidence is
- * overwhelming and its halves grow alike, so it confirms itself (before: found at 123 min). */
+ * history would be needed to confirm the first one that is; at 90 min the whole history's
+ * evidence is overwhelming and its halves grow alike, so it confirms itself (found at 92 min;
+ * with the confirmation over 2 H only, at 123 min). */
 static double leak_young_noisy(double t, unsigned *seed) {
         return 800 * MIB * (1 + 0.015 * t / 3600 + 0.04 * noise(seed));
 }
 
 /* What that must not let through: a warm-up with a time constant of 2 h (+60 %) and a cache
- * that fills in 3 h (+30 %), both still growing fast when the process is 85 min old; they bend
+ * that fills in 3 h (+30 %), both still growing fast when the process is 90 min old; they bend
  * visibly over that long (newer half below 0.8 x the older one's rate). */
 static double warmup_2h(double t, unsigned *seed) {
         return 300 * MIB * (1 + 0.6 * (1 - exp(-t / 7200)) + 0.01 * noise(seed));
