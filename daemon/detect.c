@@ -36,6 +36,21 @@
 /* Twice the horizon must grow at least at this share of the horizon's rate to confirm it. */
 #define CONFIRM_RATIO 0.5
 
+/* Evidence-scaled confirmation (horizon_self_confirmed()): while twice the horizon does not
+ * exist yet (a young process), a horizon confirms itself when its evidence is overwhelming:
+ * it spans SELF_MIN_HORIZONS to SELF_MAX_HORIZONS minimum horizons (over that long a warm-up
+ * or a cache still filling decelerates visibly; beyond it the ordinary confirmation is there
+ * by then, or the process is old enough to wait for it), its p-value is below
+ * alpha_leak * SELF_ALPHA_SCALE even when its points' own autocorrelation is weighed the way
+ * the reference's is (p_self: a wander shows it, a leak under white noise does not), the
+ * lower bound of its slope is of practical size, and its
+ * newer half grows at no less than SELF_HALVES_RATIO of the older half's rate — whatever the
+ * standard errors say, so a curve that bends at all waits for the ordinary confirmation. */
+#define SELF_MIN_HORIZONS 3.0
+#define SELF_MAX_HORIZONS 4.0
+#define SELF_ALPHA_SCALE 1e-3
+#define SELF_HALVES_RATIO 0.8
+
 /* Horizons grow by this factor from min_horizon: sqrt(2), so that "twice this horizon" is
  * always evaluated two steps later and a confirmation waits no longer than it must. */
 #define HORIZON_STEP M_SQRT2
@@ -427,6 +442,7 @@ typedef struct Horizon {
         bool growing;      /* significant growth of practical size, whatever its shape */
         Trend whole, first, second;
         double p_value, tau;
+        double p_self; /* p_value with the horizon's own autocorrelation weighed in too */
         LeakVerdict verdict;
         const char *reason;
 } Horizon;
@@ -527,6 +543,7 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
                 .first_index = lo,
                 .points = n,
                 .p_value = 1,
+                .p_self = 1,
         };
         if (n < c->min_points || n < 2)
                 return;
@@ -545,6 +562,21 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
         trend_compute(s->pts, n, s->slopes, s->vals, s->idx, floor_acf_variance_factor(&acf, n), &h->whole);
         h->p_value = mk_p_increasing(&h->whole);
         h->tau = kendall_tau(&h->whole);
+        /* The in-horizon Hamed-Rao factor sums the significant lags of residuals around the
+         * horizon's own slope, negative ones too: a wander that the slope mostly swallows
+         * leaves residuals whose long lags are negative, and the factor stays small. The
+         * estimate of the reference (positive lags only, up to the first non-significant one)
+         * is not fooled that way; a self-confirmation (no history beyond the horizon to
+         * measure it on) must pass it on the horizon's own points. */
+        floor_acf_estimate(s->pts, n, &acf);
+        {
+                double own = floor_acf_variance_factor(&acf, n);
+                Trend t = h->whole;
+
+                if (own > t.n_ratio)
+                        t.var_s *= own / t.n_ratio;
+                h->p_self = mk_p_increasing(&t);
+        }
         trend_compute(s->pts, n1, s->slopes, s->vals, s->idx, 1, &h->first);
         trend_compute(s->pts + n1, n - n1, s->slopes, s->vals, s->idx, 1, &h->second);
         se1 = (h->first.high - h->first.low) / (2 * Z_975);
@@ -553,13 +585,18 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
                           h->first.slope - h->second.slope > DECEL_Z * sqrt(se1 * se1 + se2 * se2);
 }
 
+/* The practical size (bytes per hour) that growth from `current` must reach. */
+static double practical_size(const DetectConfig *c, double current) {
+        double need = c->min_growth_relative_per_hour * current;
+
+        return need > c->min_growth_absolute_per_hour ? need : c->min_growth_absolute_per_hour;
+}
+
 /* Does horizon h show growth at all: a significant increasing trend of practical size,
  * whatever its shape? (Hysteresis: an open finding closes only after evaluations without it.) */
 static bool horizon_growing(const DetectConfig *c, double current, const Horizon *h) {
-        double need = c->min_growth_relative_per_hour * current;
+        double need = practical_size(c, current);
 
-        if (need < c->min_growth_absolute_per_hour)
-                need = c->min_growth_absolute_per_hour;
         return h->enough && h->p_value < c->alpha_suspect && h->whole.s > 0 && h->whole.slope > 0 &&
                h->whole.slope * 3600 >= need;
 }
@@ -571,12 +608,21 @@ static bool horizon_growing(const DetectConfig *c, double current, const Horizon
 #define SUSTAIN_SIZE 0.5
 
 static bool horizon_sustained(const DetectConfig *c, double current, const Horizon *h) {
-        double need = c->min_growth_relative_per_hour * current;
+        double need = practical_size(c, current);
 
-        if (need < c->min_growth_absolute_per_hour)
-                need = c->min_growth_absolute_per_hour;
         return h->enough && h->p_value < SUSTAIN_ALPHA && h->whole.s > 0 && h->whole.slope > 0 &&
                h->whole.slope * 3600 >= SUSTAIN_SIZE * need;
+}
+
+/* Can horizon h stand in for the confirmation over twice its length, which the history does
+ * not hold yet? Only on overwhelming evidence of growth that does not bend (see above). */
+static bool horizon_self_confirmed(const DetectConfig *c, double current, const Horizon *h) {
+        double need = practical_size(c, current);
+
+        return h->horizon >= SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9) &&
+               h->horizon <= SELF_MAX_HORIZONS * c->min_horizon_seconds * (1 + 1e-9) &&
+               h->p_self < c->alpha_leak * SELF_ALPHA_SCALE && h->whole.low * 3600 >= need &&
+               h->first.slope > 0 && h->second.slope >= SELF_HALVES_RATIO * h->first.slope;
 }
 
 /* The verdict of horizon hs[i] (horizons in increasing length), which may look at the longer
@@ -633,11 +679,12 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
                 if (hs[j].horizon >= 2 * h->horizon * (1 - 1e-9))
                         twice = &hs[j];
         if (h->horizon < c->max_horizon_seconds) {
-                if (!twice || !twice->enough) {
+                if ((!twice || !twice->enough) && !horizon_self_confirmed(c, current, h)) {
                         h->reason = "growth not yet confirmed over a longer horizon";
                         return;
                 }
-                if (!twice->growing || twice->whole.slope < CONFIRM_RATIO * h->whole.slope) {
+                if (twice && twice->enough &&
+                    (!twice->growing || twice->whole.slope < CONFIRM_RATIO * h->whole.slope)) {
                         h->reason = "growth not confirmed over a longer horizon";
                         return;
                 }
