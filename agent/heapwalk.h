@@ -53,12 +53,42 @@ void hw_heapwalk_census_finish(struct hw_census_walk *w, const struct hw_census_
 /* Drop the cursor's reference. */
 void hw_heapwalk_census_abandon(struct hw_census_walk *w);
 
+/* The containers holding the most instances of each type of a chains request (its holders):
+ * strong references, taken in one GIL hold (hw_heapwalk_holders) and followed to their roots in
+ * the next (hw_heapwalk_chains); released with hw_heapwalk_holders_release. */
+struct hw_holders {
+        size_t n_targets;
+        PyTypeObject *targets[HW_CHAINS_TYPES_MAX]; /* borrowed: found again in each hold */
+        size_t n[HW_CHAINS_TYPES_MAX];
+        PyObject *obj[HW_CHAINS_TYPES_MAX][HW_HOLDERS_PER_TYPE]; /* strong references */
+        uint64_t holds[HW_CHAINS_TYPES_MAX][HW_HOLDERS_PER_TYPE];
+        uint64_t seen;  /* objects looked at */
+        bool complete;  /* every tracked object was looked at */
+};
+
+/* One pass over the collector's lists (oldest generation first) until `deadline`: every
+ * container with at least a few items (list, tuple, dict, set, frozenset, collections.deque) has
+ * its direct referents counted by type (tp_traverse), and the HW_HOLDERS_PER_TYPE holding the
+ * most instances of each of req->types are kept. Returns 0, or -EAGAIN with *ret_error (the
+ * collector's state cannot be walked: see hw_heapwalk_census_slice). */
+int hw_heapwalk_holders(const struct hw_request *req, double deadline, struct hw_holders *h, const char **ret_error);
+
+/* Drop the references hw_heapwalk_holders took. */
+void hw_heapwalk_holders_release(struct hw_holders *h);
+
 /* Find up to HW_CHAINS_MAX chains of references from roots a user recognises (module globals,
  * class attributes, thread frames' locals) to instances of the types req->types names
  * ("module.QualName" as the census reports them), breadth first, so each chain is a shortest
  * one from its root; within `deadline`. Fills res->chains / n_chains / visited /
  * search_complete, or res->error. */
 void hw_heapwalk_chains(const struct hw_request *req, double deadline, struct hw_census_result *res);
+
+/* The same search, with the holders h as further targets: res->holders gets each holder with
+ * the shortest chain from a root to it (holders no root reaches are reported without one).
+ * Chains to sample instances are then searched for classes (heap types) only: for a builtin
+ * type the first instance met is nearly always an unrelated one (`sys.modules -> dict`). */
+void hw_heapwalk_chains_holders(const struct hw_request *req, const struct hw_holders *h, double deadline,
+                                struct hw_census_result *res);
 
 /* "module.QualName" for heap types (plain QualName for builtins), tp_name for static types. */
 void hw_heapwalk_type_name(PyTypeObject *tp, char *buf, size_t size);

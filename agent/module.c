@@ -1880,20 +1880,23 @@ static PyObject *hw_census_py(PyObject *self, PyObject *args, PyObject *kwargs) 
 }
 
 PyDoc_STRVAR(chains_doc,
-             "chains(types, budget_ms=50) -> dict\n\n"
+             "chains(types, budget_ms=50, holders=False) -> dict\n\n"
              "Find referrer chains from module globals, class attributes and threads' frames to\n"
              "instances of the named types (\"module.QualName\", at most 3), holding the GIL for at most\n"
-             "budget_ms; the dict is the CENSUS payload of a \"chains\" request.");
+             "budget_ms; with holders, also the containers holding the most instances of each type\n"
+             "and the chains to them. The dict is the CENSUS payload of a \"chains\" request.");
 
 static PyObject *hw_chains_py(PyObject *self, PyObject *args, PyObject *kwargs) {
-        static char *kwlist[] = { "types", "budget_ms", NULL };
+        static char *kwlist[] = { "types", "budget_ms", "holders", NULL };
         struct hw_request req = { .id = 1, .kind = HW_REQUEST_CHAINS, .budget_ms = HW_CENSUS_BUDGET_MS_DEFAULT,
                                   .top = HW_CENSUS_TOP_DEFAULT };
         PyObject *types;
+        int holders = 0;
 
         (void) self;
-        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|I:chains", kwlist, &types, &req.budget_ms))
+        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|Ip:chains", kwlist, &types, &req.budget_ms, &holders))
                 return NULL;
+        req.holders = holders != 0;
         if (!PyList_Check(types) || PyList_GET_SIZE(types) < 1 || PyList_GET_SIZE(types) > HW_CHAINS_TYPES_MAX ||
             req.budget_ms < 1 || req.budget_ms > HW_CENSUS_BUDGET_MS_MAX) {
                 PyErr_Format(PyExc_ValueError, "heapwatch.chains: types must be a list of 1..%u names, budget_ms 1..%u",
