@@ -286,10 +286,27 @@ static json_t *holder_json(const ProcessCensus *c, const CensusHolder *h) {
                          isnan(share) ? json_null() : json_real(share), "holds_since", h->base_time);
 }
 
+/* A holder named once holds at least this share of its type's growth since the finding opened
+ * to be evidence: a small table of the standard library that happens to hold a few tuples is
+ * not where thousands of them went. */
+#define HOLDER_UNKNOWN_SHARE_MIN 0.1
+
+/* Is h, named once, big enough beside its type's growth since `since`? */
+static bool holder_big_enough(const ProcessCensus *c, const CensusHolder *h, double since) {
+        CensusGrowth g[CENSUS_GROWING_MAX];
+        size_t n = process_census_growing(c, since, g, ELEMENTSOF(g));
+
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(g[i].type, h->chain.type) == 0)
+                        return (double) h->chain.holds >= HOLDER_UNKNOWN_SHARE_MIN * (double) g[i].count_growth;
+        return false;
+}
+
 /* The holders into array a: in a finding's evidence (grown_only) those a root reaches that grew,
- * most growth first, then those named once (their growth is not known yet); in the census view
- * all of them, as the agent ranked them. */
-static int holders_json(const ProcessCensus *c, json_t *a, bool grown_only) {
+ * most growth first, then those named once (their growth is not known yet) that hold a fair
+ * share of their type's growth since `since`; in the census view all of them, as the agent
+ * ranked them. */
+static int holders_json(const ProcessCensus *c, json_t *a, bool grown_only, double since) {
         const CensusHolder *order[HW_HOLDERS_MAX];
         size_t n = 0;
 
@@ -299,7 +316,8 @@ static int holders_json(const ProcessCensus *c, json_t *a, bool grown_only) {
                 double share;
                 bool known = holder_growth(c, h, &growth, &share);
 
-                if (grown_only && (!h->chain.root[0] || (known && growth <= 0)))
+                if (grown_only && (!h->chain.root[0] || (known && growth <= 0) ||
+                                   (!known && !holder_big_enough(c, h, since))))
                         continue;
                 order[n++] = h;
         }
@@ -454,7 +472,7 @@ static json_t *chains_json(const ProcessCensus *c, double since, bool grown_only
                                              json_string_lossy(c->chains[i].root), "root_kind",
                                              json_string_lossy(c->chains[i].root_kind))) < 0)
                         return NULL;
-        if (holders_json(c, a, grown_only) < 0)
+        if (holders_json(c, a, grown_only, since) < 0)
                 return NULL;
         return TAKE_PTR(a);
 }

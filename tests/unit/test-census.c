@@ -404,13 +404,15 @@ START_TEST(test_holders) {
         ck_assert_str_eq(lines, "app.Handler|app.handlers -> list -> Handler|0|-\n");
 
         /* holders, named once: their growth is not known yet, and they are not yet counted as
-         * chains that reach the growing objects; one no root reaches is not evidence */
+         * chains that reach the growing objects; one no root reaches is not evidence, nor one
+         * holding under a tenth of the type's growth (4000 dicts) */
         ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 202, &req), 0);
         *r = (CensusReply) { .id = req.id, .kind = CENSUS_KIND_CHAINS, .time = 202, .has_holders = true,
-                             .holders_complete = true, .n_holders = 3 };
+                             .holders_complete = true, .n_holders = 4 };
         set_chain(&r->holders[0], "dict", "__main__.STATE", "__main__.STATE -> list", 25000);
         set_chain(&r->holders[1], "dict", "__main__.AUDIT", "__main__.AUDIT -> list", 3000);
         set_chain(&r->holders[2], "dict", "", "? -> list", 20);
+        set_chain(&r->holders[3], "dict", "re._parser.CATEGORIES", "re._parser.CATEGORIES -> dict", 399);
         ck_assert_int_eq(process_census_ingest(c, r, 202), 0);
         evidence_lines(c, 50, lines, sizeof lines);
         ck_assert_str_eq(lines, "dict|__main__.STATE -> list|25000|null\ndict|__main__.AUDIT -> list|3000|null\n");
@@ -438,7 +440,7 @@ START_TEST(test_holders) {
         ck_assert_str_eq(json_string_value(json_object_get(h, "root_kind")), "module_global");
         json_decref(j);
         j = process_census_json(c, "1-1", 0, 400);
-        ck_assert_uint_eq(json_array_size(json_object_get(j, "chains")), 3);
+        ck_assert_uint_eq(json_array_size(json_object_get(j, "chains")), 4);
         json_decref(j);
 
         /* a holder that is no longer named starts over when it is named again */
