@@ -111,6 +111,12 @@ struct hw_agent_sample {
         /* Entries of gc.garbage whose type has a finalizer (__del__ / tp_finalize, legacy
          * tp_del), -1 unknown; counted incrementally within a bounded scan per sample. */
         int64_t gc_garbage_finalizers;
+        /* Objects with a finalizer among those collected by collections of generations 0 and 1
+         * since the agent started, the collections counted, and those not counted (full ones,
+         * too large); -1 unknown (the collector's state was not found). heapwalk.h. */
+        int64_t gc_finalizers_collected;
+        int64_t gc_finalizers_collections;
+        int64_t gc_finalizers_skipped;
         size_t gc_generations;
         struct hw_agent_gc_generation gc[HW_AGENT_GC_GENERATIONS_MAX];
 

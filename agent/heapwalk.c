@@ -267,6 +267,93 @@ void hw_heapwalk_census_abandon(struct hw_census_walk *w) {
         Py_CLEAR(w->at);
 }
 
+/* ---- Finalizers among the collected (see heapwalk.h) --------------------------------------- */
+
+static struct gc_state_mirror *fin_state; /* found by hw_heapwalk_finalizers_init() */
+static struct {
+        bool active;      /* this collection is being counted */
+        int generation;
+        PyObject *tail;   /* the older generation's last object at "start" (a reference); NULL:
+                           * that generation was empty */
+        uint64_t young;   /* objects with a finalizer in the young generations at "start" */
+} fin;
+
+static inline bool has_finalizer(PyTypeObject *tp) {
+        return tp->tp_finalize != NULL || tp->tp_del != NULL;
+}
+
+int hw_heapwalk_finalizers_init(const char **ret_error) {
+        struct gc_state_mirror *st = locate_gc_state(ret_error);
+
+        if (!st)
+                return -EAGAIN;
+        fin_state = st;
+        return 0;
+}
+
+void hw_heapwalk_finalizers_start(int generation) {
+        struct gc_state_mirror *st = fin_state;
+        gc_head *old, *last;
+        uint64_t n = 0, young = 0;
+
+        fin.active = false;
+        Py_CLEAR(fin.tail); /* a "stop" we never saw (the callback removed in between) */
+        if (!st || generation < 0 || generation >= 2)
+                return;
+        for (int g = 0; g <= generation; g++) {
+                const gc_head *head = &st->generations[g].head;
+
+                for (gc_head *x = (gc_head *) head->next; x != head; x = (gc_head *) x->next) {
+                        if (++n > HW_FINALIZERS_WALK_MAX)
+                                return;
+                        young += has_finalizer(Py_TYPE((PyObject *) (x + 1)));
+                }
+        }
+        /* gc appends the survivors to the older generation: remember where it ends now (a list
+         * head's prev is a plain pointer; an object's carries flags in its low bits) */
+        old = &st->generations[generation + 1].head;
+        last = (gc_head *) (old->prev & ~(uintptr_t) 3);
+        fin.tail = last == old ? NULL : (PyObject *) (last + 1);
+        Py_XINCREF(fin.tail); /* an object of the older generation: this collection leaves it alone */
+        fin.young = young;
+        fin.generation = generation;
+        fin.active = true;
+}
+
+void hw_heapwalk_finalizers_stop(struct hw_finalizers *f) {
+        struct gc_state_mirror *st = fin_state;
+        PyObject *tail = fin.tail;
+        const gc_head *old;
+        gc_head *x;
+        uint64_t n = 0, survivors = 0;
+        bool counted = false;
+
+        if (!fin.active) {
+                f->skipped++;
+                return;
+        }
+        fin.active = false;
+        fin.tail = NULL;
+        old = &st->generations[fin.generation + 1].head;
+        /* a tail untracked meanwhile (a finalizer's doing) leaves no way to find the survivors */
+        x = tail ? (gc_head *) ((gc_head *) tail - 1)->next : (gc_head *) old->next;
+        if (x) {
+                for (; x != old; x = (gc_head *) x->next) {
+                        if (++n > HW_FINALIZERS_WALK_MAX)
+                                break;
+                        survivors += has_finalizer(Py_TYPE((PyObject *) (x + 1)));
+                }
+                counted = x == old;
+        }
+        if (counted) {
+                f->collected += fin.young > survivors ? fin.young - survivors : 0;
+                f->collections++;
+        } else
+                f->skipped++;
+        /* last: its last reference may run a finalizer, and nothing is being walked any more */
+        Py_XDECREF(tail);
+}
+
 /* ---- Referrer chains ---------------------------------------------------------------------- */
 
 /* The search keeps every object it reached, with the one it came from, in C memory: at most

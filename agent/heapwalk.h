@@ -99,3 +99,29 @@ void hw_heapwalk_type_name(PyTypeObject *tp, char *buf, size_t size);
  * non-zero, a census in slices ends after the current slice, as a partial one: whoever asked
  * the thread to stop is waiting for it. */
 json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *stop);
+
+/* ---- Finalizers among the collected ----------------------------------------------------------
+ * How many objects whose type has a finalizer (tp_finalize: __del__, generators, io objects;
+ * legacy tp_del) a collection freed, for collections of generations 0 and 1. The gc callback's
+ * info has counts only, so at "start" the young generations are walked (their objects
+ * counted by type, the older generation's last object remembered with a reference); at "stop"
+ * the survivors, which gc appended to the older generation after that object, are walked:
+ * collected with finalizers = those in the young generations - those among the survivors. Both
+ * walks are bounded (HW_FINALIZERS_WALK_MAX objects, else the collection is not counted); full
+ * collections are not counted (the young generation is then the whole heap). */
+#define HW_FINALIZERS_WALK_MAX 100000u
+
+struct hw_finalizers {
+        uint64_t collected;   /* objects with a finalizer collected, in the counted collections */
+        uint64_t collections; /* collections counted */
+        uint64_t skipped;     /* collections not counted (full, too large, state unknown) */
+};
+
+/* Find the collector's state (GIL held, no collection running): 0, or -EAGAIN with *ret_error;
+ * without it nothing is counted. */
+int hw_heapwalk_finalizers_init(const char **ret_error);
+
+/* From the gc callback, GIL held: a collection of `generation` starts / stopped. */
+void hw_heapwalk_finalizers_start(int generation);
+void hw_heapwalk_finalizers_stop(struct hw_finalizers *f);
+

@@ -402,7 +402,8 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
         _cleanup_json_ json_t *root = NULL;
         _cleanup_(heap_report_freep) HwHeapReport *heap_report = NULL;
         json_t *proc, *cg, *py, *gc, *agent, *gens, *heap, *mal;
-        HwSample s = { .cgroup_memory_max_bytes = -1, .gc_garbage_finalizers = -1 };
+        HwSample s = { .cgroup_memory_max_bytes = -1, .gc_garbage_finalizers = -1, .gc_finalizers_collected = -1,
+                       .gc_finalizers_collections = -1, .gc_finalizers_skipped = -1 };
         int64_t seq = 0;
         int r;
 
@@ -462,7 +463,10 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
 
                 if ((r = get_bool(gc, "enabled", &s.gc_enabled, error, size)) < 0 ||
                     (r = get_int(gc, "garbage", false, 0, COUNT_MAX, &s.gc_garbage, error, size)) < 0 ||
-                    (r = get_int(gc, "garbage_finalizers", false, 0, COUNT_MAX, &s.gc_garbage_finalizers, error, size)) < 0)
+                    (r = get_int(gc, "garbage_finalizers", false, 0, COUNT_MAX, &s.gc_garbage_finalizers, error, size)) < 0 ||
+                    (r = get_int(gc, "finalizers_collected", false, 0, COUNT_MAX, &s.gc_finalizers_collected, error, size)) < 0 ||
+                    (r = get_int(gc, "finalizers_collections", false, 0, COUNT_MAX, &s.gc_finalizers_collections, error, size)) < 0 ||
+                    (r = get_int(gc, "finalizers_skipped", false, 0, COUNT_MAX, &s.gc_finalizers_skipped, error, size)) < 0)
                         return r;
                 gens = json_object_get(gc, "generations");
                 if (gens && !json_is_null(gens)) {
