@@ -648,6 +648,39 @@ static bool skip_object(PyObject *o) {
         return PyModule_Check(o) || PyType_Check(o);
 }
 
+struct first_instance {
+        PyTypeObject *tp;
+        PyObject *found;
+};
+
+static int first_instance_visit(PyObject *child, void *arg) {
+        struct first_instance *f = arg;
+
+        if (child && Py_TYPE(child) == f->tp) {
+                f->found = child;
+                return 1; /* ends the traversal */
+        }
+        return 0;
+}
+
+/* The holder at node holds instances of the classes searched for: a chain to one of them through
+ * it, at once. Else the search would reach them only when it expands the holder, a container of
+ * thousands that is explored last: on a loaded machine the budget can run out first. */
+static void chain_through_holder(struct search *s, int32_t node) {
+        PyObject *o = s->nodes[node].obj;
+        traverseproc trav = Py_TYPE(o)->tp_traverse;
+
+        for (size_t i = 0; trav && i < s->n_targets; i++) {
+                struct first_instance f = { .tp = s->targets[i] };
+
+                if (s->found[i] >= s->per_target)
+                        continue;
+                (void) trav(o, first_instance_visit, &f);
+                if (f.found)
+                        record_chain(s, node, s->nodes[node].root, f.found, i);
+        }
+}
+
 static int visit(PyObject *child, void *arg) {
         struct search *s = arg;
         int t;
@@ -663,9 +696,13 @@ static int visit(PyObject *child, void *arg) {
         /* every type has a chain and we looked a little further: stop inside a big container */
         if (s->enough && ++s->visits_after_enough > EXTRA_NODES)
                 return 1;
-        /* a holder: its chain is found; it is not followed (it holds thousands) */
-        if (s->holders && reach_holder(s, s->current, s->nodes[s->current].root, child))
+        /* a holder: its chain is found here, and through it one to an instance of a class it
+         * holds; then it is followed like any object */
+        if (s->holders_found < s->holders_total && reach_holder(s, s->current, s->nodes[s->current].root, child)) {
+                if (add_node(s, child, s->current, s->nodes[s->current].root))
+                        chain_through_holder(s, (int32_t) s->n_nodes - 1);
                 return 0;
+        }
         t = target_of(s, child);
         if (t >= 0) {
                 /* not marked seen: a million instances in one list must not fill the set */
@@ -688,10 +725,12 @@ static void add_root(struct search *s, PyObject *value, const char *kind, const 
         r = &s->roots[s->n_roots];
         snprintf(r->label, sizeof(r->label), "%s%s%s", fmt_a, fmt_b[0] ? "." : "", fmt_b);
         r->kind = kind;
-        if (s->holders && reach_holder(s, -1, (uint32_t) s->n_roots, value)) {
-                /* the global is itself the holder: a chain of one step */
-                s->n_roots++;
-                (void) seen_add(s, value);
+        /* the global is itself a holder: a chain of one step */
+        if (s->holders_found < s->holders_total && reach_holder(s, -1, (uint32_t) s->n_roots, value)) {
+                if (add_node(s, value, -1, (uint32_t) s->n_roots)) {
+                        s->n_roots++;
+                        chain_through_holder(s, (int32_t) s->n_nodes - 1);
+                }
                 return;
         }
         t = target_of(s, value);
