@@ -1082,9 +1082,12 @@ static void chains_search(const struct hw_request *req, const struct hw_holders 
         uint32_t deferred[DEFERRED_MAX];
         size_t head = 0, n_deferred = 0, next_deferred = 0, extra_until = 0;
         bool shallow_done = false;
+        size_t resolved = 0;
 
         for (size_t i = 0; i < req->n_types && i < HW_CHAINS_TYPES_MAX; i++) {
                 PyTypeObject *tp = resolve_type(req->types[i]);
+
+                resolved += tp != NULL;
                 /* with holders, sample instances only of classes (see heapwalk.h) */
                 if (tp && (!h || (tp->tp_flags & Py_TPFLAGS_HEAPTYPE)))
                         s.targets[s.n_targets++] = tp;
@@ -1101,11 +1104,12 @@ static void chains_search(const struct hw_request *req, const struct hw_holders 
                         s.holders_total += h->n[t];
                 }
         }
+        if (resolved == 0) {
+                res->error = "none of the types was found";
+                goto compact;
+        }
         if (s.n_targets == 0 && s.holders_total == 0) {
-                if (!h)
-                        res->error = "none of the types was found";
-                else
-                        res->search_complete = true; /* nothing to look for: no class, no holder */
+                res->search_complete = true; /* nothing to look for: no class, no holder */
                 goto compact;
         }
         /* keep the request's order for names, but only the resolved ones */
