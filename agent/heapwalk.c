@@ -397,7 +397,7 @@ struct search {
         bool enough;
         bool shallow; /* only look at the children for instances; follow nothing */
         const struct hw_holders *holders; /* NULL: no holders to find */
-        bool holder_done[HW_CHAINS_TYPES_MAX][HW_HOLDERS_PER_TYPE];
+        bool holder_done[HW_HOLDER_ROWS][HW_HOLDERS_PER_TYPE];
         size_t holders_total, holders_found;
         struct hw_census_result *res;
         PyObject *keep; /* a list holding what the roots need alive (frames' locals) */
@@ -569,7 +569,7 @@ static bool reach_holder(struct search *s, int32_t parent, uint32_t root, PyObje
 
         if (!h)
                 return false;
-        for (size_t t = 0; t < h->n_targets; t++)
+        for (size_t t = 0; t < h->n_rows; t++)
                 for (size_t k = 0; k < h->n[t]; k++) {
                         if (h->obj[t][k] != o)
                                 continue;
@@ -1029,6 +1029,7 @@ int hw_heapwalk_holders(const struct hw_request *req, double deadline, struct hw
                 h->complete = true;
                 return 0;
         }
+        h->n_rows = h->n_targets + 1; /* the last: the largest containers (targets[] NULL) */
         deque = resolve_type("collections.deque");
         st = locate_gc_state(ret_error);
         if (!st)
@@ -1052,6 +1053,7 @@ int hw_heapwalk_holders(const struct hw_request *req, double deadline, struct hw
                                 break;
                         if (n < HOLDER_FANOUT_MIN || !trav)
                                 continue;
+                        holder_offer(h, h->n_targets, op, (uint64_t) n);
                         memset(hc.counts, 0, sizeof(hc.counts));
                         (void) trav(op, holder_visit, &hc);
                         if (hc.late)
@@ -1062,14 +1064,14 @@ int hw_heapwalk_holders(const struct hw_request *req, double deadline, struct hw
         }
         if (hc.late)
                 h->complete = false;
-        for (size_t t = 0; t < h->n_targets; t++)
+        for (size_t t = 0; t < h->n_rows; t++)
                 for (size_t k = 0; k < h->n[t]; k++)
                         Py_INCREF(h->obj[t][k]);
         return 0;
 }
 
 void hw_heapwalk_holders_release(struct hw_holders *h) {
-        for (size_t t = 0; t < h->n_targets; t++) {
+        for (size_t t = 0; t < h->n_rows; t++) {
                 for (size_t k = 0; k < h->n[t]; k++)
                         Py_CLEAR(h->obj[t][k]);
                 h->n[t] = 0;
@@ -1093,12 +1095,15 @@ static void chains_search(const struct hw_request *req, const struct hw_holders 
                         s.targets[s.n_targets++] = tp;
         }
         if (h) {
-                for (size_t t = 0; t < h->n_targets; t++) {
+                for (size_t t = 0; t < h->n_rows; t++) {
                         for (size_t k = 0; k < h->n[t]; k++) {
                                 struct hw_chain *c = &res->holders[t * HW_HOLDERS_PER_TYPE + k];
 
                                 memset(c, 0, sizeof(*c));
-                                hw_heapwalk_type_name(h->targets[t], c->target, sizeof(c->target));
+                                if (h->targets[t])
+                                        hw_heapwalk_type_name(h->targets[t], c->target, sizeof(c->target));
+                                else
+                                        snprintf(c->target, sizeof(c->target), HW_HOLDERS_ANY);
                                 c->holds = h->holds[t][k];
                         }
                         s.holders_total += h->n[t];
@@ -1204,7 +1209,7 @@ compact:
         /* the holders, per type, most instances first; one no root reaches is reported with
          * its container's type alone (root_kind "unreachable") */
         res->n_holders = 0;
-        for (size_t t = 0; h && t < h->n_targets; t++)
+        for (size_t t = 0; h && t < h->n_rows; t++)
                 for (size_t k = 0; k < h->n[t]; k++) {
                         struct hw_chain c = res->holders[t * HW_HOLDERS_PER_TYPE + k];
 

@@ -56,12 +56,14 @@ void hw_heapwalk_census_abandon(struct hw_census_walk *w);
 /* The containers holding the most instances of each type of a chains request (its holders):
  * strong references, taken in one GIL hold (hw_heapwalk_holders) and followed to their roots in
  * the next (hw_heapwalk_chains); released with hw_heapwalk_holders_release. */
+#define HW_HOLDER_ROWS (HW_CHAINS_TYPES_MAX + 1)
 struct hw_holders {
         size_t n_targets;
-        PyTypeObject *targets[HW_CHAINS_TYPES_MAX]; /* borrowed: found again in each hold */
-        size_t n[HW_CHAINS_TYPES_MAX];
-        PyObject *obj[HW_CHAINS_TYPES_MAX][HW_HOLDERS_PER_TYPE]; /* strong references */
-        uint64_t holds[HW_CHAINS_TYPES_MAX][HW_HOLDERS_PER_TYPE];
+        size_t n_rows;  /* n_targets + 1: the last row is the largest containers, of any items */
+        PyTypeObject *targets[HW_HOLDER_ROWS]; /* borrowed: found again in each hold; NULL: any */
+        size_t n[HW_HOLDER_ROWS];
+        PyObject *obj[HW_HOLDER_ROWS][HW_HOLDERS_PER_TYPE]; /* strong references */
+        uint64_t holds[HW_HOLDER_ROWS][HW_HOLDERS_PER_TYPE];
         uint64_t seen;  /* objects looked at */
         bool complete;  /* every tracked object was looked at */
 };
@@ -69,7 +71,9 @@ struct hw_holders {
 /* One pass over the collector's lists (oldest generation first) until `deadline`: every
  * container with at least a few items (list, tuple, dict, set, frozenset, collections.deque) has
  * its direct referents counted by type (tp_traverse), and the HW_HOLDERS_PER_TYPE holding the
- * most instances of each of req->types are kept. Returns 0, or -EAGAIN with *ret_error (the
+ * most instances of each of req->types are kept, and the HW_HOLDERS_PER_TYPE largest containers
+ * (most items, of any type: an object the census cannot see, such as a dict the collector
+ * untracked, still makes its container grow). Returns 0, or -EAGAIN with *ret_error (the
  * collector's state cannot be walked: see hw_heapwalk_census_slice). */
 int hw_heapwalk_holders(const struct hw_request *req, double deadline, struct hw_holders *h, const char **ret_error);
 

@@ -288,7 +288,8 @@ static json_t *holder_json(const ProcessCensus *c, const CensusHolder *h) {
 
 /* A holder named once holds at least this share of its type's growth since the finding opened
  * to be evidence: a small table of the standard library that happens to hold a few tuples is
- * not where thousands of them went. */
+ * not where thousands of them went. (One of the largest containers, of no type the census
+ * counts, is evidence only once it grew.) */
 #define HOLDER_UNKNOWN_SHARE_MIN 0.1
 
 /* Is h, named once, big enough beside its type's growth since `since`? */
@@ -299,6 +300,18 @@ static bool holder_big_enough(const ProcessCensus *c, const CensusHolder *h, dou
         for (size_t i = 0; i < n; i++)
                 if (strcmp(g[i].type, h->chain.type) == 0)
                         return (double) h->chain.holds >= HOLDER_UNKNOWN_SHARE_MIN * (double) g[i].count_growth;
+        return false;
+}
+
+/* One of the largest containers (type HW_HOLDERS_ANY) that is also named as the holder of a
+ * type: once is enough. */
+static bool holder_named_by_type(const ProcessCensus *c, const CensusHolder *h) {
+        if (strcmp(h->chain.type, HW_HOLDERS_ANY) != 0)
+                return false;
+        for (size_t i = 0; i < c->n_holders; i++)
+                if (strcmp(c->holders[i].chain.type, HW_HOLDERS_ANY) != 0 &&
+                    strcmp(c->holders[i].chain.chain, h->chain.chain) == 0)
+                        return true;
         return false;
 }
 
@@ -317,7 +330,7 @@ static int holders_json(const ProcessCensus *c, json_t *a, bool grown_only, doub
                 bool known = holder_growth(c, h, &growth, &share);
 
                 if (grown_only && (!h->chain.root[0] || (known && growth <= 0) ||
-                                   (!known && !holder_big_enough(c, h, since))))
+                                   (!known && !holder_big_enough(c, h, since)) || holder_named_by_type(c, h)))
                         continue;
                 order[n++] = h;
         }
@@ -562,6 +575,6 @@ void process_census_counts(const ProcessCensus *c, double since, int *ret_types,
         if (c->chains_time > 0 && c->chains_time >= since) {
                 *ret_chains = (int) c->n_chains;
                 for (size_t i = 0; i < c->n_holders; i++)
-                        *ret_chains += holder_grows(c, &c->holders[i]);
+                        *ret_chains += holder_grows(c, &c->holders[i]) && !holder_named_by_type(c, &c->holders[i]);
         }
 }

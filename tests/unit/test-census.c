@@ -408,11 +408,14 @@ START_TEST(test_holders) {
          * holding under a tenth of the type's growth (4000 dicts) */
         ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 202, &req), 0);
         *r = (CensusReply) { .id = req.id, .kind = CENSUS_KIND_CHAINS, .time = 202, .has_holders = true,
-                             .holders_complete = true, .n_holders = 4 };
+                             .holders_complete = true, .n_holders = 6 };
         set_chain(&r->holders[0], "dict", "__main__.STATE", "__main__.STATE -> list", 25000);
         set_chain(&r->holders[1], "dict", "__main__.AUDIT", "__main__.AUDIT -> list", 3000);
         set_chain(&r->holders[2], "dict", "", "? -> list", 20);
         set_chain(&r->holders[3], "dict", "re._parser.CATEGORIES", "re._parser.CATEGORIES -> dict", 399);
+        /* the largest containers: one of them is AUDIT again, one holds what no census counts */
+        set_chain(&r->holders[4], HW_HOLDERS_ANY, "__main__.AUDIT", "__main__.AUDIT -> list", 3000);
+        set_chain(&r->holders[5], HW_HOLDERS_ANY, "__main__.CACHE", "__main__.CACHE -> dict", 5000);
         ck_assert_int_eq(process_census_ingest(c, r, 202), 0);
         evidence_lines(c, 50, lines, sizeof lines);
         ck_assert_str_eq(lines, "dict|__main__.STATE -> list|25000|null\ndict|__main__.AUDIT -> list|3000|null\n");
@@ -427,11 +430,13 @@ START_TEST(test_holders) {
         r->time = 301;
         r->holders[0].holds = 25000;
         r->holders[1].holds = 7000;
+        r->holders[4].holds = 7000;
+        r->holders[5].holds = 6000;
         ck_assert_int_eq(process_census_ingest(c, r, 301), 0);
         evidence_lines(c, 50, lines, sizeof lines);
-        ck_assert_str_eq(lines, "dict|__main__.AUDIT -> list|7000|4000\n");
+        ck_assert_str_eq(lines, "dict|__main__.AUDIT -> list|7000|4000\n*|__main__.CACHE -> dict|6000|1000\n");
         process_census_counts(c, 50, &types, &chains);
-        ck_assert_int_eq(chains, 1);
+        ck_assert_int_eq(chains, 2); /* AUDIT (a dict holder, and a large container: once), CACHE */
         j = json_object();
         ck_assert_int_eq(process_census_evidence(c, 50, j), 0);
         h = json_array_get(json_object_get(j, "chains"), 0);
@@ -440,7 +445,7 @@ START_TEST(test_holders) {
         ck_assert_str_eq(json_string_value(json_object_get(h, "root_kind")), "module_global");
         json_decref(j);
         j = process_census_json(c, "1-1", 0, 400);
-        ck_assert_uint_eq(json_array_size(json_object_get(j, "chains")), 4);
+        ck_assert_uint_eq(json_array_size(json_object_get(j, "chains")), 6);
         json_decref(j);
 
         /* a holder that is no longer named starts over when it is named again */
@@ -470,7 +475,7 @@ START_TEST(test_decode_holders) {
                 "{\"id\": 1, \"kind\": \"chains\", \"holders\": [{\"type\": \"dict\", \"chain\": \"a -> list\", \"holds\": \"9\"}]}",
                 "{\"id\": 1, \"kind\": \"chains\", \"holders\": [{\"holds\": 9}]}",
                 "{\"id\": 1, \"kind\": \"chains\", \"holders_complete\": 1}",
-                "{\"id\": 1, \"kind\": \"chains\", \"holders\": [1,2,3,4,5,6,7,8,9,10]}",
+                "{\"id\": 1, \"kind\": \"chains\", \"holders\": [1,2,3,4,5,6,7,8,9,10,11,12,13]}",
         };
         CensusReply *r = calloc(1, sizeof *r);
         char error[MESSAGE_ERROR_MAX];
