@@ -286,11 +286,11 @@ static json_t *holder_json(const ProcessCensus *c, const CensusHolder *h) {
                          isnan(share) ? json_null() : json_real(share), "holds_since", h->base_time);
 }
 
-/* A holder named once holds at least this share of its type's growth since the finding opened
+/* A holder named once holds at least half of its type's growth since the finding opened
  * to be evidence: a small table of the standard library that happens to hold a few tuples is
  * not where thousands of them went. (One of the largest containers, of no type the census
  * counts, is evidence only once it grew.) */
-#define HOLDER_UNKNOWN_SHARE_MIN 0.1
+#define HOLDER_UNKNOWN_SHARE_MIN 0.5
 
 /* Is h, named once, big enough beside its type's growth since `since`? */
 static bool holder_big_enough(const ProcessCensus *c, const CensusHolder *h, double since) {
