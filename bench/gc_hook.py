@@ -77,8 +77,11 @@ def callgrind(py, env, mode, n, sock, tmp, young):
         sys.exit("gc_hook: valgrind run failed (%s %d):\n%s" % (mode, n, p.stderr[-2000:]))
     ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", out], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, universal_newlines=True).stdout
-    figures = {"invoke": 0, "ours": 0}
+    figures = {"invoke": 0, "ours": 0, "total": 0}
     for line in ann.splitlines():
+        t = re.match(r"\s*([\d,]+) .*PROGRAM TOTALS", line)
+        if t:
+            figures["total"] = int(t.group(1).replace(",", ""))
         m = re.match(r"\s*([\d,]+) \(", line)
         if not m:
             continue
@@ -113,7 +116,7 @@ def main(argv):
                                       universal_newlines=True, check=True).stdout)
         per = {}
         if shutil.which("valgrind") and shutil.which("callgrind_annotate"):
-            for mode in ("noop", "agent"):
+            for mode in ("none", "noop", "agent"):
                 a = callgrind(py, env, mode, args.collections, sock, tmp, args.young)
                 b = callgrind(py, env, mode, 0, sock, tmp, args.young)
                 per[mode] = {k: (a[k] - b[k]) / args.collections for k in a}
@@ -126,6 +129,8 @@ def main(argv):
             print("| instructions in gc's callback invocation (callgrind, inclusive) | 0 | %.0f | %.0f |"
                   % (per["noop"]["invoke"], per["agent"]["invoke"]))
             print("| of which the agent's callback itself | | | %.0f |" % per["agent"]["ours"])
+            print("| whole loop iteration (the young lists made, the collection), all instructions | %.0f | %.0f | %.0f |"
+                  % (per["none"]["total"], per["noop"]["total"], per["agent"]["total"]))
         print("| wall time, best of 7 x %d (load %.2f) | %.0f ns | %.0f ns | %.0f ns |"
               % (100000 // max(1, args.young // 10), os.getloadavg()[0], t["none"], t["noop"], t["agent"]))
     return 0
