@@ -309,15 +309,17 @@ void hw_heapwalk_finalizers_start(int generation) {
                         young += has_finalizer(Py_TYPE((PyObject *) (x + 1)));
                 }
         }
+        fin.young = young;
+        fin.generation = generation;
+        fin.active = true;
+        if (young == 0)
+                return; /* none can be collected: no survivors to look at */
         /* gc appends the survivors to the older generation: remember where it ends now (a list
          * head's prev is a plain pointer; an object's carries flags in its low bits) */
         old = &st->generations[generation + 1].head;
         last = (gc_head *) (old->prev & ~(uintptr_t) 3);
         fin.tail = last == old ? NULL : (PyObject *) (last + 1);
         Py_XINCREF(fin.tail); /* an object of the older generation: this collection leaves it alone */
-        fin.young = young;
-        fin.generation = generation;
-        fin.active = true;
 }
 
 void hw_heapwalk_finalizers_stop(struct hw_finalizers *f) {
@@ -334,6 +336,10 @@ void hw_heapwalk_finalizers_stop(struct hw_finalizers *f) {
         }
         fin.active = false;
         fin.tail = NULL;
+        if (fin.young == 0) {
+                f->collections++;
+                return;
+        }
         old = &st->generations[fin.generation + 1].head;
         /* a tail untracked meanwhile (a finalizer's doing) leaves no way to find the survivors */
         x = tail ? (gc_head *) ((gc_head *) tail - 1)->next : (gc_head *) old->next;
