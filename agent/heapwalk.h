@@ -110,15 +110,18 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
  * info has counts only, so at "start" the young generations are walked (their objects
  * counted by type, the older generation's last object remembered with a reference); at "stop"
  * the survivors, which gc appended to the older generation after that object, are walked:
- * collected with finalizers = those in the young generations - those among the survivors. Both
- * walks are bounded (HW_FINALIZERS_WALK_MAX objects, else the collection is not counted); full
- * collections are not counted (the young generation is then the whole heap). */
+ * collected with finalizers = those in the young generations - those among the survivors (not
+ * walked when the young generations held none). Counted: one in HW_FINALIZERS_GEN0_EVERY
+ * collections of generation 0, every one of generation 1. Both walks are bounded
+ * (HW_FINALIZERS_WALK_MAX objects, else the collection is not counted); full collections are not
+ * counted (the young generation is then the whole heap). */
 #define HW_FINALIZERS_WALK_MAX 100000u
+#define HW_FINALIZERS_GEN0_EVERY 4u
 
 struct hw_finalizers {
         uint64_t collected;   /* objects with a finalizer collected, in the counted collections */
         uint64_t collections; /* collections counted */
-        uint64_t skipped;     /* collections not counted (full, too large, state unknown) */
+        uint64_t skipped;     /* collections not counted (sampled out, full, too large) */
 };
 
 /* Find the collector's state (GIL held, no collection running): 0, or -EAGAIN with *ret_error;

@@ -118,7 +118,8 @@ class E2E(DaemonTestCase):
         _, d = self.daemon.get_json("/api/v1/processes/" + p["id"])
         g = d["latest_sample"]["gc"]
         self.assertGreaterEqual(g["finalizers_collections"], 1)
-        self.assertGreaterEqual(g["finalizers_skipped"], 2)  # the two full collections are not counted
+        # the two full collections are not counted, nor 3 in 4 of generation 0's
+        self.assertGreaterEqual(g["finalizers_skipped"], 2)
 
         st = t.wait_state(lambda s: s.get("status", {}).get("tick_gil_hold", {}).get("count", 0) >= 3 and
                           s["status"]["heap_report_hold"]["count"] >= 1, "ticks counted in status()")

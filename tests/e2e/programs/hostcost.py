@@ -3,7 +3,7 @@
 collections it is told to make happen), and heapwatch.status() in every state it writes (the
 GIL hold per sampler tick, the heap report's lock hold). Commands: exit, collect (5 of
 generation 0, 3 of generation 1, 2 of generation 2, then hold still again), finalizers (300
-cycles of an object with __del__ and one without, dropped, then one collection of generation 0:
+cycles of an object with __del__ and one without, dropped, then one collection of generation 1:
 300 objects with a finalizer among the collected)."""
 import gc
 import sys
@@ -41,7 +41,7 @@ while True:
             a, b = WithDel(), Plain()
             a.other, b.other = b, a
         del a, b
-        gc.collect(0)
+        gc.collect(1)  # every collection of generation 1 is counted (one in four of generation 0)
         phase = "finalized"
     keep.append(bytearray(4096))  # some allocation for the heap profiler to sample
     if len(keep) > 2000:
