@@ -111,9 +111,10 @@ struct hw_agent_sample {
         /* Entries of gc.garbage whose type has a finalizer (__del__ / tp_finalize, legacy
          * tp_del), -1 unknown; counted incrementally within a bounded scan per sample. */
         int64_t gc_garbage_finalizers;
-        /* Objects with a finalizer among those collected by collections of generations 0 and 1
-         * since the agent started, the collections counted, and those not counted (full ones,
-         * too large); -1 unknown (the collector's state was not found). heapwalk.h. */
+        /* Objects with a finalizer among those collected by the collections counted since the
+         * agent started (one in four of generation 0, every one of generation 1), those
+         * collections, and those not counted; -1 unknown (the collector's state was not
+         * found). heapwalk.h. */
         int64_t gc_finalizers_collected;
         int64_t gc_finalizers_collections;
         int64_t gc_finalizers_skipped;
