@@ -112,7 +112,7 @@ struct hw_agent_sample {
          * tp_del), -1 unknown; counted incrementally within a bounded scan per sample. */
         int64_t gc_garbage_finalizers;
         /* Objects with a finalizer among those collected by the collections counted since the
-         * agent started (one in four of generation 0, every one of generation 1), those
+         * agent started (one in four of generations 0 and 1), those
          * collections, and those not counted; -1 unknown (the collector's state was not
          * found). heapwalk.h. */
         int64_t gc_finalizers_collected;

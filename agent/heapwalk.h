@@ -111,12 +111,12 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
  * counted by type, the older generation's last object remembered with a reference); at "stop"
  * the survivors, which gc appended to the older generation after that object, are walked:
  * collected with finalizers = those in the young generations - those among the survivors (not
- * walked when the young generations held none). Counted: one in HW_FINALIZERS_GEN0_EVERY
- * collections of generation 0, every one of generation 1. Both walks are bounded
+ * walked when the young generations held none). Counted: one in HW_FINALIZERS_EVERY collections
+ * of generation 0, and of generation 1. Both walks are bounded
  * (HW_FINALIZERS_WALK_MAX objects, else the collection is not counted); full collections are not
  * counted (the young generation is then the whole heap). */
 #define HW_FINALIZERS_WALK_MAX 100000u
-#define HW_FINALIZERS_GEN0_EVERY 4u
+#define HW_FINALIZERS_EVERY 4u
 
 struct hw_finalizers {
         uint64_t collected;   /* objects with a finalizer collected, in the counted collections */

@@ -260,7 +260,7 @@ static const ProcessFamily evidence_families[] = {
           "Objects in gc.garbage whose type has a finalizer (__del__, tp_finalize or legacy tp_del).",
           NEED_GC, get_gc_garbage_finalizers },
         { "heapwatch_gc_collected_finalizer_objects_total", "counter",
-          "Objects with a finalizer (__del__, tp_finalize or legacy tp_del) among those collected by the collections the agent counts (one in four of generation 0, every one of generation 1), since the agent started.",
+          "Objects with a finalizer (__del__, tp_finalize or legacy tp_del) among those collected by the collections the agent counts (one in four of generations 0 and 1), since the agent started.",
           NEED_GC, get_gc_finalizers_collected },
 };
 

@@ -3,8 +3,9 @@
 collections it is told to make happen), and heapwatch.status() in every state it writes (the
 GIL hold per sampler tick, the heap report's lock hold). Commands: exit, collect (5 of
 generation 0, 3 of generation 1, 2 of generation 2, then hold still again), finalizers (300
-cycles of an object with __del__ and one without, dropped, then one collection of generation 1:
-300 objects with a finalizer among the collected)."""
+cycles of an object with __del__ and one without, dropped, then a collection of generation 1;
+four times: the agent counts one in four of those collections, so 300 objects with a finalizer
+among the collected)."""
 import gc
 import sys
 import time
@@ -37,11 +38,14 @@ while True:
                 gc.collect(g)
         phase = "collected"
     if cmd == "finalizers":
-        for _ in range(300):
-            a, b = WithDel(), Plain()
-            a.other, b.other = b, a
-        del a, b
-        gc.collect(1)  # every collection of generation 1 is counted (one in four of generation 0)
+        # the agent counts one in four collections of generation 1 (GC is off here: only
+        # these run), so one of these four rounds is counted
+        for _ in range(4):
+            for _ in range(300):
+                a, b = WithDel(), Plain()
+                a.other, b.other = b, a
+            del a, b
+            gc.collect(1)
         phase = "finalized"
     keep.append(bytearray(4096))  # some allocation for the heap profiler to sample
     if len(keep) > 2000:
