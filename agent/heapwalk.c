@@ -663,6 +663,7 @@ static bool skip_object(PyObject *o) {
 struct first_instance {
         PyTypeObject *tp;
         PyObject *found;
+        struct search *s; /* its deadline and clock count */
 };
 
 static int first_instance_visit(PyObject *child, void *arg) {
@@ -671,6 +672,11 @@ static int first_instance_visit(PyObject *child, void *arg) {
         if (child && Py_TYPE(child) == f->tp) {
                 f->found = child;
                 return 1; /* ends the traversal */
+        }
+        /* a holder of millions without one: stop when the time is up, as visit() does */
+        if (++f->s->visits % CLOCK_EVERY == 0 && hw_now_monotonic() >= f->s->deadline) {
+                f->s->late = true;
+                return 1;
         }
         return 0;
 }
@@ -682,8 +688,8 @@ static void chain_through_holder(struct search *s, int32_t node) {
         PyObject *o = s->nodes[node].obj;
         traverseproc trav = Py_TYPE(o)->tp_traverse;
 
-        for (size_t i = 0; trav && i < s->n_targets; i++) {
-                struct first_instance f = { .tp = s->targets[i] };
+        for (size_t i = 0; trav && i < s->n_targets && !s->late; i++) {
+                struct first_instance f = { .tp = s->targets[i], .s = s };
 
                 if (s->found[i] >= s->per_target)
                         continue;
@@ -713,7 +719,7 @@ static int visit(PyObject *child, void *arg) {
         if (s->holders_found < s->holders_total && reach_holder(s, s->current, s->nodes[s->current].root, child)) {
                 if (add_node(s, child, s->current, s->nodes[s->current].root))
                         chain_through_holder(s, (int32_t) s->n_nodes - 1);
-                return 0;
+                return s->late ? 1 : 0;
         }
         t = target_of(s, child);
         if (t >= 0) {
