@@ -303,15 +303,23 @@ static bool holder_big_enough(const ProcessCensus *c, const CensusHolder *h, dou
         return false;
 }
 
-/* One of the largest containers (type HW_HOLDERS_ANY) that is also named as the holder of a
- * type: once is enough. */
-static bool holder_named_by_type(const ProcessCensus *c, const CensusHolder *h) {
-        if (strcmp(h->chain.type, HW_HOLDERS_ANY) != 0)
-                return false;
-        for (size_t i = 0; i < c->n_holders; i++)
-                if (strcmp(c->holders[i].chain.type, HW_HOLDERS_ANY) != 0 &&
-                    strcmp(c->holders[i].chain.chain, h->chain.chain) == 0)
+/* The same container named twice (as a type's holder and among the largest, or for two types):
+ * once is enough. The one whose growth is known is shown, else the first the agent named. */
+static bool holder_shadowed(const ProcessCensus *c, const CensusHolder *h) {
+        int64_t g;
+        double sh;
+        bool known = holder_growth(c, h, &g, &sh);
+
+        for (size_t i = 0; i < c->n_holders; i++) {
+                const CensusHolder *o = &c->holders[i];
+                bool o_known;
+
+                if (o == h || strcmp(o->chain.chain, h->chain.chain) != 0)
+                        continue;
+                o_known = holder_growth(c, o, &g, &sh);
+                if (o_known != known ? o_known : o < h)
                         return true;
+        }
         return false;
 }
 
@@ -330,7 +338,7 @@ static int holders_json(const ProcessCensus *c, json_t *a, bool grown_only, doub
                 bool known = holder_growth(c, h, &growth, &share);
 
                 if (grown_only && (!h->chain.root[0] || (known && growth <= 0) ||
-                                   (!known && !holder_big_enough(c, h, since)) || holder_named_by_type(c, h)))
+                                   (!known && !holder_big_enough(c, h, since)) || holder_shadowed(c, h)))
                         continue;
                 order[n++] = h;
         }
@@ -575,6 +583,6 @@ void process_census_counts(const ProcessCensus *c, double since, int *ret_types,
         if (c->chains_time > 0 && c->chains_time >= since) {
                 *ret_chains = (int) c->n_chains;
                 for (size_t i = 0; i < c->n_holders; i++)
-                        *ret_chains += holder_grows(c, &c->holders[i]) && !holder_named_by_type(c, &c->holders[i]);
+                        *ret_chains += holder_grows(c, &c->holders[i]) && !holder_shadowed(c, &c->holders[i]);
         }
 }

@@ -462,6 +462,25 @@ START_TEST(test_holders) {
         ck_assert_int_eq(process_census_ingest(c, r, 303), 0);
         evidence_lines(c, 50, lines, sizeof lines);
         ck_assert_str_eq(lines, "dict|__main__.AUDIT -> list|8000|null\n");
+
+        /* the same container among the largest, its growth known: shown once, with it */
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 304, &req), 0);
+        r->id = req.id;
+        r->time = 304;
+        r->n_holders = 1;
+        set_chain(&r->holders[0], HW_HOLDERS_ANY, "__main__.AUDIT", "__main__.AUDIT -> list", 8000);
+        ck_assert_int_eq(process_census_ingest(c, r, 304), 0);
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 305, &req), 0);
+        r->id = req.id;
+        r->time = 305;
+        r->n_holders = 2;
+        set_chain(&r->holders[0], "tuple", "__main__.AUDIT", "__main__.AUDIT -> list", 9000);
+        set_chain(&r->holders[1], HW_HOLDERS_ANY, "__main__.AUDIT", "__main__.AUDIT -> list", 9000);
+        ck_assert_int_eq(process_census_ingest(c, r, 305), 0);
+        evidence_lines(c, 50, lines, sizeof lines);
+        ck_assert_str_eq(lines, "*|__main__.AUDIT -> list|9000|1000\n");
+        process_census_counts(c, 50, &types, &chains);
+        ck_assert_int_eq(chains, 1);
         free(r);
         process_census_free(c);
 }
