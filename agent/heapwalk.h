@@ -90,7 +90,9 @@ void hw_heapwalk_chains(const struct hw_request *req, double deadline, struct hw
 /* The same search, with the holders h as further targets: res->holders gets each holder with
  * the shortest chain from a root to it (holders no root reaches are reported without one).
  * Chains to sample instances are then searched for classes (heap types) only: for a builtin
- * type the first instance met is nearly always an unrelated one (`sys.modules -> dict`). */
+ * type the first instance met is nearly always an unrelated one (`sys.modules -> dict`). A
+ * holder reached is followed like any object, and when it holds instances of a class searched
+ * for, the chain to one of them is taken through it at once. */
 void hw_heapwalk_chains_holders(const struct hw_request *req, const struct hw_holders *h, double deadline,
                                 struct hw_census_result *res);
 
