@@ -263,7 +263,6 @@ START_TEST(test_reply_chains_and_error) {
         ck_assert_ptr_null(json_object_get(json_array_get(steps, 0), "via"));
         ck_assert_str_eq(json_string_value(json_object_get(json_array_get(steps, 1), "via")), "[3]");
         ck_assert_str_eq(json_string_value(json_object_get(json_array_get(steps, 3), "via")), "['payload']");
-        json_decref(o);
 
         /* holders: only when asked for, each with what it holds */
         ck_assert_ptr_null(json_object_get(o, "holders"));
@@ -293,6 +292,7 @@ START_TEST(test_reply_chains_and_error) {
         ck_assert_int_eq(json_integer_value(json_object_get(c, "holds")), 9);
         /* the chains to sample instances carry no count */
         ck_assert_ptr_null(json_object_get(json_array_get(json_object_get(o, "chains"), 0), "holds"));
+        json_decref(o);
 
         /* a refusal carries its reason and no figures */
         r.error = "a garbage collection is running";
