@@ -348,6 +348,19 @@ static void evidence_lines(ProcessCensus *c, double since, char *buf, size_t siz
         json_decref(ev);
 }
 
+/* Take the chains reply r at time t; then the evidence must be `want` (evidence_lines()) and the
+ * count of chains for the classification want_chains. */
+static void ingest_expect(ProcessCensus *c, CensusReply *r, double t, const char *want, int want_chains) {
+        char lines[2048];
+        int types, chains;
+
+        ck_assert_int_eq(process_census_ingest(c, r, t), 0);
+        evidence_lines(c, 50, lines, sizeof lines);
+        ck_assert_str_eq(lines, want);
+        process_census_counts(c, 50, &types, &chains);
+        ck_assert_int_eq(chains, want_chains);
+}
+
 START_TEST(test_chain_types_with_holders) {
         ProcessCensus *c = NULL;
         CensusRequest req;
@@ -416,11 +429,7 @@ START_TEST(test_holders) {
         /* the largest containers: one of them is AUDIT again, one holds what no census counts */
         set_chain(&r->holders[4], HW_HOLDERS_ANY, "__main__.AUDIT", "__main__.AUDIT -> list", 3000);
         set_chain(&r->holders[5], HW_HOLDERS_ANY, "__main__.CACHE", "__main__.CACHE -> dict", 5000);
-        ck_assert_int_eq(process_census_ingest(c, r, 202), 0);
-        evidence_lines(c, 50, lines, sizeof lines);
-        ck_assert_str_eq(lines, "dict|__main__.STATE -> list|25000|null\ndict|__main__.AUDIT -> list|3000|null\n");
-        process_census_counts(c, 50, &types, &chains);
-        ck_assert_int_eq(chains, 0);
+        ingest_expect(c, r, 202, "dict|__main__.STATE -> list|25000|null\ndict|__main__.AUDIT -> list|3000|null\n", 0);
 
         /* a census later, the same holders named again: AUDIT grew by all of the dicts' growth,
          * STATE not at all (not evidence); the census view keeps all of them */
@@ -476,11 +485,7 @@ START_TEST(test_holders) {
         r->n_holders = 2;
         set_chain(&r->holders[0], "tuple", "__main__.AUDIT", "__main__.AUDIT -> list", 9000);
         set_chain(&r->holders[1], HW_HOLDERS_ANY, "__main__.AUDIT", "__main__.AUDIT -> list", 9000);
-        ck_assert_int_eq(process_census_ingest(c, r, 305), 0);
-        evidence_lines(c, 50, lines, sizeof lines);
-        ck_assert_str_eq(lines, "*|__main__.AUDIT -> list|9000|1000\n");
-        process_census_counts(c, 50, &types, &chains);
-        ck_assert_int_eq(chains, 1);
+        ingest_expect(c, r, 305, "*|__main__.AUDIT -> list|9000|1000\n", 1);
         free(r);
         process_census_free(c);
 }
