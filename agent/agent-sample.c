@@ -44,6 +44,9 @@ void hw_agent_sample_init(struct hw_agent_sample *s) {
         s->allocated_blocks = -1;
         s->gc_garbage = -1;
         s->gc_garbage_finalizers = -1;
+        s->gc_finalizers_collected = -1;
+        s->gc_finalizers_collections = -1;
+        s->gc_finalizers_skipped = -1;
 }
 
 void hw_agent_sample_clear(struct hw_agent_sample *s) {

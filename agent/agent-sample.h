@@ -111,6 +111,13 @@ struct hw_agent_sample {
         /* Entries of gc.garbage whose type has a finalizer (__del__ / tp_finalize, legacy
          * tp_del), -1 unknown; counted incrementally within a bounded scan per sample. */
         int64_t gc_garbage_finalizers;
+        /* Objects with a finalizer among those collected by the collections counted since the
+         * agent started (one in four of generations 0 and 1), those
+         * collections, and those not counted; -1 unknown (the collector's state was not
+         * found). heapwalk.h. */
+        int64_t gc_finalizers_collected;
+        int64_t gc_finalizers_collections;
+        int64_t gc_finalizers_skipped;
         size_t gc_generations;
         struct hw_agent_gc_generation gc[HW_AGENT_GC_GENERATIONS_MAX];
 

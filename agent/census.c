@@ -56,6 +56,11 @@ int hw_request_decode(const uint8_t *payload, size_t size, struct hw_request *re
             !member_uint(o, "slices", 1, HW_CENSUS_SLICES_MAX, HW_CENSUS_SLICES_DEFAULT, &req.slices))
                 goto finish;
 
+        if (json_is_true(json_object_get(o, "holders")))
+                req.holders = true;
+        else if (json_object_get(o, "holders") && !json_is_false(json_object_get(o, "holders")))
+                goto finish;
+
         types = json_object_get(o, "types");
         if (types) {
                 if (!json_is_array(types) || json_array_size(types) > HW_CHAINS_TYPES_MAX)
@@ -183,7 +188,8 @@ static json_t *chain_json(const struct hw_chain *c) {
                      json_object_set_new(s, "via", string_json(c->steps[i].via, HW_CHAIN_LABEL_MAX)) < 0))
                         goto fail;
         }
-        if (json_object_set_new(o, "type", string_json(c->target, HW_CENSUS_TYPE_NAME_MAX)) < 0 ||
+        if ((c->holds > 0 && json_object_set_new(o, "holds", json_integer((json_int_t) c->holds)) < 0) ||
+            json_object_set_new(o, "type", string_json(c->target, HW_CENSUS_TYPE_NAME_MAX)) < 0 ||
             json_object_set_new(o, "chain", string_json(text, HW_CHAIN_TEXT_MAX)) < 0 ||
             json_object_set_new(o, "root", string_json(c->root, HW_CHAIN_LABEL_MAX)) < 0 ||
             json_object_set_new(o, "root_kind", string_json(c->root_kind, 31)) < 0 ||
@@ -244,6 +250,15 @@ json_t *hw_census_result_json(const struct hw_census_result *r) {
                      (a = json_array()) != NULL && json_object_set_new(o, "chains", a) == 0;
                 for (size_t i = 0; ok && i < r->n_chains && i < HW_CHAINS_MAX; i++) {
                         json_t *c = chain_json(&r->chains[i]);
+                        ok = c && json_array_append_new(a, c) == 0;
+                }
+        }
+        if (ok && r->kind == HW_REQUEST_CHAINS && r->holders_requested) {
+                ok = json_object_set_new(o, "holders_complete", json_boolean(r->holders_complete)) == 0 &&
+                     json_object_set_new(o, "holders_seen", json_integer((json_int_t) r->holders_seen)) == 0 &&
+                     (a = json_array()) != NULL && json_object_set_new(o, "holders", a) == 0;
+                for (size_t i = 0; ok && i < r->n_holders && i < HW_HOLDERS_MAX; i++) {
+                        json_t *c = chain_json(&r->holders[i]);
                         ok = c && json_array_append_new(a, c) == 0;
                 }
         }

@@ -30,12 +30,13 @@ struct hw_request {
         unsigned budget_ms; /* longest GIL hold for this request, 1..HW_CENSUS_BUDGET_MS_MAX */
         unsigned top;       /* census: types to report, 1..HW_CENSUS_TOP_MAX */
         unsigned slices;    /* census: GIL holds at most, 1..HW_CENSUS_SLICES_MAX */
+        bool holders;       /* chains: also find the containers holding the most instances */
         size_t n_types;     /* chains: the types to find, 1..HW_CHAINS_TYPES_MAX */
         char types[HW_CHAINS_TYPES_MAX][HW_CENSUS_TYPE_NAME_MAX + 1];
 };
 
 /* Parse a REQUEST payload: {"id": N, "kind": "census"|"chains", "budget_ms": B, "top": T,
- * "slices": S, "types": [..]}; budget_ms, top and slices are optional (defaults from protocol.h), types is required
+ * "slices": S, "types": [..], "holders": true}; budget_ms, top, slices and holders are optional (defaults from protocol.h), types is required
  * for "chains" (non-empty strings without control characters). Unknown members are ignored; a
  * kind this agent does not know gives kind HW_REQUEST_UNSUPPORTED (to be answered with an
  * error). Returns 0, or -EBADMSG (not such an object; *ret untouched). */
@@ -114,6 +115,7 @@ struct hw_chain {
         char target[HW_CENSUS_TYPE_NAME_MAX + 1]; /* the type whose instance the chain reaches */
         char root_kind[32];                       /* "module_global", "class_attribute", ... */
         char root[HW_CHAIN_LABEL_MAX + 1];        /* the root's name: "app.handlers" */
+        uint64_t holds;                           /* holders: instances of target it holds */
         size_t n_steps;                           /* steps[0] is the root object */
         struct hw_chain_step steps[HW_CHAIN_STEPS_MAX];
 };
@@ -146,6 +148,14 @@ struct hw_census_result {
         bool search_complete;    /* the search ran out of objects, not of time or room */
         size_t n_chains;
         struct hw_chain chains[HW_CHAINS_MAX];
+
+        /* holders (a chains request with holders): the containers holding the most instances
+         * of each type, each with the chain from a root to it (n_steps 0: none was found) */
+        bool holders_requested;
+        bool holders_complete;   /* the pass over the heap saw every tracked object */
+        uint64_t holders_seen;   /* objects that pass looked at */
+        size_t n_holders;
+        struct hw_chain holders[HW_HOLDERS_MAX];
 };
 
 /* "root -> type -> type ...": steps[0].type is the root object's type. Writes at most size

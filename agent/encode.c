@@ -249,6 +249,9 @@ json_t *hw_encode_sample_json(const struct hw_agent_sample *s, const char *reaso
                         bad |= json_object_set_new_nocheck(gc, "enabled", json_boolean(s->gc_enabled));
                         bad |= set_int_if_known(gc, "garbage", s->gc_garbage);
                         bad |= set_int_if_known(gc, "garbage_finalizers", s->gc_garbage_finalizers);
+                        bad |= set_int_if_known(gc, "finalizers_collected", s->gc_finalizers_collected);
+                        bad |= set_int_if_known(gc, "finalizers_collections", s->gc_finalizers_collections);
+                        bad |= set_int_if_known(gc, "finalizers_skipped", s->gc_finalizers_skipped);
                         for (size_t i = 0; i < s->gc_generations && i < HW_AGENT_GC_GENERATIONS_MAX; i++)
                                 bad |= json_array_append_new(gens, generation_json(&s->gc[i]));
                         bad |= json_object_set_new_nocheck(gc, "generations", gens);

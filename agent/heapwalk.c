@@ -267,6 +267,105 @@ void hw_heapwalk_census_abandon(struct hw_census_walk *w) {
         Py_CLEAR(w->at);
 }
 
+/* ---- Finalizers among the collected (see heapwalk.h) --------------------------------------- */
+
+static struct gc_state_mirror *fin_state; /* found by hw_heapwalk_finalizers_init() */
+static struct {
+        bool active;      /* this collection is being counted */
+        int generation;
+        PyObject *tail;   /* the older generation's last object at "start" (a reference); NULL:
+                           * that generation was empty */
+        uint64_t young;   /* objects with a finalizer in the young generations at "start" */
+        uint64_t seen[2]; /* collections of generation 0 and 1 seen, to count one in every few */
+} fin;
+
+static inline bool has_finalizer(PyTypeObject *tp) {
+        return tp->tp_finalize != NULL || tp->tp_del != NULL;
+}
+
+int hw_heapwalk_finalizers_init(const char **ret_error) {
+        struct gc_state_mirror *st = locate_gc_state(ret_error);
+
+        if (!st)
+                return -EAGAIN;
+        fin_state = st;
+        return 0;
+}
+
+void hw_heapwalk_finalizers_start(int generation) {
+        struct gc_state_mirror *st = fin_state;
+        gc_head *old, *last;
+        uint64_t n = 0, young = 0;
+
+        fin.active = false;
+        Py_CLEAR(fin.tail); /* a "stop" we never saw (the callback removed in between) */
+        if (!st || generation < 0 || generation >= 2)
+                return;
+        /* a sample of the collections is evidence enough (bench/instructions.sh gc_cycles: +0.85 %
+         * instructions when every one was counted; generation 1's young generation is ten times
+         * generation 0's, so its collections cost as much as all of generation 0's) */
+        if (fin.seen[generation]++ % HW_FINALIZERS_EVERY != 0)
+                return;
+        for (int g = 0; g <= generation; g++) {
+                const gc_head *head = &st->generations[g].head;
+
+                for (gc_head *x = (gc_head *) head->next; x != head; x = (gc_head *) x->next) {
+                        if (++n > HW_FINALIZERS_WALK_MAX)
+                                return;
+                        young += has_finalizer(Py_TYPE((PyObject *) (x + 1)));
+                }
+        }
+        fin.young = young;
+        fin.generation = generation;
+        fin.active = true;
+        if (young == 0)
+                return; /* none can be collected: no survivors to look at */
+        /* gc appends the survivors to the older generation: remember where it ends now (a list
+         * head's prev is a plain pointer; an object's carries flags in its low bits) */
+        old = &st->generations[generation + 1].head;
+        last = (gc_head *) (old->prev & ~(uintptr_t) 3);
+        fin.tail = last == old ? NULL : (PyObject *) (last + 1);
+        Py_XINCREF(fin.tail); /* an object of the older generation: this collection leaves it alone */
+}
+
+void hw_heapwalk_finalizers_stop(struct hw_finalizers *f) {
+        struct gc_state_mirror *st = fin_state;
+        PyObject *tail = fin.tail;
+        const gc_head *old;
+        gc_head *x;
+        uint64_t n = 0, survivors = 0;
+        bool counted = false;
+
+        if (!fin.active) {
+                f->skipped++;
+                return;
+        }
+        fin.active = false;
+        fin.tail = NULL;
+        if (fin.young == 0) {
+                f->collections++;
+                return;
+        }
+        old = &st->generations[fin.generation + 1].head;
+        /* a tail untracked meanwhile (a finalizer's doing) leaves no way to find the survivors */
+        x = tail ? (gc_head *) ((gc_head *) tail - 1)->next : (gc_head *) old->next;
+        if (x) {
+                for (; x != old; x = (gc_head *) x->next) {
+                        if (++n > HW_FINALIZERS_WALK_MAX)
+                                break;
+                        survivors += has_finalizer(Py_TYPE((PyObject *) (x + 1)));
+                }
+                counted = x == old;
+        }
+        if (counted) {
+                f->collected += fin.young > survivors ? fin.young - survivors : 0;
+                f->collections++;
+        } else
+                f->skipped++;
+        /* last: its last reference may run a finalizer, and nothing is being walked any more */
+        Py_XDECREF(tail);
+}
+
 /* ---- Referrer chains ---------------------------------------------------------------------- */
 
 /* The search keeps every object it reached, with the one it came from, in C memory: at most
@@ -309,6 +408,9 @@ struct search {
         uint64_t visits_after_enough; /* references looked at since every type had a chain */
         bool enough;
         bool shallow; /* only look at the children for instances; follow nothing */
+        const struct hw_holders *holders; /* NULL: no holders to find */
+        bool holder_done[HW_HOLDER_ROWS][HW_HOLDERS_PER_TYPE];
+        size_t holders_total, holders_found;
         struct hw_census_result *res;
         PyObject *keep; /* a list holding what the roots need alive (frames' locals) */
 };
@@ -414,31 +516,25 @@ static void edge_label(PyObject *parent, PyObject *child, char *buf, size_t size
                 PyErr_Clear();
 }
 
-static void record_chain(struct search *s, int32_t parent, uint32_t root, PyObject *obj, size_t target) {
-        struct hw_census_result *res = s->res;
-        struct hw_chain *c;
+/* Everything is found that is to be found: every class has a chain (or there are none), every
+ * holder has its chain. */
+static void update_enough(struct search *s) {
+        bool all = s->holders_found >= s->holders_total;
+
+        for (size_t i = 0; i < s->n_targets; i++)
+                all = all && s->found[i] > 0;
+        s->enough = all;
+}
+
+/* Fill c (zeroed by the caller) with the path from the root to parent, then obj. */
+static void build_chain(struct search *s, int32_t parent, uint32_t root, PyObject *obj, struct hw_chain *c) {
         int32_t path[HW_CHAIN_STEPS_MAX];
-        size_t n = 0, skip = 0;
+        size_t n = 0;
 
-        if (res->n_chains >= HW_CHAINS_MAX || s->found[target] >= s->per_target)
-                return;
-        /* one chain per root and type: a thousand handlers in one list are one finding */
-        for (size_t i = 0; i < res->n_chains; i++)
-                if (strcmp(res->chains[i].root, s->roots[root].label) == 0 &&
-                    res->chains[i].target[0] == (char) ('0' + target))
-                        return;
-
-        /* the path root..parent, then obj; a path longer than the steps we keep loses its middle */
-        for (int32_t i = parent; i >= 0; i = s->nodes[i].parent) {
-                if (n < HW_CHAIN_STEPS_MAX - 1)
-                        path[n++] = i;
-                else
-                        skip++;
-        }
-        c = &res->chains[res->n_chains];
-        memset(c, 0, sizeof(*c));
-        c->target[0] = (char) ('0' + target); /* replaced by the name below */
-        c->target[1] = '\0';
+        /* the path root..parent, then obj; a path longer than the steps we keep loses its start
+         * (the nodes nearest to the root) */
+        for (int32_t i = parent; i >= 0 && n < HW_CHAIN_STEPS_MAX - 1; i = s->nodes[i].parent)
+                path[n++] = i;
         snprintf(c->root, sizeof(c->root), "%s", s->roots[root].label);
         snprintf(c->root_kind, sizeof(c->root_kind), "%s", s->roots[root].kind);
         for (size_t i = 0; i < n; i++) {
@@ -454,12 +550,52 @@ static void record_chain(struct search *s, int32_t parent, uint32_t root, PyObje
         if (parent >= 0)
                 edge_label(s->nodes[parent].obj, obj, c->steps[c->n_steps].via, sizeof(c->steps[0].via));
         c->n_steps++;
-        (void) skip;
+}
+
+static void record_chain(struct search *s, int32_t parent, uint32_t root, PyObject *obj, size_t target) {
+        struct hw_census_result *res = s->res;
+        struct hw_chain *c;
+
+        if (res->n_chains >= HW_CHAINS_MAX || s->found[target] >= s->per_target)
+                return;
+        /* one chain per root and type: a thousand handlers in one list are one finding */
+        for (size_t i = 0; i < res->n_chains; i++)
+                if (strcmp(res->chains[i].root, s->roots[root].label) == 0 &&
+                    res->chains[i].target[0] == (char) ('0' + target))
+                        return;
+        c = &res->chains[res->n_chains];
+        memset(c, 0, sizeof(*c));
+        c->target[0] = (char) ('0' + target); /* replaced by the name at the end */
+        c->target[1] = '\0';
+        build_chain(s, parent, root, obj, c);
         res->n_chains++;
         s->found[target]++;
-        s->enough = true;
-        for (size_t i = 0; i < s->n_targets; i++)
-                s->enough = s->enough && s->found[i] > 0;
+        update_enough(s);
+}
+
+/* o is one of the holders not reached yet: its chain (the first found is the shortest). Returns
+ * whether o is a holder at all (found before or now). */
+static bool reach_holder(struct search *s, int32_t parent, uint32_t root, PyObject *o) {
+        const struct hw_holders *h = s->holders;
+        bool is = false;
+
+        if (!h)
+                return false;
+        for (size_t t = 0; t < h->n_rows; t++)
+                for (size_t k = 0; k < h->n[t]; k++) {
+                        if (h->obj[t][k] != o)
+                                continue;
+                        is = true;
+                        if (s->holder_done[t][k])
+                                continue;
+                        /* res->holders[] is laid out like h: index t * PER_TYPE + k */
+                        build_chain(s, parent, root, o, &s->res->holders[t * HW_HOLDERS_PER_TYPE + k]);
+                        s->holder_done[t][k] = true;
+                        s->holders_found++;
+                }
+        if (is)
+                update_enough(s);
+        return is;
 }
 
 /* How many references a container holds, for the common ones; 0 for the rest. */
@@ -524,6 +660,45 @@ static bool skip_object(PyObject *o) {
         return PyModule_Check(o) || PyType_Check(o);
 }
 
+struct first_instance {
+        PyTypeObject *tp;
+        PyObject *found;
+        struct search *s; /* its deadline and clock count */
+};
+
+static int first_instance_visit(PyObject *child, void *arg) {
+        struct first_instance *f = arg;
+
+        if (child && Py_TYPE(child) == f->tp) {
+                f->found = child;
+                return 1; /* ends the traversal */
+        }
+        /* a holder of millions without one: stop when the time is up, as visit() does */
+        if (++f->s->visits % CLOCK_EVERY == 0 && hw_now_monotonic() >= f->s->deadline) {
+                f->s->late = true;
+                return 1;
+        }
+        return 0;
+}
+
+/* The holder at node holds instances of the classes searched for: a chain to one of them through
+ * it, at once. Else the search would reach them only when it expands the holder, a container of
+ * thousands that is explored last: on a loaded machine the budget can run out first. */
+static void chain_through_holder(struct search *s, int32_t node) {
+        PyObject *o = s->nodes[node].obj;
+        traverseproc trav = Py_TYPE(o)->tp_traverse;
+
+        for (size_t i = 0; trav && i < s->n_targets && !s->late; i++) {
+                struct first_instance f = { .tp = s->targets[i], .s = s };
+
+                if (s->found[i] >= s->per_target)
+                        continue;
+                (void) trav(o, first_instance_visit, &f);
+                if (f.found)
+                        record_chain(s, node, s->nodes[node].root, f.found, i);
+        }
+}
+
 static int visit(PyObject *child, void *arg) {
         struct search *s = arg;
         int t;
@@ -539,6 +714,13 @@ static int visit(PyObject *child, void *arg) {
         /* every type has a chain and we looked a little further: stop inside a big container */
         if (s->enough && ++s->visits_after_enough > EXTRA_NODES)
                 return 1;
+        /* a holder: its chain is found here, and through it one to an instance of a class it
+         * holds; then it is followed like any object */
+        if (s->holders_found < s->holders_total && reach_holder(s, s->current, s->nodes[s->current].root, child)) {
+                if (add_node(s, child, s->current, s->nodes[s->current].root))
+                        chain_through_holder(s, (int32_t) s->n_nodes - 1);
+                return s->late ? 1 : 0;
+        }
         t = target_of(s, child);
         if (t >= 0) {
                 /* not marked seen: a million instances in one list must not fill the set */
@@ -561,6 +743,14 @@ static void add_root(struct search *s, PyObject *value, const char *kind, const 
         r = &s->roots[s->n_roots];
         snprintf(r->label, sizeof(r->label), "%s%s%s", fmt_a, fmt_b[0] ? "." : "", fmt_b);
         r->kind = kind;
+        /* the global is itself a holder: a chain of one step */
+        if (s->holders_found < s->holders_total && reach_holder(s, -1, (uint32_t) s->n_roots, value)) {
+                if (add_node(s, value, -1, (uint32_t) s->n_roots)) {
+                        s->n_roots++;
+                        chain_through_holder(s, (int32_t) s->n_nodes - 1);
+                }
+                return;
+        }
         t = target_of(s, value);
         if (t >= 0) {
                 /* the global is itself an instance: a chain of one step */
@@ -773,26 +963,180 @@ static PyTypeObject *resolve_type(const char *name) {
                 if (t && PyType_Check(t))
                         return (PyTypeObject *) t;
         }
+        /* static types builtins does not name, as the census names them ("method", "function",
+         * "cell"): the types module's, compared by tp_name */
+        {
+                PyObject *m = PyDict_GetItemString(modules, "types"), *k, *v;
+                Py_ssize_t pos = 0;
+
+                while (m && PyModule_Check(m) && PyDict_Next(PyModule_GetDict(m), &pos, &k, &v))
+                        if (PyType_Check(v) && strcmp(((PyTypeObject *) v)->tp_name, name) == 0)
+                                return (PyTypeObject *) v;
+                if (PyErr_Occurred())
+                        PyErr_Clear();
+        }
         return NULL;
 }
 
-void hw_heapwalk_chains(const struct hw_request *req, double deadline, struct hw_census_result *res) {
-        struct search s = { .res = res, .deadline = deadline };
-        uint32_t deferred[DEFERRED_MAX];
-        size_t head = 0, n_deferred = 0, next_deferred = 0, extra_until = 0;
-        bool shallow_done = false;
+/* ---- Holders: the containers with the most instances of a type ---------------------------- */
 
+/* A container with fewer items is not looked into: it cannot be where thousands are held, and
+ * most objects of a heap are small (the pass costs a type check for them). */
+#define HOLDER_FANOUT_MIN 8
+/* ... nor reported when it holds fewer instances than this. */
+#define HOLDER_HOLDS_MIN 8
+
+struct holder_count {
+        const struct hw_holders *h;
+        uint64_t counts[HW_CHAINS_TYPES_MAX];
+        uint64_t visits;
+        double deadline;
+        bool late;
+};
+
+static int holder_visit(PyObject *child, void *arg) {
+        struct holder_count *hc = arg;
+        PyTypeObject *tp;
+
+        if (!child)
+                return 0;
+        /* a container of millions: stop inside its traversal when the time is up */
+        if (++hc->visits % (16 * CLOCK_EVERY) == 0 && hw_now_monotonic() >= hc->deadline) {
+                hc->late = true;
+                return 1;
+        }
+        tp = Py_TYPE(child);
+        for (size_t t = 0; t < hc->h->n_targets; t++)
+                if (tp == hc->h->targets[t])
+                        hc->counts[t]++;
+        return 0;
+}
+
+/* Keep o among the HW_HOLDERS_PER_TYPE holders of type t with the most instances (borrowed
+ * until the pass ends). */
+static void holder_offer(struct hw_holders *h, size_t t, PyObject *o, uint64_t holds) {
+        size_t k;
+
+        if (holds < HOLDER_HOLDS_MIN)
+                return;
+        if (h->n[t] == HW_HOLDERS_PER_TYPE && holds <= h->holds[t][HW_HOLDERS_PER_TYPE - 1])
+                return;
+        k = h->n[t] < HW_HOLDERS_PER_TYPE ? h->n[t]++ : HW_HOLDERS_PER_TYPE - 1;
+        while (k > 0 && h->holds[t][k - 1] < holds) {
+                h->obj[t][k] = h->obj[t][k - 1];
+                h->holds[t][k] = h->holds[t][k - 1];
+                k--;
+        }
+        h->obj[t][k] = o;
+        h->holds[t][k] = holds;
+}
+
+int hw_heapwalk_holders(const struct hw_request *req, double deadline, struct hw_holders *h, const char **ret_error) {
+        static const int order[] = { 2, 1, 0, -1 };
+        struct holder_count hc = { .h = h, .deadline = deadline };
+        struct gc_state_mirror *st;
+        PyTypeObject *deque;
+
+        memset(h, 0, sizeof(*h));
         for (size_t i = 0; i < req->n_types && i < HW_CHAINS_TYPES_MAX; i++) {
                 PyTypeObject *tp = resolve_type(req->types[i]);
                 if (tp)
+                        h->targets[h->n_targets++] = tp;
+        }
+        if (h->n_targets == 0) {
+                h->complete = true;
+                return 0;
+        }
+        h->n_rows = h->n_targets + 1; /* the last: the largest containers (targets[] NULL) */
+        deque = resolve_type("collections.deque");
+        st = locate_gc_state(ret_error);
+        if (!st)
+                return -EAGAIN;
+        /* Nothing below allocates or runs Python code: the lists stay as they are while we walk
+         * them, and the pointers kept are valid until the references are taken at the end. */
+        h->complete = true;
+        for (size_t g = 0; g < HW_ELEMENTSOF(order) && !hc.late; g++) {
+                gc_head *head = order[g] < 0 ? &st->permanent_generation.head : &st->generations[order[g]].head;
+
+                for (gc_head *x = (gc_head *) head->next; !is_head(st, x); x = (gc_head *) x->next) {
+                        PyObject *op = (PyObject *) (x + 1);
+                        Py_ssize_t n = fanout(op);
+                        traverseproc trav = Py_TYPE(op)->tp_traverse;
+
+                        if (n == 0 && deque && Py_TYPE(op) == deque)
+                                n = Py_SIZE(op);
+                        if (++h->seen % CLOCK_EVERY == 0 && hw_now_monotonic() >= deadline)
+                                hc.late = true;
+                        if (hc.late)
+                                break;
+                        if (n < HOLDER_FANOUT_MIN || !trav)
+                                continue;
+                        holder_offer(h, h->n_targets, op, (uint64_t) n);
+                        memset(hc.counts, 0, sizeof(hc.counts));
+                        (void) trav(op, holder_visit, &hc);
+                        if (hc.late)
+                                break; /* counted in part: not a fair comparison */
+                        for (size_t t = 0; t < h->n_targets; t++)
+                                holder_offer(h, t, op, hc.counts[t]);
+                }
+        }
+        if (hc.late)
+                h->complete = false;
+        for (size_t t = 0; t < h->n_rows; t++)
+                for (size_t k = 0; k < h->n[t]; k++)
+                        Py_INCREF(h->obj[t][k]);
+        return 0;
+}
+
+void hw_heapwalk_holders_release(struct hw_holders *h) {
+        for (size_t t = 0; t < h->n_rows; t++) {
+                for (size_t k = 0; k < h->n[t]; k++)
+                        Py_CLEAR(h->obj[t][k]);
+                h->n[t] = 0;
+        }
+}
+
+static void chains_search(const struct hw_request *req, const struct hw_holders *h, double deadline,
+                          struct hw_census_result *res) {
+        struct search s = { .res = res, .deadline = deadline, .holders = h };
+        uint32_t deferred[DEFERRED_MAX];
+        size_t head = 0, n_deferred = 0, next_deferred = 0, extra_until = 0;
+        bool shallow_done = false;
+        size_t resolved = 0;
+
+        for (size_t i = 0; i < req->n_types && i < HW_CHAINS_TYPES_MAX; i++) {
+                PyTypeObject *tp = resolve_type(req->types[i]);
+
+                resolved += tp != NULL;
+                /* with holders, sample instances only of classes (see heapwalk.h) */
+                if (tp && (!h || (tp->tp_flags & Py_TPFLAGS_HEAPTYPE)))
                         s.targets[s.n_targets++] = tp;
         }
-        if (s.n_targets == 0) {
+        if (h) {
+                for (size_t t = 0; t < h->n_rows; t++) {
+                        for (size_t k = 0; k < h->n[t]; k++) {
+                                struct hw_chain *c = &res->holders[t * HW_HOLDERS_PER_TYPE + k];
+
+                                memset(c, 0, sizeof(*c));
+                                if (h->targets[t])
+                                        hw_heapwalk_type_name(h->targets[t], c->target, sizeof(c->target));
+                                else
+                                        snprintf(c->target, sizeof(c->target), HW_HOLDERS_ANY);
+                                c->holds = h->holds[t][k];
+                        }
+                        s.holders_total += h->n[t];
+                }
+        }
+        if (resolved == 0) {
                 res->error = "none of the types was found";
-                return;
+                goto compact;
+        }
+        if (s.n_targets == 0 && s.holders_total == 0) {
+                res->search_complete = true; /* nothing to look for: no class, no holder */
+                goto compact;
         }
         /* keep the request's order for names, but only the resolved ones */
-        s.per_target = HW_CHAINS_MAX / s.n_targets;
+        s.per_target = s.n_targets > 0 ? HW_CHAINS_MAX / s.n_targets : 0;
 
         s.nodes_capacity = 4096;
         s.nodes = malloc(s.nodes_capacity * sizeof(*s.nodes));
@@ -858,7 +1202,7 @@ void hw_heapwalk_chains(const struct hw_request *req, double deadline, struct hw
                  * then stop (a search need not use its whole budget). */
                 for (size_t i = 0; i < s.n_targets; i++)
                         one += s.found[i] > 0;
-                if (one == s.n_targets && extra_until == 0)
+                if (one == s.n_targets && s.holders_found >= s.holders_total && extra_until == 0)
                         extra_until = s.n_nodes + EXTRA_NODES;
                 if (res->n_chains >= HW_CHAINS_MAX || (extra_until > 0 && head >= extra_until))
                         break;
@@ -879,6 +1223,33 @@ finish:
         free(s.nodes);
         free(s.seen);
         free(s.roots);
+compact:
+        /* the holders, per type, most instances first; one no root reaches is reported with
+         * its container's type alone (root_kind "unreachable") */
+        res->n_holders = 0;
+        for (size_t t = 0; h && t < h->n_rows; t++)
+                for (size_t k = 0; k < h->n[t]; k++) {
+                        struct hw_chain c = res->holders[t * HW_HOLDERS_PER_TYPE + k];
+
+                        if (c.n_steps == 0) {
+                                snprintf(c.root_kind, sizeof(c.root_kind), "unreachable");
+                                short_type_name(Py_TYPE(h->obj[t][k]), c.steps[0].type, sizeof(c.steps[0].type));
+                                c.n_steps = 1;
+                        }
+                        res->holders[res->n_holders++] = c;
+                }
+}
+
+void hw_heapwalk_chains(const struct hw_request *req, double deadline, struct hw_census_result *res) {
+        chains_search(req, NULL, deadline, res);
+}
+
+void hw_heapwalk_chains_holders(const struct hw_request *req, const struct hw_holders *h, double deadline,
+                                struct hw_census_result *res) {
+        res->holders_requested = true;
+        res->holders_complete = h->complete;
+        res->holders_seen = h->seen;
+        chains_search(req, h, deadline, res);
 }
 
 /* This thread's CPU time: beside the wall time of a GIL hold it tells our work from the time
@@ -913,6 +1284,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
         struct hw_census_result res = { .request_id = req->id, .kind = req->kind, .budget_ms = req->budget_ms };
         struct hw_census_table table = { 0 };
         struct hw_census_walk walk = { .consistent = true };
+        struct hw_holders holders = { 0 };
         struct hw_census_type *types = NULL;
         double start = hw_now_monotonic(), budget = req->budget_ms / 1000.0;
         PyGILState_STATE g = PyGILState_UNLOCKED;
@@ -946,8 +1318,17 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                                 hw_heapwalk_census_finish(&walk, &table, req->top, &res);
                         if (last)
                                 hw_heapwalk_census_abandon(&walk);
-                } else
+                } else if (req->holders && slice == 0) {
+                        /* the holders in this hold, the chains to them in the next: each hold
+                         * within the budget */
+                        r = hw_heapwalk_holders(req, t0 + budget, &holders, &res.error);
+                        last = r < 0;
+                } else if (req->holders)
+                        hw_heapwalk_chains_holders(req, &holders, t0 + budget, &res);
+                else
                         hw_heapwalk_chains(req, t0 + budget, &res);
+                if (last && req->holders)
+                        hw_heapwalk_holders_release(&holders);
                 if (PyErr_Occurred())
                         PyErr_Clear();
                 held = hw_now_monotonic() - t0;
@@ -968,8 +1349,13 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                 if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
                         if (!gil_held)
                                 g = PyGILState_Ensure();
-                        hw_heapwalk_census_finish(&walk, &table, req->top, &res);
-                        hw_heapwalk_census_abandon(&walk);
+                        if (req->kind == HW_REQUEST_CENSUS) {
+                                hw_heapwalk_census_finish(&walk, &table, req->top, &res);
+                                hw_heapwalk_census_abandon(&walk);
+                        } else {
+                                hw_heapwalk_holders_release(&holders);
+                                res.error = "the agent is stopping";
+                        }
                         if (!gil_held)
                                 PyGILState_Release(g);
                         break;

@@ -53,12 +53,48 @@ void hw_heapwalk_census_finish(struct hw_census_walk *w, const struct hw_census_
 /* Drop the cursor's reference. */
 void hw_heapwalk_census_abandon(struct hw_census_walk *w);
 
+/* The containers holding the most instances of each type of a chains request (its holders):
+ * strong references, taken in one GIL hold (hw_heapwalk_holders) and followed to their roots in
+ * the next (hw_heapwalk_chains); released with hw_heapwalk_holders_release. */
+#define HW_HOLDER_ROWS (HW_CHAINS_TYPES_MAX + 1)
+struct hw_holders {
+        size_t n_targets;
+        size_t n_rows;  /* n_targets + 1: the last row is the largest containers, of any items */
+        PyTypeObject *targets[HW_HOLDER_ROWS]; /* borrowed: found again in each hold; NULL: any */
+        size_t n[HW_HOLDER_ROWS];
+        PyObject *obj[HW_HOLDER_ROWS][HW_HOLDERS_PER_TYPE]; /* strong references */
+        uint64_t holds[HW_HOLDER_ROWS][HW_HOLDERS_PER_TYPE];
+        uint64_t seen;  /* objects looked at */
+        bool complete;  /* every tracked object was looked at */
+};
+
+/* One pass over the collector's lists (oldest generation first) until `deadline`: every
+ * container with at least a few items (list, tuple, dict, set, frozenset, collections.deque) has
+ * its direct referents counted by type (tp_traverse), and the HW_HOLDERS_PER_TYPE holding the
+ * most instances of each of req->types are kept, and the HW_HOLDERS_PER_TYPE largest containers
+ * (most items, of any type: an object the census cannot see, such as a dict the collector
+ * untracked, still makes its container grow). Returns 0, or -EAGAIN with *ret_error (the
+ * collector's state cannot be walked: see hw_heapwalk_census_slice). */
+int hw_heapwalk_holders(const struct hw_request *req, double deadline, struct hw_holders *h, const char **ret_error);
+
+/* Drop the references hw_heapwalk_holders took. */
+void hw_heapwalk_holders_release(struct hw_holders *h);
+
 /* Find up to HW_CHAINS_MAX chains of references from roots a user recognises (module globals,
  * class attributes, thread frames' locals) to instances of the types req->types names
  * ("module.QualName" as the census reports them), breadth first, so each chain is a shortest
  * one from its root; within `deadline`. Fills res->chains / n_chains / visited /
  * search_complete, or res->error. */
 void hw_heapwalk_chains(const struct hw_request *req, double deadline, struct hw_census_result *res);
+
+/* The same search, with the holders h as further targets: res->holders gets each holder with
+ * the shortest chain from a root to it (holders no root reaches are reported without one).
+ * Chains to sample instances are then searched for classes (heap types) only: for a builtin
+ * type the first instance met is nearly always an unrelated one (`sys.modules -> dict`). A
+ * holder reached is followed like any object, and when it holds instances of a class searched
+ * for, the chain to one of them is taken through it at once. */
+void hw_heapwalk_chains_holders(const struct hw_request *req, const struct hw_holders *h, double deadline,
+                                struct hw_census_result *res);
 
 /* "module.QualName" for heap types (plain QualName for builtins), tp_name for static types. */
 void hw_heapwalk_type_name(PyTypeObject *tp, char *buf, size_t size);
@@ -69,3 +105,32 @@ void hw_heapwalk_type_name(PyTypeObject *tp, char *buf, size_t size);
  * non-zero, a census in slices ends after the current slice, as a partial one: whoever asked
  * the thread to stop is waiting for it. */
 json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *stop);
+
+/* ---- Finalizers among the collected ----------------------------------------------------------
+ * How many objects whose type has a finalizer (tp_finalize: __del__, generators, io objects;
+ * legacy tp_del) a collection freed, for collections of generations 0 and 1. The gc callback's
+ * info has counts only, so at "start" the young generations are walked (their objects
+ * counted by type, the older generation's last object remembered with a reference); at "stop"
+ * the survivors, which gc appended to the older generation after that object, are walked:
+ * collected with finalizers = those in the young generations - those among the survivors (not
+ * walked when the young generations held none). Counted: one in HW_FINALIZERS_EVERY collections
+ * of generation 0, and of generation 1. Both walks are bounded
+ * (HW_FINALIZERS_WALK_MAX objects, else the collection is not counted); full collections are not
+ * counted (the young generation is then the whole heap). */
+#define HW_FINALIZERS_WALK_MAX 100000u
+#define HW_FINALIZERS_EVERY 4u
+
+struct hw_finalizers {
+        uint64_t collected;   /* objects with a finalizer collected, in the counted collections */
+        uint64_t collections; /* collections counted */
+        uint64_t skipped;     /* collections not counted (sampled out, full, too large) */
+};
+
+/* Find the collector's state (GIL held, no collection running): 0, or -EAGAIN with *ret_error;
+ * without it nothing is counted. */
+int hw_heapwalk_finalizers_init(const char **ret_error);
+
+/* From the gc callback, GIL held: a collection of `generation` starts / stopped. */
+void hw_heapwalk_finalizers_start(int generation);
+void hw_heapwalk_finalizers_stop(struct hw_finalizers *f);
+

@@ -142,6 +142,8 @@ static struct {
 
         /* GC pause timing: written by the gc callback, read by the sampler; the GIL guards it */
         struct gc_pauses pauses[HW_AGENT_GC_GENERATIONS_MAX];
+        struct hw_finalizers finalizers; /* the GIL guards it, like pauses */
+        bool finalizers_known;           /* the collector's state was found at start() */
         double gc_started_at; /* < 0: no collection under way */
         long gc_generation;
 
@@ -611,7 +613,9 @@ static void gc_pauses_reset(void) {
  * "stop" 4: gc makes a new string each time, so comparing contents or identity would cost
  * more), the generation looked up once, at "start", and one clock read per phase. What
  * remains is gc's own price for having any callback at all: it builds the phase string and
- * the info dict for every call, whoever listens. */
+ * the info dict for every call, whoever listens. For collections of generations 0 and 1 it
+ * also counts the objects with finalizers among the collected (heapwalk.h): a walk of the
+ * young generation at "start" and of its survivors at "stop" (bench/gc_hook.py measures it). */
 static PyObject *gc_callback(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         PyObject *phase, *gen_obj;
         Py_ssize_t len;
@@ -633,6 +637,8 @@ static PyObject *gc_callback(PyObject *self, PyObject *const *args, Py_ssize_t n
                 if (gen < 0 || gen >= HW_AGENT_GC_GENERATIONS_MAX)
                         goto out;
                 agent.gc_generation = gen;
+                if (agent.finalizers_known)
+                        hw_heapwalk_finalizers_start((int) gen);
                 agent.gc_started_at = hw_now_monotonic(); /* as late as possible before the collection */
         } else if (len == 4 && agent.gc_started_at >= 0) { /* "stop" of the collection we saw start */
                 struct gc_pauses *p = &agent.pauses[agent.gc_generation];
@@ -647,6 +653,9 @@ static PyObject *gc_callback(PyObject *self, PyObject *const *args, Py_ssize_t n
                 if (d > p->max)
                         p->max = d;
                 agent.gc_started_at = -1;
+                /* after the clock read: the pause is the collection's, not our count's */
+                if (agent.finalizers_known)
+                        hw_heapwalk_finalizers_stop(&agent.finalizers);
         }
 out:
         if (PyErr_Occurred())
@@ -852,6 +861,11 @@ static int collect_python(struct hw_agent_sample *s, bool consume) {
         }
         if (consume)
                 memset(agent.pauses, 0, sizeof(agent.pauses));
+        if (agent.finalizers_known) {
+                s->gc_finalizers_collected = (int64_t) agent.finalizers.collected;
+                s->gc_finalizers_collections = (int64_t) agent.finalizers.collections;
+                s->gc_finalizers_skipped = (int64_t) agent.finalizers.skipped;
+        }
         s->has_gc = true;
 
 finish:
@@ -1306,6 +1320,12 @@ static int agent_start(const char *service, const char *socket_path, double inte
 
         gc_pauses_reset();
         garbage_finalizers_reset();
+        {
+                const char *why = NULL;
+
+                memset(&agent.finalizers, 0, sizeof(agent.finalizers));
+                agent.finalizers_known = hw_heapwalk_finalizers_init(&why) >= 0;
+        }
         holds_reset();
         if (gc_callback_install() < 0) {
                 hw_transport_reset(&agent.transport, NULL);
@@ -1883,20 +1903,23 @@ static PyObject *hw_census_py(PyObject *self, PyObject *args, PyObject *kwargs) 
 }
 
 PyDoc_STRVAR(chains_doc,
-             "chains(types, budget_ms=50) -> dict\n\n"
+             "chains(types, budget_ms=50, holders=False) -> dict\n\n"
              "Find referrer chains from module globals, class attributes and threads' frames to\n"
              "instances of the named types (\"module.QualName\", at most 3), holding the GIL for at most\n"
-             "budget_ms; the dict is the CENSUS payload of a \"chains\" request.");
+             "budget_ms; with holders, also the containers holding the most instances of each type\n"
+             "and the chains to them. The dict is the CENSUS payload of a \"chains\" request.");
 
 static PyObject *hw_chains_py(PyObject *self, PyObject *args, PyObject *kwargs) {
-        static char *kwlist[] = { "types", "budget_ms", NULL };
+        static char *kwlist[] = { "types", "budget_ms", "holders", NULL };
         struct hw_request req = { .id = 1, .kind = HW_REQUEST_CHAINS, .budget_ms = HW_CENSUS_BUDGET_MS_DEFAULT,
                                   .top = HW_CENSUS_TOP_DEFAULT };
         PyObject *types;
+        int holders = 0;
 
         (void) self;
-        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|I:chains", kwlist, &types, &req.budget_ms))
+        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|Ip:chains", kwlist, &types, &req.budget_ms, &holders))
                 return NULL;
+        req.holders = holders != 0;
         if (!PyList_Check(types) || PyList_GET_SIZE(types) < 1 || PyList_GET_SIZE(types) > HW_CHAINS_TYPES_MAX ||
             req.budget_ms < 1 || req.budget_ms > HW_CENSUS_BUDGET_MS_MAX) {
                 PyErr_Format(PyExc_ValueError, "heapwatch.chains: types must be a list of 1..%u names, budget_ms 1..%u",

@@ -191,6 +191,8 @@ static void render_evidence(FILE *f, json_t *ev) {
                                 isfinite(num(gc, "garbage_with_finalizers")) ? num(gc, "garbage_with_finalizers") : 0);
                 if (num(gc, "threshold_changes") > 0)
                         fprintf(f, ", thresholds changed %.0f times", num(gc, "threshold_changes"));
+                if (num(gc, "collected_with_finalizers") > 0)
+                        fprintf(f, ", %.0f collected objects had finalizers", num(gc, "collected_with_finalizers"));
                 fputc('\n', f);
                 json_array_foreach(gens, i, g)
                         if (isfinite(num(g, "collections")))
@@ -221,19 +223,31 @@ static void render_suspects(FILE *f, json_t *l, json_t *ev) {
         json_array_foreach(types, i, x) {
                 _cleanup_free_ char *q = NULL;
                 const char *name = str(x, "type") ? str(x, "type") : str(x, "name");
+                double growth = isfinite(num(x, "count_growth")) ? num(x, "count_growth") : num(x, "growth");
+
                 fprintf(f, "  %s %s", i == 0 ? "types   " : "        ", safe(name, &q));
-                if (isfinite(num(x, "growth")))
-                        fprintf(f, " +%.0f", num(x, "growth"));
+                if (isfinite(growth))
+                        fprintf(f, " +%.0f", growth);
                 if (isfinite(num(x, "count")))
                         fprintf(f, " (%.0f now)", num(x, "count"));
                 fputc('\n', f);
         }
         json_array_foreach(chains, i, x) {
-                _cleanup_free_ char *q = NULL, *dump = NULL;
-                const char *text = json_is_string(x) ? json_string_value(x) : str(x, "text");
+                _cleanup_free_ char *q = NULL, *q2 = NULL, *dump = NULL;
+                const char *text = json_is_string(x) ? json_string_value(x) : str(x, "chain") ? str(x, "chain") : str(x, "text");
                 if (!text)
                         text = dump = json_dumps(x, JSON_COMPACT);
-                fprintf(f, "  %s %s\n", i == 0 ? "chains  " : "        ", safe(text, &q));
+                fprintf(f, "  %s %s", i == 0 ? "chains  " : "        ", safe(text, &q));
+                /* a holder: how many of the type it holds, and its growth */
+                if (isfinite(num(x, "holds"))) {
+                        fprintf(f, " (holds %.0f %s", num(x, "holds"), str(x, "type") ? safe(str(x, "type"), &q2) : "");
+                        if (isfinite(num(x, "holds_growth")))
+                                fprintf(f, ", +%.0f", num(x, "holds_growth"));
+                        if (isfinite(num(x, "share_of_growth")))
+                                fprintf(f, ", %.0f %% of the type's growth", num(x, "share_of_growth") * 100);
+                        fputc(')', f);
+                }
+                fputc('\n', f);
         }
 }
 

@@ -270,6 +270,11 @@ static json_t *sample_new(const HwSample *s) {
         if (s->gc_garbage_finalizers >= 0 &&
             json_add(json_object_get(o, "gc"), "garbage_finalizers", json_integer(s->gc_garbage_finalizers)) < 0)
                 return NULL;
+        if (s->gc_finalizers_collected >= 0 &&
+            (json_add(json_object_get(o, "gc"), "finalizers_collected", json_integer(s->gc_finalizers_collected)) < 0 ||
+             json_add(json_object_get(o, "gc"), "finalizers_collections", json_integer(s->gc_finalizers_collections)) < 0 ||
+             json_add(json_object_get(o, "gc"), "finalizers_skipped", json_integer(s->gc_finalizers_skipped)) < 0))
+                return NULL;
         if (s->has_malloc &&
             json_add(o, "malloc", json_pack("{s:I,s:I,s:I,s:I,s:I}", "arena_bytes", (json_int_t) s->malloc_arena_bytes,
                                             "in_use_bytes", (json_int_t) s->malloc_in_use_bytes, "free_bytes",

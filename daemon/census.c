@@ -25,6 +25,15 @@ CensusConfig census_config = {
         .timeout = CENSUS_TIMEOUT_DEFAULT,
 };
 
+/* A container holding many instances of a growing type, as the latest chains reply named it,
+ * and the count it held when first named (matched by type and chain text): its growth. */
+typedef struct CensusHolder {
+        CensusChain chain;
+        double time;      /* of the latest reply naming it */
+        double base_time; /* of the first reply of the series naming it */
+        int64_t base_holds;
+} CensusHolder;
+
 struct ProcessCensus {
         CensusRecord history[CENSUS_HISTORY_MAX]; /* oldest first */
         size_t n;
@@ -34,6 +43,9 @@ struct ProcessCensus {
         double chains_time; /* 0: none yet */
         uint64_t chains_visited;
         bool chains_complete;
+
+        CensusHolder holders[HW_HOLDERS_MAX]; /* the latest holders (section "Holders" below) */
+        size_t n_holders;
 
         uint32_t next_id;
         uint32_t pending_id; /* 0: nothing outstanding */
@@ -109,16 +121,16 @@ int process_census_next_request(ProcessCensus *c, CensusKind kind, double since,
                 CensusGrowth g[CENSUS_GROWING_MAX];
                 size_t n = process_census_growing(c, since, g, ELEMENTSOF(g));
 
-                /* Classes ("module.Name") only. The search stops at the first instance of a type
-                 * it meets: for a builtin type (dict, tuple, str) that is nearly always an
-                 * unrelated one (`sys.modules -> dict`), and a chain that points at the wrong
-                 * holder is worse evidence than none (the finding then says the Python heap grows,
-                 * with sites and types, but names no holder). */
+                /* Builtin types too: the agent finds the containers holding the most instances
+                 * (the holders), not the first instance it meets, which for a dict or a tuple is
+                 * nearly always an unrelated one (`sys.modules -> dict`). An agent without
+                 * holders answers without them, and its chains to builtin types are dropped
+                 * (process_census_ingest()). */
                 for (size_t i = 0; i < n && req.n_types < HW_CHAINS_TYPES_MAX; i++)
-                        if (strchr(g[i].type, '.'))
-                                snprintf(req.types[req.n_types++], sizeof req.types[0], "%s", g[i].type);
+                        snprintf(req.types[req.n_types++], sizeof req.types[0], "%s", g[i].type);
                 if (req.n_types == 0)
                         return -ENODATA;
+                req.holders = true;
         } else
                 c->last_census_request = now;
         req.id = c->next_id++;
@@ -220,6 +232,169 @@ int process_census_restore(ProcessCensus *c, const CensusRecord *r, double findi
         return 0;
 }
 
+/* ---- Holders ----------------------------------------------------------------------------- */
+
+static const CensusHolder *holder_find(const ProcessCensus *c, const CensusChain *h) {
+        for (size_t i = 0; i < c->n_holders; i++)
+                if (c->holders[i].chain.root[0] && strcmp(c->holders[i].chain.type, h->type) == 0 &&
+                    strcmp(c->holders[i].chain.chain, h->chain) == 0)
+                        return &c->holders[i];
+        return NULL;
+}
+
+/* The latest holders replace the previous ones; one named before (same type, same chain from
+ * the same root) keeps its first count. A holder no root reaches has no name to match by. */
+static void holders_ingest(ProcessCensus *c, const CensusReply *r, double t) {
+        CensusHolder next[HW_HOLDERS_MAX];
+        size_t n = 0;
+
+        for (size_t i = 0; i < r->n_holders && i < HW_HOLDERS_MAX; i++) {
+                const CensusHolder *before = holder_find(c, &r->holders[i]);
+
+                next[n++] = (CensusHolder) {
+                        .chain = r->holders[i],
+                        .time = t,
+                        .base_time = before ? before->base_time : t,
+                        .base_holds = before ? before->base_holds : r->holders[i].holds,
+                };
+        }
+        memcpy(c->holders, next, n * sizeof next[0]);
+        c->n_holders = n;
+}
+
+/* The count of type `name` in the latest census taken at or before t; -1 when unknown. */
+static int64_t type_count_at(const ProcessCensus *c, const char *name, double t) {
+        for (size_t i = c->n; i > 0; i--) {
+                const CensusRecord *rec = &c->history[i - 1];
+
+                if (rec->time > t)
+                        continue;
+                for (size_t k = 0; k < rec->n_types; k++)
+                        if (strcmp(rec->types[k].name, name) == 0)
+                                return (int64_t) rec->types[k].count;
+                return -1;
+        }
+        return -1;
+}
+
+/* A holder's growth since it was first named (false: named once only, or no root reaches it),
+ * and its share of its type's growth over the same censuses (NaN: unknown). */
+static bool holder_growth(const ProcessCensus *c, const CensusHolder *h, int64_t *ret_growth, double *ret_share) {
+        int64_t before, after;
+
+        *ret_share = NAN;
+        if (!h->chain.root[0] || !(h->time > h->base_time))
+                return false;
+        *ret_growth = h->chain.holds - h->base_holds;
+        before = type_count_at(c, h->chain.type, h->base_time);
+        after = type_count_at(c, h->chain.type, h->time);
+        if (before >= 0 && after > before) {
+                double share = (double) *ret_growth / (double) (after - before);
+                *ret_share = share < 0 ? 0 : share > 1 ? 1 : share;
+        }
+        return true;
+}
+
+/* Counted as a chain from a root to the growing objects: a holder a root reaches that grew. */
+static bool holder_grows(const ProcessCensus *c, const CensusHolder *h) {
+        int64_t growth;
+        double share;
+
+        return holder_growth(c, h, &growth, &share) && growth > 0;
+}
+
+static json_t *holder_json(const ProcessCensus *c, const CensusHolder *h) {
+        int64_t growth = 0;
+        double share = NAN;
+        bool known = holder_growth(c, h, &growth, &share);
+
+        return json_pack("{s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:f}", "type", json_string_lossy(h->chain.type), "chain",
+                         json_string_lossy(h->chain.chain), "root", json_string_lossy(h->chain.root), "root_kind",
+                         json_string_lossy(h->chain.root_kind), "holds", (json_int_t) h->chain.holds, "holds_growth",
+                         known ? json_integer(growth) : json_null(), "share_of_growth",
+                         isnan(share) ? json_null() : json_real(share), "holds_since", h->base_time);
+}
+
+/* A holder named once holds at least half of its type's growth since the finding opened
+ * to be evidence: a small table of the standard library that happens to hold a few tuples is
+ * not where thousands of them went. (One of the largest containers, of no type the census
+ * counts, is evidence only once it grew.) */
+#define HOLDER_UNKNOWN_SHARE_MIN 0.5
+
+/* Is h, named once, big enough beside its type's growth since `since`? */
+static bool holder_big_enough(const ProcessCensus *c, const CensusHolder *h, double since) {
+        CensusGrowth g[CENSUS_GROWING_MAX];
+        size_t n = process_census_growing(c, since, g, ELEMENTSOF(g));
+
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(g[i].type, h->chain.type) == 0)
+                        return (double) h->chain.holds >= HOLDER_UNKNOWN_SHARE_MIN * (double) g[i].count_growth;
+        return false;
+}
+
+/* The same container named twice (as a type's holder and among the largest, or for two types):
+ * once is enough. The one whose growth is known is shown, else the first the agent named. */
+static bool holder_shadowed(const ProcessCensus *c, const CensusHolder *h) {
+        int64_t g;
+        double sh;
+        bool known = holder_growth(c, h, &g, &sh);
+
+        for (size_t i = 0; i < c->n_holders; i++) {
+                const CensusHolder *o = &c->holders[i];
+                bool o_known;
+
+                if (o == h || strcmp(o->chain.chain, h->chain.chain) != 0)
+                        continue;
+                o_known = holder_growth(c, o, &g, &sh);
+                if (o_known != known ? o_known : o < h)
+                        return true;
+        }
+        return false;
+}
+
+/* The holders into array a: in a finding's evidence (grown_only) those a root reaches that grew,
+ * most growth first, then those named once (their growth is not known yet) that hold a fair
+ * share of their type's growth since `since`; in the census view all of them, as the agent
+ * ranked them. */
+static int holders_json(const ProcessCensus *c, json_t *a, bool grown_only, double since) {
+        const CensusHolder *order[HW_HOLDERS_MAX];
+        size_t n = 0;
+
+        for (size_t i = 0; i < c->n_holders; i++) {
+                const CensusHolder *h = &c->holders[i];
+                int64_t growth;
+                double share;
+                bool known = holder_growth(c, h, &growth, &share);
+
+                if (grown_only && (!h->chain.root[0] || (known && growth <= 0) ||
+                                   (!known && !holder_big_enough(c, h, since)) || holder_shadowed(c, h)))
+                        continue;
+                order[n++] = h;
+        }
+        if (grown_only)
+                /* insertion sort (at most HW_HOLDERS_MAX): grown ones by growth, then unknown */
+                for (size_t i = 1; i < n; i++)
+                        for (size_t j = i; j > 0; j--) {
+                                int64_t ga = -1, gb = -1;
+                                double sh;
+                                const CensusHolder *tmp;
+
+                                if (!holder_growth(c, order[j - 1], &ga, &sh))
+                                        ga = -1;
+                                if (!holder_growth(c, order[j], &gb, &sh))
+                                        gb = -1;
+                                if (gb <= ga)
+                                        break;
+                                tmp = order[j - 1];
+                                order[j - 1] = order[j];
+                                order[j] = tmp;
+                        }
+        for (size_t i = 0; i < n; i++)
+                if (json_append(a, holder_json(c, order[i])) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
 int process_census_ingest(ProcessCensus *c, const CensusReply *r, double now) {
         if (c->pending_id == 0 || r->id != c->pending_id || r->kind != c->pending_kind) {
                 c->stale_total++;
@@ -241,12 +416,17 @@ int process_census_ingest(ProcessCensus *c, const CensusReply *r, double now) {
                         r = &fixed;
                 }
                 history_add(c, r);
-        } else if (r->n_chains > 0 || r->search_complete) {
+        } else if (r->n_chains > 0 || r->n_holders > 0 || r->search_complete) {
                 /* A search that ran out of budget without a chain says nothing new: the chains
                  * found before stay (a search that saw everything and found none replaces them). */
-                c->n_chains = min_size(r->n_chains, HW_CHAINS_MAX);
-                memcpy(c->chains, r->chains, c->n_chains * sizeof c->chains[0]);
-                c->chains_time = r->time > 0 ? r->time : now;
+                double t = r->time > 0 ? r->time : now;
+
+                c->n_chains = 0;
+                for (size_t i = 0; i < r->n_chains && i < HW_CHAINS_MAX; i++)
+                        if (r->has_holders || strchr(r->chains[i].type, '.'))
+                                c->chains[c->n_chains++] = r->chains[i];
+                holders_ingest(c, r, t);
+                c->chains_time = t;
                 c->chains_visited = r->visited;
                 c->chains_complete = r->search_complete;
         }
@@ -328,7 +508,8 @@ static json_t *growing_json(const ProcessCensus *c, double since) {
         return TAKE_PTR(a);
 }
 
-static json_t *chains_json(const ProcessCensus *c, double since) {
+/* The chains to sample instances, then the holders (grown_only: see holders_json()). */
+static json_t *chains_json(const ProcessCensus *c, double since, bool grown_only) {
         _cleanup_json_ json_t *a = json_array();
 
         if (!a)
@@ -341,6 +522,8 @@ static json_t *chains_json(const ProcessCensus *c, double since) {
                                              json_string_lossy(c->chains[i].root), "root_kind",
                                              json_string_lossy(c->chains[i].root_kind))) < 0)
                         return NULL;
+        if (holders_json(c, a, grown_only, since) < 0)
+                return NULL;
         return TAKE_PTR(a);
 }
 
@@ -395,7 +578,7 @@ json_t *process_census_json(const ProcessCensus *c, const char *process_id, doub
             json_add(o, "baseline_time",
                      baseline_index(c, since) < c->n ? json_real(c->history[baseline_index(c, since)].time) : json_null()) < 0 ||
             json_add(o, "growing", growing_json(c, since)) < 0 ||
-            json_add(o, "chains", chains_json(c, 0)) < 0 ||
+            json_add(o, "chains", chains_json(c, 0, false)) < 0 ||
             json_add(o, "chains_time", c->chains_time > 0 ? json_real(c->chains_time) : json_null()) < 0 ||
             json_add(o, "chains_search_complete", json_boolean(c->chains_complete)) < 0 ||
             json_add(o, "pending",
@@ -417,7 +600,7 @@ int process_census_evidence(const ProcessCensus *c, double since, json_t *eviden
                                -ENOMEM :
                                0;
         if (json_add(evidence, "types", growing_json(c, since)) < 0 ||
-            json_add(evidence, "chains", chains_json(c, since)) < 0)
+            json_add(evidence, "chains", chains_json(c, since, true)) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -430,6 +613,9 @@ void process_census_counts(const ProcessCensus *c, double since, int *ret_types,
                 return;
         if (baseline_index(c, since) < c->n)
                 *ret_types = (int) process_census_growing(c, since, g, ELEMENTSOF(g));
-        if (c->chains_time > 0 && c->chains_time >= since)
+        if (c->chains_time > 0 && c->chains_time >= since) {
                 *ret_chains = (int) c->n_chains;
+                for (size_t i = 0; i < c->n_holders; i++)
+                        *ret_chains += holder_grows(c, &c->holders[i]) && !holder_shadowed(c, &c->holders[i]);
+        }
 }

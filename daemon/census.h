@@ -44,6 +44,8 @@ typedef struct CensusChain {
         char chain[HW_CHAIN_TEXT_MAX + 1];
         char root[HW_CHAIN_LABEL_MAX + 1];
         char root_kind[CENSUS_ROOT_KIND_MAX + 1];
+        int64_t holds; /* a holder's: instances of `type` the container holds; 0 in a chain to
+                        * a sample instance */
 } CensusChain;
 
 /* One CENSUS frame, validated. ~25 KiB: allocate it. */
@@ -69,6 +71,11 @@ typedef struct CensusReply {
         bool search_complete;
         size_t n_chains;
         CensusChain chains[HW_CHAINS_MAX];
+
+        bool has_holders;      /* the reply has a "holders" member (an agent that knows them) */
+        bool holders_complete;
+        size_t n_holders;
+        CensusChain holders[HW_HOLDERS_MAX];
 } CensusReply;
 
 /* One census as kept in the history (and, through persist.c, in the history database). */
@@ -89,6 +96,7 @@ typedef struct CensusRequest {
         CensusKind kind;
         unsigned budget_ms;
         unsigned top;
+        bool holders; /* chains: ask for the holders too */
         size_t n_types;
         char types[HW_CHAINS_TYPES_MAX][HW_CENSUS_TYPE_NAME_MAX + 1];
 } CensusRequest;
@@ -133,7 +141,8 @@ bool process_census_due(ProcessCensus *c, double finding_opened_at, double now);
 int process_census_api_allow(ProcessCensus *c, double now, double *ret_retry_after);
 
 /* Prepare the next request of a kind (fills id, kind, budget); chains: with the growing types
- * of the latest census (none: -ENODATA). Marks it outstanding. Returns 0 or -ENODATA. */
+ * of the latest census (none: -ENODATA), and their holders asked for. Marks it outstanding.
+ * Returns 0 or -ENODATA. */
 int process_census_next_request(ProcessCensus *c, CensusKind kind, double since, double now, CensusRequest *ret);
 
 /* The request could not be sent: it is not outstanding. */
@@ -144,7 +153,10 @@ void process_census_detach(ProcessCensus *c);
 
 /* Take a reply. Replies whose id is not the outstanding request are counted and dropped
  * (-ESTALE). A census is added to the history (the oldest dropped first, except the baseline
- * of the open finding); chains replace the latest chains. Returns 0 or -ESTALE. */
+ * of the open finding); chains replace the latest chains, holders the latest holders (each
+ * holder seen before keeps the count it had when first seen: its growth). A reply without
+ * holders (an agent older than them) keeps only its chains to classes: for a builtin type the
+ * old search names the first instance it met, unrelated. Returns 0 or -ESTALE. */
 int process_census_ingest(ProcessCensus *c, const CensusReply *r, double now);
 
 /* The storage side (persist.c). The census ingested last and the opening time of the finding
@@ -171,10 +183,13 @@ size_t process_census_growing(const ProcessCensus *c, double since, CensusGrowth
 json_t *process_census_json(const ProcessCensus *c, const char *process_id, double since, double now);
 
 /* Leak evidence: adds "types" (growing types since `since`) and "chains" (the latest chains,
- * when taken after `since`) to the object `evidence`. Returns 0 or -ENOMEM. */
+ * when taken after `since`: the chains to sample instances of classes, then the holders that
+ * grow, with "holds", "holds_growth" and "share_of_growth") to the object `evidence`. Returns 0
+ * or -ENOMEM. */
 int process_census_evidence(const ProcessCensus *c, double since, json_t *evidence);
 
 /* For the classification of a finding opened at `since` (leak-evidence.c, issue 8 item 5): how
  * many types grow since its baseline (-1: no census since it opened; 0: one census, or nothing
- * grows) and how many chains were found since (-1: no chain search since it opened). */
+ * grows) and how many chains were found since (-1: no chain search since it opened): chains to
+ * sample instances and holders from a root whose count grew. */
 void process_census_counts(const ProcessCensus *c, double since, int *ret_types, int *ret_chains);

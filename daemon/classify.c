@@ -53,6 +53,7 @@ void classify_input_init(ClassifyInput *in) {
                 .malloc_free_growth = NAN,
                 .garbage_added = NAN,
                 .garbage_finalizers = NAN,
+                .collected_finalizers = NAN,
                 .gc_disabled_share = NAN,
                 .gen0_collections = NAN,
                 .threshold0 = NAN,
@@ -107,6 +108,17 @@ static void add_text(Classification *c, const char *text) {
                 snprintf(c->reason + n, sizeof c->reason - n, "%s", text);
 }
 
+/* Cycles: how many collected objects had a finalizer over the span, when any did (cycles with
+ * __del__ are collected since Python 3.4, but their finalizers run inside the collection: a
+ * slow or resurrecting __del__ is worth knowing about). */
+static void add_collected_finalizers(const ClassifyInput *in, Classification *c) {
+        size_t n = strlen(c->reason);
+
+        if (!isnan(in->collected_finalizers) && in->collected_finalizers >= 1 && n < sizeof c->reason - 1)
+                snprintf(c->reason + n, sizeof c->reason - n, "; %.0f collected objects had a finalizer",
+                         in->collected_finalizers);
+}
+
 static void classify_python(const ClassifyInput *in, Classification *c) {
         bool gc_off = in->gc_known && !isnan(in->gc_disabled_share) && in->gc_disabled_share >= 0.5;
         bool starved = in->gc_known && !gc_off && !isnan(in->gc_disabled_share) && in->gen0_collections == 0 &&
@@ -119,6 +131,7 @@ static void classify_python(const ClassifyInput *in, Classification *c) {
                 snprintf(c->reason + strlen(c->reason), sizeof c->reason - strlen(c->reason),
                          "; gc.garbage grew by %.0f entries (%.0f with a finalizer)", in->garbage_added,
                          isnan(in->garbage_finalizers) ? 0 : in->garbage_finalizers);
+                add_collected_finalizers(in, c);
                 return;
         }
         if (in->census_chains > 0) {
@@ -136,6 +149,7 @@ static void classify_python(const ClassifyInput *in, Classification *c) {
                     "Or avoid the cycles: weak back-references (weakref.ref) or clearing them when a request ends.");
                 snprintf(c->reason + strlen(c->reason), sizeof c->reason - strlen(c->reason),
                          "; the cyclic GC was disabled for %.0f %% of the span", in->gc_disabled_share * 100);
+                add_collected_finalizers(in, c);
                 return;
         }
         if (starved) {
@@ -145,6 +159,7 @@ static void classify_python(const ClassifyInput *in, Classification *c) {
                 snprintf(c->reason + strlen(c->reason), sizeof c->reason - strlen(c->reason),
                          "; no collection ran in the recent half of the span, generation 0's threshold is %.0f%s",
                          in->threshold0, in->thresholds_changed ? " (changed at runtime)" : "");
+                add_collected_finalizers(in, c);
                 return;
         }
         set(c, LEAK_CLASS_PYTHON_OBJECTS_RETAINED, in->sites > 0 || in->census_types > 0 ? "retained" : NULL,

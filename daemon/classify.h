@@ -39,6 +39,8 @@ typedef struct ClassifyInput {
 
         double garbage_added;      /* gc.garbage entries added over the span */
         double garbage_finalizers; /* gc.garbage entries with a finalizer now */
+        double collected_finalizers; /* collected objects with a finalizer over the span (young
+                                      * collections only; NaN unknown) */
         bool gc_known;             /* GC figures were sent at all */
         double gc_disabled_share;  /* of the span, 0..1 */
         double gen0_collections;   /* in the recent half of the span (its start may predate a

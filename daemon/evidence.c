@@ -115,6 +115,7 @@ static void point_from_sample(EvidencePoint *p, const ProcessEvidence *e, const 
         if (s->gc_generations > 0) {
                 p->v[EVIDENCE_GC_GARBAGE] = known(s->gc_garbage);
                 p->v[EVIDENCE_GC_FINALIZERS] = known(s->gc_garbage_finalizers);
+                p->v[EVIDENCE_GC_FINALIZERS_COLLECTED] = known(s->gc_finalizers_collected);
                 p->v[EVIDENCE_GC_PAUSE] = e->gc_pause_total;
                 p->v[EVIDENCE_GC_DISABLED] = e->gc_disabled_total;
         }

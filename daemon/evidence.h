@@ -42,6 +42,7 @@ typedef enum EvidenceFigure {
         EVIDENCE_GC_COLLECTED0, /* ... and objects they collected */
         EVIDENCE_GC_COLLECTED1,
         EVIDENCE_GC_COLLECTED2,
+        EVIDENCE_GC_FINALIZERS_COLLECTED, /* collected objects with a finalizer (young collections) */
         _EVIDENCE_FIGURE_MAX,
 } EvidenceFigure;
 

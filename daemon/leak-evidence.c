@@ -54,6 +54,7 @@ static void input_from_span(const Process *p, const EvidenceSpan *s, ClassifyInp
         in->malloc_free_growth = s->slope[EVIDENCE_MALLOC_FREE];
         in->garbage_added = evidence_span_delta(s, EVIDENCE_GC_GARBAGE);
         in->garbage_finalizers = s->last[EVIDENCE_GC_FINALIZERS];
+        in->collected_finalizers = evidence_span_delta(s, EVIDENCE_GC_FINALIZERS_COLLECTED);
         in->gc_known = p->has_sample && p->latest.gc_generations > 0;
         in->gc_disabled_share = in->span_seconds > 0 ? evidence_span_delta(s, EVIDENCE_GC_DISABLED) / in->span_seconds : NAN;
         if (process_evidence_span(e, s->from + (s->to - s->from) / 2, s->to, &recent) >= 0)
@@ -195,6 +196,10 @@ static json_t *gc_json(const Process *p, const EvidenceSpan *s) {
             json_add(o, "garbage", l->gc_garbage >= 0 ? json_integer(l->gc_garbage) : json_null()) < 0 ||
             json_add(o, "garbage_added", json_value(s ? evidence_span_delta(s, EVIDENCE_GC_GARBAGE) : NAN)) < 0 ||
             json_add(o, "garbage_with_finalizers", l->gc_garbage_finalizers >= 0 ? json_integer(l->gc_garbage_finalizers) : json_null()) < 0 ||
+            json_add(o, "collected_with_finalizers", json_value(s ? evidence_span_delta(s, EVIDENCE_GC_FINALIZERS_COLLECTED) : NAN)) < 0 ||
+            json_add(o, "collected_with_finalizers_total", l->gc_finalizers_collected >= 0 ? json_integer(l->gc_finalizers_collected) : json_null()) < 0 ||
+            json_add(o, "finalizer_collections_counted", l->gc_finalizers_collections >= 0 ? json_integer(l->gc_finalizers_collections) : json_null()) < 0 ||
+            json_add(o, "finalizer_collections_skipped", l->gc_finalizers_skipped >= 0 ? json_integer(l->gc_finalizers_skipped) : json_null()) < 0 ||
             json_add(o, "generations", TAKE_PTR(gens)) < 0 ||
             json_add(o, "events", TAKE_PTR(events)) < 0)
                 return NULL;

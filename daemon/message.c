@@ -416,7 +416,8 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
         _cleanup_json_ json_t *root = NULL;
         _cleanup_(heap_report_freep) HwHeapReport *heap_report = NULL;
         json_t *proc, *cg, *py, *gc, *agent, *gens, *heap, *mal;
-        HwSample s = { .cgroup_memory_max_bytes = -1, .gc_garbage_finalizers = -1 };
+        HwSample s = { .cgroup_memory_max_bytes = -1, .gc_garbage_finalizers = -1, .gc_finalizers_collected = -1,
+                       .gc_finalizers_collections = -1, .gc_finalizers_skipped = -1 };
         int64_t seq = 0;
         int r;
 
@@ -476,7 +477,10 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
 
                 if ((r = get_bool(gc, "enabled", &s.gc_enabled, error, size)) < 0 ||
                     (r = get_int(gc, "garbage", false, 0, COUNT_MAX, &s.gc_garbage, error, size)) < 0 ||
-                    (r = get_int(gc, "garbage_finalizers", false, 0, COUNT_MAX, &s.gc_garbage_finalizers, error, size)) < 0)
+                    (r = get_int(gc, "garbage_finalizers", false, 0, COUNT_MAX, &s.gc_garbage_finalizers, error, size)) < 0 ||
+                    (r = get_int(gc, "finalizers_collected", false, 0, COUNT_MAX, &s.gc_finalizers_collected, error, size)) < 0 ||
+                    (r = get_int(gc, "finalizers_collections", false, 0, COUNT_MAX, &s.gc_finalizers_collections, error, size)) < 0 ||
+                    (r = get_int(gc, "finalizers_skipped", false, 0, COUNT_MAX, &s.gc_finalizers_skipped, error, size)) < 0)
                         return r;
                 gens = json_object_get(gc, "generations");
                 if (gens && !json_is_null(gens)) {
@@ -560,7 +564,8 @@ int message_encode_request(const CensusRequest *req, uint8_t **ret, size_t *ret_
                 for (size_t i = 0; i < req->n_types && i < HW_CHAINS_TYPES_MAX; i++)
                         if (json_append(types, json_string_lossy(req->types[i])) < 0)
                                 return -ENOMEM;
-                if (json_add(o, "types", TAKE_PTR(types)) < 0)
+                if (json_add(o, "types", TAKE_PTR(types)) < 0 ||
+                    (req->holders && json_add(o, "holders", json_true()) < 0))
                         return -ENOMEM;
         }
         return encode_frame(o, HW_FRAME_REQUEST, ret, ret_len);
@@ -601,6 +606,21 @@ static int decode_census_chain(json_t *v, CensusChain *ret, char *error, size_t 
         return 0;
 }
 
+/* A holder: a chain with {"holds": N}, N >= 1. */
+static int decode_census_holder(json_t *v, CensusChain *ret, char *error, size_t size) {
+        int64_t holds = 0;
+        int r;
+
+        r = decode_census_chain(v, ret, error, size);
+        if (r < 0)
+                return r;
+        r = get_int(v, "holds", true, 1, COUNT_MAX, &holds, error, size);
+        if (r < 0)
+                return r;
+        ret->holds = holds;
+        return 0;
+}
+
 /* A bounded array member: each element through decode(); at most max elements kept, at most
  * limit accepted (more is an invalid message). */
 static int decode_census_array(json_t *root, const char *key, size_t keep, size_t limit, void *items,
@@ -632,6 +652,10 @@ static int decode_census_type_any(json_t *v, void *ret, char *error, size_t size
 
 static int decode_census_chain_any(json_t *v, void *ret, char *error, size_t size) {
         return decode_census_chain(v, ret, error, size);
+}
+
+static int decode_census_holder_any(json_t *v, void *ret, char *error, size_t size) {
+        return decode_census_holder(v, ret, error, size);
 }
 
 int message_decode_census(const uint8_t *payload, size_t len, CensusReply *ret, char *error, size_t size) {
@@ -669,8 +693,12 @@ int message_decode_census(const uint8_t *payload, size_t len, CensusReply *ret, 
             (r = decode_census_array(root, "types", CENSUS_TYPES_MAX, HW_CENSUS_TOP_MAX, c->types, sizeof c->types[0],
                                      decode_census_type_any, &c->n_types, error, size)) < 0 ||
             (r = decode_census_array(root, "chains", HW_CHAINS_MAX, HW_CHAINS_MAX, c->chains, sizeof c->chains[0],
-                                     decode_census_chain_any, &c->n_chains, error, size)) < 0)
+                                     decode_census_chain_any, &c->n_chains, error, size)) < 0 ||
+            (r = get_bool(root, "holders_complete", &c->holders_complete, error, size)) < 0 ||
+            (r = decode_census_array(root, "holders", HW_HOLDERS_MAX, HW_HOLDERS_MAX, c->holders, sizeof c->holders[0],
+                                     decode_census_holder_any, &c->n_holders, error, size)) < 0)
                 return r;
+        c->has_holders = json_is_array(json_object_get(root, "holders"));
         if (strcmp(kind, "census") == 0)
                 c->kind = CENSUS_KIND_CENSUS;
         else if (strcmp(kind, "chains") == 0)

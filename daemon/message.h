@@ -40,7 +40,8 @@ int message_encode_welcome(const char *id, uint8_t **ret, size_t *ret_len);
 int message_encode_request(const CensusRequest *req, uint8_t **ret, size_t *ret_len);
 
 /* Decode and validate a CENSUS payload: bounded arrays (at most HW_CENSUS_TOP_MAX types, of
- * which the first CENSUS_TYPES_MAX are kept; at most HW_CHAINS_MAX chains), bounded printable
+ * which the first CENSUS_TYPES_MAX are kept; at most HW_CHAINS_MAX chains and HW_HOLDERS_MAX
+ * holders, each holding at least one instance), bounded printable
  * strings, counts and times in range. Returns 0, -EBADMSG (not a JSON object), -EINVAL or -E2BIG (a
  * member is wrong; message in error) or -ENOMEM; *ret untouched on failure. */
 int message_decode_census(const uint8_t *payload, size_t len, CensusReply *ret, char *error, size_t error_size);

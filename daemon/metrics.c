@@ -212,6 +212,10 @@ static double get_gc_garbage_finalizers(const Process *p) {
         return p->latest.gc_garbage_finalizers >= 0 ? (double) p->latest.gc_garbage_finalizers : NAN;
 }
 
+static double get_gc_finalizers_collected(const Process *p) {
+        return p->latest.gc_finalizers_collected >= 0 ? (double) p->latest.gc_finalizers_collected : NAN;
+}
+
 static const ProcessFamily evidence_families[] = {
         { "heapwatch_malloc_arena_bytes", "gauge",
           "Bytes glibc malloc obtained outside mmapped chunks, all arenas (mallinfo2 arena).",
@@ -255,6 +259,9 @@ static const ProcessFamily evidence_families[] = {
         { "heapwatch_gc_garbage_finalizer_objects", "gauge",
           "Objects in gc.garbage whose type has a finalizer (__del__, tp_finalize or legacy tp_del).",
           NEED_GC, get_gc_garbage_finalizers },
+        { "heapwatch_gc_collected_finalizer_objects_total", "counter",
+          "Objects with a finalizer (__del__, tp_finalize or legacy tp_del) among those collected by the collections the agent counts (one in four of generations 0 and 1), since the agent started.",
+          NEED_GC, get_gc_finalizers_collected },
 };
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 if the bytes there are not one

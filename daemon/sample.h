@@ -70,6 +70,11 @@ typedef struct HwSample {
         bool gc_enabled;
         int64_t gc_garbage;
         int64_t gc_garbage_finalizers; /* gc.garbage entries with a finalizer; -1 not sent */
+        /* objects with a finalizer among those collected by the young collections the agent
+         * counted since it started, those collections, and those it did not count; -1 not sent */
+        int64_t gc_finalizers_collected;
+        int64_t gc_finalizers_collections;
+        int64_t gc_finalizers_skipped;
         unsigned gc_generations; /* entries used in gc[] */
         HwGcGeneration gc[HW_GC_GENERATIONS_MAX];
 

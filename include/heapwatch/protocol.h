@@ -57,6 +57,9 @@ enum hw_frame_type {
 #define HW_CHAIN_STEPS_MAX 32u           /* objects in one chain, root included */
 #define HW_CHAIN_TEXT_MAX 2048u          /* bytes of a chain's text */
 #define HW_CHAIN_LABEL_MAX 256u          /* bytes of a root's name or an edge's label */
+#define HW_HOLDERS_PER_TYPE 3u           /* holders (containers of the most instances) per type */
+#define HW_HOLDERS_MAX 12u               /* holders in a reply: per type, and the largest containers */
+#define HW_HOLDERS_ANY "*"               /* a holder's type when it is one of the largest containers */
 
 struct hw_frame_header {
         uint8_t version;

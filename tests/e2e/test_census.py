@@ -105,6 +105,11 @@ class Census(unittest.TestCase):
         self.assertEqual(chain[0]["root"], "registry_app.handlers")
         self.assertEqual(chain[0]["root_kind"], "module_global")
         self.assertEqual(chain[0]["chain"], "registry_app.handlers -> list -> Handler")
+        # and the holder: the list itself, with how many Handlers it holds
+        held = [x for x in chain if x.get("holds") is not None]
+        self.assertTrue(held, c["chains"])
+        self.assertEqual(held[0]["chain"], "registry_app.handlers -> list")
+        self.assertEqual(held[0]["holds"], 5000)
         self.assertEqual(self.daemon.metric_value("heapwatch_daemon_frames_received_total", type="census"), 3)
         self.assertEqual(self.daemon.metric_value("heapwatch_daemon_census_requests_total"), 3)
 

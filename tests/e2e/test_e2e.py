@@ -122,6 +122,22 @@ class E2E(DaemonTestCase):
         wait_for(lambda: pauses() == [before[0] + 5, before[1] + 3, before[2] + 2],
                  what="every collection timed once (pauses %r, before %r)" % (pauses(), before))
 
+        # Objects with __del__ among the collected (issue 8 item 3): 300 in each of four young
+        # collections, of which the agent counts one.
+        def finalized():
+            return self.daemon.metric_value("heapwatch_gc_collected_finalizer_objects_total", **labels)
+        base = finalized()
+        t.command("finalizers")
+        t.wait_state(lambda s: s.get("phase") == "finalized", "the cycles with __del__ collected")
+        wait_for(lambda: finalized() >= base + 300, what="300 collected objects with a finalizer (%r, before %r)"
+                 % (finalized(), base))
+        self.assertLessEqual(finalized(), base + 310)  # nothing else with a finalizer is garbage here
+        _, d = self.daemon.get_json("/api/v1/processes/" + p["id"])
+        g = d["latest_sample"]["gc"]
+        self.assertGreaterEqual(g["finalizers_collections"], 1)
+        # the two full collections are not counted, nor 3 in 4 of the others
+        self.assertGreaterEqual(g["finalizers_skipped"], 2 + 3)
+
         st = t.wait_state(lambda s: s.get("status", {}).get("tick_gil_hold", {}).get("count", 0) >= 3 and
                           s["status"]["heap_report_hold"]["count"] >= 1, "ticks counted in status()")
         for key in ("tick_gil_hold", "heap_report_hold"):

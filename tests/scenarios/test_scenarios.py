@@ -116,11 +116,14 @@ def gc_disabled(ev):
 
 
 SCENARIOS = [
-    Scenario("leak_list", LEAK, "retention in a module-level list (fast)", BLOCKS, 40, RETAINED),
-    Scenario("leak_sawtooth", LEAK, "slow leak under a +50 % batch sawtooth", BLOCKS, 60, RETAINED),
+    Scenario("leak_list", LEAK, "retention in a module-level list (fast)", BLOCKS, 40, RETAINED,
+             root="__main__.AUDIT"),
+    Scenario("leak_sawtooth", LEAK, "slow leak under a +50 % batch sawtooth", BLOCKS, 60, RETAINED,
+             root="__main__.RETRY_LATER"),
     # Its rate swings +-50 % within the (production) hour, which the deceleration checks must
     # see through: the goal for a leak of >= 1 %/h, 2 h, is its deadline.
-    Scenario("leak_dict_cache", LEAK, "memo dict on unique keys, no eviction", BLOCKS, 60, RETAINED),
+    Scenario("leak_dict_cache", LEAK, "memo dict on unique keys, no eviction", BLOCKS, 60, RETAINED,
+             root="__main__._RENDERED"),
     Scenario("leak_native", LEAK, "malloc through ctypes, never freed", RSS, 40, NATIVE, "malloc_in_use",
              expect(lambda ev: (_get(ev, "memory", "growth", "malloc_in_use_bytes_per_second") or 0) > 0
                     and _get(ev, "allocator", "malloc", "in_use_bytes"), "malloc in use growing")),
@@ -543,12 +546,21 @@ class Scenarios(unittest.TestCase):
         types = [t["type"] for t in ev.get("types", [])]
         chains = ev.get("chains", [])
         sys.stderr.write("%s: evidence types %s, chains %s\n" % (
-            s.name, [(t["type"], t["count_growth"]) for t in ev.get("types", [])[:3]], [c["chain"] for c in chains]))
+            s.name, [(t["type"], t["count_growth"]) for t in ev.get("types", [])[:3]], [(c["chain"], c.get("holds"), c.get("holds_growth")) for c in chains]))
+        # Holders (chains with "holds") are in the evidence only while they grow; one that did
+        # not grow since it was first named (a working set, a bounded cache) never is.
+        for c in chains:
+            if "holds" in c:
+                self.check(s, c["holds"] > 0 and (c["holds_growth"] is None or c["holds_growth"] > 0),
+                           "a holder that does not grow in the evidence: %r" % c)
         if s.growing_type is None:
-            # Builtin types grow (dict, str, tuple): which one the census ranks first is not the
-            # point; a chain from the holder the program names is.
+            # Builtin types grow (dict, tuple, method): which one the census ranks first is not
+            # the point; a chain from the holder the program names is.
             self.check(s, any(c["root"] == s.root and c["root_kind"] == "module_global" for c in chains),
                        "evidence.chains %r, expected one from %s" % ([(c["type"], c["chain"]) for c in chains], s.root))
+            # and no chain names a holder that only looks like one (the working set)
+            self.check(s, not any(c["root"] == "__main__.STATE" for c in chains),
+                       "evidence.chains %r name the working set" % [c["chain"] for c in chains])
             return
         self.check(s, types[:1] == [s.growing_type], "evidence.types %r, expected %s first" % (types[:5], s.growing_type))
         mine = [c for c in chains if c["type"] == s.growing_type]

@@ -45,6 +45,11 @@ START_TEST(test_request_decode) {
         ck_assert_uint_eq(r.n_types, 2);
         ck_assert_str_eq(r.types[0], "app.Handler");
         ck_assert_str_eq(r.types[1], "dict");
+        ck_assert(!r.holders);
+        ck_assert_int_eq(decode("{\"id\": 9, \"kind\": \"chains\", \"types\": [\"dict\"], \"holders\": true}", &r), 0);
+        ck_assert(r.holders);
+        ck_assert_int_eq(decode("{\"id\": 9, \"kind\": \"chains\", \"types\": [\"dict\"], \"holders\": false}", &r), 0);
+        ck_assert(!r.holders);
 
         /* a kind of a later protocol revision: answered with an error, not a disconnection */
         ck_assert_int_eq(decode("{\"id\": 10, \"kind\": \"profile\"}", &r), 0);
@@ -73,6 +78,8 @@ START_TEST(test_request_bad) {
                 "{\"id\": 1, \"kind\": \"chains\", \"types\": [\"\"]}",
                 "{\"id\": 1, \"kind\": \"chains\", \"types\": [\"a\\nb\"]}",
                 "{\"id\": 1, \"kind\": \"chains\", \"types\": [7]}",
+                "{\"id\": 1, \"kind\": \"chains\", \"types\": [\"dict\"], \"holders\": 1}",
+                "{\"id\": 1, \"kind\": \"chains\", \"types\": [\"dict\"], \"holders\": \"yes\"}",
         };
         struct hw_request r = { .id = 12345 };
         char big[HW_REQUEST_MAX_PAYLOAD + 64];
@@ -256,6 +263,35 @@ START_TEST(test_reply_chains_and_error) {
         ck_assert_ptr_null(json_object_get(json_array_get(steps, 0), "via"));
         ck_assert_str_eq(json_string_value(json_object_get(json_array_get(steps, 1), "via")), "[3]");
         ck_assert_str_eq(json_string_value(json_object_get(json_array_get(steps, 3), "via")), "['payload']");
+
+        /* holders: only when asked for, each with what it holds */
+        ck_assert_ptr_null(json_object_get(o, "holders"));
+        json_decref(o);
+        r.holders_requested = true;
+        r.holders_complete = true;
+        r.holders_seen = 5000;
+        r.n_holders = 2;
+        chain_fill(&r.holders[0]);
+        r.holders[0].n_steps = 1;
+        r.holders[0].holds = 7000;
+        chain_fill(&r.holders[1]);
+        r.holders[1].root[0] = '\0';
+        snprintf(r.holders[1].root_kind, sizeof(r.holders[1].root_kind), "unreachable");
+        r.holders[1].n_steps = 1;
+        r.holders[1].holds = 9;
+        o = hw_census_result_json(&r);
+        ck_assert(json_is_true(json_object_get(o, "holders_complete")));
+        ck_assert_int_eq(json_integer_value(json_object_get(o, "holders_seen")), 5000);
+        ck_assert_uint_eq(json_array_size(json_object_get(o, "holders")), 2);
+        c = json_array_get(json_object_get(o, "holders"), 0);
+        ck_assert_str_eq(json_string_value(json_object_get(c, "chain")), "app.handlers -> list");
+        ck_assert_int_eq(json_integer_value(json_object_get(c, "holds")), 7000);
+        c = json_array_get(json_object_get(o, "holders"), 1);
+        ck_assert_str_eq(json_string_value(json_object_get(c, "chain")), "? -> list");
+        ck_assert_str_eq(json_string_value(json_object_get(c, "root_kind")), "unreachable");
+        ck_assert_int_eq(json_integer_value(json_object_get(c, "holds")), 9);
+        /* the chains to sample instances carry no count */
+        ck_assert_ptr_null(json_object_get(json_array_get(json_object_get(o, "chains"), 0), "holds"));
         json_decref(o);
 
         /* a refusal carries its reason and no figures */

@@ -320,6 +320,9 @@ START_TEST(test_sample_malloc) {
         sample_fill(&s);
         s.gc_garbage = 7;
         s.gc_garbage_finalizers = 3;
+        s.gc_finalizers_collected = 120;
+        s.gc_finalizers_collections = 30;
+        s.gc_finalizers_skipped = 0;
         s.malloc_stats = (struct hw_agent_malloc) { .present = true, .arena_bytes = 1 << 20, .in_use_bytes = 900000,
                                                     .free_bytes = 148576, .mmapped_bytes = 4 << 20,
                                                     .keepcost_bytes = 100000, .read_seconds = 0.00002,
@@ -327,6 +330,9 @@ START_TEST(test_sample_malloc) {
         ck_assert_int_eq(hw_encode_sample(&s, NULL, &frame, &size), 0);
         o = parse_frame(frame, size, HW_FRAME_SAMPLE);
         ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(o, "gc"), "garbage_finalizers")), 3);
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(o, "gc"), "finalizers_collected")), 120);
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(o, "gc"), "finalizers_collections")), 30);
+        ck_assert(json_is_integer(json_object_get(json_object_get(o, "gc"), "finalizers_skipped")));
         m = json_object_get(o, "malloc");
         ck_assert_int_eq(json_integer_value(json_object_get(m, "arena_bytes")), 1 << 20);
         ck_assert_int_eq(json_integer_value(json_object_get(m, "in_use_bytes")), 900000);
@@ -344,6 +350,7 @@ START_TEST(test_sample_malloc) {
         o = parse_frame(frame, size, HW_FRAME_SAMPLE);
         ck_assert_ptr_null(json_object_get(o, "malloc"));
         ck_assert_ptr_null(json_object_get(json_object_get(o, "gc"), "garbage_finalizers"));
+        ck_assert_ptr_null(json_object_get(json_object_get(o, "gc"), "finalizers_collected"));
         json_decref(o);
         free(frame);
 }

@@ -315,24 +315,218 @@ START_TEST(test_growth_and_evidence) {
 }
 END_TEST
 
-START_TEST(test_chain_types_prefer_classes) {
+static void set_chain(CensusChain *ch, const char *type, const char *root, const char *text, int64_t holds) {
+        *ch = (CensusChain) { .holds = holds };
+        snprintf(ch->type, sizeof ch->type, "%s", type);
+        snprintf(ch->root, sizeof ch->root, "%s", root);
+        snprintf(ch->chain, sizeof ch->chain, "%s", text);
+        snprintf(ch->root_kind, sizeof ch->root_kind, "%s", root[0] ? "module_global" : "unreachable");
+}
+
+/* The chains and holders in a finding's evidence, one "type|chain|holds|holds_growth" line
+ * each; holds_growth is "-" when absent (a chain to a sample instance), "null" when unknown. */
+static void evidence_lines(ProcessCensus *c, double since, char *buf, size_t size) {
+        json_t *ev = json_object(), *ch;
+        size_t i, len = 0;
+
+        buf[0] = '\0';
+        ck_assert_int_eq(process_census_evidence(c, since, ev), 0);
+        json_array_foreach(json_object_get(ev, "chains"), i, ch) {
+                json_t *g = json_object_get(ch, "holds_growth");
+                char growth[32];
+
+                if (!g)
+                        snprintf(growth, sizeof growth, "-");
+                else if (json_is_null(g))
+                        snprintf(growth, sizeof growth, "null");
+                else
+                        snprintf(growth, sizeof growth, "%lld", (long long) json_integer_value(g));
+                len += (size_t) snprintf(buf + len, size - len, "%s|%s|%lld|%s\n",
+                                         json_string_value(json_object_get(ch, "type")),
+                                         json_string_value(json_object_get(ch, "chain")),
+                                         (long long) json_integer_value(json_object_get(ch, "holds")), growth);
+                ck_assert_uint_lt(len, size);
+        }
+        json_decref(ev);
+}
+
+/* Take the chains reply r at time t; then the evidence must be `want` (evidence_lines()) and the
+ * count of chains for the classification want_chains. */
+static void ingest_expect(ProcessCensus *c, CensusReply *r, double t, const char *want, int want_chains) {
+        char lines[2048];
+        int types, chains;
+
+        ck_assert_int_eq(process_census_ingest(c, r, t), 0);
+        evidence_lines(c, 50, lines, sizeof lines);
+        ck_assert_str_eq(lines, want);
+        process_census_counts(c, 50, &types, &chains);
+        ck_assert_int_eq(chains, want_chains);
+}
+
+START_TEST(test_chain_types_with_holders) {
         ProcessCensus *c = NULL;
         CensusRequest req;
+        uint8_t *frame;
+        size_t len;
+        json_t *o;
 
         census_config = (CensusConfig) { .interval = 600, .budget_ms = 50, .api_min_interval = 0, .timeout = 60 };
         ck_assert_int_eq(process_census_ensure(&c), 0);
-        /* dicts grow most, Handler less: the chains are asked for Handler only */
+        /* dicts grow most, Handler less: chains and holders are asked for both, largest growth
+         * first */
         answer_census(c, 100, 100, 1000);
         answer_census(c, 200, 200, 5000);
         ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 201, &req), 0);
-        ck_assert_uint_eq(req.n_types, 1);
-        ck_assert_str_eq(req.types[0], "app.Handler");
+        ck_assert_uint_eq(req.n_types, 2);
+        ck_assert_str_eq(req.types[0], "dict");
+        ck_assert_str_eq(req.types[1], "app.Handler");
+        ck_assert(req.holders);
+        ck_assert_int_eq(message_encode_request(&req, &frame, &len), 0);
+        o = json_loadb((const char *) frame + HW_FRAME_HEADER_SIZE, len - HW_FRAME_HEADER_SIZE, 0, NULL);
+        ck_assert(json_is_true(json_object_get(o, "holders")));
+        json_decref(o);
+        free(frame);
         process_census_request_failed(c);
-        /* only builtin types grow: no chains are asked for (the first dict met would be an
-         * unrelated one, e.g. sys.modules) */
+        /* only builtin types grow: still asked for (their holders) */
         answer_census(c, 300, 200, 9000);
-        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 200, 301, &req), -ENODATA);
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 200, 301, &req), 0);
+        ck_assert_uint_eq(req.n_types, 1);
+        ck_assert_str_eq(req.types[0], "dict");
         process_census_free(c);
+}
+END_TEST
+
+START_TEST(test_holders) {
+        ProcessCensus *c = NULL;
+        CensusRequest req;
+        CensusReply *r = calloc(1, sizeof *r);
+        char lines[2048];
+        int types, chains;
+        json_t *j, *h;
+
+        census_config = (CensusConfig) { .interval = 600, .budget_ms = 50, .api_min_interval = 0, .timeout = 60 };
+        ck_assert_int_eq(process_census_ensure(&c), 0);
+        answer_census(c, 100, 100, 1000);
+        answer_census(c, 200, 100, 5000);
+
+        /* an agent without holders: its chain to a builtin type is dropped, to a class kept */
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 201, &req), 0);
+        *r = (CensusReply) { .id = req.id, .kind = CENSUS_KIND_CHAINS, .time = 201, .n_chains = 2 };
+        set_chain(&r->chains[0], "dict", "sys.modules", "sys.modules -> dict", 0);
+        set_chain(&r->chains[1], "app.Handler", "app.handlers", "app.handlers -> list -> Handler", 0);
+        ck_assert_int_eq(process_census_ingest(c, r, 201), 0);
+        evidence_lines(c, 50, lines, sizeof lines);
+        ck_assert_str_eq(lines, "app.Handler|app.handlers -> list -> Handler|0|-\n");
+
+        /* holders, named once: their growth is not known yet, and they are not yet counted as
+         * chains that reach the growing objects; one no root reaches is not evidence, nor one
+         * holding under half of the type's growth (4000 dicts) */
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 202, &req), 0);
+        *r = (CensusReply) { .id = req.id, .kind = CENSUS_KIND_CHAINS, .time = 202, .has_holders = true,
+                             .holders_complete = true, .n_holders = 6 };
+        set_chain(&r->holders[0], "dict", "__main__.STATE", "__main__.STATE -> list", 25000);
+        set_chain(&r->holders[1], "dict", "__main__.AUDIT", "__main__.AUDIT -> list", 3000);
+        set_chain(&r->holders[2], "dict", "", "? -> list", 20);
+        set_chain(&r->holders[3], "dict", "re._parser.CATEGORIES", "re._parser.CATEGORIES -> dict", 1999);
+        /* the largest containers: one of them is AUDIT again, one holds what no census counts */
+        set_chain(&r->holders[4], HW_HOLDERS_ANY, "__main__.AUDIT", "__main__.AUDIT -> list", 3000);
+        set_chain(&r->holders[5], HW_HOLDERS_ANY, "__main__.CACHE", "__main__.CACHE -> dict", 5000);
+        ingest_expect(c, r, 202, "dict|__main__.STATE -> list|25000|null\ndict|__main__.AUDIT -> list|3000|null\n", 0);
+
+        /* a census later, the same holders named again: AUDIT grew by all of the dicts' growth,
+         * STATE not at all (not evidence); the census view keeps all of them */
+        answer_census(c, 300, 100, 9000);
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 301, &req), 0);
+        r->id = req.id;
+        r->time = 301;
+        r->holders[0].holds = 25000;
+        r->holders[1].holds = 7000;
+        r->holders[4].holds = 7000;
+        r->holders[5].holds = 6000;
+        ck_assert_int_eq(process_census_ingest(c, r, 301), 0);
+        evidence_lines(c, 50, lines, sizeof lines);
+        ck_assert_str_eq(lines, "dict|__main__.AUDIT -> list|7000|4000\n*|__main__.CACHE -> dict|6000|1000\n");
+        process_census_counts(c, 50, &types, &chains);
+        ck_assert_int_eq(chains, 2); /* AUDIT (a dict holder, and a large container: once), CACHE */
+        j = json_object();
+        ck_assert_int_eq(process_census_evidence(c, 50, j), 0);
+        h = json_array_get(json_object_get(j, "chains"), 0);
+        ck_assert_double_eq_tol(json_real_value(json_object_get(h, "share_of_growth")), 1.0, 1e-9);
+        ck_assert_double_eq_tol(json_real_value(json_object_get(h, "holds_since")), 202, 1e-9);
+        ck_assert_str_eq(json_string_value(json_object_get(h, "root_kind")), "module_global");
+        json_decref(j);
+        j = process_census_json(c, "1-1", 0, 400);
+        ck_assert_uint_eq(json_array_size(json_object_get(j, "chains")), 6);
+        json_decref(j);
+
+        /* a holder that is no longer named starts over when it is named again */
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 302, &req), 0);
+        r->id = req.id;
+        r->time = 302;
+        r->n_holders = 1;
+        ck_assert_int_eq(process_census_ingest(c, r, 302), 0);
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 303, &req), 0);
+        r->id = req.id;
+        r->time = 303;
+        r->n_holders = 2;
+        r->holders[1].holds = 8000;
+        ck_assert_int_eq(process_census_ingest(c, r, 303), 0);
+        evidence_lines(c, 50, lines, sizeof lines);
+        ck_assert_str_eq(lines, "dict|__main__.AUDIT -> list|8000|null\n");
+
+        /* the same container among the largest, its growth known: shown once, with it */
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 304, &req), 0);
+        r->id = req.id;
+        r->time = 304;
+        r->n_holders = 1;
+        set_chain(&r->holders[0], HW_HOLDERS_ANY, "__main__.AUDIT", "__main__.AUDIT -> list", 8000);
+        ck_assert_int_eq(process_census_ingest(c, r, 304), 0);
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 0, 305, &req), 0);
+        r->id = req.id;
+        r->time = 305;
+        r->n_holders = 2;
+        set_chain(&r->holders[0], "tuple", "__main__.AUDIT", "__main__.AUDIT -> list", 9000);
+        set_chain(&r->holders[1], HW_HOLDERS_ANY, "__main__.AUDIT", "__main__.AUDIT -> list", 9000);
+        ingest_expect(c, r, 305, "*|__main__.AUDIT -> list|9000|1000\n", 1);
+        free(r);
+        process_census_free(c);
+}
+END_TEST
+
+START_TEST(test_decode_holders) {
+        static const char *const bad[] = {
+                "{\"id\": 1, \"kind\": \"chains\", \"holders\": {}}",
+                "{\"id\": 1, \"kind\": \"chains\", \"holders\": [{\"type\": \"dict\", \"chain\": \"a -> list\"}]}",
+                "{\"id\": 1, \"kind\": \"chains\", \"holders\": [{\"type\": \"dict\", \"chain\": \"a -> list\", \"holds\": 0}]}",
+                "{\"id\": 1, \"kind\": \"chains\", \"holders\": [{\"type\": \"dict\", \"chain\": \"a -> list\", \"holds\": \"9\"}]}",
+                "{\"id\": 1, \"kind\": \"chains\", \"holders\": [{\"holds\": 9}]}",
+                "{\"id\": 1, \"kind\": \"chains\", \"holders_complete\": 1}",
+                "{\"id\": 1, \"kind\": \"chains\", \"holders\": [1,2,3,4,5,6,7,8,9,10,11,12,13]}",
+        };
+        CensusReply *r = calloc(1, sizeof *r);
+        char error[MESSAGE_ERROR_MAX];
+
+        ck_assert_int_eq(decode("{\"id\": 4, \"kind\": \"chains\", \"visited\": 10, \"search_complete\": true,"
+                                " \"chains\": [], \"holders_complete\": true, \"holders_seen\": 5000,"
+                                " \"holders\": [{\"type\": \"dict\", \"chain\": \"app.AUDIT -> list\", \"holds\": 7000,"
+                                " \"root\": \"app.AUDIT\", \"root_kind\": \"module_global\", \"steps\": []}]}",
+                                r, error),
+                         0);
+        ck_assert(r->has_holders && r->holders_complete);
+        ck_assert_uint_eq(r->n_holders, 1);
+        ck_assert_int_eq(r->holders[0].holds, 7000);
+        ck_assert_str_eq(r->holders[0].root, "app.AUDIT");
+        ck_assert_int_eq(decode("{\"id\": 4, \"kind\": \"chains\", \"chains\": []}", r, error), 0);
+        ck_assert(!r->has_holders);
+        ck_assert_uint_eq(r->n_holders, 0);
+        r->id = 777;
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                error[0] = '\0';
+                ck_assert_msg(decode(bad[i], r, error) < 0, "accepted: %s", bad[i]);
+                ck_assert_msg(error[0], "no reason for: %s", bad[i]);
+                ck_assert_uint_eq(r->id, 777);
+        }
+        free(r);
 }
 END_TEST
 
@@ -432,7 +626,9 @@ static Suite *census_suite(void) {
         tcase_add_test(tc, test_schedule_and_rate_limit);
         tcase_add_test(tc, test_growth_and_evidence);
         tcase_add_test(tc, test_history_keeps_the_baseline);
-        tcase_add_test(tc, test_chain_types_prefer_classes);
+        tcase_add_test(tc, test_chain_types_with_holders);
+        tcase_add_test(tc, test_holders);
+        tcase_add_test(tc, test_decode_holders);
         tcase_add_test(tc, test_api);
         suite_add_tcase(s, tc);
         return s;

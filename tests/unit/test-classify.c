@@ -95,6 +95,16 @@ START_TEST(test_cycles) {
         ck_assert_str_eq(c.detail, "gc_disabled");
         ck_assert_ptr_nonnull(strstr(c.remedy[0], "gc.enable()"));
         ck_assert_ptr_nonnull(strstr(c.reason, "disabled for 98 %"));
+        ck_assert_ptr_null(strstr(c.reason, "finalizer"));
+        /* collected objects with finalizers (the GC ran now and then): part of the evidence */
+        in.collected_finalizers = 40;
+        c = run(&in);
+        ck_assert_str_eq(c.detail, "gc_disabled");
+        ck_assert_ptr_nonnull(strstr(c.reason, "; 40 collected objects had a finalizer"));
+        in.collected_finalizers = 0;
+        c = run(&in);
+        ck_assert_ptr_null(strstr(c.reason, "finalizer"));
+        in.collected_finalizers = NAN;
 
         /* Enabled, but no collection in the recent half: with a normal threshold that only
          * means few allocations (a slow leak of large objects): retained. */

@@ -69,11 +69,14 @@ static const char *BODY =
         "\"evidence\":{\"memory\":{\"rss_bytes\":52428800,\"python_live_bytes\":15728640,\"python_share\":0.3,"
         "\"free_held_bytes\":1048576,\"free_held_share\":0.02},"
         "\"gc\":{\"enabled\":false,\"disabled_share\":0.98,\"time_ratio\":0.004,\"garbage\":3,\"garbage_added\":2,"
-        "\"garbage_with_finalizers\":1,\"threshold_changes\":1,\"generations\":[{\"collections\":10,\"collected_per_collection\":12.5}]},"
+        "\"garbage_with_finalizers\":1,\"collected_with_finalizers\":40,\"threshold_changes\":1,\"generations\":[{\"collections\":10,\"collected_per_collection\":12.5}]},"
         "\"allocator\":{\"malloc\":{\"in_use_bytes\":20971520,\"free_bytes\":1048576,\"mmapped_bytes\":0},"
         "\"pymalloc\":{\"arenas_in_use\":12,\"arena_bytes\":12582912,\"blocks\":215000}},"
         "\"types\":[{\"type\":\"Handler\",\"growth\":5000,\"count\":6000}],"
-        "\"chains\":[\"app.handlers -> list -> Handler\",{\"text\":\"cache -> dict -> bytes\"}]}}]}";
+        "\"chains\":[\"app.handlers -> list -> Handler\",{\"text\":\"cache -> dict -> bytes\"},"
+        "{\"type\":\"dict\",\"chain\":\"app.AUDIT -> list\",\"root\":\"app.AUDIT\",\"holds\":8060,"
+        "\"holds_growth\":4020,\"share_of_growth\":0.98},"
+        "{\"type\":\"tuple\",\"chain\":\"app.CACHE -> dict\",\"holds\":300,\"holds_growth\":null}]}}]}";
 
 START_TEST(test_render) {
         char *text = NULL;
@@ -96,6 +99,9 @@ START_TEST(test_render) {
         ck_assert_ptr_nonnull(strstr(text, "types    Handler +5000 (6000 now)"));
         ck_assert_ptr_nonnull(strstr(text, "chains   app.handlers -> list -> Handler"));
         ck_assert_ptr_nonnull(strstr(text, "cache -> dict -> bytes"));
+        ck_assert_ptr_nonnull(strstr(text, "app.AUDIT -> list (holds 8060 dict, +4020, 98 % of the type's growth)\n"));
+        ck_assert_ptr_nonnull(strstr(text, "app.CACHE -> dict (holds 300 tuple)\n"));
+        ck_assert_ptr_nonnull(strstr(text, ", 40 collected objects had finalizers"));
         free(text);
 
         ck_assert_int_eq(leaks_render("{\"leaks\":[]}", 12, NOW, &text), 0);

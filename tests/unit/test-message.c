@@ -852,6 +852,10 @@ START_TEST(test_sample_malloc) {
                 { "malloc.read_seconds", "3601", "read_seconds" },
                 { "gc.garbage_finalizers", "-1", "garbage_finalizers" },
                 { "gc.garbage_finalizers", "\"3\"", "garbage_finalizers" },
+                { "gc.finalizers_collected", "-1", "finalizers_collected" },
+                { "gc.finalizers_collected", "1.5", "finalizers_collected" },
+                { "gc.finalizers_collections", "\"2\"", "finalizers_collections" },
+                { "gc.finalizers_skipped", "-3", "finalizers_skipped" },
         };
         char error[MESSAGE_ERROR_MAX] = "";
         char *with, *json;
@@ -861,6 +865,9 @@ START_TEST(test_sample_malloc) {
         ck_assert_int_eq(decode_sample(sample_json, false, &s, error, sizeof error), 0);
         ck_assert(!s.has_malloc);
         ck_assert_int_eq(s.gc_garbage_finalizers, -1);
+        ck_assert_int_eq(s.gc_finalizers_collected, -1);
+        ck_assert_int_eq(s.gc_finalizers_collections, -1);
+        ck_assert_int_eq(s.gc_finalizers_skipped, -1);
 
         with = mutate_text(sample_json, "malloc",
                            "{\"arena_bytes\": 2097152, \"in_use_bytes\": 1500000, \"free_bytes\": 597152,"
@@ -876,6 +883,19 @@ START_TEST(test_sample_malloc) {
         ck_assert_double_eq(s.malloc_read_seconds, 0.00002);
         ck_assert_int_eq(s.gc_garbage_finalizers, 5);
         free(json);
+        {
+                char *a = mutate_text(sample_json, "gc.finalizers_collected", "120");
+                char *b = mutate_text(a, "gc.finalizers_collections", "30");
+
+                json = mutate_text(b, "gc.finalizers_skipped", "2");
+                ck_assert_int_eq(decode_sample(json, false, &s, error, sizeof error), 0);
+                ck_assert_int_eq(s.gc_finalizers_collected, 120);
+                ck_assert_int_eq(s.gc_finalizers_collections, 30);
+                ck_assert_int_eq(s.gc_finalizers_skipped, 2);
+                free(json);
+                free(b);
+                free(a);
+        }
 
         /* an empty object: present, every figure unknown */
         json = mutate_text(sample_json, "malloc", "{}");

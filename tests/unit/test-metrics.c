@@ -224,6 +224,7 @@ START_TEST(test_process_families) {
                 "heapwatch_memory_python_ratio", "heapwatch_memory_free_held_ratio", "heapwatch_gc_time_ratio",
                 "heapwatch_gc_disabled_seconds_total", "heapwatch_gc_disables_total",
                 "heapwatch_gc_threshold_changes_total", "heapwatch_gc_garbage_finalizer_objects",
+                "heapwatch_gc_collected_finalizer_objects_total",
                 "heapwatch_leak_classification",
         };
         Registry *reg = new_registry();
