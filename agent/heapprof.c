@@ -134,6 +134,7 @@ static void free_tables(struct hw_heapprof *hp) {
 static void reset_locked(struct hw_heapprof *hp, uint64_t sample_bytes, unsigned depth, uint64_t seed) {
         free_tables(hp);
         memset(hp->filter, 0, sizeof(hp->filter));
+        memset(hp->filter_count, 0, sizeof(hp->filter_count));
         hp->sample_bytes = sample_bytes > HW_HEAPPROF_SAMPLE_BYTES_MAX ? HW_HEAPPROF_SAMPLE_BYTES_MAX : sample_bytes;
         hp->depth = depth < 1 ? 1 : depth > HW_HEAPPROF_DEPTH_MAX ? HW_HEAPPROF_DEPTH_MAX : depth;
         hp->rng = seed;
@@ -363,6 +364,34 @@ static uint32_t intern_stack(struct hw_heapprof *hp, const struct hw_heapprof_fr
         return id;
 }
 
+/* ---- the filter in front of the live table (lock held) --------------------------------------------- */
+
+static void filter_add(struct hw_heapprof *hp, const void *ptr) {
+        size_t s = hw_heapprof_filter_slot(ptr);
+        uint8_t c = hp->filter_count[s];
+
+        if (c == UINT8_MAX)
+                return; /* saturated */
+        hp->filter_count[s] = (uint8_t) (c + 1);
+        if (c == 0)
+                __atomic_store_n(&hp->filter[s / 64],
+                                 __atomic_load_n(&hp->filter[s / 64], __ATOMIC_RELAXED) | UINT64_C(1) << (s % 64),
+                                 __ATOMIC_RELAXED);
+}
+
+static void filter_remove(struct hw_heapprof *hp, const void *ptr) {
+        size_t s = hw_heapprof_filter_slot(ptr);
+        uint8_t c = hp->filter_count[s];
+
+        if (c == 0 || c == UINT8_MAX) /* a saturated slot stays set: we lost count */
+                return;
+        hp->filter_count[s] = (uint8_t) (c - 1);
+        if (c == 1)
+                __atomic_store_n(&hp->filter[s / 64],
+                                 __atomic_load_n(&hp->filter[s / 64], __ATOMIC_RELAXED) & ~(UINT64_C(1) << (s % 64)),
+                                 __ATOMIC_RELAXED);
+}
+
 /* ---- the live table ------------------------------------------------------------------------------ */
 
 static size_t live_slot(const struct hw_heapprof *hp, uintptr_t ptr) {
@@ -424,8 +453,6 @@ static void live_remove(struct hw_heapprof *hp, struct hw_heapprof_live *e) {
 
 static void untrack(struct hw_heapprof *hp, struct hw_heapprof_live *e) {
         struct hw_heapprof_stack *st = &hp->stacks[e->stack - 1];
-        uint8_t *f = &hp->filter[hw_heapprof_filter_slot((const void *) e->ptr)];
-        uint8_t c = __atomic_load_n(f, __ATOMIC_RELAXED);
 
         if (st->live_samples > 0)
                 st->live_samples--;
@@ -435,8 +462,7 @@ static void untrack(struct hw_heapprof *hp, struct hw_heapprof_live *e) {
                 /* no rounding residue on an empty site */
                 st->live_bytes = st->live_count = 0;
         }
-        if (c > 0 && c < UINT8_MAX) /* a saturated slot stays saturated: we lost count */
-                __atomic_store_n(f, (uint8_t) (c - 1), __ATOMIC_RELAXED);
+        filter_remove(hp, (const void *) e->ptr);
         live_remove(hp, e);
 }
 
@@ -448,8 +474,6 @@ void hw_heapprof_record(struct hw_heapprof *hp, const void *ptr, size_t size, co
         struct hw_heapprof_live *e;
         struct hw_heapprof_stack *st;
         uint32_t id;
-        uint8_t *f;
-        uint8_t c;
 
         pthread_mutex_lock(&hp->lock);
         __atomic_store_n(&hp->countdown, draw_interval(hp), __ATOMIC_RELAXED);
@@ -498,10 +522,7 @@ void hw_heapprof_record(struct hw_heapprof *hp, const void *ptr, size_t size, co
         st->live_samples++;
         st->live_bytes += wb;
         st->live_count += wc;
-        f = &hp->filter[hw_heapprof_filter_slot(ptr)];
-        c = __atomic_load_n(f, __ATOMIC_RELAXED);
-        if (c < UINT8_MAX)
-                __atomic_store_n(f, (uint8_t) (c + 1), __ATOMIC_RELAXED);
+        filter_add(hp, ptr);
 out:
         pthread_mutex_unlock(&hp->lock);
 }

@@ -3,8 +3,8 @@
  * The sampling heap profiler's plain-C core: the byte countdown that decides which allocations
  * are sampled (exponentially distributed intervals of mean `sample_bytes`, the tcmalloc / Go
  * way), the table of sampled allocations still alive with the small filter in front of it that
- * makes the common free() a single byte load, the interned stacks and their per-site estimates,
- * and the "heap" report member (docs/protocol.md). No Python here: module.c wraps the
+ * makes the common free() a single load from an L1-resident bitmap, the interned stacks and
+ * their per-site estimates, * and the "heap" report member (docs/protocol.md). No Python here: module.c wraps the
  * interpreter's allocators, captures the Python stack on a sample and hands it over as plain
  * strings, so Check tests drive all of this without an interpreter.
  *
@@ -35,7 +35,7 @@
 #define HW_HEAPPROF_FUNC_MAX 256   /* bytes of a function name kept (and sent) */
 #define HW_HEAPPROF_SITES_DEFAULT 32 /* sites per report */
 #define HW_HEAPPROF_SITES_MAX 256
-#define HW_HEAPPROF_FILTER_BITS 16
+#define HW_HEAPPROF_FILTER_BITS 16 /* 64 Ki filter slots */
 
 /* One frame as module.c captured it: borrowed strings (not NUL-terminated), copied by
  * hw_heapprof_record(). */
@@ -63,16 +63,24 @@ struct hw_heapprof_stack;
 struct hw_heapprof_live;
 
 struct hw_heapprof {
+        /* The free path's filter: one bit per slot, set while a tracked pointer hashes there.
+         * 8 KiB of whole cache lines, and the slot keeps an address's locality (see
+         * hw_heapprof_filter_slot), so the lines that frees touch stay in L1; the one-byte
+         * counters of the first version (64 KiB, a mixing hash) missed L1 on two thirds of all
+         * frees (docs/performance.md). Written under the lock, read without it (relaxed
+         * atomics). First in the struct: the fast path indexes it without an offset. */
+        _Alignas(64) uint64_t filter[(1u << HW_HEAPPROF_FILTER_BITS) / 64];
         /* fast path: bytes until the next sample (<= 0: sample now); relaxed atomics */
         int64_t countdown;
-        /* one saturating counter per filter slot: how many tracked pointers hash there */
-        uint8_t filter[1u << HW_HEAPPROF_FILTER_BITS];
 
         pthread_mutex_t lock; /* guards everything below */
         uint64_t sample_bytes; /* mean interval; 0: off (countdown never reaches 0) */
         unsigned depth;
         uint64_t rng;
         uint64_t epoch; /* changes at every reset: stack ids of another epoch mean nothing */
+        /* behind each filter bit: how many tracked pointers hash to the slot, saturating (a
+         * saturated slot stays set until the next reset: we lost count) */
+        uint8_t filter_count[1u << HW_HEAPPROF_FILTER_BITS];
 
         struct hw_heapprof_live *live; /* open addressing, linear probing, key ptr (0 = empty) */
         size_t live_cap, live_len;
@@ -129,15 +137,26 @@ static inline bool hw_heapprof_account(struct hw_heapprof *hp, size_t size) {
 }
 
 static inline size_t hw_heapprof_filter_slot(const void *ptr) {
-        /* Fibonacci hashing of the address without its alignment bits */
-        return (size_t) ((((uint64_t) (uintptr_t) ptr >> 4) * UINT64_C(0x9E3779B97F4A7C15)) >>
-                         (64 - HW_HEAPPROF_FILTER_BITS));
+        /* The address without its alignment bits, modulo 1 MiB: not a mixing hash, on purpose.
+         * Blocks freed one after the other mostly sit close together (the same pymalloc pool),
+         * and then they share the filter's cache line (one line covers 8 KiB of addresses), so
+         * the lines frees touch stay in L1 -- a mixing hash sends every free to a random line.
+         * 16-byte aligned blocks within a MiB never share a slot. The price: page-aligned
+         * blocks (the large ones glibc mmaps) use only every 256th slot, so a free of such a
+         * block meets more false "maybe"s; it costs a munmap anyway. */
+        return (size_t) ((uint64_t) (uintptr_t) ptr >> 4) & ((1u << HW_HEAPPROF_FILTER_BITS) - 1);
 }
 
 /* Fast path, for every free/realloc: false when ptr is certainly not tracked (the common case:
- * one byte load); true when it may be (then call hw_heapprof_forget()). */
+ * one load from an L1-resident bitmap); true when it may be (then call hw_heapprof_forget()). */
 static inline bool hw_heapprof_maybe_tracked(struct hw_heapprof *hp, const void *ptr) {
-        return __builtin_expect(__atomic_load_n(&hp->filter[hw_heapprof_filter_slot(ptr)], __ATOMIC_RELAXED) != 0, 0);
+        uint64_t a = (uint64_t) (uintptr_t) ptr;
+        /* the word of slot hw_heapprof_filter_slot(ptr), and its bit: written so that it is a
+         * shift, a mask, a load and a bit test */
+        uint64_t w = __atomic_load_n(&hp->filter[(a >> 10) & ((1u << HW_HEAPPROF_FILTER_BITS) / 64 - 1)],
+                                     __ATOMIC_RELAXED);
+
+        return __builtin_expect((w >> ((a >> 4) & 63)) & 1, 0);
 }
 
 /* Record the sampled allocation ptr of size bytes made at the stack frames[0..n) (innermost

@@ -456,7 +456,10 @@ static void hp_sample(void *ptr, size_t size) {
 
 /* The wrappers' fast paths decide before calling the original allocator and end in a tail
  * call to it: no stack frame, a handful of instructions on every allocation and free of the
- * host. Everything else is in the out-of-line slow paths. */
+ * host. Everything else is in the out-of-line slow paths. The fast paths are inlined into one
+ * set of entry points per domain (HP_DOMAIN_WRAPPERS below) with the domain a constant, so the
+ * original allocator is reached by a RIP-relative load rather than through the ctx pointer:
+ * two instructions fewer on every call. */
 
 static __attribute__((noinline)) void *hp_malloc_slow(struct hp_domain *d, size_t size) {
         void *p = d->orig.malloc(d->orig.ctx, size);
@@ -465,9 +468,7 @@ static __attribute__((noinline)) void *hp_malloc_slow(struct hp_domain *d, size_
         return p;
 }
 
-static void *hp_malloc(void *ctx, size_t size) {
-        struct hp_domain *d = ctx;
-
+static inline __attribute__((always_inline)) void *hp_malloc(struct hp_domain *d, size_t size) {
         if (hw_heapprof_account(&heapprof, size))
                 return hp_malloc_slow(d, size);
         return d->orig.malloc(d->orig.ctx, size);
@@ -480,8 +481,7 @@ static __attribute__((noinline)) void *hp_calloc_slow(struct hp_domain *d, size_
         return p;
 }
 
-static void *hp_calloc(void *ctx, size_t nelem, size_t elsize) {
-        struct hp_domain *d = ctx;
+static inline __attribute__((always_inline)) void *hp_calloc(struct hp_domain *d, size_t nelem, size_t elsize) {
         size_t size;
 
         /* an overflowing request fails in the original: nothing to count */
@@ -507,8 +507,7 @@ static __attribute__((noinline)) void *hp_realloc_slow(struct hp_domain *d, void
         return p;
 }
 
-static void *hp_realloc(void *ctx, void *ptr, size_t size) {
-        struct hp_domain *d = ctx;
+static inline __attribute__((always_inline)) void *hp_realloc(struct hp_domain *d, void *ptr, size_t size) {
         bool sampled = hw_heapprof_account(&heapprof, size);
 
         if (sampled || (ptr && hw_heapprof_maybe_tracked(&heapprof, ptr)))
@@ -521,15 +520,41 @@ static __attribute__((noinline)) void hp_free_slow(struct hp_domain *d, void *pt
         d->orig.free(d->orig.ctx, ptr);
 }
 
-static void hp_free(void *ctx, void *ptr) {
-        struct hp_domain *d = ctx;
-
+static inline __attribute__((always_inline)) void hp_free(struct hp_domain *d, void *ptr) {
         /* free(NULL) looks up filter slot 0 like any address; forget() ignores NULL */
         if (hw_heapprof_maybe_tracked(&heapprof, ptr)) {
                 hp_free_slow(d, ptr);
                 return;
         }
         d->orig.free(d->orig.ctx, ptr);
+}
+
+#define HP_DOMAIN_WRAPPERS(name, i)                                                                     \
+        static void *hp_##name##_malloc(void *ctx, size_t size) {                                       \
+                (void) ctx;                                                                             \
+                return hp_malloc(&hp_domains[i], size);                                                 \
+        }                                                                                               \
+        static void *hp_##name##_calloc(void *ctx, size_t nelem, size_t elsize) {                       \
+                (void) ctx;                                                                             \
+                return hp_calloc(&hp_domains[i], nelem, elsize);                                        \
+        }                                                                                               \
+        static void *hp_##name##_realloc(void *ctx, void *ptr, size_t size) {                           \
+                (void) ctx;                                                                             \
+                return hp_realloc(&hp_domains[i], ptr, size);                                           \
+        }                                                                                               \
+        static void hp_##name##_free(void *ctx, void *ptr) {                                            \
+                (void) ctx;                                                                             \
+                hp_free(&hp_domains[i], ptr);                                                           \
+        }
+HP_DOMAIN_WRAPPERS(mem, 0)
+HP_DOMAIN_WRAPPERS(obj, 1)
+
+/* Our allocator for hp_domains[i]; its malloc identifies it in a chain. */
+static PyMemAllocatorEx hp_wrapper(size_t i) {
+        return i == 0 ? (PyMemAllocatorEx) { .ctx = &hp_domains[0], .malloc = hp_mem_malloc, .calloc = hp_mem_calloc,
+                                             .realloc = hp_mem_realloc, .free = hp_mem_free }
+                      : (PyMemAllocatorEx) { .ctx = &hp_domains[1], .malloc = hp_obj_malloc, .calloc = hp_obj_calloc,
+                                             .realloc = hp_obj_realloc, .free = hp_obj_free };
 }
 
 static void hp_restore(void);
@@ -558,13 +583,12 @@ static void hp_install(void) {
                 if (d->in_chain)
                         continue; /* still wrapped by us (or under someone who wrapped us) */
                 PyMem_GetAllocator(d->domain, &cur);
-                if (cur.malloc == hp_malloc && cur.ctx == d) {
+                ours = hp_wrapper(i);
+                if (cur.malloc == ours.malloc) {
                         d->in_chain = true;
                         continue;
                 }
                 d->orig = cur;
-                ours = (PyMemAllocatorEx) { .ctx = d, .malloc = hp_malloc, .calloc = hp_calloc,
-                                            .realloc = hp_realloc, .free = hp_free };
                 PyMem_SetAllocator(d->domain, &ours);
                 d->in_chain = true;
         }
@@ -581,7 +605,7 @@ static void hp_restore(void) {
                 if (!d->in_chain)
                         continue;
                 PyMem_GetAllocator(d->domain, &cur);
-                if (cur.malloc == hp_malloc && cur.ctx == d) {
+                if (cur.malloc == hp_wrapper(i).malloc) {
                         PyMem_SetAllocator(d->domain, &d->orig);
                         d->in_chain = false;
                 }

@@ -7,11 +7,18 @@
 # agent runs use a 3600 s interval: only the per-allocation work differs between them (the
 # periodic sample's cost is measured by agent_overhead.py's probes).
 #
-#   bench/instructions.sh BUILDDIR [PYTHON] [SCALE] [WORKLOADS...]
+#   [CACHESIM=1] [AGENT_DIR=DIR] bench/instructions.sh BUILDDIR [PYTHON] [SCALE] [WORKLOADS...]
 #
 # PYTHON defaults to the interpreter of BUILDDIR/agent/python, SCALE to 0.2 (cachegrind runs
 # ~30x slower), WORKLOADS to all of them. Prints one Markdown table. Needs valgrind; pyflakes
 # from Debian's python3-pyflakes is found as agent_overhead.py finds it.
+#
+# CACHESIM=1 also simulates the caches (a fixed model of this VM's Xeon: 48 KiB 12-way L1d,
+# 32 KiB L1i, 4 MiB last level; about 2x slower) and prints a second table: L1 data misses and
+# last-level data misses (reads + writes) per configuration. Cycles that instructions do not
+# count show up there -- a cache line the agent's fast path loads, or evicts from under the
+# host -- deterministically, whatever else the machine runs. AGENT_DIR: the agent's directory
+# to put on PYTHONPATH instead of BUILDDIR/agent/python (another build's, for before/after).
 set -eu
 builddir=$(cd "${1:?usage: $0 BUILDDIR [PYTHON] [SCALE] [WORKLOADS...]}" && pwd)
 py=${2:-python3}
@@ -19,6 +26,12 @@ scale=${3:-0.2}
 [ $# -gt 3 ] && shift 3 || set --
 workloads=${*:-pyflakes ast_compile tokenize json minidom gc_cycles sympy networkx}
 here=$(cd "$(dirname "$0")" && pwd)
+agent=${AGENT_DIR:-$builddir/agent/python}
+if [ "${CACHESIM:-0}" = 1 ]; then
+	cachesim="--cache-sim=yes --I1=32768,8,64 --D1=49152,12,64 --LL=4194304,16,64"
+else
+	cachesim=--cache-sim=no
+fi
 command -v valgrind >/dev/null || { echo "$0: valgrind is not installed" >&2; exit 77; }
 
 tmp=$(mktemp -d /tmp/hw-instr.XXXXXX)
@@ -29,21 +42,24 @@ daemon=$!
 mkdir -p "$tmp/pf"
 [ -d /usr/lib/python3/dist-packages/pyflakes ] && ln -s /usr/lib/python3/dist-packages/pyflakes "$tmp/pf/pyflakes"
 
-count() { # config workload -> I refs
+count() { # config workload -> "I refs D1 misses LLd misses" (misses 0 without CACHESIM)
 	case $1 in
 	none) pp= sb= ;;
-	off) pp=$builddir/agent/python sb=0 ;;
-	on) pp=$builddir/agent/python sb= ;;
+	off) pp=$agent sb=0 ;;
+	on) pp=$agent sb= ;;
 	esac
+	# shellcheck disable=SC2086 # $cachesim is a list of options
 	env PYTHONHASHSEED=0 PYTHONPYCACHEPREFIX="$tmp/pycache" PYTHONPATH="$pp" HEAPWATCH_SOCKET="$sock" \
 		HEAPWATCH_INTERVAL=3600 ${sb:+HEAPWATCH_SAMPLE_BYTES=$sb} \
-		valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
-		"$py" "$here/workloads.py" "$2" --scale "$scale" --extra-path "$tmp/pf" 2>&1 >/dev/null |
-		sed -n 's/.*I *refs: *//p' | tr -d ,
+		valgrind --tool=cachegrind $cachesim --cachegrind-out-file=/dev/null \
+		"$py" "$here/workloads.py" "$2" --scale "$scale" --extra-path "$tmp/pf" 2>&1 >/dev/null | tr -d , |
+		awk '/I +refs:/ { i = $4 } /D1 +misses:/ { d = $4 } /LLd +misses:/ { l = $4 }
+			END { print i, d + 0, l + 0 }'
 }
 
 echo "| workload | no agent | agent, heap profiler off | agent, heap profiler on | heap profiler's share |"
 echo "|---|---|---|---|---|"
+: >"$tmp/cache"
 for w in $workloads; do
 	case $w in
 	pyflakes | sympy | networkx) mod=$w ;;
@@ -56,6 +72,15 @@ for w in $workloads; do
 	n=$(count none "$w")
 	off=$(count off "$w")
 	on=$(count on "$w")
-	awk -v w="$w" -v n="$n" -v off="$off" -v on="$on" 'BEGIN {
-		printf "| %s | %.4g | x%.4f | x%.4f | %+.2f %% |\n", w, n, off / n, on / n, (on / off - 1) * 100 }'
+	echo "$w $n $off $on" >>"$tmp/cache"
+	echo "$n $off $on" | awk -v w="$w" '{
+		printf "| %s | %.4g | x%.4f | x%.4f | %+.2f %% |\n", w, $1, $4 / $1, $7 / $1, ($7 / $4 - 1) * 100 }'
 done
+[ "${CACHESIM:-0}" = 1 ] || exit 0
+echo
+echo "| workload | L1d misses: no agent | heap off | heap on | heap profiler's share | LLd misses: no agent | heap off | heap on | heap profiler's share |"
+echo "|---|---|---|---|---|---|---|---|---|"
+awk '{
+	printf "| %s | %.4g | x%.4f | x%.4f | %+.2f %% (%+d) | %.4g | x%.4f | x%.4f | %+.2f %% (%+d) |\n", $1,
+		$3, $6 / $3, $9 / $3, ($9 / $6 - 1) * 100, $9 - $6,
+		$4, $7 / $4, $10 / $4, ($10 / $7 - 1) * 100, $10 - $7 }' "$tmp/cache"

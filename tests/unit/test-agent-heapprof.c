@@ -161,8 +161,10 @@ START_TEST(test_free_untracks) {
         for (int i = 0; i < 1000; i++)
                 release(&hp, addr((uint64_t) i));
         ck_assert_double_eq(hw_heapprof_live_bytes(&hp), 0);
-        for (size_t i = 0; i < sizeof(hp.filter); i++)
-                ck_assert_msg(hp.filter[i] == 0, "filter slot %zu still set", i);
+        for (size_t i = 0; i < HW_ELEMENTSOF(hp.filter); i++)
+                ck_assert_msg(hp.filter[i] == 0, "filter word %zu still set", i);
+        for (size_t i = 0; i < HW_ELEMENTSOF(hp.filter_count); i++)
+                ck_assert_msg(hp.filter_count[i] == 0, "filter slot %zu still counted", i);
         rep = hw_heapprof_report(&hp, 1, true, 32, 1 << 20);
         ck_assert_int_eq(json_integer_value(json_object_get(rep, "samples_live")), 0);
         ck_assert_int_eq(json_integer_value(json_object_get(rep, "samples_total")), 1000);
@@ -376,6 +378,81 @@ START_TEST(test_index_growth_keeps_entries) {
 }
 END_TEST
 
+START_TEST(test_filter_slots) {
+        const size_t nslots = (size_t) 1 << HW_HEAPPROF_FILTER_BITS;
+        uint8_t *seen = calloc(nslots, 1);
+        struct hw_heapprof hp;
+
+        ck_assert_ptr_nonnull(seen);
+        ck_assert_int_eq(hw_heapprof_init(&hp), 0);
+        /* the 16-byte aligned addresses of one MiB take every slot once */
+        for (uint64_t i = 0; i < nslots; i++) {
+                size_t s = hw_heapprof_filter_slot((const void *) (uintptr_t) (UINT64_C(0x7f3a5c100000) + i * 16));
+
+                ck_assert_uint_lt(s, nslots);
+                ck_assert_msg(!seen[s], "slot %zu taken twice", s);
+                seen[s] = 1;
+        }
+        /* the fast path tests the slot's bit: every address of the MiB, tracked or not */
+        for (uint64_t i = 0; i < nslots; i += 97) {
+                const void *p = (const void *) (uintptr_t) (UINT64_C(0x7f3a5c100000) + i * 16);
+                size_t s = hw_heapprof_filter_slot(p);
+
+                hp.filter[s / 64] = UINT64_C(1) << (s % 64);
+                ck_assert(hw_heapprof_maybe_tracked(&hp, p));
+                hp.filter[s / 64] = ~(UINT64_C(1) << (s % 64));
+                ck_assert(!hw_heapprof_maybe_tracked(&hp, p));
+                hp.filter[s / 64] = 0;
+        }
+        /* the blocks of an aligned 8 KiB share the slots of one cache line of the filter */
+        ck_assert_uint_eq(hw_heapprof_filter_slot((const void *) (uintptr_t) 0x7f3a5c124000) / 512,
+                          hw_heapprof_filter_slot((const void *) (uintptr_t) 0x7f3a5c125ff0) / 512);
+        hw_heapprof_destroy(&hp);
+        free(seen);
+}
+END_TEST
+
+/* x MiB + 16 bytes: every one of these hashes to filter slot 1 */
+static const void *slot1(uint64_t x) {
+        return (const void *) (uintptr_t) ((x << 20) + 16);
+}
+
+START_TEST(test_filter_shared_slot) {
+        struct hw_heapprof hp;
+        struct hw_heapprof_frame f = site("f", 1);
+
+        ck_assert_int_eq(hw_heapprof_init(&hp), 0);
+        hw_heapprof_reset(&hp, 1, 8, 3); /* every allocation sampled */
+        for (uint64_t x = 1; x <= 200; x++) {
+                ck_assert_uint_eq(hw_heapprof_filter_slot(slot1(x)), 1);
+                alloc(&hp, slot1(x), 100, &f, 1);
+        }
+        /* the slot stays set while any of its pointers is tracked: never a false "no" */
+        for (uint64_t x = 1; x < 200; x++) {
+                release(&hp, slot1(x));
+                ck_assert(hw_heapprof_maybe_tracked(&hp, slot1(200)));
+        }
+        ck_assert_double_eq_tol(hw_heapprof_live_bytes(&hp), 100, 1);
+        release(&hp, slot1(200));
+        ck_assert(!hw_heapprof_maybe_tracked(&hp, slot1(200)));
+        ck_assert_double_eq(hw_heapprof_live_bytes(&hp), 0);
+
+        /* more than the counter holds: the slot saturates and stays set (a lost count must not
+         * hide a tracked pointer), until the next reset */
+        for (uint64_t x = 1; x <= 300; x++)
+                alloc(&hp, slot1(x), 100, &f, 1);
+        for (uint64_t x = 1; x <= 300; x++) {
+                ck_assert(hw_heapprof_maybe_tracked(&hp, slot1(x)));
+                hw_heapprof_forget(&hp, slot1(x));
+        }
+        ck_assert_double_eq(hw_heapprof_live_bytes(&hp), 0);
+        ck_assert(hw_heapprof_maybe_tracked(&hp, slot1(1)));
+        hw_heapprof_reset(&hp, 1, 8, 4);
+        ck_assert(!hw_heapprof_maybe_tracked(&hp, slot1(1)));
+        hw_heapprof_destroy(&hp);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("agent-heapprof");
         TCase *tc = tcase_create("core");
@@ -393,6 +470,8 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_no_frames);
         tcase_add_test(tc, test_location_cache);
         tcase_add_test(tc, test_index_growth_keeps_entries);
+        tcase_add_test(tc, test_filter_slots);
+        tcase_add_test(tc, test_filter_shared_slot);
         suite_add_tcase(s, tc);
         return s;
 }
