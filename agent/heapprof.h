@@ -4,9 +4,9 @@
  * are sampled (exponentially distributed intervals of mean `sample_bytes`, the tcmalloc / Go
  * way), the table of sampled allocations still alive with the small filter in front of it that
  * makes the common free() a single load from an L1-resident bitmap, the interned stacks and
- * their per-site estimates, * and the "heap" report member (docs/protocol.md). No Python here: module.c wraps the
- * interpreter's allocators, captures the Python stack on a sample and hands it over as plain
- * strings, so Check tests drive all of this without an interpreter.
+ * their per-site estimates, and the "heap" report member (docs/protocol.md). No Python here:
+ * module.c wraps the interpreter's allocators, captures the Python stack on a sample and hands
+ * it over as plain strings, so Check tests drive all of this without an interpreter.
  *
  * Estimates are unbiased: an allocation of s bytes is sampled with probability
  * p = 1 - exp(-s / sample_bytes) and counts s / p bytes and 1 / p allocations.
