@@ -70,11 +70,13 @@
  * decelerates is also fitted with "a rise that levels off, plus a straight line" (a + b (1 -
  * exp(-x / tau)) + c x) against the rise alone (the best tau of SAT_TAUS, up to a line), and
  * its veto on a shorter horizon is lifted when the line is needed (the F statistic of c,
- * divided by the horizon's autocorrelation factor, is at least SAT_F), the rise has levelled
- * off before the shorter horizon begins (what is left of it there is below SAT_LEFT of the
- * line's rise over the shorter horizon), and the line grows at least at CONFIRM_RATIO of the
- * shorter horizon's rate. The rise may take at most SAT_TAU_MAX of the horizon's span as time
- * constant: one that does not level off inside the horizon is not "finished". */
+ * divided by the autocorrelation factor of the fit's own residuals, is at least SAT_F: about
+ * 5 standard errors, as every decelerating horizon of every evaluation is asked), the line is
+ * of practical size and grows at least at CONFIRM_RATIO of the shorter horizon's rate, and
+ * the rise has levelled off before the shorter horizon begins (what is left of it there is
+ * below SAT_LEFT of the line's rise over the shorter horizon). The rise may take at most
+ * SAT_TAU_MAX of the horizon's span as time constant: one that does not level off inside the
+ * horizon is not "finished". */
 #define SAT_TAUS 24
 #define SAT_TAU_MIN 0.01
 #define SAT_TAU_MAX 0.5
@@ -700,7 +702,7 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
         h->decelerating = h->first.slope > 0 && h->second.slope < DECEL_RATIO * h->first.slope &&
                           h->first.slope - h->second.slope > DECEL_Z * sqrt(se1 * se1 + se2 * se2);
         if (h->decelerating)
-                sat_fit_line(s->pts, n, s->ref, h);
+                sat_fit_line(s->pts, n, s->ref, h); /* the reference is used up: its room is free */
 }
 
 /* The practical size (bytes per hour) that growth from `current` must reach. */
