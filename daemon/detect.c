@@ -66,6 +66,23 @@
 #define SAW_MIN_STEPS 10
 #define SAW_DROP 0.5
 
+/* A leak on a warm-up or cache that has levelled off (sat_fit_line()): a horizon that
+ * decelerates is also fitted with "a rise that levels off, plus a straight line" (a + b (1 -
+ * exp(-x / tau)) + c x) against the rise alone (the best tau of SAT_TAUS, up to a line), and
+ * its veto on a shorter horizon is lifted when the line is needed (the F statistic of c,
+ * divided by the autocorrelation factor of the fit's own residuals, is at least SAT_F: about
+ * 5 standard errors, as every decelerating horizon of every evaluation is asked), the line is
+ * of practical size and grows at least at CONFIRM_RATIO of the shorter horizon's rate, and
+ * the rise has levelled off before the shorter horizon begins (what is left of it there is
+ * below SAT_LEFT of the line's rise over the shorter horizon). The rise may take at most
+ * SAT_TAU_MAX of the horizon's span as time constant: one that does not level off inside the
+ * horizon is not "finished". */
+#define SAT_TAUS 24
+#define SAT_TAU_MIN 0.01
+#define SAT_TAU_MAX 0.5
+#define SAT_F 25.0
+#define SAT_LEFT 0.2
+
 /* A half with fewer points than this cannot be judged (gaps): the horizon is skipped. */
 #define HALF_MIN_POINTS 3
 
@@ -443,6 +460,11 @@ typedef struct Horizon {
         Trend whole, first, second;
         double p_value, tau;
         double p_self; /* p_value with the horizon's own autocorrelation weighed in too */
+        /* When decelerating: a levelled-off rise plus a line fits much better than the rise
+         * alone (sat_line), with the rise's start, height and time constant, and the line's
+         * slope (bytes/s). */
+        bool sat_line;
+        double sat_t0, sat_b, sat_tau, sat_c;
         LeakVerdict verdict;
         const char *reason;
 } Horizon;
@@ -531,6 +553,102 @@ static void reference_acf(const Points *p, size_t lo, size_t horizon_points, siz
         floor_acf_estimate(s->ref, coarsen_by(p, ref_lo, lo, group, s->ref), ret);
 }
 
+/* Least squares of the points on 1, 1 - exp(-x / tau) and, with_line, x (x: time since the
+ * first point over span); coef gets a, b, c. Returns the residual sum of squares, INFINITY
+ * when the system is singular. Values are taken relative to the first point's. */
+static double sat_fit(const DetectPoint *p, size_t n, double span, double tau, bool with_line, double coef[3]) {
+        size_t k = with_line ? 3 : 2;
+        double m[3][4] = { { 0 } }, rss = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                double x = (p[i].t - p[0].t) / span, row[3] = { 1, 1 - exp(-x / tau), x }, v = p[i].v - p[0].v;
+                for (size_t r = 0; r < k; r++) {
+                        for (size_t q = 0; q < k; q++)
+                                m[r][q] += row[r] * row[q];
+                        m[r][3] += row[r] * v;
+                }
+        }
+        /* Gaussian elimination with partial pivoting, k <= 3. */
+        for (size_t col = 0; col < k; col++) {
+                size_t piv = col;
+                for (size_t r = col + 1; r < k; r++)
+                        if (fabs(m[r][col]) > fabs(m[piv][col]))
+                                piv = r;
+                if (!(fabs(m[piv][col]) > 1e-12 * (fabs(m[0][0]) + 1)))
+                        return INFINITY;
+                for (size_t q = 0; q < 4; q++) {
+                        double t = m[col][q];
+                        m[col][q] = m[piv][q];
+                        m[piv][q] = t;
+                }
+                for (size_t r = 0; r < k; r++) {
+                        double f;
+                        if (r == col)
+                                continue;
+                        f = m[r][col] / m[col][col];
+                        for (size_t q = col; q < 4; q++)
+                                m[r][q] -= f * m[col][q];
+                }
+        }
+        coef[2] = 0;
+        for (size_t r = 0; r < k; r++)
+                coef[r] = m[r][3] / m[r][r];
+        for (size_t i = 0; i < n; i++) {
+                double x = (p[i].t - p[0].t) / span,
+                       e = p[i].v - p[0].v - coef[0] - coef[1] * (1 - exp(-x / tau)) - coef[2] * x;
+                rss += e * e;
+        }
+        return rss;
+}
+
+/* A decelerating horizon: is it a rise that levelled off with a line on top (a leak on a
+ * finished warm-up or filled cache) rather than a rise alone (see SAT_F)? The F statistic is
+ * divided by the autocorrelation factor of the fit's own residuals (a wander of the floor
+ * makes any extra term look needed); not by the horizon's, which a line's misfit to the
+ * curve inflates. res: room for n points. */
+static void sat_fit_line(const DetectPoint *p, size_t n, DetectPoint *res, Horizon *h) {
+        double span = p[n - 1].t - p[0].t, rss0 = INFINITY, rss1 = INFINITY, best[3] = { 0 }, best_tau = 0, f, n_ratio;
+        FloorAcf acf;
+
+        if (n < 8 || !(span > 0))
+                return;
+        for (size_t i = 0; i < SAT_TAUS; i++) {
+                /* Time constants from SAT_TAU_MIN of the span to 100 spans (almost a line). */
+                double tau = SAT_TAU_MIN * pow(1e4, (double) i / (SAT_TAUS - 1)),
+                       coef[3], r0 = sat_fit(p, n, span, tau, false, coef), r1;
+
+                if (r0 < rss0)
+                        rss0 = r0;
+                if (tau > SAT_TAU_MAX)
+                        continue;
+                r1 = sat_fit(p, n, span, tau, true, coef);
+                if (coef[1] > 0 && r1 < rss1) {
+                        rss1 = r1;
+                        memcpy(best, coef, sizeof best);
+                        best_tau = tau;
+                }
+        }
+        if (!isfinite(rss1) || !(rss1 > 0) || !(best[2] > 0))
+                return;
+        for (size_t i = 0; i < n; i++) {
+                double x = (p[i].t - p[0].t) / span;
+                res[i] = (DetectPoint) {
+                        .t = p[i].t,
+                        .v = p[i].v - p[0].v - best[0] - best[1] * (1 - exp(-x / best_tau)) - best[2] * x,
+                };
+        }
+        floor_acf_estimate(res, n, &acf);
+        n_ratio = floor_acf_variance_factor(&acf, n);
+        f = (rss0 - rss1) / (rss1 / (double) (n - 4)) / (n_ratio > 1 ? n_ratio : 1);
+        if (!(f >= SAT_F))
+                return;
+        h->sat_line = true;
+        h->sat_t0 = p[0].t;
+        h->sat_b = best[1];
+        h->sat_tau = best_tau * span;
+        h->sat_c = best[2] / span;
+}
+
 static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, size_t min_group, double horizon,
                             Scratch *s, Horizon *h) {
         size_t group, n = coarsen(p, lo, points_n(p), min_group, s->pts, &group), n1;
@@ -583,6 +701,8 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
         se2 = (h->second.high - h->second.low) / (2 * Z_975);
         h->decelerating = h->first.slope > 0 && h->second.slope < DECEL_RATIO * h->first.slope &&
                           h->first.slope - h->second.slope > DECEL_Z * sqrt(se1 * se1 + se2 * se2);
+        if (h->decelerating)
+                sat_fit_line(s->pts, n, s->ref, h); /* the reference is used up: its room is free */
 }
 
 /* The practical size (bytes per hour) that growth from `current` must reach. */
@@ -623,6 +743,21 @@ static bool horizon_self_confirmed(const DetectConfig *c, double current, const 
                h->horizon <= SELF_MAX_HORIZONS * c->min_horizon_seconds * (1 + 1e-9) &&
                h->p_self < c->alpha_leak * SELF_ALPHA_SCALE && h->whole.low * 3600 >= need &&
                h->first.slope > 0 && h->second.slope >= SELF_HALVES_RATIO * h->first.slope;
+}
+
+/* Does the longer horizon j, which decelerates, show a rise that levelled off before h
+ * begins with a line on top that accounts for h's growth (a leak on a finished warm-up or a
+ * filled cache)? Then its deceleration is the old rise, not h's growth: no veto. */
+static bool sat_line_explains(const DetectConfig *c, double current, const Horizon *j, const Horizon *h) {
+        double end = h->since + h->horizon, left, line;
+
+        if (!j->sat_line || j->sat_c * 3600 < practical_size(c, current) ||
+            j->sat_c < CONFIRM_RATIO * h->whole.slope)
+                return false;
+        /* What is left of the rise when h begins, against the line's rise over h. */
+        left = j->sat_b * exp(-(h->since - j->sat_t0) / j->sat_tau);
+        line = j->sat_c * (end - h->since);
+        return left <= SAT_LEFT * line;
 }
 
 /* The verdict of horizon hs[i] (horizons in increasing length), which may look at the longer
@@ -666,7 +801,7 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
          * down, what we see is the tail of something that grew faster before — a warm-up, a
          * cache filling up — and a leak does not do that. */
         for (size_t j = i + 1; j < nh && hs[j].horizon <= LOOKBACK_FACTOR * h->horizon; j++)
-                if (hs[j].enough && hs[j].decelerating) {
+                if (hs[j].enough && hs[j].decelerating && !sat_line_explains(c, current, &hs[j], h)) {
                         h->reason = "levelling off over a longer horizon";
                         return;
                 }
