@@ -701,7 +701,9 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
         se2 = (h->second.high - h->second.low) / (2 * Z_975);
         h->decelerating = h->first.slope > 0 && h->second.slope < DECEL_RATIO * h->first.slope &&
                           h->first.slope - h->second.slope > DECEL_Z * sqrt(se1 * se1 + se2 * se2);
-        if (h->decelerating)
+        /* A horizon that bends at all is fitted too: a young process's horizon is judged on
+         * its fit even when its bend is not significant (horizon_young_sat()). */
+        if (h->decelerating || h->second.slope < SELF_HALVES_RATIO * h->first.slope)
                 sat_fit_line(s->pts, n, s->ref, h); /* the reference is used up: its room is free */
 }
 
@@ -745,6 +747,28 @@ static bool horizon_self_confirmed(const DetectConfig *c, double current, const 
                h->first.slope > 0 && h->second.slope >= SELF_HALVES_RATIO * h->first.slope;
 }
 
+/* A young process's horizon of SELF_MIN_HORIZONS to SELF_MAX_HORIZONS (as
+ * horizon_self_confirmed()) that bends because it holds a rise that levelled off before its
+ * newer half, with a line on top that the newer half grows along (a leak from the process's
+ * start on a warm-up or a cache): the fit of sat_fit_line() with the thresholds that lift a
+ * longer horizon's veto, the newer half standing in for the shorter horizon, and the newer
+ * half's slope significantly above zero. Then the bend is the rise, not the growth: it
+ * confirms itself. The evidence is the fit's F (SAT_F, discounted by its residuals' own
+ * autocorrelation), not p_self: around a straight line the curve's misfit inflates the
+ * horizon's own factor (p_self 3e-5 on a 6 %/h leak on a finished warm-up, 103 min old). */
+static bool horizon_young_sat(const DetectConfig *c, double current, const Horizon *h) {
+        double end = h->since + h->horizon, mid = h->since + h->horizon / 2, left, line;
+
+        if (!(h->horizon >= SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9) &&
+              h->horizon <= SELF_MAX_HORIZONS * c->min_horizon_seconds * (1 + 1e-9)) ||
+            !h->sat_line || h->sat_c * 3600 < practical_size(c, current) ||
+            h->sat_c < CONFIRM_RATIO * h->second.slope || !(h->second.low > 0))
+                return false;
+        left = h->sat_b * exp(-(mid - h->sat_t0) / h->sat_tau);
+        line = h->sat_c * (end - mid);
+        return left <= SAT_LEFT * line;
+}
+
 /* Does the longer horizon j, which decelerates, show a rise that levelled off before h
  * begins with a line on top that accounts for h's growth (a leak on a finished warm-up or a
  * filled cache)? Then its deceleration is the old rise, not h's growth: no veto. */
@@ -765,8 +789,9 @@ static bool sat_line_explains(const DetectConfig *c, double current, const Horiz
 static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, size_t nh, size_t i) {
         Horizon *h = &hs[i];
         const Horizon *twice = NULL;
+        Horizon newer;
         double ratio_slope;
-        bool first_ok, second_ok;
+        bool first_ok, second_ok, young_sat;
 
         h->verdict = VERDICT_NONE;
         if (!h->enough) {
@@ -781,14 +806,20 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
                 h->reason = "below practical size";
                 return;
         }
+        for (size_t j = i + 1; j < nh && !twice; j++)
+                if (hs[j].horizon >= 2 * h->horizon * (1 - 1e-9))
+                        twice = &hs[j];
+        /* A young process's horizon that holds a finished rise with a line on top: the halves
+         * compare the rise with the line, so its fit judges its shape instead. */
+        young_sat = (!twice || !twice->enough) && horizon_young_sat(c, current, h);
         ratio_slope = c->halves_ratio * h->whole.slope;
         first_ok = h->first.slope >= ratio_slope;
-        second_ok = h->second.slope >= ratio_slope;
+        second_ok = h->second.slope >= ratio_slope || young_sat;
         if (!first_ok && !second_ok) {
                 h->reason = "one-time step";
                 return;
         }
-        if (!second_ok || h->decelerating) {
+        if (!second_ok || (h->decelerating && !young_sat)) {
                 h->reason = "levelling off";
                 return;
         }
@@ -800,8 +831,15 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
         /* The longer horizons, up to LOOKBACK_FACTOR times this one: if one of them slows
          * down, what we see is the tail of something that grew faster before — a warm-up, a
          * cache filling up — and a leak does not do that. */
+        /* For young_sat, the growth a longer horizon's line must explain is the newer half's. */
+        newer = *h;
+        if (young_sat) {
+                newer.since = h->since + h->horizon / 2;
+                newer.horizon = h->horizon / 2;
+                newer.whole = h->second;
+        }
         for (size_t j = i + 1; j < nh && hs[j].horizon <= LOOKBACK_FACTOR * h->horizon; j++)
-                if (hs[j].enough && hs[j].decelerating && !sat_line_explains(c, current, &hs[j], h)) {
+                if (hs[j].enough && hs[j].decelerating && !sat_line_explains(c, current, &hs[j], &newer)) {
                         h->reason = "levelling off over a longer horizon";
                         return;
                 }
@@ -810,11 +848,8 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
          * horizon there can be, twice this horizon must be there and grow at a comparable
          * rate. On a young process this also waits for history beyond the first horizon:
          * there, a warm-up and a leak look the same. */
-        for (size_t j = i + 1; j < nh && !twice; j++)
-                if (hs[j].horizon >= 2 * h->horizon * (1 - 1e-9))
-                        twice = &hs[j];
         if (h->horizon < c->max_horizon_seconds) {
-                if ((!twice || !twice->enough) && !horizon_self_confirmed(c, current, h)) {
+                if ((!twice || !twice->enough) && !young_sat && !horizon_self_confirmed(c, current, h)) {
                         h->reason = "growth not yet confirmed over a longer horizon";
                         return;
                 }

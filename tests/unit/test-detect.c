@@ -347,6 +347,28 @@ START_TEST(test_leak_on_levelled_off_warmup) {
 }
 END_TEST
 
+/* A leak from the process's start on a warm-up: the same warm-up and leak as above, found
+ * within 2 h. When the process is 90 min-2 h old, its whole history holds the finished rise
+ * and bends, so it cannot confirm itself as a straight line; a levelled-off rise plus a line
+ * fits it much better than the rise alone and the newer half grows along the line, so it does
+ * (found after 93 min; without it, after 134 min). A warm-up alone, and the same warm-up with
+ * ten times the noise, never: without a line on top nothing is fitted to confirm. */
+static double warmup_11min_noisy(double t, unsigned *seed) {
+        return 400 * MIB * (1 + 0.5 * (1 - exp(-t / 660)) + 0.05 * noise(seed));
+}
+
+START_TEST(test_young_leak_on_warmup) {
+        unsigned changes;
+        double found = run_detector(warmup_11min_leak, 8, VERDICT_LEAK, &changes);
+
+        ck_assert_msg(!isnan(found) && found <= 2 * 3600, "found after %.0f s", found);
+        ck_assert_uint_le(changes, 2);
+        ck_assert(isnan(run_detector(warmup_11min, 24, VERDICT_SUSPECT, &changes)));
+        ck_assert(isnan(run_detector(warmup_11min_noisy, 24, VERDICT_SUSPECT, &changes)));
+        ck_assert(isnan(run_detector(warmup_40min, 24, VERDICT_SUSPECT, &changes)));
+}
+END_TEST
+
 /* The floor's autocorrelation, by hand. 40 points one minute apart: a line (1000 + 5 i) plus
  * residuals repeating 1, 1, -1, -1, -1, -1, 1, 1. Each period of the residuals sums to 0 and
  * to 0 against its own index (0+1-2-3-4-5+6+7), so least squares recovers the line exactly
@@ -463,6 +485,7 @@ int main(void) {
         tcase_add_test(tc, test_churn_is_not_a_leak);
         tcase_add_test(tc, test_long_sawtooth_aliasing);
         tcase_add_test(tc, test_leak_on_levelled_off_warmup);
+        tcase_add_test(tc, test_young_leak_on_warmup);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
