@@ -20,6 +20,7 @@
 #include "census.h"
 #include "heapwatch/protocol.h"
 #include "message.h"
+#include "helper-registry.h"
 
 static int decode(const char *json, CensusReply *ret, char *error) {
         return message_decode_census((const uint8_t *) json, strlen(json), ret, error, MESSAGE_ERROR_MAX);
@@ -563,25 +564,6 @@ START_TEST(test_history_keeps_the_baseline) {
 }
 END_TEST
 
-/* GET/POST through the API layer (api.c -> api-census.c), with status and body. */
-static json_t *api(Registry *reg, const char *method, const char *path, int want_status) {
-        const char *type;
-        char *body;
-        size_t size;
-        int status;
-        Route route;
-        json_t *j;
-
-        ck_assert_int_eq(router_match(method, path, &route), 0);
-        ck_assert_int_eq(api_handle(reg, &route, NULL, NULL, 1000, &status, &body, &size, &type), 0);
-        ck_assert_msg(status == want_status, "%s %s: %d, expected %d: %.*s", method, path, status, want_status,
-                      (int) size, body);
-        j = json_loadb(body, size, 0, NULL);
-        free(body);
-        ck_assert_ptr_nonnull(j);
-        return j;
-}
-
 START_TEST(test_api) {
         RegistryLimits limits = { .max_processes = 4, .history_capacity = 16, .exited_retention = 600 };
         Registry *reg = registry_new(&limits);
@@ -592,21 +574,21 @@ START_TEST(test_api) {
         census_config = (CensusConfig) { .interval = 600, .budget_ms = 50, .api_min_interval = 10, .timeout = 60 };
         ck_assert_int_eq(registry_attach(reg, "42-1", 42, 1000, 1000, 1, 1, 900, &h, 950, &p), 0);
         /* never censused */
-        j = api(reg, "GET", "/api/v1/processes/42-1/census", 200);
+        j = helper_api_json(reg, "GET", "/api/v1/processes/42-1/census", NULL, 1000, 200);
         ck_assert_str_eq(json_string_value(json_object_get(j, "id")), "42-1");
         ck_assert_uint_eq(json_array_size(json_object_get(j, "censuses")), 0);
         json_decref(j);
-        json_decref(api(reg, "GET", "/api/v1/processes/9-9/census", 404));
-        json_decref(api(reg, "POST", "/api/v1/processes/9-9/census", 404));
+        json_decref(helper_api_json(reg, "GET", "/api/v1/processes/9-9/census", NULL, 1000, 404));
+        json_decref(helper_api_json(reg, "POST", "/api/v1/processes/9-9/census", NULL, 1000, 404));
         /* live in the registry but no agent connection to ask */
-        j = api(reg, "POST", "/api/v1/processes/42-1/census", 409);
+        j = helper_api_json(reg, "POST", "/api/v1/processes/42-1/census", NULL, 1000, 409);
         ck_assert_ptr_nonnull(json_object_get(j, "error"));
         json_decref(j);
         /* with history: growth shows */
         ck_assert_int_eq(process_census_ensure(&p->census), 0);
         answer_census(p->census, 100, 10, 1);
         answer_census(p->census, 200, 110, 1);
-        j = api(reg, "GET", "/api/v1/processes/42-1/census", 200);
+        j = helper_api_json(reg, "GET", "/api/v1/processes/42-1/census", NULL, 1000, 200);
         ck_assert_uint_eq(json_array_size(json_object_get(j, "censuses")), 2);
         ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "growing"), 0), "type")),
                          "app.Handler");

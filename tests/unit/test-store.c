@@ -37,6 +37,7 @@
 #include "proc-util.h"
 #include "registry.h"
 #include "store.h"
+#include "helper-registry.h"
 
 #define T0 1700000400.0 /* a multiple of 600: bucket edges are easy to reason about */
 
@@ -1084,23 +1085,6 @@ static const char *query_from_zero(void *userdata, const char *key) {
         return strcmp(key, "from") == 0 ? "0" : NULL;
 }
 
-static json_t *census_api(Registry *reg, const char *path, ApiQueryFunc query, int want_status) {
-        const char *type;
-        char *body;
-        size_t size;
-        int status;
-        Route route;
-        json_t *j;
-
-        ck_assert_int_eq(router_match("GET", path, &route), 0);
-        ck_assert_int_eq(api_handle(reg, &route, query, NULL, T0 + 7200, &status, &body, &size, &type), 0);
-        ck_assert_msg(status == want_status, "%s: %d: %.*s", path, status, (int) size, body);
-        j = json_loadb(body, size, 0, NULL);
-        free(body);
-        ck_assert_ptr_nonnull(j);
-        return j;
-}
-
 /* The glue: a census ingested by a live process is queued (persist_census()), and a restart
  * (persist_restore() of a process still running: this test's own pid and start time) puts the
  * censuses back; GET .../census?from= shows the stored history. */
@@ -1167,7 +1151,7 @@ START_TEST(test_censuses_survive_restart) {
                 /* before the restore: a process only the store holds answers with its history */
                 char path[128];
                 snprintf(path, sizeof path, "/api/v1/processes/%s/census", id);
-                j = census_api(reg, path, query_from_zero, 200);
+                j = helper_api_json(reg, "GET", path, query_from_zero, T0 + 7200, 200);
                 ck_assert_uint_eq(json_array_size(json_object_get(j, "censuses")), 0);
                 ck_assert(json_is_null(json_object_get(j, "latest")));
                 ck_assert_uint_eq(json_array_size(json_object_get(j, "history")), 3);
@@ -1183,15 +1167,15 @@ START_TEST(test_censuses_survive_restart) {
         /* the replay reopens the finding at another time before the restart: the same growth */
         ck_assert_uint_eq(process_census_growing(p->census, T0 + 500, g, 2), 1);
         ck_assert_int_eq(g[0].count_growth, 10000);
-        json_decref(census_api(reg, "/api/v1/processes/1-1/census", query_from_zero, 404));
+        json_decref(helper_api_json(reg, "GET", "/api/v1/processes/1-1/census", query_from_zero, T0 + 7200, 404));
         {
                 char path[128];
                 snprintf(path, sizeof path, "/api/v1/processes/%s/census", id);
-                j = census_api(reg, path, NULL, 200);
+                j = helper_api_json(reg, "GET", path, NULL, T0 + 7200, 200);
                 ck_assert_uint_eq(json_array_size(json_object_get(j, "censuses")), 3);
                 ck_assert_ptr_null(json_object_get(j, "history")); /* only when asked */
                 json_decref(j);
-                j = census_api(reg, path, query_from_zero, 200);
+                j = helper_api_json(reg, "GET", path, query_from_zero, T0 + 7200, 200);
                 ck_assert_uint_eq(json_array_size(json_object_get(j, "history")), 3);
                 ck_assert(json_is_false(json_object_get(j, "history_truncated")));
                 ck_assert_double_eq(json_real_value(json_object_get(json_array_get(json_object_get(j, "history"), 0),
