@@ -36,6 +36,21 @@
 /* Twice the horizon must grow at least at this share of the horizon's rate to confirm it. */
 #define CONFIRM_RATIO 0.5
 
+/* Evidence-scaled confirmation (horizon_self_confirmed()): while twice the horizon does not
+ * exist yet (a young process), a horizon confirms itself when its evidence is overwhelming:
+ * it spans SELF_MIN_HORIZONS to SELF_MAX_HORIZONS minimum horizons (over that long a warm-up
+ * or a cache still filling decelerates visibly; beyond it the ordinary confirmation is there
+ * by then, or the process is old enough to wait for it), its p-value is below
+ * alpha_leak * SELF_ALPHA_SCALE even when its points' own autocorrelation is weighed the way
+ * the reference's is (p_self: a wander shows it, a leak under white noise does not), the
+ * lower bound of its slope is of practical size, and its
+ * newer half grows at no less than SELF_HALVES_RATIO of the older half's rate — whatever the
+ * standard errors say, so a curve that bends at all waits for the ordinary confirmation. */
+#define SELF_MIN_HORIZONS 3.0
+#define SELF_MAX_HORIZONS 4.0
+#define SELF_ALPHA_SCALE 1e-3
+#define SELF_HALVES_RATIO 0.8
+
 /* Horizons grow by this factor from min_horizon: sqrt(2), so that "twice this horizon" is
  * always evaluated two steps later and a confirmation waits no longer than it must. */
 #define HORIZON_STEP M_SQRT2
@@ -50,6 +65,23 @@
 #define SAW_MAX_POINTS 1440
 #define SAW_MIN_STEPS 10
 #define SAW_DROP 0.5
+
+/* A leak on a warm-up or cache that has levelled off (sat_fit_line()): a horizon that
+ * decelerates is also fitted with "a rise that levels off, plus a straight line" (a + b (1 -
+ * exp(-x / tau)) + c x) against the rise alone (the best tau of SAT_TAUS, up to a line), and
+ * its veto on a shorter horizon is lifted when the line is needed (the F statistic of c,
+ * divided by the autocorrelation factor of the fit's own residuals, is at least SAT_F: about
+ * 5 standard errors, as every decelerating horizon of every evaluation is asked), the line is
+ * of practical size and grows at least at CONFIRM_RATIO of the shorter horizon's rate, and
+ * the rise has levelled off before the shorter horizon begins (what is left of it there is
+ * below SAT_LEFT of the line's rise over the shorter horizon). The rise may take at most
+ * SAT_TAU_MAX of the horizon's span as time constant: one that does not level off inside the
+ * horizon is not "finished". */
+#define SAT_TAUS 24
+#define SAT_TAU_MIN 0.01
+#define SAT_TAU_MAX 0.5
+#define SAT_F 25.0
+#define SAT_LEFT 0.2
 
 /* A half with fewer points than this cannot be judged (gaps): the horizon is skipped. */
 #define HALF_MIN_POINTS 3
@@ -427,6 +459,12 @@ typedef struct Horizon {
         bool growing;      /* significant growth of practical size, whatever its shape */
         Trend whole, first, second;
         double p_value, tau;
+        double p_self; /* p_value with the horizon's own autocorrelation weighed in too */
+        /* When decelerating: a levelled-off rise plus a line fits much better than the rise
+         * alone (sat_line), with the rise's start, height and time constant, and the line's
+         * slope (bytes/s). */
+        bool sat_line;
+        double sat_t0, sat_b, sat_tau, sat_c;
         LeakVerdict verdict;
         const char *reason;
 } Horizon;
@@ -515,6 +553,102 @@ static void reference_acf(const Points *p, size_t lo, size_t horizon_points, siz
         floor_acf_estimate(s->ref, coarsen_by(p, ref_lo, lo, group, s->ref), ret);
 }
 
+/* Least squares of the points on 1, 1 - exp(-x / tau) and, with_line, x (x: time since the
+ * first point over span); coef gets a, b, c. Returns the residual sum of squares, INFINITY
+ * when the system is singular. Values are taken relative to the first point's. */
+static double sat_fit(const DetectPoint *p, size_t n, double span, double tau, bool with_line, double coef[3]) {
+        size_t k = with_line ? 3 : 2;
+        double m[3][4] = { { 0 } }, rss = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                double x = (p[i].t - p[0].t) / span, row[3] = { 1, 1 - exp(-x / tau), x }, v = p[i].v - p[0].v;
+                for (size_t r = 0; r < k; r++) {
+                        for (size_t q = 0; q < k; q++)
+                                m[r][q] += row[r] * row[q];
+                        m[r][3] += row[r] * v;
+                }
+        }
+        /* Gaussian elimination with partial pivoting, k <= 3. */
+        for (size_t col = 0; col < k; col++) {
+                size_t piv = col;
+                for (size_t r = col + 1; r < k; r++)
+                        if (fabs(m[r][col]) > fabs(m[piv][col]))
+                                piv = r;
+                if (!(fabs(m[piv][col]) > 1e-12 * (fabs(m[0][0]) + 1)))
+                        return INFINITY;
+                for (size_t q = 0; q < 4; q++) {
+                        double t = m[col][q];
+                        m[col][q] = m[piv][q];
+                        m[piv][q] = t;
+                }
+                for (size_t r = 0; r < k; r++) {
+                        double f;
+                        if (r == col)
+                                continue;
+                        f = m[r][col] / m[col][col];
+                        for (size_t q = col; q < 4; q++)
+                                m[r][q] -= f * m[col][q];
+                }
+        }
+        coef[2] = 0;
+        for (size_t r = 0; r < k; r++)
+                coef[r] = m[r][3] / m[r][r];
+        for (size_t i = 0; i < n; i++) {
+                double x = (p[i].t - p[0].t) / span,
+                       e = p[i].v - p[0].v - coef[0] - coef[1] * (1 - exp(-x / tau)) - coef[2] * x;
+                rss += e * e;
+        }
+        return rss;
+}
+
+/* A decelerating horizon: is it a rise that levelled off with a line on top (a leak on a
+ * finished warm-up or filled cache) rather than a rise alone (see SAT_F)? The F statistic is
+ * divided by the autocorrelation factor of the fit's own residuals (a wander of the floor
+ * makes any extra term look needed); not by the horizon's, which a line's misfit to the
+ * curve inflates. res: room for n points. */
+static void sat_fit_line(const DetectPoint *p, size_t n, DetectPoint *res, Horizon *h) {
+        double span = p[n - 1].t - p[0].t, rss0 = INFINITY, rss1 = INFINITY, best[3] = { 0 }, best_tau = 0, f, n_ratio;
+        FloorAcf acf;
+
+        if (n < 8 || !(span > 0))
+                return;
+        for (size_t i = 0; i < SAT_TAUS; i++) {
+                /* Time constants from SAT_TAU_MIN of the span to 100 spans (almost a line). */
+                double tau = SAT_TAU_MIN * pow(1e4, (double) i / (SAT_TAUS - 1)),
+                       coef[3], r0 = sat_fit(p, n, span, tau, false, coef), r1;
+
+                if (r0 < rss0)
+                        rss0 = r0;
+                if (tau > SAT_TAU_MAX)
+                        continue;
+                r1 = sat_fit(p, n, span, tau, true, coef);
+                if (coef[1] > 0 && r1 < rss1) {
+                        rss1 = r1;
+                        memcpy(best, coef, sizeof best);
+                        best_tau = tau;
+                }
+        }
+        if (!isfinite(rss1) || !(rss1 > 0) || !(best[2] > 0))
+                return;
+        for (size_t i = 0; i < n; i++) {
+                double x = (p[i].t - p[0].t) / span;
+                res[i] = (DetectPoint) {
+                        .t = p[i].t,
+                        .v = p[i].v - p[0].v - best[0] - best[1] * (1 - exp(-x / best_tau)) - best[2] * x,
+                };
+        }
+        floor_acf_estimate(res, n, &acf);
+        n_ratio = floor_acf_variance_factor(&acf, n);
+        f = (rss0 - rss1) / (rss1 / (double) (n - 4)) / (n_ratio > 1 ? n_ratio : 1);
+        if (!(f >= SAT_F))
+                return;
+        h->sat_line = true;
+        h->sat_t0 = p[0].t;
+        h->sat_b = best[1];
+        h->sat_tau = best_tau * span;
+        h->sat_c = best[2] / span;
+}
+
 static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, size_t min_group, double horizon,
                             Scratch *s, Horizon *h) {
         size_t group, n = coarsen(p, lo, points_n(p), min_group, s->pts, &group), n1;
@@ -527,6 +661,7 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
                 .first_index = lo,
                 .points = n,
                 .p_value = 1,
+                .p_self = 1,
         };
         if (n < c->min_points || n < 2)
                 return;
@@ -545,21 +680,45 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
         trend_compute(s->pts, n, s->slopes, s->vals, s->idx, floor_acf_variance_factor(&acf, n), &h->whole);
         h->p_value = mk_p_increasing(&h->whole);
         h->tau = kendall_tau(&h->whole);
+        /* The in-horizon Hamed-Rao factor sums the significant lags of residuals around the
+         * horizon's own slope, negative ones too: a wander that the slope mostly swallows
+         * leaves residuals whose long lags are negative, and the factor stays small. The
+         * estimate of the reference (positive lags only, up to the first non-significant one)
+         * is not fooled that way; a self-confirmation (no history beyond the horizon to
+         * measure it on) must pass it on the horizon's own points. */
+        floor_acf_estimate(s->pts, n, &acf);
+        {
+                double own = floor_acf_variance_factor(&acf, n);
+                Trend t = h->whole;
+
+                if (own > t.n_ratio)
+                        t.var_s *= own / t.n_ratio;
+                h->p_self = mk_p_increasing(&t);
+        }
         trend_compute(s->pts, n1, s->slopes, s->vals, s->idx, 1, &h->first);
         trend_compute(s->pts + n1, n - n1, s->slopes, s->vals, s->idx, 1, &h->second);
         se1 = (h->first.high - h->first.low) / (2 * Z_975);
         se2 = (h->second.high - h->second.low) / (2 * Z_975);
         h->decelerating = h->first.slope > 0 && h->second.slope < DECEL_RATIO * h->first.slope &&
                           h->first.slope - h->second.slope > DECEL_Z * sqrt(se1 * se1 + se2 * se2);
+        /* A horizon that bends at all is fitted too: a young process's horizon is judged on
+         * its fit even when its bend is not significant (horizon_young_sat()). */
+        if (h->decelerating || h->second.slope < SELF_HALVES_RATIO * h->first.slope)
+                sat_fit_line(s->pts, n, s->ref, h); /* the reference is used up: its room is free */
+}
+
+/* The practical size (bytes per hour) that growth from `current` must reach. */
+static double practical_size(const DetectConfig *c, double current) {
+        double need = c->min_growth_relative_per_hour * current;
+
+        return need > c->min_growth_absolute_per_hour ? need : c->min_growth_absolute_per_hour;
 }
 
 /* Does horizon h show growth at all: a significant increasing trend of practical size,
  * whatever its shape? (Hysteresis: an open finding closes only after evaluations without it.) */
 static bool horizon_growing(const DetectConfig *c, double current, const Horizon *h) {
-        double need = c->min_growth_relative_per_hour * current;
+        double need = practical_size(c, current);
 
-        if (need < c->min_growth_absolute_per_hour)
-                need = c->min_growth_absolute_per_hour;
         return h->enough && h->p_value < c->alpha_suspect && h->whole.s > 0 && h->whole.slope > 0 &&
                h->whole.slope * 3600 >= need;
 }
@@ -571,12 +730,58 @@ static bool horizon_growing(const DetectConfig *c, double current, const Horizon
 #define SUSTAIN_SIZE 0.5
 
 static bool horizon_sustained(const DetectConfig *c, double current, const Horizon *h) {
-        double need = c->min_growth_relative_per_hour * current;
+        double need = practical_size(c, current);
 
-        if (need < c->min_growth_absolute_per_hour)
-                need = c->min_growth_absolute_per_hour;
         return h->enough && h->p_value < SUSTAIN_ALPHA && h->whole.s > 0 && h->whole.slope > 0 &&
                h->whole.slope * 3600 >= SUSTAIN_SIZE * need;
+}
+
+/* Can horizon h stand in for the confirmation over twice its length, which the history does
+ * not hold yet? Only on overwhelming evidence of growth that does not bend (see above). */
+static bool horizon_self_confirmed(const DetectConfig *c, double current, const Horizon *h) {
+        double need = practical_size(c, current);
+
+        return h->horizon >= SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9) &&
+               h->horizon <= SELF_MAX_HORIZONS * c->min_horizon_seconds * (1 + 1e-9) &&
+               h->p_self < c->alpha_leak * SELF_ALPHA_SCALE && h->whole.low * 3600 >= need &&
+               h->first.slope > 0 && h->second.slope >= SELF_HALVES_RATIO * h->first.slope;
+}
+
+/* A young process's horizon of SELF_MIN_HORIZONS to SELF_MAX_HORIZONS (as
+ * horizon_self_confirmed()) that bends because it holds a rise that levelled off before its
+ * newer half, with a line on top that the newer half grows along (a leak from the process's
+ * start on a warm-up or a cache): the fit of sat_fit_line() with the thresholds that lift a
+ * longer horizon's veto, the newer half standing in for the shorter horizon, and the newer
+ * half's slope significantly above zero. Then the bend is the rise, not the growth: it
+ * confirms itself. The evidence is the fit's F (SAT_F, discounted by its residuals' own
+ * autocorrelation), not p_self: around a straight line the curve's misfit inflates the
+ * horizon's own factor (p_self 3e-5 on a 6 %/h leak on a finished warm-up, 103 min old). */
+static bool horizon_young_sat(const DetectConfig *c, double current, const Horizon *h) {
+        double end = h->since + h->horizon, mid = h->since + h->horizon / 2, left, line;
+
+        if (!(h->horizon >= SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9) &&
+              h->horizon <= SELF_MAX_HORIZONS * c->min_horizon_seconds * (1 + 1e-9)) ||
+            !h->sat_line || h->sat_c * 3600 < practical_size(c, current) ||
+            h->sat_c < CONFIRM_RATIO * h->second.slope || !(h->second.low > 0))
+                return false;
+        left = h->sat_b * exp(-(mid - h->sat_t0) / h->sat_tau);
+        line = h->sat_c * (end - mid);
+        return left <= SAT_LEFT * line;
+}
+
+/* Does the longer horizon j, which decelerates, show a rise that levelled off before h
+ * begins with a line on top that accounts for h's growth (a leak on a finished warm-up or a
+ * filled cache)? Then its deceleration is the old rise, not h's growth: no veto. */
+static bool sat_line_explains(const DetectConfig *c, double current, const Horizon *j, const Horizon *h) {
+        double end = h->since + h->horizon, left, line;
+
+        if (!j->sat_line || j->sat_c * 3600 < practical_size(c, current) ||
+            j->sat_c < CONFIRM_RATIO * h->whole.slope)
+                return false;
+        /* What is left of the rise when h begins, against the line's rise over h. */
+        left = j->sat_b * exp(-(h->since - j->sat_t0) / j->sat_tau);
+        line = j->sat_c * (end - h->since);
+        return left <= SAT_LEFT * line;
 }
 
 /* The verdict of horizon hs[i] (horizons in increasing length), which may look at the longer
@@ -584,8 +789,9 @@ static bool horizon_sustained(const DetectConfig *c, double current, const Horiz
 static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, size_t nh, size_t i) {
         Horizon *h = &hs[i];
         const Horizon *twice = NULL;
+        Horizon newer;
         double ratio_slope;
-        bool first_ok, second_ok;
+        bool first_ok, second_ok, young_sat;
 
         h->verdict = VERDICT_NONE;
         if (!h->enough) {
@@ -600,14 +806,20 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
                 h->reason = "below practical size";
                 return;
         }
+        for (size_t j = i + 1; j < nh && !twice; j++)
+                if (hs[j].horizon >= 2 * h->horizon * (1 - 1e-9))
+                        twice = &hs[j];
+        /* A young process's horizon that holds a finished rise with a line on top: the halves
+         * compare the rise with the line, so its fit judges its shape instead. */
+        young_sat = (!twice || !twice->enough) && horizon_young_sat(c, current, h);
         ratio_slope = c->halves_ratio * h->whole.slope;
         first_ok = h->first.slope >= ratio_slope;
-        second_ok = h->second.slope >= ratio_slope;
+        second_ok = h->second.slope >= ratio_slope || young_sat;
         if (!first_ok && !second_ok) {
                 h->reason = "one-time step";
                 return;
         }
-        if (!second_ok || h->decelerating) {
+        if (!second_ok || (h->decelerating && !young_sat)) {
                 h->reason = "levelling off";
                 return;
         }
@@ -619,8 +831,15 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
         /* The longer horizons, up to LOOKBACK_FACTOR times this one: if one of them slows
          * down, what we see is the tail of something that grew faster before — a warm-up, a
          * cache filling up — and a leak does not do that. */
+        /* For young_sat, the growth a longer horizon's line must explain is the newer half's. */
+        newer = *h;
+        if (young_sat) {
+                newer.since = h->since + h->horizon / 2;
+                newer.horizon = h->horizon / 2;
+                newer.whole = h->second;
+        }
         for (size_t j = i + 1; j < nh && hs[j].horizon <= LOOKBACK_FACTOR * h->horizon; j++)
-                if (hs[j].enough && hs[j].decelerating) {
+                if (hs[j].enough && hs[j].decelerating && !sat_line_explains(c, current, &hs[j], &newer)) {
                         h->reason = "levelling off over a longer horizon";
                         return;
                 }
@@ -629,15 +848,13 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
          * horizon there can be, twice this horizon must be there and grow at a comparable
          * rate. On a young process this also waits for history beyond the first horizon:
          * there, a warm-up and a leak look the same. */
-        for (size_t j = i + 1; j < nh && !twice; j++)
-                if (hs[j].horizon >= 2 * h->horizon * (1 - 1e-9))
-                        twice = &hs[j];
         if (h->horizon < c->max_horizon_seconds) {
-                if (!twice || !twice->enough) {
+                if ((!twice || !twice->enough) && !young_sat && !horizon_self_confirmed(c, current, h)) {
                         h->reason = "growth not yet confirmed over a longer horizon";
                         return;
                 }
-                if (!twice->growing || twice->whole.slope < CONFIRM_RATIO * h->whole.slope) {
+                if (twice && twice->enough &&
+                    (!twice->growing || twice->whole.slope < CONFIRM_RATIO * h->whole.slope)) {
                         h->reason = "growth not confirmed over a longer horizon";
                         return;
                 }
