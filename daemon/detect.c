@@ -771,7 +771,9 @@ static bool horizon_growing(const DetectConfig *c, double current, const Horizon
 
 /* Growth that keeps an open finding open: the thresholds of horizon_growing() relaxed
  * (hysteresis on the statistics too, not only on the count of evaluations), so a leak right
- * at the practical size does not open and close with every wobble of its p-value or slope. */
+ * at the practical size does not open and close with every wobble of its p-value or slope.
+ * The newer half must still grow too: a horizon long enough to hold a rise that has stopped
+ * (a cache now full) would otherwise keep the finding open for hours after the growth. */
 #define SUSTAIN_ALPHA 1e-2
 #define SUSTAIN_SIZE 0.5
 
@@ -779,7 +781,7 @@ static bool horizon_sustained(const DetectConfig *c, double current, const Horiz
         double need = practical_size(c, current);
 
         return h->enough && h->p_value < SUSTAIN_ALPHA && h->whole.s > 0 && h->whole.slope > 0 &&
-               h->whole.slope * 3600 >= SUSTAIN_SIZE * need;
+               h->whole.slope * 3600 >= SUSTAIN_SIZE * need && h->second.slope * 3600 >= SUSTAIN_SIZE * need;
 }
 
 /* Can horizon h stand in for the confirmation over twice its length, which the history does

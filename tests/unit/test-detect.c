@@ -520,6 +520,39 @@ START_TEST(test_high_water_steps_are_not_leaks) {
 }
 END_TEST
 
+/* A cache that fills at a constant rate for 4 h (+40 % of 500 MiB), then stays full. While it
+ * fills, nothing in the memory tells it from a leak (docs/detection.md, "What it does not do"):
+ * it is reported as one, with the time to the limit it would reach at that rate. What must
+ * hold is the end: once the fill stops, the finding closes within 3 h (the newer half of every
+ * horizon stops growing), and does not open again. */
+static double cache_linear_4h(double t, unsigned *seed) {
+        double fill = t >= 4 * 3600 ? 1 : t / (4 * 3600);
+        return 500 * MIB * (1 + 0.4 * fill + 0.003 * noise(seed));
+}
+
+START_TEST(test_linear_cache_fill_closes) {
+        SeriesDetector d;
+        DetectConfig c;
+        unsigned seed = 11, opened = 0;
+        double closed_at = NAN;
+        bool changed;
+
+        detect_config_default(&c);
+        ck_assert_int_eq(series_detector_init(&d, &c), 0);
+        for (double t = 0; t < 16 * 3600; t += 10) {
+                ck_assert_int_ge(series_detector_add(&d, 1.7e9 + t, cache_linear_4h(t, &seed), &changed), 0);
+                if (changed && d.state == VERDICT_LEAK)
+                        opened++;
+                if (changed && d.state == VERDICT_NONE)
+                        closed_at = t;
+        }
+        ck_assert_uint_eq(opened, 1);
+        ck_assert_msg(!isnan(closed_at) && closed_at <= 7 * 3600, "closed at %.0f s", closed_at);
+        ck_assert(d.state == VERDICT_NONE);
+        series_detector_done(&d);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("core");
@@ -545,6 +578,7 @@ int main(void) {
         tcase_add_test(tc, test_leak_on_levelled_off_warmup);
         tcase_add_test(tc, test_young_leak_on_warmup);
         tcase_add_test(tc, test_high_water_steps_are_not_leaks);
+        tcase_add_test(tc, test_linear_cache_fill_closes);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
