@@ -51,6 +51,19 @@
 #define SELF_ALPHA_SCALE 1e-3
 #define SELF_HALVES_RATIO 0.8
 
+/* A floor that holds exactly still between changes (most consecutive points equal: RSS of a
+ * process whose allocators keep what they got, pages and arenas, until a batch needs more)
+ * rises in steps, and its steps are the evidence, whatever the number of points: a
+ * high-water mark that a few batches pushed up looks like steady growth to the trend test.
+ * Such a horizon confirms itself only when its rise comes from at least SELF_MIN_RISES
+ * separate rises, the two largest making at most SELF_TOP2_SHARE of it (a leak in RSS moves
+ * the floor page by page, window after window). Measured on the scenarios (tests/scenarios,
+ * the last 120 floor points): batch_sawtooth 7 rises, the two largest 68 % of the rise;
+ * the leaks whose RSS floor holds still between most points, leak_sawtooth 17-34 rises and
+ * 51-66 %, frag_growing_batches (fewer still points: rule not applied) 34-68 rises. */
+#define SELF_MIN_RISES 12
+#define SELF_TOP2_SHARE 0.75
+
 /* Horizons grow by this factor from min_horizon: sqrt(2), so that "twice this horizon" is
  * always evaluated two steps later and a confirmation waits no longer than it must. */
 #define HORIZON_STEP M_SQRT2
@@ -465,6 +478,9 @@ typedef struct Horizon {
          * slope (bytes/s). */
         bool sat_line;
         double sat_t0, sat_b, sat_tau, sat_c;
+        /* The floor held still between most points and rose in a few steps only (see
+         * SELF_MIN_RISES): no self-confirmation. */
+        bool few_steps;
         LeakVerdict verdict;
         const char *reason;
 } Horizon;
@@ -649,6 +665,35 @@ static void sat_fit_line(const DetectPoint *p, size_t n, DetectPoint *res, Horiz
         h->sat_c = best[2] / span;
 }
 
+/* Does the floor hold exactly still between most points and owe its rise to fewer than
+ * SELF_MIN_RISES steps, or to two steps making most of it? Noisy floors (fewer than half the
+ * consecutive points equal) are never "few steps": their statistics weigh the noise. */
+static bool floor_few_steps(const DetectPoint *p, size_t n) {
+        size_t still = 0, rises = 0;
+        double total = 0, top1 = 0, top2 = 0;
+
+        if (n < 2)
+                return false;
+        for (size_t i = 1; i < n; i++) {
+                double d = p[i].v - p[i - 1].v;
+
+                if (d == 0)
+                        still++;
+                else if (d > 0) {
+                        rises++;
+                        total += d;
+                        if (d > top1) {
+                                top2 = top1;
+                                top1 = d;
+                        } else if (d > top2)
+                                top2 = d;
+                }
+        }
+        if (2 * still < n - 1)
+                return false;
+        return rises < SELF_MIN_RISES || top1 + top2 > SELF_TOP2_SHARE * total;
+}
+
 static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, size_t min_group, double horizon,
                             Scratch *s, Horizon *h) {
         size_t group, n = coarsen(p, lo, points_n(p), min_group, s->pts, &group), n1;
@@ -705,6 +750,7 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
          * its fit even when its bend is not significant (horizon_young_sat()). */
         if (h->decelerating || h->second.slope < SELF_HALVES_RATIO * h->first.slope)
                 sat_fit_line(s->pts, n, s->ref, h); /* the reference is used up: its room is free */
+        h->few_steps = floor_few_steps(s->pts, n);
 }
 
 /* The practical size (bytes per hour) that growth from `current` must reach. */
@@ -725,7 +771,9 @@ static bool horizon_growing(const DetectConfig *c, double current, const Horizon
 
 /* Growth that keeps an open finding open: the thresholds of horizon_growing() relaxed
  * (hysteresis on the statistics too, not only on the count of evaluations), so a leak right
- * at the practical size does not open and close with every wobble of its p-value or slope. */
+ * at the practical size does not open and close with every wobble of its p-value or slope.
+ * The newer half must still grow too: a horizon long enough to hold a rise that has stopped
+ * (a cache now full) would otherwise keep the finding open for hours after the growth. */
 #define SUSTAIN_ALPHA 1e-2
 #define SUSTAIN_SIZE 0.5
 
@@ -733,7 +781,7 @@ static bool horizon_sustained(const DetectConfig *c, double current, const Horiz
         double need = practical_size(c, current);
 
         return h->enough && h->p_value < SUSTAIN_ALPHA && h->whole.s > 0 && h->whole.slope > 0 &&
-               h->whole.slope * 3600 >= SUSTAIN_SIZE * need;
+               h->whole.slope * 3600 >= SUSTAIN_SIZE * need && h->second.slope * 3600 >= SUSTAIN_SIZE * need;
 }
 
 /* Can horizon h stand in for the confirmation over twice its length, which the history does
@@ -742,7 +790,7 @@ static bool horizon_self_confirmed(const DetectConfig *c, double current, const 
         double need = practical_size(c, current);
 
         return h->horizon >= SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9) &&
-               h->horizon <= SELF_MAX_HORIZONS * c->min_horizon_seconds * (1 + 1e-9) &&
+               h->horizon <= SELF_MAX_HORIZONS * c->min_horizon_seconds * (1 + 1e-9) && !h->few_steps &&
                h->p_self < c->alpha_leak * SELF_ALPHA_SCALE && h->whole.low * 3600 >= need &&
                h->first.slope > 0 && h->second.slope >= SELF_HALVES_RATIO * h->first.slope;
 }
@@ -761,7 +809,7 @@ static bool horizon_young_sat(const DetectConfig *c, double current, const Horiz
 
         if (!(h->horizon >= SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9) &&
               h->horizon <= SELF_MAX_HORIZONS * c->min_horizon_seconds * (1 + 1e-9)) ||
-            !h->sat_line || h->sat_c * 3600 < practical_size(c, current) ||
+            h->few_steps || !h->sat_line || h->sat_c * 3600 < practical_size(c, current) ||
             h->sat_c < CONFIRM_RATIO * h->second.slope || !(h->second.low > 0))
                 return false;
         left = h->sat_b * exp(-(mid - h->sat_t0) / h->sat_tau);
