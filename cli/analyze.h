@@ -16,6 +16,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 
 #include "detect.h"
@@ -72,6 +73,7 @@ int analyze_parse(const char *data, size_t size, AnalyzeInput *ret, char *error,
 typedef struct AnalyzeArgs {
         bool help;
         bool json;
+        bool trace;           /* --trace: every evaluation's horizons on standard error */
         DetectConfig config;  /* detect_config_default() with the options applied, validated */
         double limit;         /* bytes; 0 = no --limit */
         const char *file;     /* "-" = standard input */
@@ -102,10 +104,17 @@ typedef struct AnalyzeReport {
 
 /*
  * Replay points through a fresh SeriesDetector configured by c and summarise what it said.
- * limit > 0 adds the time to reach it from the last evaluation. Returns 0, -EINVAL, -ENOMEM.
+ * limit > 0 adds the time to reach it from the last evaluation. trace (NULL: none) is called
+ * after every evaluation (series_detector_set_trace()). Returns 0, -EINVAL, -ENOMEM.
  */
-int analyze_series(const DetectConfig *c, const DetectPoint *points, size_t n, double limit,
-                   AnalyzeReport *ret);
+int analyze_series(const DetectConfig *c, const DetectPoint *points, size_t n, double limit, DetectTraceFn trace,
+                   void *trace_userdata, AnalyzeReport *ret);
+
+/* One evaluation as one line of `--trace` output (ending in '\n'): time since start, the floor,
+ * then per horizon its length, verdict, p-value, slope with its interval and the halves' slopes
+ * as % of the floor per hour, and the reason. Returns 0 or -errno from the stream. */
+int analyze_trace_line(FILE *f, const char *label, double start, double now, double current,
+                       const DetectHorizonTrace *h, size_t n);
 
 /* Human text for all series (reports[i] belongs to in->series[i]), each line ending in '\n'.
  * `source` names the file in the header. Returns 0 and a malloc'd string, or -ENOMEM. */

@@ -925,7 +925,30 @@ static bool horizon_better(const Horizon *a, const Horizon *b) {
         return a->horizon < b->horizon;
 }
 
-static int evaluate_points(const DetectConfig *c, const Points *p, DetectResult *ret) {
+/* Hand every horizon of this evaluation to a tracer (series_detector_set_trace()). */
+static void trace_horizons(DetectTraceFn trace, void *userdata, double now, double current, const Horizon *hs,
+                           size_t nh) {
+        DetectHorizonTrace t[MAX_HORIZONS];
+
+        for (size_t i = 0; i < nh; i++)
+                t[i] = (DetectHorizonTrace) {
+                        .horizon = hs[i].horizon,
+                        .since = hs[i].since,
+                        .points = (unsigned) hs[i].points,
+                        .verdict = hs[i].verdict,
+                        .reason = hs[i].reason ? hs[i].reason : "",
+                        .p_value = hs[i].p_value,
+                        .slope = hs[i].whole.slope,
+                        .slope_low = hs[i].whole.low,
+                        .slope_high = hs[i].whole.high,
+                        .older_slope = hs[i].first.slope,
+                        .newer_slope = hs[i].second.slope,
+                };
+        trace(userdata, now, current, t, nh);
+}
+
+static int evaluate_points(const DetectConfig *c, const Points *p, DetectTraceFn trace, void *userdata,
+                           DetectResult *ret) {
         Horizon hs[MAX_HORIZONS];
         size_t n = points_n(p), nh = 0, best, lo, group;
         double last_t, span, current, limit;
@@ -967,6 +990,8 @@ static int evaluate_points(const DetectConfig *c, const Points *p, DetectResult 
         }
 
         if (nh == 0) {
+                if (trace)
+                        trace(userdata, last_t, current, NULL, 0);
                 *ret = (DetectResult) {
                         .verdict = VERDICT_NONE,
                         .p_value = 1,
@@ -984,6 +1009,8 @@ static int evaluate_points(const DetectConfig *c, const Points *p, DetectResult 
                 hs[i].growing = horizon_growing(c, current, &hs[i]);
         for (size_t i = 0; i < nh; i++)
                 horizon_decide(c, current, hs, nh, i);
+        if (trace)
+                trace_horizons(trace, userdata, last_t, current, hs, nh);
 
         best = 0;
         growing = false;
@@ -1015,7 +1042,7 @@ int detect_evaluate(const DetectConfig *c, const DetectPoint *floor, size_t n, D
 
         if (!c || !ret || (n > 0 && !floor))
                 return -EINVAL;
-        return evaluate_points(c, &p, ret);
+        return evaluate_points(c, &p, NULL, NULL, ret);
 }
 
 int detect_time_to_limit(double current, double slope, double slope_low, double slope_high, double limit,
@@ -1052,6 +1079,13 @@ done:
 
 /* The floor is a ring: floor_n points starting at floor_head in an array of floor_alloc,
  * which grows (doubling) up to floor_cap; then the oldest point is overwritten. */
+
+void series_detector_set_trace(SeriesDetector *d, DetectTraceFn fn, void *userdata) {
+        if (!d)
+                return;
+        d->trace = fn;
+        d->trace_userdata = fn ? userdata : NULL;
+}
 
 int series_detector_init(SeriesDetector *d, const DetectConfig *c) {
         double cap;
@@ -1193,7 +1227,7 @@ int series_detector_add(SeriesDetector *d, double t, double v, bool *ret_changed
         d->window_last_t = t;
 
         p = floor_points(d);
-        r = evaluate_points(&d->config, &p, &result);
+        r = evaluate_points(&d->config, &p, d->trace, d->trace_userdata, &result);
         if (r < 0)
                 return r;
         d->last = result;

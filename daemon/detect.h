@@ -84,6 +84,25 @@ int detect_evaluate(const DetectConfig *c, const DetectPoint *floor, size_t n, D
 int detect_time_to_limit(double current, double slope, double slope_low, double slope_high, double limit,
                          double *ret_eta, double *ret_earliest, double *ret_latest);
 
+/* One horizon of one evaluation, for tracing (`heapwatch analyze --trace`): what it measured
+ * and why it decided what it did. */
+typedef struct DetectHorizonTrace {
+        double horizon;          /* seconds */
+        double since;            /* its first floor point */
+        unsigned points;         /* floor points it was evaluated on (after coarsening) */
+        LeakVerdict verdict;
+        const char *reason;      /* static text */
+        double p_value;          /* Mann-Kendall, one-sided, with the autocorrelation weighed in */
+        double slope, slope_low, slope_high; /* Theil-Sen and its 95 % interval, units per second */
+        double older_slope, newer_slope;     /* the two halves' Theil-Sen slopes */
+} DetectHorizonTrace;
+
+/* Called after every evaluation with all of its horizons, shortest first (none, n = 0, while
+ * the history is shorter than the shortest horizon); `now` is the time of the newest floor
+ * point, `current` its value. The array lives only during the call. */
+typedef void (*DetectTraceFn)(void *userdata, double now, double current, const DetectHorizonTrace *horizons,
+                              size_t n);
+
 /* One signal's detector with state: window minima, the floor history (bounded by
  * max_horizon), the last evaluation and the hysteresis. */
 typedef struct SeriesDetector {
@@ -99,6 +118,8 @@ typedef struct SeriesDetector {
         double state_since;     /* when state last changed */
         bool evaluated;
         DetectResult last;      /* the last evaluation */
+        DetectTraceFn trace;    /* NULL: no tracing (series_detector_set_trace()) */
+        void *trace_userdata;
 } SeriesDetector;
 
 int series_detector_init(SeriesDetector *d, const DetectConfig *c);
@@ -107,5 +128,8 @@ void series_detector_done(SeriesDetector *d);
  * the floor and an evaluation runs: returns 1 then (and *ret_changed says whether the
  * hysteresis state changed), 0 otherwise, -ENOMEM/-EINVAL on error. */
 int series_detector_add(SeriesDetector *d, double t, double v, bool *ret_changed);
+/* Call fn after every evaluation of d with every horizon (fn NULL: stop). For offline
+ * analysis and tuning: it costs a copy of the horizons per evaluation. */
+void series_detector_set_trace(SeriesDetector *d, DetectTraceFn fn, void *userdata);
 /* Floor points in time order into a caller-owned copy (malloc'ed) for inspection. */
 int series_detector_floor(const SeriesDetector *d, DetectPoint **ret, size_t *ret_n);

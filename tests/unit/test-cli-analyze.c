@@ -282,7 +282,7 @@ START_TEST(test_args) {
         char *defaults[] = { "analyze", "rss.csv", NULL };
         char *all[] = { "analyze", "--window=90s", "--min-horizon", "30m", "--max-horizon", "2d",
                         "--min-growth-per-hour", "0.5%", "--min-bytes-per-hour=1M", "--limit", "4GiB",
-                        "--json", "-", NULL };
+                        "--json", "--trace", "-", NULL };
         char *dash[] = { "analyze", "--", "-rss.csv", NULL };
         char *help[] = { "analyze", "--bogus", "--help", NULL };
         DetectConfig c;
@@ -292,7 +292,7 @@ START_TEST(test_args) {
         detect_config_default(&c);
         ck_assert_int_eq(analyze_parse_args(ARGC(defaults), defaults, &a, error, sizeof error), 0);
         ck_assert_str_eq(a.file, "rss.csv");
-        ck_assert(!a.json && !a.help);
+        ck_assert(!a.json && !a.help && !a.trace);
         ck_assert_double_eq(a.limit, 0);
         ck_assert_double_eq(a.config.window_seconds, c.window_seconds);
         ck_assert_double_eq(a.config.max_horizon_seconds, c.max_horizon_seconds);
@@ -349,7 +349,7 @@ static void analyze_points(const DetectPoint *p, size_t n, double limit, Analyze
         DetectConfig c;
 
         detect_config_default(&c);
-        ck_assert_int_eq(analyze_series(&c, p, n, limit, ret), 0);
+        ck_assert_int_eq(analyze_series(&c, p, n, limit, NULL, NULL, ret), 0);
 }
 
 START_TEST(test_analyze_leak) {
@@ -446,6 +446,69 @@ END_TEST
 /* ---- the binary --------------------------------------------------------------------------- */
 
 /* Run heapwatch analyze ARGS with `input` on stdin; returns the exit status, output in *out. */
+/* --trace: the detector hands every evaluation's horizons to the tracer, shortest first, each
+ * with a verdict and a reason; on a leak the last evaluation has a horizon at "leak". */
+typedef struct TraceCount {
+        unsigned calls;
+        LeakVerdict last_best;
+        size_t last_n;
+} TraceCount;
+
+static void count_trace(void *userdata, double now, double current, const DetectHorizonTrace *h, size_t n) {
+        TraceCount *t = userdata;
+        LeakVerdict best = VERDICT_NONE;
+
+        ck_assert(isfinite(now));
+        ck_assert_double_gt(current, 0);
+        t->calls++;
+        if (n == 0) { /* the history is still shorter than the shortest horizon */
+                ck_assert_uint_eq(t->last_n, 0);
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                ck_assert_ptr_nonnull(h[i].reason);
+                if (i > 0)
+                        ck_assert_double_gt(h[i].horizon, h[i - 1].horizon);
+                if (h[i].verdict > best)
+                        best = h[i].verdict;
+        }
+        t->last_best = best;
+        t->last_n = n;
+}
+
+START_TEST(test_analyze_trace) {
+        _cleanup_free_ DetectPoint *p = NULL;
+        _cleanup_free_ char *line = NULL;
+        TraceCount t = { 0 };
+        DetectConfig c;
+        AnalyzeReport a;
+        size_t n, size = 0;
+        FILE *f;
+        DetectHorizonTrace h[2] = {
+                { .horizon = 1800, .points = 30, .verdict = VERDICT_NONE, .reason = "no significant trend",
+                  .p_value = 0.25, .slope = 1000.0 / 3600, .slope_low = -1000.0 / 3600, .slope_high = 3000.0 / 3600,
+                  .older_slope = 2000.0 / 3600, .newer_slope = 0 },
+                { .horizon = 3600, .points = 0, .verdict = VERDICT_NONE, .reason = "not enough data" },
+        };
+
+        p = generate(0.05, &n);
+        detect_config_default(&c);
+        ck_assert_int_eq(analyze_series(&c, p, n, 0, count_trace, &t, &a), 0);
+        ck_assert_uint_eq(t.calls, a.evaluations);
+        ck_assert_uint_gt(t.calls, 100);
+        ck_assert_int_eq(t.last_best, VERDICT_LEAK);
+
+        /* One line: time since start, the floor, then per horizon; growth in % of the floor per
+         * hour (1000 units/h of a floor of 100 000 = +1.00 %/h); no figures without points. */
+        f = open_memstream(&line, &size);
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(analyze_trace_line(f, "rss{pod=\"a\"}", 1000, 1000 + 5400, 100000, h, 2), 0);
+        fclose(f);
+        ck_assert_str_eq(line, "trace rss{pod=\"a\"} +1.50h floor 100000: | 30m none p 2.5e-01 +1.00%/h [-1.00, +3.00] "
+                               "halves +2.00/+0.00 (no significant trend) | 60m none (not enough data)\n");
+}
+END_TEST
+
 static int run_binary(const char *input, char **out, char *const args[]) {
         char *argv[16] = { HEAPWATCH_BINARY, "analyze" };
         int in_pipe[2], out_pipe[2], status;
@@ -527,6 +590,13 @@ START_TEST(test_binary_exit_status) {
                 ck_assert_str_eq(json_string_value(json_object_get(root, "verdict")), "leak");
         }
         {
+                /* --trace adds one line per evaluation (standard error), the report stays */
+                _cleanup_free_ char *out = NULL;
+                ck_assert_int_eq(run_binary(NULL, &out, (char *[]) { "--trace", leak, NULL }), 3);
+                ck_assert_msg(strstr(out, "trace +0.5") && strstr(out, "| 30m "), "%.300s", out);
+                ck_assert_msg(strstr(out, "Verdict:        leak since"), "%.300s", out);
+        }
+        {
                 _cleanup_free_ char *out = NULL;
                 ck_assert_int_eq(run_binary(NULL, &out, (char *[]) { flat, NULL }), 0);
                 ck_assert_msg(strstr(out, "Verdict:        none"), "%s", out);
@@ -582,6 +652,7 @@ static Suite *cli_analyze_suite(void) {
         tcase_add_test(tc, test_analyze_leak);
         tcase_add_test(tc, test_analyze_flat);
         tcase_add_test(tc, test_analyze_too_short);
+        tcase_add_test(tc, test_analyze_trace);
         tcase_add_test(tc, test_binary_exit_status);
         suite_add_tcase(s, tc);
         return s;
