@@ -111,6 +111,11 @@ def inprocess_child(args):
 
     for p in args.extra_path:
         sys.path.append(p)
+    # The agent's directory (on PYTHONPATH) holds its bootstrap sitecustomize, which started the
+    # agent at startup (heap profiler on, default socket, likely not connected): without this it
+    # would run through the warm-up and round 0's no-agent slices.
+    if heapwatch.is_running():
+        heapwatch.stop()
     run = wl.WORKLOADS[args.child_inprocess](args.scale)
     run()  # warm: imports, caches, specialisation
     out = {c: [] for c in CONFIGS}
