@@ -388,11 +388,14 @@ class Runner:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("HEAPWATCH") and k not in ("PYTHONPATH", "PYTHONTRACEMALLOC",
                                                                "PYTHONMALLOC", "PYTHONDEVMODE",
-                                                               "PYTHONHOME", "PYTHONSTARTUP")}
+                                                               "PYTHONHOME", "PYTHONSTARTUP",
+                                                               "PYTHONDONTWRITEBYTECODE")}
         env["PYTHONHASHSEED"] = "0"  # the same dict and set layouts in every run
         # Bytecode caches in one private tree: modules whose __pycache__ is not writable for this
         # interpreter (Debian's pyflakes under another Python) are compiled once in the warm-up,
-        # not in every run, and nothing is written outside the temporary directory.
+        # not in every run, and nothing is written outside the temporary directory. (With
+        # PYTHONDONTWRITEBYTECODE from the caller's environment the tree would stay empty and
+        # every run would compile every module it imports, the agent's bootstrap included.)
         env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
         self.env = env
         self.agent_dir = agent_dir
