@@ -388,11 +388,14 @@ class Runner:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("HEAPWATCH") and k not in ("PYTHONPATH", "PYTHONTRACEMALLOC",
                                                                "PYTHONMALLOC", "PYTHONDEVMODE",
-                                                               "PYTHONHOME", "PYTHONSTARTUP")}
+                                                               "PYTHONHOME", "PYTHONSTARTUP",
+                                                               "PYTHONDONTWRITEBYTECODE")}
         env["PYTHONHASHSEED"] = "0"  # the same dict and set layouts in every run
         # Bytecode caches in one private tree: modules whose __pycache__ is not writable for this
         # interpreter (Debian's pyflakes under another Python) are compiled once in the warm-up,
-        # not in every run, and nothing is written outside the temporary directory.
+        # not in every run, and nothing is written outside the temporary directory. (With
+        # PYTHONDONTWRITEBYTECODE from the caller's environment the tree would stay empty and
+        # every run would compile every module it imports, the agent's bootstrap included.)
         env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
         self.env = env
         self.agent_dir = agent_dir
@@ -720,8 +723,9 @@ def verdict(summary, label, limit=LIMIT):
     less than the effect; otherwise it is noise as far as this run can tell."""
     lines = []
     for w, s in summary.items():
-        aa = s["baseline-again"]
-        noise = max(abs(pct(aa["ratio"])), abs(pct(aa["paired_min"])), abs(pct(aa["paired_max"])))
+        aa = s.get("baseline-again")  # absent when --configs leaves the A/A control out
+        noise = max(abs(pct(aa["ratio"])), abs(pct(aa["paired_min"])), abs(pct(aa["paired_max"]))) \
+            if aa else float("inf")
         for c in (c for c in CONFIGS if c.startswith("agent")):
             x = s[c]
             p = pct(x["ratio"])
@@ -1002,15 +1006,15 @@ def main(argv):
             heap.append(heap_probe(runner, mb))
         elapsed = time.monotonic() - started
 
-        text = report(args, machine, pyinfo, agent_note, notes, workloads, results, contention, fixed, sampler,
-                      stall, heap, elapsed)
-        sys.stdout.write(text)
-        if args.json:
+        if args.json:  # first: a failing report must not lose the measurements (--from-json)
             with open(args.json, "w") as f:
                 json.dump({"machine": machine, "args": vars(args), "agent_note": agent_note, "notes": notes,
                            "workloads": workloads, "elapsed": elapsed, "results": results, "contention": contention,
                            "fixed_cost": fixed, "sampler": sampler, "stall_probe": stall, "heap_probe": heap}, f,
                           indent=1)
+        text = report(args, machine, pyinfo, agent_note, notes, workloads, results, contention, fixed, sampler,
+                      stall, heap, elapsed)
+        sys.stdout.write(text)
         if daemon.proc.poll() is not None:
             die("heapwatchd died during the bench (exit %d): see %s" % (daemon.proc.returncode, daemon.logpath))
     finally:

@@ -4,10 +4,10 @@
 # its heap profiler off, and with the agent at its defaults (heap profiler on, 512 KiB), counted
 # by valgrind's cachegrind ("I refs"). Unlike wall or CPU time this does not depend on what else
 # the machine runs, so it measures what the heap profiler adds even on a busy shared host. Both
-# agent runs use a 3600 s interval: only the per-allocation work differs between them (the
-# periodic sample's cost is measured by agent_overhead.py's probes).
+# agent runs use a 3600 s interval unless INTERVAL is set: only the per-allocation work differs
+# between them (the periodic sample's cost is measured by agent_overhead.py's probes).
 #
-#   [CACHESIM=1] [AGENT_DIR=DIR] bench/instructions.sh BUILDDIR [PYTHON] [SCALE] [WORKLOADS...]
+#   [CACHESIM=1] [AGENT_DIR=DIR] [INTERVAL=S] bench/instructions.sh BUILDDIR [PYTHON] [SCALE] [WORKLOADS...]
 #
 # PYTHON defaults to the interpreter of BUILDDIR/agent/python, SCALE to 0.2 (cachegrind runs
 # ~30x slower), WORKLOADS to all of them. Prints one Markdown table. Needs valgrind; pyflakes
@@ -19,6 +19,13 @@
 # count show up there -- a cache line the agent's fast path loads, or evicts from under the
 # host -- deterministically, whatever else the machine runs. AGENT_DIR: the agent's directory
 # to put on PYTHONPATH instead of BUILDDIR/agent/python (another build's, for before/after).
+#
+# INTERVAL=1 (the default interval) counts the sampler's ticks too, and prints a third table:
+# the samples each agent run sent (before its final one). cachegrind runs every thread of the
+# process (it serialises them), so the sampler thread's instructions are in the counts, and its
+# ticks: but a run under valgrind lasts ~50x longer, so it takes ~50x more ticks per unit of
+# work than a native run. Divide the difference to INTERVAL=3600 by the difference in samples
+# to get a tick's cost, and scale by the native run's ticks (its wall time / interval).
 set -eu
 builddir=$(cd "${1:?usage: $0 BUILDDIR [PYTHON] [SCALE] [WORKLOADS...]}" && pwd)
 py=${2:-python3}
@@ -42,19 +49,29 @@ daemon=$!
 mkdir -p "$tmp/pf"
 [ -d /usr/lib/python3/dist-packages/pyflakes ] && ln -s /usr/lib/python3/dist-packages/pyflakes "$tmp/pf/pyflakes"
 
-count() { # config workload -> "I refs D1 misses LLd misses" (misses 0 without CACHESIM)
+interval=${INTERVAL:-3600}
+count() { # config workload -> "I refs D1 misses LLd misses samples" (misses 0 without CACHESIM)
 	case $1 in
 	none) pp= sb= ;;
 	off) pp=$agent sb=0 ;;
 	on) pp=$agent sb= ;;
 	esac
+	# Once natively first, tiny: the modules this configuration imports (the bootstrap's
+	# sitecustomize, importlib.util...) are compiled into the private bytecode cache here, not
+	# counted as the agent's cost. PYTHONDONTWRITEBYTECODE would leave the cache empty, and with
+	# the prefix set every run would compile every module it imports from source.
+	env -u PYTHONDONTWRITEBYTECODE PYTHONHASHSEED=0 PYTHONPYCACHEPREFIX="$tmp/pycache" PYTHONPATH="$pp" HEAPWATCH_SOCKET="$sock" \
+		HEAPWATCH_INTERVAL="$interval" ${sb:+HEAPWATCH_SAMPLE_BYTES=$sb} \
+		"$py" "$here/workloads.py" "$2" --scale 0.01 --extra-path "$tmp/pf" >/dev/null 2>&1 || true
 	# shellcheck disable=SC2086 # $cachesim is a list of options
-	env PYTHONHASHSEED=0 PYTHONPYCACHEPREFIX="$tmp/pycache" PYTHONPATH="$pp" HEAPWATCH_SOCKET="$sock" \
-		HEAPWATCH_INTERVAL=3600 ${sb:+HEAPWATCH_SAMPLE_BYTES=$sb} \
+	env -u PYTHONDONTWRITEBYTECODE PYTHONHASHSEED=0 PYTHONPYCACHEPREFIX="$tmp/pycache" PYTHONPATH="$pp" HEAPWATCH_SOCKET="$sock" \
+		HEAPWATCH_INTERVAL="$interval" ${sb:+HEAPWATCH_SAMPLE_BYTES=$sb} \
 		valgrind --tool=cachegrind $cachesim --cachegrind-out-file=/dev/null \
-		"$py" "$here/workloads.py" "$2" --scale "$scale" --extra-path "$tmp/pf" 2>&1 >/dev/null | tr -d , |
+		"$py" "$here/workloads.py" "$2" --scale "$scale" --extra-path "$tmp/pf" 2>&1 >"$tmp/out" | tr -d , |
 		awk '/I +refs:/ { i = $4 } /D1 +misses:/ { d = $4 } /LLd +misses:/ { l = $4 }
-			END { print i, d + 0, l + 0 }'
+			END { printf "%s %d %d ", i, d + 0, l + 0 }'
+	# the samples sent before the final one (workloads.py reports status() at its end)
+	sed -n 's/.*"agent_samples_sent": \([0-9]*\).*/\1/p' "$tmp/out" | awk '{ n = $1 } END { print n + 0 }'
 }
 
 echo "| workload | no agent | agent, heap profiler off | agent, heap profiler on | heap profiler's share |"
@@ -74,13 +91,21 @@ for w in $workloads; do
 	on=$(count on "$w")
 	echo "$w $n $off $on" >>"$tmp/cache"
 	echo "$n $off $on" | awk -v w="$w" '{
-		printf "| %s | %.4g | x%.4f | x%.4f | %+.2f %% |\n", w, $1, $4 / $1, $7 / $1, ($7 / $4 - 1) * 100 }'
+		printf "| %s | %.4g | x%.4f | x%.4f | %+.2f %% |\n", w, $1, $5 / $1, $9 / $1, ($9 / $5 - 1) * 100 }'
 done
+if [ -n "${INTERVAL:-}" ]; then
+	echo
+	echo "Interval $interval s: samples the agent sent under valgrind (before the final one)"
+	echo
+	echo "| workload | heap profiler off | heap profiler on |"
+	echo "|---|---|---|"
+	awk '{ printf "| %s | %d | %d |\n", $1, $9, $13 }' "$tmp/cache"
+fi
 [ "${CACHESIM:-0}" = 1 ] || exit 0
 echo
 echo "| workload | L1d misses: no agent | heap off | heap on | heap profiler's share | LLd misses: no agent | heap off | heap on | heap profiler's share |"
 echo "|---|---|---|---|---|---|---|---|---|"
 awk '{
 	printf "| %s | %.4g | x%.4f | x%.4f | %+.2f %% (%+d) | %.4g | x%.4f | x%.4f | %+.2f %% (%+d) |\n", $1,
-		$3, $6 / $3, $9 / $3, ($9 / $6 - 1) * 100, $9 - $6,
-		$4, $7 / $4, $10 / $4, ($10 / $7 - 1) * 100, $10 - $7 }' "$tmp/cache"
+		$3, $7 / $3, $11 / $3, ($11 / $7 - 1) * 100, $11 - $7,
+		$4, $8 / $4, $12 / $4, ($12 / $8 - 1) * 100, $12 - $8 }' "$tmp/cache"

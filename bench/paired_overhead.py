@@ -29,6 +29,9 @@ a pair are a fraction of a second apart instead of several process starts: much 
 the machine's load between them. It measures the steady state (per-process start and exit
 costs are agent_overhead.py's fixed-cost probe) with the workload's time and the process's CPU
 time (time.process_time(): all threads, the sampler thread's work included).
+
+--tracemalloc: tracemalloc with one frame as a fifth configuration of every round, for the
+comparison SPEC.md asks for (in-process: tracemalloc.start(1) before the slice, stop() after).
 """
 import argparse
 import json
@@ -45,7 +48,7 @@ import agent_overhead as ao  # noqa: E402  (the bench's shared runner)
 CONFIGS = ["baseline", "baseline-again", "agent-heap-off", "agent-1s"]
 COMPARED = ["baseline-again", "agent-heap-off", "agent-1s"]
 LABELS = {"baseline-again": "A/A control", "agent-heap-off": "agent, heap profiler off",
-          "agent-1s": "agent, defaults"}
+          "agent-1s": "agent, defaults", "tracemalloc": "tracemalloc (1 frame)"}
 MEASURES = [("seconds", "workload time"), ("cpu_seconds", "CPU time (user+sys)"),
             ("process_seconds", "process wall time")]
 GOAL = 1.02
@@ -107,10 +110,16 @@ def inprocess_child(args):
     every configuration once per round in rotated order; print the runs as JSON."""
     import gc
     import heapwatch
+    import tracemalloc
     import workloads as wl
 
     for p in args.extra_path:
         sys.path.append(p)
+    # The agent's directory (on PYTHONPATH) holds its bootstrap sitecustomize, which started the
+    # agent at startup (heap profiler on, default socket, likely not connected): without this it
+    # would run through the warm-up and round 0's no-agent slices.
+    if heapwatch.is_running():
+        heapwatch.stop()
     run = wl.WORKLOADS[args.child_inprocess](args.scale)
     run()  # warm: imports, caches, specialisation
     out = {c: [] for c in CONFIGS}
@@ -121,6 +130,8 @@ def inprocess_child(args):
                 if c == "agent-heap-off":
                     kw["sample_bytes"] = 0
                 heapwatch.start(**kw)
+            elif c == "tracemalloc":
+                tracemalloc.start(1)
             gc.collect()
             t0, c0 = time.perf_counter(), time.process_time()
             run()
@@ -131,6 +142,9 @@ def inprocess_child(args):
                 res["connected"] = st["connected"]
                 res["heap_profiling"] = st["heap_profiling"]
                 heapwatch.stop()
+            elif c == "tracemalloc":
+                res["tracing"] = tracemalloc.is_tracing()
+                tracemalloc.stop()
             out[c].append(res)
     sys.stdout.write(json.dumps(out) + "\n")
     return 0
@@ -141,7 +155,7 @@ def inprocess_rounds(runner, workloads, pairs, agent_dir, daemon):
     results, loads = {}, [loadavg()]
     for w in workloads:
         argv = [os.path.abspath(__file__), "--child-inprocess", w, "--pairs", str(pairs), "--scale",
-                "%g" % runner.scale, "--socket", daemon.socket]
+                "%g" % runner.scale, "--socket", daemon.socket] + (["--tracemalloc"] if "tracemalloc" in CONFIGS else [])
         for p in runner.extra_paths.get(w, []):
             argv += ["--extra-path", p]
         env = dict(runner.env, PYTHONPATH=os.pathsep.join([agent_dir, HERE]))
@@ -155,6 +169,8 @@ def inprocess_rounds(runner, workloads, pairs, agent_dir, daemon):
                 for res in results[w][c]:
                     if not res["connected"] or res["heap_profiling"] != (c == "agent-1s"):
                         ao.die("paired_overhead: %s/%s was not what it claims: %r" % (w, c, res))
+            elif c == "tracemalloc" and not all(res["tracing"] for res in results[w][c]):
+                ao.die("paired_overhead: %s/tracemalloc was not tracing" % w)
         loads.append(loadavg())
         ao.log("paired_overhead: %s done (in-process), loadavg %s" % (w, loads[-1]))
     return results, loads
@@ -207,15 +223,15 @@ def report(summary, workloads, machine, loads, background, args):
         if key not in summary["*"]:
             continue
         lines += ["", "#### %s" % title, "",
-                  "| workload | no agent (median) | %s | %s | %s | verdict, defaults |"
-                  % tuple(LABELS[c] for c in COMPARED), "|---|---|---|---|---|---|"]
+                  "| workload | no agent (median) | %s | verdict, defaults |" % " | ".join(LABELS[c] for c in COMPARED),
+                  "|---|---|%s---|" % ("---|" * len(COMPARED))]
         for w in workloads + ["*"]:
             s = summary[w][key]
-            cells = ["x%.3f [%.3f, %.3f]" % (s[c]["median"], s[c]["lo"], s[c]["hi"]) for c in COMPARED]
+            cells = [("**x%.3f [%.3f, %.3f]**" if c == "agent-1s" else "x%.3f [%.3f, %.3f]")
+                     % (s[c]["median"], s[c]["lo"], s[c]["hi"]) for c in COMPARED]
             name = w + (" (synthetic)" if w in ao.SYNTHETIC else "") if w != "*" else "all workloads, pooled"
             base = "%.3f s" % s["baseline_median_s"] if w != "*" else ""
-            lines.append("| %s | %s | %s | %s | **%s** | %s |"
-                         % ((name, base) + tuple(cells) + (s["agent-1s"]["verdict"],)))
+            lines.append("| %s | %s | %s | %s |" % (name, base, " | ".join(cells), s["agent-1s"]["verdict"]))
     return "\n".join(lines) + "\n"
 
 
@@ -240,10 +256,16 @@ def main(argv):
     ap.add_argument("--from-json", metavar="PATH", help="measure nothing: report the rounds saved with --json")
     ap.add_argument("--inprocess", action="store_true",
                     help="rounds inside one interpreter per workload, the agent started/stopped between slices")
+    ap.add_argument("--tracemalloc", action="store_true",
+                    help="a fifth configuration in every round: tracemalloc with 1 frame (python -X "
+                         "tracemalloc=1, or tracemalloc.start(1)/stop() around the slice in-process)")
     ap.add_argument("--child-inprocess", metavar="WORKLOAD", help=argparse.SUPPRESS)
     ap.add_argument("--socket", help=argparse.SUPPRESS)
     ap.add_argument("--extra-path", action="append", default=[], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.tracemalloc:
+        CONFIGS.append("tracemalloc")
+        COMPARED.append("tracemalloc")
     if args.child_inprocess:
         return inprocess_child(args)
     if args.from_json:
@@ -254,6 +276,9 @@ def main(argv):
             for c in CONFIGS:
                 d["results"][w][c] = d["results"][w][c][:done]
         saved = argparse.Namespace(**dict(d["args"], pairs=done))
+        if getattr(saved, "tracemalloc", False) and "tracemalloc" not in CONFIGS:
+            CONFIGS.append("tracemalloc")
+            COMPARED.append("tracemalloc")
         print_report(d["results"], d["workloads"], d["machine"], d["loads"], d["notes"], saved)
         return 0
     if not args.builddir:
