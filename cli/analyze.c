@@ -927,7 +927,7 @@ static void render_growth(FILE *f, const DetectResult *l) {
                 name, fmt_scaled(b, sizeof b, l->slope, su), sname, fmt_scaled(c, sizeof c, l->slope_low * 3600, u),
                 fmt_scaled(d, sizeof d, l->slope_high * 3600, u), name);
         if (l->current > 0)
-                fprintf(f, "; %+.2f %% of the floor per hour", 100.0 * l->slope * 3600 / l->current);
+                fprintf(f, "; %+.2f %% of the floor per hour", percent_per_hour(l->slope, l->current));
         fputc('\n', f);
 }
 
