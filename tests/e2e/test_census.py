@@ -12,9 +12,13 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hwtest import Daemon, Target, TmpDir, wait_for, DEADLINE  # noqa: E402
+from hwtest import Daemon, Target, TmpDir, wait_for, DEADLINE, SANITIZERS  # noqa: E402
 
 BUDGET_MS = 20
+# How far a hold's own CPU time may pass the budget: the work between two clock checks and after
+# the last one. Under ASan+UBSan every instruction costs 2-3x more and so does that overshoot
+# (32.9 ms for 20 ms seen once on 3.11.2); the default build holds the strict margin.
+CPU_MARGIN = 0.03 if SANITIZERS else 0.01
 # Building a 5 M object heap takes ~2 s on an idle machine, far longer on a loaded CI box.
 SLOW = max(DEADLINE, 120)
 
@@ -145,7 +149,7 @@ class Census(unittest.TestCase):
         # within the budget; the hold's wall time also has what the kernel gave other threads
         # meanwhile, which a loaded machine makes large: only a runaway is refused there.
         self.assertAlmostEqual(latest["budget_seconds"], BUDGET_MS / 1000.0)
-        self.assertLessEqual(latest["gil_cpu_seconds"], BUDGET_MS / 1000.0 + 0.01)
+        self.assertLessEqual(latest["gil_cpu_seconds"], BUDGET_MS / 1000.0 + CPU_MARGIN)
         self.assertLessEqual(latest["gil_seconds"], BUDGET_MS / 1000.0 + 0.25)
         self.assertGreater(latest["slices"], 1)
         self.assertGreaterEqual(latest["objects"], 5000000)
@@ -163,7 +167,7 @@ class Census(unittest.TestCase):
         self.assertLess(r["fraction"], 1.0)
         self.assertLess(r["objects_seen"], 5000000)
         self.assertGreater(r["objects"], r["objects_seen"])
-        self.assertLessEqual(r["gil_cpu_seconds"], BUDGET_MS / 1000.0 + 0.01)
+        self.assertLessEqual(r["gil_cpu_seconds"], BUDGET_MS / 1000.0 + CPU_MARGIN)
         self.assertLessEqual(r["gil_seconds"], BUDGET_MS / 1000.0 + 0.25)
         self.assertEqual(r["slices"], 1)
 
