@@ -784,13 +784,19 @@ static bool horizon_sustained(const DetectConfig *c, double current, const Horiz
                h->whole.slope * 3600 >= SUSTAIN_SIZE * need && h->second.slope * 3600 >= SUSTAIN_SIZE * need;
 }
 
+/* Is h of a length that may confirm itself on a young process (SELF_MIN_HORIZONS to
+ * SELF_MAX_HORIZONS minimum horizons)? */
+static bool horizon_self_length(const DetectConfig *c, const Horizon *h) {
+        return h->horizon >= SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9) &&
+               h->horizon <= SELF_MAX_HORIZONS * c->min_horizon_seconds * (1 + 1e-9);
+}
+
 /* Can horizon h stand in for the confirmation over twice its length, which the history does
  * not hold yet? Only on overwhelming evidence of growth that does not bend (see above). */
 static bool horizon_self_confirmed(const DetectConfig *c, double current, const Horizon *h) {
         double need = practical_size(c, current);
 
-        return h->horizon >= SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9) &&
-               h->horizon <= SELF_MAX_HORIZONS * c->min_horizon_seconds * (1 + 1e-9) && !h->few_steps &&
+        return horizon_self_length(c, h) && !h->few_steps &&
                h->p_self < c->alpha_leak * SELF_ALPHA_SCALE && h->whole.low * 3600 >= need &&
                h->first.slope > 0 && h->second.slope >= SELF_HALVES_RATIO * h->first.slope;
 }
@@ -807,10 +813,9 @@ static bool horizon_self_confirmed(const DetectConfig *c, double current, const 
 static bool horizon_young_sat(const DetectConfig *c, double current, const Horizon *h) {
         double end = h->since + h->horizon, mid = h->since + h->horizon / 2, left, line;
 
-        if (!(h->horizon >= SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9) &&
-              h->horizon <= SELF_MAX_HORIZONS * c->min_horizon_seconds * (1 + 1e-9)) ||
-            h->few_steps || !h->sat_line || h->sat_c * 3600 < practical_size(c, current) ||
-            h->sat_c < CONFIRM_RATIO * h->second.slope || !(h->second.low > 0))
+        if (!horizon_self_length(c, h) || h->few_steps || !h->sat_line ||
+            h->sat_c * 3600 < practical_size(c, current) || h->sat_c < CONFIRM_RATIO * h->second.slope ||
+            !(h->second.low > 0))
                 return false;
         left = h->sat_b * exp(-(mid - h->sat_t0) / h->sat_tau);
         line = h->sat_c * (end - mid);
