@@ -78,6 +78,9 @@
 #define SAW_MAX_POINTS 1440
 #define SAW_MIN_STEPS 10
 #define SAW_DROP 0.5
+/* A horizon of such groups needs this many points instead of min_points: each one is a whole
+ * period's bottom, not one window's minimum, and 20 groups of 8 min took 2 h 40. */
+#define ALIAS_MIN_POINTS 12
 
 /* A leak on a warm-up or cache that has levelled off (sat_fit_line()): a horizon that
  * decelerates is also fitted with "a rise that levels off, plus a straight line" (a + b (1 -
@@ -460,6 +463,7 @@ typedef struct Scratch {
         double slopes[MAX_PAIRS];
         double vals[DETECT_MAX_POINTS];
         unsigned char idx[DETECT_MAX_POINTS];
+        bool flag[REF_FACTOR * DETECT_MAX_POINTS];
 } Scratch;
 
 typedef struct Horizon {
@@ -559,14 +563,52 @@ static size_t floor_group(const Points *p, double *buf) {
         return 1;
 }
 
+/* Take the sudden level shifts out of the reference (a one-time load, a quantized leak's
+ * increment; batch spikes are dropped before, so their edges do not count): a jump between consecutive points further from the median jump than
+ * DESTEP_MADS robust standard deviations of the jumps is replaced by the median jump, and
+ * everything after it moves with it. A wander moves by Gaussian jumps, which stay; one step
+ * would otherwise leave residuals around the reference's line that look like hours of
+ * autocorrelated wander, and weaken every horizon after it for 4 horizons' length. buf: room
+ * for n doubles. */
+#define DESTEP_MADS 6.0
+
+static void destep(DetectPoint *p, size_t n, double *buf) {
+        double med, mad, shift = 0;
+
+        if (n < ACF_MIN_POINTS)
+                return;
+        for (size_t i = 1; i < n; i++)
+                buf[i - 1] = p[i].v - p[i - 1].v;
+        med = select_kth(buf, n - 1, (n - 1) / 2);
+        for (size_t i = 1; i < n; i++)
+                buf[i - 1] = fabs(p[i].v - p[i - 1].v - med);
+        mad = 1.4826 * select_kth(buf, n - 1, (n - 1) / 2);
+        if (!(mad > 0))
+                return;
+        for (size_t i = 1; i < n; i++) {
+                double d = p[i].v + shift - p[i - 1].v;
+
+                /* p[i - 1] is already shifted; d is the original jump. */
+                if (fabs(d - med) > DESTEP_MADS * mad)
+                        shift -= d - med;
+                p[i].v += shift;
+        }
+}
+
 /* The autocorrelation of the floor before the horizon starting at lo, over up to REF_FACTOR
  * times the horizon's length, at the horizon's resolution (groups of `group` points): how
  * much the floor wanders on its own, measured where the growth under test is not. */
-static void reference_acf(const Points *p, size_t lo, size_t horizon_points, size_t group, Scratch *s,
-                          FloorAcf *ret) {
-        size_t want = REF_FACTOR * horizon_points, ref_lo = lo > want ? lo - want : 0;
+static size_t drop_spikes(const DetectConfig *c, DetectPoint *p, size_t n, double *buf, bool *flag);
 
-        floor_acf_estimate(s->ref, coarsen_by(p, ref_lo, lo, group, s->ref), ret);
+static void reference_acf(const DetectConfig *c, const Points *p, size_t lo, size_t horizon_points, size_t group,
+                          Scratch *s, FloorAcf *ret) {
+        size_t want = REF_FACTOR * horizon_points, ref_lo = lo > want ? lo - want : 0,
+               n = coarsen_by(p, ref_lo, lo, group, s->ref);
+
+        /* spikes first: what is left of a sudden shift is then a step that holds */
+        n = drop_spikes(c, s->ref, n, s->slopes, s->flag);
+        destep(s->ref, n, s->slopes);
+        floor_acf_estimate(s->ref, n, ret);
 }
 
 /* Least squares of the points on 1, 1 - exp(-x / tau) and, with_line, x (x: time since the
@@ -694,12 +736,124 @@ static bool floor_few_steps(const DetectPoint *p, size_t n) {
         return rises < SELF_MIN_RISES || top1 + top2 > SELF_TOP2_SHARE * total;
 }
 
+/* Batch spikes that outlast the window survive window minima: the floor jumps up for minutes
+ * and comes back. A handful of them in a horizon breaks its halves, its p-value and its shape
+ * checks, and hides a leak under them. An interior point is a spike when
+ *  - it stands above the lower envelope on *both* sides (the minima of the k points before it
+ *    and of the k after it, k = SPIKE_HORIZONS x min_horizon) by more than the limit, and
+ *  - the floor returns to where it was: the two envelopes differ by at most SPIKE_RETURN of the
+ *    height. A sawtooth's ramp top stands above both sides too, but its left side is the ramp
+ *    and its right side the bottom after the drop; once its period is longer than 2.5 k they
+ *    differ by more than half the height.
+ * The limit is the larger of SPIKE_SIGMAS times the noise (from the median jump between
+ * consecutive points) and SPIKE_SPREAD times the median height of all interior points above
+ * their envelope: a batch floor sits on its envelope between batches (median height ~ noise),
+ * while a wandering floor (churn) stands above its local minima most of the time -- its
+ * excursions are the wander itself, not spikes, and its slow ones are not told apart from
+ * consecutive jumps.
+ * Growth never is a spike: a rising floor's points stand above what came before, not above what
+ * comes after; a step up stands above neither once it holds.
+ * Within k of either end one side is missing. Only when the interior has spikes, an end point
+ * is judged on the side it has (a spike in progress at the end is taken out as the ones before
+ * it were, so the horizon does not keep the newest spike while dropping the older ones: that
+ * would make growth); never when the interior has none (a leak's newest points stand above
+ * what came before). Returns the points kept, in place. buf: room for n doubles; flag: room
+ * for n. */
+#define SPIKE_HORIZONS_SHORT 0.5
+#define SPIKE_HORIZONS_LONG 1.0
+#define SPIKE_EDGE_SHARE 0.5
+#define SPIKE_SIGMAS 6.0
+#define SPIKE_SPREAD 6.0
+#define SPIKE_RETURN 0.5
+
+/* Mark (in flag, or-ed) the spikes of the envelope k points wide; sigma: the noise. */
+static void mark_spikes(const DetectPoint *p, size_t n, size_t k, double sigma, double *buf, bool *flag) {
+        double limit, typical;
+        size_t inner = 0, spikes = 0;
+
+        /* heights above the envelope, first into buf (for their median), then judged */
+        for (size_t i = k; i + k < n; i++) {
+                double left = INFINITY, right = INFINITY;
+
+                for (size_t j = i - k; j < i; j++)
+                        left = fmin(left, p[j].v);
+                for (size_t j = i + 1; j <= i + k; j++)
+                        right = fmin(right, p[j].v);
+                buf[inner++] = p[i].v - fmax(left, right);
+        }
+        if (inner == 0)
+                return;
+        limit = fmax(SPIKE_SIGMAS * sigma, SPIKE_SPREAD * fmax(0, select_kth(buf, inner, inner / 2)));
+        for (size_t i = k; i + k < n; i++) {
+                double left = INFINITY, right = INFINITY, height;
+
+                for (size_t j = i - k; j < i; j++)
+                        left = fmin(left, p[j].v);
+                for (size_t j = i + 1; j <= i + k; j++)
+                        right = fmin(right, p[j].v);
+                height = p[i].v - fmax(left, right);
+                if (height > limit && fabs(left - right) <= SPIKE_RETURN * height) {
+                        flag[i] = true;
+                        buf[spikes++] = height;
+                }
+        }
+        if (spikes == 0)
+                return;
+        /* An end point stands for a spike in progress only when it is of the interior spikes'
+         * size: a leak's newest points stand above what came before by the growth over k,
+         * far less than a batch's working set. */
+        typical = SPIKE_EDGE_SHARE * select_kth(buf, spikes, spikes / 2);
+        for (size_t i = 0; i < n; i++) {
+                double side = INFINITY;
+
+                if (i >= k && i + k < n)
+                        continue;
+                if (i < k) /* the head: what follows */
+                        for (size_t j = i + 1; j < n && j <= i + k; j++)
+                                side = fmin(side, p[j].v);
+                else /* the tail: what came before */
+                        for (size_t j = i - k; j < i; j++)
+                                side = fmin(side, p[j].v);
+                if (p[i].v - side > fmax(limit, typical))
+                        flag[i] = true;
+        }
+}
+
+static size_t drop_spikes(const DetectConfig *c, DetectPoint *p, size_t n, double *buf, bool *flag) {
+        static const double widths[] = { SPIKE_HORIZONS_SHORT, SPIKE_HORIZONS_LONG };
+        double span, sigma;
+        size_t m = 0;
+
+        if (n < 8)
+                return n;
+        span = p[n - 1].t - p[0].t;
+        for (size_t i = 1; i < n; i++)
+                buf[i - 1] = fabs(p[i].v - p[i - 1].v);
+        /* median |jump| = 0.954 sigma for Gaussian noise (0.6745 sqrt(2)) */
+        sigma = select_kth(buf, n - 1, (n - 1) / 2) / 0.954;
+        if (!(sigma > 0) || !(span > 0))
+                return n;
+        for (size_t i = 0; i < n; i++)
+                flag[i] = false;
+        for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+                double k_f = ceil(widths[w] * c->min_horizon_seconds / (span / (double) (n - 1)));
+                size_t k = k_f > (double) (n / 4) ? n / 4 : (size_t) k_f;
+
+                mark_spikes(p, n, k < 1 ? 1 : k, sigma, buf, flag);
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!flag[i])
+                        p[m++] = p[i];
+        return m;
+}
+
 static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, size_t min_group, double horizon,
                             Scratch *s, Horizon *h) {
         size_t group, n = coarsen(p, lo, points_n(p), min_group, s->pts, &group), n1;
         double mid, se1, se2;
         FloorAcf acf;
 
+        n = drop_spikes(c, s->pts, n, s->slopes, s->flag);
         *h = (Horizon) {
                 .horizon = horizon,
                 .since = n > 0 ? s->pts[0].t : 0,
@@ -708,7 +862,8 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
                 .p_value = 1,
                 .p_self = 1,
         };
-        if (n < c->min_points || n < 2)
+        /* Minima of min_group windows (an aliased sawtooth): ALIAS_MIN_POINTS of them will do. */
+        if (n < (min_group > 1 && c->min_points > ALIAS_MIN_POINTS ? ALIAS_MIN_POINTS : c->min_points) || n < 2)
                 return;
 
         /* The halves split the horizon's time span in the middle. */
@@ -721,7 +876,7 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
         h->enough = true;
         /* The whole horizon's evidence is weighed with the autocorrelation of the history
          * before it too; the halves only compare slopes with each other, with their own. */
-        reference_acf(p, lo, points_n(p) - lo, group, s, &acf);
+        reference_acf(c, p, lo, points_n(p) - lo, group, s, &acf);
         trend_compute(s->pts, n, s->slopes, s->vals, s->idx, floor_acf_variance_factor(&acf, n), &h->whole);
         h->p_value = mk_p_increasing(&h->whole);
         h->tau = kendall_tau(&h->whole);
@@ -799,6 +954,19 @@ static bool horizon_self_confirmed(const DetectConfig *c, double current, const 
         return horizon_self_length(c, h) && !h->few_steps &&
                h->p_self < c->alpha_leak * SELF_ALPHA_SCALE && h->whole.low * 3600 >= need &&
                h->first.slope > 0 && h->second.slope >= SELF_HALVES_RATIO * h->first.slope;
+}
+
+/* Does twice, the horizon of twice h's length, show h's growth beginning after a floor that
+ * held still (a leak's onset in an old process)? Its older half's slope is zero within its 95 %
+ * interval and well below h's (below CONFIRM_RATIO of it: otherwise twice confirms h the
+ * ordinary way), its newer half grows at h's rate. A wander that went down before it came up
+ * again does not: its older half falls. Then h may confirm itself on its own evidence
+ * (horizon_self_confirmed()), as on a young process, instead of waiting until twice's slope,
+ * half flat, catches up. */
+static bool horizon_onset(const Horizon *twice, const Horizon *h) {
+        return twice->first.low <= 0 && twice->first.high >= 0 &&
+               twice->first.slope < CONFIRM_RATIO * h->whole.slope &&
+               twice->second.slope >= CONFIRM_RATIO * h->whole.slope;
 }
 
 /* A young process's horizon of SELF_MIN_HORIZONS to SELF_MAX_HORIZONS (as
@@ -907,7 +1075,8 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
                         return;
                 }
                 if (twice && twice->enough &&
-                    (!twice->growing || twice->whole.slope < CONFIRM_RATIO * h->whole.slope)) {
+                    (!twice->growing || twice->whole.slope < CONFIRM_RATIO * h->whole.slope) &&
+                    !(horizon_onset(twice, h) && horizon_self_confirmed(c, current, h))) {
                         h->reason = "growth not confirmed over a longer horizon";
                         return;
                 }
