@@ -489,7 +489,7 @@ static void hp_sample(void *ptr, size_t size) {
  * pymalloc, free) of the host. Everything else is in the out-of-line slow paths. The fast paths
  * are inlined into one set of entry points per domain (HP_DOMAIN_WRAPPERS below) with the
  * domain a constant, so the original allocator is reached by a RIP-relative load rather than
- * through the ctx pointer: two instructions fewer on every call. */
+ * through the ctx pointer, and ctx is the original's, passed on untouched. */
 
 /* What a sampled allocation of size bytes asks the original for: over pymalloc, a block that
  * pymalloc takes from the raw domain, so that its free comes through hp_raw_free. */
@@ -504,10 +504,10 @@ static __attribute__((noinline)) void *hp_malloc_slow(struct hp_domain *d, size_
         return p;
 }
 
-static inline __attribute__((always_inline)) void *hp_malloc(struct hp_domain *d, size_t size) {
+static inline __attribute__((always_inline)) void *hp_malloc(struct hp_domain *d, void *ctx, size_t size) {
         if (hw_heapprof_account(&heapprof, size))
                 return hp_malloc_slow(d, size);
-        return d->orig.malloc(d->orig.ctx, size);
+        return d->orig.malloc(ctx, size);
 }
 
 static __attribute__((noinline)) void *hp_calloc_slow(struct hp_domain *d, size_t nelem, size_t elsize) {
@@ -519,13 +519,14 @@ static __attribute__((noinline)) void *hp_calloc_slow(struct hp_domain *d, size_
         return p;
 }
 
-static inline __attribute__((always_inline)) void *hp_calloc(struct hp_domain *d, size_t nelem, size_t elsize) {
+static inline __attribute__((always_inline)) void *hp_calloc(struct hp_domain *d, void *ctx, size_t nelem,
+                                                             size_t elsize) {
         size_t size;
 
         /* an overflowing request fails in the original: nothing to count */
         if (!__builtin_mul_overflow(nelem, elsize, &size) && hw_heapprof_account(&heapprof, size))
                 return hp_calloc_slow(d, nelem, elsize);
-        return d->orig.calloc(d->orig.ctx, nelem, elsize);
+        return d->orig.calloc(ctx, nelem, elsize);
 }
 
 /* realloc is, for the profile, a free of the old block and an allocation of the new size: the
@@ -545,12 +546,12 @@ static __attribute__((noinline)) void *hp_realloc_slow(struct hp_domain *d, void
         return p;
 }
 
-static inline __attribute__((always_inline)) void *hp_realloc(struct hp_domain *d, void *ptr, size_t size) {
+static inline __attribute__((always_inline)) void *hp_realloc(struct hp_domain *d, void *ctx, void *ptr, size_t size) {
         bool sampled = hw_heapprof_account(&heapprof, size);
 
         if (sampled || (ptr && hw_heapprof_maybe_tracked(&heapprof, ptr)))
                 return hp_realloc_slow(d, ptr, size, sampled);
-        return d->orig.realloc(d->orig.ctx, ptr, size);
+        return d->orig.realloc(ctx, ptr, size);
 }
 
 static __attribute__((noinline)) void hp_free_slow(struct hp_domain *d, void *ptr) {
@@ -559,31 +560,28 @@ static __attribute__((noinline)) void hp_free_slow(struct hp_domain *d, void *pt
         d->orig.free(d->orig.ctx, ptr);
 }
 
-static inline __attribute__((always_inline)) void hp_free(struct hp_domain *d, void *ptr) {
+static inline __attribute__((always_inline)) void hp_free(struct hp_domain *d, void *ctx, void *ptr) {
         /* free(NULL) looks up filter slot 0 like any address; forget() ignores NULL */
         if (hw_heapprof_maybe_tracked(&heapprof, ptr)) {
                 hp_free_slow(d, ptr);
                 return;
         }
-        d->orig.free(d->orig.ctx, ptr);
+        d->orig.free(ctx, ptr);
 }
 
+/* ctx is the original's own (hp_wrapper() gives ours the original's ctx), passed on as it came */
 #define HP_DOMAIN_WRAPPERS(name, i)                                                                     \
         static void *hp_##name##_malloc(void *ctx, size_t size) {                                       \
-                (void) ctx;                                                                             \
-                return hp_malloc(&hp_domains[i], size);                                                 \
+                return hp_malloc(&hp_domains[i], ctx, size);                                            \
         }                                                                                               \
         static void *hp_##name##_calloc(void *ctx, size_t nelem, size_t elsize) {                       \
-                (void) ctx;                                                                             \
-                return hp_calloc(&hp_domains[i], nelem, elsize);                                        \
+                return hp_calloc(&hp_domains[i], ctx, nelem, elsize);                                   \
         }                                                                                               \
         static void *hp_##name##_realloc(void *ctx, void *ptr, size_t size) {                           \
-                (void) ctx;                                                                             \
-                return hp_realloc(&hp_domains[i], ptr, size);                                           \
+                return hp_realloc(&hp_domains[i], ctx, ptr, size);                                      \
         }                                                                                               \
         static void hp_##name##_free(void *ctx, void *ptr) {                                            \
-                (void) ctx;                                                                             \
-                hp_free(&hp_domains[i], ptr);                                                           \
+                hp_free(&hp_domains[i], ctx, ptr);                                                      \
         }
 HP_DOMAIN_WRAPPERS(mem, 0)
 HP_DOMAIN_WRAPPERS(obj, 1)
@@ -599,23 +597,22 @@ static __attribute__((noinline)) void hp_raw_free_slow(void *ptr) {
 }
 
 static void hp_raw_free(void *ctx, void *ptr) {
-        (void) ctx;
         if (hw_heapprof_maybe_tracked(&heapprof, ptr)) {
                 hp_raw_free_slow(ptr);
                 return;
         }
-        hp_raw.orig.free(hp_raw.orig.ctx, ptr);
+        hp_raw.orig.free(ctx, ptr); /* ctx: the original's, as for the other domains */
 }
 
 static void *hp_raw_realloc(void *ctx, void *ptr, size_t size) {
-        (void) ctx;
         if (ptr && hw_heapprof_maybe_tracked(&heapprof, ptr))
                 hw_heapprof_forget(&heapprof, ptr);
-        return hp_raw.orig.realloc(hp_raw.orig.ctx, ptr, size);
+        return hp_raw.orig.realloc(ctx, ptr, size);
 }
 
-/* Our allocator for hp_domains[i]; its malloc identifies it in a chain. The originals get
- * their own ctx (ours ignore it). */
+/* Our allocator for hp_domains[i]; its malloc identifies it in a chain. Its ctx is the
+ * original's: the fast paths pass on the ctx they are called with (one load fewer), the slow
+ * paths use orig.ctx, the same value. */
 static PyMemAllocatorEx hp_wrapper(size_t i) {
         const struct hp_domain *d = &hp_domains[i];
         PyMemAllocatorEx a = i == 0 ? (PyMemAllocatorEx) { .malloc = hp_mem_malloc, .calloc = hp_mem_calloc,
