@@ -18,7 +18,9 @@ without free: what a hook that leaves free alone costs); agent (heapwatch.start(
 default sample_bytes, interval 3600 s, no daemon); agent-off (heapwatch.start(sample_bytes=0)).
 Each round runs every configuration once, order rotated; the median over rounds is printed, and
 its difference to none. Time depends on the machine's load: for a deterministic count, run one
-configuration under valgrind (`--only CONFIG --reps 1`) and compare the instruction counts.
+configuration under valgrind (`--only CONFIG --reps 1`) with two values of --iterations: the
+difference of the instruction counts divided by the difference of the iterations is one
+iteration's (the warm-up, run before any configuration, is the same in both).
 """
 import argparse
 import gc
@@ -96,7 +98,7 @@ def main():
         configs = [args.only] if args.only else CONFIGS
         ns = {(c, w): [] for c in configs for w in loops}
         for w in loops:
-            LOOPS[w](args.iterations // 10)  # warm up
+            LOOPS[w](30000)  # warm up: a fixed count, so that it cancels between runs of other --iterations
         for r in range(args.reps):
             for c in configs[r % len(configs):] + configs[:r % len(configs)]:
                 start, stop = setup[c]
