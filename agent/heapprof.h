@@ -70,11 +70,11 @@ struct hw_heapprof {
          * frees (docs/performance.md). Written under the lock, read without it (relaxed
          * atomics). First in the struct: the fast path indexes it without an offset. */
         _Alignas(64) uint64_t filter[(1u << HW_HEAPPROF_FILTER_BITS) / 64];
-        /* fast path: bytes until the next sample (<= 0: sample now); relaxed atomics */
+        /* fast path: bytes until the next sample (below 0: sample now); relaxed atomics */
         int64_t countdown;
 
         pthread_mutex_t lock; /* guards everything below */
-        uint64_t sample_bytes; /* mean interval; 0: off (countdown never reaches 0) */
+        uint64_t sample_bytes; /* mean interval; 0: off (countdown never goes below 0) */
         unsigned depth;
         uint64_t rng;
         uint64_t epoch; /* changes at every reset: stack ids of another epoch mean nothing */
@@ -129,11 +129,14 @@ void hw_heapprof_destroy(struct hw_heapprof *hp);
 static inline bool hw_heapprof_account(struct hw_heapprof *hp, size_t size) {
         /* Unsigned arithmetic wraps instead of overflowing: a request of more than 2^62 bytes
          * (which fails anyway) may or may not trigger a sample, never anything undefined. This
-         * runs on every allocation of the host: no clamp, three instructions. */
+         * runs on every allocation of the host: no clamp, a load, a subtraction, a store and a
+         * jump on the subtraction's sign. The allocation that takes the count below zero is
+         * sampled: the one during which the drawn interval of X bytes (integer part kept) is
+         * exceeded, as the weights assume. */
         int64_t c = (int64_t) ((uint64_t) __atomic_load_n(&hp->countdown, __ATOMIC_RELAXED) - (uint64_t) size);
 
         __atomic_store_n(&hp->countdown, c, __ATOMIC_RELAXED);
-        return __builtin_expect(c <= 0, 0);
+        return __builtin_expect(c < 0, 0);
 }
 
 static inline size_t hw_heapprof_filter_slot(const void *ptr) {

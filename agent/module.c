@@ -234,23 +234,53 @@ static void arena_restore(void) {
 /* ---- Heap profiler: allocator wrappers and stack capture ------------------------------------
  *
  * The mem and object domains are wrapped (PyMem_SetAllocator): both are called with the GIL
- * held, which is what makes the lock-free fast paths of heapprof.h uncontended. The raw domain
- * is not: it runs without the GIL, and pymalloc hands its large requests to it, so wrapping it
- * too would count each large object twice.
+ * held, which is what makes the lock-free fast paths of heapprof.h uncontended. Their malloc,
+ * calloc and realloc count bytes. How a free of a tracked block is seen depends on what is
+ * under the wrapper (each domain is decided when it is wrapped):
+ *
+ *  - Over pymalloc (the interpreter's default allocators, the common case) the domain's free
+ *    stays pymalloc's own: frees, half of all calls, pay nothing, and on a build with
+ *    profile-guided optimisation the interpreter's call sites keep pymalloc's inlined free
+ *    (they inline it while the domain's free is pymalloc's; docs/performance.md, fifth pass).
+ *    Instead, a sampled allocation asks pymalloc for at least HP_PYMALLOC_MAX + 1 bytes, which
+ *    pymalloc serves from the raw domain (as documented: requests above 512 bytes go to
+ *    PyMem_RawMalloc) and frees -- or moves, on realloc -- through PyMem_RawFree and
+ *    PyMem_RawRealloc. So every tracked block leaves through the raw domain, whose free and
+ *    realloc are wrapped (hp_raw below) to forget it. The raw domain runs without the GIL: its
+ *    wrappers read the filter with relaxed atomics and take the profiler's mutex on a "maybe",
+ *    as everything else does; they count nothing (pymalloc's large requests would be counted
+ *    twice). The padding costs at most 512 bytes per live sample (0.1 % at the default 512 KiB)
+ *    and keeps the interpreter's own block counts (sys.getallocatedblocks()) exact, since
+ *    pymalloc itself allocates and frees the raw block.
+ *  - Over anything else (PYTHONMALLOC=malloc or debug, tracemalloc or another hook installed
+ *    first) the wrapper wraps free too and checks every free against the filter.
  *
  * Sampled allocations (about one per HEAPWATCH_SAMPLE_BYTES allocated) capture the Python stack
  * by walking the frames directly and reading names without creating objects; the names of
  * frames are copied by heapprof.c into its own (C library) memory. Anything the capture does
  * allocate through the interpreter finds hp_busy set and is passed through unsampled. */
 
+/* pymalloc's SMALL_REQUEST_THRESHOLD: 512 in 3.8-3.13, and at most 512 by obmalloc.c's own
+ * rules; larger requests are the raw domain's. */
+#define HP_PYMALLOC_MAX 512
+
+#if PY_VERSION_HEX >= 0x030D0000
+/* exported as before, but declared in an internal header since 3.13 */
+PyAPI_FUNC(const char *) _PyMem_GetCurrentAllocatorName(void);
+#endif
+
 struct hp_domain {
         PyMemAllocatorDomain domain;
         PyMemAllocatorEx orig;
-        bool in_chain; /* our wrapper is (still) part of this domain's chain */
+        bool in_chain;     /* our wrapper is (still) part of this domain's chain */
+        bool free_via_raw; /* over pymalloc: free is pymalloc's, tracked blocks are raw blocks */
 };
 
 static struct hw_heapprof heapprof;
 static struct hp_domain hp_domains[2] = { { .domain = PYMEM_DOMAIN_MEM }, { .domain = PYMEM_DOMAIN_OBJ } };
+static struct hp_domain hp_raw = { .domain = PYMEM_DOMAIN_RAW }; /* free and realloc wrapped */
+/* pymalloc's functions, once seen as the default allocator; .malloc NULL: not (yet) seen */
+static PyMemAllocatorEx hp_pymalloc;
 static int hp_busy; /* a sample is being recorded: exchanged atomically */
 static struct hw_heapprof_frame hp_frames[HW_HEAPPROF_DEPTH_MAX];
 /* UTF-8 copies of names that are not plain ASCII (those are read in place) */
@@ -455,45 +485,54 @@ static void hp_sample(void *ptr, size_t size) {
 }
 
 /* The wrappers' fast paths decide before calling the original allocator and end in a tail
- * call to it: no stack frame, a handful of instructions on every allocation and free of the
- * host. Everything else is in the out-of-line slow paths. The fast paths are inlined into one
- * set of entry points per domain (HP_DOMAIN_WRAPPERS below) with the domain a constant, so the
- * original allocator is reached by a RIP-relative load rather than through the ctx pointer:
- * two instructions fewer on every call. */
+ * call to it: no stack frame, a handful of instructions on every allocation (and, not over
+ * pymalloc, free) of the host. Everything else is in the out-of-line slow paths. The fast paths
+ * are inlined into one set of entry points per domain (HP_DOMAIN_WRAPPERS below) with the
+ * domain a constant, so the original allocator is reached by a RIP-relative load rather than
+ * through the ctx pointer, and ctx is the original's, passed on untouched. */
+
+/* What a sampled allocation of size bytes asks the original for: over pymalloc, a block that
+ * pymalloc takes from the raw domain, so that its free comes through hp_raw_free. */
+static inline size_t hp_sampled_request(const struct hp_domain *d, size_t size) {
+        return d->free_via_raw && size <= HP_PYMALLOC_MAX ? HP_PYMALLOC_MAX + 1 : size;
+}
 
 static __attribute__((noinline)) void *hp_malloc_slow(struct hp_domain *d, size_t size) {
-        void *p = d->orig.malloc(d->orig.ctx, size);
+        void *p = d->orig.malloc(d->orig.ctx, hp_sampled_request(d, size));
 
         hp_sample(p, size);
         return p;
 }
 
-static inline __attribute__((always_inline)) void *hp_malloc(struct hp_domain *d, size_t size) {
+static inline __attribute__((always_inline)) void *hp_malloc(struct hp_domain *d, void *ctx, size_t size) {
         if (hw_heapprof_account(&heapprof, size))
                 return hp_malloc_slow(d, size);
-        return d->orig.malloc(d->orig.ctx, size);
+        return d->orig.malloc(ctx, size);
 }
 
 static __attribute__((noinline)) void *hp_calloc_slow(struct hp_domain *d, size_t nelem, size_t elsize) {
-        void *p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+        size_t size = nelem * elsize; /* the fast path checked it does not overflow */
+        void *p = hp_sampled_request(d, size) != size ? d->orig.calloc(d->orig.ctx, 1, hp_sampled_request(d, size))
+                                                      : d->orig.calloc(d->orig.ctx, nelem, elsize);
 
-        hp_sample(p, nelem * elsize);
+        hp_sample(p, size);
         return p;
 }
 
-static inline __attribute__((always_inline)) void *hp_calloc(struct hp_domain *d, size_t nelem, size_t elsize) {
+static inline __attribute__((always_inline)) void *hp_calloc(struct hp_domain *d, void *ctx, size_t nelem,
+                                                             size_t elsize) {
         size_t size;
 
         /* an overflowing request fails in the original: nothing to count */
         if (!__builtin_mul_overflow(nelem, elsize, &size) && hw_heapprof_account(&heapprof, size))
                 return hp_calloc_slow(d, nelem, elsize);
-        return d->orig.calloc(d->orig.ctx, nelem, elsize);
+        return d->orig.calloc(ctx, nelem, elsize);
 }
 
 /* realloc is, for the profile, a free of the old block and an allocation of the new size: the
  * block that stays alive is sampled for what it now is. */
 static __attribute__((noinline)) void *hp_realloc_slow(struct hp_domain *d, void *ptr, size_t size, bool sampled) {
-        void *p = d->orig.realloc(d->orig.ctx, ptr, size);
+        void *p = d->orig.realloc(d->orig.ctx, ptr, sampled ? hp_sampled_request(d, size) : size);
 
         if (!p) {
                 if (sampled)
@@ -507,54 +546,126 @@ static __attribute__((noinline)) void *hp_realloc_slow(struct hp_domain *d, void
         return p;
 }
 
-static inline __attribute__((always_inline)) void *hp_realloc(struct hp_domain *d, void *ptr, size_t size) {
+static inline __attribute__((always_inline)) void *hp_realloc(struct hp_domain *d, void *ctx, void *ptr, size_t size) {
         bool sampled = hw_heapprof_account(&heapprof, size);
 
         if (sampled || (ptr && hw_heapprof_maybe_tracked(&heapprof, ptr)))
                 return hp_realloc_slow(d, ptr, size, sampled);
-        return d->orig.realloc(d->orig.ctx, ptr, size);
+        return d->orig.realloc(ctx, ptr, size);
 }
 
 static __attribute__((noinline)) void hp_free_slow(struct hp_domain *d, void *ptr) {
+        /* before the free: afterwards the address may be reused, and sampled, at once */
         hw_heapprof_forget(&heapprof, ptr);
         d->orig.free(d->orig.ctx, ptr);
 }
 
-static inline __attribute__((always_inline)) void hp_free(struct hp_domain *d, void *ptr) {
+static inline __attribute__((always_inline)) void hp_free(struct hp_domain *d, void *ctx, void *ptr) {
         /* free(NULL) looks up filter slot 0 like any address; forget() ignores NULL */
         if (hw_heapprof_maybe_tracked(&heapprof, ptr)) {
                 hp_free_slow(d, ptr);
                 return;
         }
-        d->orig.free(d->orig.ctx, ptr);
+        d->orig.free(ctx, ptr);
 }
 
+/* ctx is the original's own (hp_wrapper() gives ours the original's ctx), passed on as it came */
 #define HP_DOMAIN_WRAPPERS(name, i)                                                                     \
         static void *hp_##name##_malloc(void *ctx, size_t size) {                                       \
-                (void) ctx;                                                                             \
-                return hp_malloc(&hp_domains[i], size);                                                 \
+                return hp_malloc(&hp_domains[i], ctx, size);                                            \
         }                                                                                               \
         static void *hp_##name##_calloc(void *ctx, size_t nelem, size_t elsize) {                       \
-                (void) ctx;                                                                             \
-                return hp_calloc(&hp_domains[i], nelem, elsize);                                        \
+                return hp_calloc(&hp_domains[i], ctx, nelem, elsize);                                   \
         }                                                                                               \
         static void *hp_##name##_realloc(void *ctx, void *ptr, size_t size) {                           \
-                (void) ctx;                                                                             \
-                return hp_realloc(&hp_domains[i], ptr, size);                                           \
+                return hp_realloc(&hp_domains[i], ctx, ptr, size);                                      \
         }                                                                                               \
         static void hp_##name##_free(void *ctx, void *ptr) {                                            \
-                (void) ctx;                                                                             \
-                hp_free(&hp_domains[i], ptr);                                                           \
+                hp_free(&hp_domains[i], ctx, ptr);                                                      \
         }
 HP_DOMAIN_WRAPPERS(mem, 0)
 HP_DOMAIN_WRAPPERS(obj, 1)
 
-/* Our allocator for hp_domains[i]; its malloc identifies it in a chain. */
+/* The raw domain's free and realloc, wrapped only under a domain whose frees go through it
+ * (free_via_raw). Called without the GIL, from any thread. Nothing is counted here; a tracked
+ * block is forgotten before it is freed or moved (afterwards its address may be reused and
+ * sampled by another thread; a realloc that fails after that loses one sample, on the way to
+ * a MemoryError). */
+static __attribute__((noinline)) void hp_raw_free_slow(void *ptr) {
+        hw_heapprof_forget(&heapprof, ptr);
+        hp_raw.orig.free(hp_raw.orig.ctx, ptr);
+}
+
+static void hp_raw_free(void *ctx, void *ptr) {
+        if (hw_heapprof_maybe_tracked(&heapprof, ptr)) {
+                hp_raw_free_slow(ptr);
+                return;
+        }
+        hp_raw.orig.free(ctx, ptr); /* ctx: the original's, as for the other domains */
+}
+
+static void *hp_raw_realloc(void *ctx, void *ptr, size_t size) {
+        if (ptr && hw_heapprof_maybe_tracked(&heapprof, ptr))
+                hw_heapprof_forget(&heapprof, ptr);
+        return hp_raw.orig.realloc(ctx, ptr, size);
+}
+
+/* Our allocator for hp_domains[i]; its malloc identifies it in a chain. Its ctx is the
+ * original's: the fast paths pass on the ctx they are called with (one load fewer), the slow
+ * paths use orig.ctx, the same value. */
 static PyMemAllocatorEx hp_wrapper(size_t i) {
-        return i == 0 ? (PyMemAllocatorEx) { .ctx = &hp_domains[0], .malloc = hp_mem_malloc, .calloc = hp_mem_calloc,
-                                             .realloc = hp_mem_realloc, .free = hp_mem_free }
-                      : (PyMemAllocatorEx) { .ctx = &hp_domains[1], .malloc = hp_obj_malloc, .calloc = hp_obj_calloc,
-                                             .realloc = hp_obj_realloc, .free = hp_obj_free };
+        const struct hp_domain *d = &hp_domains[i];
+        PyMemAllocatorEx a = i == 0 ? (PyMemAllocatorEx) { .malloc = hp_mem_malloc, .calloc = hp_mem_calloc,
+                                                           .realloc = hp_mem_realloc, .free = hp_mem_free }
+                                    : (PyMemAllocatorEx) { .malloc = hp_obj_malloc, .calloc = hp_obj_calloc,
+                                                           .realloc = hp_obj_realloc, .free = hp_obj_free };
+
+        a.ctx = d->orig.ctx;
+        if (d->free_via_raw)
+                a.free = d->orig.free;
+        return a;
+}
+
+static bool hp_is_pymalloc(const PyMemAllocatorEx *a) {
+        return hp_pymalloc.malloc && a->malloc == hp_pymalloc.malloc && a->calloc == hp_pymalloc.calloc &&
+               a->realloc == hp_pymalloc.realloc && a->free == hp_pymalloc.free;
+}
+
+/* Remember pymalloc's functions if all three domains are the interpreter's defaults now
+ * ("pymalloc": raw is malloc, mem and object are pymalloc). GIL held. */
+static void hp_learn_pymalloc(void) {
+#if PY_VERSION_HEX < 0x030E0000 /* the versions whose pymalloc is known to work as described */
+        const char *name;
+
+        if (hp_pymalloc.malloc)
+                return;
+        name = _PyMem_GetCurrentAllocatorName();
+        if (name && strcmp(name, "pymalloc") == 0)
+                PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &hp_pymalloc);
+#endif
+}
+
+/* Wrap the raw domain's free and realloc (over whatever is there), unless ours already are. */
+static void hp_raw_install(void) {
+        PyMemAllocatorEx cur, ours;
+
+        if (hp_raw.in_chain)
+                return;
+        PyMem_GetAllocator(PYMEM_DOMAIN_RAW, &cur);
+        if (cur.free == hp_raw_free) {
+                hp_raw.in_chain = true;
+                return;
+        }
+        /* A thread may still be finishing a call through a wrapper removed earlier: rewrite
+         * orig only if the chain below changed. */
+        if (memcmp(&cur, &hp_raw.orig, sizeof(cur)) != 0)
+                hp_raw.orig = cur;
+        ours = cur; /* same ctx and malloc: a thread reading the domain mid-update sees either */
+        ours.realloc = hp_raw_realloc;
+        ours.free = hp_raw_free;
+        __atomic_thread_fence(__ATOMIC_RELEASE); /* orig before the threads that may call us */
+        PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &ours);
+        hp_raw.in_chain = true;
 }
 
 static void hp_restore(void);
@@ -571,24 +682,39 @@ static uint64_t hp_seed(void) {
  * before the wrapper are freed through it to the original allocator, which is all it does with
  * them: mixing is harmless, as for the arena wrapper. */
 static void hp_install(void) {
+        PyMemAllocatorEx cur[HW_ELEMENTSOF(hp_domains)];
+        bool need_raw = false;
+
         if (agent.sample_bytes == 0) {
                 hp_restore(); /* off: not even a wrapper in the chain */
                 return;
         }
+        hp_learn_pymalloc();
+        for (size_t i = 0; i < HW_ELEMENTSOF(hp_domains); i++) {
+                struct hp_domain *d = &hp_domains[i];
+
+                /* still wrapped by us (or under someone who wrapped us): keeps how it was wrapped */
+                if (!d->in_chain) {
+                        PyMem_GetAllocator(d->domain, &cur[i]);
+                        if (cur[i].malloc == hp_wrapper(i).malloc)
+                                d->in_chain = true;
+                        else
+                                d->free_via_raw = hp_is_pymalloc(&cur[i]);
+                }
+                need_raw |= d->free_via_raw;
+        }
+        /* the raw domain first: it must see the frees of the first sampled blocks */
+        if (need_raw)
+                hp_raw_install();
         hw_heapprof_reset(&heapprof, agent.sample_bytes, agent.stack_depth, hp_seed());
         for (size_t i = 0; i < HW_ELEMENTSOF(hp_domains); i++) {
                 struct hp_domain *d = &hp_domains[i];
-                PyMemAllocatorEx cur, ours;
+                PyMemAllocatorEx ours;
 
                 if (d->in_chain)
-                        continue; /* still wrapped by us (or under someone who wrapped us) */
-                PyMem_GetAllocator(d->domain, &cur);
-                ours = hp_wrapper(i);
-                if (cur.malloc == ours.malloc) {
-                        d->in_chain = true;
                         continue;
-                }
-                d->orig = cur;
+                d->orig = cur[i];
+                ours = hp_wrapper(i);
                 PyMem_SetAllocator(d->domain, &ours);
                 d->in_chain = true;
         }
@@ -598,9 +724,10 @@ static void hp_install(void) {
  * keeps passing through: the profiler is off and tracks nothing, so it costs a countdown and a
  * filter load). GIL held. */
 static void hp_restore(void) {
+        PyMemAllocatorEx cur;
+
         for (size_t i = 0; i < HW_ELEMENTSOF(hp_domains); i++) {
                 struct hp_domain *d = &hp_domains[i];
-                PyMemAllocatorEx cur;
 
                 if (!d->in_chain)
                         continue;
@@ -611,6 +738,14 @@ static void hp_restore(void) {
                 }
         }
         hw_heapprof_reset(&heapprof, 0, agent.stack_depth, 0);
+        /* nothing is tracked any more: the raw domain's wrapper has nothing left to see */
+        if (hp_raw.in_chain) {
+                PyMem_GetAllocator(PYMEM_DOMAIN_RAW, &cur);
+                if (cur.free == hp_raw_free) {
+                        PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &hp_raw.orig);
+                        hp_raw.in_chain = false;
+                }
+        }
 }
 
 /* Whether the running agent profiles the heap. */

@@ -7,7 +7,10 @@ estimate (heapwatch.snapshot()["heap"], by innermost function). Modes (argv[2]):
             ~600 MB without keeping anything; then holds still.
   fork      the parent keeps site_a, forks; the child keeps site_child: each reports its own.
   stop      starts with the profiler off (HEAPWATCH_SAMPLE_BYTES=0), then start() with it on,
-            then stop(): records the interpreter's allocator functions at each step (ctypes).
+            then stop(): records the interpreter's allocators (all three domains) at each step.
+  small     small objects (pymalloc's, <= 512 bytes): site_small_keep keeps 20000 of 200 bytes,
+            site_small_churn makes and drops 400000, then the kept ones are dropped; records
+            the estimates and sys.getallocatedblocks() around the churn (gc disabled).
   threads   four threads allocate and free at a high sampling rate while the main thread keeps
             site_a; checks the profiler under concurrency.
   leak      leak_records keeps ~2 MB/s of small records, churn allocates without keeping.
@@ -82,16 +85,29 @@ class Allocator(ctypes.Structure):
 
 
 def allocators():
-    """The malloc functions of the mem (1) and object (2) domains, as the interpreter has them."""
+    """The raw (0), mem (1) and object (2) domains' allocators as the interpreter has them:
+    (ctx, malloc, calloc, realloc, free) each."""
     get = ctypes.pythonapi.PyMem_GetAllocator
     get.argtypes = [ctypes.c_int, ctypes.POINTER(Allocator)]
     get.restype = None
     out = []
-    for domain in (1, 2):
+    for domain in (0, 1, 2):
         a = Allocator()
         get(domain, ctypes.byref(a))
-        out.append(a.malloc)
+        out.append([a.ctx, a.malloc, a.calloc, a.realloc, a.free])
     return out
+
+
+def site_small_keep(keep):
+    for _ in range(20000):
+        keep.append(bytes(200))
+
+
+def site_small_churn():
+    n = 0
+    for i in range(400000):
+        n += len(bytes(16 + i % 400))
+    return n
 
 
 def hold():
@@ -142,6 +158,23 @@ elif mode == "stop":
     keep.append([bytes(100) for _ in range(10000)])  # the interpreter allocates on as before
     hwprog.write_state(state, phase="stopped", started=started, off=off, on=on, restored=restored,
                        status_on=status_on, heap_on=heap_on, status_after=heapwatch.status())
+    hold()
+elif mode == "small":
+    import gc
+
+    gc.disable()  # no collection inside the churn: the block count moves by the churn alone
+    before = sys.getallocatedblocks()
+    churned = site_small_churn()
+    after_churn = sys.getallocatedblocks()
+    keep = []
+    site_small_keep(keep)
+    truth = size_of(keep) + sys.getsizeof(keep)  # the list's array grows (realloc) at the same site
+    heap_kept = heap_by_function()
+    del keep[:]
+    heap_dropped = heap_by_function()
+    gc.enable()
+    hwprog.write_state(state, phase="ready", blocks_before=before, blocks_after_churn=after_churn, churned=churned,
+                       truth={"site_small_keep": truth}, heap_kept=heap_kept, heap_dropped=heap_dropped)
     hold()
 elif mode == "threads":
     stop = threading.Event()
