@@ -268,6 +268,9 @@ static void arena_restore(void) {
 /* exported as before, but declared in an internal header since 3.13 */
 PyAPI_FUNC(const char *) _PyMem_GetCurrentAllocatorName(void);
 #endif
+/* A private function: weak, so that an interpreter built without it (or one that stops
+ * exporting it) still loads the agent, which then keeps wrapping frees (hp_learn_pymalloc()). */
+#pragma weak _PyMem_GetCurrentAllocatorName
 
 struct hp_domain {
         PyMemAllocatorDomain domain;
@@ -637,7 +640,7 @@ static void hp_learn_pymalloc(void) {
 #if PY_VERSION_HEX < 0x030E0000 /* the versions whose pymalloc is known to work as described */
         const char *name;
 
-        if (hp_pymalloc.malloc)
+        if (hp_pymalloc.malloc || !_PyMem_GetCurrentAllocatorName)
                 return;
         name = _PyMem_GetCurrentAllocatorName();
         if (name && strcmp(name, "pymalloc") == 0)
