@@ -599,6 +599,57 @@ static void destep(DetectPoint *p, size_t n, double *buf) {
  * times the horizon's length, at the horizon's resolution (groups of `group` points): how
  * much the floor wanders on its own, measured where the growth under test is not. */
 static size_t drop_spikes(const DetectConfig *c, DetectPoint *p, size_t n, double *buf, bool *flag);
+static double sat_fit(const DetectPoint *p, size_t n, double span, double tau, bool with_line, double coef[3]);
+
+/* A reference that holds a rise which levelled off -- the warm-up or the cache fill before a
+ * leak -- is not wander, but around a straight line it leaves residuals that look like hours
+ * of it, and every horizon for 4 horizons' length after it is held back (a 7 %/h leak on a
+ * cache filled in 66 min: its 60 min horizons at p 5e-3). When "a rise that levels off plus a
+ * line" fits the reference far better than a line (sat_fit_line()'s test: F of the rise,
+ * divided by the autocorrelation factor of the fit's own residuals, >= SAT_F; a wander keeps
+ * its residuals' autocorrelation and does not pass), the reference's autocorrelation is taken
+ * around that fit instead: *ret is replaced. p is overwritten with the residuals. Only rises
+ * with a time constant of at most REF_RISE_TAU_MAX of the reference's span: a rise that is
+ * not over when the reference ends goes on inside the horizon, and there a slow warm-up must
+ * keep the protection of its wander-like reference (a warm-up of 2 h alarmed at 0.5). */
+#define REF_RISE_TAU_MAX 0.25
+
+static void reference_without_rise(DetectPoint *p, size_t n, FloorAcf *ret) {
+        double span, rss_line, rss = INFINITY, best[3] = { 0 }, best_tau = 0, f, n_ratio, coef[3];
+        FloorAcf acf;
+
+        if (n < ACF_MIN_POINTS || !(p[n - 1].t - p[0].t > 0))
+                return;
+        span = p[n - 1].t - p[0].t;
+        /* a rise with a time constant of 100 spans is a straight line */
+        rss_line = sat_fit(p, n, span, 100.0, false, coef);
+        for (size_t i = 0; i < SAT_TAUS; i++) {
+                double tau = SAT_TAU_MIN * pow(1e4, (double) i / (SAT_TAUS - 1)), r;
+
+                if (tau > REF_RISE_TAU_MAX)
+                        break;
+                r = sat_fit(p, n, span, tau, true, coef);
+                if (coef[1] > 0 && r < rss) {
+                        rss = r;
+                        memcpy(best, coef, sizeof best);
+                        best_tau = tau;
+                }
+        }
+        if (!isfinite(rss) || !(rss > 0) || !(rss < rss_line))
+                return;
+        for (size_t i = 1; i < n; i++) {
+                double x = (p[i].t - p[0].t) / span;
+
+                p[i].v = p[i].v - p[0].v - best[0] - best[1] * (1 - exp(-x / best_tau)) - best[2] * x;
+        }
+        p[0].v = -best[0];
+        floor_acf_estimate(p, n, &acf);
+        n_ratio = floor_acf_variance_factor(&acf, n);
+        f = (rss_line - rss) / (rss / (double) (n - 4)) / (n_ratio > 1 ? n_ratio : 1);
+        if (f >= SAT_F)
+                *ret = acf;
+}
+
 
 static void reference_acf(const DetectConfig *c, const Points *p, size_t lo, size_t horizon_points, size_t group,
                           Scratch *s, FloorAcf *ret) {
@@ -609,6 +660,7 @@ static void reference_acf(const DetectConfig *c, const Points *p, size_t lo, siz
         n = drop_spikes(c, s->ref, n, s->slopes, s->flag);
         destep(s->ref, n, s->slopes);
         floor_acf_estimate(s->ref, n, ret);
+        reference_without_rise(s->ref, n, ret);
 }
 
 /* Least squares of the points on 1, 1 - exp(-x / tau) and, with_line, x (x: time since the
