@@ -63,6 +63,11 @@ RUN_SECONDS = float(os.environ.get("HW_SCENARIO_SECONDS", "90"))
 # 19 processes are the bulk of what the polling costs the daemon, which also runs the detector
 # for all of them at every 0.5 s window.
 POLL = 0.5
+# After the run, how long a leak whose open finding has no referrer chain yet may wait for
+# one (programs still running): the census behind it runs in budgeted slices every
+# --census-interval, 2-3x slower under ASan+UBSan, and a finding that opened late in the run
+# may not have had two censuses yet. Polled, so a run whose evidence is there waits not at all.
+EVIDENCE_GRACE = 30.0
 
 LEAK, NOT_LEAK = "LEAK", "NOT A LEAK"
 RSS, BLOCKS = "rss_bytes", "python_allocated_blocks"
@@ -219,6 +224,7 @@ class Run:
         try:
             self._start(tmp)
             self._observe()
+            self._await_evidence()
             self._snapshot()
         except Exception:
             # Every test reports it (tearDownClass still prints the table and the log).
@@ -328,6 +334,29 @@ class Run:
             tick += 1
             next_poll += POLL
             time.sleep(max(0.0, next_poll - time.monotonic()))
+
+    def _await_evidence(self):
+        deadline = time.monotonic() + EVIDENCE_GRACE
+
+        def missing():
+            status, doc = self._get_json("/api/v1/leaks?state=all")
+            if status != 200:
+                return []
+            late = []
+            for s in self.scenarios:
+                if s.label != LEAK or not s.root or not s.process:
+                    continue
+                open_ = [f for f in doc["leaks"] if f["process_id"] == s.process["id"] and f["state"] == "open"]
+                if open_ and not (open_[0].get("evidence") or {}).get("chains"):
+                    late.append(s.name)
+            return late
+
+        late = missing()
+        while late and time.monotonic() < deadline:
+            time.sleep(POLL)
+            late = missing()
+        if late:
+            sys.stderr.write("evidence: no referrer chain after %.0f s more for %s\n" % (EVIDENCE_GRACE, late))
 
     def _snapshot(self):
         """The state at the end, with every program still running."""
