@@ -601,6 +601,56 @@ static void destep(DetectPoint *p, size_t n, double *buf) {
 static size_t drop_spikes(const DetectConfig *c, DetectPoint *p, size_t n, double *buf, bool *flag);
 static double sat_fit(const DetectPoint *p, size_t n, double span, double tau, bool with_line, double coef[3]);
 
+/* The i-th of the SAT_TAUS time constants tried, as a share of the span: SAT_TAU_MIN to 100. */
+static double sat_tau(size_t i) {
+        return SAT_TAU_MIN * pow(1e4, (double) i / (SAT_TAUS - 1));
+}
+
+/* The best fit of "a rise that levels off plus a line" (b > 0) over the time constants up to
+ * tau_max of the span: its residual sum of squares (INFINITY: none), coefficients into best
+ * and time constant (share of the span) into *ret_tau. */
+static double sat_best_rise_line(const DetectPoint *p, size_t n, double span, double tau_max, double best[3],
+                                 double *ret_tau) {
+        double rss = INFINITY;
+
+        best[0] = best[1] = best[2] = 0;
+        *ret_tau = 0;
+        for (size_t i = 0; i < SAT_TAUS && sat_tau(i) <= tau_max; i++) {
+                double coef[3], r = sat_fit(p, n, span, sat_tau(i), true, coef);
+
+                if (coef[1] > 0 && r < rss) {
+                        rss = r;
+                        memcpy(best, coef, 3 * sizeof best[0]);
+                        *ret_tau = sat_tau(i);
+                }
+        }
+        return rss;
+}
+
+/* The residuals of the points around a fit (sat_fit()'s coefficients and tau) into out, which
+ * may be p itself. */
+static void sat_residuals(const DetectPoint *p, size_t n, double span, const double coef[3], double tau,
+                          DetectPoint *out) {
+        double t0 = p[0].t, v0 = p[0].v;
+
+        for (size_t i = 0; i < n; i++) {
+                double x = (p[i].t - t0) / span;
+
+                out[i] = (DetectPoint) { .t = p[i].t, .v = p[i].v - v0 - coef[0] - coef[1] * (1 - exp(-x / tau)) - coef[2] * x };
+        }
+}
+
+/* F of the terms a fit adds (residual sums of squares rss_null without them, rss with them,
+ * res its residuals), divided by the autocorrelation factor of those residuals (a wander of
+ * the floor makes any extra term look needed); that autocorrelation into *ret_acf. */
+static double sat_f(const DetectPoint *res, size_t n, double rss_null, double rss, FloorAcf *ret_acf) {
+        double n_ratio;
+
+        floor_acf_estimate(res, n, ret_acf);
+        n_ratio = floor_acf_variance_factor(ret_acf, n);
+        return (rss_null - rss) / (rss / (double) (n - 4)) / (n_ratio > 1 ? n_ratio : 1);
+}
+
 /* A reference that holds a rise which levelled off -- the warm-up or the cache fill before a
  * leak -- is not wander, but around a straight line it leaves residuals that look like hours
  * of it, and every horizon for 4 horizons' length after it is held back (a 7 %/h leak on a
@@ -615,7 +665,7 @@ static double sat_fit(const DetectPoint *p, size_t n, double span, double tau, b
 #define REF_RISE_TAU_MAX 0.25
 
 static void reference_without_rise(DetectPoint *p, size_t n, FloorAcf *ret) {
-        double span, rss_line, rss = INFINITY, best[3] = { 0 }, best_tau = 0, f, n_ratio, coef[3];
+        double span, rss_line, rss, best[3], best_tau, coef[3];
         FloorAcf acf;
 
         if (n < ACF_MIN_POINTS || !(p[n - 1].t - p[0].t > 0))
@@ -623,30 +673,11 @@ static void reference_without_rise(DetectPoint *p, size_t n, FloorAcf *ret) {
         span = p[n - 1].t - p[0].t;
         /* a rise with a time constant of 100 spans is a straight line */
         rss_line = sat_fit(p, n, span, 100.0, false, coef);
-        for (size_t i = 0; i < SAT_TAUS; i++) {
-                double tau = SAT_TAU_MIN * pow(1e4, (double) i / (SAT_TAUS - 1)), r;
-
-                if (tau > REF_RISE_TAU_MAX)
-                        break;
-                r = sat_fit(p, n, span, tau, true, coef);
-                if (coef[1] > 0 && r < rss) {
-                        rss = r;
-                        memcpy(best, coef, sizeof best);
-                        best_tau = tau;
-                }
-        }
+        rss = sat_best_rise_line(p, n, span, REF_RISE_TAU_MAX, best, &best_tau);
         if (!isfinite(rss) || !(rss > 0) || !(rss < rss_line))
                 return;
-        for (size_t i = 1; i < n; i++) {
-                double x = (p[i].t - p[0].t) / span;
-
-                p[i].v = p[i].v - p[0].v - best[0] - best[1] * (1 - exp(-x / best_tau)) - best[2] * x;
-        }
-        p[0].v = -best[0];
-        floor_acf_estimate(p, n, &acf);
-        n_ratio = floor_acf_variance_factor(&acf, n);
-        f = (rss_line - rss) / (rss / (double) (n - 4)) / (n_ratio > 1 ? n_ratio : 1);
-        if (f >= SAT_F)
+        sat_residuals(p, n, span, best, best_tau, p);
+        if (sat_f(p, n, rss_line, rss, &acf) >= SAT_F)
                 *ret = acf;
 }
 
@@ -717,40 +748,23 @@ static double sat_fit(const DetectPoint *p, size_t n, double span, double tau, b
  * makes any extra term look needed); not by the horizon's, which a line's misfit to the
  * curve inflates. res: room for n points. */
 static void sat_fit_line(const DetectPoint *p, size_t n, DetectPoint *res, Horizon *h) {
-        double span = p[n - 1].t - p[0].t, rss0 = INFINITY, rss1 = INFINITY, best[3] = { 0 }, best_tau = 0, f, n_ratio;
+        double span = p[n - 1].t - p[0].t, rss0 = INFINITY, rss1, best[3], best_tau;
         FloorAcf acf;
 
         if (n < 8 || !(span > 0))
                 return;
         for (size_t i = 0; i < SAT_TAUS; i++) {
                 /* Time constants from SAT_TAU_MIN of the span to 100 spans (almost a line). */
-                double tau = SAT_TAU_MIN * pow(1e4, (double) i / (SAT_TAUS - 1)),
-                       coef[3], r0 = sat_fit(p, n, span, tau, false, coef), r1;
+                double coef[3], r0 = sat_fit(p, n, span, sat_tau(i), false, coef);
 
                 if (r0 < rss0)
                         rss0 = r0;
-                if (tau > SAT_TAU_MAX)
-                        continue;
-                r1 = sat_fit(p, n, span, tau, true, coef);
-                if (coef[1] > 0 && r1 < rss1) {
-                        rss1 = r1;
-                        memcpy(best, coef, sizeof best);
-                        best_tau = tau;
-                }
         }
+        rss1 = sat_best_rise_line(p, n, span, SAT_TAU_MAX, best, &best_tau);
         if (!isfinite(rss1) || !(rss1 > 0) || !(best[2] > 0))
                 return;
-        for (size_t i = 0; i < n; i++) {
-                double x = (p[i].t - p[0].t) / span;
-                res[i] = (DetectPoint) {
-                        .t = p[i].t,
-                        .v = p[i].v - p[0].v - best[0] - best[1] * (1 - exp(-x / best_tau)) - best[2] * x,
-                };
-        }
-        floor_acf_estimate(res, n, &acf);
-        n_ratio = floor_acf_variance_factor(&acf, n);
-        f = (rss0 - rss1) / (rss1 / (double) (n - 4)) / (n_ratio > 1 ? n_ratio : 1);
-        if (!(f >= SAT_F))
+        sat_residuals(p, n, span, best, best_tau, res);
+        if (!(sat_f(res, n, rss0, rss1, &acf) >= SAT_F))
                 return;
         h->sat_line = true;
         h->sat_t0 = p[0].t;
