@@ -1008,11 +1008,7 @@ static bool horizon_sustained(const DetectConfig *c, double current, const Horiz
 /* Is h of a length that may confirm itself on a young process (SELF_MIN_HORIZONS to
  * SELF_MAX_HORIZONS minimum horizons)? */
 static bool horizon_self_length(const DetectConfig *c, const Horizon *h) {
-        /* and min_points points, even where fewer may be judged (ALIAS_MIN_POINTS): minima of
-         * groups of a high-water mark (RSS of a batch worker under an aliased sawtooth) are
-         * perfectly monotone, and 12 of them reach any p-value (the batch_sawtooth scenario
-         * alarmed at 1.7 h of production time on 12-13 grouped points) */
-        return h->points >= c->min_points && h->horizon >= SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9) &&
+        return h->horizon >= SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9) &&
                h->horizon <= SELF_MAX_HORIZONS * c->min_horizon_seconds * (1 + 1e-9);
 }
 

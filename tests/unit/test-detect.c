@@ -447,9 +447,8 @@ END_TEST
  * at a different phase each time, and the floor jumps in patterns that beat with the window.
  * The detector must see that groups of whole periods (8 windows) hold the period's bottom,
  * never call the flat one a leak, and still find 4 %/h on the same background: each group is
- * a period's bottom, so 12 of them (96 min) make a horizon instead of 20 single windows; a
- * young horizon still confirms itself only on 20 (a high-water mark's grouped minima are
- * perfectly monotone): found at 2.0 h, within 2.5 h. */
+ * a period's bottom, so 12 of them (96 min) make a horizon instead of 20 single windows, and
+ * it is found within 2 h (1.6 h; 2.0 h when 20 groups of 8 minutes were asked). */
 static double saw_7min(double t, unsigned *seed) {
         return 600 * MIB * (1 + 0.12 * fmod(t, 420) / 420 + 0.002 * noise(seed));
 }
@@ -464,7 +463,7 @@ START_TEST(test_long_sawtooth_aliasing) {
 
         ck_assert(isnan(run_detector(saw_7min, 24, VERDICT_SUSPECT, &changes)));
         found = run_detector(saw_7min_leak, 8, VERDICT_LEAK, &changes);
-        ck_assert_msg(!isnan(found) && found <= 2.5 * 3600, "found after %.0f s", found);
+        ck_assert_msg(!isnan(found) && found <= 2 * 3600, "found after %.0f s", found);
         ck_assert_uint_le(changes, 2);
 }
 END_TEST
