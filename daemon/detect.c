@@ -78,9 +78,6 @@
 #define SAW_MAX_POINTS 1440
 #define SAW_MIN_STEPS 10
 #define SAW_DROP 0.5
-/* A horizon of such groups needs this many points instead of min_points: each one is a whole
- * period's bottom, not one window's minimum, and 20 groups of 8 min took 2 h 40. */
-#define ALIAS_MIN_POINTS 12
 
 /* A leak on a warm-up or cache that has levelled off (sat_fit_line()): a horizon that
  * decelerates is also fitted with "a rise that levels off, plus a straight line" (a + b (1 -
@@ -928,8 +925,7 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
                 .p_value = 1,
                 .p_self = 1,
         };
-        /* Minima of min_group windows (an aliased sawtooth): ALIAS_MIN_POINTS of them will do. */
-        if (n < (min_group > 1 && c->min_points > ALIAS_MIN_POINTS ? ALIAS_MIN_POINTS : c->min_points) || n < 2)
+        if (n < c->min_points || n < 2)
                 return;
 
         /* The halves split the horizon's time span in the middle. */

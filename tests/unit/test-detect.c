@@ -446,9 +446,9 @@ END_TEST
 /* A GC sawtooth of 12 % with a 7 min period under 60 s windows: window minima catch the ramp
  * at a different phase each time, and the floor jumps in patterns that beat with the window.
  * The detector must see that groups of whole periods (8 windows) hold the period's bottom,
- * never call the flat one a leak, and still find 4 %/h on the same background: each group is
- * a period's bottom, so 12 of them (96 min) make a horizon instead of 20 single windows, and
- * it is found within 2 h (1.6 h; 2.0 h when 20 groups of 8 minutes were asked). */
+ * never call the flat one a leak, and still find 4 %/h on the same background: later than on
+ * a clean floor, since 20 points of 8 minutes take 2 h 40 and their confirmation twice that,
+ * but within 5 h. */
 static double saw_7min(double t, unsigned *seed) {
         return 600 * MIB * (1 + 0.12 * fmod(t, 420) / 420 + 0.002 * noise(seed));
 }
@@ -463,7 +463,7 @@ START_TEST(test_long_sawtooth_aliasing) {
 
         ck_assert(isnan(run_detector(saw_7min, 24, VERDICT_SUSPECT, &changes)));
         found = run_detector(saw_7min_leak, 8, VERDICT_LEAK, &changes);
-        ck_assert_msg(!isnan(found) && found <= 2 * 3600, "found after %.0f s", found);
+        ck_assert_msg(!isnan(found) && found <= 5 * 3600, "found after %.0f s", found);
         ck_assert_uint_le(changes, 2);
 }
 END_TEST
@@ -596,8 +596,9 @@ END_TEST
 /* A leak that starts in an old process (onset at 10 h, 3 %/h of a 500 MiB heap, 0.3 % noise):
  * twice the 2 h horizon holds the flat floor before the onset and grows at half the rate, so
  * the ordinary confirmation waits until the onset is far enough back. The horizon that holds
- * only the growth confirms itself on its own evidence when twice shows a floor that held still
- * before it: found 1.1 h after the onset (1.4 h without that rule). */
+ * only the growth may confirm itself on its own evidence when twice shows a floor that held
+ * still before it: found 1.4 h after the onset. (The rule's gain is on floors whose 2 h
+ * horizon is strong before twice catches up: benchmark series 227, 2.6 -> 1.6 h.) */
 static double onset_10h(double t, unsigned *seed) {
         double leak = t > 10 * 3600 ? 0.03 * (t - 10 * 3600) / 3600 : 0;
 
@@ -623,7 +624,7 @@ START_TEST(test_leak_onset_in_old_process) {
         double found;
 
         found = run_detector(onset_10h, 14, VERDICT_LEAK, &changes);
-        ck_assert_msg(!isnan(found) && found > 10 * 3600 && found <= 11.25 * 3600, "found after %.0f s", found);
+        ck_assert_msg(!isnan(found) && found > 10 * 3600 && found <= 12 * 3600, "found after %.0f s", found);
         ck_assert_uint_le(changes, 2);
         found = run_detector(step_then_leak, 8, VERDICT_LEAK, &changes);
         ck_assert_msg(!isnan(found) && found > 4.1 * 3600 && found <= 6.1 * 3600, "found after %.0f s", found);
