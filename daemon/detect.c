@@ -829,6 +829,20 @@ static bool floor_few_steps(const DetectPoint *p, size_t n) {
 #define SPIKE_SPREAD 6.0
 #define SPIKE_RETURN 0.5
 
+/* How far interior point i (k <= i < n - k) stands above its lower envelope: the higher of the
+ * minima of the k points before it (*ret_left) and the k after it (*ret_right). */
+static double envelope_height(const DetectPoint *p, size_t i, size_t k, double *ret_left, double *ret_right) {
+        double left = INFINITY, right = INFINITY;
+
+        for (size_t j = i - k; j < i; j++)
+                left = fmin(left, p[j].v);
+        for (size_t j = i + 1; j <= i + k; j++)
+                right = fmin(right, p[j].v);
+        *ret_left = left;
+        *ret_right = right;
+        return p[i].v - fmax(left, right);
+}
+
 /* Mark (in flag, or-ed) the spikes of the envelope k points wide; sigma: the noise. */
 static void mark_spikes(const DetectPoint *p, size_t n, size_t k, double sigma, double *buf, bool *flag) {
         double limit, typical;
@@ -836,25 +850,16 @@ static void mark_spikes(const DetectPoint *p, size_t n, size_t k, double sigma, 
 
         /* heights above the envelope, first into buf (for their median), then judged */
         for (size_t i = k; i + k < n; i++) {
-                double left = INFINITY, right = INFINITY;
+                double left, right;
 
-                for (size_t j = i - k; j < i; j++)
-                        left = fmin(left, p[j].v);
-                for (size_t j = i + 1; j <= i + k; j++)
-                        right = fmin(right, p[j].v);
-                buf[inner++] = p[i].v - fmax(left, right);
+                buf[inner++] = envelope_height(p, i, k, &left, &right);
         }
         if (inner == 0)
                 return;
         limit = fmax(SPIKE_SIGMAS * sigma, SPIKE_SPREAD * fmax(0, select_kth(buf, inner, inner / 2)));
         for (size_t i = k; i + k < n; i++) {
-                double left = INFINITY, right = INFINITY, height;
+                double left, right, height = envelope_height(p, i, k, &left, &right);
 
-                for (size_t j = i - k; j < i; j++)
-                        left = fmin(left, p[j].v);
-                for (size_t j = i + 1; j <= i + k; j++)
-                        right = fmin(right, p[j].v);
-                height = p[i].v - fmax(left, right);
                 if (height > limit && fabs(left - right) <= SPIKE_RETURN * height) {
                         flag[i] = true;
                         buf[spikes++] = height;
