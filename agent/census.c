@@ -75,7 +75,8 @@ int hw_request_decode(const uint8_t *payload, size_t size, struct hw_request *re
                 }
                 req.n_types = json_array_size(types);
         }
-        if (req.kind == HW_REQUEST_CHAINS && req.n_types == 0)
+        /* chains without a type: only the largest containers (holders), so it needs them */
+        if (req.kind == HW_REQUEST_CHAINS && req.n_types == 0 && !req.holders)
                 goto finish;
         *ret = req;
         r = 0;

@@ -143,6 +143,12 @@ static json_t *hello_json(const struct hw_agent_identity *id, size_t max_argc) {
                 bad |= set_string(o, "hostname", id->hostname, HW_AGENT_HOSTNAME_MAX, true);
         bad |= json_object_set_new_nocheck(o, "python", py);
         bad |= set_real(o, "interval", id->interval);
+        {
+                json_t *features = json_array();
+
+                bad |= !features || json_array_append_new(features, json_string(HW_FEATURE_HOLDERS_ONLY));
+                bad |= json_object_set_new_nocheck(o, "features", features);
+        }
 
         if (bad) {
                 json_decref(o);

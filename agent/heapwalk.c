@@ -1043,10 +1043,8 @@ int hw_heapwalk_holders(const struct hw_request *req, double deadline, struct hw
                 if (tp)
                         h->targets[h->n_targets++] = tp;
         }
-        if (h->n_targets == 0) {
-                h->complete = true;
-                return 0;
-        }
+        /* Without a type that resolves, the largest containers are still looked for: what
+         * grows may be nothing the collector tracks (a dict of strings). */
         h->n_rows = h->n_targets + 1; /* the last: the largest containers (targets[] NULL) */
         deque = resolve_type("collections.deque");
         st = locate_gc_state(ret_error);
@@ -1072,6 +1070,8 @@ int hw_heapwalk_holders(const struct hw_request *req, double deadline, struct hw
                         if (n < HOLDER_FANOUT_MIN || !trav)
                                 continue;
                         holder_offer(h, h->n_targets, op, (uint64_t) n);
+                        if (h->n_targets == 0)
+                                continue;
                         memset(hc.counts, 0, sizeof(hc.counts));
                         (void) trav(op, holder_visit, &hc);
                         if (hc.late)
@@ -1127,7 +1127,8 @@ static void chains_search(const struct hw_request *req, const struct hw_holders 
                         s.holders_total += h->n[t];
                 }
         }
-        if (resolved == 0) {
+        /* with holders there are the largest containers to report, whatever the types */
+        if (resolved == 0 && !h) {
                 res->error = "none of the types was found";
                 goto compact;
         }

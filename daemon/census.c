@@ -54,6 +54,7 @@ struct ProcessCensus {
         double last_census_request;
         double last_api_request;
         double finding_since; /* the open finding's opening time, 0 without: its baseline stays */
+        bool holders_only;    /* the agent takes a chains request without types */
         double latest_finding_since; /* finding_since when the latest census came in */
         /* After a restart: the stored finding's start and when the history was restored. The
          * replay of the stored floor opens that finding again, at a time near (not exactly at)
@@ -114,6 +115,10 @@ int process_census_api_allow(ProcessCensus *c, double now, double *ret_retry_aft
         return 0;
 }
 
+void process_census_set_holders_only(ProcessCensus *c, bool holders_only) {
+        c->holders_only = holders_only;
+}
+
 int process_census_next_request(ProcessCensus *c, CensusKind kind, double since, double now, CensusRequest *ret) {
         CensusRequest req = { .kind = kind, .budget_ms = census_config.budget_ms, .top = CENSUS_TYPES_MAX };
 
@@ -128,7 +133,12 @@ int process_census_next_request(ProcessCensus *c, CensusKind kind, double since,
                  * (process_census_ingest()). */
                 for (size_t i = 0; i < n && req.n_types < HW_CHAINS_TYPES_MAX; i++)
                         snprintf(req.types[req.n_types++], sizeof req.types[0], "%s", g[i].type);
-                if (req.n_types == 0)
+                /* No type the collector tracks grows, yet the finding is open: what grows may be
+                 * nothing it tracks (a dict of strings, records whose dicts were untracked).
+                 * The largest containers still name it, once their sizes are compared between
+                 * two replies. An agent that does not say it takes such a request would see a
+                 * protocol error in it. */
+                if (req.n_types == 0 && !c->holders_only)
                         return -ENODATA;
                 req.holders = true;
         } else

@@ -140,9 +140,14 @@ bool process_census_due(ProcessCensus *c, double finding_opened_at, double now);
  * *ret_retry_after seconds when too soon. */
 int process_census_api_allow(ProcessCensus *c, double now, double *ret_retry_after);
 
+/* Whether the agent attached now understands a chains request that names no type
+ * (HW_FEATURE_HOLDERS_ONLY, from its HELLO). */
+void process_census_set_holders_only(ProcessCensus *c, bool holders_only);
+
 /* Prepare the next request of a kind (fills id, kind, budget); chains: with the growing types
- * of the latest census (none: -ENODATA), and their holders asked for. Marks it outstanding.
- * Returns 0 or -ENODATA. */
+ * of the latest census, and their holders asked for; with no growing type, the largest
+ * containers alone when the agent understands it (process_census_set_holders_only()), else
+ * -ENODATA. Marks it outstanding. Returns 0 or -ENODATA. */
 int process_census_next_request(ProcessCensus *c, CensusKind kind, double since, double now, CensusRequest *ret);
 
 /* The request could not be sent: it is not outstanding. */

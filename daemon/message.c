@@ -206,6 +206,29 @@ static int decode_argv(json_t *root, char ***ret, char *error, size_t size) {
         return 0;
 }
 
+/* "features": an optional array of at most HW_FEATURES_MAX printable names; the ones this daemon
+ * knows set flags in h, the others are ignored (a later agent's). */
+static int decode_features(json_t *root, HwHello *h, char *error, size_t size) {
+        json_t *v = json_object_get(root, "features"), *item;
+        size_t i;
+        int r;
+
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_array(v))
+                return fail(error, size, "member 'features' must be an array");
+        if (json_array_size(v) > HW_FEATURES_MAX)
+                return fail_bound(error, size, "member 'features' has more than %u entries", HW_FEATURES_MAX);
+        json_array_foreach(v, i, item) {
+                r = check_string(item, "features", HW_FEATURE_NAME_MAX, PRINTABLE, error, size);
+                if (r < 0)
+                        return r;
+                if (strcmp(json_string_value(item), HW_FEATURE_HOLDERS_ONLY) == 0)
+                        h->holders_only = true;
+        }
+        return 0;
+}
+
 int message_decode_hello(const uint8_t *payload, size_t len, HwHello *ret, char *error, size_t size) {
         _cleanup_json_ json_t *root = NULL;
         json_t *py = NULL;
@@ -225,7 +248,8 @@ int message_decode_hello(const uint8_t *payload, size_t len, HwHello *ret, char 
             (r = get_string(root, "service", PRINTABLE, h.service, sizeof h.service, error, size)) < 0 ||
             (r = get_string(root, "hostname", PRINTABLE, h.hostname, sizeof h.hostname, error, size)) < 0 ||
             (r = get_number(root, "interval", false, 0, 86400, &h.interval, error, size)) < 0 ||
-            (r = get_object(root, "python", &py, error, size)) < 0)
+            (r = get_object(root, "python", &py, error, size)) < 0 ||
+            (r = decode_features(root, &h, error, size)) < 0)
                 return r;
         if (py &&
             ((r = get_string(py, "version", PRINTABLE, h.python_version, sizeof h.python_version, error, size)) < 0 ||

@@ -34,6 +34,7 @@ typedef struct HwHello {
         char python_compiler[HW_BUILD_STRING_MAX + 1];
         int64_t python_hexversion;
         double interval; /* seconds; 0 if not sent */
+        bool holders_only; /* "features" has HW_FEATURE_HOLDERS_ONLY */
 } HwHello;
 
 typedef struct HwGcGeneration {

@@ -61,6 +61,13 @@ enum hw_frame_type {
 #define HW_HOLDERS_MAX 12u               /* holders in a reply: per type, and the largest containers */
 #define HW_HOLDERS_ANY "*"               /* a holder's type when it is one of the largest containers */
 
+/* HELLO "features": what an agent understands beyond protocol 1 as first defined, so a daemon
+ * asks an older agent nothing it would take for a protocol error. Unknown names are ignored. */
+#define HW_FEATURES_MAX 16u              /* names in "features" */
+#define HW_FEATURE_NAME_MAX 64u          /* bytes of one name */
+/* a chains request may name no type when it asks for holders: the largest containers only */
+#define HW_FEATURE_HOLDERS_ONLY "chains_holders_only"
+
 struct hw_frame_header {
         uint8_t version;
         uint8_t type;

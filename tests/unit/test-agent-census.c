@@ -50,6 +50,12 @@ START_TEST(test_request_decode) {
         ck_assert(r.holders);
         ck_assert_int_eq(decode("{\"id\": 9, \"kind\": \"chains\", \"types\": [\"dict\"], \"holders\": false}", &r), 0);
         ck_assert(!r.holders);
+        /* no type grows (what grows is nothing the collector tracks): the largest containers */
+        ck_assert_int_eq(decode("{\"id\": 9, \"kind\": \"chains\", \"holders\": true}", &r), 0);
+        ck_assert(r.holders);
+        ck_assert_uint_eq(r.n_types, 0);
+        ck_assert_int_eq(decode("{\"id\": 9, \"kind\": \"chains\", \"types\": [], \"holders\": true}", &r), 0);
+        ck_assert_uint_eq(r.n_types, 0);
 
         /* a kind of a later protocol revision: answered with an error, not a disconnection */
         ck_assert_int_eq(decode("{\"id\": 10, \"kind\": \"profile\"}", &r), 0);
@@ -72,8 +78,9 @@ START_TEST(test_request_bad) {
                 "{\"id\": 1, \"kind\": \"census\", \"top\": 257}",
                 "{\"id\": 1, \"kind\": \"census\", \"slices\": 101}",
                 "{\"id\": 1, \"kind\": \"census\", \"budget_ms\": \"50\"}",
-                "{\"id\": 1, \"kind\": \"chains\"}",                  /* chains without types */
+                "{\"id\": 1, \"kind\": \"chains\"}",                  /* chains without types or holders */
                 "{\"id\": 1, \"kind\": \"chains\", \"types\": []}",
+                "{\"id\": 1, \"kind\": \"chains\", \"types\": [], \"holders\": false}",
                 "{\"id\": 1, \"kind\": \"chains\", \"types\": [\"a\", \"b\", \"c\", \"d\"]}",
                 "{\"id\": 1, \"kind\": \"chains\", \"types\": [\"\"]}",
                 "{\"id\": 1, \"kind\": \"chains\", \"types\": [\"a\\nb\"]}",

@@ -116,6 +116,9 @@ START_TEST(test_hello) {
         ck_assert_str_eq(json_string_value(json_object_get(py, "compiler")), "GCC 12.2.0");
         ck_assert(json_is_real(json_object_get(o, "interval")));
         ck_assert_double_eq(json_real_value(json_object_get(o, "interval")), 1.0);
+        /* what it takes beyond protocol 1 as first defined: a chains request without types */
+        ck_assert(json_is_array(json_object_get(o, "features")));
+        ck_assert_str_eq(json_string_value(json_array_get(json_object_get(o, "features"), 0)), HW_FEATURE_HOLDERS_ONLY);
 
         /* compact: no spaces after separators */
         ck_assert_ptr_null(memmem(frame + HW_FRAME_HEADER_SIZE, size - HW_FRAME_HEADER_SIZE, "\": ", 3));

@@ -393,6 +393,23 @@ START_TEST(test_chain_types_with_holders) {
         ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 200, 301, &req), 0);
         ck_assert_uint_eq(req.n_types, 1);
         ck_assert_str_eq(req.types[0], "dict");
+        process_census_request_failed(c);
+        /* nothing grows (a dict of strings: nothing the collector tracks): an agent that says
+         * it takes a request without types is asked for the largest containers, an older one
+         * nothing (it would take the request for a protocol error) */
+        answer_census(c, 400, 200, 9000);
+        answer_census(c, 500, 200, 9000);
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 400, 501, &req), -ENODATA);
+        process_census_set_holders_only(c, true);
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 400, 501, &req), 0);
+        ck_assert_uint_eq(req.n_types, 0);
+        ck_assert(req.holders);
+        ck_assert_int_eq(message_encode_request(&req, &frame, &len), 0);
+        o = json_loadb((const char *) frame + HW_FRAME_HEADER_SIZE, len - HW_FRAME_HEADER_SIZE, 0, NULL);
+        ck_assert(json_is_true(json_object_get(o, "holders")));
+        ck_assert(json_is_array(json_object_get(o, "types")) && json_array_size(json_object_get(o, "types")) == 0);
+        json_decref(o);
+        free(frame);
         process_census_free(c);
 }
 END_TEST

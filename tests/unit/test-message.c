@@ -30,7 +30,7 @@ static const char hello_json[] =
         " \"argv\": [\"python3\", \"app.py\"], \"service\": \"billing\", \"hostname\": \"web-1\","
         " \"python\": {\"version\": \"3.11.7\", \"implementation\": \"cpython\", \"hexversion\": 51054576,"
         "            \"build\": \"main, Dec 12 2023 10:00:00\", \"compiler\": \"GCC 12.2.0\"},"
-        " \"interval\": 1.0}";
+        " \"interval\": 1.0, \"features\": [\"chains_holders_only\", \"a_later_feature\"]}";
 
 static const char sample_json[] =
         "{\"seq\": 17, \"time\": 1764061251.02,"
@@ -213,6 +213,7 @@ START_TEST(test_hello_full) {
         ck_assert_str_eq(h.python_build, "main, Dec 12 2023 10:00:00");
         ck_assert_str_eq(h.python_compiler, "GCC 12.2.0");
         ck_assert_double_eq(h.interval, 1.0);
+        ck_assert(h.holders_only); /* and the feature it does not know is ignored */
         hw_hello_done(&h);
         ck_assert_ptr_null(h.argv);
         hw_hello_done(&h); /* idempotent */
@@ -236,6 +237,7 @@ START_TEST(test_hello_minimal_defaults) {
         ck_assert_str_eq(h.python_version, "");
         ck_assert_int_eq(h.python_hexversion, 0);
         ck_assert_double_eq(h.interval, 0);
+        ck_assert(!h.holders_only); /* an agent from before "features" */
         hw_hello_done(&h);
 
         /* Optional members sent as null count as absent; an empty argv is an empty list. */
@@ -322,6 +324,11 @@ START_TEST(test_hello_bad_members) {
                 { "argv", "[1]", "argv[]" },
                 { "argv", "[\"python3\", null]", "argv[]" },
                 { "argv", "[[\"nested\"]]", "argv[]" },
+                { "features", "\"chains_holders_only\"", "features" },
+                { "features", "{}", "features" },
+                { "features", "[1]", "features" },
+                { "features", "[null]", "features" },
+                { "features", "[\"chains\\nholders\"]", "features" },
         };
 
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -421,6 +428,37 @@ START_TEST(test_hello_string_bounds) {
                 free(ok);
                 free(bad);
         }
+}
+END_TEST
+
+/* "features": at most HW_FEATURES_MAX names of at most HW_FEATURE_NAME_MAX bytes. */
+START_TEST(test_hello_features_bounds) {
+        json_t *full = json_array(), *over = json_array(), *name_at = json_array(), *name_over = json_array();
+        char *at = repeat('f', HW_FEATURE_NAME_MAX), *too_long = repeat('f', HW_FEATURE_NAME_MAX + 1);
+        char *json;
+
+        for (unsigned i = 0; i < HW_FEATURES_MAX; i++) {
+                json_array_append_new(full, json_string("x"));
+                json_array_append_new(over, json_string("x"));
+        }
+        json_array_append_new(over, json_string(HW_FEATURE_HOLDERS_ONLY));
+        json_array_append_new(name_at, json_string(at));
+        json_array_append_new(name_over, json_string(too_long));
+
+        json = mutate(hello_json, "features", full);
+        check_hello_accepted(json, "16 features");
+        free(json);
+        json = mutate(hello_json, "features", name_at);
+        check_hello_accepted(json, "a feature name of 64 bytes");
+        free(json);
+        json = mutate(hello_json, "features", over);
+        check_hello_over_bound(json, "features", "17 features");
+        free(json);
+        json = mutate(hello_json, "features", name_over);
+        check_hello_over_bound(json, "features", "a feature name of 65 bytes");
+        free(json);
+        free(at);
+        free(too_long);
 }
 END_TEST
 
@@ -1080,6 +1118,7 @@ static Suite *message_suite(void) {
         tcase_add_test(tc, test_hello_boundaries_accepted);
         tcase_add_test(tc, test_hello_string_bounds);
         tcase_add_test(tc, test_hello_argv_bounds);
+        tcase_add_test(tc, test_hello_features_bounds);
         tcase_add_test(tc, test_hello_embedded_nul);
         tcase_add_test(tc, test_hello_error_buffer);
         tcase_add_test(tc, test_hello_respects_length);
