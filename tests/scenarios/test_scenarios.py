@@ -357,6 +357,23 @@ class Run:
             late = missing()
         if late:
             sys.stderr.write("evidence: no referrer chain after %.0f s more for %s\n" % (EVIDENCE_GRACE, late))
+            for s in self.scenarios:
+                if s.name in late:
+                    self._print_census(s)
+
+    def _print_census(self, s):
+        """What the daemon knows of s's censuses and chain searches: why a chain is missing."""
+        status, doc = self._get_json("/api/v1/processes/%s/census" % s.process["id"])
+        if status != 200:
+            sys.stderr.write("census of %s: HTTP %s\n" % (s.name, status))
+            return
+        digest = {k: doc.get(k) for k in ("chains_time", "chains_search_complete", "pending", "requests_total",
+                                          "errors_total", "timeouts_total", "last_error", "baseline_time")}
+        digest["censuses"] = [(round(c.get("time", 0) - s.process["started_at"], 1), c.get("complete"),
+                               c.get("slices")) for c in doc.get("censuses") or []]
+        digest["growing"] = [(g["type"], g["count_growth"]) for g in (doc.get("growing") or [])[:5]]
+        digest["chains"] = [(c.get("chain"), c.get("holds"), c.get("holds_growth")) for c in doc.get("chains") or []]
+        sys.stderr.write("census of %s: %s\n" % (s.name, json.dumps(digest)))
 
     def _snapshot(self):
         """The state at the end, with every program still running."""
