@@ -115,6 +115,13 @@ int process_census_api_allow(ProcessCensus *c, double now, double *ret_retry_aft
         return 0;
 }
 
+static size_t baseline_index(const ProcessCensus *c, double since);
+
+/* Is there a census after the baseline, i.e. has growth been looked for? */
+static bool census_compared(const ProcessCensus *c, double since) {
+        return c->n >= 2 && baseline_index(c, since) + 1 < c->n;
+}
+
 void process_census_set_holders_only(ProcessCensus *c, bool holders_only) {
         c->holders_only = holders_only;
 }
@@ -133,12 +140,12 @@ int process_census_next_request(ProcessCensus *c, CensusKind kind, double since,
                  * (process_census_ingest()). */
                 for (size_t i = 0; i < n && req.n_types < HW_CHAINS_TYPES_MAX; i++)
                         snprintf(req.types[req.n_types++], sizeof req.types[0], "%s", g[i].type);
-                /* No type the collector tracks grows, yet the finding is open: what grows may be
+                /* No type the collector tracks grew between two censuses: what grows may be
                  * nothing it tracks (a dict of strings, records whose dicts were untracked).
                  * The largest containers still name it, once their sizes are compared between
                  * two replies. An agent that does not say it takes such a request would see a
-                 * protocol error in it. */
-                if (req.n_types == 0 && !c->holders_only)
+                 * protocol error in it. (After one census nothing is known to grow or not.) */
+                if (req.n_types == 0 && (!c->holders_only || !census_compared(c, since)))
                         return -ENODATA;
                 req.holders = true;
         } else

@@ -397,8 +397,12 @@ START_TEST(test_chain_types_with_holders) {
         /* nothing grows (a dict of strings: nothing the collector tracks): an agent that says
          * it takes a request without types is asked for the largest containers, an older one
          * nothing (it would take the request for a protocol error) */
+        process_census_set_holders_only(c, true);
         answer_census(c, 400, 200, 9000);
+        /* one census since the baseline (t = 400): nothing known to grow or not yet */
+        ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 400, 401, &req), -ENODATA);
         answer_census(c, 500, 200, 9000);
+        process_census_set_holders_only(c, false);
         ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 400, 501, &req), -ENODATA);
         process_census_set_holders_only(c, true);
         ck_assert_int_eq(process_census_next_request(c, CENSUS_KIND_CHAINS, 400, 501, &req), 0);
