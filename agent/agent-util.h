@@ -3,7 +3,7 @@
  * Small header-only helpers for the agent's plain-C files: clocks, scope-bound cleanup and
  * fd handling. The agent shares nothing with the daemon but include/heapwatch/, so it keeps
  * its own few lines of what lib/macro.h offers the daemon. Include this first in every agent
- * .c file except module.c (which must include Python.h first): it sets _GNU_SOURCE.
+ * .c file except those that include Python.h, which must come first: it sets _GNU_SOURCE.
  */
 #pragma once
 

@@ -5,7 +5,7 @@
  * way), the table of sampled allocations still alive with the small filter in front of it that
  * makes the common free() a single load from an L1-resident bitmap, the interned stacks and
  * their per-site estimates, and the "heap" report member (docs/protocol.md). No Python here:
- * module.c wraps the interpreter's allocators, captures the Python stack on a sample and hands
+ * memhooks.c wraps the interpreter's allocators, captures the Python stack on a sample and hands
  * it over as plain strings, so Check tests drive all of this without an interpreter.
  *
  * Estimates are unbiased: an allocation of s bytes is sampled with probability
@@ -37,7 +37,7 @@
 #define HW_HEAPPROF_SITES_MAX 256
 #define HW_HEAPPROF_FILTER_BITS 16 /* 64 Ki filter slots */
 
-/* One frame as module.c captured it: borrowed strings (not NUL-terminated), copied by
+/* One frame as memhooks.c captured it: borrowed strings (not NUL-terminated), copied by
  * hw_heapprof_record(). */
 struct hw_heapprof_frame {
         const char *file;

@@ -2,8 +2,8 @@
 /*
  * The Python half of the object census and referrer chains: walking the interpreter's lists
  * of GC-tracked objects and following references with tp_traverse, inside a time budget.
- * Only module.c and heapwalk.c include Python.h; the counting, chain text and the wire format
- * are in census.c.
+ * Only module.c, memhooks.c and heapwalk.c include Python.h; the counting, chain text and the
+ * wire format are in census.c.
  *
  * Every function here must be called with the GIL held and returns with it held; none of them
  * runs Python code while holding pointers to objects it does not own (no allocation of GC

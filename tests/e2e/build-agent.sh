@@ -57,6 +57,7 @@ ${CC:-cc} ${CFLAGS:--O2 -g} ${HW_AGENT_CFLAGS:-} \
         -shared -fPIC -fvisibility=hidden -pthread \
         -I"$SRCDIR/include" -I"$SRCDIR/agent" -isystem "$inc" ${platinc:+-isystem "$platinc"} $jansson_cflags \
         "$SRCDIR/agent/module.c" \
+        "$SRCDIR/agent/memhooks.c" \
         "$SRCDIR/agent/agent-sample.c" \
         "$SRCDIR/agent/procstat.c" \
         "$SRCDIR/agent/encode.c" \

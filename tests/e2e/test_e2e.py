@@ -604,7 +604,7 @@ class E2E(DaemonTestCase):
 
     def check_heap_small_objects(self, env):
         # Small blocks are pymalloc's; over pymalloc the agent leaves their frees to pymalloc and
-        # sees a sampled block's free in the raw domain (agent/module.c). Every one must be seen:
+        # sees a sampled block's free in the raw domain (agent/memhooks.c). Every one must be seen:
         # the churning site must not look retained, and the kept site must vanish when dropped.
         t = self.start_target("heapsites.py", args=["small"], env=dict(env, HEAPWATCH_SAMPLE_BYTES="512"))
         st = t.wait_state(lambda s: s.get("phase") == "ready", "the small objects to be made")

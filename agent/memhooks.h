@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent's hooks in the interpreter's memory allocators: a pass-through wrapper around
+ * pymalloc's arena allocator that counts arenas, and the heap profiler's wrappers of the
+ * allocator domains, which capture the Python stack of sampled allocations into
+ * hw_memhooks_profile (heapprof.c keeps and reports it). module.c decides when they are in the
+ * chain. Every function here is called with the GIL held, except hw_arena_hooks_read() (atomic
+ * counters) and hw_heap_hooks_after_fork_child() (in a fork child, single-threaded).
+ *
+ * Putting a hook in and taking it out are safe whatever else wraps the same allocators: a hook
+ * someone wrapped since stays in the chain and only passes through.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "heapprof.h"
+
+/* What the heap profiler's wrappers record: the live sampled blocks by stack. Initialised once
+ * per process (hw_heapprof_init()); its lock is taken across fork() by module.c. */
+extern struct hw_heapprof hw_memhooks_profile;
+
+/* Count pymalloc's arena allocations and frees from now on (counters reset). */
+void hw_arena_hooks_install(void);
+/* Stop counting; the original arena allocator comes back where it can. */
+void hw_arena_hooks_restore(void);
+/* The counters since hw_arena_hooks_install() and the size of the latest arena (0: none yet).
+ * Returns false, and leaves the outputs alone, when not counting. */
+bool hw_arena_hooks_read(uint64_t *ret_allocs, uint64_t *ret_frees, uint64_t *ret_size);
+
+/* Profile the heap: about one allocation per sample_bytes allocated is recorded with up to
+ * stack_depth frames. sample_bytes 0: profiling off (as hw_heap_hooks_restore()). */
+void hw_heap_hooks_install(uint64_t sample_bytes, unsigned stack_depth);
+/* Stop profiling and forget every sample; the original allocators come back where they can. */
+void hw_heap_hooks_restore(unsigned stack_depth);
+/* Whether a heap profiler wrapper is in an allocator chain. */
+bool hw_heap_hooks_in_chain(void);
+/* In a fork child: the parent's samples describe the parent, and a sample being recorded at
+ * the fork belongs to a thread the child does not have. */
+void hw_heap_hooks_after_fork_child(void);
