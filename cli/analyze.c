@@ -829,7 +829,7 @@ int analyze_trace_line(FILE *f, const char *label, double start, double now, dou
         for (size_t i = 0; i < n; i++) {
                 fprintf(f, " | %.0fm %s", h[i].horizon / 60, leak_verdict_to_string(h[i].verdict));
                 if (h[i].points > 0)
-                        fprintf(f, " p %.1e %+.2f%%/h [%+.2f, %+.2f] halves %+.2f/%+.2f", h[i].p_value,
+                        fprintf(f, " p %.1e (own %.1e) %+.2f%%/h [%+.2f, %+.2f] halves %+.2f/%+.2f", h[i].p_value, h[i].p_self,
                                 percent_per_hour(h[i].slope, current), percent_per_hour(h[i].slope_low, current),
                                 percent_per_hour(h[i].slope_high, current),
                                 percent_per_hour(h[i].older_slope, current),

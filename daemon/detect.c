@@ -1191,6 +1191,7 @@ static void trace_horizons(DetectTraceFn trace, void *userdata, double now, doub
                         .verdict = hs[i].verdict,
                         .reason = hs[i].reason ? hs[i].reason : "",
                         .p_value = hs[i].p_value,
+                        .p_self = hs[i].p_self,
                         .slope = hs[i].whole.slope,
                         .slope_low = hs[i].whole.low,
                         .slope_high = hs[i].whole.high,

@@ -93,6 +93,8 @@ typedef struct DetectHorizonTrace {
         LeakVerdict verdict;
         const char *reason;      /* static text */
         double p_value;          /* Mann-Kendall, one-sided, with the autocorrelation weighed in */
+        double p_self;           /* the same with the horizon's own autocorrelation weighed in too
+                                  * (what a self-confirmation asks, docs/detection.md step 7) */
         double slope, slope_low, slope_high; /* Theil-Sen and its 95 % interval, units per second */
         double older_slope, newer_slope;     /* the two halves' Theil-Sen slopes */
 } DetectHorizonTrace;

@@ -486,7 +486,7 @@ START_TEST(test_analyze_trace) {
         FILE *f;
         DetectHorizonTrace h[2] = {
                 { .horizon = 1800, .points = 30, .verdict = VERDICT_NONE, .reason = "no significant trend",
-                  .p_value = 0.25, .slope = 1000.0 / 3600, .slope_low = -1000.0 / 3600, .slope_high = 3000.0 / 3600,
+                  .p_value = 0.25, .p_self = 0.5, .slope = 1000.0 / 3600, .slope_low = -1000.0 / 3600, .slope_high = 3000.0 / 3600,
                   .older_slope = 2000.0 / 3600, .newer_slope = 0 },
                 { .horizon = 3600, .points = 0, .verdict = VERDICT_NONE, .reason = "not enough data" },
         };
@@ -504,7 +504,7 @@ START_TEST(test_analyze_trace) {
         ck_assert_ptr_nonnull(f);
         ck_assert_int_eq(analyze_trace_line(f, "rss{pod=\"a\"}", 1000, 1000 + 5400, 100000, h, 2), 0);
         fclose(f);
-        ck_assert_str_eq(line, "trace rss{pod=\"a\"} +1.50h floor 100000: | 30m none p 2.5e-01 +1.00%/h [-1.00, +3.00] "
+        ck_assert_str_eq(line, "trace rss{pod=\"a\"} +1.50h floor 100000: | 30m none p 2.5e-01 (own 5.0e-01) +1.00%/h [-1.00, +3.00] "
                                "halves +2.00/+0.00 (no significant trend) | 60m none (not enough data)\n");
 }
 END_TEST
