@@ -75,7 +75,6 @@ struct Connection {
         Process *process;         /* NULL until HELLO */
         ExitReason goodbye;       /* set by GOODBYE: how the process ended */
         bool stacks_lost;           /* a heap report's stacks did not reach the profile */
-        bool holders_only;          /* HELLO "features": chains requests may name no type */
         uint64_t stacks_asked_usec; /* monotonic, last RESEND_STACKS (0: never) */
 };
 
@@ -296,7 +295,6 @@ static int handle_hello(Connection *c) {
 
         p->owner = c;
         c->process = p;
-        c->holders_only = p->hello.holders_only;
         persist_attach(s->registry, p);
         c->hello_timer = sd_event_source_disable_unref(c->hello_timer);
         arm_idle_timer(c);
@@ -437,7 +435,8 @@ static int census_send(Process *p, CensusKind kind, double since, double now) {
         r = process_census_ensure(&p->census);
         if (r < 0)
                 return r;
-        process_census_set_holders_only(p->census, c->holders_only);
+        /* p->hello is the attached agent's, refreshed at every HELLO */
+        process_census_set_holders_only(p->census, p->hello.holders_only);
         r = process_census_next_request(p->census, kind, since, now, &req);
         if (r < 0)
                 return r;

@@ -63,7 +63,7 @@
  * largest 68 % of the rise; the leaks whose RSS floor holds still between most points,
  * leak_sawtooth 17-34 rises and 51-66 %, frag_growing_batches (fewer still points: rule not
  * applied) 34-68 rises. The rule first guarded the self-confirmation of young processes
- * only; a CI run (and 1 of 6 copies of batch_sawtooth on a loaded machine) then alarmed the
+ * only; a CI run (and 1 of 14 copies of batch_sawtooth on a loaded machine) then alarmed the
  * ordinary way: a 1 h horizon, one +3.5 MB step and a little creep, confirmed by the 2 h
  * horizon that was the process's whole history. */
 #define STEP_MIN_RISES 12
