@@ -85,16 +85,17 @@
 #define SAW_DROP 0.5
 
 /* A leak on a warm-up or cache that has levelled off (sat_fit_line()): a horizon that
- * decelerates is also fitted with "a rise that levels off, plus a straight line" (a + b (1 -
- * exp(-x / tau)) + c x) against the rise alone (the best tau of SAT_TAUS, up to a line), and
+ * decelerates is also fitted with "a rise that levels off, plus a straight line" (a + b r(x)
+ * + c x, r an exponential approach or a rise that ends: Rise below) against the rise alone
+ * (the best of rise_grid(), refined; up to a line), and
  * its veto on a shorter horizon is lifted when the line is needed (the F statistic of c,
  * divided by the autocorrelation factor of the fit's own residuals, is at least SAT_F: about
  * 5 standard errors, as every decelerating horizon of every evaluation is asked), the line is
  * of practical size and grows at least at CONFIRM_RATIO of the shorter horizon's rate, and
  * the rise has levelled off before the shorter horizon begins (what is left of it there is
  * below SAT_LEFT of the line's rise over the shorter horizon). The rise may take at most
- * SAT_TAU_MAX of the horizon's span as time constant: one that does not level off inside the
- * horizon is not "finished". */
+ * SAT_TAU_MAX of the horizon's span as time constant (or end by 3 SAT_TAU_MAX, within the
+ * span: rise_finished()): one that does not level off inside the horizon is not "finished". */
 #define SAT_TAUS 24
 #define SAT_TAU_MIN 0.01
 #define SAT_TAU_MAX 0.5
@@ -468,6 +469,41 @@ typedef struct Scratch {
         bool flag[REF_FACTOR * DETECT_MAX_POINTS];
 } Scratch;
 
+/* "A rise that levels off", in one of two shapes with a time scale s (a share of the span
+ * while fitting, seconds once stored in a Horizon):
+ *  - RISE_EXP: 1 - exp(-x / s), an exponential approach (a warm-up, keys drawn at random
+ *    into a cache: fewer and fewer are new);
+ *  - RISE_ENDS: 1 - (1 - min(x / s, 1))^2, growth that slows down steadily and *ends* at s
+ *    (a bounded cache reaching its size, a pool reaching its maximum). An exponential fits
+ *    its end badly: the kink leaves residuals that look like wander for hours and a misfit
+ *    that looks like a line, so a leak after a filled cache waited hours (series 297 of
+ *    the benchmark: 4.2 h for 4.3 %/h starting an hour after its cache was full). */
+typedef enum RiseShape {
+        RISE_EXP,
+        RISE_ENDS,
+        _RISE_SHAPE_MAX,
+} RiseShape;
+
+typedef struct Rise {
+        RiseShape shape;
+        double s;
+} Rise;
+
+/* The rise at x (same unit as r.s), 0 at x = 0, rising to 1. */
+static double rise_at(Rise r, double x) {
+        double u;
+
+        if (r.shape == RISE_EXP)
+                return 1 - exp(-x / r.s);
+        u = x < r.s ? 1 - x / r.s : 0;
+        return 1 - u * u;
+}
+
+/* What is left of the rise at x, as a share of its height. */
+static double rise_left(Rise r, double x) {
+        return 1 - rise_at(r, x);
+}
+
 typedef struct Horizon {
         double horizon;
         double since;
@@ -483,7 +519,8 @@ typedef struct Horizon {
          * alone (sat_line), with the rise's start, height and time constant, and the line's
          * slope (bytes/s). */
         bool sat_line;
-        double sat_t0, sat_b, sat_tau, sat_c;
+        double sat_t0, sat_b, sat_c;
+        Rise sat_rise; /* its shape and time scale, in seconds */
         /* The floor held still between most points and rose in a few steps only (see
          * STEP_MIN_RISES): not a leak on this horizon. */
         bool few_steps;
@@ -601,44 +638,147 @@ static void destep(DetectPoint *p, size_t n, double *buf) {
  * times the horizon's length, at the horizon's resolution (groups of `group` points): how
  * much the floor wanders on its own, measured where the growth under test is not. */
 static size_t drop_spikes(const DetectConfig *c, DetectPoint *p, size_t n, double *buf, bool *flag);
-static double sat_fit(const DetectPoint *p, size_t n, double span, double tau, bool with_line, double coef[3]);
+static double sat_fit(const DetectPoint *p, size_t n, double span, Rise rise, bool with_line, double coef[3]);
 
 /* The i-th of the SAT_TAUS time constants tried, as a share of the span: SAT_TAU_MIN to 100. */
 static double sat_tau(size_t i) {
         return SAT_TAU_MIN * pow(1e4, (double) i / (SAT_TAUS - 1));
 }
 
-/* The best fit of "a rise that levels off plus a line" (b > 0) over the time constants up to
- * tau_max of the span: its residual sum of squares (INFINITY: none), coefficients into best
- * and time constant (share of the span) into *ret_tau. */
-static double sat_best_rise_line(const DetectPoint *p, size_t n, double span, double tau_max, double best[3],
-                                 double *ret_tau) {
+/* The rises tried, as shares of the span (i from 0 while it returns true): the SAT_TAUS time
+ * constants of RISE_EXP, then RISE_ENDS ending at every 1/RISE_ENDS_STEPS of the span up to
+ * twice the span, then at RISE_ENDS_FAR more ends growing geometrically up to 100 spans (an
+ * end beyond the span: still slowing down when the points end). Where a cache ends matters to
+ * the fit (the kink): hence a linear grid, finer than the time constants' one, at the spans
+ * that count. The far ends matter too: over the span, a rise ending at s is a concave
+ * parabola with its top at s, and "a rise that ended, plus a line" is any concave parabola;
+ * the rise alone must be as free, or a curve with its top far away (the tail of a slow
+ * warm-up) would need "the line" against a rise alone that cannot bend that little. */
+#define RISE_ENDS_STEPS 8
+#define RISE_ENDS_FAR 8
+
+static bool rise_grid(size_t i, Rise *ret) {
+        if (i < SAT_TAUS) {
+                *ret = (Rise) { RISE_EXP, sat_tau(i) };
+                return true;
+        }
+        i -= SAT_TAUS;
+        if (i < 2 * RISE_ENDS_STEPS) {
+                *ret = (Rise) { RISE_ENDS, (double) (i + 1) / RISE_ENDS_STEPS };
+                return true;
+        }
+        i -= 2 * RISE_ENDS_STEPS;
+        if (i >= RISE_ENDS_FAR)
+                return false;
+        *ret = (Rise) { RISE_ENDS, 2 * pow(50.0, (double) (i + 1) / RISE_ENDS_FAR) };
+        return true;
+}
+
+/* Has the rise levelled off within the span, by the measure of a time constant of at most
+ * tau_max spans? An exponential with tau_max spans has 95 % of its rise behind it at 3
+ * tau_max, so a rise that ends does so by 3 tau_max, and within the span. */
+static bool rise_finished(Rise r, double tau_max) {
+        return r.shape == RISE_EXP ? r.s <= tau_max : r.s <= fmin(1.0, 3 * tau_max);
+}
+
+/* The best fit of "a rise that levels off" (b > 0; any b without the line), plus a line with_line, over the rises of
+ * rise_grid() that have levelled off within tau_max (INFINITY: any rise): its residual sum of
+ * squares (INFINITY: none), coefficients into best and rise into *ret_rise. The best grid
+ * rise of each shape is then refined between its grid neighbours (golden section on log s,
+ * RISE_REFINE steps): with low noise a time scale 20 % off the true one (the grid's step)
+ * leaves a misfit that a line on top of another shape explains "significantly" -- the
+ * exponential warm-up of 61 min over a 90 min history took "a rise that ends, plus a line"
+ * at F 34 against the nearest grid exponential alone. */
+#define RISE_REFINE 24
+
+static double sat_fit_rise(const DetectPoint *p, size_t n, double span, Rise rise, bool with_line, double coef[3]) {
+        double r = sat_fit(p, n, span, rise, with_line, coef);
+
+        /* without the line, the null hypothesis: any sign */
+        return coef[1] > 0 || !with_line ? r : INFINITY;
+}
+
+static double sat_best_rise(const DetectPoint *p, size_t n, double span, bool with_line, double tau_max,
+                            double best[3], Rise *ret_rise) {
         double rss = INFINITY;
+        Rise rise;
 
         best[0] = best[1] = best[2] = 0;
-        *ret_tau = 0;
-        for (size_t i = 0; i < SAT_TAUS && sat_tau(i) <= tau_max; i++) {
-                double coef[3], r = sat_fit(p, n, span, sat_tau(i), true, coef);
+        *ret_rise = (Rise) { RISE_EXP, 0 };
+        for (RiseShape shape = 0; shape < _RISE_SHAPE_MAX; shape++) {
+                double lo = 0, hi = 0, grid_rss = INFINITY, coef[3], prev = 0, g = (sqrt(5) - 1) / 2;
+                Rise at = { shape, 0 };
+                bool found = false;
 
-                if (coef[1] > 0 && r < rss) {
-                        rss = r;
-                        memcpy(best, coef, 3 * sizeof best[0]);
-                        *ret_tau = sat_tau(i);
+                /* the best of the grid, and its neighbours as the bracket */
+                for (size_t i = 0; rise_grid(i, &rise); i++) {
+                        double r;
+
+                        if (rise.shape != shape || !rise_finished(rise, tau_max))
+                                continue;
+                        if (found && hi == 0)
+                                hi = rise.s;
+                        r = sat_fit_rise(p, n, span, rise, with_line, coef);
+                        if (r < grid_rss) {
+                                grid_rss = r;
+                                at = rise;
+                                lo = prev > 0 ? prev : rise.s;
+                                hi = 0;
+                                found = true;
+                        }
+                        prev = rise.s;
+                }
+                if (!found)
+                        continue;
+                if (hi == 0)
+                        hi = at.s;
+                /* golden section on log s over [lo, hi]; the grid point is kept if better */
+                {
+                        double a = log(lo), b = log(hi), x1 = b - g * (b - a), x2 = a + g * (b - a), f1, f2;
+
+                        f1 = sat_fit_rise(p, n, span, (Rise) { shape, exp(x1) }, with_line, coef);
+                        f2 = sat_fit_rise(p, n, span, (Rise) { shape, exp(x2) }, with_line, coef);
+                        for (unsigned k = 0; k < RISE_REFINE && b - a > 1e-6; k++) {
+                                if (f1 <= f2) {
+                                        b = x2;
+                                        x2 = x1;
+                                        f2 = f1;
+                                        x1 = b - g * (b - a);
+                                        f1 = sat_fit_rise(p, n, span, (Rise) { shape, exp(x1) }, with_line, coef);
+                                } else {
+                                        a = x1;
+                                        x1 = x2;
+                                        f1 = f2;
+                                        x2 = a + g * (b - a);
+                                        f2 = sat_fit_rise(p, n, span, (Rise) { shape, exp(x2) }, with_line, coef);
+                                }
+                        }
+                        if (fmin(f1, f2) < grid_rss)
+                                at.s = exp(f1 <= f2 ? x1 : x2);
+                }
+                {
+                        double r = sat_fit_rise(p, n, span, at, with_line, coef);
+
+                        if (r < rss) {
+                                rss = r;
+                                memcpy(best, coef, 3 * sizeof best[0]);
+                                *ret_rise = at;
+                        }
                 }
         }
         return rss;
 }
 
-/* The residuals of the points around a fit (sat_fit()'s coefficients and tau) into out, which
+/* The residuals of the points around a fit (sat_fit()'s coefficients and rise) into out, which
  * may be p itself. */
-static void sat_residuals(const DetectPoint *p, size_t n, double span, const double coef[3], double tau,
+static void sat_residuals(const DetectPoint *p, size_t n, double span, const double coef[3], Rise rise,
                           DetectPoint *out) {
         double t0 = p[0].t, v0 = p[0].v;
 
         for (size_t i = 0; i < n; i++) {
                 double x = (p[i].t - t0) / span;
 
-                out[i] = (DetectPoint) { .t = p[i].t, .v = p[i].v - v0 - coef[0] - coef[1] * (1 - exp(-x / tau)) - coef[2] * x };
+                out[i] = (DetectPoint) { .t = p[i].t, .v = p[i].v - v0 - coef[0] - coef[1] * rise_at(rise, x) - coef[2] * x };
         }
 }
 
@@ -667,18 +807,19 @@ static double sat_f(const DetectPoint *res, size_t n, double rss_null, double rs
 #define REF_RISE_TAU_MAX 0.25
 
 static void reference_without_rise(DetectPoint *p, size_t n, FloorAcf *ret) {
-        double span, rss_line, rss, best[3], best_tau, coef[3];
+        double span, rss_line, rss, best[3], coef[3];
+        Rise best_rise;
         FloorAcf acf;
 
         if (n < ACF_MIN_POINTS || !(p[n - 1].t - p[0].t > 0))
                 return;
         span = p[n - 1].t - p[0].t;
         /* a rise with a time constant of 100 spans is a straight line */
-        rss_line = sat_fit(p, n, span, 100.0, false, coef);
-        rss = sat_best_rise_line(p, n, span, REF_RISE_TAU_MAX, best, &best_tau);
+        rss_line = sat_fit(p, n, span, (Rise) { RISE_EXP, 100.0 }, false, coef);
+        rss = sat_best_rise(p, n, span, true, REF_RISE_TAU_MAX, best, &best_rise);
         if (!isfinite(rss) || !(rss > 0) || !(rss < rss_line))
                 return;
-        sat_residuals(p, n, span, best, best_tau, p);
+        sat_residuals(p, n, span, best, best_rise, p);
         if (sat_f(p, n, rss_line, rss, &acf) >= SAT_F)
                 *ret = acf;
 }
@@ -696,15 +837,15 @@ static void reference_acf(const DetectConfig *c, const Points *p, size_t lo, siz
         reference_without_rise(s->ref, n, ret);
 }
 
-/* Least squares of the points on 1, 1 - exp(-x / tau) and, with_line, x (x: time since the
+/* Least squares of the points on 1, rise_at(rise, x) and, with_line, x (x: time since the
  * first point over span); coef gets a, b, c. Returns the residual sum of squares, INFINITY
  * when the system is singular. Values are taken relative to the first point's. */
-static double sat_fit(const DetectPoint *p, size_t n, double span, double tau, bool with_line, double coef[3]) {
+static double sat_fit(const DetectPoint *p, size_t n, double span, Rise rise, bool with_line, double coef[3]) {
         size_t k = with_line ? 3 : 2;
         double m[3][4] = { { 0 } }, rss = 0;
 
         for (size_t i = 0; i < n; i++) {
-                double x = (p[i].t - p[0].t) / span, row[3] = { 1, 1 - exp(-x / tau), x }, v = p[i].v - p[0].v;
+                double x = (p[i].t - p[0].t) / span, row[3] = { 1, rise_at(rise, x), x }, v = p[i].v - p[0].v;
                 for (size_t r = 0; r < k; r++) {
                         for (size_t q = 0; q < k; q++)
                                 m[r][q] += row[r] * row[q];
@@ -738,7 +879,7 @@ static double sat_fit(const DetectPoint *p, size_t n, double span, double tau, b
                 coef[r] = m[r][3] / m[r][r];
         for (size_t i = 0; i < n; i++) {
                 double x = (p[i].t - p[0].t) / span,
-                       e = p[i].v - p[0].v - coef[0] - coef[1] * (1 - exp(-x / tau)) - coef[2] * x;
+                       e = p[i].v - p[0].v - coef[0] - coef[1] * rise_at(rise, x) - coef[2] * x;
                 rss += e * e;
         }
         return rss;
@@ -750,28 +891,24 @@ static double sat_fit(const DetectPoint *p, size_t n, double span, double tau, b
  * makes any extra term look needed); not by the horizon's, which a line's misfit to the
  * curve inflates. res: room for n points. */
 static void sat_fit_line(const DetectPoint *p, size_t n, DetectPoint *res, Horizon *h) {
-        double span = p[n - 1].t - p[0].t, rss0 = INFINITY, rss1, best[3], best_tau;
+        double span = p[n - 1].t - p[0].t, rss0, rss1, best[3], coef[3];
+        Rise rise, best_rise;
         FloorAcf acf;
 
         if (n < 8 || !(span > 0))
                 return;
-        for (size_t i = 0; i < SAT_TAUS; i++) {
-                /* Time constants from SAT_TAU_MIN of the span to 100 spans (almost a line). */
-                double coef[3], r0 = sat_fit(p, n, span, sat_tau(i), false, coef);
-
-                if (r0 < rss0)
-                        rss0 = r0;
-        }
-        rss1 = sat_best_rise_line(p, n, span, SAT_TAU_MAX, best, &best_tau);
+        /* Every rise, finished or not (up to 100 spans: almost a line). */
+        rss0 = sat_best_rise(p, n, span, false, INFINITY, coef, &rise);
+        rss1 = sat_best_rise(p, n, span, true, SAT_TAU_MAX, best, &best_rise);
         if (!isfinite(rss1) || !(rss1 > 0) || !(best[2] > 0))
                 return;
-        sat_residuals(p, n, span, best, best_tau, res);
+        sat_residuals(p, n, span, best, best_rise, res);
         if (!(sat_f(res, n, rss0, rss1, &acf) >= SAT_F))
                 return;
         h->sat_line = true;
         h->sat_t0 = p[0].t;
         h->sat_b = best[1];
-        h->sat_tau = best_tau * span;
+        h->sat_rise = (Rise) { best_rise.shape, best_rise.s * span };
         h->sat_c = best[2] / span;
 }
 
@@ -1060,7 +1197,7 @@ static bool horizon_young_sat(const DetectConfig *c, double current, const Horiz
             h->sat_c * 3600 < practical_size(c, current) || h->sat_c < CONFIRM_RATIO * h->second.slope ||
             !(h->second.low > 0))
                 return false;
-        left = h->sat_b * exp(-(mid - h->sat_t0) / h->sat_tau);
+        left = h->sat_b * rise_left(h->sat_rise, mid - h->sat_t0);
         line = h->sat_c * (end - mid);
         return left <= SAT_LEFT * line;
 }
@@ -1075,7 +1212,7 @@ static bool sat_line_explains(const DetectConfig *c, double current, const Horiz
             j->sat_c < CONFIRM_RATIO * h->whole.slope)
                 return false;
         /* What is left of the rise when h begins, against the line's rise over h. */
-        left = j->sat_b * exp(-(h->since - j->sat_t0) / j->sat_tau);
+        left = j->sat_b * rise_left(j->sat_rise, h->since - j->sat_t0);
         line = j->sat_c * (end - h->since);
         return left <= SAT_LEFT * line;
 }
@@ -1138,7 +1275,7 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
                 newer.horizon = h->horizon / 2;
                 newer.whole = h->second;
         }
-        for (size_t j = i + 1; j < nh && hs[j].horizon <= LOOKBACK_FACTOR * h->horizon; j++)
+        for (size_t j = i + 1; j < nh && hs[j].horizon <= LOOKBACK_FACTOR * h->horizon * (1 + 1e-9); j++)
                 if (hs[j].enough && hs[j].decelerating && !sat_line_explains(c, current, &hs[j], &newer)) {
                         h->reason = "levelling off over a longer horizon";
                         return;
