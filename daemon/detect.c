@@ -603,8 +603,9 @@ static size_t floor_group(const Points *p, double *buf) {
 }
 
 /* Take the sudden level shifts out of the reference (a one-time load, a quantized leak's
- * increment; batch spikes are dropped before, so their edges do not count): a jump between consecutive points further from the median jump than
- * DESTEP_MADS robust standard deviations of the jumps is replaced by the median jump, and
+ * increment; batch spikes are dropped before, so their edges do not count): a jump between
+ * consecutive points further from the median jump than DESTEP_MADS robust standard
+ * deviations of the jumps is replaced by the median jump, and
  * everything after it moves with it. A wander moves by Gaussian jumps, which stay; one step
  * would otherwise leave residuals around the reference's line that look like hours of
  * autocorrelated wander, and weaken every horizon after it for 4 horizons' length. buf: room
@@ -681,15 +682,16 @@ static bool rise_finished(Rise r, double tau_max) {
         return r.shape == RISE_EXP ? r.s <= tau_max : r.s <= fmin(1.0, 3 * tau_max);
 }
 
-/* The best fit of "a rise that levels off" (b > 0; any b without the line), plus a line with_line, over the rises of
- * rise_grid() that have levelled off within tau_max (INFINITY: any rise): its residual sum of
- * squares (INFINITY: none), coefficients into best and rise into *ret_rise. The best grid
- * rise of each shape is then refined between its grid neighbours (golden section on log s,
- * RISE_REFINE steps): with low noise a time scale 20 % off the true one (the grid's step)
- * leaves a misfit that a line on top of another shape explains "significantly" -- the
- * exponential warm-up of 61 min over a 90 min history took "a rise that ends, plus a line"
- * at F 34 against the nearest grid exponential alone. */
-#define RISE_REFINE 24
+/* The best fit of "a rise that levels off" (b > 0; any b without the line), plus a line
+ * with_line, over the rises of rise_grid() that have levelled off within tau_max (INFINITY:
+ * any rise): its residual sum of squares (INFINITY: none), coefficients into best and rise
+ * into *ret_rise. The best grid rise of each shape is then refined between its grid
+ * neighbours (golden section on log s, RISE_REFINE steps: the bracket down to 0.3 %). With
+ * low noise a time scale 20 % off the true one (the grid's step) leaves a misfit that a line
+ * on top of another shape explains "significantly": the exponential warm-up of 61 min over a
+ * 90 min history took "a rise that ends, plus a line" at F 34 against the nearest grid
+ * exponential alone. */
+#define RISE_REFINE 12
 
 static double sat_fit_rise(const DetectPoint *p, size_t n, double span, Rise rise, bool with_line, double coef[3]) {
         double r = sat_fit(p, n, span, rise, with_line, coef);
@@ -778,7 +780,8 @@ static void sat_residuals(const DetectPoint *p, size_t n, double span, const dou
         for (size_t i = 0; i < n; i++) {
                 double x = (p[i].t - t0) / span;
 
-                out[i] = (DetectPoint) { .t = p[i].t, .v = p[i].v - v0 - coef[0] - coef[1] * rise_at(rise, x) - coef[2] * x };
+                out[i] = (DetectPoint) { .t = p[i].t,
+                                         .v = p[i].v - v0 - coef[0] - coef[1] * rise_at(rise, x) - coef[2] * x };
         }
 }
 
