@@ -846,9 +846,16 @@ static void reference_acf(const DetectConfig *c, const Points *p, size_t lo, siz
 static double sat_fit(const DetectPoint *p, size_t n, double span, Rise rise, bool with_line, double coef[3]) {
         size_t k = with_line ? 3 : 2;
         double m[3][4] = { { 0 } }, rss = 0;
+        /* the rise at each point, computed once for both passes (exp() is most of a fit) */
+        double rises[REF_FACTOR * DETECT_MAX_POINTS];
+        bool cached = n <= sizeof rises / sizeof rises[0];
 
         for (size_t i = 0; i < n; i++) {
-                double x = (p[i].t - p[0].t) / span, row[3] = { 1, rise_at(rise, x), x }, v = p[i].v - p[0].v;
+                double x = (p[i].t - p[0].t) / span, rx = rise_at(rise, x), row[3] = { 1, rx, x },
+                       v = p[i].v - p[0].v;
+
+                if (cached)
+                        rises[i] = rx;
                 for (size_t r = 0; r < k; r++) {
                         for (size_t q = 0; q < k; q++)
                                 m[r][q] += row[r] * row[q];
@@ -882,7 +889,7 @@ static double sat_fit(const DetectPoint *p, size_t n, double span, Rise rise, bo
                 coef[r] = m[r][3] / m[r][r];
         for (size_t i = 0; i < n; i++) {
                 double x = (p[i].t - p[0].t) / span,
-                       e = p[i].v - p[0].v - coef[0] - coef[1] * rise_at(rise, x) - coef[2] * x;
+                       e = p[i].v - p[0].v - coef[0] - coef[1] * (cached ? rises[i] : rise_at(rise, x)) - coef[2] * x;
                 rss += e * e;
         }
         return rss;
