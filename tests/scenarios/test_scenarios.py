@@ -433,13 +433,19 @@ class Runs:
             self.late_answers += run.late_answers
 
 
-def own_rate(s, key):
+def own_rate(s, key, horizon=None):
     """The program's own growth rate of `key` (from its reports), outside batches, per second:
-    the slope between the first and last report of the second half of the run."""
+    the slope between the first and last report of the second half of the run, or with
+    `horizon` (seconds) of the reports in the run's last `horizon` seconds."""
     pts = [(e, st[key]) for e, st in s.own if not st.get("in_batch") and e >= 10]
     if len(pts) < 4:
         return None
-    pts = pts[len(pts) // 2:]
+    if horizon:
+        pts = [(e, v) for e, v in pts if e >= pts[-1][0] - horizon]
+        if len(pts) < 4:
+            return None
+    else:
+        pts = pts[len(pts) // 2:]
     (e0, v0), (e1, v1) = pts[0], pts[-1]
     return (v1 - v0) / (e1 - e0) if e1 > e0 else None
 
@@ -534,9 +540,17 @@ class Scenarios(unittest.TestCase):
         if s.name == "leak_native":
             mine = own_rate(s, "leaked_bytes")
         slope = sig.get("slope")
+        # Or the program's own rate over the horizon the slope was measured on: its RSS may
+        # grow unevenly (frag_growing_batches under ASan's allocator, 1 of 4 fresh-clone CI
+        # runs: the daemon 3.8e5/s, the second half's first-to-last 1.5e5/s), and the daemon
+        # is right when it matches the growth of the window it looked at.
+        mine_horizon = own_rate(s, key if s.name != "leak_native" else "leaked_bytes", sig.get("horizon_seconds"))
         if mine and slope:
-            self.check(s, 0.5 * mine <= slope <= 2 * mine,
-                       "%s slope %.3g/s, the program's own %.3g/s" % (s.signal, slope, mine))
+            self.check(s, 0.5 * mine <= slope <= 2 * mine or
+                       (mine_horizon and 0.5 * mine_horizon <= slope <= 2 * mine_horizon),
+                       "%s slope %.3g/s, the program's own %.3g/s (%s/s over the slope's horizon of %s s)"
+                       % (s.signal, slope, mine, "%.3g" % mine_horizon if mine_horizon else "-",
+                          sig.get("horizon_seconds")))
         self.check(s, re.search(r"Leak (found|suspected|confirmed): %s\b" % re.escape(s.process["id"]), self.session.log),
                    "no \"Leak found\" line for %s in the daemon's log" % s.process["id"])
         if f:
