@@ -647,16 +647,13 @@ static double sat_tau(size_t i) {
 }
 
 /* The rises tried, as shares of the span (i from 0 while it returns true): the SAT_TAUS time
- * constants of RISE_EXP, then RISE_ENDS ending at every 1/RISE_ENDS_STEPS of the span up to
- * twice the span, then at RISE_ENDS_FAR more ends growing geometrically up to 100 spans (an
- * end beyond the span: still slowing down when the points end). Where a cache ends matters to
- * the fit (the kink): hence a linear grid, finer than the time constants' one, at the spans
- * that count. The far ends matter too: over the span, a rise ending at s is a concave
- * parabola with its top at s, and "a rise that ended, plus a line" is any concave parabola;
- * the rise alone must be as free, or a curve with its top far away (the tail of a slow
- * warm-up) would need "the line" against a rise alone that cannot bend that little. */
+ * constants of RISE_EXP (up to 100 spans: almost a line), then RISE_ENDS ending at every
+ * 1/RISE_ENDS_STEPS of the span up to the span itself. Where a cache ends matters to the fit
+ * (the kink): hence a linear grid, finer than the time constants' one there, and refined
+ * (sat_best_rise()). A rise ending beyond the span is not tried, not even as the null
+ * hypothesis: over the span it is a parabola still bending, which the exponentials of more
+ * than half the span stand in for. */
 #define RISE_ENDS_STEPS 8
-#define RISE_ENDS_FAR 8
 
 static bool rise_grid(size_t i, Rise *ret) {
         if (i < SAT_TAUS) {
@@ -664,20 +661,16 @@ static bool rise_grid(size_t i, Rise *ret) {
                 return true;
         }
         i -= SAT_TAUS;
-        if (i < 2 * RISE_ENDS_STEPS) {
-                *ret = (Rise) { RISE_ENDS, (double) (i + 1) / RISE_ENDS_STEPS };
-                return true;
-        }
-        i -= 2 * RISE_ENDS_STEPS;
-        if (i >= RISE_ENDS_FAR)
+        if (i >= RISE_ENDS_STEPS)
                 return false;
-        *ret = (Rise) { RISE_ENDS, 2 * pow(50.0, (double) (i + 1) / RISE_ENDS_FAR) };
+        *ret = (Rise) { RISE_ENDS, (double) (i + 1) / RISE_ENDS_STEPS };
         return true;
 }
 
 /* Has the rise levelled off within the span, by the measure of a time constant of at most
- * tau_max spans? An exponential with tau_max spans has 95 % of its rise behind it at 3
- * tau_max, so a rise that ends does so by 3 tau_max, and within the span. */
+ * tau_max spans (INFINITY: any rise of the grid)? An exponential with tau_max spans has 95 %
+ * of its rise behind it at 3 tau_max, so a rise that ends does so by 3 tau_max (and every
+ * one of the grid ends within the span). */
 static bool rise_finished(Rise r, double tau_max) {
         return r.shape == RISE_EXP ? r.s <= tau_max : r.s <= fmin(1.0, 3 * tau_max);
 }
