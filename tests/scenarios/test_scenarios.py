@@ -536,15 +536,15 @@ class Scenarios(unittest.TestCase):
                        "heapwatch_leak_seconds_to_limit = %r" % m["heapwatch_leak_seconds_to_limit"])
         # The rate the daemon measures is the rate the program leaks at (loosely: a floor).
         key = "rss_bytes" if s.signal == RSS else "allocated_blocks"
-        mine = own_rate(s, key)
         if s.name == "leak_native":
-            mine = own_rate(s, "leaked_bytes")
+            key = "leaked_bytes"
+        mine = own_rate(s, key)
         slope = sig.get("slope")
         # Or the program's own rate over the horizon the slope was measured on: its RSS may
         # grow unevenly (frag_growing_batches under ASan's allocator, 1 of 4 fresh-clone CI
         # runs: the daemon 3.8e5/s, the second half's first-to-last 1.5e5/s), and the daemon
         # is right when it matches the growth of the window it looked at.
-        mine_horizon = own_rate(s, key if s.name != "leak_native" else "leaked_bytes", sig.get("horizon_seconds"))
+        mine_horizon = own_rate(s, key, sig.get("horizon_seconds"))
         if mine and slope:
             self.check(s, 0.5 * mine <= slope <= 2 * mine or
                        (mine_horizon and 0.5 * mine_horizon <= slope <= 2 * mine_horizon),
