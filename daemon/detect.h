@@ -97,6 +97,9 @@ typedef struct DetectHorizonTrace {
                                   * (what a self-confirmation asks, docs/detection.md step 7) */
         double slope, slope_low, slope_high; /* Theil-Sen and its 95 % interval, units per second */
         double older_slope, newer_slope;     /* the two halves' Theil-Sen slopes */
+        bool line_fitted;        /* the horizon bends and was fitted with "a rise plus a line" */
+        double line_f;           /* then the F of the line against the rise alone (>= 25: needed) */
+        double line_slope;       /* and the line's slope, units per second */
 } DetectHorizonTrace;
 
 /* Called after every evaluation with all of its horizons, shortest first (none, n = 0, while
