@@ -92,15 +92,16 @@
  * divided by the autocorrelation factor of the fit's own residuals, is at least SAT_F: about
  * 5 standard errors, as every decelerating horizon of every evaluation is asked), the line is
  * of practical size and grows at least at CONFIRM_RATIO of the shorter horizon's rate, and
- * the rise has levelled off before the shorter horizon begins (what is left of it there is
- * below SAT_LEFT of the line's rise over the shorter horizon). The rise may take at most
+ * the rise has nearly levelled off when the shorter horizon begins (what is left of it there
+ * is below SAT_LEFT of the line's rise over the shorter horizon: at least two thirds of that
+ * growth is the line's; the line itself, needed by F, is the leak). The rise may take at most
  * SAT_TAU_MAX of the horizon's span as time constant (or end by 3 SAT_TAU_MAX, within the
  * span: rise_finished()): one that does not level off inside the horizon is not "finished". */
 #define SAT_TAUS 24
 #define SAT_TAU_MIN 0.01
 #define SAT_TAU_MAX 0.5
 #define SAT_F 25.0
-#define SAT_LEFT 0.2
+#define SAT_LEFT 0.5
 
 /* A half with fewer points than this cannot be judged (gaps): the horizon is skipped. */
 #define HALF_MIN_POINTS 3
