@@ -143,7 +143,11 @@ SCENARIOS = [
                     "gc.garbage growing, entries with finalizers")),
     Scenario("leak_subscribers", LEAK, "handlers subscribed per request, never removed", BLOCKS, 40, RETAINED,
              root="__main__.BUS"),
-    Scenario("frag_growing_batches", LEAK, "growing batches, every 16th kept: arenas pinned", RSS, 40, FRAG,
+    # Found at 32-35 s live (31 s replayed), but once at 40.1 s in a fresh-clone CI run's default
+    # build, its nine neighbours of the batch running beside it (the daemon's evaluations lag on a
+    # busy machine; 14 fresh series replayed give the same minute with the detectors before and
+    # after the change under test): its deadline is the goal, 2 h, as for the two above.
+    Scenario("frag_growing_batches", LEAK, "growing batches, every 16th kept: arenas pinned", RSS, 60, FRAG,
              "pymalloc_arenas_held",
              expect(lambda ev: (_get(ev, "memory", "growth", "pymalloc_arena_bytes_per_second") or 0) > 0,
                     "pymalloc arena bytes growing")),
