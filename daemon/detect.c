@@ -516,13 +516,13 @@ typedef struct Horizon {
         Trend whole, first, second;
         double p_value, tau;
         double p_self; /* p_value with the horizon's own autocorrelation weighed in too */
-        /* When decelerating: a levelled-off rise plus a line fits much better than the rise
-         * alone (sat_line), with the rise's start, height and time constant, and the line's
-         * slope (bytes/s). */
-        bool sat_line;
-        double sat_t0, sat_b, sat_c;
-        bool sat_fitted;       /* for the trace: the fit was made, with this F and line */
-        double sat_f, sat_slope;
+        /* When the halves differ, "a levelled-off rise plus a line" is fitted (sat_fitted), with
+         * the F of its line (sat_f) and the line's slope (sat_c, bytes/s); sat_line when that
+         * fits much better than the rise alone, and then the rise's start, height and time
+         * constant too. */
+        bool sat_fitted, sat_line;
+        double sat_f, sat_c;
+        double sat_t0, sat_b;
         Rise sat_rise; /* its shape and time scale, in seconds */
         /* The floor held still between most points and rose in a few steps only (see
          * STEP_MIN_RISES): not a leak on this horizon. */
@@ -924,14 +924,13 @@ static void sat_fit_line(const DetectPoint *p, size_t n, DetectPoint *res, Horiz
         sat_residuals(p, n, span, best, best_rise, res);
         h->sat_fitted = true;
         h->sat_f = sat_f(res, n, rss0, rss1, &acf);
-        h->sat_slope = best[2] / span;
+        h->sat_c = best[2] / span;
         if (!(h->sat_f >= SAT_F))
                 return;
         h->sat_line = true;
         h->sat_t0 = p[0].t;
         h->sat_b = best[1];
         h->sat_rise = (Rise) { best_rise.shape, best_rise.s * span };
-        h->sat_c = best[2] / span;
 }
 
 /* Does the floor hold exactly still between most points and owe its rise to fewer than
@@ -1373,7 +1372,7 @@ static void trace_horizons(DetectTraceFn trace, void *userdata, double now, doub
                         .newer_slope = hs[i].second.slope,
                         .line_fitted = hs[i].sat_fitted,
                         .line_f = hs[i].sat_f,
-                        .line_slope = hs[i].sat_slope,
+                        .line_slope = hs[i].sat_c,
                 };
         trace(userdata, now, current, t, nh);
 }
