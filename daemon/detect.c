@@ -1189,6 +1189,17 @@ static bool horizon_self_confirmed(const DetectConfig *c, double current, const 
                h->first.slope > 0 && h->second.slope >= SELF_HALVES_RATIO * h->first.slope;
 }
 
+/* Is the longest horizon the whole history of a process younger than SELF_MIN_HORIZONS
+ * minimum horizons (90 min)? Then twice a horizon is most of the process's life and does not
+ * confirm it: over its first hour a cache that fills for 2-3 h grows almost linearly (its
+ * rate falls to 0.6-0.8 of what it was, which the halves of an hour resolve only now and
+ * then), and the longer horizons that would show it slowing down do not exist yet. (No
+ * horizon of such a process is long enough to confirm itself either.) */
+static bool young_history(const DetectConfig *c, const Horizon *longest) {
+        return longest->first_index == 0 &&
+               longest->horizon < SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9);
+}
+
 /* Does twice, the horizon of twice h's length, show h's growth beginning after a floor that
  * held still (a leak's onset in an old process)? Its older half's slope is zero within its 95 %
  * interval and well below h's (below CONFIRM_RATIO of it: otherwise twice confirms h the
@@ -1320,10 +1331,14 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
          * long correlation time, a slow cycle) goes back down. So unless this is the longest
          * horizon there can be, twice this horizon must be there and grow at a comparable
          * rate. On a young process this also waits for history beyond the first horizon:
-         * there, a warm-up and a leak look the same. */
+         * there, a warm-up and a leak look the same; and until 90 min (young_history()). */
         if (h->horizon < c->max_horizon_seconds) {
                 if ((!twice || !twice->enough) && !young_sat && !horizon_self_confirmed(c, current, h)) {
                         h->reason = "growth not yet confirmed over a longer horizon";
+                        return;
+                }
+                if (young_history(c, &hs[nh - 1])) {
+                        h->reason = "process too young to confirm growth";
                         return;
                 }
                 if (twice && twice->enough &&
