@@ -3,15 +3,16 @@
 # The main job, from a fresh clone on Debian 12: install what is missing, build, start
 # heapwatchd and a small demo service that leaks (loaded with `heapwatch run`, no code
 # change), and show what heapwatch reports: `heapwatch status`, the JSON API and /metrics.
-# Runs for DEMO_SECONDS (default 60), then stops both. --keep leaves them running.
+# Runs for DEMO_SECONDS (default 90), then stops both. --keep leaves them running.
 # Leak detection runs accelerated (1 s windows, 20 s minimum horizon instead of 60 s and
-# 30 min), so the demo shows a finding within a minute; production defaults: docs/detection.md.
+# 30 min), so the demo shows a finding after about 65 s (nothing is a leak before three
+# minimum horizons); production defaults: docs/detection.md.
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
 keep=no
 [ "${1:-}" = "--keep" ] && keep=yes
-seconds=${DEMO_SECONDS:-60}
+seconds=${DEMO_SECONDS:-90}
 
 "$top/scripts/deps.sh"
 "$top/scripts/build.sh" build
