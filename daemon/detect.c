@@ -36,9 +36,9 @@
 /* Twice the horizon must grow at least at this share of the horizon's rate to confirm it. */
 #define CONFIRM_RATIO 0.5
 
-/* A horizon longer than twice the one under test (up to LOOKBACK_FACTOR times it) that holds
- * no trend at all, not even at this level, while its older half does not hold still,
- * contradicts the growth (horizon_undone()). */
+/* A horizon longer than twice the one under test (up to UNDONE_FACTOR times it: LOOKBACK_FACTOR
+ * times the twice that confirms it) that holds no trend at all, not even at UNDONE_ALPHA, while
+ * its older half does not hold still, contradicts the growth (horizon_undone()). */
 #define UNDONE_ALPHA 0.05
 #define UNDONE_FACTOR 8.0
 
@@ -1220,7 +1220,8 @@ static bool horizon_onset(const Horizon *twice, const Horizon *h) {
 }
 
 /* Is the growth of h undone over the longer horizon j: no trend there even at UNDONE_ALPHA,
- * though its older half does not hold still (its slope's 95 % interval excludes zero)? Memory
+ * though its older half does not hold still (its slope's 95 % interval is not inside
+ * +-CONFIRM_RATIO times h's slope; a half holding a drop has a wide interval)? Memory
  * that leaked stays: every longer time scale shows it, unless the leak began within it, and
  * then the older half of that longer horizon is flat. A floor that rises and drops back — the
  * post-GC floor of a sawtooth slower than the window, a full collection every hour or two
