@@ -112,6 +112,12 @@
 /* A half with fewer points than this cannot be judged (gaps): the horizon is skipped. */
 #define HALF_MIN_POINTS 3
 
+/* Grouped points (an aliased sawtooth, floor_group()) each stand for `group` windows and hold
+ * a trough of the sawtooth each: fewer of them make a horizon (horizon_min_points()), but
+ * never fewer than this, where Mann-Kendall's normal approximation is still the one the
+ * literature uses (Gilbert 1987: n > 10). */
+#define GROUPED_MIN_POINTS 10
+
 _Static_assert(DETECT_MAX_POINTS <= 256, "ranks are indexed with unsigned char");
 _Static_assert(SAW_MAX_POINTS <= DETECT_MAX_POINTS * (DETECT_MAX_POINTS - 1) / 2,
                "floor_group() works in the slopes scratch");
@@ -1084,6 +1090,18 @@ static size_t drop_spikes(const DetectConfig *c, DetectPoint *p, size_t n, doubl
         return m;
 }
 
+/* The fewest points a horizon of points grouped by `group` needs: as many as make min_points
+ * windows, at least GROUPED_MIN_POINTS (or min_points when that is fewer). Without it, an
+ * aliased sawtooth that floor_group() groups by 6 or 8 left every horizon shorter than 2-3 h
+ * unevaluated (20 points of 6-8 min): its leaks were found after 2 h from the start at the
+ * earliest, and at 5.7 h when grouped by 8 (a 170 min horizon waiting for its twice). */
+static size_t horizon_min_points(const DetectConfig *c, size_t group) {
+        size_t need = (c->min_points + group - 1) / group,
+               lowest = c->min_points < GROUPED_MIN_POINTS ? c->min_points : GROUPED_MIN_POINTS;
+
+        return need > lowest ? need : lowest;
+}
+
 static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, size_t min_group, double horizon,
                             Scratch *s, Horizon *h) {
         size_t group, n = coarsen(p, lo, points_n(p), min_group, s->pts, &group), n1;
@@ -1099,7 +1117,7 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
                 .p_value = 1,
                 .p_self = 1,
         };
-        if (n < c->min_points || n < 2)
+        if (n < horizon_min_points(c, group) || n < 2)
                 return;
 
         /* The halves split the horizon's time span in the middle. */
