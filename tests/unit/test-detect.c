@@ -827,8 +827,10 @@ static double saw_72s(double t, unsigned *seed) {
         return 108 * MIB * (1 + 0.118 * fmod(t / 72 + 0.3, 1.0) + 0.0016 * gauss(seed));
 }
 
+#define ONSET_10H (10 * 3600.0)
+
 static double saw_72s_leak_at_10h(double t, unsigned *seed) {
-        return saw_72s(t, seed) + (t > 36000 ? 108 * MIB * 0.02 * (t - 36000) / 3600 : 0);
+        return saw_72s(t, seed) + (t > ONSET_10H ? 108 * MIB * 0.02 * (t - ONSET_10H) / 3600 : 0);
 }
 
 START_TEST(test_aliased_sawtooth_horizons) {
@@ -840,9 +842,9 @@ START_TEST(test_aliased_sawtooth_horizons) {
         for (unsigned seed = 1; seed <= 4; seed++) {
                 found = run_detector_seeded(saw_72s_leak_at_10h, 13, VERDICT_LEAK, seed, &changes);
                 fprintf(stderr, "aliased sawtooth, seed %u: leak found %.0f min after its onset\n", seed,
-                        (found - 36000) / 60);
-                ck_assert_msg(!isnan(found) && found - 36000 <= 75 * 60, "seed %u: found %.0f s after the onset",
-                              seed, found - 36000);
+                        (found - ONSET_10H) / 60);
+                ck_assert_msg(!isnan(found) && found - ONSET_10H <= 75 * 60, "seed %u: found %.0f s after the onset",
+                              seed, found - ONSET_10H);
                 ck_assert_uint_le(changes, 2);
         }
 }
