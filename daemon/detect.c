@@ -597,24 +597,35 @@ static double group_roughness(const Points *p, size_t lo, size_t g, double *buf)
  * window starts in, and the floor jumps by a good part of the sawtooth's amplitude from one
  * point to the next, in patterns that beat with the window and look like trends. Groups that
  * span a whole period all hold its bottom, and the jumps collapse to the noise: the smallest
- * group whose consecutive minima differ by less than SAW_DROP of the floor's own differences is
- * taken. Without a sawtooth, larger groups barely help (minima of Gaussian noise shrink slowly;
- * a wander grows with the group's length), so 1 stays. buf: room for SAW_MAX_POINTS. */
+ * group whose consecutive minima differ by less than SAW_DROP of the floor's own differences
+ * is taken, and then a larger one for as long as the next size halves them again. Without a
+ * sawtooth, larger groups barely help (minima of Gaussian noise shrink slowly; a wander grows
+ * with the group's length), so 1 stays. buf: room for SAW_MAX_POINTS. */
 static size_t floor_group(const Points *p, double *buf) {
         static const size_t groups[] = { 2, 3, 4, 6, 8, 12, 16 };
-        size_t n = points_n(p), lo = n > SAW_MAX_POINTS ? n - SAW_MAX_POINTS : 0;
-        double d1 = group_roughness(p, lo, 1, buf);
+        enum { N_GROUPS = sizeof groups / sizeof groups[0] };
+        size_t n = points_n(p), lo = n > SAW_MAX_POINTS ? n - SAW_MAX_POINTS : 0, taken = 1;
+        double d1 = group_roughness(p, lo, 1, buf), d_taken = d1;
 
         if (!(d1 > 0))
                 return 1;
-        for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
+        for (size_t i = 0; i < N_GROUPS; i++) {
                 double d = group_roughness(p, lo, groups[i], buf);
                 if (isnan(d))
                         break;
-                if (d < SAW_DROP * d1)
-                        return groups[i];
+                /* The first group that halves the floor's steps may still alias: a period of
+                 * 3.1 windows halves them in pairs of windows (a pair holds the trough two
+                 * times in three) and collapses them to the noise only in threes, 5-7 times
+                 * smaller again. So groups grow for as long as the next size halves the steps
+                 * again; on noise it shrinks them by far less. */
+                if (d < SAW_DROP * d_taken) {
+                        taken = groups[i];
+                        d_taken = d;
+                } else if (taken > 1) {
+                        break;
+                }
         }
-        return 1;
+        return taken;
 }
 
 /* Take the sudden level shifts out of the reference (a one-time load, a quantized leak's
