@@ -85,7 +85,8 @@
 
 /* Sawtooth aliasing (floor_group()): looked for over the newest SAW_MAX_POINTS floor points
  * (a day of 60 s windows), with at least SAW_MIN_STEPS consecutive differences per group size;
- * a group size is taken when it shrinks the floor's steps below SAW_DROP of their size. */
+ * a group size is taken when it shrinks the floor's steps below SAW_DROP of their size, and a
+ * larger one while it shrinks them below SAW_DROP of the taken size's again. */
 #define SAW_MAX_POINTS 1440
 #define SAW_MIN_STEPS 10
 #define SAW_DROP 0.5
