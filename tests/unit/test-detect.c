@@ -836,7 +836,8 @@ static void assert_sawtooth_leak_found(const char *name, SignalFn quiet, SignalF
 }
 
 /* A GC sawtooth of 72 s sampled every 10 s (as 1937 of the 2400-series benchmark): 60 s window
- * minima miss the trough in some windows, and floor_group() groups the floor by 6-8 windows.
+ * minima miss the trough in some windows, and floor_group() groups the floor by 2-4 windows
+ * (which, evaluation by evaluation, follows how the groups align with the 6-window beat).
  * Horizons needed 20 such points, so none shorter than 2-3 h was evaluated; with 10-20
  * (horizon_min_points()) a leak of 2 %/h that begins in a 10 h old process is found within
  * 75 min of its onset over four seeds (48-64 min; before: 60 and 85 min for the first two);
