@@ -190,7 +190,10 @@ END_TEST
  * tau = 39/45; the 45 pairwise slopes have median 1/60 per second and the 95 % interval is
  * the 12th and 34th smallest (C = 1.96 sqrt(125) = 21.913): 0.0125 and 0.02222. The rank
  * autocorrelations of the residuals are all inside +-1.96/sqrt(10), so no Hamed-Rao
- * correction applies. */
+ * correction applies. Ten points without ties take the exact p-value, not the normal one:
+ * S = 39 is 3 inversions, and permutations of 10 with at most 3 inversions are
+ * 1 + 9 + 44 + 155 = 209 (Mahonian numbers), p = 209/10! = 5.7595e-5 (the normal
+ * approximation above: 3.3838e-4). */
 START_TEST(test_mann_kendall_sen_reference) {
         static const double v[] = { 10, 12, 11, 14, 13, 15, 17, 16, 18, 20 };
         DetectPoint p[10];
@@ -208,11 +211,55 @@ START_TEST(test_mann_kendall_sen_reference) {
         ck_assert_int_eq(detect_evaluate(&c, p, 10, &r), 0);
         ck_assert_uint_eq(r.points, 10);
         ck_assert_double_eq_tol(r.horizon, 540, 1e-9);
-        ck_assert_double_eq_tol(r.p_value, 3.3838209006e-4, 1e-12);
+        ck_assert_double_eq_tol(r.p_value, 209.0 / 3628800.0, 1e-15);
         ck_assert_double_eq_tol(r.tau, 39.0 / 45.0, 1e-12);
         ck_assert_double_eq_tol(r.slope, 1.0 / 60.0, 1e-12);
         ck_assert_double_eq_tol(r.slope_low, 0.0125, 1e-12);
         ck_assert_double_eq_tol(r.slope_high, 1.0 / 45.0, 1e-12);
+}
+END_TEST
+
+/* One horizon over all n points, one minute apart; returns the Mann-Kendall p-value. */
+static double mann_kendall_p(const double *v, size_t n) {
+        DetectPoint p[32];
+        DetectConfig c;
+        DetectResult r;
+
+        ck_assert_uint_le(n, 32);
+        for (size_t i = 0; i < n; i++)
+                p[i] = (DetectPoint) { .t = 60.0 * (double) i, .v = v[i] };
+        detect_config_default(&c);
+        c.window_seconds = 60;
+        c.min_points = 6;
+        c.min_horizon_seconds = 60.0 * (double) (n - 1);
+        c.max_horizon_seconds = c.min_horizon_seconds;
+        c.min_growth_absolute_per_hour = 0;
+        ck_assert_int_eq(detect_evaluate(&c, p, n, &r), 0);
+        ck_assert_uint_eq(r.points, n);
+        return r.p_value;
+}
+
+/* The exact null distribution for short series without ties, the normal approximation for
+ * longer ones and for ties. Increments vary so that the residuals around the Theil-Sen line
+ * carry no significant autocorrelation (no Hamed-Rao inflation). */
+START_TEST(test_mann_kendall_exact) {
+        static const double step[] = { 1.0, 1.3, 0.8, 1.1, 0.9, 1.4, 0.7, 1.2, 1.0, 1.25, 0.85,
+                                       1.15, 0.95, 1.35, 0.75, 1.05, 1.3, 0.9, 1.2, 0.8 };
+        double v[21];
+
+        v[0] = 100;
+        for (size_t i = 1; i < 21; i++)
+                v[i] = v[i - 1] + step[i - 1];
+        /* Ten points in order: 1 permutation of 10! (normal approximation: 3.8e-5). */
+        ck_assert_double_eq_tol(mann_kendall_p(v, 10), 1.0 / 3628800.0, 1e-15);
+        /* Twenty: 1/20! = 4.1e-19, where the normal approximation says 2.5e-9. */
+        ck_assert_double_le(mann_kendall_p(v, 20), 1e-18);
+        /* Twenty-one points: the normal approximation, z = (210 - 1)/sqrt(21*20*47/18). */
+        ck_assert_double_eq_tol(mann_kendall_p(v, 21), 0.5 * erfc(209 / sqrt(21.0 * 20 * 47 / 18) / M_SQRT2), 1e-15);
+        /* One tie among ten points: S = 44 of 45 pairs, Var S = (10*9*25 - 2*1*9)/18 = 124:
+         * the normal approximation, z = 43/sqrt(124). */
+        v[5] = v[4];
+        ck_assert_double_eq_tol(mann_kendall_p(v, 10), 0.5 * erfc(43 / sqrt(124.0) / M_SQRT2), 1e-12);
 }
 END_TEST
 
@@ -891,6 +938,7 @@ int main(void) {
         tcase_add_test(tc, test_series_detector_sawtooth_leak);
         tcase_add_test(tc, test_series_detector_flat_sawtooth);
         tcase_add_test(tc, test_mann_kendall_sen_reference);
+        tcase_add_test(tc, test_mann_kendall_exact);
         tcase_add_test(tc, test_one_percent_per_hour_within_two_hours);
         tcase_add_test(tc, test_borderline_does_not_flap);
         tcase_add_test(tc, test_warmup_and_cache_are_not_leaks);
