@@ -423,7 +423,7 @@ static void trend_compute(const DetectPoint *p, size_t n, double *slopes, double
 /* ---- the exact null distribution of S for short series ------------------------------------
  *
  * The normal approximation of S is conservative in the far tail for short series: ten points
- * in perfect order have p = 1/10! = 2.8e-7, the approximation says 3.8e-5. The evidence a young
+ * in perfect order have p = 1/10! = 2.8e-7, the approximation says 4.2e-5. The evidence a young
  * process or a grouped floor (10-20 points) needs is in that tail, so for n <= MK_EXACT_MAX
  * without ties the tail is taken from the exact distribution (Kendall 1938): with no ties,
  * S = N - 2 * (number of inversions), N = n(n-1)/2, and under H0 every permutation is equally
