@@ -5,57 +5,122 @@
  * per estimate, no allocation.
  */
 #include <math.h>
+#include <stdbool.h>
 
 #include "detect-acf.h"
 
 /* Two-sided 95 % normal quantile: the significance bound of one autocorrelation. */
 #define ACF_Z 1.959963984540054
 
+/* The least-squares line through p[0..n), as the mean time (from p[0].t), the mean value and
+ * the slope: it only centres the residuals. Times are taken from the first point to keep the
+ * sums well conditioned. */
+typedef struct Line {
+        double t0, mt, mv, slope;
+} Line;
+
+static Line line_fit(const DetectPoint *p, size_t n) {
+        Line l = { .t0 = p[0].t };
+        double stt = 0, stv = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                l.mt += p[i].t - l.t0;
+                l.mv += p[i].v;
+        }
+        l.mt /= (double) n;
+        l.mv /= (double) n;
+        for (size_t i = 0; i < n; i++) {
+                double dt = p[i].t - l.t0 - l.mt;
+                stt += dt * dt;
+                stv += dt * (p[i].v - l.mv);
+        }
+        l.slope = stt > 0 ? stv / stt : 0;
+        return l;
+}
+
+static double residual(const DetectPoint *p, size_t i, const Line *l) {
+        return p[i].v - l->mv - l->slope * (p[i].t - l->t0 - l->mt);
+}
+
+/* The autocorrelation of the residuals at `lag` points, divided by their full sum of squares
+ * c0 (the usual biased estimator: it shrinks the long lags, whose few products are the
+ * noisiest). */
+static double residual_acf(const DetectPoint *p, size_t n, const Line *l, double c0, size_t lag) {
+        double c = 0;
+
+        for (size_t i = 0; i + lag < n; i++)
+                c += residual(p, i, l) * residual(p, i + lag, l);
+        return c / c0;
+}
+
+static double residual_c0(const DetectPoint *p, size_t n, const Line *l) {
+        double c0 = 0;
+
+        for (size_t i = 0; i < n; i++)
+                c0 += residual(p, i, l) * residual(p, i, l);
+        return c0;
+}
+
 void floor_acf_estimate(const DetectPoint *p, size_t n, FloorAcf *ret) {
-        double mt = 0, mv = 0, stt = 0, stv = 0, slope, c0 = 0, bound;
+        double c0, bound;
+        Line line;
 
         *ret = (FloorAcf) { 0 };
         if (n < ACF_MIN_POINTS)
                 return;
-
-        /* Least squares, not Theil-Sen: the line only centres the residuals. Times are taken
-         * from the first point to keep the sums well conditioned. */
-        for (size_t i = 0; i < n; i++) {
-                mt += p[i].t - p[0].t;
-                mv += p[i].v;
-        }
-        mt /= (double) n;
-        mv /= (double) n;
-        for (size_t i = 0; i < n; i++) {
-                double dt = p[i].t - p[0].t - mt;
-                stt += dt * dt;
-                stv += dt * (p[i].v - mv);
-        }
-        slope = stt > 0 ? stv / stt : 0;
-
-#define RESIDUAL(i) (p[(i)].v - mv - slope * (p[(i)].t - p[0].t - mt))
-        for (size_t i = 0; i < n; i++)
-                c0 += RESIDUAL(i) * RESIDUAL(i);
+        line = line_fit(p, n);
+        c0 = residual_c0(p, n, &line);
         if (!(c0 > 0))
                 return;
 
         ret->n = n;
         bound = ACF_Z / sqrt((double) n);
         for (double l = 1; l <= (double) n / 4 && ret->n_lags < ACF_MAX_LAGS; l = ceil(l * M_SQRT2)) {
-                size_t lag = (size_t) l;
-                double c = 0;
+                double rho = residual_acf(p, n, &line, c0, (size_t) l);
 
-                for (size_t i = 0; i + lag < n; i++)
-                        c += RESIDUAL(i) * RESIDUAL(i + lag);
-                /* Divided by the full sum of squares (the usual biased estimator): it shrinks
-                 * the long lags, whose few products are the noisiest. */
                 ret->lag[ret->n_lags] = l;
-                ret->rho[ret->n_lags] = c / c0;
+                ret->rho[ret->n_lags] = rho;
                 ret->n_lags++;
-                if (c / c0 < bound)
+                if (rho < bound)
                         break;
         }
-#undef RESIDUAL
+}
+
+size_t floor_acf_period(const DetectPoint *p, size_t n) {
+        double c0, peak = -1, again = -1;
+        size_t period = 0;
+        bool dipped = false;
+        Line line;
+
+        if (n < ACF_MIN_POINTS)
+                return 0;
+        line = line_fit(p, n);
+        c0 = residual_c0(p, n, &line);
+        if (!(c0 > 0))
+                return 0;
+        /* The highest peak after the first dip, up to a quarter of the points. */
+        for (size_t lag = 1; lag <= n / 4; lag++) {
+                double rho = residual_acf(p, n, &line, c0, lag);
+
+                if (!dipped) {
+                        dipped = rho < PERIOD_DIP;
+                        continue;
+                }
+                if (rho > peak) {
+                        peak = rho;
+                        period = lag;
+                }
+        }
+        if (period < PERIOD_MIN_POINTS || peak < PERIOD_PEAK)
+                return 0;
+        /* And again one period later (the period need not be a whole number of points). */
+        for (size_t lag = 2 * period - 1; lag <= 2 * period + 1 && lag < n; lag++) {
+                double rho = residual_acf(p, n, &line, c0, lag);
+
+                if (rho > again)
+                        again = rho;
+        }
+        return again >= PERIOD_AGAIN ? period : 0;
 }
 
 double floor_acf_at(const FloorAcf *acf, double lag) {
