@@ -1410,6 +1410,8 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
         Horizon newer;
         double ratio_slope;
         bool first_ok, second_ok, young_sat;
+        /* how the growth was confirmed, for the reason of a leak (the trace, the findings) */
+        const char *confirmed = "steady growth";
 
         h->verdict = VERDICT_NONE;
         if (!h->enough) {
@@ -1471,7 +1473,9 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
          * rate. On a young process this also waits for history beyond the first horizon:
          * there, a warm-up and a leak look the same; and until 90 min (young_history()). */
         if (h->horizon < c->max_horizon_seconds) {
-                if ((!twice || !twice->enough) && !young_sat && !horizon_self_confirmed(c, current, h)) {
+                bool alone = !twice || !twice->enough;
+
+                if (alone && !young_sat && !horizon_self_confirmed(c, current, h)) {
                         h->reason = "growth not yet confirmed over a longer horizon";
                         return;
                 }
@@ -1480,11 +1484,17 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
                         return;
                 }
                 if (twice && twice->enough &&
-                    (!twice->growing || twice->whole.slope < CONFIRM_RATIO * h->whole.slope) &&
-                    !(horizon_onset(twice, h) && horizon_self_confirmed(c, current, h))) {
-                        h->reason = "growth not confirmed over a longer horizon";
-                        return;
+                    (!twice->growing || twice->whole.slope < CONFIRM_RATIO * h->whole.slope)) {
+                        if (!(horizon_onset(twice, h) && horizon_self_confirmed(c, current, h))) {
+                                h->reason = "growth not confirmed over a longer horizon";
+                                return;
+                        }
+                        confirmed = "steady growth since an onset, overwhelming on its own";
                 }
+                if (alone)
+                        confirmed = young_sat     ? "steady growth on a finished rise, by its own fit"
+                                    : h->periodic ? "steady growth under a periodic floor, overwhelming on its own"
+                                                  : "steady growth, overwhelming on its own";
                 for (size_t j = i + 1; j < nh && hs[j].horizon <= UNDONE_FACTOR * h->horizon * (1 + 1e-9); j++)
                         if (&hs[j] != twice && horizon_undone(&hs[j], h)) {
                                 h->reason = "growth undone over a longer horizon";
@@ -1493,7 +1503,7 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
         }
         if (h->p_value < c->alpha_leak && h->whole.low > 0) {
                 h->verdict = VERDICT_LEAK;
-                h->reason = "steady growth";
+                h->reason = confirmed;
         } else {
                 h->verdict = VERDICT_SUSPECT;
                 h->reason = "growth, not yet conclusive";
