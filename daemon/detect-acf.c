@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The floor's autocorrelation over its history, and the variance inflation of
- * Mann-Kendall's S it implies (see detect-acf.h for why). Pure computation: O(points * lags)
- * per estimate, no allocation.
+ * Mann-Kendall's S it implies (see detect-acf.h for why); and whether a floor is periodic.
+ * Pure computation, no allocation: O(points * lags) per estimate, O(points^2 / 4) per
+ * periodicity test (at most 480 points: about 1.5 % more detector time on a day's series).
  */
 #include <math.h>
 #include <stdbool.h>
