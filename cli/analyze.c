@@ -26,6 +26,7 @@
 
 #include "analyze.h"
 #include "cli-util.h"
+#include "error-util.h"
 #include "format.h"
 #include "json-util.h"
 
@@ -35,18 +36,6 @@
 #define LABEL_MAX 512
 /* How much of an offending field an error message quotes. */
 #define QUOTE_MAX 32
-
-static int set_error(char *error, size_t error_size, int r, const char *format, ...) _printf_(4, 5);
-static int set_error(char *error, size_t error_size, int r, const char *format, ...) {
-        va_list ap;
-
-        if (error && error_size > 0) {
-                va_start(ap, format);
-                vsnprintf(error, error_size, format, ap);
-                va_end(ap);
-        }
-        return r;
-}
 
 const char *analyze_format_to_string(AnalyzeFormat f) {
         switch (f) {
@@ -149,16 +138,16 @@ static int point_error(char *error, size_t error_size, const char *where, PointC
                        double prev_t) {
         switch (c) {
         case POINT_TIME_RANGE:
-                return set_error(error, error_size, -EINVAL,
+                return set_error(error, error_size,
                                  "%s: timestamp %.6g is out of range (Unix seconds expected, within +-1e11; milliseconds?)",
                                  where, t);
         case POINT_VALUE_NEGATIVE:
-                return set_error(error, error_size, -EINVAL, "%s: value %.6g is negative", where, v);
+                return set_error(error, error_size, "%s: value %.6g is negative", where, v);
         case POINT_VALUE_RANGE:
-                return set_error(error, error_size, -EINVAL, "%s: value %.6g is out of range (more than 2^64)",
+                return set_error(error, error_size, "%s: value %.6g is out of range (more than 2^64)",
                                  where, v);
         case POINT_NOT_AFTER:
-                return set_error(error, error_size, -EINVAL,
+                return set_error(error, error_size,
                                  "%s: timestamp %.15g is not after the previous one (%.15g): points must be in time order without duplicates",
                                  where, t, prev_t);
         case POINT_OK:
@@ -194,7 +183,7 @@ static int point_buf_append(PointBuf *b, size_t *total, double t, double v) {
 }
 
 static int too_many_points(char *error, size_t error_size) {
-        return set_error(error, error_size, -E2BIG, "more than %u points", ANALYZE_POINTS_MAX);
+        return error_setf(error, error_size, -E2BIG, "more than %u points", ANALYZE_POINTS_MAX);
 }
 
 /* ---- CSV --------------------------------------------------------------------------------- */
@@ -211,8 +200,8 @@ static int csv_number_error(char *error, size_t error_size, size_t line, const c
         char q[QUOTE_MAX + 1];
 
         if (len == 0)
-                return set_error(error, error_size, -EINVAL, "line %zu: %s is missing", line, what);
-        return set_error(error, error_size, -EINVAL, "line %zu: %s '%s' is %s", line, what,
+                return set_error(error, error_size, "line %zu: %s is missing", line, what);
+        return set_error(error, error_size, "line %zu: %s '%s' is %s", line, what,
                          quote(q, sizeof q, s, len), r == -ERANGE ? "not a finite number" : "not a number");
 }
 
@@ -235,7 +224,7 @@ static int parse_csv(const char *data, size_t size, AnalyzeInput *ret, char *err
                 line++;
                 trim(&s, &e);
                 if (memchr(s, '\0', (size_t) (e - s))) {
-                        r = set_error(error, error_size, -EINVAL, "line %zu: NUL byte: not a text file", line);
+                        r = set_error(error, error_size, "line %zu: NUL byte: not a text file", line);
                         goto fail;
                 }
                 if (s == e || *s == '#')
@@ -243,7 +232,7 @@ static int parse_csv(const char *data, size_t size, AnalyzeInput *ret, char *err
 
                 comma = memchr(s, ',', (size_t) (e - s));
                 if (!comma || memchr(comma + 1, ',', (size_t) (e - comma - 1))) {
-                        r = set_error(error, error_size, -EINVAL,
+                        r = set_error(error, error_size,
                                       "line %zu: expected two columns, timestamp,bytes; found %s", line,
                                       comma ? "more" : "one");
                         goto fail;
@@ -283,7 +272,7 @@ static int parse_csv(const char *data, size_t size, AnalyzeInput *ret, char *err
         }
 
         if (b.n == 0) {
-                r = set_error(error, error_size, -EINVAL, "%s",
+                r = set_error(error, error_size, "%s",
                               size == 0 ? "empty input" :
                               header    ? "no data points after the header" :
                                           "no data points");
@@ -329,7 +318,7 @@ static int parse_json_pairs(const json_t *pairs, const char *where, PointBuf *b,
         int r;
 
         if (!json_is_array(pairs))
-                return set_error(error, error_size, -EINVAL, "%s: expected an array of [timestamp, value] pairs",
+                return set_error(error, error_size, "%s: expected an array of [timestamp, value] pairs",
                                  where);
 
         json_array_foreach(pairs, i, pair) {
@@ -339,20 +328,20 @@ static int parse_json_pairs(const json_t *pairs, const char *where, PointBuf *b,
 
                 snprintf(at, sizeof at, "%s[%zu]", where, i);
                 if (!json_is_array(pair) || json_array_size(pair) != 2)
-                        return set_error(error, error_size, -EINVAL, "%s: expected [timestamp, value]", at);
+                        return set_error(error, error_size, "%s: expected [timestamp, value]", at);
                 r = json_number_of(json_array_get(pair, 0), &t);
                 if (r < 0)
-                        return set_error(error, error_size, -EINVAL, "%s: timestamp is %s", at,
+                        return set_error(error, error_size, "%s: timestamp is %s", at,
                                          r == -ERANGE ? "not a finite number" : "not a number");
                 r = json_number_of(json_array_get(pair, 1), &v);
                 if (r < 0) {
                         const json_t *j = json_array_get(pair, 1);
 
                         if (json_is_string(j))
-                                return set_error(error, error_size, -EINVAL, "%s: value \"%s\" is %s", at,
+                                return set_error(error, error_size, "%s: value \"%s\" is %s", at,
                                                  quote(q, sizeof q, json_string_value(j), strlen(json_string_value(j))),
                                                  r == -ERANGE ? "not a finite number" : "not a number");
-                        return set_error(error, error_size, -EINVAL, "%s: value is %s", at,
+                        return set_error(error, error_size, "%s: value is %s", at,
                                          json_is_null(j) ? "null" : "not a number");
                 }
                 c = point_check(t, v, b->n > 0 ? &b->points[b->n - 1] : NULL);
@@ -365,7 +354,7 @@ static int parse_json_pairs(const json_t *pairs, const char *where, PointBuf *b,
                         return r;
         }
         if (b->n == 0)
-                return set_error(error, error_size, -EINVAL, "%s: no data points", where);
+                return set_error(error, error_size, "%s: no data points", where);
         return 0;
 }
 
@@ -428,28 +417,28 @@ static int parse_prometheus(const json_t *root, AnalyzeInput *ret, char *error, 
                 char q[QUOTE_MAX + 1];
                 const char *m = json_is_string(e) ? json_string_value(e) : "no message";
 
-                return set_error(error, error_size, -EINVAL, "the export is a failed query (status \"%s\"): %s",
+                return set_error(error, error_size, "the export is a failed query (status \"%s\"): %s",
                                  quote(q, sizeof q, json_string_value(status), strlen(json_string_value(status))), m);
         }
         data = json_object_get(root, "data");
         if (!json_is_object(data))
-                return set_error(error, error_size, -EINVAL, "data: expected an object");
+                return set_error(error, error_size, "data: expected an object");
         type = json_object_get(data, "resultType");
         if (!json_is_string(type))
-                return set_error(error, error_size, -EINVAL, "data.resultType: expected a string");
+                return set_error(error, error_size, "data.resultType: expected a string");
         if (strcmp(json_string_value(type), "matrix") != 0)
-                return set_error(error, error_size, -EINVAL,
+                return set_error(error, error_size,
                                  "data.resultType is \"%s\", not \"matrix\": export a range query (/api/v1/query_range)",
                                  strcmp(json_string_value(type), "vector") == 0 ? "vector" :
                                  strcmp(json_string_value(type), "scalar") == 0 ? "scalar" :
                                  strcmp(json_string_value(type), "string") == 0 ? "string" : "?");
         result = json_object_get(data, "result");
         if (!json_is_array(result))
-                return set_error(error, error_size, -EINVAL, "data.result: expected an array");
+                return set_error(error, error_size, "data.result: expected an array");
         if (json_array_size(result) == 0)
-                return set_error(error, error_size, -EINVAL, "data.result: no series (the query matched nothing)");
+                return set_error(error, error_size, "data.result: no series (the query matched nothing)");
         if (json_array_size(result) > ANALYZE_SERIES_MAX)
-                return set_error(error, error_size, -E2BIG, "data.result: more than %u series", ANALYZE_SERIES_MAX);
+                return error_setf(error, error_size, -E2BIG, "data.result: more than %u series", ANALYZE_SERIES_MAX);
 
         in.series = calloc(json_array_size(result), sizeof *in.series);
         if (!in.series)
@@ -461,11 +450,11 @@ static int parse_prometheus(const json_t *root, AnalyzeInput *ret, char *error, 
 
                 snprintf(where, sizeof where, "data.result[%zu]", i);
                 if (!json_is_object(s)) {
-                        r = set_error(error, error_size, -EINVAL, "%s: expected an object", where);
+                        r = set_error(error, error_size, "%s: expected an object", where);
                         goto fail;
                 }
                 if (!json_object_get(s, "values")) {
-                        r = set_error(error, error_size, -EINVAL, "%s: no \"values\"%s", where,
+                        r = set_error(error, error_size, "%s: no \"values\"%s", where,
                                       json_object_get(s, "histograms") ? " (native histograms cannot be analyzed)" : "");
                         goto fail;
                 }
@@ -525,13 +514,13 @@ static int parse_json(const char *data, size_t size, AnalyzeInput *ret, char *er
         json_error_t e;
 
         if (size > ANALYZE_JSON_MAX)
-                return set_error(error, error_size, -E2BIG, "JSON input larger than %u MiB (convert it to CSV)",
+                return error_setf(error, error_size, -E2BIG, "JSON input larger than %u MiB (convert it to CSV)",
                                  ANALYZE_JSON_MAX >> 20);
         /* Integers as reals: byte counts past 2^63 must give a range error below, not a jansson
          * "too big integer". Duplicate keys would make the meaning depend on the parser. */
         root = json_loadb(data, size, JSON_DECODE_INT_AS_REAL | JSON_REJECT_DUPLICATES, &e);
         if (!root)
-                return set_error(error, error_size, -EINVAL, "JSON error at line %d, column %d: %s", e.line, e.column,
+                return set_error(error, error_size, "JSON error at line %d, column %d: %s", e.line, e.column,
                                  e.text);
 
         if (json_is_array(root))
@@ -540,7 +529,7 @@ static int parse_json(const char *data, size_t size, AnalyzeInput *ret, char *er
                 return parse_series_json(root, ret, error, error_size);
         if (json_is_object(root) && (json_object_get(root, "data") || json_object_get(root, "status")))
                 return parse_prometheus(root, ret, error, error_size);
-        return set_error(error, error_size, -EINVAL,
+        return set_error(error, error_size,
                          "JSON input is neither a heapwatch series ({\"points\": [[t, v], ...]}) nor a Prometheus range query result ({\"data\": {\"result\": ...}})");
 }
 
@@ -550,7 +539,7 @@ int analyze_parse(const char *data, size_t size, AnalyzeInput *ret, char *error,
         if (!data && size > 0)
                 return -EINVAL;
         if (size > ANALYZE_CSV_MAX)
-                return set_error(error, error_size, -E2BIG, "input larger than %u MiB", ANALYZE_CSV_MAX >> 20);
+                return error_setf(error, error_size, -E2BIG, "input larger than %u MiB", ANALYZE_CSV_MAX >> 20);
 
         /* Skip a UTF-8 byte order mark and leading blanks to see what the content is. */
         if (size >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
@@ -663,7 +652,7 @@ int analyze_parse_args(int argc, char *argv[], AnalyzeArgs *ret, char *error, si
                 }
                 if (!options || arg[0] != '-' || strcmp(arg, "-") == 0) {
                         if (a.file)
-                                return set_error(error, error_size, -EINVAL, "unexpected argument '%s': one FILE only",
+                                return set_error(error, error_size, "unexpected argument '%s': one FILE only",
                                                  cli_printable(arg, &q));
                         a.file = arg;
                         continue;
@@ -692,14 +681,14 @@ int analyze_parse_args(int argc, char *argv[], AnalyzeArgs *ret, char *error, si
                         }
                         if (arg[n] == '\0') {
                                 if (i + 1 >= argc)
-                                        return set_error(error, error_size, -EINVAL, "option %s requires a value",
+                                        return set_error(error, error_size, "option %s requires a value",
                                                          value_options[k].name);
                                 value = argv[++i];
                                 break;
                         }
                 }
                 if (k == ELEMENTSOF(value_options))
-                        return set_error(error, error_size, -EINVAL, "unknown option '%s'", cli_printable(arg, &q));
+                        return set_error(error, error_size, "unknown option '%s'", cli_printable(arg, &q));
 
                 double v = 0;
                 switch (value_options[k].kind) {
@@ -715,7 +704,7 @@ int analyze_parse_args(int argc, char *argv[], AnalyzeArgs *ret, char *error, si
                         break;
                 }
                 if (r < 0)
-                        return set_error(error, error_size, -EINVAL, "invalid value '%s' for %s: expected %s",
+                        return set_error(error, error_size, "invalid value '%s' for %s: expected %s",
                                          cli_printable(value, &q), value_options[k].name,
                                          value_options[k].kind == ARG_DURATION ? "a positive duration (e.g. 300, 5m, 2h)" :
                                          value_options[k].kind == ARG_SIZE     ? "a size in bytes (e.g. 2147483648, 2G)" :
@@ -739,20 +728,20 @@ int analyze_parse_args(int argc, char *argv[], AnalyzeArgs *ret, char *error, si
                         break;
                 default:
                         if (!(v > 0))
-                                return set_error(error, error_size, -EINVAL, "--limit must be more than 0 bytes");
+                                return set_error(error, error_size, "--limit must be more than 0 bytes");
                         a.limit = v;
                         break;
                 }
         }
 
         if (!a.file)
-                return set_error(error, error_size, -EINVAL, "missing FILE (use - for standard input)");
+                return set_error(error, error_size, "missing FILE (use - for standard input)");
         if (!*a.file)
-                return set_error(error, error_size, -EINVAL, "FILE must not be empty");
+                return set_error(error, error_size, "FILE must not be empty");
 
         char m[256];
         if (detect_config_validate(&a.config, m, sizeof m) < 0)
-                return set_error(error, error_size, -EINVAL, "invalid detector settings: %s", m);
+                return set_error(error, error_size, "invalid detector settings: %s", m);
 
         *ret = a;
         return 0;

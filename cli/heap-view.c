@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "cli-util.h"
+#include "error-util.h"
 #include "format.h"
 #include "heap-view.h"
 #include "http-client.h"
@@ -42,18 +43,6 @@ static const TableColumn heap_columns[_COLUMN_MAX] = {
         [COLUMN_RATE] = { "PER SECOND", TABLE_ALIGN_RIGHT, FORMAT_BYTES_MAX + 3 },
         [COLUMN_SITE] = { "SITE", TABLE_ALIGN_LEFT, 0, .shrink = true, .min_width = 20 },
 };
-
-static int set_error(char *error, size_t error_size, const char *format, ...) _printf_(3, 4);
-static int set_error(char *error, size_t error_size, const char *format, ...) {
-        va_list ap;
-
-        if (error && error_size > 0) {
-                va_start(ap, format);
-                vsnprintf(error, error_size, format, ap);
-                va_end(ap);
-        }
-        return -EINVAL;
-}
 
 /* "<digits>-<digits>": the daemon's process ids; nothing else goes into the URL path. */
 static bool id_is_valid(const char *s) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli-util.h"
+#include "error-util.h"
 #include "format.h"
 #include "parse-util.h"
 #include "run.h"
@@ -27,18 +28,6 @@
 #ifndef HEAPWATCH_AGENT_DIR
 #error "HEAPWATCH_AGENT_DIR must be defined by the build (see cli/Makefile.inc)"
 #endif
-
-static int set_error(char *error, size_t error_size, const char *format, ...) _printf_(3, 4);
-static int set_error(char *error, size_t error_size, const char *format, ...) {
-        va_list ap;
-
-        if (error && error_size > 0) {
-                va_start(ap, format);
-                vsnprintf(error, error_size, format, ap);
-                va_end(ap);
-        }
-        return -EINVAL;
-}
 
 int run_validate_service(const char *service) {
         size_t n = strlen(service);

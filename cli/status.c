@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "cli-util.h"
+#include "error-util.h"
 #include "format.h"
 #include "http-client.h"
 #include "status.h"
@@ -55,18 +56,6 @@ static const TableColumn status_columns[_COLUMN_MAX] = {
         [COLUMN_LAST] = { "LAST", TABLE_ALIGN_RIGHT, 12 },
         [COLUMN_COMMAND] = { "COMMAND", TABLE_ALIGN_LEFT, 0, .shrink = true, .min_width = 16 },
 };
-
-static int set_error(char *error, size_t error_size, const char *format, ...) _printf_(3, 4);
-static int set_error(char *error, size_t error_size, const char *format, ...) {
-        va_list ap;
-
-        if (error && error_size > 0) {
-                va_start(ap, format);
-                vsnprintf(error, error_size, format, ap);
-                va_end(ap);
-        }
-        return -EINVAL;
-}
 
 const char *status_filter_to_string(StatusFilter f) {
         switch (f) {

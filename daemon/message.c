@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error-util.h"
 #include "heapwatch/protocol.h"
 #include "json-util.h"
 #include "macro.h"
@@ -28,18 +29,8 @@
 /* Writes the message into the caller's buffer and returns r: -EINVAL for a member that is wrong
  * (fail()), -E2BIG for a string or array beyond the protocol's bounds (fail_bound(), which the
  * daemon counts as a limit hit besides refusing the message: agent-server.c). */
-_printf_(4, 5) static int fail_with(int r, char *error, size_t size, const char *fmt, ...) {
-        va_list ap;
-
-        if (error && size > 0) {
-                va_start(ap, fmt);
-                vsnprintf(error, size, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
-#define fail(error, size, ...) fail_with(-EINVAL, error, size, __VA_ARGS__)
-#define fail_bound(error, size, ...) fail_with(-E2BIG, error, size, __VA_ARGS__)
+#define fail(error, size, ...) error_setf(error, size, -EINVAL, __VA_ARGS__)
+#define fail_bound(error, size, ...) error_setf(error, size, -E2BIG, __VA_ARGS__)
 
 /* An array member of at most max entries. */
 static int check_array(json_t *v, const char *key, size_t max, char *error, size_t size) {

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "error-util.h"
 #include "log.h"
 #include "macro.h"
 #include "options.h"
@@ -78,14 +79,6 @@ void options_init(Options *o) {
         options_dir_from_env(o->socket_path, sizeof o->socket_path, "RUNTIME_DIRECTORY", "/agent.sock");
         options_dir_from_env(o->store.state_dir, sizeof o->store.state_dir, "STATE_DIRECTORY", "");
         options_dir_from_env(o->config_path, sizeof o->config_path, "CONFIGURATION_DIRECTORY", "/heapwatchd.conf");
-}
-
-_printf_(3, 4) static int fail(char *error, size_t size, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(error, size, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
 }
 
 static int parse_count(const char *s, uint64_t min, uint64_t max, size_t *ret) {
@@ -197,71 +190,72 @@ static int options_set_security(Options *o, int id, const char *arg, const char 
                 errno = 0;
                 m = strtoul(arg, &end, 8);
                 if (errno || end == arg || *end || m > 0777 || arg[0] == '-')
-                        return fail(error, size, "%s must be an octal mode in 0..0777 (e.g. 0660), not '%s'", name, arg);
+                        return set_error(error, size, "%s must be an octal mode in 0..0777 (e.g. 0660), not '%s'", name,
+                                         arg);
                 o->socket_mode = (unsigned) m;
                 break;
         case ARG_SOCKET_GROUP:
                 if (strlen(arg) >= sizeof o->socket_group || strchr(arg, '/') || strchr(arg, ':'))
-                        return fail(error, size, "%s needs a group name or gid shorter than %zu bytes", name,
-                                    sizeof o->socket_group);
+                        return set_error(error, size, "%s needs a group name or gid shorter than %zu bytes", name,
+                                         sizeof o->socket_group);
                 snprintf(o->socket_group, sizeof o->socket_group, "%s", arg);
                 break;
         case ARG_HTTP_TOKEN_FILE:
                 if (arg[0] != '/' || strlen(arg) >= sizeof o->http_token_file)
-                        return fail(error, size, "%s needs an absolute path shorter than %zu bytes", name,
-                                    sizeof o->http_token_file);
+                        return set_error(error, size, "%s needs an absolute path shorter than %zu bytes", name,
+                                         sizeof o->http_token_file);
                 snprintf(o->http_token_file, sizeof o->http_token_file, "%s", arg);
                 break;
         case ARG_MAX_CONNECTIONS_PER_UID:
                 if (parse_count(arg, 1, 1000000, &l->max_connections_per_uid) < 0)
-                        return fail(error, size, "%s must be an integer in 1..1000000", name);
+                        return set_error(error, size, "%s must be an integer in 1..1000000", name);
                 break;
         case ARG_MAX_FRAMES_PER_SECOND:
                 if (parse_seconds(arg, 0, 1e6, &l->frames_per_second) < 0)
-                        return fail(error, size, "%s must be a rate in 0..1000000 (0: unlimited)", name);
+                        return set_error(error, size, "%s must be a rate in 0..1000000 (0: unlimited)", name);
                 break;
         case ARG_MAX_FRAMES_BURST:
                 if (parse_seconds(arg, 1, 1e6, &l->frames_burst) < 0)
-                        return fail(error, size, "%s must be a number of frames in 1..1000000", name);
+                        return set_error(error, size, "%s must be a number of frames in 1..1000000", name);
                 break;
         case ARG_AGENT_HELLO_TIMEOUT:
                 if (parse_seconds(arg, 0.1, 3600, &l->hello_timeout) < 0)
-                        return fail(error, size, "%s must be seconds in 0.1..3600", name);
+                        return set_error(error, size, "%s must be seconds in 0.1..3600", name);
                 break;
         case ARG_AGENT_IDLE_TIMEOUT:
                 if (parse_seconds(arg, 1, 86400, &l->idle_timeout) < 0)
-                        return fail(error, size, "%s must be seconds in 1..86400", name);
+                        return set_error(error, size, "%s must be seconds in 1..86400", name);
                 break;
         case ARG_HTTP_MAX_CONNECTIONS:
                 if (parse_count(arg, 1, 10000, &l->http_max_connections) < 0)
-                        return fail(error, size, "%s must be an integer in 1..10000", name);
+                        return set_error(error, size, "%s must be an integer in 1..10000", name);
                 break;
         case ARG_HTTP_MAX_CONNECTIONS_PER_ADDRESS:
                 if (parse_count(arg, 1, 10000, &l->http_max_connections_per_address) < 0)
-                        return fail(error, size, "%s must be an integer in 1..10000", name);
+                        return set_error(error, size, "%s must be an integer in 1..10000", name);
                 break;
         case ARG_HTTP_CONNECTION_MEMORY:
                 if (parse_count(arg, 4096, 16u * 1024 * 1024, &l->http_connection_memory) < 0)
-                        return fail(error, size, "%s must be bytes in 4096..16777216", name);
+                        return set_error(error, size, "%s must be bytes in 4096..16777216", name);
                 break;
         case ARG_HTTP_TIMEOUT:
                 if (parse_seconds(arg, 1, 3600, &l->http_timeout) < 0)
-                        return fail(error, size, "%s must be seconds in 1..3600", name);
+                        return set_error(error, size, "%s must be seconds in 1..3600", name);
                 break;
         case ARG_HTTP_REQUESTS_PER_SECOND:
                 if (parse_seconds(arg, 0, 1e6, &l->http_requests_per_second) < 0)
-                        return fail(error, size, "%s must be a rate in 0..1000000 (0: unlimited)", name);
+                        return set_error(error, size, "%s must be a rate in 0..1000000 (0: unlimited)", name);
                 break;
         case ARG_AGENT_WORK_PER_MINUTE:
                 if (parse_seconds(arg, 0, 6000, &l->work_per_minute_process) < 0)
-                        return fail(error, size, "%s must be a rate in 0..6000 (0: unlimited)", name);
+                        return set_error(error, size, "%s must be a rate in 0..6000 (0: unlimited)", name);
                 break;
         case ARG_AGENT_WORK_PER_MINUTE_PER_CLIENT:
                 if (parse_seconds(arg, 0, 6000, &l->work_per_minute_client) < 0)
-                        return fail(error, size, "%s must be a rate in 0..6000 (0: unlimited)", name);
+                        return set_error(error, size, "%s must be a rate in 0..6000 (0: unlimited)", name);
                 break;
         default:
-                return fail(error, size, "unknown option '%s'", name);
+                return set_error(error, size, "unknown option '%s'", name);
         }
         return 0;
 }
@@ -273,14 +267,14 @@ static int options_set(Options *o, int id, const char *arg, const char *name, ch
         switch (id) {
         case ARG_SOCKET:
                 if (arg[0] != '/' || strlen(arg) >= sizeof o->socket_path)
-                        return fail(error, size, "%s needs an absolute path shorter than %zu bytes", name,
-                                    sizeof o->socket_path);
+                        return set_error(error, size, "%s needs an absolute path shorter than %zu bytes", name,
+                                         sizeof o->socket_path);
                 snprintf(o->socket_path, sizeof o->socket_path, "%s", arg);
                 break;
         case ARG_HTTP:
                 if (parse_listen_address(arg, o->http_host, sizeof o->http_host, &o->http_port) < 0)
-                        return fail(error, size, "%s needs ADDR:PORT (e.g. 127.0.0.1:9847 or [::1]:9847), not '%s'", name,
-                                    arg);
+                        return set_error(error, size, "%s needs ADDR:PORT (e.g. 127.0.0.1:9847 or [::1]:9847), not '%s'",
+                                         name, arg);
                 o->http_enabled = true;
                 break;
         case ARG_NO_HTTP:
@@ -292,49 +286,49 @@ static int options_set(Options *o, int id, const char *arg, const char *name, ch
         case ARG_LOG_LEVEL:
                 c = log_level_from_string(arg);
                 if (c < 0)
-                        return fail(error, size, "%s must be one of emerg..debug or 0..7, not '%s'", name, arg);
+                        return set_error(error, size, "%s must be one of emerg..debug or 0..7, not '%s'", name, arg);
                 o->log_level = c;
                 break;
         case ARG_HISTORY_POINTS:
                 if (parse_count(arg, 10, 10000000, &o->history_points) < 0)
-                        return fail(error, size, "%s must be an integer in 10..10000000", name);
+                        return set_error(error, size, "%s must be an integer in 10..10000000", name);
                 break;
         case ARG_EXITED_RETENTION:
                 if (parse_seconds(arg, 0, 365.0 * 86400, &o->exited_retention) < 0)
-                        return fail(error, size, "%s must be seconds in 0..31536000", name);
+                        return set_error(error, size, "%s must be seconds in 0..31536000", name);
                 break;
         case ARG_MAX_PROCESSES:
                 if (parse_count(arg, 1, 1000000, &o->max_processes) < 0)
-                        return fail(error, size, "%s must be an integer in 1..1000000", name);
+                        return set_error(error, size, "%s must be an integer in 1..1000000", name);
                 break;
         case ARG_MAX_CONNECTIONS:
                 if (parse_count(arg, 1, 1000000, &o->max_connections) < 0)
-                        return fail(error, size, "%s must be an integer in 1..1000000", name);
+                        return set_error(error, size, "%s must be an integer in 1..1000000", name);
                 break;
         case ARG_DETECT_WINDOW:
                 if (parse_seconds(arg, 0.01, 86400, &o->detect.window_seconds) < 0)
-                        return fail(error, size, "%s must be seconds in 0.01..86400", name);
+                        return set_error(error, size, "%s must be seconds in 0.01..86400", name);
                 break;
         case ARG_DETECT_MIN_HORIZON:
                 if (parse_seconds(arg, 0.1, 365.0 * 86400, &o->detect.min_horizon_seconds) < 0)
-                        return fail(error, size, "%s must be seconds in 0.1..31536000", name);
+                        return set_error(error, size, "%s must be seconds in 0.1..31536000", name);
                 break;
         case ARG_DETECT_MAX_HORIZON:
                 if (parse_seconds(arg, 0.1, 365.0 * 86400, &o->detect.max_horizon_seconds) < 0)
-                        return fail(error, size, "%s must be seconds in 0.1..31536000", name);
+                        return set_error(error, size, "%s must be seconds in 0.1..31536000", name);
                 break;
         case ARG_DETECT_MIN_GROWTH:
                 if (parse_seconds(arg, 0, 1000, &o->detect.min_growth_relative_per_hour) < 0)
-                        return fail(error, size, "%s must be a fraction in 0..1000 (0.01 = 1 %%/h)", name);
+                        return set_error(error, size, "%s must be a fraction in 0..1000 (0.01 = 1 %%/h)", name);
                 break;
         case ARG_DETECT_MIN_BYTES:
                 if (parse_seconds(arg, 0, 1e15, &o->detect.min_growth_absolute_per_hour) < 0)
-                        return fail(error, size, "%s must be bytes in 0..1e15", name);
+                        return set_error(error, size, "%s must be bytes in 0..1e15", name);
                 break;
         case ARG_STATE_DIR:
                 if (arg[0] != '/' || strlen(arg) >= sizeof o->store.state_dir)
-                        return fail(error, size, "%s needs an absolute path shorter than %zu bytes", name,
-                                    sizeof o->store.state_dir);
+                        return set_error(error, size, "%s needs an absolute path shorter than %zu bytes", name,
+                                         sizeof o->store.state_dir);
                 snprintf(o->store.state_dir, sizeof o->store.state_dir, "%s", arg);
                 o->store_enabled = true;
                 break;
@@ -344,45 +338,47 @@ static int options_set(Options *o, int id, const char *arg, const char *name, ch
         case ARG_STORE_TIERS: {
                 char why[160];
                 if (store_tiers_parse(&o->store, arg, why, sizeof why) < 0)
-                        return fail(error, size, "%s: %s", name, why);
+                        return set_error(error, size, "%s: %s", name, why);
                 break;
         }
         case ARG_FLUSH_INTERVAL:
                 if (parse_seconds(arg, 0.1, 3600, &o->store.flush_interval) < 0)
-                        return fail(error, size, "%s must be seconds in 0.1..3600", name);
+                        return set_error(error, size, "%s must be seconds in 0.1..3600", name);
                 break;
         case ARG_MAX_DISK_BYTES: {
                 uint64_t v;
                 if (parse_uint64(arg, &v) < 0 || (v != 0 && v < 1024 * 1024))
-                        return fail(error, size, "%s must be 0 (unlimited) or at least 1048576", name);
+                        return set_error(error, size, "%s must be 0 (unlimited) or at least 1048576", name);
                 o->store.max_disk_bytes = v;
                 break;
         }
         case ARG_CONFIG:
                 if (arg[0] != '/' || strlen(arg) >= sizeof o->config_path)
-                        return fail(error, size, "%s needs an absolute path shorter than %zu bytes", name,
-                                    sizeof o->config_path);
+                        return set_error(error, size, "%s needs an absolute path shorter than %zu bytes", name,
+                                         sizeof o->config_path);
                 snprintf(o->config_path, sizeof o->config_path, "%s", arg);
                 o->config_required = true;
                 break;
         case ARG_CENSUS_INTERVAL:
                 if (parse_seconds(arg, 0, 365.0 * 86400, &o->census.interval) < 0)
-                        return fail(error, size, "%s must be seconds in 0..31536000 (0: no periodic census)", name);
+                        return set_error(error, size, "%s must be seconds in 0..31536000 (0: no periodic census)",
+                                         name);
                 break;
         case ARG_CENSUS_BUDGET_MS: {
                 size_t v;
                 if (parse_count(arg, 1, HW_CENSUS_BUDGET_MS_MAX, &v) < 0)
-                        return fail(error, size, "%s must be milliseconds in 1..%u", name, HW_CENSUS_BUDGET_MS_MAX);
+                        return set_error(error, size, "%s must be milliseconds in 1..%u", name,
+                                         HW_CENSUS_BUDGET_MS_MAX);
                 o->census.budget_ms = (unsigned) v;
                 break;
         }
         case ARG_CENSUS_API_MIN_INTERVAL:
                 if (parse_seconds(arg, 0, 86400, &o->census.api_min_interval) < 0)
-                        return fail(error, size, "%s must be seconds in 0..86400", name);
+                        return set_error(error, size, "%s must be seconds in 0..86400", name);
                 break;
         case ARG_CENSUS_TIMEOUT:
                 if (parse_seconds(arg, 1, 3600, &o->census.timeout) < 0)
-                        return fail(error, size, "%s must be seconds in 1..3600", name);
+                        return set_error(error, size, "%s must be seconds in 1..3600", name);
                 break;
         default:
                 return options_set_security(o, id, arg, name, error, size);
@@ -414,11 +410,11 @@ int options_set_key(Options *o, const char *key, const char *value, char *error,
          * no-op kept for old command lines. */
         if (!lo->name || lo->val == 'h' || lo->val == ARG_VERSION || lo->val == ARG_CONFIG ||
             lo->val == ARG_FOREGROUND)
-                return fail(error, size, "unknown key '%s'", key);
+                return set_error(error, size, "unknown key '%s'", key);
         if (lo->has_arg == no_argument) {
                 int b = parse_boolean(value);
                 if (b < 0)
-                        return fail(error, size, "%s must be a boolean (yes/no), not '%s'", key, value);
+                        return set_error(error, size, "%s must be a boolean (yes/no), not '%s'", key, value);
                 if (lo->val == ARG_NO_HTTP)
                         o->http_enabled = !b;
                 else if (lo->val == ARG_NO_STORE)
@@ -426,7 +422,7 @@ int options_set_key(Options *o, const char *key, const char *value, char *error,
                 return 0;
         }
         if (value[0] == '\0')
-                return fail(error, size, "%s needs a value", key);
+                return set_error(error, size, "%s needs a value", key);
         return options_set(o, lo->val, value, key, error, size);
 }
 
@@ -447,12 +443,12 @@ static int options_parse_argv(Options *o, int argc, char *argv[], char *error, s
                 case '?':
                         for (const struct option *lo = longopts; optopt && lo->name; lo++)
                                 if (lo->val == optopt)
-                                        return fail(error, size, lo->has_arg == required_argument ?
-                                                    "option '%s' needs a value" : "option '%s' takes no value",
-                                                    argv[optind - 1]);
+                                        return set_error(error, size, lo->has_arg == required_argument ?
+                                                         "option '%s' needs a value" : "option '%s' takes no value",
+                                                         argv[optind - 1]);
                         if (optopt)
-                                return fail(error, size, "unknown option '-%c'", optopt);
-                        return fail(error, size, "unknown option '%s'", argv[optind - 1]);
+                                return set_error(error, size, "unknown option '-%c'", optopt);
+                        return set_error(error, size, "unknown option '%s'", argv[optind - 1]);
                 default: {
                         const char *name = "option";
                         for (const struct option *lo = longopts; lo->name; lo++)
@@ -469,7 +465,7 @@ static int options_parse_argv(Options *o, int argc, char *argv[], char *error, s
                 }
         }
         if (optind < argc)
-                return fail(error, size, "unexpected argument '%s'", argv[optind]);
+                return set_error(error, size, "unexpected argument '%s'", argv[optind]);
         return 0;
 }
 
@@ -488,7 +484,7 @@ int options_validate(const Options *o, char *error, size_t size) {
         if (o->store_enabled) {
                 char why[160];
                 if (store_config_validate(&o->store, why, sizeof why) < 0)
-                        return fail(error, size, "history store: %s", why);
+                        return set_error(error, size, "history store: %s", why);
         }
         return 0;
 }

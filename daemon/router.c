@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error-util.h"
 #include "macro.h"
 #include "parse-util.h"
 #include "router.h"
@@ -38,17 +39,6 @@ const char *route_kind_to_string(RouteKind k) {
         if ((unsigned) k >= _ROUTE_MAX)
                 return NULL;
         return route_names[k];
-}
-
-_printf_(3, 4) static int set_error(char *err, size_t err_size, const char *format, ...) {
-        va_list ap;
-
-        if (err && err_size > 0) {
-                va_start(ap, format);
-                (void) vsnprintf(err, err_size, format, ap);
-                va_end(ap);
-        }
-        return -EINVAL;
 }
 
 /* Error messages quote what the client sent; keep at most ECHO_MAX bytes of it and replace
