@@ -350,8 +350,18 @@ static void write_header(FILE *f, const char *name, const char *type, const char
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void write_u64(FILE *f, const char *name, uint64_t v) {
+/* An unlabelled metric with its HELP and TYPE: the name is given once, so the sample cannot
+ * drift from its header. */
+static void write_single_u64(FILE *f, const char *name, const char *type, const char *help, uint64_t v) {
+        write_header(f, name, type, help);
         fprintf(f, "%s %" PRIu64 "\n", name, v);
+}
+
+static void write_single(FILE *f, const char *name, const char *type, const char *help, double v) {
+        write_header(f, name, type, help);
+        fprintf(f, "%s ", name);
+        write_value(f, v);
+        fputc('\n', f);
 }
 
 /* name{id="...",service="...",pid="..."[,generation="g"]} */
@@ -451,10 +461,9 @@ static void write_census_counters(FILE *f, const DaemonStats *s) {
                   offsetof(DaemonStats, census_replies_unexpected_total) },
         };
 
-        for (size_t i = 0; i < ELEMENTSOF(counters); i++) {
-                write_header(f, counters[i].name, "counter", counters[i].help);
-                write_u64(f, counters[i].name, *(const uint64_t *) ((const char *) s + counters[i].offset));
-        }
+        for (size_t i = 0; i < ELEMENTSOF(counters); i++)
+                write_single_u64(f, counters[i].name, "counter", counters[i].help,
+                                 *(const uint64_t *) ((const char *) s + counters[i].offset));
 }
 
 static void write_daemon_families(FILE *f, Registry *reg, const DaemonStats *s) {
@@ -474,25 +483,22 @@ static void write_daemon_families(FILE *f, Registry *reg, const DaemonStats *s) 
         metrics_write_label_value(f, PACKAGE_VERSION);
         fputs("\"} 1\n", f);
 
-        write_header(f, "heapwatch_daemon_start_time_seconds", "gauge",
-                     "Start time of heapwatchd since the Unix epoch in seconds.");
-        fputs("heapwatch_daemon_start_time_seconds ", f);
-        write_value(f, s->start_time);
-        fputc('\n', f);
+        write_single(f, "heapwatch_daemon_start_time_seconds", "gauge",
+                     "Start time of heapwatchd since the Unix epoch in seconds.", s->start_time);
 
-        write_header(f, "heapwatch_daemon_agents_connected", "gauge", "Agent connections currently open.");
-        write_u64(f, "heapwatch_daemon_agents_connected", s->agents_connected);
+        write_single_u64(f, "heapwatch_daemon_agents_connected", "gauge", "Agent connections currently open.",
+                         s->agents_connected);
 
         write_header(f, "heapwatch_daemon_processes", "gauge", "Processes tracked, by state.");
         fprintf(f, "heapwatch_daemon_processes{state=\"live\"} %zu\n", registry_count_state(reg, PROCESS_LIVE));
         fprintf(f, "heapwatch_daemon_processes{state=\"exited\"} %zu\n", registry_count_state(reg, PROCESS_EXITED));
 
-        write_header(f, "heapwatch_daemon_connections_accepted_total", "counter", "Agent connections accepted.");
-        write_u64(f, "heapwatch_daemon_connections_accepted_total", s->connections_accepted_total);
+        write_single_u64(f, "heapwatch_daemon_connections_accepted_total", "counter", "Agent connections accepted.",
+                         s->connections_accepted_total);
 
-        write_header(f, "heapwatch_daemon_connections_refused_total", "counter",
-                     "Agent connections refused because the connection limit was reached.");
-        write_u64(f, "heapwatch_daemon_connections_refused_total", s->connections_refused_total);
+        write_single_u64(f, "heapwatch_daemon_connections_refused_total", "counter",
+                         "Agent connections refused because the connection limit was reached.",
+                         s->connections_refused_total);
 
         write_header(f, "heapwatch_daemon_frames_received_total", "counter", "Valid frames received from agents, by type.");
         for (size_t i = 0; i < ELEMENTSOF(frame_types); i++)
@@ -509,30 +515,27 @@ static void write_daemon_families(FILE *f, Registry *reg, const DaemonStats *s) 
                 fprintf(f, "\"} %" PRIu64 "\n", s->frames_rejected_total[r]);
         }
 
-        write_header(f, "heapwatch_daemon_received_bytes_total", "counter", "Bytes received from agents.");
-        write_u64(f, "heapwatch_daemon_received_bytes_total", s->bytes_received_total);
+        write_single_u64(f, "heapwatch_daemon_received_bytes_total", "counter", "Bytes received from agents.",
+                         s->bytes_received_total);
 
-        write_header(f, "heapwatch_daemon_processes_expired_total", "counter",
-                     "Exited process records dropped after their retention.");
-        write_u64(f, "heapwatch_daemon_processes_expired_total", s->processes_expired_total);
+        write_single_u64(f, "heapwatch_daemon_processes_expired_total", "counter",
+                         "Exited process records dropped after their retention.", s->processes_expired_total);
 
-        write_header(f, "heapwatch_daemon_http_requests_total", "counter", "HTTP requests received.");
-        write_u64(f, "heapwatch_daemon_http_requests_total", s->http_requests_total);
+        write_single_u64(f, "heapwatch_daemon_http_requests_total", "counter", "HTTP requests received.",
+                         s->http_requests_total);
 
-        write_header(f, "heapwatch_daemon_leak_findings_opened_total", "counter", "Leak findings opened.");
-        write_u64(f, "heapwatch_daemon_leak_findings_opened_total", s->leak_findings_opened_total);
+        write_single_u64(f, "heapwatch_daemon_leak_findings_opened_total", "counter", "Leak findings opened.",
+                         s->leak_findings_opened_total);
 
-        write_header(f, "heapwatch_daemon_leak_findings_closed_total", "counter",
-                     "Leak findings closed because the growth stopped.");
-        write_u64(f, "heapwatch_daemon_leak_findings_closed_total", s->leak_findings_closed_total);
+        write_single_u64(f, "heapwatch_daemon_leak_findings_closed_total", "counter",
+                         "Leak findings closed because the growth stopped.", s->leak_findings_closed_total);
 
-        write_header(f, "heapwatch_daemon_heap_reports_total", "counter",
-                     "Heap profiler reports received with agent samples.");
-        write_u64(f, "heapwatch_daemon_heap_reports_total", s->heap_reports_total);
+        write_single_u64(f, "heapwatch_daemon_heap_reports_total", "counter",
+                         "Heap profiler reports received with agent samples.", s->heap_reports_total);
 
-        write_header(f, "heapwatch_daemon_heap_reports_dropped_total", "counter",
-                     "Heap profiler reports that could not be stored (out of memory).");
-        write_u64(f, "heapwatch_daemon_heap_reports_dropped_total", s->heap_reports_dropped_total);
+        write_single_u64(f, "heapwatch_daemon_heap_reports_dropped_total", "counter",
+                         "Heap profiler reports that could not be stored (out of memory).",
+                         s->heap_reports_dropped_total);
 
         write_census_counters(f, s);
 }
@@ -544,67 +547,51 @@ static void write_store_families(FILE *f, const Store *store) {
         if (!store)
                 return;
         store_get_stats(store, &st);
-        write_header(f, "heapwatch_store_available", "gauge", "1 while the history database is being written.");
-        write_u64(f, "heapwatch_store_available", st.available);
-        write_header(f, "heapwatch_store_rows_written_total", "counter", "Bucket and process rows committed.");
-        write_u64(f, "heapwatch_store_rows_written_total", st.rows_written_total);
-        write_header(f, "heapwatch_store_rows_dropped_total", "counter",
-                     "Closed buckets dropped because the database stayed unavailable too long.");
-        write_u64(f, "heapwatch_store_rows_dropped_total", st.rows_dropped_total);
-        write_header(f, "heapwatch_store_pending_rows", "gauge", "Closed buckets waiting to be written.");
-        write_u64(f, "heapwatch_store_pending_rows", st.pending_rows);
-        write_header(f, "heapwatch_store_flush_failures_total", "counter", "Write transactions that failed.");
-        write_u64(f, "heapwatch_store_flush_failures_total", st.flush_failures_total);
-        write_header(f, "heapwatch_store_rows_deleted_total", "counter", "Rows deleted by retention and the disk budget.");
-        write_u64(f, "heapwatch_store_rows_deleted_total", st.rows_deleted_total);
-        write_header(f, "heapwatch_store_vacuumed_pages_total", "counter", "Free pages returned by incremental vacuum.");
-        write_u64(f, "heapwatch_store_vacuumed_pages_total", st.pages_vacuumed_total);
-        write_header(f, "heapwatch_store_moved_aside_total", "counter", "Damaged databases moved aside.");
-        write_u64(f, "heapwatch_store_moved_aside_total", st.moved_aside_total);
-        write_header(f, "heapwatch_store_disk_bytes", "gauge", "Size of the database and its WAL.");
-        write_u64(f, "heapwatch_store_disk_bytes", st.disk_bytes);
-        write_header(f, "heapwatch_store_used_bytes", "gauge", "Database pages in use (what the disk budget bounds).");
-        write_u64(f, "heapwatch_store_used_bytes", st.used_bytes);
-        write_header(f, "heapwatch_store_retention_ratio", "gauge",
-                     "Share of each tier's retention kept under the disk budget (1: all of it).");
-        fputs("heapwatch_store_retention_ratio ", f);
-        write_value(f, st.budget_factor);
-        fputc('\n', f);
-        write_header(f, "heapwatch_store_flush_transaction_seconds_max", "gauge",
-                     "Longest single write transaction since start: the longest the event loop waited on a flush.");
-        fputs("heapwatch_store_flush_transaction_seconds_max ", f);
-        write_value(f, st.flush_seconds_max);
-        fputc('\n', f);
-        write_header(f, "heapwatch_store_flush_transaction_cpu_seconds_max", "gauge",
-                     "Most CPU time one write transaction took since start.");
-        fputs("heapwatch_store_flush_transaction_cpu_seconds_max ", f);
-        write_value(f, st.flush_cpu_seconds_max);
-        fputc('\n', f);
-        write_header(f, "heapwatch_store_transactions_total", "counter", "Write transactions run.");
-        write_u64(f, "heapwatch_store_transactions_total", st.transactions_total);
-        write_header(f, "heapwatch_store_transactions_slow_total", "counter",
-                     "Write transactions that held the event loop for more than 5 ms.");
-        write_u64(f, "heapwatch_store_transactions_slow_total", st.transactions_over_5ms_total);
-        write_header(f, "heapwatch_store_maintenance_step_cpu_seconds_max", "gauge",
-                     "Most CPU time one retention, budget and vacuum step took since start.");
-        fputs("heapwatch_store_maintenance_step_cpu_seconds_max ", f);
-        write_value(f, st.maintenance_cpu_seconds_max);
-        fputc('\n', f);
-        write_header(f, "heapwatch_store_maintenance_steps_total", "counter", "Housekeeping steps run.");
-        write_u64(f, "heapwatch_store_maintenance_steps_total", st.maintenance_steps_total);
-        write_header(f, "heapwatch_store_maintenance_steps_slow_total", "counter",
-                     "Housekeeping steps that held the event loop for more than 5 ms.");
-        write_u64(f, "heapwatch_store_maintenance_steps_slow_total", st.maintenance_over_5ms_total);
-        write_header(f, "heapwatch_store_checkpoint_seconds_max", "gauge",
-                     "Longest WAL checkpoint since start (on the checkpointer thread, not the event loop).");
-        fputs("heapwatch_store_checkpoint_seconds_max ", f);
-        write_value(f, st.checkpoint_seconds_max);
-        fputc('\n', f);
-        write_header(f, "heapwatch_store_maintenance_step_seconds_max", "gauge",
-                     "Longest retention, budget and vacuum step since start.");
-        fputs("heapwatch_store_maintenance_step_seconds_max ", f);
-        write_value(f, st.maintenance_seconds_max);
-        fputc('\n', f);
+        write_single_u64(f, "heapwatch_store_available", "gauge", "1 while the history database is being written.",
+                         st.available);
+        write_single_u64(f, "heapwatch_store_rows_written_total", "counter", "Bucket and process rows committed.",
+                         st.rows_written_total);
+        write_single_u64(f, "heapwatch_store_rows_dropped_total", "counter",
+                         "Closed buckets dropped because the database stayed unavailable too long.",
+                         st.rows_dropped_total);
+        write_single_u64(f, "heapwatch_store_pending_rows", "gauge", "Closed buckets waiting to be written.",
+                         st.pending_rows);
+        write_single_u64(f, "heapwatch_store_flush_failures_total", "counter", "Write transactions that failed.",
+                         st.flush_failures_total);
+        write_single_u64(f, "heapwatch_store_rows_deleted_total", "counter",
+                         "Rows deleted by retention and the disk budget.", st.rows_deleted_total);
+        write_single_u64(f, "heapwatch_store_vacuumed_pages_total", "counter",
+                         "Free pages returned by incremental vacuum.", st.pages_vacuumed_total);
+        write_single_u64(f, "heapwatch_store_moved_aside_total", "counter", "Damaged databases moved aside.",
+                         st.moved_aside_total);
+        write_single_u64(f, "heapwatch_store_disk_bytes", "gauge", "Size of the database and its WAL.", st.disk_bytes);
+        write_single_u64(f, "heapwatch_store_used_bytes", "gauge",
+                         "Database pages in use (what the disk budget bounds).", st.used_bytes);
+        write_single(f, "heapwatch_store_retention_ratio", "gauge",
+                     "Share of each tier's retention kept under the disk budget (1: all of it).", st.budget_factor);
+        write_single(f, "heapwatch_store_flush_transaction_seconds_max", "gauge",
+                     "Longest single write transaction since start: the longest the event loop waited on a flush.",
+                     st.flush_seconds_max);
+        write_single(f, "heapwatch_store_flush_transaction_cpu_seconds_max", "gauge",
+                     "Most CPU time one write transaction took since start.", st.flush_cpu_seconds_max);
+        write_single_u64(f, "heapwatch_store_transactions_total", "counter", "Write transactions run.",
+                         st.transactions_total);
+        write_single_u64(f, "heapwatch_store_transactions_slow_total", "counter",
+                         "Write transactions that held the event loop for more than 5 ms.",
+                         st.transactions_over_5ms_total);
+        write_single(f, "heapwatch_store_maintenance_step_cpu_seconds_max", "gauge",
+                     "Most CPU time one retention, budget and vacuum step took since start.",
+                     st.maintenance_cpu_seconds_max);
+        write_single_u64(f, "heapwatch_store_maintenance_steps_total", "counter", "Housekeeping steps run.",
+                         st.maintenance_steps_total);
+        write_single_u64(f, "heapwatch_store_maintenance_steps_slow_total", "counter",
+                         "Housekeeping steps that held the event loop for more than 5 ms.",
+                         st.maintenance_over_5ms_total);
+        write_single(f, "heapwatch_store_checkpoint_seconds_max", "gauge",
+                     "Longest WAL checkpoint since start (on the checkpointer thread, not the event loop).",
+                     st.checkpoint_seconds_max);
+        write_single(f, "heapwatch_store_maintenance_step_seconds_max", "gauge",
+                     "Longest retention, budget and vacuum step since start.", st.maintenance_seconds_max);
 }
 
 /* heapwatch_leak_classification{...,class="..."} 1 for each open finding: the cause in a label,
