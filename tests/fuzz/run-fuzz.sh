@@ -1,13 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # `make fuzz`: run each libFuzzer harness for FUZZ_SECONDS (default 60) from its seed corpus.
-# Usage: run-fuzz.sh SRCDIR/tests/fuzz BUILDDIR/tests/fuzz [harness...] (default: all three).
+# Usage: run-fuzz.sh SRCDIR/tests/fuzz BUILDDIR/tests/fuzz [harness...] (default: all four).
 # New inputs go to BUILDDIR/tests/fuzz/work/<harness>/ (the committed seeds stay as they are);
 # a crash is written to BUILDDIR/tests/fuzz/crash-<harness>-<sha1> and fails the run.
 set -u
 src=$1; build=$2; shift 2
 seconds=${FUZZ_SECONDS:-60}
-harnesses=${*:-"agent-protocol config http-route"}
+harnesses=${*:-"agent-protocol analyze config http-route"}
 status=0
 for h in $harnesses; do
 	h=${h#fuzz-}
