@@ -165,9 +165,11 @@ void hw_heapprof_reset(struct hw_heapprof *hp, uint64_t sample_bytes, unsigned d
 }
 
 void hw_heapprof_forget_after_fork(struct hw_heapprof *hp) {
-        /* the parent's thread that held the lock does not exist here */
-        pthread_mutex_init(&hp->lock, NULL);
+        /* The lock is free here: the agent's fork handlers hold it across fork() and release it
+         * in the child (agent/module.c), so no thread of the parent's can have left it taken. */
+        pthread_mutex_lock(&hp->lock);
         reset_locked(hp, hp->sample_bytes, hp->depth, hp->rng ^ (uint64_t) getpid());
+        pthread_mutex_unlock(&hp->lock);
 }
 
 void hw_heapprof_destroy(struct hw_heapprof *hp) {

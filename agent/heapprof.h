@@ -117,8 +117,8 @@ int hw_heapprof_init(struct hw_heapprof *hp);
  * clamped), and seed the random number generator. Memory of the tables is freed. */
 void hw_heapprof_reset(struct hw_heapprof *hp, uint64_t sample_bytes, unsigned depth, uint64_t seed);
 
-/* In a child after fork(): re-initialise the mutex (whoever held it is gone) and forget
- * everything like hw_heapprof_reset() with the same settings. */
+/* In a child after fork(): forget everything like hw_heapprof_reset() with the same settings.
+ * The lock must be free (the agent's fork handlers hold it across fork() and release it). */
 void hw_heapprof_forget_after_fork(struct hw_heapprof *hp);
 
 /* Free all memory; the profiler is unusable until hw_heapprof_init(). */

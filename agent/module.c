@@ -978,7 +978,8 @@ static void agent_stop(const char *reason) {
  * without a GOODBYE (to the daemon this is a reconnection, the process lives on) and start
  * again with the new settings. The sequence numbers go on when the daemon stays the same
  * (same socket), and start over for another one. GIL held. */
-static int agent_restart(const char *service, const char *socket_path, double interval) {
+static int agent_restart(const char *service, const char *socket_path, double interval, uint64_t sample_bytes,
+                         unsigned stack_depth) {
         uint64_t seq = 0;
         bool same_daemon = strcmp(socket_path, agent.socket_path) == 0;
 
@@ -991,6 +992,9 @@ static int agent_restart(const char *service, const char *socket_path, double in
         if (same_daemon)
                 seq = __atomic_load_n(&agent.sampler.seq, __ATOMIC_RELAXED);
         agent.state = AGENT_STOPPED;
+        /* Only now: the sampler thread reads them without the GIL (collect_heap) until joined. */
+        agent.sample_bytes = sample_bytes;
+        agent.stack_depth = stack_depth;
         if (agent_start(service, socket_path, interval, seq) < 0) {
                 gc_callback_remove();
                 hw_arena_hooks_restore();
@@ -1107,14 +1111,20 @@ static PyMethodDef fork_child_hook_def = { "_heapwatch_after_fork_in_child", for
                                            "heapwatch: restart the agent in a fork child" };
 
 /* pthread_atfork: keep our mutexes consistent across fork() however it is called. None of them
- * is ever held while waiting for anything, so taking them here cannot deadlock. */
-static void atfork_prepare(void) {
+ * is ever held while waiting for anything (the sampler's join_lock is, and is not here), so
+ * taking them here cannot deadlock. The thread that calls fork() holds all of them across it,
+ * so in the child as in the parent it unlocks them: re-initialising a locked mutex instead is
+ * undefined behaviour (POSIX), and ThreadSanitizer then sees the child's new sampler thread
+ * take mutexes the forking thread still holds. */
+static void atfork_lock_all(void) {
         pthread_mutex_lock(&hold_lock);
         pthread_mutex_lock(&agent.transport.lock);
         pthread_mutex_lock(&hw_memhooks_profile.lock);
+        pthread_mutex_lock(&agent.sampler.malloc_stats.lock);
 }
 
-static void atfork_parent(void) {
+static void atfork_unlock_all(void) {
+        pthread_mutex_unlock(&agent.sampler.malloc_stats.lock);
         pthread_mutex_unlock(&hw_memhooks_profile.lock);
         pthread_mutex_unlock(&agent.transport.lock);
         pthread_mutex_unlock(&hold_lock);
@@ -1122,8 +1132,7 @@ static void atfork_parent(void) {
 
 /* The child's heap profile starts clean: the parent's samples describe the parent's future. */
 static void atfork_child(void) {
-        pthread_mutex_init(&hold_lock, NULL);
-        pthread_mutex_init(&agent.transport.lock, NULL);
+        atfork_unlock_all();
         hw_heap_hooks_after_fork_child();
 }
 
@@ -1289,9 +1298,7 @@ static PyObject *start_common(PyObject *args, PyObject *kwargs, bool implicit) {
                         hw_transport_forget_after_fork(&agent.transport);
                         agent.state = AGENT_STOPPED;
                 } else {
-                        agent.sample_bytes = (uint64_t) sample_bytes;
-                        agent.stack_depth = (unsigned) depth;
-                        if (agent_restart(service, path, interval) < 0)
+                        if (agent_restart(service, path, interval, (uint64_t) sample_bytes, (unsigned) depth) < 0)
                                 return NULL;
                         Py_RETURN_TRUE;
                 }
@@ -1626,17 +1633,17 @@ static int init_once(void) {
 
         if (done)
                 return 0;
+        hw_sampler_init(&agent.sampler); /* before the fork handlers, which take its malloc_stats.lock */
         r = -hw_heapprof_init(&hw_memhooks_profile);
         if (r == 0)
                 r = -hw_transport_init(&agent.transport, NULL);
         if (r == 0)
-                r = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+                r = pthread_atfork(atfork_lock_all, atfork_unlock_all, atfork_child);
         if (r != 0) {
                 errno = r;
                 PyErr_SetFromErrno(PyExc_ImportError);
                 return -1;
         }
-        hw_sampler_init(&agent.sampler);
         agent.sampler.config.transport = &agent.transport; /* for snapshot() before any start() */
         agent.gc_started_at = -1;
         agent.gc_generation = -1;

@@ -218,10 +218,12 @@ bool hw_sampler_is_current_thread(const struct hw_sampler *s) {
 }
 
 void hw_sampler_forget_after_fork(struct hw_sampler *s) {
-        /* Another thread of the parent may have been inside hw_sampler_join(): start the lock
-         * afresh. The eventfd is shared with the parent's copy: never write to it again. */
+        /* Another thread of the parent may have been inside hw_sampler_join(), which holds
+         * join_lock while it waits for the thread to end, so the fork handlers cannot take it:
+         * start it afresh, as CPython does with its own locks (_PyThread_at_fork_reinit). The
+         * malloc_stats lock is held across fork() by the fork handlers and free here. The
+         * eventfd is shared with the parent's copy: never write to it again. */
         pthread_mutex_init(&s->join_lock, NULL);
-        pthread_mutex_init(&s->malloc_stats.lock, NULL);
         __atomic_store_n(&s->thread_started, false, __ATOMIC_RELEASE);
         s->next_sample = 0;
         s->wake_fd = hw_safe_close(s->wake_fd);

@@ -401,10 +401,11 @@ void hw_transport_destroy(struct hw_transport *t) {
 }
 
 void hw_transport_forget_after_fork(struct hw_transport *t) {
-        /* The mutex may have been locked by the fork handler's prepare step in the parent (or by
-         * a thread that does not exist here): start it afresh. */
-        pthread_mutex_init(&t->lock, NULL);
+        /* The lock is free here: the agent's fork handlers hold it across fork() and release it
+         * in the child (agent/module.c), so no thread of the parent's can have left it taken. */
+        pthread_mutex_lock(&t->lock);
         reset_locked(t);
+        pthread_mutex_unlock(&t->lock);
 }
 
 void hw_transport_set_hello(struct hw_transport *t, uint8_t *frame, size_t size) {

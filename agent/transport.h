@@ -126,8 +126,9 @@ int hw_transport_reset(struct hw_transport *t, const char *path);
 /* hw_transport_reset() and destroy the mutex. */
 void hw_transport_destroy(struct hw_transport *t);
 
-/* In a child after fork(): re-initialise the mutex, close the inherited socket without a word
- * to the peer (it is the parent's connection), drop everything queued, zero the counters. */
+/* In a child after fork(): close the inherited socket without a word to the peer (it is the
+ * parent's connection), drop everything queued, zero the counters. The lock must be free (the
+ * agent's fork handlers hold it across fork() and release it). */
 void hw_transport_forget_after_fork(struct hw_transport *t);
 
 /* Set the frame sent first on every connection. Takes ownership of frame (malloc'd). */
