@@ -3,7 +3,9 @@
 # The whole test suite, from a fresh clone on Debian 12: installs what is missing, builds with
 # warnings as errors, runs `make check` (Check unit tests + end-to-end tests under every
 # CPython 3.8-3.13 found), then the same suite again under an AddressSanitizer +
-# UndefinedBehaviorSanitizer build. Ends with one "N passed, N failed" line.
+# UndefinedBehaviorSanitizer build, and under a ThreadSanitizer build (all but the tests of
+# single-threaded arithmetic: `make check-tsan`), then the fuzzers. Ends with one
+# "N passed, N failed" line.
 set -u
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -11,17 +13,18 @@ top=$(pwd)
 
 total_pass=0; total_fail=0; total_skip=0; status=0
 
-# run_suite NAME BUILDDIR [configure args...]
+# run_suite NAME BUILDDIR [configure args...]; CHECK_TARGET (default check) is what make runs.
 run_suite() {
 	name=$1; dir=$2; shift 2
+	target=${CHECK_TARGET:-check}
 	echo "===== $name: build ====="
 	if ! "$top/scripts/build.sh" "$dir" "$@"; then
 		echo "===== $name: BUILD FAILED ====="
 		total_fail=$((total_fail + 1)); status=1
 		return
 	fi
-	echo "===== $name: make check ====="
-	(cd "$top/$dir" && make -j"$(nproc)" check VERBOSE=1 >check.out 2>&1)
+	echo "===== $name: make $target ====="
+	(cd "$top/$dir" && make -j"$(nproc)" "$target" VERBOSE=1 >check.out 2>&1)
 	rc=$?
 	# The end-to-end log says which interpreters were tested and which skipped, and why.
 	sed -n '/=== e2e summary ===/,$p' "$top/$dir/tests/e2e/run-e2e.sh.log" 2>/dev/null
@@ -42,6 +45,16 @@ run_suite() {
 
 run_suite "default build" build
 run_suite "ASan+UBSan build" build-asan --enable-sanitizers
+# ThreadSanitizer needs the address space layout it was built for; a kernel with more mmap
+# randomisation than it supports makes every instrumented program die at start. Then say so.
+if tsan_probe=$(printf 'int main(void){return 0;}\n' | ${CC:-gcc} -fsanitize=thread -x c - -o /tmp/hw-tsan-probe.$$ 2>&1 &&
+                /tmp/hw-tsan-probe.$$ 2>&1); then
+	CHECK_TARGET=check-tsan run_suite "TSan build" build-tsan --enable-sanitizers=thread
+else
+	echo "===== TSan build: SKIPPED: a ThreadSanitizer program does not run here: $tsan_probe ====="
+	total_skip=$((total_skip + 1))
+fi
+rm -f /tmp/hw-tsan-probe.$$
 
 # Fuzzing (docs/testing.md): each libFuzzer harness for FUZZ_SECONDS (at least 60 s) in its own
 # clang build with ASan+UBSan; a crash, hang or leak fails it.

@@ -19,7 +19,10 @@ TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(os.pat
 TOP_BUILDDIR = os.environ.get("top_builddir") or TOP_SRCDIR
 TARGET_PYTHON = os.environ.get("HW_TARGET_PYTHON", "/usr/bin/python3")
 AGENT_DIR = os.environ.get("HW_AGENT_DIR", "")
+# HW_SANITIZERS (configure --enable-sanitizers): "yes" is AddressSanitizer + UBSan, "thread"
+# ThreadSanitizer; either way the agent needs its runtime preloaded into a stock interpreter.
 SANITIZERS = os.environ.get("HW_SANITIZERS", "no") == "yes"
+TSAN = os.environ.get("HW_SANITIZERS", "no") == "thread"
 PROGRAMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
 # Deadlines are generous: they bound a failing test, they are not performance claims.
 DEADLINE = float(os.environ.get("HW_E2E_DEADLINE", "20"))
@@ -148,12 +151,18 @@ def free_port():
 
 
 def sanitizer_env(env):
-    """An ASan-built agent loaded into a stock interpreter needs the runtime preloaded."""
-    if SANITIZERS:
-        lib = subprocess.run([os.environ.get("CC", "gcc"), "-print-file-name=libasan.so"],
+    """A sanitizer-built agent loaded into a stock interpreter needs the runtime preloaded."""
+    if SANITIZERS or TSAN:
+        runtime = "libasan.so" if SANITIZERS else "libtsan.so"
+        lib = subprocess.run([os.environ.get("CC", "gcc"), "-print-file-name=" + runtime],
                              stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
         env["LD_PRELOAD"] = lib
+    if SANITIZERS:
         env["ASAN_OPTIONS"] = "detect_leaks=0:verify_asan_link_order=0"
+    if TSAN:
+        # A data race ends the host at once (exit 66) with the report on its stderr, which the
+        # tests read: no test passes over a race. TSAN_OPTIONS from the make check environment.
+        env.setdefault("TSAN_OPTIONS", "halt_on_error=1:exitcode=66")
     return env
 
 

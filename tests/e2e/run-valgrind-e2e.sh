@@ -4,14 +4,14 @@
 # system python3, with every heapwatchd under valgrind memcheck (HW_E2E_VALGRIND=1, see
 # hwtest.py): a memory error or a definite leak makes the daemon exit non-zero on SIGTERM, which
 # fails the test, and any report of any daemon (also one killed) fails the test program at exit.
-# Skipped in a sanitizer build (ASan and valgrind do not mix) and without valgrind.
+# Skipped in a sanitizer build (neither ASan nor TSan mixes with valgrind) and without valgrind.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 export top_srcdir top_builddir
 
-if [ "${HW_SANITIZERS:-no}" = yes ]; then
-	echo "valgrind e2e: SKIP: sanitizer build (the default build runs it)"
+if [ "${HW_SANITIZERS:-no}" != no ]; then
+	echo "valgrind e2e: SKIP: sanitizer build (${HW_SANITIZERS}; the default build runs it)"
 	exit 77
 fi
 if ! command -v valgrind >/dev/null 2>&1; then

@@ -12,17 +12,21 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hwtest import Daemon, Target, TmpDir, wait_for, DEADLINE, SANITIZERS  # noqa: E402
+from hwtest import Daemon, Target, TmpDir, wait_for, DEADLINE, SANITIZERS, TSAN  # noqa: E402
 
 # Small enough that a 5 M object heap can never be walked in one hold: the walk runs at about
 # 4 ns an object on this 2-core VM (5 M in 19.5-25 ms), so a 20 ms budget sometimes finished
 # in one slice and failed test_budget_is_respected_on_five_million_objects (CI, 3.9 and 3.10).
-# 5 ms leaves a factor of 4.
-BUDGET_MS = 5
+# 5 ms leaves a factor of 4. Under ThreadSanitizer every load and store of the walk calls its
+# runtime (about 10x slower): in 5 ms the holders' pass of the registry test did not reach the
+# registry's list, so it gets 20 ms there, still 10 holds and more for 5 M objects.
+BUDGET_MS = 20 if TSAN else 5
 # How far a hold's own CPU time may pass the budget: the work between two clock checks and after
 # the last one. Under ASan+UBSan every instruction costs 2-3x more and so does that overshoot
-# (32.9 ms for 20 ms seen once on 3.11.2); the default build holds the strict margin.
-CPU_MARGIN = 0.03 if SANITIZERS else 0.01
+# (32.9 ms for 20 ms seen once on 3.11.2); under ThreadSanitizer every load and store of the
+# walk is a call into its runtime (30.4 ms for 5 ms seen on 3.13); the default build holds the
+# strict margin.
+CPU_MARGIN = 0.03 if SANITIZERS else 0.05 if TSAN else 0.01
 # Building a 5 M object heap takes ~2 s on an idle machine, far longer on a loaded CI box.
 SLOW = max(DEADLINE, 120)
 
@@ -156,7 +160,12 @@ class Census(unittest.TestCase):
         self.assertLessEqual(latest["gil_cpu_seconds"], BUDGET_MS / 1000.0 + CPU_MARGIN)
         self.assertLessEqual(latest["gil_seconds"], BUDGET_MS / 1000.0 + 0.25)
         self.assertGreater(latest["slices"], 1)
-        self.assertGreaterEqual(latest["objects"], 5000000)
+        if latest["complete"] or not TSAN:
+            self.assertGreaterEqual(latest["objects"], 5000000)
+        else:
+            # ThreadSanitizer's walk can run out of the census's slices: then it is sampled and
+            # scaled, and the estimate must still be close (4,988,430 seen once).
+            self.assertLess(abs(latest["objects"] - 5000000), 0.05 * 5000000, latest)
         self.assertEqual(latest["sampled"], not latest["complete"])
         small = [x for x in latest["types"] if x["type"] == "__main__.Small"]
         self.assertTrue(small and small[0]["count"] >= 5000000 * 0.9, latest["types"][:3])
