@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hwtest import Daemon, DaemonTestCase, find_binary, wait_for, write_command, DEADLINE  # noqa: E402
+from hwtest import Daemon, DaemonTestCase, find_binary, wait_for, write_command, DEADLINE, TSAN  # noqa: E402
 
 INTERVAL = 0.2
 
@@ -630,6 +630,29 @@ class E2E(DaemonTestCase):
         self.assertGreater(st["heap"]["samples_total"], 1000)
         t.command("exit")
         self.assertEqual(t.wait(), 0)
+
+    def test_turmoil_start_stop_fork_under_threads(self):
+        # Everything that changes the agent under the host's threads at once (heapsites.py
+        # turmoil): restarts with other heap settings, stops, forks whose children allocate and
+        # exit both ways, while four threads allocate and a fifth reads snapshot()/census().
+        # Under each allocator setup; in the ThreadSanitizer build (docs/testing.md) any race
+        # ends the program with its report on stderr. TSan does not support threads started
+        # after a fork of a threaded process (the child's new sampler thread): it runs all but
+        # the forks there, and the fork tests above fork from one thread.
+        forks = 0 if TSAN else 15
+        for env, _ in self.HEAP_ALLOCATOR_ENVS:
+            with self.subTest(env=env):
+                t = self.start_target("heapsites.py", args=["turmoil"] + ([] if forks else ["nofork"]),
+                                      env=dict(env, HEAPWATCH_SAMPLE_BYTES="0"))
+                st = wait_for(lambda: (lambda s: s if s and s.get("phase") == "ready" else None)(t.state()),
+                              timeout=max(DEADLINE, 120), what="the turmoil to end")
+                self.assertEqual(st["errors"], [])
+                self.assertEqual(st["children"], [0] * forks, "a fork child did not exit 0")
+                self.assertEqual(st["restored"], st["off"], "stop() did not restore the original allocators")
+                self.assertFalse(st["status_after"]["running"])
+                t.command("exit")
+                self.assertEqual(t.wait(), 0)
+                self.assertEqual(t.stderr_text(), "")
 
     def test_heap_leak_finding_names_the_site(self):
         # Leak detection accelerated (as in tests/scenarios): 0.1 s windows, 3 s minimum horizon.

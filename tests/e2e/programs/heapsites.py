@@ -14,6 +14,14 @@ estimate (heapwatch.snapshot()["heap"], by innermost function). Modes (argv[2]):
   threads   four threads allocate and free at a high sampling rate while the main thread keeps
             site_a; checks the profiler under concurrency.
   leak      leak_records keeps ~2 MB/s of small records, churn allocates without keeping.
+  turmoil   started with the profiler off (HEAPWATCH_SAMPLE_BYTES=0); four threads allocate and
+            free while the main thread restarts the agent with other settings, stops it and
+            forks (children that allocate, take a snapshot and leave by os._exit() or by a
+            normal exit) 60 times; for the last 30 a fifth thread takes snapshot(), status()
+            and small census() calls (not before: what those lock orders the sampler thread's
+            reads before the main thread's writes, which would hide a race from TSan);
+            then stop(): records the allocators before and after, and each child's status.
+            "turmoil nofork" does all but fork.
 Commands: exit."""
 import ctypes
 import os
@@ -200,6 +208,73 @@ elif mode == "threads":
     for t in threads:
         t.join()
     hwprog.write_state(state, phase="ready", truth={"site_a": size_of(keep)}, heap=heap_by_function())
+    hold()
+elif mode == "turmoil":
+    import warnings
+
+    import heapwatch
+
+    # 3.12+ warns that fork() in a threaded process may deadlock the child: that it does not is
+    # what this mode checks, and the warning would land on the stderr the test reads.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    off = allocators()
+    settings = heapwatch.status()
+    stop = threading.Event()
+    errors = []
+
+    def worker(seed):
+        rnd = random.Random(seed)
+        pool = []
+        while not stop.is_set():
+            pool.append(bytes(rnd.randrange(1, 20000)))
+            pool.append([rnd.random() for _ in range(rnd.randrange(1, 50))])
+            if len(pool) > 200:
+                del pool[:rnd.randrange(1, 200)]
+
+    def observer():
+        n = 0
+        while not stop.is_set():
+            try:
+                heapwatch.snapshot()
+                heapwatch.status()
+                n += 1
+                if n % 10 == 0:
+                    heapwatch.census(budget_ms=2, slices=2)
+            except Exception as e:  # noqa: BLE001 - any exception is the finding
+                errors.append(repr(e))
+            time.sleep(0.005)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    children = []
+    rnd = random.Random(7)
+    for i in range(60):
+        if i == 30:
+            threads.append(threading.Thread(target=observer))
+            threads[-1].start()
+        if i % 5 == 4:
+            heapwatch.stop()
+        heapwatch.start(sample_bytes=rnd.choice([0, 512, 4096, 65536, 512 * 1024]),
+                        stack_depth=rnd.choice([1, 8, 32]), interval=rnd.choice([0.05, 0.2]),
+                        socket=settings["socket"], service=settings["service"])
+        if i % 4 == 3 and sys.argv[3:] != ["nofork"]:
+            pid = os.fork()
+            if pid == 0:
+                mine = [bytes(1000) for _ in range(2000)]
+                heapwatch.snapshot()
+                if i % 8 == 3:
+                    os._exit(0)
+                sys.exit(0)  # the interpreter's own exit: atexit, the agent's goodbye
+            children.append(pid)
+        time.sleep(0.01)
+    stop.set()
+    for t in threads:
+        t.join()
+    statuses = [os.waitpid(pid, 0)[1] for pid in children]
+    heapwatch.stop()
+    hwprog.write_state(state, phase="ready", off=off, restored=allocators(), children=statuses, errors=errors,
+                       status_after=heapwatch.status())
     hold()
 elif mode == "leak":
     records = []
