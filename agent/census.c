@@ -12,6 +12,7 @@
 
 #include "census.h"
 #include "encode.h"
+#include "pages.h"
 
 /* An optional integer member in [min, max]; absent: dflt. Returns false when wrong. */
 static bool member_uint(json_t *o, const char *key, json_int_t min, json_int_t max, unsigned dflt, unsigned *ret) {
@@ -88,12 +89,13 @@ finish:
 int hw_census_table_init(struct hw_census_table *t) {
         memset(t, 0, sizeof(*t));
         t->capacity = 2 * HW_CENSUS_TABLE_MAX;
-        t->slots = calloc(t->capacity, sizeof(t->slots[0]));
+        /* 1.5 MiB for a moment: from the kernel, not the host's malloc (pages.h) */
+        t->slots = hw_pages_alloc(t->capacity * sizeof(t->slots[0]));
         return t->slots ? 0 : -ENOMEM;
 }
 
 void hw_census_table_done(struct hw_census_table *t) {
-        free(t->slots);
+        hw_pages_free(t->slots, t->capacity * sizeof(t->slots[0]));
         memset(t, 0, sizeof(*t));
 }
 

@@ -44,6 +44,7 @@
 
 #include "census.h"
 #include "heapwalk.h"
+#include "pages.h"
 
 typedef struct gc_head {
         uintptr_t next; /* the next object's gc_head; 0: not tracked */
@@ -427,7 +428,7 @@ static bool seen_grow(struct search *s) {
 
         if (cap > 2 * NODES_MAX)
                 return false;
-        t = calloc(cap, sizeof(*t));
+        t = hw_pages_alloc(cap * sizeof(*t));
         if (!t)
                 return false;
         for (size_t i = 0; i <= s->seen_mask; i++)
@@ -437,7 +438,7 @@ static bool seen_grow(struct search *s) {
                                 j = (j + 1) & mask;
                         t[j] = s->seen[i];
                 }
-        free(s->seen);
+        hw_pages_free(s->seen, (s->seen_mask + 1) * sizeof(*s->seen));
         s->seen = t;
         s->seen_mask = mask;
         return true;
@@ -639,7 +640,9 @@ static int target_of(const struct search *s, PyObject *o) {
 static bool add_node(struct search *s, PyObject *o, int32_t parent, uint32_t root) {
         if (s->n_nodes >= s->nodes_capacity) {
                 size_t cap = s->nodes_capacity * 2;
-                struct node *n = cap <= NODES_MAX ? realloc(s->nodes, cap * sizeof(*n)) : NULL;
+                struct node *n = cap <= NODES_MAX ? hw_pages_grow(s->nodes, s->nodes_capacity * sizeof(*n),
+                                                                  cap * sizeof(*n))
+                                                  : NULL;
 
                 if (!n) {
                         s->full = true;
@@ -1140,10 +1143,12 @@ static void chains_search(const struct hw_request *req, const struct hw_holders 
         s.per_target = s.n_targets > 0 ? HW_CHAINS_MAX / s.n_targets : 0;
 
         s.nodes_capacity = 4096;
-        s.nodes = malloc(s.nodes_capacity * sizeof(*s.nodes));
-        s.seen = calloc(8192, sizeof(*s.seen));
+        /* The tables come from the kernel, not the host's malloc (pages.h); the roots' 2 MiB
+         * become resident only as far as they are used. */
+        s.nodes = hw_pages_alloc(s.nodes_capacity * sizeof(*s.nodes));
+        s.seen = hw_pages_alloc(8192 * sizeof(*s.seen));
         s.seen_mask = 8192 - 1;
-        s.roots = malloc(ROOTS_MAX * sizeof(*s.roots));
+        s.roots = hw_pages_alloc(ROOTS_MAX * sizeof(*s.roots));
         s.keep = PyList_New(0);
         if (!s.nodes || !s.seen || !s.roots || !s.keep) {
                 PyErr_Clear();
@@ -1221,9 +1226,9 @@ finish:
         if (PyErr_Occurred())
                 PyErr_Clear();
         Py_XDECREF(s.keep);
-        free(s.nodes);
-        free(s.seen);
-        free(s.roots);
+        hw_pages_free(s.nodes, s.nodes_capacity * sizeof(*s.nodes));
+        hw_pages_free(s.seen, (s.seen_mask + 1) * sizeof(*s.seen));
+        hw_pages_free(s.roots, ROOTS_MAX * sizeof(*s.roots));
 compact:
         /* the holders, per type, most instances first; one no root reaches is reported with
          * its container's type alone (root_kind "unreachable") */

@@ -3,19 +3,21 @@
  * Unit tests for agent/census.c: REQUEST decoding and its bounds, the per-type counting table
  * (aggregation, overflow, top N), referrer chain text, and the CENSUS reply's JSON. And the
  * transport's side: REQUEST frames read from the daemon, queued (bounded), dropped with the
- * connection.
+ * connection. And agent/pages.c, where the census's and chain search's tables come from.
  */
 #include "agent-util.h"
 
 #include <check.h>
 #include <errno.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "census.h"
 #include "heapwatch/protocol.h"
+#include "pages.h"
 #include "transport.h"
 
 static int decode(const char *json, struct hw_request *ret) {
@@ -397,6 +399,40 @@ START_TEST(test_transport_request_too_large) {
 }
 END_TEST
 
+/* Zeroed, grown with the contents kept and the rest zeroed (within the last page and beyond
+ * it), freed; sizes that are not whole pages; refusals leave the block valid. */
+START_TEST(test_pages) {
+        size_t n = 3000, m = 3 * 4096 + 17;
+        unsigned char *p = hw_pages_alloc(n), *q;
+
+        ck_assert_ptr_nonnull(p);
+        for (size_t i = 0; i < n; i++)
+                ck_assert_uint_eq(p[i], 0);
+        memset(p, 0xab, n);
+        q = hw_pages_grow(p, n, m);
+        ck_assert_ptr_nonnull(q);
+        for (size_t i = 0; i < m; i++)
+                ck_assert_uint_eq(q[i], i < n ? 0xab : 0);
+        memset(q, 0xcd, m);
+        errno = 0;
+        ck_assert_ptr_null(hw_pages_grow(q, m, m)); /* not larger: refused, q untouched */
+        ck_assert_int_eq(errno, EINVAL);
+        ck_assert_uint_eq(q[m - 1], 0xcd);
+        p = hw_pages_grow(q, m, 64 * 4096);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(p[0], 0xcd);
+        ck_assert_uint_eq(p[m - 1], 0xcd);
+        ck_assert_uint_eq(p[m], 0);
+        ck_assert_uint_eq(p[64 * 4096 - 1], 0);
+        hw_pages_free(p, 64 * 4096);
+        hw_pages_free(NULL, 4096);
+        errno = 0;
+        ck_assert_ptr_null(hw_pages_alloc(0));
+        ck_assert_int_eq(errno, EINVAL);
+        ck_assert_ptr_null(hw_pages_alloc(SIZE_MAX));
+}
+END_TEST
+
 static Suite *census_suite(void) {
         Suite *s = suite_create("agent-census");
         TCase *tc = tcase_create("census");
@@ -410,6 +446,7 @@ static Suite *census_suite(void) {
         tcase_add_test(tc, test_reply_chains_and_error);
         tcase_add_test(tc, test_transport_requests);
         tcase_add_test(tc, test_transport_request_too_large);
+        tcase_add_test(tc, test_pages);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -3,8 +3,10 @@
 registry (registry_app.handlers), "big N" allocates N small container objects (a large heap for
 the budget test), "census B S" runs heapwatch.census(budget_ms=B, slices=S) in this thread and
 reports it, "get_objects" / "collect" time gc.get_objects() / gc.collect() (for
-bench/census_pause.py), "exit". A ticker thread measures the longest gap between its 1 ms ticks (the
+bench/census_pause.py), "malloc N" reports glibc's mallinfo2() and whether a malloc() of N bytes
+is served by mmap (what the agent's censuses must leave as they found it), "exit". A ticker thread measures the longest gap between its 1 ms ticks (the
 host's longest pause) and reports it with every state."""
+import ctypes
 import gc
 import os
 import sys
@@ -17,6 +19,32 @@ import registry_app  # noqa: E402
 
 class Small:
     """The cheapest GC-tracked object: 5 million of them are ~250 MB."""
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def malloc_figures(size):
+    """glibc's view of the heap, and whether malloc(size) still goes to mmap: glibc raises its
+    mmap threshold to the size of any mmapped chunk freed, after which such blocks come from the
+    heap, where the host's churn fragments them. The probe moves it too (to its own chunk, a
+    page more than size): probe again only with a larger size. None where glibc's mallinfo2()
+    is missing."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = MallInfo2
+        libc.malloc.restype = ctypes.c_void_p
+        libc.free.argtypes = [ctypes.c_void_p]
+    except (OSError, AttributeError):
+        return None
+    before = libc.mallinfo2()
+    block = libc.malloc(size)
+    during = libc.mallinfo2()
+    libc.free(block)
+    return {"arena": before.arena, "free": before.fordblks, "in_use": before.uordblks, "mmapped": before.hblkhd,
+            "probe_mmapped": during.hblkhd - before.hblkhd >= size}
 
 
 state = sys.argv[1]
@@ -59,6 +87,8 @@ while True:
             t0 = time.perf_counter()
             gc.get_objects() if words[0] == "get_objects" else gc.collect()
             extra = {"seconds": time.perf_counter() - t0}
+        if words[0] == "malloc":
+            extra = {"malloc": malloc_figures(int(words[1]))}
         if words[0] == "census":
             import heapwatch
             r = heapwatch.census(budget_ms=int(words[1]), slices=int(words[2]))
