@@ -77,13 +77,11 @@ _Static_assert(sizeof(gc_head) == 2 * sizeof(void *), "PyGC_Head is two words fr
 
 static PyObject *threshold_fn, *gc_module;
 
-static PyObject *gc_attr(const char *name) {
-        if (!gc_module) {
+/* The gc module (imported once and kept), or NULL with an exception set. */
+static PyObject *gc_mod(void) {
+        if (!gc_module)
                 gc_module = PyImport_ImportModule("gc");
-                if (!gc_module)
-                        return NULL;
-        }
-        return PyObject_GetAttrString(gc_module, name);
+        return gc_module;
 }
 
 /* The collector's state, proven (see the top of the file), or NULL with *ret_error. */
@@ -104,10 +102,10 @@ static struct gc_state_mirror *locate_gc_state(const char **ret_error) {
         Py_DECREF(probe);
 
         if (!threshold_fn)
-                threshold_fn = gc_attr("get_threshold");
+                threshold_fn = gc_mod() ? HW_GETATTR(gc_module, "get_threshold") : NULL;
         if (threshold_fn)
                 thresholds = PyObject_CallObject(threshold_fn, NULL);
-        garbage = gc_attr("garbage");
+        garbage = gc_mod() ? HW_GETATTR(gc_module, "garbage") : NULL;
         if (st && st->generation0 == &st->generations[0].head && thresholds && PyTuple_Check(thresholds) &&
             PyTuple_GET_SIZE(thresholds) == 3 && garbage && st->garbage == garbage) {
                 ok = true;
@@ -837,7 +835,7 @@ static void thread_name(PyObject *tid, char *buf, size_t size) {
         active = threading && PyModule_Check(threading) ? PyDict_GetItemString(PyModule_GetDict(threading), "_active") : NULL;
         th = active && PyDict_Check(active) ? PyDict_GetItem(active, tid) : NULL;
         if (th)
-                name = PyObject_GetAttrString(th, "name");
+                name = HW_GETATTR(th, "name");
         if (name && PyUnicode_Check(name))
                 snprintf(buf, size, "%s", utf8_or(name, buf));
         Py_XDECREF(name);
@@ -865,11 +863,11 @@ static void collect_frame_locals(struct search *s) {
                 thread_name(tid, tname, sizeof(tname));
                 Py_INCREF(f);
                 for (int depth = 0; f && f != Py_None && depth < FRAMES_PER_THREAD_MAX; depth++) {
-                        PyObject *locals = PyObject_GetAttrString(f, "f_locals");
-                        PyObject *globals = PyObject_GetAttrString(f, "f_globals");
-                        PyObject *code = PyObject_GetAttrString(f, "f_code");
-                        PyObject *fname = code ? PyObject_GetAttrString(code, "co_name") : NULL;
-                        PyObject *back = PyObject_GetAttrString(f, "f_back");
+                        PyObject *locals = HW_GETATTR(f, "f_locals");
+                        PyObject *globals = HW_GETATTR(f, "f_globals");
+                        PyObject *code = HW_GETATTR(f, "f_code");
+                        PyObject *fname = code ? HW_GETATTR(code, "co_name") : NULL;
+                        PyObject *back = HW_GETATTR(f, "f_back");
                         PyObject *items = NULL, *pair = NULL;
 
                         /* module-level code: its locals are the module's globals, named better

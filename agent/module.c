@@ -395,7 +395,7 @@ static int collect_python(struct hw_agent_sample *s, bool consume) {
         count = hw_py_call0(agent.gc_get_count);
         threshold = hw_py_call0(agent.gc_get_threshold);
         stats = hw_py_call0(agent.gc_get_stats);
-        garbage = PyObject_GetAttrString(agent.gc_module, "garbage");
+        garbage = HW_GETATTR(agent.gc_module, "garbage");
         if (!enabled || !count || !PyTuple_Check(count)) {
                 PyErr_Clear();
                 goto finish;

@@ -3,7 +3,8 @@
 registry (registry_app.handlers), "big N" allocates N small container objects (a large heap for
 the budget test), "census B S" runs heapwatch.census(budget_ms=B, slices=S) in this thread and
 reports it, "get_objects" / "collect" time gc.get_objects() / gc.collect() (for
-bench/census_pause.py), "malloc N" reports glibc's mallinfo2() and whether a malloc() of N bytes
+bench/census_pause.py), "chains N" runs heapwatch.chains() N times and reports the Python heap blocks it left,
+"malloc N" reports glibc's mallinfo2() and whether a malloc() of N bytes
 is served by mmap (what the agent's censuses must leave as they found it), "exit". A ticker thread measures the longest gap between its 1 ms ticks (the
 host's longest pause) and reports it with every state."""
 import ctypes
@@ -87,6 +88,18 @@ while True:
             t0 = time.perf_counter()
             gc.get_objects() if words[0] == "get_objects" else gc.collect()
             extra = {"seconds": time.perf_counter() - t0}
+        if words[0] == "chains":
+            # heapwatch.chains() in this thread, N times after two to warm up: the Python heap
+            # blocks it leaves behind (strings kept by CPython's type attribute cache, ...)
+            import heapwatch
+            for _ in range(2):
+                heapwatch.chains(["registry_app.Handler"], holders=True)
+            gc.collect()
+            before = sys.getallocatedblocks()
+            for _ in range(int(words[1])):
+                heapwatch.chains(["registry_app.Handler"], holders=True)
+            gc.collect()
+            extra = {"chains_blocks_left": sys.getallocatedblocks() - before}
         if words[0] == "malloc":
             extra = {"malloc": malloc_figures(int(words[1]))}
         if words[0] == "census":
