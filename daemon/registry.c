@@ -170,6 +170,19 @@ static const Process *registry_find_parent(Registry *r, pid_t ppid) {
         return best;
 }
 
+/* Children that attached before their parent (a pre-fork server's workers whose agents
+ * connect first: the agents connect on their own threads, in no set order) get its id now.
+ * Only those started no earlier than p (by the kernel's start ticks): a record with that
+ * ppid started before p belongs to an earlier process that had p's pid. */
+static void adopt_children(Registry *r, const Process *p) {
+        for (size_t i = 0; i < r->n; i++) {
+                Process *c = r->processes[i];
+
+                if (c != p && c->ppid == p->pid && !c->parent_id[0] && c->start_time_ticks >= p->start_time_ticks)
+                        snprintf(c->parent_id, sizeof c->parent_id, "%s", p->id);
+        }
+}
+
 int registry_attach(Registry *r, const char *id, pid_t pid, uid_t uid, gid_t gid, pid_t ppid,
                     int64_t start_time_ticks, double start_time, HwHello *hello, double now,
                     Process **ret) {
@@ -235,6 +248,7 @@ int registry_attach(Registry *r, const char *id, pid_t pid, uid_t uid, gid_t gid
 
         parent = registry_find_parent(r, ppid);
         snprintf(p->parent_id, sizeof p->parent_id, "%s", parent && parent != p ? parent->id : "");
+        adopt_children(r, p);
 
         if (fresh)
                 r->processes[r->n++] = TAKE_PTR(fresh);

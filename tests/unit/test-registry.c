@@ -3,7 +3,8 @@
  * Unit tests for daemon/registry.c: records are created under process_id_format() ids and take
  * ownership of the HELLO's allocations; a detached record revived by the same id keeps its
  * history and counts the connection; a record that still has an owner answers -EBUSY; parent ids
- * are resolved preferring live records; max_processes evicts the exited record that exited first
+ * are resolved preferring live records, and given to children that attached before their
+ * parent (not to those started before it); max_processes evicts the exited record that exited first
  * and refuses (-ENOSPC) when every record is live; expiry honours the retention; samples
  * accumulate GC pause totals. Ownership of argv is checked by running under valgrind
  * (CK_FORK=no valgrind --leak-check=full tests/unit/.libs/test-registry).
@@ -322,6 +323,19 @@ START_TEST(test_parent_resolution) {
         registry_detach(r, old_parent, EXIT_REASON_CLEAN, 11.0);
         p = attach(r, 601, 1, 500, 12.0);
         ck_assert_str_eq(p->parent_id, "500-2");
+
+        /* A child that attached before its parent gets the parent's id when the parent
+         * attaches; one started before the new process with its ppid's pid does not (that
+         * parent was an earlier process with the same pid). */
+        {
+                Process *early = attach(r, 701, 80, 700, 15.0), *stale = attach(r, 702, 20, 700, 15.5);
+
+                ck_assert_str_eq(early->parent_id, "");
+                p = attach(r, 700, 40, 1, 16.0);
+                ck_assert_str_eq(early->parent_id, "700-40");
+                ck_assert_str_eq(stale->parent_id, "");
+                ck_assert_str_eq(p->parent_id, "");
+        }
 
         /* A record is never its own parent (pid == ppid on a revival). */
         registry_detach(r, child, EXIT_REASON_CLEAN, 13.0);
