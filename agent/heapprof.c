@@ -19,6 +19,7 @@
 
 #include "encode.h"
 #include "heapprof.h"
+#include "pages.h"
 
 #define STRINGS_MAX (4u * 1024u * 1024u) /* bytes of interned names at most */
 #define NEVER_SENT UINT64_MAX
@@ -96,7 +97,9 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem, size_t initia
                 return 0;
         while (n < need)
                 n *= 2;
-        p = realloc(*arr, n * elem);
+        /* from the kernel, not the host's malloc (pages.h): a copy over 128 KiB freed by realloc
+         * would raise glibc's mmap threshold for the host */
+        p = *arr ? hw_pages_grow(*arr, *cap * elem, n * elem) : hw_pages_alloc(n * elem);
         if (!p)
                 return -ENOMEM;
         *arr = p;
@@ -107,14 +110,14 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem, size_t initia
 /* ---- lifetime ---------------------------------------------------------------------------------- */
 
 static void free_tables(struct hw_heapprof *hp) {
-        free(hp->live);
-        free(hp->locs);
-        free(hp->locs_index);
-        free(hp->loc_cache);
-        free(hp->strings);
-        free(hp->stacks);
-        free(hp->stacks_index);
-        free(hp->frames);
+        hw_pages_free(hp->live, hp->live_cap * sizeof(*hp->live));
+        hw_pages_free(hp->locs, hp->locs_cap * sizeof(*hp->locs));
+        hw_pages_free(hp->locs_index, hp->locs_index_cap * sizeof(*hp->locs_index));
+        hw_pages_free(hp->loc_cache, HW_HEAPPROF_LOC_CACHE * sizeof(*hp->loc_cache));
+        hw_pages_free(hp->strings, hp->strings_cap);
+        hw_pages_free(hp->stacks, hp->stacks_cap * sizeof(*hp->stacks));
+        hw_pages_free(hp->stacks_index, hp->stacks_index_cap * sizeof(*hp->stacks_index));
+        hw_pages_free(hp->frames, hp->frames_cap * sizeof(*hp->frames));
         hp->live = NULL;
         hp->locs = NULL;
         hp->locs_index = NULL;
@@ -220,7 +223,7 @@ static int index_reserve(uint32_t **index, size_t *cap, size_t need, const void 
                 return 0;
         while (need * 2 > n)
                 n *= 2;
-        idx = calloc(n, sizeof(*idx));
+        idx = hw_pages_alloc(n * sizeof(*idx));
         if (!idx)
                 return -ENOMEM;
         for (size_t i = 0; i < count; i++) {
@@ -229,7 +232,7 @@ static int index_reserve(uint32_t **index, size_t *cap, size_t need, const void 
                 memcpy(&h, (const char *) records + i * stride, sizeof(h));
                 (void) index_insert(&idx, &n, i, (uint32_t) (i + 1), h);
         }
-        free(*index);
+        hw_pages_free(*index, *cap * sizeof(*idx));
         *index = idx;
         *cap = n;
         return 0;
@@ -327,7 +330,7 @@ static uint32_t intern_stack(struct hw_heapprof *hp, const struct hw_heapprof_fr
         if (n > hp->depth)
                 n = hp->depth;
         if (!hp->loc_cache)
-                hp->loc_cache = calloc(HW_HEAPPROF_LOC_CACHE, sizeof(*hp->loc_cache)); /* NULL: no cache */
+                hp->loc_cache = hw_pages_alloc(HW_HEAPPROF_LOC_CACHE * sizeof(*hp->loc_cache)); /* NULL: no cache */
         for (size_t i = 0; i < n; i++) {
                 const uintptr_t *key = frames[i].key;
                 struct hw_heapprof_loc_cache_entry *c = NULL;
@@ -405,7 +408,7 @@ static int live_grow(struct hw_heapprof *hp) {
         struct hw_heapprof_live *old = hp->live, *t;
         size_t old_cap = hp->live_cap;
 
-        t = calloc(cap, sizeof(*t));
+        t = hw_pages_alloc(cap * sizeof(*t));
         if (!t)
                 return -ENOMEM;
         hp->live = t;
@@ -417,7 +420,7 @@ static int live_grow(struct hw_heapprof *hp) {
                                 j = (j + 1) & (cap - 1);
                         t[j] = old[i];
                 }
-        free(old);
+        hw_pages_free(old, old_cap * sizeof(*old));
         return 0;
 }
 

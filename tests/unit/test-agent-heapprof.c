@@ -8,6 +8,7 @@
 #include "agent-util.h"
 
 #include <check.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,6 +379,36 @@ START_TEST(test_index_growth_keeps_entries) {
 }
 END_TEST
 
+/* The profile's tables grow by doubling as samples and sites come; the copies they leave must
+ * not come from (and go back to) the host's malloc: glibc raises its mmap threshold to the size
+ * of every mmapped chunk freed, for the whole process (agent/pages.h). 40,000 tracked samples:
+ * the live table doubles up to 128 Ki slots (a 1.5 MiB copy given back on the way). */
+START_TEST(test_tables_leave_mmap_threshold) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+        /* the sanitizers' own allocator has no such threshold, and pages.c uses it then */
+#else
+        struct hw_heapprof hp;
+        struct hw_heapprof_frame f = site("hold", 1);
+        struct mallinfo2 before, during;
+        /* through a volatile pointer: the compiler may drop a malloc()/free() pair it sees */
+        void *(*volatile do_malloc)(size_t) = malloc;
+        void *probe;
+
+        ck_assert_int_eq(hw_heapprof_init(&hp), 0);
+        hw_heapprof_reset(&hp, 1, 8, 5);
+        for (size_t i = 0; i < 40000; i++)
+                alloc(&hp, addr(i), 64, &f, 1);
+        ck_assert_uint_ge(hp.live_cap, 65536);
+        hw_heapprof_destroy(&hp);
+        before = mallinfo2();
+        probe = do_malloc(600 << 10);
+        during = mallinfo2();
+        free(probe);
+        ck_assert_msg(during.hblkhd - before.hblkhd >= (600u << 10), "a 600 KiB malloc no longer goes to mmap");
+#endif
+}
+END_TEST
+
 START_TEST(test_filter_slots) {
         const size_t nslots = (size_t) 1 << HW_HEAPPROF_FILTER_BITS;
         uint8_t *seen = calloc(nslots, 1);
@@ -470,6 +501,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_no_frames);
         tcase_add_test(tc, test_location_cache);
         tcase_add_test(tc, test_index_growth_keeps_entries);
+        tcase_add_test(tc, test_tables_leave_mmap_threshold);
         tcase_add_test(tc, test_filter_slots);
         tcase_add_test(tc, test_filter_shared_slot);
         suite_add_tcase(s, tc);
