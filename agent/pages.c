@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Big short-lived tables from the kernel, not from the host's malloc (see pages.h).
+ * The agent's big tables from the kernel, not from the host's malloc (see pages.h).
  */
 #include "agent-util.h"
 
