@@ -100,6 +100,7 @@ class Scenario:
         self.own = []             # the program's own reports: (elapsed, state dict)
         self.final = {}           # final snapshot: finding list, detail, metrics
         self.problems = []        # assertion failures, for the table
+        self.floors = {}          # metric -> floor_outline() of its series at the end
         self.trace = {}
 
 
@@ -403,27 +404,26 @@ class Run:
                 "at": self._since_start(s, now),
             }
             save = os.environ.get("HW_SCENARIO_SAVE")
-            s.floors = {}
-            for metric in (RSS, BLOCKS):
+            for metric, scale in ((RSS, 1e6), (BLOCKS, 1e3)):
                 status, series = self._get_json("/api/v1/processes/%s/series?metric=%s" % (pid_id, metric))
                 if status != 200:
                     continue
-                s.floors[metric] = floor_outline(series.get("points") or [], s.process["started_at"])
+                s.floors[metric] = floor_outline(series.get("points") or [], s.process["started_at"], scale)
                 if save:
                     os.makedirs(save, exist_ok=True)
                     with open(os.path.join(save, "%s.%s.json" % (s.name, metric)), "w") as f:
                         json.dump(series, f)
 
 
-def floor_outline(points, started_at, step=5.0):
-    """The minimum of every step seconds of a series' points, since the process started: the
-    shape of a floor in a line of a test log (rss_bytes in MB, blocks in thousands)."""
+def floor_outline(points, started_at, scale, step=5.0):
+    """The minimum of every step seconds of a series' points since the process started, divided
+    by scale: the shape of a floor in a line of a test log."""
     buckets = {}
     for t, v in points:
         if t >= started_at and v is not None:
             k = int((t - started_at) // step)
             buckets[k] = min(v, buckets.get(k, v))
-    return " ".join("%.1f" % (buckets[k] / 1e6 if buckets[k] > 1e7 else buckets[k] / 1e3) for k in sorted(buckets))
+    return " ".join("%.1f" % (buckets[k] / scale) for k in sorted(buckets))
 
 
 # At most this many programs per daemon. The detector's work per process grows with its history
@@ -657,7 +657,7 @@ class Scenarios(unittest.TestCase):
         # both floors comes first in the message (the rest of it can be cut off in a CI log).
         if s.findings:
             self.check(s, False, "floors by 5 s (min): %s" % "; ".join(
-                "%s %s" % (metric, outline) for metric, outline in sorted(getattr(s, "floors", {}).items())))
+                "%s %s" % (metric, outline) for metric, outline in sorted(s.floors.items())))
         self.check(s, not s.findings, "findings opened: %r" % [
             (round(self.run_since(s, f["opened_at"]), 1), f["verdict"], f["signal"], f["state"],
              (f.get("growth_per_second"), f.get("horizon_seconds"))) for f in s.findings.values()])

@@ -3,10 +3,11 @@
 registry (registry_app.handlers), "big N" allocates N small container objects (a large heap for
 the budget test), "census B S" runs heapwatch.census(budget_ms=B, slices=S) in this thread and
 reports it, "get_objects" / "collect" time gc.get_objects() / gc.collect() (for
-bench/census_pause.py), "chains N" runs heapwatch.chains() N times and reports the Python heap blocks it left,
-"malloc N" reports glibc's mallinfo2() and whether a malloc() of N bytes
-is served by mmap (what the agent's censuses must leave as they found it), "exit". A ticker thread measures the longest gap between its 1 ms ticks (the
-host's longest pause) and reports it with every state."""
+bench/census_pause.py), "chains N" runs heapwatch.chains() N times and reports the Python heap
+blocks it left, "malloc N" reports glibc's mallinfo2() and whether a malloc() of N bytes is
+served by mmap (what the agent's censuses must leave as they found it), "exit". A ticker thread
+measures the longest gap between its 1 ms ticks (the host's longest pause) and reports it with
+every state."""
 import ctypes
 import gc
 import os
