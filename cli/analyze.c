@@ -484,10 +484,14 @@ static int parse_series_json(const json_t *root, AnalyzeInput *ret, char *error,
         const json_t *pairs = root;
         PointBuf b = {};
         size_t total = 0;
+        bool live_count = false;
         int r;
 
         if (json_is_object(root)) {
                 const json_t *id = json_object_get(root, "id"), *metric = json_object_get(root, "metric");
+
+                /* The Python heap's blocks are live objects (docs/detection.md step 6). */
+                live_count = json_is_string(metric) && strcmp(json_string_value(metric), "python_allocated_blocks") == 0;
 
                 pairs = json_object_get(root, "points");
                 if (json_is_string(id) && json_is_string(metric) &&
@@ -504,7 +508,7 @@ static int parse_series_json(const json_t *root, AnalyzeInput *ret, char *error,
                 free(b.points);
                 return -ENOMEM;
         }
-        series[0] = (AnalyzeSeries) { .label = TAKE_PTR(label), .points = b.points, .n = b.n };
+        series[0] = (AnalyzeSeries) { .label = TAKE_PTR(label), .points = b.points, .n = b.n, .live_count = live_count };
         *ret = (AnalyzeInput) { .format = ANALYZE_FORMAT_SERIES_JSON, .series = TAKE_PTR(series), .n_series = 1 };
         return 0;
 }
@@ -667,6 +671,10 @@ int analyze_parse_args(int argc, char *argv[], AnalyzeArgs *ret, char *error, si
                 }
                 if (strcmp(arg, "--trace") == 0) {
                         a.trace = true;
+                        continue;
+                }
+                if (strcmp(arg, "--no-high-water") == 0) {
+                        a.config.high_water = false;
                         continue;
                 }
 
@@ -1104,7 +1112,8 @@ int analyze_render_json(const AnalyzeInput *in, const AnalyzeReport *reports, co
             json_add(config, "min_growth_absolute_per_hour", json_real(c->min_growth_absolute_per_hour)) < 0 ||
             json_add(config, "halves_ratio", json_real(c->halves_ratio)) < 0 ||
             json_add(config, "open_after", json_integer(c->open_after)) < 0 ||
-            json_add(config, "close_after", json_integer(c->close_after)) < 0)
+            json_add(config, "close_after", json_integer(c->close_after)) < 0 ||
+            json_add(config, "high_water", json_boolean(c->high_water)) < 0)
                 return -ENOMEM;
         for (size_t i = 0; i < in->n_series; i++)
                 if (json_append(series, report_json(&in->series[i], &reports[i])) < 0)
@@ -1151,6 +1160,10 @@ void analyze_help(void) {
                "                             per hour: 0.005 or 0.5%% (default %g)\n"
                "  --min-bytes-per-hour N     smallest growth that counts in bytes per hour (default %.0f)\n"
                "  --limit BYTES              also project when the floor reaches BYTES (e.g. 4G)\n"
+               "  --no-high-water            the series counts live objects, not memory an\n"
+               "                             allocator keeps (RSS): a floor that rose in a few\n"
+               "                             steps may be a leak (automatic for the series JSON\n"
+               "                             of python_allocated_blocks)\n"
                "  --json                     print the result as JSON\n"
                "  --trace                    print every evaluation on standard error: each\n"
                "                             horizon's verdict, p-value, growth with its 95 %%\n"
@@ -1292,7 +1305,11 @@ int verb_analyze(int argc, char *argv[]) {
                         .start = in.series[i].points[0].t,
                 };
 
-                r = analyze_series(&a.config, in.series[i].points, in.series[i].n, a.limit,
+                DetectConfig config = a.config;
+
+                if (in.series[i].live_count)
+                        config.high_water = false;
+                r = analyze_series(&config, in.series[i].points, in.series[i].n, a.limit,
                                    a.trace ? trace_to_stderr : NULL, &target, &reports[i]);
                 if (r < 0) {
                         cli_error_errno(r, "analyze: %s: detector failed: %m", name);

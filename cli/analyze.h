@@ -48,6 +48,7 @@ typedef struct AnalyzeSeries {
         char *label;        /* Prometheus: name{labels}; series JSON: "ID METRIC"; CSV: NULL */
         DetectPoint *points; /* strictly increasing t, finite t and v, 0 <= v <= 2^64 */
         size_t n;           /* >= 1 */
+        bool live_count;    /* series JSON of python_allocated_blocks: not a high-water mark */
 } AnalyzeSeries;
 
 typedef struct AnalyzeInput {

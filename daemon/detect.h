@@ -48,6 +48,10 @@ typedef struct DetectConfig {
                                       * whole horizon's slope (rejects plateaus and steps) */
         unsigned open_after;         /* consecutive "leak" evaluations to open a finding */
         unsigned close_after;        /* consecutive evaluations below "suspect" to close it */
+        bool high_water;             /* the signal is a high-water mark (RSS: the allocators keep
+                                      * what they got): a floor that rose in a few steps is not
+                                      * a leak. Not so a count of live objects, whose every step
+                                      * is kept. */
 } DetectConfig;
 
 /* Production defaults (docs/detection.md says why each). */

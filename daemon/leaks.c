@@ -45,8 +45,12 @@ int process_leaks_init(ProcessLeaks *l, const DetectConfig *config) {
                 DetectConfig c = *config;
                 int r;
 
-                if (i == LEAK_SIGNAL_PYTHON_BLOCKS)
+                /* Python blocks are live objects: a step that holds is kept, not an
+                 * allocator's high-water mark (docs/detection.md step 6). */
+                if (i == LEAK_SIGNAL_PYTHON_BLOCKS) {
                         c.min_growth_absolute_per_hour /= LEAK_BYTES_PER_BLOCK;
+                        c.high_water = false;
+                }
                 r = series_detector_init(&l->detectors[i], &c);
                 if (r < 0) {
                         for (int j = 0; j < i; j++)

@@ -188,7 +188,7 @@ END_TEST
 /* ---- heapwatch series JSON ---------------------------------------------------------------- */
 
 START_TEST(test_series_json) {
-        _cleanup_(analyze_input_clear) AnalyzeInput in = {}, bare = {};
+        _cleanup_(analyze_input_clear) AnalyzeInput in = {}, bare = {}, blocks = {};
 
         parse_ok("{\"id\": \"4242-1234567\", \"metric\": \"rss_bytes\", \"from\": 1764057700.0, \"to\": 1764061300.0,\n"
                  " \"step\": null, \"points\": [[1764061234.9, 31457280], [1764061235.9, 31459000],"
@@ -199,6 +199,12 @@ START_TEST(test_series_json) {
         ck_assert_double_eq(in.series[0].points[1].t, 1764061235.9);
         ck_assert_double_eq(in.series[0].points[1].v, 31459000);
         ck_assert_double_eq(in.series[0].points[2].v, 18446744073709551615.0);
+        ck_assert(!in.series[0].live_count);
+
+        /* The Python heap's blocks are live objects, not a high-water mark. */
+        parse_ok("{\"id\": \"4242-1234567\", \"metric\": \"python_allocated_blocks\", \"points\": [[0, 5], [1, 6]]}",
+                 &blocks);
+        ck_assert(blocks.series[0].live_count);
 
         parse_ok("  [[0, 1], [1, 2]]", &bare);
         ck_assert_int_eq(bare.format, ANALYZE_FORMAT_SERIES_JSON);
@@ -282,7 +288,7 @@ START_TEST(test_args) {
         char *defaults[] = { "analyze", "rss.csv", NULL };
         char *all[] = { "analyze", "--window=90s", "--min-horizon", "30m", "--max-horizon", "2d",
                         "--min-growth-per-hour", "0.5%", "--min-bytes-per-hour=1M", "--limit", "4GiB",
-                        "--json", "--trace", "-", NULL };
+                        "--json", "--trace", "--no-high-water", "-", NULL };
         char *dash[] = { "analyze", "--", "-rss.csv", NULL };
         char *help[] = { "analyze", "--bogus", "--help", NULL };
         DetectConfig c;
@@ -293,6 +299,7 @@ START_TEST(test_args) {
         ck_assert_int_eq(analyze_parse_args(ARGC(defaults), defaults, &a, error, sizeof error), 0);
         ck_assert_str_eq(a.file, "rss.csv");
         ck_assert(!a.json && !a.help && !a.trace);
+        ck_assert(a.config.high_water); /* RSS-like unless told */
         ck_assert_double_eq(a.limit, 0);
         ck_assert_double_eq(a.config.window_seconds, c.window_seconds);
         ck_assert_double_eq(a.config.max_horizon_seconds, c.max_horizon_seconds);
@@ -306,6 +313,7 @@ START_TEST(test_args) {
         ck_assert_double_eq_tol(a.config.min_growth_relative_per_hour, 0.005, 1e-15);
         ck_assert_double_eq(a.config.min_growth_absolute_per_hour, 1048576);
         ck_assert_double_eq(a.limit, 4294967296.0);
+        ck_assert(!a.config.high_water);
 
         ck_assert_int_eq(analyze_parse_args(ARGC(dash), dash, &a, error, sizeof error), 0);
         ck_assert_str_eq(a.file, "-rss.csv");
