@@ -23,6 +23,8 @@ Measured with it (2026-12-02): batch_sawtooth's RSS alarmed in 1 of 14 copies be
 few-steps rule applied to every horizon (docs/detection.md step 6); leak_dict_cache had no
 chain in 6 of 6 copies before the daemon asked for the largest containers when no tracked type
 grows, and had it in 6 of 6 after.
+(2026-12-04) batch_sawtooth alarmed in 2 of 20 copies beside two busy loops (--burn 2) while the
+few steps were counted as separate rises, in 0 of 20 once counted as a high-water mark's.
 """
 import argparse
 import json
