@@ -35,8 +35,9 @@ void *hw_pages_alloc(size_t size) {
 void *hw_pages_grow(void *p, size_t old_size, size_t new_size) {
         char *n;
 
-        if (new_size <= old_size || new_size > PTRDIFF_MAX) {
-                errno = new_size <= old_size ? EINVAL : ENOMEM;
+        /* the contract of the mmap variant below: p must come from hw_pages_alloc() */
+        if (!p || new_size <= old_size || new_size > PTRDIFF_MAX) {
+                errno = !p || new_size <= old_size ? EINVAL : ENOMEM;
                 return NULL;
         }
         n = realloc(p, new_size);

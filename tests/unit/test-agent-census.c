@@ -416,6 +416,9 @@ START_TEST(test_pages) {
         memset(q, 0xcd, m);
         errno = 0;
         ck_assert_ptr_null(hw_pages_grow(q, m, m)); /* not larger: refused, q untouched */
+        errno = 0;
+        ck_assert_ptr_null(hw_pages_grow(NULL, 0, m)); /* not from hw_pages_alloc: refused in every build */
+        ck_assert_int_eq(errno, EINVAL);
         ck_assert_int_eq(errno, EINVAL);
         ck_assert_uint_eq(q[m - 1], 0xcd);
         p = hw_pages_grow(q, m, 64 * 4096);
