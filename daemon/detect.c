@@ -1268,7 +1268,7 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
          * its fit even when its bend is not significant (horizon_young_sat()). */
         if (h->decelerating || h->second.slope < SELF_HALVES_RATIO * h->first.slope)
                 sat_fit_line(s->pts, n, s->ref, h); /* the reference is used up: its room is free */
-        /* The newer half too, with half the rises: a warm-up's steps at the start of a young
+        /* The newer half too, with half the steps: a warm-up's steps at the start of a young
          * process's horizon must not lend a high-water mark after it the count it lacks. */
         h->few_steps = c->high_water && (floor_few_steps(s->pts, n, STEP_MIN_STEPS) ||
                                          floor_few_steps(s->pts + n1, n - n1, STEP_MIN_STEPS / 2));
