@@ -603,23 +603,25 @@ static const double batch_creep_floors[2][36][2] = {
 };
 static unsigned batch_creep_which;
 
-static double batch_creep(double t, unsigned *seed) {
-        const double(*f)[2] = batch_creep_floors[batch_creep_which];
+/* The RSS (bytes) at t seconds of a recorded floor: {minute, pages} at each change, up to n
+ * entries, ending early at a minute of -1. */
+static double recorded_floor(const double (*f)[2], size_t n, double t) {
         size_t i = 0;
 
-        (void) seed;
-        while (i + 1 < 36 && f[i + 1][0] >= 0 && f[i + 1][0] * 60 <= t)
+        while (i + 1 < n && f[i + 1][0] >= 0 && f[i + 1][0] * 60 <= t)
                 i++;
         return f[i][1] * 4096;
 }
 
-static double batch_steps(double t, unsigned *seed) {
-        size_t i = 0;
-
+static double batch_creep(double t, unsigned *seed) {
         (void) seed;
-        while (i + 1 < sizeof(batch_steps_floor) / sizeof(batch_steps_floor[0]) && batch_steps_floor[i + 1][0] * 60 <= t)
-                i++;
-        return batch_steps_floor[i][1] * 4096;
+        return recorded_floor(batch_creep_floors[batch_creep_which],
+                              sizeof(batch_creep_floors[0]) / sizeof(batch_creep_floors[0][0]), t);
+}
+
+static double batch_steps(double t, unsigned *seed) {
+        (void) seed;
+        return recorded_floor(batch_steps_floor, sizeof(batch_steps_floor) / sizeof(batch_steps_floor[0]), t);
 }
 
 START_TEST(test_high_water_steps_are_not_leaks) {
