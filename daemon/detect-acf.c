@@ -62,7 +62,11 @@ static double residual_c0(const DetectPoint *p, size_t n, const Line *l) {
         return c0;
 }
 
-void floor_acf_estimate(const DetectPoint *p, size_t n, FloorAcf *ret) {
+/* The estimate behind both entry points: stop at the first lag below the significance bound,
+ * or (past_dips) at the first non-positive one, which counts as 0 when a non-significant lag
+ * came before it (see detect-acf.h). */
+static void acf_estimate(const DetectPoint *p, size_t n, FloorAcf *ret, bool past_dips) {
+        bool passed_bound = false;
         double c0, bound;
         Line line;
 
@@ -79,12 +83,25 @@ void floor_acf_estimate(const DetectPoint *p, size_t n, FloorAcf *ret) {
         for (double l = 1; l <= (double) n / 4 && ret->n_lags < ACF_MAX_LAGS; l = ceil(l * M_SQRT2)) {
                 double rho = residual_acf(p, n, &line, c0, (size_t) l);
 
+                bool last = past_dips ? rho <= 0 : rho < bound;
+
+                if (last && passed_bound && rho < 0)
+                        rho = 0;
+                passed_bound = passed_bound || rho < bound;
                 ret->lag[ret->n_lags] = l;
                 ret->rho[ret->n_lags] = rho;
                 ret->n_lags++;
-                if (rho < bound)
+                if (last)
                         break;
         }
+}
+
+void floor_acf_estimate(const DetectPoint *p, size_t n, FloorAcf *ret) {
+        acf_estimate(p, n, ret, false);
+}
+
+void floor_acf_estimate_past_dips(const DetectPoint *p, size_t n, FloorAcf *ret) {
+        acf_estimate(p, n, ret, true);
 }
 
 size_t floor_acf_period(const DetectPoint *p, size_t n) {

@@ -36,6 +36,16 @@ typedef struct FloorAcf {
  * it, estimates are noise. */
 void floor_acf_estimate(const DetectPoint *p, size_t n, FloorAcf *ret);
 
+/* The same, going on past lags that are positive but not significant, up to the first
+ * non-positive one, which counts as 0 (as itself where no lag before it was non-significant:
+ * there both estimates are the same). For a horizon's own points only (a self-confirmation,
+ * detect.c horizon_compute()): a sawtooth aliased by the windows can make one lag
+ * non-significant between correlated ones and hide a wander as long as the horizon. Every
+ * lag floor_acf_estimate() counts is counted here too, and where this one goes further, with
+ * no negative value: the variance factor is never smaller than floor_acf_estimate()'s, only
+ * more cautious. */
+void floor_acf_estimate_past_dips(const DetectPoint *p, size_t n, FloorAcf *ret);
+
 /* Is the floor p[0..n) periodic around its least-squares line (the post-GC floor of a GC
  * sawtooth slower than any grouping of windows, seen over several of its periods)? Its
  * residuals' autocorrelation first dips below PERIOD_DIP, then peaks at PERIOD_PEAK or more at

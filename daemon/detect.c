@@ -1245,8 +1245,10 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
          * leaves residuals whose long lags are negative, and the factor stays small. The
          * estimate of the reference (positive lags only, up to the first non-significant one)
          * is not fooled that way; a self-confirmation (no history beyond the horizon to
-         * measure it on) must pass it on the horizon's own points. */
-        floor_acf_estimate(s->pts, n, &acf);
+         * measure it on) must pass it on the horizon's own points, counted past positive lags
+         * that are not significant: a GC sawtooth aliased by the windows can make one lag
+         * small between correlated ones and hide a wander as long as the horizon. */
+        floor_acf_estimate_past_dips(s->pts, n, &acf);
         {
                 double own = floor_acf_variance_factor(&acf, n);
                 Trend t = h->whole;

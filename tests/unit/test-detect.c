@@ -483,6 +483,59 @@ START_TEST(test_floor_acf_reference) {
 }
 END_TEST
 
+/* The estimate for a self-confirmation goes on past lags that are positive but not significant,
+ * to the first non-positive one, which counts as 0. 48 points one minute apart: a line plus
+ * residuals repeating -1, -1, 0, 1, 0, 1, 1, 0, 1, 0, -1, -1 (sum 0 and 0 against the index, so
+ * the line is recovered exactly). Sum of squares 32; sums of products at lag 1: 15, lag 2: 6,
+ * lag 3: 3, lag 5: -18. The bound is 1.96 / sqrt(48) = 0.2829: the reference estimate keeps
+ * lag 1 (0.46875) and stops at lag 2 (0.1875); this one goes on to lag 3 (0.09375) and stops
+ * at lag 5 (-0.5625, counted as 0). Hamed-Rao for n = 8 sums k = 1..5 with weights
+ * (8-k)(7-k)(6-k) = 210, 120, 60, 24, 6: the reference 1 + 2/336 * (210 * 0.46875 + 120 *
+ * 0.1875) = 1.719866..; this one adds 60 * 0.09375 and 24 * 0.046875 (halfway to lag 5's 0):
+ * 1.760045.. Never smaller: it only makes a self-confirmation more cautious. */
+START_TEST(test_floor_acf_past_dips) {
+        static const double r[12] = { -1, -1, 0, 1, 0, 1, 1, 0, 1, 0, -1, -1 };
+        DetectPoint p[48];
+        FloorAcf ref, own;
+
+        for (size_t i = 0; i < 48; i++)
+                p[i] = (DetectPoint) { .t = 1e9 + 60.0 * (double) i, .v = 5000 + 3.0 * (double) i + r[i % 12] };
+        floor_acf_estimate(p, 48, &ref);
+        ck_assert_uint_eq(ref.n_lags, 2);
+        ck_assert_double_eq_tol(ref.rho[0], 0.46875, 1e-9);
+        ck_assert_double_eq_tol(ref.rho[1], 0.1875, 1e-9);
+
+        floor_acf_estimate_past_dips(p, 48, &own);
+        ck_assert_uint_eq(own.n, 48);
+        ck_assert_uint_eq(own.n_lags, 4);
+        ck_assert_double_eq_tol(own.rho[0], 0.46875, 1e-9);
+        ck_assert_double_eq_tol(own.rho[1], 0.1875, 1e-9);
+        ck_assert_double_eq(own.lag[2], 3);
+        ck_assert_double_eq_tol(own.rho[2], 0.09375, 1e-9);
+        ck_assert_double_eq(own.lag[3], 5);
+        ck_assert_double_eq(own.rho[3], 0);
+
+        ck_assert_double_eq_tol(floor_acf_variance_factor(&ref, 8), 1 + 241.875 / 336, 1e-9);
+        ck_assert_double_eq_tol(floor_acf_variance_factor(&own, 8), 1 + 255.375 / 336, 1e-9);
+
+        /* Where the reference estimate ends on a negative lag after significant ones only
+         * (the pattern of test_floor_acf_reference: lag 2 at -0.05), this one is the same,
+         * negative lag included: a sawtooth's residuals swing negative after their positive
+         * lags, and the periodic self-confirmation (step 7) is measured with that. */
+        {
+                static const double r8[8] = { 1, 1, -1, -1, -1, -1, 1, 1 };
+
+                for (size_t i = 0; i < 40; i++)
+                        p[i] = (DetectPoint) { .t = 1e9 + 60.0 * (double) i, .v = 1000 + 5.0 * (double) i + r8[i % 8] };
+                floor_acf_estimate_past_dips(p, 40, &own);
+                ck_assert_uint_eq(own.n_lags, 2);
+                ck_assert_double_eq_tol(own.rho[0], 0.475, 1e-9);
+                ck_assert_double_eq_tol(own.rho[1], -0.05, 1e-9);
+                ck_assert_double_eq_tol(floor_acf_variance_factor(&own, 5), 1.37, 1e-12);
+        }
+}
+END_TEST
+
 /* Steady churn: the floor wanders (an AR(1) with a 40 min correlation time, 2 % of the heap)
  * and nothing else. Over an hour or two such a wander rises like a leak; the autocorrelation
  * measured before each horizon says it is one, so no finding may open over a day. */
@@ -1148,6 +1201,7 @@ int main(void) {
         tcase_add_test(tc, test_warmup_and_cache_are_not_leaks);
         tcase_add_test(tc, test_young_process_strong_evidence);
         tcase_add_test(tc, test_floor_acf_reference);
+        tcase_add_test(tc, test_floor_acf_past_dips);
         tcase_add_test(tc, test_churn_is_not_a_leak);
         tcase_add_test(tc, test_long_sawtooth_aliasing);
         tcase_add_test(tc, test_leak_on_levelled_off_warmup);
