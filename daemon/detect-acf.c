@@ -82,7 +82,6 @@ static void acf_estimate(const DetectPoint *p, size_t n, FloorAcf *ret, bool pas
         bound = ACF_Z / sqrt((double) n);
         for (double l = 1; l <= (double) n / 4 && ret->n_lags < ACF_MAX_LAGS; l = ceil(l * M_SQRT2)) {
                 double rho = residual_acf(p, n, &line, c0, (size_t) l);
-
                 bool last = past_dips ? rho <= 0 : rho < bound;
 
                 if (last && passed_bound && rho < 0)
