@@ -2,8 +2,9 @@
 /*
  * The floor's autocorrelation over its history, and the variance inflation of
  * Mann-Kendall's S it implies (see detect-acf.h for why); and whether a floor is periodic.
- * Pure computation, no allocation: O(points * lags) per estimate, O(points^2 / 4) per
- * periodicity test (at most 480 points: about 1.5 % more detector time on a day's series).
+ * Pure computation, no allocation: O(points * lags) per estimate (O(points * period) over a
+ * periodic floor's first period), O(points^2 / 4) per periodicity test (at most 480 points:
+ * about 1.5 % more detector time on a day's series).
  */
 #include <math.h>
 #include <stdbool.h>
@@ -138,6 +139,25 @@ size_t floor_acf_period(const DetectPoint *p, size_t n) {
                         again = rho;
         }
         return again >= PERIOD_AGAIN ? period : 0;
+}
+
+double floor_acf_periodic_factor(const DetectPoint *p, size_t n, size_t period) {
+        double nn = (double) n, sum = 0, c0, f;
+        Line line;
+
+        if (period == 0 || period > n / 4 || n < ACF_MIN_POINTS)
+                return 1;
+        line = line_fit(p, n);
+        c0 = residual_c0(p, n, &line);
+        if (!(c0 > 0))
+                return 1;
+        for (size_t k = 1; k <= period; k++) {
+                double kk = (double) k;
+
+                sum += (nn - kk) * (nn - kk - 1) * (nn - kk - 2) * residual_acf(p, n, &line, c0, k);
+        }
+        f = 1 + 2 / (nn * (nn - 1) * (nn - 2)) * sum;
+        return f > 1 ? f : 1;
 }
 
 double floor_acf_at(const FloorAcf *acf, double lag) {

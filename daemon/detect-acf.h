@@ -61,6 +61,19 @@ void floor_acf_estimate_past_dips(const DetectPoint *p, size_t n, FloorAcf *ret)
 #define PERIOD_MIN_POINTS 4
 size_t floor_acf_period(const DetectPoint *p, size_t n);
 
+/* Hamed & Rao's n/n* (kept >= 1) for a floor p[0..n) that floor_acf_period() found periodic
+ * with `period` points (at most n / 4), from its residuals' autocorrelation at every lag of its
+ * first period, negative lags too. A periodic component's lags sum to about nothing over a
+ * period (positive near 0 and near the period, negative half a period on), so what is left is
+ * the wander riding on it; counted only up to its first non-positive lag, as
+ * floor_acf_estimate_past_dips() does, a sawtooth of ten points (lag 1 at 0.45) weighs like a
+ * wander and doubles Var S. One period, not all that fit: a wander's residual autocorrelation
+ * around the line turns negative at longer lags (the line swallows part of it), and summed
+ * over three periods that cancelled the wander of benchmark series 1196 (churn under an 8 %
+ * sawtooth of 8 windows: +0.79 over the first period, -0.84 over the second), which alarmed.
+ * O(n * period). */
+double floor_acf_periodic_factor(const DetectPoint *p, size_t n, size_t period);
+
 /* The autocorrelation at `lag` points: 1 at 0, linear between grid lags, 0 past the last one
  * (and with no estimate). */
 double floor_acf_at(const FloorAcf *acf, double lag);
