@@ -1027,20 +1027,46 @@ START_TEST(test_growth_undone_is_not_a_leak) {
 }
 END_TEST
 
+/* A GC sawtooth as the benchmark generates it: heap_mib * (1 + amplitude * the ramp's phase +
+ * noise * Gaussian), the ramp `period` seconds long starting at `phase`; its leaking twin adds
+ * leak_per_hour of the heap per hour from `onset` (seconds; 0: from the start). */
+typedef struct Sawtooth {
+        const char *name;
+        double heap_mib, amplitude, period, phase, noise;
+        double leak_per_hour, onset;
+} Sawtooth;
+
+/* The one the two signals below replay (SignalFn takes no context). */
+static const Sawtooth *sawtooth;
+
+static double sawtooth_quiet(double t, unsigned *seed) {
+        const Sawtooth *w = sawtooth;
+
+        return w->heap_mib * MIB * (1 + w->amplitude * fmod(t / w->period + w->phase, 1.0) + w->noise * gauss(seed));
+}
+
+static double sawtooth_leaking(double t, unsigned *seed) {
+        const Sawtooth *w = sawtooth;
+
+        return sawtooth_quiet(t, seed) + (t > w->onset ? w->heap_mib * MIB * w->leak_per_hour * (t - w->onset) / 3600 : 0);
+}
+
 /* Under a sawtooth: the leak-free series is not even suspect for a day, and its twin with a
- * leak from `onset` is found within `limit` seconds of it over four seeds, without flapping. */
-static void assert_sawtooth_leak_found(const char *name, SignalFn quiet, SignalFn leaking, double hours,
-                                       double onset, double limit) {
+ * leak is found within `limit` seconds of the onset over four seeds (replayed for `hours`),
+ * without flapping. */
+static void assert_sawtooth_leak_found(const Sawtooth *w, double hours, double limit) {
         unsigned changes;
         double found;
 
-        found = run_detector(quiet, 24, VERDICT_SUSPECT, &changes);
-        ck_assert_msg(isnan(found), "%s, leak-free: suspect after %.0f s", name, found);
+        sawtooth = w;
+        found = run_detector(sawtooth_quiet, 24, VERDICT_SUSPECT, &changes);
+        ck_assert_msg(isnan(found), "%s, leak-free: suspect after %.0f s", w->name, found);
         for (unsigned seed = 1; seed <= 4; seed++) {
-                found = run_detector_seeded(leaking, hours, VERDICT_LEAK, seed, &changes);
-                fprintf(stderr, "%s, seed %u: leak found %.0f min after its onset\n", name, seed, (found - onset) / 60);
-                ck_assert_msg(!isnan(found) && found - onset <= limit, "%s, seed %u: found %.0f s after the onset",
-                              name, seed, found - onset);
+                found = run_detector_seeded(sawtooth_leaking, hours, VERDICT_LEAK, seed, &changes);
+                fprintf(stderr, "%s, seed %u: leak found %.0f min after its onset\n", w->name, seed,
+                        (found - w->onset) / 60);
+                ck_assert_msg(!isnan(found) && found - w->onset <= limit, "%s, seed %u: found %.0f s after the onset",
+                              w->name, seed, found - w->onset);
                 ck_assert_uint_le(changes, 2);
         }
 }
@@ -1052,18 +1078,13 @@ static void assert_sawtooth_leak_found(const char *name, SignalFn quiet, SignalF
  * (horizon_min_points()) a leak of 2 %/h that begins in a 10 h old process is found within
  * 75 min of its onset over four seeds (48-64 min; before: 60 and 85 min for the first two);
  * the leak-free twin stays quiet for a day. */
-static double saw_72s(double t, unsigned *seed) {
-        return 108 * MIB * (1 + 0.118 * fmod(t / 72 + 0.3, 1.0) + 0.0016 * gauss(seed));
-}
-
-#define ONSET_10H (10 * 3600.0)
-
-static double saw_72s_leak_at_10h(double t, unsigned *seed) {
-        return saw_72s(t, seed) + (t > ONSET_10H ? 108 * MIB * 0.02 * (t - ONSET_10H) / 3600 : 0);
-}
+static const Sawtooth saw_72s = {
+        .name = "aliased sawtooth", .heap_mib = 108, .amplitude = 0.118, .period = 72, .phase = 0.3,
+        .noise = 0.0016, .leak_per_hour = 0.02, .onset = 10 * 3600.0,
+};
 
 START_TEST(test_aliased_sawtooth_horizons) {
-        assert_sawtooth_leak_found("aliased sawtooth", saw_72s, saw_72s_leak_at_10h, 13, ONSET_10H, 75 * 60);
+        assert_sawtooth_leak_found(&saw_72s, 13, 75 * 60);
 }
 END_TEST
 
@@ -1073,16 +1094,13 @@ END_TEST
  * the heap: a leak of 1.6 %/h from the start is found within 2 h over four seeds (93 min
  * each; with pairs 119 and 135 min on the first two), and the leak-free twin stays quiet for
  * a day. */
-static double saw_184s(double t, unsigned *seed) {
-        return 231 * MIB * (1 + 0.145 * fmod(t / 184 + 0.4, 1.0) + 0.0028 * gauss(seed));
-}
-
-static double saw_184s_leak(double t, unsigned *seed) {
-        return saw_184s(t, seed) + 231 * MIB * 0.016 * t / 3600;
-}
+static const Sawtooth saw_184s = {
+        .name = "184 s sawtooth", .heap_mib = 231, .amplitude = 0.145, .period = 184, .phase = 0.4,
+        .noise = 0.0028, .leak_per_hour = 0.016, .onset = 0,
+};
 
 START_TEST(test_sawtooth_of_three_windows) {
-        assert_sawtooth_leak_found("184 s sawtooth", saw_184s, saw_184s_leak, 4, 0, 2 * 3600);
+        assert_sawtooth_leak_found(&saw_184s, 4, 2 * 3600);
 }
 END_TEST
 
@@ -1136,16 +1154,13 @@ END_TEST
  * 8 h over four seeds (5.9 h since its floor is weighed over its first period, 7.4-7.8 h
  * before; without the periodic self-confirmation, not in 24 h). The leak-free twin stays
  * quiet for a day. */
-static double saw_30min(double t, unsigned *seed) {
-        return 165 * MIB * (1 + 0.40 * fmod(t / 1823 + 0.3, 1.0) + 0.0018 * gauss(seed));
-}
-
-static double saw_30min_leak(double t, unsigned *seed) {
-        return saw_30min(t, seed) + 165 * MIB * 0.03 * t / 3600;
-}
+static const Sawtooth saw_30min = {
+        .name = "30 min sawtooth", .heap_mib = 165, .amplitude = 0.40, .period = 1823, .phase = 0.3,
+        .noise = 0.0018, .leak_per_hour = 0.03, .onset = 0,
+};
 
 START_TEST(test_periodic_floor_confirms_itself) {
-        assert_sawtooth_leak_found("30 min sawtooth", saw_30min, saw_30min_leak, 9, 0, 8 * 3600);
+        assert_sawtooth_leak_found(&saw_30min, 9, 8 * 3600);
 }
 END_TEST
 
@@ -1156,18 +1171,13 @@ END_TEST
  * fall, and the verdict alternated with it (leak two evaluations in three, never three in a
  * row): not found in 24 h on two seeds of four, at 16 h on the others. Found within 5 h of
  * the onset over four seeds (3.9-4.0 h); the leak-free twin stays quiet for a day. */
-static double saw_45min(double t, unsigned *seed) {
-        return 1661 * MIB * (1 + 0.128 * fmod(t / 2711 + 0.3, 1.0) + 0.0011 * gauss(seed));
-}
-
-#define ONSET_6H (6 * 3600.0)
-
-static double saw_45min_leak_at_6h(double t, unsigned *seed) {
-        return saw_45min(t, seed) + (t > ONSET_6H ? 1661 * MIB * 0.033 * (t - ONSET_6H) / 3600 : 0);
-}
+static const Sawtooth saw_45min = {
+        .name = "45 min sawtooth", .heap_mib = 1661, .amplitude = 0.128, .period = 2711, .phase = 0.3,
+        .noise = 0.0011, .leak_per_hour = 0.033, .onset = 6 * 3600.0,
+};
 
 START_TEST(test_leak_onset_under_slow_sawtooth) {
-        assert_sawtooth_leak_found("45 min sawtooth", saw_45min, saw_45min_leak_at_6h, 12, ONSET_6H, 5 * 3600);
+        assert_sawtooth_leak_found(&saw_45min, 12, 5 * 3600);
 }
 END_TEST
 
@@ -1180,16 +1190,13 @@ END_TEST
  * min on seed 1 here). Over its first period (floor_acf_periodic_factor()) the sawtooth weighs
  * nothing: found within 2 h over four seeds (94-96 min); the leak-free twin stays quiet for a
  * day. */
-static double saw_590s(double t, unsigned *seed) {
-        return 900 * MIB * (1 + 0.114 * fmod(t / 590 + 0.3, 1.0) + 0.0087 * gauss(seed));
-}
-
-static double saw_590s_leak(double t, unsigned *seed) {
-        return saw_590s(t, seed) + 900 * MIB * 0.041 * t / 3600;
-}
+static const Sawtooth saw_590s = {
+        .name = "590 s sawtooth", .heap_mib = 900, .amplitude = 0.114, .period = 590, .phase = 0.3,
+        .noise = 0.0087, .leak_per_hour = 0.041, .onset = 0,
+};
 
 START_TEST(test_young_leak_under_periodic_floor) {
-        assert_sawtooth_leak_found("590 s sawtooth", saw_590s, saw_590s_leak, 4, 0, 2 * 3600);
+        assert_sawtooth_leak_found(&saw_590s, 4, 2 * 3600);
 }
 END_TEST
 
@@ -1202,15 +1209,10 @@ END_TEST
  * points asked of what the horizon spans, it is judged at every evaluation, and the leak is
  * found within 4.4 h of its onset over four seeds (121-194 min; 166-194 min before); the
  * leak-free twin stays quiet for a day. */
-static double saw_858s(double t, unsigned *seed) {
-        return 209 * MIB * (1 + 0.276 * fmod(t / 858 + 0.3, 1.0) + 0.0046 * gauss(seed));
-}
-
-#define ONSET_5H6 (5.6 * 3600)
-
-static double saw_858s_leak_at_5h6(double t, unsigned *seed) {
-        return saw_858s(t, seed) + (t > ONSET_5H6 ? 209 * MIB * 0.015 * (t - ONSET_5H6) / 3600 : 0);
-}
+static const Sawtooth saw_858s = {
+        .name = "858 s sawtooth", .heap_mib = 209, .amplitude = 0.276, .period = 858, .phase = 0.3,
+        .noise = 0.0046, .leak_per_hour = 0.015, .onset = 5.6 * 3600,
+};
 
 /* Evaluations from 6 h on whose 120 min horizon was not judged, and all of them. */
 typedef struct HorizonCount {
@@ -1238,17 +1240,18 @@ START_TEST(test_grouped_horizon_keeps_its_points) {
         unsigned seed = 1;
         bool changed;
 
+        sawtooth = &saw_858s;
         detect_config_default(&c);
         ck_assert_int_eq(series_detector_init(&d, &c), 0);
         series_detector_set_trace(&d, count_unjudged_120min, &count);
         for (double t = 0; t < 10 * 3600; t += 10)
-                ck_assert_int_ge(series_detector_add(&d, 1.7e9 + t, saw_858s_leak_at_5h6(t, &seed), &changed), 0);
+                ck_assert_int_ge(series_detector_add(&d, 1.7e9 + t, sawtooth_leaking(t, &seed), &changed), 0);
         series_detector_done(&d);
         ck_assert_uint_ge(count.evaluations, 200);
         ck_assert_msg(count.unjudged == 0, "120 min horizon unjudged in %u of %u evaluations", count.unjudged,
                       count.evaluations);
 
-        assert_sawtooth_leak_found("858 s sawtooth", saw_858s, saw_858s_leak_at_5h6, 10, ONSET_5H6, 4.4 * 3600);
+        assert_sawtooth_leak_found(&saw_858s, 10, 4.4 * 3600);
 }
 END_TEST
 
