@@ -859,6 +859,29 @@ static double step_then_leak(double t, unsigned *seed) {
         return 418 * MIB * x;
 }
 
+/* Series 535 of the benchmark: a +55 % step that ramps over 8 min at 9 h, under an 11 % GC
+ * sawtooth of 88 s that the 10 s sampling beats against (the floor creeps up a little and
+ * drops back: small rises, fewer larger falls), then 9.8 %/h in increments every 19 min from
+ * 11.25 h. The step is in the history the 2-3 h horizons' autocorrelation is measured on:
+ * its ramp's partial first and last jumps, each too small for a step, and its middle jumps
+ * filled with the skewed floor's median jump, left 2 % of a step there (reference factor
+ * 16), and the leak was found 3 h after its onset. */
+static double ramped_step(double t, unsigned *seed) {
+        double x = 1 + 0.11 * fmod(t, 88) / 88 + 0.003 * noise(seed);
+
+        if (t >= 9 * 3600 + 480)
+                x += 0.55;
+        else if (t > 9 * 3600)
+                x += 0.55 * (t - 9 * 3600) / 480;
+        return 505 * MIB * x;
+}
+
+static double ramped_step_then_leak(double t, unsigned *seed) {
+        double since = t - 11.25 * 3600;
+
+        return ramped_step(t, seed) + (since > 0 ? 505 * MIB * 0.098 * floor(since / 1128) * 1128 / 3600 : 0);
+}
+
 START_TEST(test_leak_onset_in_old_process) {
         unsigned changes;
         double found;
@@ -869,6 +892,22 @@ START_TEST(test_leak_onset_in_old_process) {
         found = run_detector(step_then_leak, 8, VERDICT_LEAK, &changes);
         ck_assert_msg(!isnan(found) && found > 4.1 * 3600 && found <= 6.1 * 3600, "found after %.0f s", found);
         ck_assert_uint_le(changes, 2);
+}
+END_TEST
+
+START_TEST(test_leak_after_ramped_step) {
+        unsigned changes;
+        double found;
+
+        ck_assert(isnan(run_detector(ramped_step, 24, VERDICT_SUSPECT, &changes)));
+        for (unsigned seed = 1; seed <= 4; seed++) {
+                found = run_detector_seeded(ramped_step_then_leak, 16, VERDICT_LEAK, seed, &changes);
+                fprintf(stderr, "ramped step, seed %u: leak found %.0f min after its onset\n", seed,
+                        (found - 11.25 * 3600) / 60);
+                ck_assert_msg(!isnan(found) && found > 11.25 * 3600 && found <= 13.25 * 3600,
+                              "seed %u: found after %.0f s", seed, found);
+                ck_assert_uint_le(changes, 2);
+        }
 }
 END_TEST
 
@@ -1327,6 +1366,7 @@ int main(void) {
         tcase_add_test(tc, test_linear_cache_fill_closes);
         tcase_add_test(tc, test_batch_spikes);
         tcase_add_test(tc, test_leak_onset_in_old_process);
+        tcase_add_test(tc, test_leak_after_ramped_step);
         tcase_add_test(tc, test_leak_after_warmup_in_reference);
         tcase_add_test(tc, test_leak_after_filled_cache);
         tcase_add_test(tc, test_leak_on_slow_warmup_and_filling_cache);
