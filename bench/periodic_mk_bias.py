@@ -7,7 +7,7 @@ daemon/detect-acf.c): there a periodic component's autocorrelation sums to about
 variance factor is about 1. What no autocorrelation sees is the partial period at the end of a
 horizon, which biases S one way or the other. This replays pure sawtooths (ramp then drop, no
 trend, Gaussian noise of a tenth of the amplitude) of n points, periods of 4 points to a quarter
-of n (the periods floor_acf_period() reports), 24 phases each, and prints the largest
+of n (the periods floor_acf_period() reports), 96 phases each, and prints the largest
 standardised S, (S - sign S) / sqrt(Var S) with no inflation. A self-confirmation asks for
 p < 1e-6, z > 4.75.
 
@@ -25,7 +25,7 @@ def mann_kendall_s(x):
     return s
 
 
-def largest_z(n, period, rng, phases=24, noise=0.1):
+def largest_z(n, period, rng, phases=96, noise=0.1):
     worst = -math.inf
     var = n * (n - 1) * (2 * n + 5) / 18
     for k in range(phases):
@@ -38,7 +38,7 @@ def largest_z(n, period, rng, phases=24, noise=0.1):
 
 def main():
     rng = random.Random(1)
-    print("| points | period (points) | largest z over 24 phases |")
+    print("| points | period (points) | largest z over 96 phases |")
     print("|---|---|---|")
     for n in (90, 120, 150):
         for period in (4, 6, 8, 10, 15, 20, 25, 30, 37.5):
