@@ -11,11 +11,44 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "encode.h"
 #include "procstat.h"
 #include "sampler.h"
+
+double hw_sampler_schedule(double *slot_start, double interval, double now, double u) {
+        *slot_start += interval;
+        if (*slot_start + interval <= now)
+                *slot_start = now;
+        return *slot_start + u * interval;
+}
+
+/* splitmix64 (Steele, Lea & Flood 2014): a well-mixed stream from any seed, enough for
+ * scheduling; the host's own random state is never touched. */
+static uint64_t splitmix64(uint64_t *state) {
+        uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1), from the top 53 bits. */
+static double jitter_uniform(struct hw_sampler *s) {
+        return (double) (splitmix64(&s->jitter_state) >> 11) * 0x1.0p-53;
+}
+
+/* A seed that differs between processes (and between a fork's parent and child, which would
+ * otherwise sample in step). */
+static void jitter_seed(struct hw_sampler *s) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        s->jitter_state = ((uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec) ^
+                          ((uint64_t) getpid() << 32) ^ (uint64_t) (uintptr_t) s;
+}
 
 void hw_sampler_init(struct hw_sampler *s) {
         memset(s, 0, sizeof(*s));
@@ -96,7 +129,10 @@ static bool stop_requested(struct hw_sampler *s) {
 static void *sampler_main(void *arg) {
         struct hw_sampler *s = arg;
         struct hw_transport *t = s->config.transport;
-        double next = s->next_sample > 0 ? s->next_sample : hw_now_monotonic(); /* a fresh start: at once */
+        double next = s->next_sample;
+
+        if (!(next > 0)) /* a fresh start: at once, and the first interval begins now */
+                next = s->slot_start = hw_now_monotonic();
 
         while (!stop_requested(s)) {
                 struct pollfd pfd[2];
@@ -105,10 +141,8 @@ static void *sampler_main(void *arg) {
 
                 if (now >= next) {
                         sample_and_queue(s);
-                        next += s->config.interval;
                         now = hw_now_monotonic();
-                        if (next <= now) /* we fell behind (suspended, GIL starved): no burst */
-                                next = now + s->config.interval;
+                        next = hw_sampler_schedule(&s->slot_start, s->config.interval, now, jitter_uniform(s));
                 }
                 s->next_sample = next; /* read by hw_sampler_resume() after the join */
                 hw_transport_run(t, now, 0);
@@ -177,6 +211,7 @@ int hw_sampler_start(struct hw_sampler *s, const struct hw_sampler_config *confi
         s->config = *config;
         __atomic_store_n(&s->seq, s->config.seq_base, __ATOMIC_RELAXED);
         s->next_sample = 0;
+        jitter_seed(s);
         return spawn(s);
 }
 
@@ -226,6 +261,7 @@ void hw_sampler_forget_after_fork(struct hw_sampler *s) {
         pthread_mutex_init(&s->join_lock, NULL);
         __atomic_store_n(&s->thread_started, false, __ATOMIC_RELEASE);
         s->next_sample = 0;
+        jitter_seed(s);
         s->wake_fd = hw_safe_close(s->wake_fd);
         __atomic_store_n(&s->stop_requested, 0, __ATOMIC_RELEASE);
         __atomic_store_n(&s->seq, 0, __ATOMIC_RELAXED);

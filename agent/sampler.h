@@ -46,14 +46,29 @@ struct hw_sampler {
         int wake_fd;               /* eventfd, kept across starts */
         int stop_requested; /* accessed atomically */
         uint64_t seq;       /* last sequence number used; accessed atomically */
-        double next_sample; /* CLOCK_MONOTONIC when the next sample is due; kept across a pause */
+        double slot_start;  /* CLOCK_MONOTONIC start of the interval the next sample falls in */
+        double next_sample; /* CLOCK_MONOTONIC when the next sample is due; both kept across a pause */
+        uint64_t jitter_state; /* the schedule's random stream (hw_sampler_schedule) */
         struct hw_mallocstat malloc_stats; /* glibc figures, read without the GIL, duty-limited */
 };
+
+/* The schedule: one sample at a uniformly random moment u (in [0, 1)) of each interval, not at
+ * its start (stratified random sampling). A workload that repeats at a period close to a
+ * multiple of the interval (a GC sawtooth at a steady request rate, a timer) is otherwise
+ * sampled at a phase that drifts slowly, and the minima the daemon's leak detector keeps climb
+ * for an hour or two and drop: an aliased "leak" that nothing in the samples tells from a real
+ * one (docs/detection.md, "What it does not do"). Random phases turn it into noise.
+ * Given the interval [*slot_start, + interval) whose sample was just taken at now, moves
+ * *slot_start to the next interval and returns when its sample is due. When the sampler fell
+ * a whole interval behind (suspended, starved of the GIL), the next interval starts now: no
+ * burst of samples to catch up. Pure, for the tests. */
+double hw_sampler_schedule(double *slot_start, double interval, double now, double u);
 
 /* Prepare an idle sampler (no thread). */
 void hw_sampler_init(struct hw_sampler *s);
 
-/* Start the thread. The first sample is taken at once, then every interval.
+/* Start the thread. The first sample is taken at once, then one in every interval, at a random
+ * moment of it (hw_sampler_schedule).
  * Returns 0, or -errno (eventfd, pthread_create); then no thread runs. */
 int hw_sampler_start(struct hw_sampler *s, const struct hw_sampler_config *config);
 

@@ -177,6 +177,27 @@ class E2E(DaemonTestCase):
         else:
             sys.stderr.write("promtool not installed: /metrics not linted\n")
 
+    def test_samples_at_a_random_moment_of_each_interval(self):
+        # One sample per interval at a random moment of it (agent/sampler.h): a workload that
+        # repeats near a multiple of the interval must not be sampled at a slowly drifting
+        # phase (an aliased "leak", docs/detection.md). At the start of every interval the gaps
+        # would all be the interval; at random moments, gap = (1 + u2 - u1) x interval, and
+        # P(gap < 0.8 interval) = 0.32: of 80 gaps, at least 5 (P of fewer about 1e-7).
+        interval = 0.05
+        t = self.start_target("steady.py", interval=str(interval))
+        p = self.wait_process(t.pid, lambda p: p["samples"] >= 82)
+        status, doc = self.daemon.get_json("/api/v1/processes/%s/series?metric=rss_bytes&from=0" % p["id"])
+        self.assertEqual(status, 200, doc)
+        times = [x[0] for x in doc["points"]]
+        gaps = [b - a for a, b in zip(times, times[1:])][1:]  # the first sample is taken at once
+        self.assertGreaterEqual(len(gaps), 80)
+        self.assertTrue(all(g > 0 for g in gaps), gaps)
+        short = sum(1 for g in gaps if g < 0.8 * interval)
+        self.assertGreaterEqual(short, 5, "gaps all about the interval: %r" % gaps)
+        # ... and still one sample per interval on average (more only if it fell behind).
+        self.assertLess((times[-1] - times[1]) / (len(times) - 2), 3 * interval)
+        self.assertGreater((times[-1] - times[1]) / (len(times) - 2), 0.8 * interval)
+
     def test_http_errors(self):
         t = self.start_target("steady.py")
         p = self.wait_process(t.pid)
