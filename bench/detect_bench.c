@@ -105,6 +105,8 @@ typedef struct Params {
         bool leaking;
         double heap;            /* H, bytes */
         double interval;        /* sampling, seconds */
+        bool regular_sampling;  /* at the start of every interval (the agent before 2026-12-05),
+                                 * not at a random moment of it as the agent samples now */
         double duration;        /* seconds */
         double noise;           /* Gaussian sigma, share of H */
         double saw_amp, saw_period, saw_phase;  /* share of H, seconds, [0, 1) */
@@ -179,9 +181,10 @@ static double gauss(Rng *r) {
  * stream, so a series is the same whatever --series or --jobs say, and the first N series of
  * a longer run are the N of a shorter one.
  */
-static void params_draw(uint64_t seed, unsigned index, double hours, Params *ret) {
+static void params_draw(uint64_t seed, unsigned index, double hours, bool regular_sampling, Params *ret) {
         unsigned pair = index / 2;
-        Params p = { .index = index, .leaking = index % 2 == 1, .duration = hours * HOUR };
+        Params p = { .index = index, .leaking = index % 2 == 1, .duration = hours * HOUR,
+                     .regular_sampling = regular_sampling };
         Rng r, rl;
 
         rng_seed(&r, seed * 0x100000001b3ULL + pair);
@@ -255,9 +258,12 @@ static size_t params_points(const Params *p) {
 static void generate(const Params *p, DetectPoint *out) {
         size_t n = params_points(p);
         double churn = 0, decay = 0, kick = 0;
-        Rng r;
+        Rng r, moments;
 
         rng_seed(&r, p->noise_seed);
+        /* The sampling moments from a stream of their own: every other draw stays what it was
+         * with regular sampling, and twins are sampled at the same moments. */
+        rng_seed(&moments, p->noise_seed ^ 0x9e3779b97f4a7c15ULL);
         if (p->kind == KIND_CHURN) {
                 decay = exp(-p->interval / p->churn_tau);
                 kick = p->churn_sigma * sqrt(1 - decay * decay);
@@ -265,7 +271,10 @@ static void generate(const Params *p, DetectPoint *out) {
         }
 
         for (size_t i = 0; i < n; i++) {
-                double t = (double) i * p->interval, x = 1;
+                /* One sample at a random moment of every interval, as the agent takes them
+                 * (agent/sampler.h: a period near a multiple of the interval must not alias). */
+                double moment = p->regular_sampling ? 0 : rng_uniform(&moments);
+                double t = ((double) i + moment) * p->interval, x = 1;
 
                 if (p->saw_amp > 0)
                         x += p->saw_amp * fmod(t / p->saw_period + p->saw_phase, 1.0);
@@ -416,6 +425,7 @@ typedef struct Job {
         uint64_t seed;
         double hours;
         unsigned n;
+        bool regular_sampling;
         DetectConfig config;
         Params *params;
         Outcome *outcomes;
@@ -637,14 +647,17 @@ static void report(const Job *job, double wall, unsigned jobs) {
         }
 
         printf("## Leak detection on synthetic series\n\n");
-        printf("%u series of %.0f h (seed %" PRIu64 "), in leak-free/leaking twin pairs; headline figures over the "
-               "%zu non-leaking and %zu leaking series of the issue's seven kinds (diurnal pairs apart). "
-               "Replayed in %.0f s on %u threads.\n\n"
+        printf("%u series of %.0f h (seed %" PRIu64 "), in leak-free/leaking twin pairs, sampled %s; headline "
+               "figures over the %zu non-leaking and %zu leaking series of the issue's seven kinds (diurnal pairs "
+               "apart). Replayed in %.0f s on %u threads.\n\n"
                "- heapwatch: SeriesDetector at its default configuration; alarm = its state after hysteresis "
                "reaches `leak`.\n"
                "- predict_linear: `predict_linear(rss[1h], 4*3600) > 2 * starting heap` with `for: 10m`, "
                "evaluated every 60 s on the same samples.\n\n",
-               job->n, job->hours, job->seed, n_clean, n_leak, wall, jobs);
+               job->n, job->hours, job->seed,
+               job->regular_sampling ? "at the start of every interval (--regular-sampling)"
+                                     : "at a random moment of every interval, as the agent samples",
+               n_clean, n_leak, wall, jobs);
 
         printf("| figure | heapwatch | predict_linear |\n|---|---|---|\n");
         {
@@ -774,20 +787,20 @@ static int write_per_series(const Job *job, const char *path) {
         return 0;
 }
 
-static int emit(uint64_t seed, double hours, unsigned index) {
+static int emit(uint64_t seed, double hours, bool regular_sampling, unsigned index) {
         _cleanup_free_ DetectPoint *pts = NULL;
         Params p;
         size_t n;
 
-        params_draw(seed, index, hours, &p);
+        params_draw(seed, index, hours, regular_sampling, &p);
         n = params_points(&p);
         pts = malloc(n * sizeof *pts);
         if (!pts)
                 return -ENOMEM;
         generate(&p, pts);
-        printf("# detect_bench --seed %" PRIu64 " --hours %g --emit %u: %s, %s, heap %.0f MiB, every %.0f s,"
+        printf("# detect_bench --seed %" PRIu64 " --hours %g --emit %u%s: %s, %s, heap %.0f MiB, every %.0f s,"
                " noise %.2f %%, sawtooth %.0f %% / %.0f s",
-               seed, hours, index, kind_info[p.kind].name, p.leaking ? "leaking" : "not leaking", p.heap / MiB,
+               seed, hours, index, regular_sampling ? " --regular-sampling" : "", kind_info[p.kind].name, p.leaking ? "leaking" : "not leaking", p.heap / MiB,
                p.interval,
                100 * p.noise, 100 * p.saw_amp, p.saw_period);
         switch (p.kind) {
@@ -814,13 +827,14 @@ static int emit(uint64_t seed, double hours, unsigned index) {
                        p.leak_quantum > 0 ? " in steps" : "");
         printf("\ntimestamp,bytes\n");
         for (size_t i = 0; i < n; i++)
-                printf("%.0f,%.0f\n", pts[i].t, pts[i].v);
+                printf("%.3f,%.0f\n", pts[i].t, pts[i].v);
         return 0;
 }
 
 static void help(void) {
         printf("Usage: detect_bench [--series N] [--hours H] [--seed S] [--jobs J] [--per-series FILE]\n"
-               "       detect_bench --emit INDEX [--hours H] [--seed S]\n"
+               "                    [--kinds LIST] [--regular-sampling]\n"
+               "       detect_bench --emit INDEX [--hours H] [--seed S] [--regular-sampling]\n"
                "\n"
                "Replay generated memory series with ground truth through heapwatch's leak detector and\n"
                "a predict_linear baseline; print the comparison as Markdown.\n"
@@ -832,6 +846,8 @@ static void help(void) {
                "  --per-series FILE   write every series' parameters and outcome as CSV\n"
                "  --kinds LIST        replay only these kinds' pairs among the N (comma-separated:\n"
                "                      flat,sawtooth,warmup,step,cache,batch,churn,diurnal): quick looks\n"
+               "  --regular-sampling  sample at the start of every interval, as the agent did before\n"
+               "                      2026-12-05 (default: at a random moment of it, as it does now)\n"
                "  --emit INDEX        print series INDEX as CSV (for heapwatch analyze) and exit\n");
 }
 
@@ -844,6 +860,7 @@ int main(int argc, char *argv[]) {
                 { "per-series", required_argument, NULL, 'o' },
                 { "emit", required_argument, NULL, 'e' },
                 { "kinds", required_argument, NULL, 'k' },
+                { "regular-sampling", no_argument, NULL, 'R' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -893,6 +910,9 @@ int main(int argc, char *argv[]) {
                         if (kinds == 0)
                                 goto bad;
                         break;
+                case 'R':
+                        job.regular_sampling = true;
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -910,7 +930,7 @@ int main(int argc, char *argv[]) {
         }
 
         if (emit_index >= 0) {
-                r = emit(job.seed, job.hours, (unsigned) emit_index);
+                r = emit(job.seed, job.hours, job.regular_sampling, (unsigned) emit_index);
                 return r < 0 || fflush(stdout) != 0 ? 1 : 0;
         }
 
@@ -926,7 +946,7 @@ int main(int argc, char *argv[]) {
         n_all = job.n;
         job.n = 0;
         for (unsigned i = 0; i < n_all; i++) {
-                params_draw(job.seed, i, job.hours, &job.params[job.n]);
+                params_draw(job.seed, i, job.hours, job.regular_sampling, &job.params[job.n]);
                 if (kinds & (1u << job.params[job.n].kind))
                         job.n++;
         }
