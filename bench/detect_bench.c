@@ -107,6 +107,7 @@ typedef struct Params {
         double interval;        /* sampling, seconds */
         bool regular_sampling;  /* at the start of every interval (the agent before 2026-12-05),
                                  * not at a random moment of it as the agent samples now */
+        uint64_t moments_seed;  /* another draw of those moments (0: the default one) */
         double duration;        /* seconds */
         double noise;           /* Gaussian sigma, share of H */
         double saw_amp, saw_period, saw_phase;  /* share of H, seconds, [0, 1) */
@@ -181,10 +182,11 @@ static double gauss(Rng *r) {
  * stream, so a series is the same whatever --series or --jobs say, and the first N series of
  * a longer run are the N of a shorter one.
  */
-static void params_draw(uint64_t seed, unsigned index, double hours, bool regular_sampling, Params *ret) {
+static void params_draw(uint64_t seed, unsigned index, double hours, bool regular_sampling, uint64_t moments_seed,
+                        Params *ret) {
         unsigned pair = index / 2;
         Params p = { .index = index, .leaking = index % 2 == 1, .duration = hours * HOUR,
-                     .regular_sampling = regular_sampling };
+                     .regular_sampling = regular_sampling, .moments_seed = moments_seed };
         Rng r, rl;
 
         rng_seed(&r, seed * 0x100000001b3ULL + pair);
@@ -263,7 +265,7 @@ static void generate(const Params *p, DetectPoint *out) {
         rng_seed(&r, p->noise_seed);
         /* The sampling moments from a stream of their own: every other draw stays what it was
          * with regular sampling, and twins are sampled at the same moments. */
-        rng_seed(&moments, p->noise_seed ^ 0x9e3779b97f4a7c15ULL);
+        rng_seed(&moments, p->noise_seed ^ 0x9e3779b97f4a7c15ULL ^ p->moments_seed * 0x100000001b3ULL);
         if (p->kind == KIND_CHURN) {
                 decay = exp(-p->interval / p->churn_tau);
                 kick = p->churn_sigma * sqrt(1 - decay * decay);
@@ -426,6 +428,7 @@ typedef struct Job {
         double hours;
         unsigned n;
         bool regular_sampling;
+        uint64_t moments_seed;
         DetectConfig config;
         Params *params;
         Outcome *outcomes;
@@ -656,6 +659,7 @@ static void report(const Job *job, double wall, unsigned jobs) {
                "evaluated every 60 s on the same samples.\n\n",
                job->n, job->hours, job->seed,
                job->regular_sampling ? "at the start of every interval (--regular-sampling)"
+               : job->moments_seed   ? "at a random moment of every interval, as the agent samples (--moments-seed)"
                                      : "at a random moment of every interval, as the agent samples",
                n_clean, n_leak, wall, jobs);
 
@@ -787,20 +791,25 @@ static int write_per_series(const Job *job, const char *path) {
         return 0;
 }
 
-static int emit(uint64_t seed, double hours, bool regular_sampling, unsigned index) {
+static int emit(uint64_t seed, double hours, bool regular_sampling, uint64_t moments_seed, unsigned index) {
         _cleanup_free_ DetectPoint *pts = NULL;
         Params p;
         size_t n;
 
-        params_draw(seed, index, hours, regular_sampling, &p);
+        params_draw(seed, index, hours, regular_sampling, moments_seed, &p);
         n = params_points(&p);
         pts = malloc(n * sizeof *pts);
         if (!pts)
                 return -ENOMEM;
         generate(&p, pts);
-        printf("# detect_bench --seed %" PRIu64 " --hours %g --emit %u%s: %s, %s, heap %.0f MiB, every %.0f s,"
+        printf("# detect_bench --seed %" PRIu64 " --hours %g --emit %u", seed, hours, index);
+        if (regular_sampling)
+                printf(" --regular-sampling");
+        else if (moments_seed)
+                printf(" --moments-seed %" PRIu64, moments_seed);
+        printf(": %s, %s, heap %.0f MiB, every %.0f s,"
                " noise %.2f %%, sawtooth %.0f %% / %.0f s",
-               seed, hours, index, regular_sampling ? " --regular-sampling" : "", kind_info[p.kind].name, p.leaking ? "leaking" : "not leaking", p.heap / MiB,
+               kind_info[p.kind].name, p.leaking ? "leaking" : "not leaking", p.heap / MiB,
                p.interval,
                100 * p.noise, 100 * p.saw_amp, p.saw_period);
         switch (p.kind) {
@@ -833,8 +842,8 @@ static int emit(uint64_t seed, double hours, bool regular_sampling, unsigned ind
 
 static void help(void) {
         printf("Usage: detect_bench [--series N] [--hours H] [--seed S] [--jobs J] [--per-series FILE]\n"
-               "                    [--kinds LIST] [--regular-sampling]\n"
-               "       detect_bench --emit INDEX [--hours H] [--seed S] [--regular-sampling]\n"
+               "                    [--kinds LIST] [--regular-sampling | --moments-seed S]\n"
+               "       detect_bench --emit INDEX [--hours H] [--seed S] [--regular-sampling | --moments-seed S]\n"
                "\n"
                "Replay generated memory series with ground truth through heapwatch's leak detector and\n"
                "a predict_linear baseline; print the comparison as Markdown.\n"
@@ -848,6 +857,8 @@ static void help(void) {
                "                      flat,sawtooth,warmup,step,cache,batch,churn,diurnal): quick looks\n"
                "  --regular-sampling  sample at the start of every interval, as the agent did before\n"
                "                      2026-12-05 (default: at a random moment of it, as it does now)\n"
+               "  --moments-seed S    another draw of those random moments, the rest of every series\n"
+               "                      the same (default 0): how much a figure moves with sampling alone\n"
                "  --emit INDEX        print series INDEX as CSV (for heapwatch analyze) and exit\n");
 }
 
@@ -861,6 +872,7 @@ int main(int argc, char *argv[]) {
                 { "emit", required_argument, NULL, 'e' },
                 { "kinds", required_argument, NULL, 'k' },
                 { "regular-sampling", no_argument, NULL, 'R' },
+                { "moments-seed", required_argument, NULL, 'm' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -913,6 +925,11 @@ int main(int argc, char *argv[]) {
                 case 'R':
                         job.regular_sampling = true;
                         break;
+                case 'm':
+                        job.moments_seed = strtoull(optarg, &end, 10);
+                        if (*end || errno)
+                                goto bad;
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -930,7 +947,7 @@ int main(int argc, char *argv[]) {
         }
 
         if (emit_index >= 0) {
-                r = emit(job.seed, job.hours, job.regular_sampling, (unsigned) emit_index);
+                r = emit(job.seed, job.hours, job.regular_sampling, job.moments_seed, (unsigned) emit_index);
                 return r < 0 || fflush(stdout) != 0 ? 1 : 0;
         }
 
@@ -946,7 +963,7 @@ int main(int argc, char *argv[]) {
         n_all = job.n;
         job.n = 0;
         for (unsigned i = 0; i < n_all; i++) {
-                params_draw(job.seed, i, job.hours, job.regular_sampling, &job.params[job.n]);
+                params_draw(job.seed, i, job.hours, job.regular_sampling, job.moments_seed, &job.params[job.n]);
                 if (kinds & (1u << job.params[job.n].kind))
                         job.n++;
         }
