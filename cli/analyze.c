@@ -831,6 +831,8 @@ int analyze_trace_line(FILE *f, const char *label, double start, double now, dou
                                 percent_per_hour(h[i].slope_high, current),
                                 percent_per_hour(h[i].older_slope, current),
                                 percent_per_hour(h[i].newer_slope, current));
+                if (h[i].points > 0 && h[i].group > 1)
+                        fprintf(f, " on minima of %u windows", h[i].group);
                 if (h[i].line_fitted)
                         fprintf(f, " rise+line F %.3g line %+.2f%%/h", h[i].line_f,
                                 percent_per_hour(h[i].line_slope, current));

@@ -94,6 +94,8 @@ typedef struct DetectHorizonTrace {
         double horizon;          /* seconds */
         double since;            /* its first floor point */
         unsigned points;         /* floor points it was evaluated on (after coarsening) */
+        unsigned group;          /* windows per point: > 1 when grouped (an aliased sawtooth,
+                                  * step 1) or coarsened (more than DETECT_MAX_POINTS) */
         LeakVerdict verdict;
         const char *reason;      /* static text */
         double p_value;          /* Mann-Kendall, one-sided, with the autocorrelation weighed in */

@@ -497,7 +497,7 @@ START_TEST(test_analyze_trace) {
                   .p_value = 0.25, .p_self = 0.5, .slope = 1000.0 / 3600, .slope_low = -1000.0 / 3600, .slope_high = 3000.0 / 3600,
                   .older_slope = 2000.0 / 3600, .newer_slope = 0 },
                 { .horizon = 3600, .points = 0, .verdict = VERDICT_NONE, .reason = "not enough data" },
-                { .horizon = 5100, .points = 85, .verdict = VERDICT_NONE, .reason = "levelling off",
+                { .horizon = 5100, .points = 85, .group = 2, .verdict = VERDICT_NONE, .reason = "levelling off",
                   .p_value = 1e-6, .p_self = 1e-5, .slope = 2000.0 / 3600, .slope_low = 1000.0 / 3600,
                   .slope_high = 3000.0 / 3600, .older_slope = 3000.0 / 3600, .newer_slope = 1000.0 / 3600,
                   .line_fitted = true, .line_f = 31.25, .line_slope = 500.0 / 3600 },
@@ -512,14 +512,16 @@ START_TEST(test_analyze_trace) {
 
         /* One line: time since start, the floor, then per horizon; growth in % of the floor per
          * hour (1000 units/h of a floor of 100 000 = +1.00 %/h); no figures without points; a horizon
-         * that bends also its "rise plus a line" F (3 significant digits) and the line's growth. */
+         * on grouped windows how many make a point; one that bends also its "rise plus a line" F
+         * (3 significant digits) and the line's growth. */
         f = open_memstream(&line, &size);
         ck_assert_ptr_nonnull(f);
         ck_assert_int_eq(analyze_trace_line(f, "rss{pod=\"a\"}", 1000, 1000 + 5400, 100000, h, 3), 0);
         fclose(f);
         ck_assert_str_eq(line, "trace rss{pod=\"a\"} +1.50h floor 100000: | 30m none p 2.5e-01 (own 5.0e-01) +1.00%/h [-1.00, +3.00] "
                                "halves +2.00/+0.00 (no significant trend) | 60m none (not enough data) | 85m none p 1.0e-06 "
-                               "(own 1.0e-05) +2.00%/h [+1.00, +3.00] halves +3.00/+1.00 rise+line F 31.2 line +0.50%/h "
+                               "(own 1.0e-05) +2.00%/h [+1.00, +3.00] halves +3.00/+1.00 on minima of 2 windows rise+line F 31.2 "
+                               "line +0.50%/h "
                                "(levelling off)\n");
 }
 END_TEST
