@@ -1411,6 +1411,17 @@ START_TEST(test_wander_does_not_confirm_itself) {
 }
 END_TEST
 
+/* A churn series whose young floor climbed between the halves of its whole history (2124:
+ * 1.5 %/h over 114 min at p_self 1e-9, each half 0.8-1.0 %/h) alarmed at 1.9 h in every draw
+ * of its sampling moments: a climb in the middle is not steady growth, and does not confirm
+ * itself. */
+START_TEST(test_climb_between_halves_does_not_confirm_itself) {
+        double found = replay_floor("churn-2124.csv");
+
+        ck_assert_msg(isnan(found), "churn-2124: leak after %.0f s", found);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("core");
@@ -1456,6 +1467,7 @@ int main(void) {
         tcase_add_test(tc, test_floor_acf_period);
         tcase_add_test(tc, test_periodic_floor_confirms_itself);
         tcase_add_test(tc, test_wander_does_not_confirm_itself);
+        tcase_add_test(tc, test_climb_between_halves_does_not_confirm_itself);
         tcase_add_test(tc, test_leak_onset_under_slow_sawtooth);
         tcase_add_test(tc, test_young_leak_under_periodic_floor);
         tcase_add_test(tc, test_grouped_horizon_keeps_its_points);
