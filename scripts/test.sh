@@ -12,6 +12,10 @@ top=$(pwd)
 "$top/scripts/deps.sh" || exit 1
 
 total_pass=0; total_fail=0; total_skip=0; status=0
+# What each failing test said (its assertion and the lines around it), repeated at the very end
+# so that a reader of only the tail of a long CI log still sees why it failed.
+digest=$(mktemp /tmp/hw-test-digest.XXXXXX)
+trap 'rm -f "$digest"' EXIT
 
 # run_suite NAME BUILDDIR [configure args...]; CHECK_TARGET (default check) is what make runs.
 run_suite() {
@@ -33,6 +37,11 @@ run_suite() {
 		echo "----- failing test logs ($name) -----"
 		for log in $(grep -lE '^(FAIL|ERROR)' $(find "$top/$dir/tests" -name '*.trs') 2>/dev/null); do
 			echo "--- ${log%.trs}.log"; tail -n 200 "${log%.trs}.log"
+			{
+				echo "--- $name: ${log#$top/}"
+				grep -E -B2 -A1 '(Error|Exception|error):|^(FAIL|ERROR):|SUMMARY: |timed out' \
+					"${log%.trs}.log" | grep -v '^PASS' | head -n 40
+			} >>"$digest"
 		done
 		tail -n 30 "$top/$dir/check.out"
 		status=1
@@ -72,5 +81,9 @@ else
 	total_fail=$((total_fail + 1)); status=1
 fi
 
+if [ -s "$digest" ]; then
+	echo "----- why the failing tests failed -----"
+	cat "$digest"
+fi
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 exit $status

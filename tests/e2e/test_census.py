@@ -14,8 +14,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hwtest import Daemon, Target, TmpDir, wait_for, DEADLINE, SANITIZERS, TSAN  # noqa: E402
 
-# Small enough that a 5 M object heap can never be walked in one hold: the walk runs at about
-# 4 ns an object on this 2-core VM (5 M in 19.5-25 ms), so a 20 ms budget sometimes finished
+# Small enough that a 5 M object heap can never be walked in one hold: the walk ran at about
+# 4 ns an object on an earlier 2-core VM (5 M in 19.5-25 ms), so a 20 ms budget sometimes finished
 # in one slice and failed test_budget_is_respected_on_five_million_objects (CI, 3.9 and 3.10).
 # 5 ms leaves a factor of 4. Under ThreadSanitizer every load and store of the walk calls its
 # runtime (about 10x slower): in 5 ms the holders' pass of the registry test did not reach the
@@ -200,11 +200,15 @@ class Census(unittest.TestCase):
         self.assertLessEqual(latest["gil_cpu_seconds"], BUDGET_MS / 1000.0 + CPU_MARGIN)
         self.assertLessEqual(latest["gil_seconds"], BUDGET_MS / 1000.0 + 0.25)
         self.assertGreater(latest["slices"], 1)
-        if latest["complete"] or not TSAN:
+        if latest["complete"]:
             self.assertGreaterEqual(latest["objects"], 5000000)
         else:
-            # ThreadSanitizer's walk can run out of the census's slices: then it is sampled and
-            # scaled, and the estimate must still be close (4,988,430 seen once).
+            # The walk ran out of the census's 20 slices: then it is sampled and scaled, and the
+            # estimate must still be close. How far 20 holds of 5 ms get depends on the machine
+            # and its load: 13 slices on an idle 2-core VM of 2026-12 (about 13 ns an object on
+            # 3.13), 16 to 20+ beside two busy loops, as under `make -j2 check` (4,987,099 in
+            # CI, ASan+UBSan, 3.13.0); ThreadSanitizer's walk often does (4,988,430 seen once).
+            self.assertEqual(latest["slices"], 20, latest)
             self.assertLess(abs(latest["objects"] - 5000000), 0.05 * 5000000, latest)
         self.assertEqual(latest["sampled"], not latest["complete"])
         small = [x for x in latest["types"] if x["type"] == "__main__.Small"]
