@@ -62,6 +62,15 @@ static void read_now(struct hw_agent_malloc *ret) {
 #endif
 }
 
+void hw_mallocstat_account(struct hw_mallocstat *m, double now, double cost) {
+        /* Spend at most HW_MALLOCSTAT_DUTY of the time in here: a call that took 1 ms (a badly
+         * fragmented heap, many arenas) is repeated after 1 s at the soonest. */
+        m->next_at = now + cost / HW_MALLOCSTAT_DUTY;
+        m->strikes = cost > HW_MALLOCSTAT_CALL_MAX ? m->strikes + 1 : 0;
+        if (m->strikes >= HW_MALLOCSTAT_STRIKES || cost > HW_MALLOCSTAT_CALL_MAX_ONCE)
+                m->given_up = true;
+}
+
 int hw_mallocstat_read(struct hw_mallocstat *m, double now, bool may_call, struct hw_agent_malloc *ret) {
         double t0, cost;
 
@@ -88,11 +97,8 @@ int hw_mallocstat_read(struct hw_mallocstat *m, double now, bool may_call, struc
                         cost = 0;
                 m->last.read_seconds = cost;
                 m->last_at = now; /* the caller's clock: ages and spacing are in its terms */
-                /* Spend at most HW_MALLOCSTAT_DUTY of the time in here: a call that took 1 ms
-                 * (a badly fragmented heap, many arenas) is repeated after 1 s at the soonest. */
-                m->next_at = now + cost / HW_MALLOCSTAT_DUTY;
-                /* This one's figures still go out; the host must not pay for another. */
-                m->given_up = cost > HW_MALLOCSTAT_CALL_MAX;
+                /* This one's figures still go out, even when it is the last. */
+                hw_mallocstat_account(m, now, cost);
         }
         *ret = m->last;
         ret->age_seconds = now > m->last_at ? now - m->last_at : 0;

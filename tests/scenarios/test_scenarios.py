@@ -114,7 +114,11 @@ def _get(doc, *path):
 
 
 def expect(cond, what):
-    return lambda ev: None if cond(ev) else "evidence: expected %s, got %s" % (what, json.dumps(ev)[:600])
+    # The allocator and GC parts first: the memory part alone fills a short excerpt.
+    def shown(ev):
+        first = {k: ev.get(k) for k in ("allocator", "gc") if isinstance(ev, dict)}
+        return json.dumps(first)[:1000] + " " + json.dumps(ev)[:600]
+    return lambda ev: None if cond(ev) else "evidence: expected %s, got %s" % (what, shown(ev))
 
 
 def gc_disabled(ev):

@@ -391,10 +391,36 @@ START_TEST(test_mallocstat) {
         /* past it: read again */
         ck_assert_int_eq(hw_mallocstat_read(&m, m.next_at + 1, true, &b), 0);
         ck_assert_double_eq(b.age_seconds, 0);
-        /* given up after a slow call: absent from then on */
+        /* given up after slow calls: absent from then on */
         m.given_up = true;
         ck_assert_int_eq(hw_mallocstat_read(&m, m.next_at + 100, true, &b), -ECANCELED);
         ck_assert(!b.present);
+}
+END_TEST
+
+/* When the reader gives up: after HW_MALLOCSTAT_STRIKES slow calls in a row, or one far too
+ * slow; one slow call among fast ones (a busy machine) is only spaced out. */
+START_TEST(test_mallocstat_gives_up_on_a_slow_heap_not_a_slow_call) {
+        const double slow = HW_MALLOCSTAT_CALL_MAX * 1.5, fast = HW_MALLOCSTAT_CALL_MAX / 10;
+        struct hw_mallocstat m;
+        unsigned i;
+
+        hw_mallocstat_init(&m);
+        hw_mallocstat_account(&m, 100, slow);
+        ck_assert(!m.given_up);
+        ck_assert_double_eq_tol(m.next_at, 100 + slow / HW_MALLOCSTAT_DUTY, 1e-9);
+        hw_mallocstat_account(&m, 200, fast);
+        for (i = 1; i < HW_MALLOCSTAT_STRIKES; i++)
+                hw_mallocstat_account(&m, 200 + i * 100, slow);
+        ck_assert(!m.given_up); /* the fast call in between started the count again */
+        hw_mallocstat_account(&m, 1000, slow);
+        ck_assert(m.given_up);
+        pthread_mutex_destroy(&m.lock);
+
+        hw_mallocstat_init(&m);
+        hw_mallocstat_account(&m, 100, HW_MALLOCSTAT_CALL_MAX_ONCE * 1.1);
+        ck_assert(m.given_up);
+        pthread_mutex_destroy(&m.lock);
 }
 END_TEST
 
@@ -476,6 +502,7 @@ static Suite *encode_suite(void) {
         tcase_add_test(tc, test_sample_partial);
         tcase_add_test(tc, test_sample_malloc);
         tcase_add_test(tc, test_mallocstat);
+        tcase_add_test(tc, test_mallocstat_gives_up_on_a_slow_heap_not_a_slow_call);
         tcase_add_test(tc, test_goodbye);
         tcase_add_test(tc, test_nonfinite_reals);
         tcase_add_test(tc, test_welcome);
