@@ -21,10 +21,11 @@
  * bench/mallinfo_bench.c) stalls the host's mallocs in that arena for as long: after
  * HW_MALLOCSTAT_STRIKES such calls in a row, or one over HW_MALLOCSTAT_CALL_MAX_ONCE, the agent
  * stops asking for good in this process, and the figures are absent from then on. Not after one
- * call over HW_MALLOCSTAT_CALL_MAX: the same heap's calls vary 20-fold on a busy machine (cache
- * misses on the free lists; 445 us median, 2.1 ms max on 5000 free chunks beside two busy
- * threads), and one unlucky call gave the figures up for the process's life (the likely cause
- * of a CI failure of the leak_native scenario on a busy machine). Costs are the
+ * call over HW_MALLOCSTAT_CALL_MAX: the same heap's calls vary 2- to 5-fold beside two busy
+ * threads (bench/mallinfo_jitter.py: 5000 free chunks, 0.45-0.67 ms median, 1.5-2.1 ms max) and
+ * 26-fold on a machine at load 13 (bench/mallinfo_bench.c: 0.48 ms median, 12.3 ms max), and one
+ * unlucky call gave the figures up for the process's life (the likely cause of a CI failure of
+ * the leak_native scenario on a busy machine). Costs are the
  * sampler thread's CPU time in the call (preemption on a busy machine is not the heap's cost). */
 #define HW_MALLOCSTAT_CALL_MAX 0.005
 #define HW_MALLOCSTAT_STRIKES 3
