@@ -30,8 +30,10 @@ run_suite() {
 	echo "===== $name: make $target ====="
 	(cd "$top/$dir" && make -j"$(nproc)" "$target" VERBOSE=1 >check.out 2>&1)
 	rc=$?
-	# The end-to-end log says which interpreters were tested and which skipped, and why.
-	sed -n '/=== e2e summary ===/,$p' "$top/$dir/tests/e2e/run-e2e.sh.log" 2>/dev/null
+	# The end-to-end logs say which interpreters were tested and which skipped, and why.
+	for log in run-e2e.sh.log run-census-e2e.sh.log; do
+		sed -n '/=== e2e summary/,$p' "$top/$dir/tests/e2e/$log" 2>/dev/null
+	done
 	grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' "$top/$dir/check.out"
 	if [ $rc -ne 0 ]; then
 		echo "----- failing test logs ($name) -----"

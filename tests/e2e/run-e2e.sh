@@ -5,10 +5,14 @@
 # runs tests/e2e/test_e2e.py (a real heapwatchd, real interpreters, real HTTP) once per
 # interpreter. Says which interpreters were tested and which were skipped, and why.
 # Passes with the system python3 alone; fails if any tested interpreter fails.
+# HW_E2E_TESTS (default test_e2e.py) names the test files to run, HW_E2E_AGENTS the directory
+# under tests/e2e/ of the build tree for the agents built: run-census-e2e.sh runs
+# test_census.py the same way, as a test of its own so that make -j runs the two side by side.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 export top_srcdir top_builddir
+e2e_tests=${HW_E2E_TESTS:-test_e2e.py}
 
 driver=/usr/bin/python3
 [ -x "$driver" ] || driver=$(command -v python3)
@@ -17,7 +21,7 @@ if [ -z "$driver" ]; then
 	exit 77
 fi
 
-workdir="$top_builddir/tests/e2e/agents"
+workdir="$top_builddir/tests/e2e/${HW_E2E_AGENTS:-agents}"
 mkdir -p "$workdir"
 candidates="/usr/bin/python3"
 for v in 8 9 10 11 12 13; do
@@ -65,16 +69,19 @@ for py in $candidates; do
 		cat "$buildlog"
 		failed="$failed\n  $py ($full): the agent does not build"; continue
 	fi
-	echo "=== e2e under $py (Python $full) ==="
-	if HW_TARGET_PYTHON="$py" HW_AGENT_DIR="$outdir" "$driver" "$top_srcdir/tests/e2e/test_e2e.py" -v &&
-	   HW_TARGET_PYTHON="$py" HW_AGENT_DIR="$outdir" "$driver" "$top_srcdir/tests/e2e/test_census.py" -v; then
+	echo "=== e2e ($e2e_tests) under $py (Python $full) ==="
+	ok=true
+	for t in $e2e_tests; do
+		HW_TARGET_PYTHON="$py" HW_AGENT_DIR="$outdir" "$driver" "$top_srcdir/tests/e2e/$t" -v || ok=false
+	done
+	if $ok; then
 		tested="$tested\n  $py ($full)"
 	else
 		failed="$failed\n  $py ($full)"
 	fi
 done
 
-echo "=== e2e summary ==="
+echo "=== e2e summary ($e2e_tests) ==="
 printf "interpreters tested and passed:%b\n" "${tested:-\n  (none)}"
 [ -n "$skipped" ] && printf "interpreters skipped:%b\n" "$skipped"
 [ -n "$failed" ] && printf "interpreters FAILED:%b\n" "$failed"

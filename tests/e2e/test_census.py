@@ -4,8 +4,8 @@
 docs/api.md "Census"): a real heapwatchd asks a real interpreter's agent, over the agent socket,
 for a census on demand (POST /api/v1/processes/{id}/census); the agent walks the collector's
 lists on its own thread within the GIL budget; the daemon keeps the history, finds the growing
-types and asks for the chains to them. Run once per interpreter by run-e2e.sh, like test_e2e.py
-($HW_TARGET_PYTHON, $HW_AGENT_DIR)."""
+types and asks for the chains to them. Run once per interpreter by run-census-e2e.sh, as
+run-e2e.sh runs test_e2e.py ($HW_TARGET_PYTHON, $HW_AGENT_DIR)."""
 import json
 import os
 import sys
