@@ -64,6 +64,19 @@
  * sigma 2 %: a 6 h climb of 1 %/h at p_self 1e-7). */
 #define SELF_MIN_HORIZONS 3.0
 #define SELF_MAX_HORIZONS 4.0
+/* The shortest horizon that may confirm itself is SELF_MIN_LENGTH minimum horizons: the
+ * horizon just below SELF_MIN_HORIZONS of the grid that grows by HORIZON_STEP (85 min with
+ * min_horizon 30 min), on a process at least SELF_MIN_HORIZONS old (young_history()), and
+ * while it is shorter than SELF_MIN_HORIZONS only if the
+ * whole history's older half does not fall (horizon_self_guarded()). A leak from the start
+ * under batches or a GC sawtooth often has no 90 min-2 h horizon conclusive before 2 h: the
+ * only one is the whole history, whose first minutes hold what the spike filter cannot drop
+ * at the edge (benchmark batch 251, 2.7 %/h: at 93 min its 85 min horizon p_self 7.9e-7, the
+ * whole history's 1.6e-4). With 85 min, 4 leaks of 525 crossed the 2 h line (batch 251 2.08 ->
+ * 1.67 h, flat 481, sawtooth 1379, cache 1433), and without the guard leak-free churn 876
+ * (tau 50 min) alarmed at 1.70 h: its 100 min history fell, then rose (halves -0.63 and
+ * +2.70 %/h), which a leak from the start does not do. */
+#define SELF_MIN_LENGTH (2 * M_SQRT2)
 #define SELF_ALPHA_SCALE 1e-3
 #define SELF_HALVES_RATIO 0.8
 /* ... and its halves grow, on average, at no less than SELF_MEAN_RATIO of its whole slope: a
@@ -1280,10 +1293,10 @@ static size_t horizon_min_points(const DetectConfig *c, size_t group) {
         return need > lowest ? need : lowest;
 }
 
-/* Is h of a length that may confirm itself on a young process (SELF_MIN_HORIZONS to
+/* Is h of a length that may confirm itself on a young process (SELF_MIN_LENGTH to
  * SELF_MAX_HORIZONS minimum horizons)? */
 static bool horizon_self_length(const DetectConfig *c, const Horizon *h) {
-        return h->horizon >= SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9) &&
+        return h->horizon >= SELF_MIN_LENGTH * c->min_horizon_seconds * (1 - 1e-9) &&
                h->horizon <= SELF_MAX_HORIZONS * c->min_horizon_seconds * (1 + 1e-9);
 }
 
@@ -1430,6 +1443,16 @@ static bool horizon_self_confirmed(const DetectConfig *c, double current, const 
 static bool young_history(const DetectConfig *c, const Horizon *longest) {
         return longest->first_index == 0 &&
                longest->horizon < SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9);
+}
+
+/* May h confirm itself although it is shorter than SELF_MIN_HORIZONS (see SELF_MIN_LENGTH)?
+ * Not when longest, the longest horizon, is the whole history of the process and its older
+ * half falls: a leak from the start grows in both halves, a wander of the floor that went
+ * down before it came up again does not. */
+static bool horizon_self_guarded(const DetectConfig *c, const Horizon *h, const Horizon *longest) {
+        if (h->horizon >= SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9))
+                return true;
+        return !(longest->first_index == 0 && longest->enough && !(longest->first.slope >= 0));
 }
 
 /* Does twice, the horizon of twice h's length, show h's growth beginning after a floor that
@@ -1587,7 +1610,8 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
         if (h->horizon < c->max_horizon_seconds) {
                 bool alone = !twice || !twice->enough;
 
-                if (alone && !young_sat && !horizon_self_confirmed(c, current, h)) {
+                if (alone && !young_sat &&
+                    !(horizon_self_confirmed(c, current, h) && horizon_self_guarded(c, h, &hs[nh - 1]))) {
                         h->reason = "growth not yet confirmed over a longer horizon";
                         return;
                 }
