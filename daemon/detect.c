@@ -45,7 +45,7 @@
 
 /* Evidence-scaled confirmation (horizon_self_confirmed()): while twice the horizon does not
  * exist yet (a young process), a horizon confirms itself when its evidence is overwhelming:
- * it spans SELF_MIN_HORIZONS to SELF_MAX_HORIZONS minimum horizons (over that long a warm-up
+ * it spans SELF_MIN_LENGTH to SELF_MAX_HORIZONS minimum horizons (over that long a warm-up
  * or a cache still filling decelerates visibly; beyond it the ordinary confirmation is there
  * by then, or the process is old enough to wait for it), its p-value is below
  * alpha_leak * SELF_ALPHA_SCALE even when its points' own autocorrelation is weighed the way
