@@ -67,15 +67,15 @@
 /* The shortest horizon that may confirm itself is SELF_MIN_LENGTH minimum horizons: the
  * horizon just below SELF_MIN_HORIZONS of the grid that grows by HORIZON_STEP (85 min with
  * min_horizon 30 min), on a process at least SELF_MIN_HORIZONS old (young_history()), and
- * while it is shorter than SELF_MIN_HORIZONS only if the
- * whole history's older half does not fall (horizon_self_guarded()). A leak from the start
- * under batches or a GC sawtooth often has no 90 min-2 h horizon conclusive before 2 h: the
- * only one is the whole history, whose first minutes hold what the spike filter cannot drop
- * at the edge (benchmark batch 251, 2.7 %/h: at 93 min its 85 min horizon p_self 7.9e-7, the
- * whole history's 1.6e-4). With 85 min, 4 leaks of 525 crossed the 2 h line (batch 251 2.08 ->
- * 1.67 h, flat 481, sawtooth 1379, cache 1433), and without the guard leak-free churn 876
- * (tau 50 min) alarmed at 1.70 h: its 100 min history fell, then rose (halves -0.63 and
- * +2.70 %/h), which a leak from the start does not do. */
+ * while it is shorter than SELF_MIN_HORIZONS only if it passes horizon_self_guarded()'s two
+ * guards against a wander. A leak from the start under batches or a GC sawtooth often has no
+ * 90 min-2 h horizon conclusive before 2 h: the only one is the whole history, whose first
+ * minutes hold what the spike filter cannot drop at the edge (benchmark batch 251, 2.7 %/h:
+ * at 93 min its 85 min horizon p_self 7.9e-7, the whole history's 1.6e-4). Measured on the
+ * 2400 series (docs/detection-benchmark.md, 2026-12-06): 4 leaks of 525 cross the 2 h line
+ * (batch 251 2.10 -> 1.68 h, flat 481, sawtooth 1379, cache 1433), 35 are found earlier, none
+ * later, and no leak-free series changed; without the first guard leak-free churn 876
+ * (tau 51 min) alarmed at 1.70 h. */
 #define SELF_MIN_LENGTH (2 * M_SQRT2)
 #define SELF_ALPHA_SCALE 1e-3
 #define SELF_HALVES_RATIO 0.8
@@ -1448,12 +1448,13 @@ static bool young_history(const DetectConfig *c, const Horizon *longest) {
 /* May h confirm itself although it is shorter than SELF_MIN_HORIZONS (see SELF_MIN_LENGTH)?
  * Not when longest, the longest horizon, is the whole history of the process and its older
  * half falls: a leak from the start grows in both halves, a wander of the floor that went
- * down before it came up again does not. Nor when h's halves grow, on average, faster than
- * its whole slope by more than 1 / SELF_MEAN_RATIO: the level fell between them, a wander
- * again (the floor of test_wander_does_not_confirm_itself's churn 1100, 85 min halves of
- * +3.5 and +5.0 %/h over a whole of +2.6, alarmed at 1.8 h without this, at ratios of 1.5-1.65;
- * of the four leaks the shorter horizon finds before 2 h, flat 481 reached 1.43 and is found
- * 9 min later for it, at 1.95 h; batch 251 and sawtooth 1379 stayed at or below 1.11, and
+ * down before it came up again does not (churn 876, 100 min old: halves -0.63 and +2.70 %/h).
+ * Nor when h's halves grow, on average, faster than its whole slope by more than
+ * 1 / SELF_MEAN_RATIO: the level fell between them, a wander again (the floor of
+ * test_wander_does_not_confirm_itself's churn 1100, 85 min halves of +3.5 and +5.0 %/h over a
+ * whole of +2.6, alarmed at 1.8 h without this, at ratios of 1.5-1.65; of the four leaks the
+ * shorter horizon finds before 2 h, flat 481 reached 1.43 and is found about 10 min later
+ * for it, at 1.97 h; batch 251 and sawtooth 1379 stayed at or below 1.11, and
  * cache 1433 confirms itself by its fit, horizon_young_sat()). */
 static bool horizon_self_guarded(const DetectConfig *c, const Horizon *h, const Horizon *longest) {
         if (h->horizon >= SELF_MIN_HORIZONS * c->min_horizon_seconds * (1 - 1e-9))
