@@ -1422,8 +1422,8 @@ START_TEST(test_climb_between_halves_does_not_confirm_itself) {
 }
 END_TEST
 
-/* An 85 min horizon confirms itself on a process at least 90 min old, unless the whole
- * history's older half falls. Batch 251 of the benchmark (2.7 %/h from the start under a batch
+/* An 85 min horizon confirms itself on a process at least 90 min old, unless it looks like a
+ * wander (the whole history's older half falls, or the level fell between its halves). Batch 251 of the benchmark (2.7 %/h from the start under a batch
  * every 48 min) had no 90 min-2 h horizon conclusive before 2 h: its whole history begins with
  * a batch the spike filter cannot drop at the edge. Its 85 min horizon finds it before 2 h
  * (at 1.7 h on its raw samples). Leak-free churn 876 (tau 51 min) fell and then rose over its
