@@ -6,6 +6,7 @@
  * of DETECT_MAX_POINTS points, and the history before a horizon at its resolution) and is
  * O(DETECT_MAX_POINTS^2) per horizon; the only allocation is a SeriesDetector's floor ring.
  */
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -16,6 +17,7 @@
 
 #include "detect-acf.h"
 #include "detect.h"
+#include "order-stats.h"
 
 /* Two-sided 95 % normal quantile, for Sen's confidence interval of the slope. */
 #define Z_975 1.959963984540054
@@ -239,71 +241,6 @@ int detect_config_validate(const DetectConfig *c, char *error, size_t error_size
         return 0;
 }
 
-/* ---- order statistics ---------------------------------------------------------------- */
-
-static void swap_d(double *a, double *b) {
-        double t = *a;
-        *a = *b;
-        *b = t;
-}
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return (x > y) - (x < y);
-}
-
-/* Rearrange a[0..n) so that a[k] is the k-th smallest, everything before it <= and
- * everything after it >=. Quickselect with a median-of-three pivot and a three-way partition
- * (many equal slopes are common: quantised memory, plateaus); if it has not converged after
- * 2*log2(n) rounds the input is adversarial and the remaining range is sorted, so the worst
- * case stays O(n log n) whatever an agent sends. */
-static double select_kth(double *a, size_t n, size_t k) {
-        size_t lo = 0, hi = n; /* the answer is in [lo, hi) */
-        unsigned budget = 2;
-
-        for (size_t m = n; m > 1; m >>= 1)
-                budget += 2;
-
-        while (hi - lo > 1) {
-                size_t mid, lt, gt, i;
-                double pivot;
-
-                if (budget-- == 0) {
-                        qsort(a + lo, hi - lo, sizeof(double), cmp_double);
-                        break;
-                }
-
-                mid = lo + (hi - lo) / 2;
-                if (a[mid] < a[lo])
-                        swap_d(&a[mid], &a[lo]);
-                if (a[hi - 1] < a[lo])
-                        swap_d(&a[hi - 1], &a[lo]);
-                if (a[hi - 1] < a[mid])
-                        swap_d(&a[hi - 1], &a[mid]);
-                pivot = a[mid];
-
-                /* Dutch national flag: [lo,lt) < pivot, [lt,i) == pivot, (gt,hi) > pivot. */
-                lt = lo;
-                gt = hi;
-                i = lo;
-                while (i < gt) {
-                        if (a[i] < pivot)
-                                swap_d(&a[lt++], &a[i++]);
-                        else if (a[i] > pivot)
-                                swap_d(&a[i], &a[--gt]);
-                        else
-                                i++;
-                }
-                if (k < lt)
-                        hi = lt;
-                else if (k >= gt)
-                        lo = gt;
-                else
-                        return pivot;
-        }
-        return a[k];
-}
-
 /* ---- Mann-Kendall and Theil-Sen on one set of points --------------------------------- */
 
 typedef struct Trend {
@@ -429,8 +366,8 @@ static void trend_compute(const DetectPoint *p, size_t n, double *slopes, double
          * interval's ranks (lo_i <= k <= hi_i, see below) are searched for on their side only,
          * leaving slopes[k] in place. */
         k = (m - 1) / 2;
-        median = select_kth(slopes, m, k);
-        ret->slope = m % 2 == 0 ? (median + select_kth(slopes + k + 1, m - k - 1, 0)) / 2 : median;
+        median = order_select(slopes, m, k);
+        ret->slope = m % 2 == 0 ? (median + order_select(slopes + k + 1, m - k - 1, 0)) / 2 : median;
 
         ret->n_ratio = hamed_rao_factor(p, n, ret->slope, vals, idx);
         if (ret->n_ratio < min_ratio)
@@ -450,8 +387,8 @@ static void trend_compute(const DetectPoint *p, size_t n, double *slopes, double
                 lo_i = k;
         if (hi_i < k)
                 hi_i = k;
-        ret->low = lo_i == k ? median : select_kth(slopes, k, lo_i);
-        ret->high = hi_i == k ? median : select_kth(slopes + k + 1, m - k - 1, hi_i - k - 1);
+        ret->low = lo_i == k ? median : order_select(slopes, k, lo_i);
+        ret->high = hi_i == k ? median : order_select(slopes + k + 1, m - k - 1, hi_i - k - 1);
 }
 
 /* ---- the exact null distribution of S for short series ------------------------------------
@@ -577,6 +514,29 @@ static size_t points_lower_bound(const Points *p, double t) {
 
 /* ---- one horizon ---------------------------------------------------------------------- */
 
+/* Points as every fit of them takes them: x, the time since the first point as a share of the
+ * span, and dv, the value less the first one's. sat_best_rise() tries about 70 fits of the
+ * same points; computed once for all of them instead of in each fit (two divisions per point
+ * and fit), and the same doubles, so the fits are exactly what they were. */
+#define FIT_MAX_POINTS (REF_FACTOR * DETECT_MAX_POINTS)
+
+typedef struct FitPoints {
+        size_t n;
+        double x[FIT_MAX_POINTS];
+        double dv[FIT_MAX_POINTS];
+} FitPoints;
+
+/* p: n <= FIT_MAX_POINTS points spanning span > 0 seconds. */
+static const FitPoints *fit_points(const DetectPoint *p, size_t n, double span, FitPoints *ret) {
+        assert(n <= FIT_MAX_POINTS);
+        ret->n = n;
+        for (size_t i = 0; i < n; i++) {
+                ret->x[i] = (p[i].t - p[0].t) / span;
+                ret->dv[i] = p[i].v - p[0].v;
+        }
+        return ret;
+}
+
 typedef struct Scratch {
         DetectPoint pts[DETECT_MAX_POINTS];
         DetectPoint ref[REF_FACTOR * DETECT_MAX_POINTS];
@@ -584,7 +544,11 @@ typedef struct Scratch {
         double vals[DETECT_MAX_POINTS];
         unsigned char idx[DETECT_MAX_POINTS];
         bool flag[REF_FACTOR * DETECT_MAX_POINTS];
+        FitPoints fit;
 } Scratch;
+
+/* slopes is also the spike filter's room (drop_spikes(): 4 n for the reference's n points) */
+_Static_assert(MAX_PAIRS >= 4 * REF_FACTOR * DETECT_MAX_POINTS, "Scratch.slopes too small for drop_spikes()");
 
 /* "A rise that levels off", in one of two shapes with a time scale s (a share of the span
  * while fitting, seconds once stored in a Horizon):
@@ -709,7 +673,7 @@ static double group_roughness(const Points *p, size_t lo, size_t g, double *mini
         }
         for (size_t k = g; k < nmin; k++)
                 diffs[m++] = fabs(minima[k] - minima[k - g]);
-        return select_kth(diffs, m, m / 2);
+        return order_select(diffs, m, m / 2);
 }
 
 /* How many floor points make one point of every horizon: 1, unless the floor aliases a
@@ -783,13 +747,13 @@ static void destep(DetectPoint *p, size_t n, double *buf, bool *step) {
                 return;
         for (size_t i = 1; i < n; i++)
                 buf[i - 1] = p[i].v - p[i - 1].v;
-        med = select_kth(buf, n - 1, (n - 1) / 2);
+        med = order_select(buf, n - 1, (n - 1) / 2);
         for (size_t i = 1; i < n; i++)
                 buf[i - 1] = fabs(p[i].v - p[i - 1].v - med);
-        mad = 1.4826 * select_kth(buf, n - 1, (n - 1) / 2);
+        mad = 1.4826 * order_select(buf, n - 1, (n - 1) / 2);
         if (!(mad > 0))
                 return;
-        /* buf[j], step[j]: the jump into point j + 1 (select_kth() reordered buf) */
+        /* buf[j], step[j]: the jump into point j + 1 (order_select() reordered buf) */
         for (size_t j = 0; j + 1 < n; j++) {
                 buf[j] = p[j + 1].v - p[j].v;
                 step[j] = fabs(buf[j] - med) > DESTEP_MADS * mad;
@@ -835,7 +799,8 @@ static void destep(DetectPoint *p, size_t n, double *buf, bool *step) {
  * times the horizon's length, at the horizon's resolution (groups of `group` points): how
  * much the floor wanders on its own, measured where the growth under test is not. */
 static size_t drop_spikes(const DetectConfig *c, DetectPoint *p, size_t n, double *buf, bool *flag);
-static double sat_fit(const DetectPoint *p, size_t n, double span, Rise rise, bool with_line, double coef[3]);
+
+static double sat_fit(const FitPoints *f, Rise rise, bool with_line, double coef[3]);
 
 /* The i-th of the SAT_TAUS time constants tried, as a share of the span: SAT_TAU_MIN to 100. */
 static double sat_tau(size_t i) {
@@ -895,15 +860,14 @@ static bool rise_finished(Rise r, double tau_max) {
  * exponential alone. */
 #define RISE_REFINE 12
 
-static double sat_fit_rise(const DetectPoint *p, size_t n, double span, Rise rise, bool with_line, double coef[3]) {
-        double r = sat_fit(p, n, span, rise, with_line, coef);
+static double sat_fit_rise(const FitPoints *f, Rise rise, bool with_line, double coef[3]) {
+        double r = sat_fit(f, rise, with_line, coef);
 
         /* without the line, the null hypothesis: any sign */
         return coef[1] > 0 || !with_line ? r : INFINITY;
 }
 
-static double sat_best_rise(const DetectPoint *p, size_t n, double span, bool with_line, double tau_max,
-                            double best[3], Rise *ret_rise) {
+static double sat_best_rise(const FitPoints *f, bool with_line, double tau_max, double best[3], Rise *ret_rise) {
         double rss = INFINITY;
         Rise rise;
 
@@ -922,7 +886,7 @@ static double sat_best_rise(const DetectPoint *p, size_t n, double span, bool wi
                                 continue;
                         if (found && hi == 0)
                                 hi = rise.s;
-                        r = sat_fit_rise(p, n, span, rise, with_line, coef);
+                        r = sat_fit_rise(f, rise, with_line, coef);
                         if (r < grid_rss) {
                                 grid_rss = r;
                                 at = rise;
@@ -940,28 +904,28 @@ static double sat_best_rise(const DetectPoint *p, size_t n, double span, bool wi
                 {
                         double a = log(lo), b = log(hi), x1 = b - g * (b - a), x2 = a + g * (b - a), f1, f2;
 
-                        f1 = sat_fit_rise(p, n, span, (Rise) { shape, exp(x1) }, with_line, coef);
-                        f2 = sat_fit_rise(p, n, span, (Rise) { shape, exp(x2) }, with_line, coef);
+                        f1 = sat_fit_rise(f, (Rise) { shape, exp(x1) }, with_line, coef);
+                        f2 = sat_fit_rise(f, (Rise) { shape, exp(x2) }, with_line, coef);
                         for (unsigned k = 0; k < RISE_REFINE && b - a > 1e-6; k++) {
                                 if (f1 <= f2) {
                                         b = x2;
                                         x2 = x1;
                                         f2 = f1;
                                         x1 = b - g * (b - a);
-                                        f1 = sat_fit_rise(p, n, span, (Rise) { shape, exp(x1) }, with_line, coef);
+                                        f1 = sat_fit_rise(f, (Rise) { shape, exp(x1) }, with_line, coef);
                                 } else {
                                         a = x1;
                                         x1 = x2;
                                         f1 = f2;
                                         x2 = a + g * (b - a);
-                                        f2 = sat_fit_rise(p, n, span, (Rise) { shape, exp(x2) }, with_line, coef);
+                                        f2 = sat_fit_rise(f, (Rise) { shape, exp(x2) }, with_line, coef);
                                 }
                         }
                         if (fmin(f1, f2) < grid_rss)
                                 at.s = exp(f1 <= f2 ? x1 : x2);
                 }
                 {
-                        double r = sat_fit_rise(p, n, span, at, with_line, coef);
+                        double r = sat_fit_rise(f, at, with_line, coef);
 
                         if (r < rss) {
                                 rss = r;
@@ -1011,17 +975,19 @@ static double sat_f(const DetectPoint *res, size_t n, double rss_null, double rs
  * keep the protection of its wander-like reference (a warm-up of 2 h alarmed at 0.5). */
 #define REF_RISE_TAU_MAX 0.25
 
-static void reference_without_rise(DetectPoint *p, size_t n, FloorAcf *ret) {
+static void reference_without_rise(DetectPoint *p, size_t n, FitPoints *fit, FloorAcf *ret) {
         double span, rss_line, rss, best[3], coef[3];
+        const FitPoints *f;
         Rise best_rise;
         FloorAcf acf;
 
         if (n < ACF_MIN_POINTS || !(p[n - 1].t - p[0].t > 0))
                 return;
         span = p[n - 1].t - p[0].t;
+        f = fit_points(p, n, span, fit);
         /* a rise with a time constant of 100 spans is a straight line */
-        rss_line = sat_fit(p, n, span, (Rise) { RISE_EXP, 100.0 }, false, coef);
-        rss = sat_best_rise(p, n, span, true, REF_RISE_TAU_MAX, best, &best_rise);
+        rss_line = sat_fit(f, (Rise) { RISE_EXP, 100.0 }, false, coef);
+        rss = sat_best_rise(f, true, REF_RISE_TAU_MAX, best, &best_rise);
         if (!isfinite(rss) || !(rss > 0) || !(rss < rss_line))
                 return;
         sat_residuals(p, n, span, best, best_rise, p);
@@ -1047,30 +1013,44 @@ static void reference_acf(const DetectConfig *c, const Points *p, size_t lo, siz
         if (floor_acf_period(s->ref, n) == 0)
                 destep(s->ref, n, s->slopes, s->flag);
         floor_acf_estimate(s->ref, n, ret);
-        reference_without_rise(s->ref, n, ret);
+        reference_without_rise(s->ref, n, &s->fit, ret);
 }
 
 /* Least squares of the points on 1, rise_at(rise, x) and, with_line, x (x: time since the
  * first point over span); coef gets a, b, c. Returns the residual sum of squares, INFINITY
  * when the system is singular. Values are taken relative to the first point's. */
-static double sat_fit(const DetectPoint *p, size_t n, double span, Rise rise, bool with_line, double coef[3]) {
-        size_t k = with_line ? 3 : 2;
-        double m[3][4] = { { 0 } }, rss = 0;
+static double sat_fit(const FitPoints *f, Rise rise, bool with_line, double coef[3]) {
+        size_t k = with_line ? 3 : 2, n = f->n;
+        double m[3][4], rss = 0;
         /* the rise at each point, computed once for both passes (exp() is most of a fit) */
-        double rises[REF_FACTOR * DETECT_MAX_POINTS];
-        bool cached = n <= sizeof rises / sizeof rises[0];
+        double rises[FIT_MAX_POINTS];
+        /* The sums of the normal equations: of 1, rise (r), x, value (v) and their products.
+         * Each is added up in the order of the points, as the matrix's loops over rows and
+         * columns did (1 * y and y * 1 are y exactly, r * x is x * r). */
+        double s1 = 0, sr = 0, sx = 0, sv = 0, srr = 0, srx = 0, srv = 0, sxx = 0, sxv = 0;
 
         for (size_t i = 0; i < n; i++) {
-                double x = (p[i].t - p[0].t) / span, rx = rise_at(rise, x), row[3] = { 1, rx, x },
-                       v = p[i].v - p[0].v;
+                double x = f->x[i], rx = rise_at(rise, x), v = f->dv[i];
 
-                if (cached)
-                        rises[i] = rx;
-                for (size_t r = 0; r < k; r++) {
-                        for (size_t q = 0; q < k; q++)
-                                m[r][q] += row[r] * row[q];
-                        m[r][3] += row[r] * v;
-                }
+                rises[i] = rx;
+                s1 += 1;
+                sr += rx;
+                sx += x;
+                sv += v;
+                srr += rx * rx;
+                srx += rx * x;
+                srv += rx * v;
+                sxx += x * x;
+                sxv += x * v;
+        }
+        if (with_line) {
+                double full[3][4] = { { s1, sr, sx, sv }, { sr, srr, srx, srv }, { sx, srx, sxx, sxv } };
+
+                memcpy(m, full, sizeof m);
+        } else {
+                double part[3][4] = { { s1, sr, 0, sv }, { sr, srr, 0, srv }, { 0 } };
+
+                memcpy(m, part, sizeof m);
         }
         /* Gaussian elimination with partial pivoting, k <= 3. */
         for (size_t col = 0; col < k; col++) {
@@ -1086,20 +1066,19 @@ static double sat_fit(const DetectPoint *p, size_t n, double span, Rise rise, bo
                         m[piv][q] = t;
                 }
                 for (size_t r = 0; r < k; r++) {
-                        double f;
+                        double g;
                         if (r == col)
                                 continue;
-                        f = m[r][col] / m[col][col];
+                        g = m[r][col] / m[col][col];
                         for (size_t q = col; q < 4; q++)
-                                m[r][q] -= f * m[col][q];
+                                m[r][q] -= g * m[col][q];
                 }
         }
         coef[2] = 0;
         for (size_t r = 0; r < k; r++)
                 coef[r] = m[r][3] / m[r][r];
         for (size_t i = 0; i < n; i++) {
-                double x = (p[i].t - p[0].t) / span,
-                       e = p[i].v - p[0].v - coef[0] - coef[1] * (cached ? rises[i] : rise_at(rise, x)) - coef[2] * x;
+                double e = f->dv[i] - coef[0] - coef[1] * rises[i] - coef[2] * f->x[i];
                 rss += e * e;
         }
         return rss;
@@ -1110,16 +1089,18 @@ static double sat_fit(const DetectPoint *p, size_t n, double span, Rise rise, bo
  * divided by the autocorrelation factor of the fit's own residuals (a wander of the floor
  * makes any extra term look needed); not by the horizon's, which a line's misfit to the
  * curve inflates. res: room for n points. */
-static void sat_fit_line(const DetectPoint *p, size_t n, DetectPoint *res, Horizon *h) {
+static void sat_fit_line(const DetectPoint *p, size_t n, DetectPoint *res, FitPoints *fit, Horizon *h) {
         double span = p[n - 1].t - p[0].t, rss0, rss1, best[3], coef[3];
+        const FitPoints *f;
         Rise rise, best_rise;
         FloorAcf acf;
 
         if (n < 8 || !(span > 0))
                 return;
+        f = fit_points(p, n, span, fit);
         /* Every rise, finished or not (up to 100 spans: almost a line). */
-        rss0 = sat_best_rise(p, n, span, false, INFINITY, coef, &rise);
-        rss1 = sat_best_rise(p, n, span, true, SAT_TAU_MAX, best, &best_rise);
+        rss0 = sat_best_rise(f, false, INFINITY, coef, &rise);
+        rss1 = sat_best_rise(f, true, SAT_TAU_MAX, best, &best_rise);
         if (!isfinite(rss1) || !(rss1 > 0) || !(best[2] > 0))
                 return;
         sat_residuals(p, n, span, best, best_rise, res);
@@ -1186,7 +1167,7 @@ static bool floor_few_steps(const DetectPoint *p, size_t n, double min_steps) {
  * is judged on the side it has (a spike in progress at the end is taken out as the ones before
  * it were, so the horizon does not keep the newest spike while dropping the older ones: that
  * would make growth); never when the interior has none (a leak's newest points stand above
- * what came before). Returns the points kept, in place. buf: room for n doubles; flag: room
+ * what came before). Returns the points kept, in place. buf: room for 4 n doubles; flag: room
  * for n. */
 #define SPIKE_HORIZONS_SHORT 0.5
 #define SPIKE_HORIZONS_LONG 1.0
@@ -1195,40 +1176,51 @@ static bool floor_few_steps(const DetectPoint *p, size_t n, double min_steps) {
 #define SPIKE_SPREAD 6.0
 #define SPIKE_RETURN 0.5
 
-/* How far interior point i (k <= i < n - k) stands above its lower envelope: the higher of the
- * minima of the k points before it (*ret_left) and the k after it (*ret_right). */
-static double envelope_height(const DetectPoint *p, size_t i, size_t k, double *ret_left, double *ret_right) {
-        double left = INFINITY, right = INFINITY;
-
-        for (size_t j = i - k; j < i; j++)
-                left = fmin(left, p[j].v);
-        for (size_t j = i + 1; j <= i + k; j++)
-                right = fmin(right, p[j].v);
-        *ret_left = left;
-        *ret_right = right;
-        return p[i].v - fmax(left, right);
+/* The smaller of two values that are not NaN (the floor's values are finite): fmin() without
+ * its call. */
+static double min_d(double a, double b) {
+        return b < a ? b : a;
 }
 
-/* Mark (in flag, or-ed) the spikes of the envelope k points wide; sigma: the noise. */
+/* out[a] = the minimum of p[a..a+k).v for every 0 <= a <= n - k, in O(n) whatever k (van Herk,
+ * Gil-Werman): within consecutive blocks of k points, the running minimum from each block's
+ * start (head) and to its end (tail); a run of k starts in one block and ends in the next, or
+ * is a block, so its minimum is that of the tail where it starts and the head where it ends.
+ * Exactly the minimum a loop over the run finds: a minimum is one of the values, in whatever
+ * order they are compared. The spike filter takes the minima of k points on both sides of
+ * every point, k up to a quarter of the points: by loops over them, a sixth of the time of
+ * the detector's unit tests. head, tail: room for n each; 1 <= k <= n. */
+static void run_minima(const DetectPoint *p, size_t n, size_t k, double *head, double *tail, double *out) {
+        for (size_t j = 0; j < n; j++)
+                head[j] = j % k == 0 ? p[j].v : min_d(head[j - 1], p[j].v);
+        for (size_t j = n; j-- > 0;)
+                tail[j] = j + 1 == n || (j + 1) % k == 0 ? p[j].v : min_d(tail[j + 1], p[j].v);
+        for (size_t a = 0; a + k <= n; a++)
+                out[a] = min_d(tail[a], head[a + k - 1]);
+}
+
+/* Mark (in flag, or-ed) the spikes of the envelope k points wide (1 <= k <= n / 4); sigma: the
+ * noise. buf: room for 4 n. An interior point i (k <= i < n - k) stands above its lower
+ * envelope by its height: above the higher of the minima of the k points before it (left) and
+ * the k after it (right). */
 static void mark_spikes(const DetectPoint *p, size_t n, size_t k, double sigma, double *buf, bool *flag) {
-        double limit, typical;
+        double limit, typical, *heights = buf, *minima = buf + n;
         size_t inner = 0, spikes = 0;
 
-        /* heights above the envelope, first into buf (for their median), then judged */
-        for (size_t i = k; i + k < n; i++) {
-                double left, right;
-
-                buf[inner++] = envelope_height(p, i, k, &left, &right);
-        }
-        if (inner == 0)
+        if (n < 2 * k + 1)
                 return;
-        limit = fmax(SPIKE_SIGMAS * sigma, SPIKE_SPREAD * fmax(0, select_kth(buf, inner, inner / 2)));
+        /* minima[a]: of points a..a+k-1; so left of i is minima[i - k], right minima[i + 1] */
+        run_minima(p, n, k, buf + 2 * n, buf + 3 * n, minima);
+        /* heights above the envelope, first for their median, then judged */
+        for (size_t i = k; i + k < n; i++)
+                heights[inner++] = p[i].v - fmax(minima[i - k], minima[i + 1]);
+        limit = fmax(SPIKE_SIGMAS * sigma, SPIKE_SPREAD * fmax(0, order_select(heights, inner, inner / 2)));
         for (size_t i = k; i + k < n; i++) {
-                double left, right, height = envelope_height(p, i, k, &left, &right);
+                double left = minima[i - k], right = minima[i + 1], height = p[i].v - fmax(left, right);
 
                 if (height > limit && fabs(left - right) <= SPIKE_RETURN * height) {
                         flag[i] = true;
-                        buf[spikes++] = height;
+                        heights[spikes++] = height;
                 }
         }
         if (spikes == 0)
@@ -1236,7 +1228,7 @@ static void mark_spikes(const DetectPoint *p, size_t n, size_t k, double sigma, 
         /* An end point stands for a spike in progress only when it is of the interior spikes'
          * size: a leak's newest points stand above what came before by the growth over k,
          * far less than a batch's working set. */
-        typical = SPIKE_EDGE_SHARE * select_kth(buf, spikes, spikes / 2);
+        typical = SPIKE_EDGE_SHARE * order_select(heights, spikes, spikes / 2);
         for (size_t i = 0; i < n; i++) {
                 double side = INFINITY;
 
@@ -1244,10 +1236,10 @@ static void mark_spikes(const DetectPoint *p, size_t n, size_t k, double sigma, 
                         continue;
                 if (i < k) /* the head: what follows */
                         for (size_t j = i + 1; j < n && j <= i + k; j++)
-                                side = fmin(side, p[j].v);
+                                side = min_d(side, p[j].v);
                 else /* the tail: what came before */
                         for (size_t j = i - k; j < i; j++)
-                                side = fmin(side, p[j].v);
+                                side = min_d(side, p[j].v);
                 if (p[i].v - side > fmax(limit, typical))
                         flag[i] = true;
         }
@@ -1264,7 +1256,7 @@ static size_t drop_spikes(const DetectConfig *c, DetectPoint *p, size_t n, doubl
         for (size_t i = 1; i < n; i++)
                 buf[i - 1] = fabs(p[i].v - p[i - 1].v);
         /* median |jump| = 0.954 sigma for Gaussian noise (0.6745 sqrt(2)) */
-        sigma = select_kth(buf, n - 1, (n - 1) / 2) / 0.954;
+        sigma = order_select(buf, n - 1, (n - 1) / 2) / 0.954;
         if (!(sigma > 0) || !(span > 0))
                 return n;
         for (size_t i = 0; i < n; i++)
@@ -1385,7 +1377,7 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
         /* A horizon that bends at all is fitted too: a young process's horizon is judged on
          * its fit even when its bend is not significant (horizon_young_sat()). */
         if (h->decelerating || h->second.slope < SELF_HALVES_RATIO * h->first.slope)
-                sat_fit_line(s->pts, n, s->ref, h); /* the reference is used up: its room is free */
+                sat_fit_line(s->pts, n, s->ref, &s->fit, h); /* the reference is used up: its room is free */
         /* The newer half too, with half the steps: a warm-up's steps at the start of a young
          * process's horizon must not lend a high-water mark after it the count it lacks. */
         h->few_steps = c->high_water && (floor_few_steps(s->pts, n, STEP_MIN_STEPS) ||
