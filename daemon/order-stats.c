@@ -64,9 +64,9 @@ double order_select(double *a, size_t n, size_t k) {
                         break;
                 }
                 if (right - left > SELECT_SAMPLE_MIN) {
-                        /* a sample of size s = n^(2/3) / 2 placed around k so that the pivot,
-                         * its k-th, is just past the range's k-th on the side with more values
-                         * (sd: how far the two may be apart) */
+                        /* the pivot: the k-th of a sample of size s = n^(2/3) / 2 around k,
+                         * offset by sd as Floyd and Rivest do; the range's k-th is then likely
+                         * within a few sd of it, and the next round's range small */
                         double size = (double) (right - left), rank = (double) (k - left + 1), z = log(size),
                                s = 0.5 * exp(2 * z / 3), sd = 0.5 * sqrt(z * s * (size - s) / size),
                                lo = (double) k - rank * s / size + (rank < size / 2 ? -sd : sd),
@@ -96,4 +96,3 @@ double order_select(double *a, size_t n, size_t k) {
         }
         return a[k];
 }
-
