@@ -26,6 +26,7 @@
 
 #include "agent-util.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -141,6 +142,8 @@ bool hw_arena_hooks_read(uint64_t *ret_allocs, uint64_t *ret_frees, uint64_t *re
 /* pymalloc's SMALL_REQUEST_THRESHOLD: 512 in 3.8-3.13, and at most 512 by obmalloc.c's own
  * rules; larger requests are the raw domain's. */
 #define HP_PYMALLOC_MAX 512
+/* What a sampled small allocation asks pymalloc for over pymalloc (hp_sampled_request()) */
+#define HP_PADDED_SIZE (HP_PYMALLOC_MAX + 1)
 
 #if PY_VERSION_HEX >= 0x030D0000
 /* exported as before, but declared in an internal header since 3.13 */
@@ -365,6 +368,106 @@ static void hp_sample(void *ptr, size_t size) {
         __atomic_store_n(&hp_busy, 0, __ATOMIC_RELEASE);
 }
 
+/* ---- Padded blocks from the agent thread's malloc arena --------------------------------------
+ *
+ * A padded block (hp_sampled_request()) holds a sampled small object that would otherwise live
+ * in pymalloc's arenas, which are mapped apart from everything else. From the host's malloc it
+ * would land in glibc's main heap among the host's large blocks: after the host frees big
+ * mmapped buffers glibc raises its mmap threshold and serves such buffers from the main heap
+ * too, and a long-lived sampled object allocated above them keeps the heap from shrinking when
+ * they are freed (json's peak RSS rose 2-5 MiB in half the runs; docs/performance.md).
+ * So the raw domain's malloc and calloc hand pymalloc's padded request a block that the agent's
+ * own thread allocated beforehand: glibc gives threads other than the first arenas of their
+ * own, so these blocks stay out of the host's main heap. They are ordinary malloc blocks, which
+ * free() and realloc() accept from any thread -- also after stop() has put the original
+ * allocators back, which is why they do not come from pages of the agent's own.
+ * The pool holds up to HP_POOL_CAP blocks. The agent thread tops it up whenever it wakes
+ * (hw_heap_hooks_refill()), and the allocation that leaves fewer than HP_POOL_LOW wakes it
+ * (once until it has refilled). An empty pool, or a process held to one arena
+ * (MALLOC_ARENA_MAX=1), means the host's malloc serves the block, as it would anyway. */
+#define HP_POOL_CAP 64
+#define HP_POOL_LOW 48
+
+static pthread_mutex_t hp_pool_lock = PTHREAD_MUTEX_INITIALIZER; /* never held while waiting */
+static void *hp_pool[HP_POOL_CAP];                               /* under hp_pool_lock, as are: */
+static unsigned hp_pool_count;
+static bool hp_pool_open;  /* the raw domain's wrappers are in: blocks may be pooled */
+static bool hp_pool_asked; /* the agent thread was woken to refill and has not yet */
+static int hp_pad_pending; /* a sampled allocation's padded request is on its way: atomic */
+static uint64_t hp_pool_served, hp_pool_missed; /* padded requests; atomic counters */
+static void (*hp_pool_waker)(void *);
+static void *hp_pool_waker_arg;
+
+/* The block for a padded request that reached the raw domain, or NULL when the pool is empty. */
+static void *hp_pool_take(void) {
+        void *p = NULL;
+        bool wake = false;
+
+        pthread_mutex_lock(&hp_pool_lock);
+        if (hp_pool_count > 0)
+                p = hp_pool[--hp_pool_count];
+        if (hp_pool_open && hp_pool_count < HP_POOL_LOW && !hp_pool_asked)
+                wake = hp_pool_asked = true;
+        pthread_mutex_unlock(&hp_pool_lock);
+        __atomic_add_fetch(p ? &hp_pool_served : &hp_pool_missed, 1, __ATOMIC_RELAXED);
+        if (wake && hp_pool_waker)
+                hp_pool_waker(hp_pool_waker_arg); /* does not block (memhooks.h) */
+        return p;
+}
+
+/* Free every pooled block (stop(): nothing pooled stays behind). */
+static void hp_pool_close(void) {
+        void *blocks[HP_POOL_CAP];
+        unsigned n;
+
+        pthread_mutex_lock(&hp_pool_lock);
+        hp_pool_open = false;
+        n = hp_pool_count;
+        memcpy(blocks, hp_pool, n * sizeof(blocks[0]));
+        hp_pool_count = 0;
+        hp_pool_asked = false;
+        pthread_mutex_unlock(&hp_pool_lock);
+        for (unsigned i = 0; i < n; i++)
+                hp_raw.orig.free(hp_raw.orig.ctx, blocks[i]);
+}
+
+void hw_heap_hooks_refill(void) {
+        void *fresh[HP_POOL_CAP];
+        unsigned want, n = 0, kept = 0;
+
+        pthread_mutex_lock(&hp_pool_lock);
+        want = hp_pool_open ? HP_POOL_CAP - hp_pool_count : 0;
+        pthread_mutex_unlock(&hp_pool_lock);
+        /* allocated here, on the agent's thread, so from its arena; outside the lock */
+        while (n < want && (fresh[n] = hp_raw.orig.malloc(hp_raw.orig.ctx, HP_PADDED_SIZE)) != NULL)
+                n++;
+        pthread_mutex_lock(&hp_pool_lock);
+        while (hp_pool_open && kept < n && hp_pool_count < HP_POOL_CAP)
+                hp_pool[hp_pool_count++] = fresh[kept++];
+        hp_pool_asked = false;
+        pthread_mutex_unlock(&hp_pool_lock);
+        while (kept < n) /* closed meanwhile */
+                hp_raw.orig.free(hp_raw.orig.ctx, fresh[kept++]);
+}
+
+void hw_heap_hooks_set_waker(void (*wake)(void *arg), void *arg) {
+        hp_pool_waker_arg = arg;
+        hp_pool_waker = wake;
+}
+
+void hw_heap_hooks_pool_counts(uint64_t *ret_served, uint64_t *ret_missed) {
+        *ret_served = __atomic_load_n(&hp_pool_served, __ATOMIC_RELAXED);
+        *ret_missed = __atomic_load_n(&hp_pool_missed, __ATOMIC_RELAXED);
+}
+
+void hw_heap_hooks_lock_for_fork(void) {
+        pthread_mutex_lock(&hp_pool_lock);
+}
+
+void hw_heap_hooks_unlock_after_fork(void) {
+        pthread_mutex_unlock(&hp_pool_lock);
+}
+
 /* The wrappers' fast paths decide before calling the original allocator and end in a tail
  * call to it: no stack frame, a handful of instructions on every allocation (and, not over
  * pymalloc, free) of the host. Everything else is in the out-of-line slow paths. The fast paths
@@ -375,11 +478,27 @@ static void hp_sample(void *ptr, size_t size) {
 /* What a sampled allocation of size bytes asks the original for: over pymalloc, a block that
  * pymalloc takes from the raw domain, so that its free comes through hp_raw_free. */
 static inline size_t hp_sampled_request(const struct hp_domain *d, size_t size) {
-        return d->free_via_raw && size <= HP_PYMALLOC_MAX ? HP_PYMALLOC_MAX + 1 : size;
+        return d->free_via_raw && size <= HP_PYMALLOC_MAX ? HP_PADDED_SIZE : size;
+}
+
+/* Around the original's call for a sampled block: a padded request is flagged for the raw
+ * domain's malloc and calloc, which serve it from the pool. GIL held. */
+static inline size_t hp_pad_begin(const struct hp_domain *d, size_t size) {
+        size_t request = hp_sampled_request(d, size);
+
+        if (request != size)
+                __atomic_store_n(&hp_pad_pending, 1, __ATOMIC_RELAXED);
+        return request;
+}
+
+static inline void hp_pad_end(void) {
+        __atomic_store_n(&hp_pad_pending, 0, __ATOMIC_RELAXED);
 }
 
 static __attribute__((noinline)) void *hp_malloc_slow(struct hp_domain *d, size_t size) {
-        void *p = d->orig.malloc(d->orig.ctx, hp_sampled_request(d, size));
+        void *p = d->orig.malloc(d->orig.ctx, hp_pad_begin(d, size));
+
+        hp_pad_end();
 
         hp_sample(p, size);
         return p;
@@ -393,8 +512,10 @@ static inline __attribute__((always_inline)) void *hp_malloc(struct hp_domain *d
 
 static __attribute__((noinline)) void *hp_calloc_slow(struct hp_domain *d, size_t nelem, size_t elsize) {
         size_t size = nelem * elsize; /* the fast path checked it does not overflow */
-        void *p = hp_sampled_request(d, size) != size ? d->orig.calloc(d->orig.ctx, 1, hp_sampled_request(d, size))
-                                                      : d->orig.calloc(d->orig.ctx, nelem, elsize);
+        size_t request = hp_pad_begin(d, size);
+        void *p = request != size ? d->orig.calloc(d->orig.ctx, 1, request) : d->orig.calloc(d->orig.ctx, nelem, elsize);
+
+        hp_pad_end();
 
         hp_sample(p, size);
         return p;
@@ -413,7 +534,9 @@ static inline __attribute__((always_inline)) void *hp_calloc(struct hp_domain *d
 /* realloc is, for the profile, a free of the old block and an allocation of the new size: the
  * block that stays alive is sampled for what it now is. */
 static __attribute__((noinline)) void *hp_realloc_slow(struct hp_domain *d, void *ptr, size_t size, bool sampled) {
-        void *p = d->orig.realloc(d->orig.ctx, ptr, sampled ? hp_sampled_request(d, size) : size);
+        void *p = d->orig.realloc(d->orig.ctx, ptr, sampled ? hp_pad_begin(d, size) : size);
+
+        hp_pad_end();
 
         if (!p) {
                 if (sampled)
@@ -485,6 +608,31 @@ static void hp_raw_free(void *ctx, void *ptr) {
         hp_raw.orig.free(ctx, ptr); /* ctx: the original's, as for the other domains */
 }
 
+/* A padded request (pymalloc passes it on with its size, and calloc's arguments, unchanged),
+ * flagged by the thread that holds the GIL; another thread's request of the same size while
+ * the flag is up gets a pooled block too, which is as good as any. */
+static __attribute__((noinline)) void *hp_raw_malloc_padded(void *ctx, size_t size, bool zero) {
+        void *p = hp_pool_take();
+
+        if (!p)
+                return zero ? hp_raw.orig.calloc(ctx, 1, size) : hp_raw.orig.malloc(ctx, size);
+        if (zero)
+                memset(p, 0, size);
+        return p;
+}
+
+static void *hp_raw_malloc(void *ctx, size_t size) {
+        if (size == HP_PADDED_SIZE && __atomic_load_n(&hp_pad_pending, __ATOMIC_RELAXED))
+                return hp_raw_malloc_padded(ctx, size, false);
+        return hp_raw.orig.malloc(ctx, size);
+}
+
+static void *hp_raw_calloc(void *ctx, size_t nelem, size_t elsize) {
+        if (nelem == 1 && elsize == HP_PADDED_SIZE && __atomic_load_n(&hp_pad_pending, __ATOMIC_RELAXED))
+                return hp_raw_malloc_padded(ctx, elsize, true);
+        return hp_raw.orig.calloc(ctx, nelem, elsize);
+}
+
 static void *hp_raw_realloc(void *ctx, void *ptr, size_t size) {
         if (ptr && hw_heapprof_maybe_tracked(&hw_memhooks_profile, ptr))
                 hw_heapprof_forget(&hw_memhooks_profile, ptr);
@@ -541,7 +689,9 @@ static void hp_raw_install(void) {
          * orig only if the chain below changed. */
         if (memcmp(&cur, &hp_raw.orig, sizeof(cur)) != 0)
                 hp_raw.orig = cur;
-        ours = cur; /* same ctx and malloc: a thread reading the domain mid-update sees either */
+        ours = cur; /* same ctx: a thread reading the domain mid-update mixes two that agree */
+        ours.malloc = hp_raw_malloc;
+        ours.calloc = hp_raw_calloc;
         ours.realloc = hp_raw_realloc;
         ours.free = hp_raw_free;
         __atomic_thread_fence(__ATOMIC_RELEASE); /* orig before the threads that may call us */
@@ -583,8 +733,12 @@ void hw_heap_hooks_install(uint64_t sample_bytes, unsigned stack_depth) {
                 need_raw |= d->free_via_raw;
         }
         /* the raw domain first: it must see the frees of the first sampled blocks */
-        if (need_raw)
+        if (need_raw) {
                 hp_raw_install();
+                pthread_mutex_lock(&hp_pool_lock);
+                hp_pool_open = true; /* filled by the agent thread (hw_heap_hooks_refill()) */
+                pthread_mutex_unlock(&hp_pool_lock);
+        }
         hw_heapprof_reset(&hw_memhooks_profile, sample_bytes, stack_depth, hp_seed());
         for (size_t i = 0; i < HW_ELEMENTSOF(hp_domains); i++) {
                 struct hp_domain *d = &hp_domains[i];
@@ -616,7 +770,9 @@ void hw_heap_hooks_restore(unsigned stack_depth) {
                 }
         }
         hw_heapprof_reset(&hw_memhooks_profile, 0, stack_depth, 0);
-        /* nothing is tracked any more: the raw domain's wrapper has nothing left to see */
+        /* Nothing is tracked any more: the raw domain's wrapper has nothing left to see. The
+         * padded blocks still alive are malloc's own, which the original free takes. */
+        hp_pool_close();
         if (hp_raw.in_chain) {
                 PyMem_GetAllocator(PYMEM_DOMAIN_RAW, &cur);
                 if (cur.free == hp_raw_free) {

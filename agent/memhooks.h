@@ -4,8 +4,10 @@
  * pymalloc's arena allocator that counts arenas, and the heap profiler's wrappers of the
  * allocator domains, which capture the Python stack of sampled allocations into
  * hw_memhooks_profile (heapprof.c keeps and reports it). module.c decides when they are in the
- * chain. Every function here is called with the GIL held, except hw_arena_hooks_read() (atomic
- * counters) and hw_heap_hooks_after_fork_child() (in a fork child, single-threaded).
+ * chain. Every function here is called with the GIL held, except hw_arena_hooks_read() and
+ * hw_heap_hooks_pool_counts() (atomic counters), hw_heap_hooks_refill() (the agent's thread,
+ * without it), the fork locks (pthread_atfork) and hw_heap_hooks_after_fork_child() (in a fork
+ * child, single-threaded).
  *
  * Putting a hook in and taking it out are safe whatever else wraps the same allocators: a hook
  * someone wrapped since stays in the chain and only passes through.
@@ -39,3 +41,16 @@ bool hw_heap_hooks_in_chain(void);
 /* In a fork child: the parent's samples describe the parent, and a sample being recorded at
  * the fork belongs to a thread the child does not have. */
 void hw_heap_hooks_after_fork_child(void);
+
+/* The padded sampled blocks' pool (memhooks.c): blocks the agent's own thread allocates, so that
+ * they come from its malloc arena and not the host's main heap. Call hw_heap_hooks_refill() on
+ * that thread whenever it wakes; wake(arg) is how the hooks ask it to, from any thread, with or
+ * without the GIL: it must not block. Set the waker before the hooks go in. */
+void hw_heap_hooks_refill(void);
+void hw_heap_hooks_set_waker(void (*wake)(void *arg), void *arg);
+/* Padded requests served from the pool and by the host's malloc (the pool was empty), since the
+ * process started. */
+void hw_heap_hooks_pool_counts(uint64_t *ret_served, uint64_t *ret_missed);
+/* The pool's lock, held across fork() (module.c's pthread_atfork handlers). */
+void hw_heap_hooks_lock_for_fork(void);
+void hw_heap_hooks_unlock_after_fork(void);

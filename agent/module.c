@@ -515,6 +515,18 @@ static int python_from_thread(void *userdata, struct hw_agent_sample *s, bool co
         return r;
 }
 
+/* The heap profiler's padded blocks come from the sampler thread's malloc arena (memhooks.c):
+ * it tops up their pool whenever it wakes, and the hooks wake it when the pool runs low. */
+static void sampler_housekeeping(void *userdata) {
+        (void) userdata;
+        hw_heap_hooks_refill();
+}
+
+static void wake_sampler(void *arg) {
+        (void) arg;
+        hw_sampler_wake(&agent.sampler);
+}
+
 /* hw_sampler_request_fn: a daemon REQUEST (census, chains), on the sampler thread; the reply
  * goes out as a CENSUS frame. heapwalk.c takes the GIL for at most the request's budget. */
 static void serve_request(void *userdata, const struct hw_request *req) {
@@ -912,6 +924,7 @@ static int agent_start(const char *service, const char *socket_path, double inte
                 .userdata = NULL,
                 .seq_base = seq_base,
                 .request = serve_request,
+                .housekeeping = sampler_housekeeping,
         };
         agent.state = AGENT_RUNNING;
         agent.pid = getpid();
@@ -1120,11 +1133,13 @@ static void atfork_lock_all(void) {
         pthread_mutex_lock(&hold_lock);
         pthread_mutex_lock(&agent.transport.lock);
         pthread_mutex_lock(&hw_memhooks_profile.lock);
+        hw_heap_hooks_lock_for_fork();
         pthread_mutex_lock(&agent.sampler.malloc_stats.lock);
 }
 
 static void atfork_unlock_all(void) {
         pthread_mutex_unlock(&agent.sampler.malloc_stats.lock);
+        hw_heap_hooks_unlock_after_fork();
         pthread_mutex_unlock(&hw_memhooks_profile.lock);
         pthread_mutex_unlock(&agent.transport.lock);
         pthread_mutex_unlock(&hold_lock);
@@ -1534,7 +1549,9 @@ PyDoc_STRVAR(status_doc,
              "sample_bytes, stack_depth, heap_profiling (allocators wrapped by this running agent),\n"
              "tick_gil_hold and heap_report_hold (since start(): count, p50_us and p99_us over the\n"
              "latest 1024, max_us, mean_us; how long each sampler tick held the GIL, and each heap\n"
-             "report the heap profiler's lock).");
+             "report the heap profiler's lock), and heap_padded_blocks (since the process started:\n"
+             "sampled small objects given a block from the agent thread's malloc arena, and from the\n"
+             "host's own malloc when none was ready).");
 
 /* status() plus what the sampler's ticks cost the host (see holds_record()). */
 static PyObject *hw_status_base(void);
@@ -1552,6 +1569,16 @@ static PyObject *hw_status(PyObject *self, PyObject *unused) {
         Py_DECREF(v);
         v = holds_dict(&heap_report_hold);
         if (!v || PyDict_SetItemString(d, "heap_report_hold", v) < 0)
+                goto fail;
+        Py_DECREF(v);
+        {
+                uint64_t served, missed;
+
+                hw_heap_hooks_pool_counts(&served, &missed);
+                v = Py_BuildValue("{s:K,s:K}", "agent_arena", (unsigned long long) served, "host_malloc",
+                                  (unsigned long long) missed);
+        }
+        if (!v || PyDict_SetItemString(d, "heap_padded_blocks", v) < 0)
                 goto fail;
         Py_DECREF(v);
         return d;
@@ -1634,6 +1661,7 @@ static int init_once(void) {
         if (done)
                 return 0;
         hw_sampler_init(&agent.sampler); /* before the fork handlers, which take its malloc_stats.lock */
+        hw_heap_hooks_set_waker(wake_sampler, NULL); /* before the hooks go in */
         r = -hw_heapprof_init(&hw_memhooks_profile);
         if (r == 0)
                 r = -hw_transport_init(&agent.transport, NULL);

@@ -136,8 +136,12 @@ static void *sampler_main(void *arg) {
 
         while (!stop_requested(s)) {
                 struct pollfd pfd[2];
-                double now = hw_now_monotonic(), wait, t_wait;
+                double now, wait, t_wait;
                 int ms;
+
+                if (s->config.housekeeping)
+                        s->config.housekeeping(s->config.userdata);
+                now = hw_now_monotonic();
 
                 if (now >= next) {
                         sample_and_queue(s);
@@ -181,9 +185,11 @@ static int spawn(struct hw_sampler *s) {
         /* The eventfd lives as long as the sampler (until a fork child forgets it), so a
          * concurrent hw_sampler_request_stop() never writes to a closed, maybe reused, fd. */
         if (s->wake_fd < 0) {
-                s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-                if (s->wake_fd < 0)
+                int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+                if (fd < 0)
                         return -errno;
+                __atomic_store_n(&s->wake_fd, fd, __ATOMIC_RELAXED); /* hw_sampler_wake() reads it */
         }
         while (read(s->wake_fd, &v, sizeof(v)) > 0) {
                 /* drop a wake-up left from the previous thread */
@@ -223,13 +229,18 @@ int hw_sampler_resume(struct hw_sampler *s) {
         return spawn(s);
 }
 
-void hw_sampler_request_stop(struct hw_sampler *s) {
+void hw_sampler_wake(struct hw_sampler *s) {
         uint64_t one = 1;
+        int fd = __atomic_load_n(&s->wake_fd, __ATOMIC_RELAXED);
 
-        __atomic_store_n(&s->stop_requested, 1, __ATOMIC_RELEASE);
-        if (s->wake_fd >= 0 && write(s->wake_fd, &one, sizeof(one)) < 0) {
+        if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
                 /* EAGAIN: the counter is already non-zero, the thread will wake anyway */
         }
+}
+
+void hw_sampler_request_stop(struct hw_sampler *s) {
+        __atomic_store_n(&s->stop_requested, 1, __ATOMIC_RELEASE);
+        hw_sampler_wake(s);
 }
 
 void hw_sampler_join(struct hw_sampler *s) {

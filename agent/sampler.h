@@ -36,6 +36,9 @@ struct hw_sampler_config {
         void *userdata;
         uint64_t seq_base;           /* the first sample gets seq_base + 1 */
         hw_sampler_request_fn request; /* called from the sampler thread; may be NULL */
+        /* Called on the sampler thread, without the GIL, every time it wakes (hw_sampler_wake()
+         * or otherwise); must be quick. May be NULL. */
+        void (*housekeeping)(void *userdata);
 };
 
 struct hw_sampler {
@@ -76,6 +79,10 @@ int hw_sampler_start(struct hw_sampler *s, const struct hw_sampler_config *confi
  * configuration, sequence numbers and schedule (used around fork(): see module.c).
  * Returns 0 or -errno. */
 int hw_sampler_resume(struct hw_sampler *s);
+
+/* Wake the thread (one write to an eventfd; never blocks), from any thread: it runs its
+ * housekeeping and goes back to waiting. */
+void hw_sampler_wake(struct hw_sampler *s);
 
 /* Ask the thread to end (a flag and one write to an eventfd; never blocks). */
 void hw_sampler_request_stop(struct hw_sampler *s);

@@ -596,7 +596,7 @@ class E2E(DaemonTestCase):
         self.assertTrue(st["started"])
         self.assertTrue(st["status_on"]["heap_profiling"])
         off, on = st["off"], st["on"]  # [domain raw, mem, object][ctx, malloc, calloc, realloc, free]
-        malloc, realloc, free = 1, 3, 4
+        malloc, calloc, realloc, free = 1, 2, 3, 4
         for domain in (1, 2):
             self.assertNotEqual(on[domain][malloc], off[domain][malloc], "start() did not wrap domain %d" % domain)
             self.assertNotEqual(on[domain][realloc], off[domain][realloc])
@@ -605,9 +605,11 @@ class E2E(DaemonTestCase):
             else:
                 self.assertNotEqual(on[domain][free], off[domain][free], "free must be wrapped")
         if under == "pymalloc":
-            self.assertEqual(on[0][malloc], off[0][malloc], "the raw domain's malloc counts nothing")
-            self.assertNotEqual(on[0][free], off[0][free], "sampled blocks are freed through the raw domain")
-            self.assertNotEqual(on[0][realloc], off[0][realloc])
+            # malloc and calloc serve the padded sampled blocks from the agent thread's arena
+            for member in (malloc, calloc, realloc, free):
+                self.assertNotEqual(on[0][member], off[0][member], "raw domain member %d not wrapped" % member)
+            self.assertEqual(on[0][0], off[0][0], "the raw domain's ctx is the original's")
+            self.assertGreater(st["status_on"]["heap_padded_blocks"]["agent_arena"], 0)
         else:
             self.assertEqual(on[0], off[0], "the raw domain is not wrapped")
         # every member of every domain
@@ -639,6 +641,24 @@ class E2E(DaemonTestCase):
         # The interpreter's own count of blocks does not drift with the samples (about 180000 of
         # them in the churn): sampled blocks are allocated and freed by pymalloc itself.
         self.assertLess(abs(st["blocks_after_churn"] - st["blocks_before"]), 1000)
+        t.command("exit")
+        self.assertEqual(t.wait(), 0)
+        self.assertEqual(t.stderr_text(), "")
+
+    def test_heap_samples_stay_out_of_the_hosts_heap(self):
+        # Over pymalloc a sampled small object gets a padded block from the raw domain, which the
+        # agent serves from blocks its own thread allocated: from that thread's malloc arena, not
+        # the host's main heap, where such blocks pinned freed memory (docs/performance.md).
+        # Without the agent none of these objects is in the main heap (pymalloc's arenas are
+        # mapped apart); each one there is a sampled block the pool could not serve.
+        t = self.start_target("heapsites.py", args=["arena"], env={"HEAPWATCH_SAMPLE_BYTES": "16384"})
+        st = t.wait_state(lambda s: s.get("phase") == "ready", "the small objects to be made")
+        padded = st["status"]["heap_padded_blocks"]
+        expected = st["kept"] * 233 // 16384  # sys.getsizeof(bytes(200)) on 3.8-3.13
+        self.assertGreater(padded["agent_arena"], expected // 2, padded)
+        self.assertLess(padded["host_malloc"], expected // 20, padded)
+        self.assertLessEqual(st["in_brk_heap"], padded["host_malloc"],
+                             "kept objects in the main heap beyond the pool's misses: %r" % padded)
         t.command("exit")
         self.assertEqual(t.wait(), 0)
         self.assertEqual(t.stderr_text(), "")

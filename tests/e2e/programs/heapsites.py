@@ -8,6 +8,9 @@ estimate (heapwatch.snapshot()["heap"], by innermost function). Modes (argv[2]):
   fork      the parent keeps site_a, forks; the child keeps site_child: each reports its own.
   stop      starts with the profiler off (HEAPWATCH_SAMPLE_BYTES=0), then start() with it on,
             then stop(): records the interpreter's allocators (all three domains) at each step.
+            Small lists sampled before stop() are grown (realloc) and freed after it.
+  arena     site_small_keep keeps 200000 small objects; records how many of them lie in the
+            host's main malloc heap ([heap] in /proc/self/maps) and status()["heap_padded_blocks"].
   small     small objects (pymalloc's, <= 512 bytes): site_small_keep keeps 20000 of 200 bytes,
             site_small_churn makes and drops 400000, then the kept ones are dropped; records
             the estimates and sys.getallocatedblocks() around the churn (gc disabled).
@@ -106,9 +109,23 @@ def allocators():
     return out
 
 
-def site_small_keep(keep):
-    for _ in range(20000):
+def site_small_keep(keep, n=20000):
+    for _ in range(n):
         keep.append(bytes(200))
+
+
+def site_small_lists():
+    return [list(range(10)) for _ in range(100000)]
+
+
+def brk_heap():
+    """The main malloc heap's address range (glibc's main arena: [heap]), or (0, 0)."""
+    with open("/proc/self/maps") as f:
+        for line in f:
+            if line.rstrip().endswith("[heap]"):
+                lo, hi = line.split()[0].split("-")
+                return int(lo, 16), int(hi, 16)
+    return 0, 0
 
 
 def site_small_churn():
@@ -159,11 +176,15 @@ elif mode == "stop":
     on = allocators()
     keep = []
     site_a(keep)
+    lists = site_small_lists()  # sampled ones outlive stop(): over pymalloc, pooled blocks
     status_on = heapwatch.status()
     heap_on = heap_by_function()
     heapwatch.stop()
     restored = allocators()
     keep.append([bytes(100) for _ in range(10000)])  # the interpreter allocates on as before
+    for x in lists:
+        x.extend(range(100))  # past 512 bytes: realloc of the blocks sampled before stop()
+    del lists  # and freed, through the original allocators
     hwprog.write_state(state, phase="stopped", started=started, off=off, on=on, restored=restored,
                        status_on=status_on, heap_on=heap_on, status_after=heapwatch.status())
     hold()
@@ -183,6 +204,15 @@ elif mode == "small":
     gc.enable()
     hwprog.write_state(state, phase="ready", blocks_before=before, blocks_after_churn=after_churn, churned=churned,
                        truth={"site_small_keep": truth}, heap_kept=heap_kept, heap_dropped=heap_dropped)
+    hold()
+elif mode == "arena":
+    import heapwatch
+
+    keep = []
+    site_small_keep(keep, 200000)
+    lo, hi = brk_heap()
+    hwprog.write_state(state, phase="ready", kept=len(keep), in_brk_heap=sum(1 for o in keep if lo <= id(o) < hi),
+                       status=heapwatch.status())
     hold()
 elif mode == "threads":
     stop = threading.Event()
