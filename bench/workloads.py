@@ -301,6 +301,7 @@ def agent_info(snapshots):
             info["agent_process_id"] = st.get("process_id")
             info["agent_heap_profiling"] = st.get("heap_profiling")
             info["agent_sample_bytes"] = st.get("sample_bytes")
+            info["agent_padded_blocks"] = st.get("heap_padded_blocks")  # None before fd24a35
         except Exception as e:
             info["agent_error"] = repr(e)
         if snapshots > 0:
