@@ -410,8 +410,12 @@ static void *hp_pool_take(void) {
                 wake = hp_pool_asked = true;
         pthread_mutex_unlock(&hp_pool_lock);
         __atomic_add_fetch(p ? &hp_pool_served : &hp_pool_missed, 1, __ATOMIC_RELAXED);
-        if (wake && hp_pool_waker)
-                hp_pool_waker(hp_pool_waker_arg); /* does not block (memhooks.h) */
+        if (wake) {
+                void (*waker)(void *) = __atomic_load_n(&hp_pool_waker, __ATOMIC_ACQUIRE);
+
+                if (waker)
+                        waker(hp_pool_waker_arg); /* does not block (memhooks.h) */
+        }
         return p;
 }
 
@@ -452,7 +456,7 @@ void hw_heap_hooks_refill(void) {
 
 void hw_heap_hooks_set_waker(void (*wake)(void *arg), void *arg) {
         hp_pool_waker_arg = arg;
-        hp_pool_waker = wake;
+        __atomic_store_n(&hp_pool_waker, wake, __ATOMIC_RELEASE); /* read by any thread, GIL or not */
 }
 
 void hw_heap_hooks_pool_counts(uint64_t *ret_served, uint64_t *ret_missed) {
