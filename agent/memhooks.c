@@ -459,9 +459,12 @@ void hw_heap_hooks_set_waker(void (*wake)(void *arg), void *arg) {
         __atomic_store_n(&hp_pool_waker, wake, __ATOMIC_RELEASE); /* read by any thread, GIL or not */
 }
 
-void hw_heap_hooks_pool_counts(uint64_t *ret_served, uint64_t *ret_missed) {
+void hw_heap_hooks_pool_counts(uint64_t *ret_served, uint64_t *ret_missed, unsigned *ret_ready) {
         *ret_served = __atomic_load_n(&hp_pool_served, __ATOMIC_RELAXED);
         *ret_missed = __atomic_load_n(&hp_pool_missed, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&hp_pool_lock);
+        *ret_ready = hp_pool_count;
+        pthread_mutex_unlock(&hp_pool_lock);
 }
 
 void hw_heap_hooks_lock_for_fork(void) {

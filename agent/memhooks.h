@@ -5,7 +5,7 @@
  * allocator domains, which capture the Python stack of sampled allocations into
  * hw_memhooks_profile (heapprof.c keeps and reports it). module.c decides when they are in the
  * chain. Every function here is called with the GIL held, except hw_arena_hooks_read() and
- * hw_heap_hooks_pool_counts() (atomic counters), hw_heap_hooks_refill() (the agent's thread,
+ * hw_heap_hooks_pool_counts() (counters), hw_heap_hooks_refill() (the agent's thread,
  * without it), the fork locks (pthread_atfork) and hw_heap_hooks_after_fork_child() (in a fork
  * child, single-threaded).
  *
@@ -49,8 +49,8 @@ void hw_heap_hooks_after_fork_child(void);
 void hw_heap_hooks_refill(void);
 void hw_heap_hooks_set_waker(void (*wake)(void *arg), void *arg);
 /* Padded requests served from the pool and by the host's malloc (the pool was empty), since the
- * process started. */
-void hw_heap_hooks_pool_counts(uint64_t *ret_served, uint64_t *ret_missed);
+ * process started, and the blocks in the pool now. */
+void hw_heap_hooks_pool_counts(uint64_t *ret_served, uint64_t *ret_missed, unsigned *ret_ready);
 /* The pool's lock, held across fork() (module.c's pthread_atfork handlers). */
 void hw_heap_hooks_lock_for_fork(void);
 void hw_heap_hooks_unlock_after_fork(void);

@@ -1550,8 +1550,8 @@ PyDoc_STRVAR(status_doc,
              "tick_gil_hold and heap_report_hold (since start(): count, p50_us and p99_us over the\n"
              "latest 1024, max_us, mean_us; how long each sampler tick held the GIL, and each heap\n"
              "report the heap profiler's lock), and heap_padded_blocks (since the process started:\n"
-             "sampled small objects given a block from the agent thread's malloc arena, and from the\n"
-             "host's own malloc when none was ready).");
+             "agent_arena, sampled small objects given a block from the agent thread's malloc arena,\n"
+             "and host_malloc, from the host's own malloc when none was ready; ready: blocks waiting).");
 
 /* status() plus what the sampler's ticks cost the host (see holds_record()). */
 static PyObject *hw_status_base(void);
@@ -1573,10 +1573,11 @@ static PyObject *hw_status(PyObject *self, PyObject *unused) {
         Py_DECREF(v);
         {
                 uint64_t served, missed;
+                unsigned ready;
 
-                hw_heap_hooks_pool_counts(&served, &missed);
-                v = Py_BuildValue("{s:K,s:K}", "agent_arena", (unsigned long long) served, "host_malloc",
-                                  (unsigned long long) missed);
+                hw_heap_hooks_pool_counts(&served, &missed, &ready);
+                v = Py_BuildValue("{s:K,s:K,s:I}", "agent_arena", (unsigned long long) served, "host_malloc",
+                                  (unsigned long long) missed, "ready", ready);
         }
         if (!v || PyDict_SetItemString(d, "heap_padded_blocks", v) < 0)
                 goto fail;

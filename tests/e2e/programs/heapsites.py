@@ -9,8 +9,10 @@ estimate (heapwatch.snapshot()["heap"], by innermost function). Modes (argv[2]):
   stop      starts with the profiler off (HEAPWATCH_SAMPLE_BYTES=0), then start() with it on,
             then stop(): records the interpreter's allocators (all three domains) at each step.
             Small lists sampled before stop() are grown (realloc) and freed after it.
-  arena     site_small_keep keeps 200000 small objects; records how many of them lie in the
-            host's main malloc heap ([heap] in /proc/self/maps) and status()["heap_padded_blocks"].
+  arena     keeps 200000 small objects in steps of 1000, each step once the agent's pool of
+            padded blocks holds at least 48 (so that the pool's refills, not the machine's load,
+            set the pace); records how many of them lie in the host's main malloc heap ([heap] in
+            /proc/self/maps) and status()["heap_padded_blocks"] before and after.
   small     small objects (pymalloc's, <= 512 bytes): site_small_keep keeps 20000 of 200 bytes,
             site_small_churn makes and drops 400000, then the kept ones are dropped; records
             the estimates and sys.getallocatedblocks() around the churn (gc disabled).
@@ -208,11 +210,24 @@ elif mode == "small":
 elif mode == "arena":
     import heapwatch
 
+    def pool_ready(need=48, timeout=30.0):
+        end = time.monotonic() + timeout
+        while heapwatch.status()["heap_padded_blocks"]["ready"] < need:
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.001)
+        return True
+
     keep = []
-    site_small_keep(keep, 200000)
+    refilled = pool_ready()
+    before = heapwatch.status()["heap_padded_blocks"]
+    for _ in range(200):
+        refilled = pool_ready() and refilled
+        site_small_keep(keep, 1000)
+    after = heapwatch.status()["heap_padded_blocks"]
     lo, hi = brk_heap()
     hwprog.write_state(state, phase="ready", kept=len(keep), in_brk_heap=sum(1 for o in keep if lo <= id(o) < hi),
-                       status=heapwatch.status())
+                       refilled=refilled, padded_before=before, padded_after=after)
     hold()
 elif mode == "threads":
     stop = threading.Event()
