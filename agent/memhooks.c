@@ -125,7 +125,8 @@ bool hw_arena_hooks_read(uint64_t *ret_allocs, uint64_t *ret_frees, uint64_t *re
  *    pymalloc serves from the raw domain (as documented: requests above 512 bytes go to
  *    PyMem_RawMalloc) and frees -- or moves, on realloc -- through PyMem_RawFree and
  *    PyMem_RawRealloc. So every tracked block leaves through the raw domain, whose free and
- *    realloc are wrapped (hp_raw below) to forget it. The raw domain runs without the GIL: its
+ *    realloc are wrapped (hp_raw below) to forget it -- so the domain's own realloc wrapper
+ *    does not ask the filter either (hp_realloc). The raw domain runs without the GIL: its
  *    wrappers read the filter with relaxed atomics and take the profiler's mutex on a "maybe",
  *    as everything else does; they count nothing (pymalloc's large requests would be counted
  *    twice). The padding costs at most 512 bytes per live sample (0.1 % at the default 512 KiB)
@@ -557,10 +558,15 @@ static __attribute__((noinline)) void *hp_realloc_slow(struct hp_domain *d, void
         return p;
 }
 
-static inline __attribute__((always_inline)) void *hp_realloc(struct hp_domain *d, void *ctx, void *ptr, size_t size) {
+/* check_filter is a constant: false in the variant used over pymalloc (free_via_raw). There a
+ * tracked block is always a raw block (padded or large), which pymalloc's realloc does not find
+ * in its pools and hands to PyMem_RawRealloc, whose wrapper (hp_raw_realloc) forgets it: the
+ * filter need not be asked twice. Elsewhere this wrapper is the only one to see the block. */
+static inline __attribute__((always_inline)) void *hp_realloc(struct hp_domain *d, void *ctx, void *ptr, size_t size,
+                                                              bool check_filter) {
         bool sampled = hw_heapprof_account(&hw_memhooks_profile, size);
 
-        if (sampled || (ptr && hw_heapprof_maybe_tracked(&hw_memhooks_profile, ptr)))
+        if (sampled || (check_filter && ptr && hw_heapprof_maybe_tracked(&hw_memhooks_profile, ptr)))
                 return hp_realloc_slow(d, ptr, size, sampled);
         return d->orig.realloc(ctx, ptr, size);
 }
@@ -589,7 +595,10 @@ static inline __attribute__((always_inline)) void hp_free(struct hp_domain *d, v
                 return hp_calloc(&hp_domains[i], ctx, nelem, elsize);                                   \
         }                                                                                               \
         static void *hp_##name##_realloc(void *ctx, void *ptr, size_t size) {                           \
-                return hp_realloc(&hp_domains[i], ctx, ptr, size);                                      \
+                return hp_realloc(&hp_domains[i], ctx, ptr, size, true);                                \
+        }                                                                                               \
+        static void *hp_##name##_realloc_over_pymalloc(void *ctx, void *ptr, size_t size) {             \
+                return hp_realloc(&hp_domains[i], ctx, ptr, size, false);                               \
         }                                                                                               \
         static void hp_##name##_free(void *ctx, void *ptr) {                                            \
                 hp_free(&hp_domains[i], ctx, ptr);                                                      \
@@ -657,8 +666,10 @@ static PyMemAllocatorEx hp_wrapper(size_t i) {
                                                            .realloc = hp_obj_realloc, .free = hp_obj_free };
 
         a.ctx = d->orig.ctx;
-        if (d->free_via_raw)
+        if (d->free_via_raw) {
                 a.free = d->orig.free;
+                a.realloc = i == 0 ? hp_mem_realloc_over_pymalloc : hp_obj_realloc_over_pymalloc;
+        }
         return a;
 }
 

@@ -638,6 +638,13 @@ class E2E(DaemonTestCase):
                         "site_small_keep: estimated %d, %d retained" % (kept.get("site_small_keep", 0), truth))
         self.assertLess(kept.get("site_small_churn", 0), 64 << 10, "the churning site must not look retained")
         self.assertLess(dropped.get("site_small_keep", 0), 64 << 10, "dropped objects must leave the profile")
+        # Blocks that realloc moves (a list's array growing from a pymalloc block into the raw
+        # domain and on) leave the profile at their old address, whichever wrapper sees the move.
+        grown, grown_truth = st["heap_grown"]["sites"].get("site_small_grow", 0), st["truth"]["site_small_grow"]
+        self.assertLess(abs(grown - grown_truth), 0.05 * grown_truth,
+                        "site_small_grow: estimated %d, %d retained" % (grown, grown_truth))
+        self.assertLess(st["heap_grown_dropped"]["sites"].get("site_small_grow", 0), 64 << 10,
+                        "reallocated blocks must leave the profile when freed")
         # The interpreter's own count of blocks does not drift with the samples (about 180000 of
         # them in the churn): sampled blocks are allocated and freed by pymalloc itself.
         self.assertLess(abs(st["blocks_after_churn"] - st["blocks_before"]), 1000)

@@ -15,7 +15,8 @@ estimate (heapwatch.snapshot()["heap"], by innermost function). Modes (argv[2]):
             /proc/self/maps) and status()["heap_padded_blocks"] before and after.
   small     small objects (pymalloc's, <= 512 bytes): site_small_keep keeps 20000 of 200 bytes,
             site_small_churn makes and drops 400000, then the kept ones are dropped; records
-            the estimates and sys.getallocatedblocks() around the churn (gc disabled).
+            the estimates and sys.getallocatedblocks() around the churn (gc disabled). Then
+            site_small_grow keeps 20000 lists grown by realloc past 512 bytes, and drops them.
   threads   four threads allocate and free at a high sampling rate while the main thread keeps
             site_a; checks the profiler under concurrency.
   leak      leak_records keeps ~2 MB/s of small records, churn allocates without keeping.
@@ -120,6 +121,19 @@ def site_small_lists():
     return [list(range(10)) for _ in range(100000)]
 
 
+def site_small_grow(n=20000):
+    """Lists whose arrays grow by realloc from a pymalloc block (32 bytes) past 512 bytes into
+    the raw domain and on (about 11 reallocs each): a sampled array that moves must leave the
+    profile at its old address."""
+    out = []
+    for _ in range(n):
+        x = []
+        for i in range(120):
+            x.append(i)
+        out.append(x)
+    return out
+
+
 def brk_heap():
     """The main malloc heap's address range (glibc's main arena: [heap]), or (0, 0)."""
     with open("/proc/self/maps") as f:
@@ -203,9 +217,15 @@ elif mode == "small":
     heap_kept = heap_by_function()
     del keep[:]
     heap_dropped = heap_by_function()
+    grown = site_small_grow()
+    grown_truth = size_of(grown) + sys.getsizeof(grown)  # the outer list grows at the same site
+    heap_grown = heap_by_function()
+    del grown[:]
+    heap_grown_dropped = heap_by_function()
     gc.enable()
     hwprog.write_state(state, phase="ready", blocks_before=before, blocks_after_churn=after_churn, churned=churned,
-                       truth={"site_small_keep": truth}, heap_kept=heap_kept, heap_dropped=heap_dropped)
+                       truth={"site_small_keep": truth, "site_small_grow": grown_truth}, heap_kept=heap_kept,
+                       heap_dropped=heap_dropped, heap_grown=heap_grown, heap_grown_dropped=heap_grown_dropped)
     hold()
 elif mode == "arena":
     import heapwatch
