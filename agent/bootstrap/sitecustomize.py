@@ -38,10 +38,16 @@ def _heapwatch_chain(here):
     sys.path[:] = [p for p in sys.path if not same(p)]
 
     ours = sys.modules.pop("sitecustomize", None)
+    # What importlib.util.find_spec() does for a top-level name, without importing
+    # importlib.util: that pulls in contextlib, collections, functools, types... and doubled
+    # the interpreter's start-up instructions (docs/performance.md, 2026-12-07).
+    spec = None
     try:
-        import importlib.util
-
-        spec = importlib.util.find_spec("sitecustomize")
+        for finder in sys.meta_path:
+            find_spec = getattr(finder, "find_spec", None)
+            spec = find_spec("sitecustomize", None) if find_spec is not None else None
+            if spec is not None:
+                break
     except Exception:
         spec = None
     if spec is None or (spec.origin and same(os.path.dirname(spec.origin))):

@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hwtest import Daemon, DaemonTestCase, find_binary, wait_for, write_command, DEADLINE, TSAN  # noqa: E402
+from hwtest import Daemon, DaemonTestCase, find_binary, wait_for, write_command, AGENT_DIR, DEADLINE, TARGET_PYTHON, TSAN  # noqa: E402
 
 INTERVAL = 0.2
 
@@ -101,6 +101,37 @@ class E2E(DaemonTestCase):
             return d if g2["collections"] == after["gc_stats"][2]["collections"] else None
         d = wait_for(collected_seen, what="the collection to show up")
         self.assertGreater(d["gc_pause_seconds_total"][2], 0.0)
+
+    def test_bootstrap_imports_nothing_and_chains_to_the_applications_sitecustomize(self):
+        # The agent's sitecustomize starts the agent, steps aside and runs the next
+        # sitecustomize on sys.path, as the program would have had it without heapwatch. It
+        # imports nothing the program would not have had but the agent's module and the two
+        # builtin modules it uses (importlib.util, with contextlib, collections, functools...,
+        # doubled the interpreter's start-up: docs/performance.md).
+        plain = subprocess.run([TARGET_PYTHON, "-c", "import sys; print(' '.join(sys.modules))"],
+                               stdout=subprocess.PIPE, universal_newlines=True, timeout=DEADLINE,
+                               env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+        self.assertEqual(plain.returncode, 0)
+        without_agent = set(plain.stdout.split())
+        app = os.path.join(self.tmp, "app-site")
+        os.makedirs(app, exist_ok=True)
+        with open(os.path.join(app, "sitecustomize.py"), "w") as f:
+            f.write("import sys\nsys.APP_SITE_MARK = True\n")
+        agent_dir = os.path.realpath(AGENT_DIR)
+        for app_path, expected_site in ((None, None), (app, os.path.join(app, "sitecustomize.py"))):
+            with self.subTest(application_sitecustomize=app_path):
+                t = self.start_target("sitechain.py", env={"PYTHONPATH": app_path} if app_path else None)
+                st = t.wait_state(lambda s: s.get("phase") == "ready", "the program to start")
+                self.assertTrue(st["agent_running"])
+                self.assertEqual(st["app_site_ran"], app_path is not None)
+                if expected_site:
+                    self.assertEqual(os.path.realpath(st["sitecustomize"]), os.path.realpath(expected_site))
+                self.assertNotIn(agent_dir, [os.path.realpath(p or os.curdir) for p in st["sys_path"]])
+                added = set(st["modules"]) - without_agent - {"sitecustomize"}
+                self.assertLessEqual(added, {"heapwatch", "atexit", "gc"}, "the bootstrap imported more")
+                t.command("exit")
+                self.assertEqual(t.wait(), 0)
+                self.assertEqual(t.stderr_text(), "")
 
     def test_agent_reports_its_own_cost_to_the_host(self):
         """The gc.callbacks hook times every collection, and status() says how long the sampler's
