@@ -393,6 +393,10 @@ int status_fetch_and_print(const char *flag, const char *path, const char *query
                 cli_error_errno(r, "%m");
                 return EXIT_FAIL;
         }
+        if (r == -ELIBACC) {
+                cli_error("cannot talk HTTP: %s", http_client_load_error());
+                return EXIT_FAIL;
+        }
         if (r < 0) {
                 cli_error("invalid URL '%s'%s: must be an http:// or https:// URL",
                           cli_printable(base, &q), origin);

@@ -216,6 +216,22 @@ END_TEST
 
 /* ---- run ----------------------------------------------------------------------------------- */
 
+START_TEST(test_loads_no_http_library) {
+        /* `heapwatch run` starts every process it wraps: libcurl, and the thirty-odd libraries
+         * it pulls in, are loaded only by the commands that make a request (cli/http-client.c).
+         * With LD_TRACE_LOADED_OBJECTS the dynamic loader lists what it loads and runs nothing. */
+        char *argv[] = { "heapwatch", "--version", NULL };
+        char *env[] = { "LD_TRACE_LOADED_OBJECTS=1", NULL };
+        Result r = {};
+
+        run_hw(argv, env, &r);
+        assert_exit(&r, 0);
+        ck_assert_msg(strstr(r.out, "libc.so"), "no library list: %s", r.out);
+        ck_assert_msg(!strstr(r.out, "libcurl"), "heapwatch links libcurl: %s", r.out);
+        result_clear(&r);
+}
+END_TEST
+
 START_TEST(test_run_environment) {
         _cleanup_free_ char *expected = NULL;
         Result r = {};
@@ -550,6 +566,7 @@ static Suite *cli_main_suite(void) {
 
         tc = tcase_create("run");
         tcase_add_unchecked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_loads_no_http_library);
         tcase_add_test(tc, test_run_environment);
         tcase_add_test(tc, test_run_execs);
         tcase_add_test(tc, test_run_cannot_exec);
