@@ -45,6 +45,33 @@
 #define UNDONE_ALPHA 0.05
 #define UNDONE_FACTOR 8.0
 
+/* A daily or weekly cycle repeats; a leak does not. Memory that follows load (caches, pools,
+ * buffers, sessions held by the hour of the day, quieter weekends) rises for hours every day,
+ * as steadily as a leak, and a detector that sees only the rise pages every day at the same
+ * hour (the benchmark's diurnal kind over 72 h: 14 of 20 leak-free series opened a finding a
+ * day). So once the history reaches back one lag (a day, a week) and a little more, a horizon
+ * shorter than a day (longer ones span a whole day's cycle themselves) must stand higher than
+ * it stood one lag ago at the same time of day: the median of the floor over the newest
+ * CYCLE_SHARE of the horizon, less the median over the same clock span one lag earlier (its
+ * "rise since a day / a week ago", horizon_cycle_rise()), must reach CYCLE_RATIO of the
+ * horizon's own growth, for every lag the history covers. Memory that leaked a day ago is
+ * still there, and a leak that began within the day has grown since, by at least the growth
+ * of the horizon's newer half (its older half grows too, or the horizon is left to a shorter
+ * one: step 6), so a leak stands higher by about its growth over H or more; a cycle stands
+ * where it stood, give or take the noise and the day's differences. Both lags: a weekday
+ * morning's rise after a quiet weekend stands higher than yesterday's (Sunday's) but not
+ * than a week ago. Shifts of the cycle are not followed (a daylight-saving change moves it by
+ * an hour for a day). */
+#define CYCLE_SHARE 0.5
+#define CYCLE_RATIO 0.5
+#define CYCLE_MIN_POINTS 3
+#define CYCLE_MAX_POINTS 4096
+#define DAY_SECONDS 86400.0
+static const double cycle_lags[] = { DAY_SECONDS, 7 * DAY_SECONDS };
+/* History kept (SeriesDetector) for the week's lag of a horizon up to a day long: the week
+ * and the newest CYCLE_SHARE of a day. */
+#define CYCLE_HISTORY_SECONDS (7 * DAY_SECONDS + CYCLE_SHARE * DAY_SECONDS)
+
 /* Evidence-scaled confirmation (horizon_self_confirmed()): while twice the horizon does not
  * exist yet (a young process), a horizon confirms itself when its evidence is overwhelming:
  * it spans SELF_MIN_LENGTH to SELF_MAX_HORIZONS minimum horizons (over that long a warm-up
@@ -512,6 +539,60 @@ static size_t points_lower_bound(const Points *p, double t) {
         return lo;
 }
 
+/* First index whose time is > t. */
+static size_t points_upper_bound(const Points *p, double t) {
+        size_t lo = 0, hi = points_n(p);
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (points_at(p, mid)->t <= t)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+/* Median of the floor points in (from, to], every stride-th of them when there are more than
+ * CYCLE_MAX_POINTS (a short window_seconds); *ret_n says how many were taken. buf: room for
+ * CYCLE_MAX_POINTS. */
+static double floor_median(const Points *p, double from, double to, double *buf, size_t *ret_n) {
+        size_t lo = points_upper_bound(p, from), hi = points_upper_bound(p, to), m = 0;
+        size_t stride = (hi - lo) / CYCLE_MAX_POINTS + 1;
+
+        for (size_t i = lo; i < hi; i += stride)
+                buf[m++] = points_at(p, i)->v;
+        *ret_n = m;
+        return m > 0 ? order_select(buf, m, m / 2) : NAN;
+}
+
+/* See CYCLE_SHARE. The smallest rise since one lag ago over the lags whose same clock span
+ * the history holds whole, with at least half as many points as the newest span (a gap in
+ * the history is no evidence); NAN when there is none. buf: room for CYCLE_MAX_POINTS. */
+static double horizon_cycle_rise(const Points *p, double horizon, double *buf) {
+        double end = points_at(p, points_n(p) - 1)->t, first = points_at(p, 0)->t, span = CYCLE_SHARE * horizon;
+        double now, rise = NAN;
+        size_t n_now, n_then;
+
+        if (horizon >= DAY_SECONDS)
+                return NAN;
+        now = floor_median(p, end - span, end, buf, &n_now);
+        if (n_now < CYCLE_MIN_POINTS)
+                return NAN;
+        for (size_t i = 0; i < sizeof cycle_lags / sizeof cycle_lags[0]; i++) {
+                double then, lag_end = end - cycle_lags[i];
+
+                if (first > lag_end - span)
+                        break; /* the lags grow: no longer one is covered either */
+                then = floor_median(p, lag_end - span, lag_end, buf, &n_then);
+                if (n_then < CYCLE_MIN_POINTS || 2 * n_then < n_now)
+                        continue;
+                if (isnan(rise) || now - then < rise)
+                        rise = now - then;
+        }
+        return rise;
+}
+
 /* ---- one horizon ---------------------------------------------------------------------- */
 
 /* Points as every fit of them takes them: x, the time since the first point as a share of the
@@ -549,6 +630,7 @@ typedef struct Scratch {
 
 /* slopes is also the spike filter's room (drop_spikes(): 4 n for the reference's n points) */
 _Static_assert(MAX_PAIRS >= 4 * REF_FACTOR * DETECT_MAX_POINTS, "Scratch.slopes too small for drop_spikes()");
+_Static_assert(MAX_PAIRS >= CYCLE_MAX_POINTS, "Scratch.slopes too small for horizon_cycle_rise()");
 
 /* "A rise that levels off", in one of two shapes with a time scale s (a share of the span
  * while fitting, seconds once stored in a Horizon):
@@ -611,6 +693,10 @@ typedef struct Horizon {
         /* The whole history, longer than a self-confirmation's length, with overwhelming
          * evidence of growth, and a periodic floor around it (see SELF_MAX_HORIZONS). */
         bool periodic;
+        /* How much higher the floor stands at the horizon's end than one lag ago (a day, a
+         * week), the smallest over the lags the history covers; NAN if none or the horizon is
+         * a day or longer (horizon_cycle_rise()). */
+        double cycle_rise;
         LeakVerdict verdict;
         const char *reason;
 } Horizon;
@@ -1638,6 +1724,10 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
                                 return;
                         }
         }
+        if (h->cycle_rise < CYCLE_RATIO * h->whole.slope * h->horizon) { /* false when NAN */
+                h->reason = "no higher than a day or a week ago: a daily cycle";
+                return;
+        }
         if (h->p_value < c->alpha_leak && h->whole.low > 0) {
                 h->verdict = VERDICT_LEAK;
                 h->reason = confirmed;
@@ -1741,8 +1831,10 @@ static int evaluate_points(const DetectConfig *c, const Points *p, DetectTraceFn
         }
 
         /* Growth first, for every horizon: a verdict looks at the longer ones. */
-        for (size_t i = 0; i < nh; i++)
+        for (size_t i = 0; i < nh; i++) {
                 hs[i].growing = horizon_growing(c, current, &hs[i]);
+                hs[i].cycle_rise = horizon_cycle_rise(p, hs[i].horizon, s->slopes);
+        }
         for (size_t i = 0; i < nh; i++)
                 horizon_decide(c, current, hs, nh, i);
         if (trace)
@@ -1811,6 +1903,10 @@ done:
         return 0;
 }
 
+double detect_history_seconds(const DetectConfig *c) {
+        return c->max_horizon_seconds > CYCLE_HISTORY_SECONDS ? c->max_horizon_seconds : CYCLE_HISTORY_SECONDS;
+}
+
 /* ---- SeriesDetector ------------------------------------------------------------------- */
 
 /* The floor is a ring: floor_n points starting at floor_head in an array of floor_alloc,
@@ -1828,7 +1924,7 @@ int series_detector_init(SeriesDetector *d, const DetectConfig *c) {
 
         if (!d || detect_config_validate(c, NULL, 0) < 0)
                 return -EINVAL;
-        cap = ceil(c->max_horizon_seconds / c->window_seconds) + 2;
+        cap = ceil(detect_history_seconds(c) / c->window_seconds) + 2;
         *d = (SeriesDetector) {
                 .config = *c,
                 .floor_cap = (size_t) cap,

@@ -38,7 +38,8 @@ const char *leak_verdict_to_string(LeakVerdict v); /* "none", "suspect", "leak" 
 typedef struct DetectConfig {
         double window_seconds;       /* raw samples -> one floor point (minimum) per window */
         double min_horizon_seconds;  /* shortest horizon evaluated */
-        double max_horizon_seconds;  /* longest horizon evaluated (and floor history kept) */
+        double max_horizon_seconds;  /* longest horizon evaluated (the floor history kept:
+                                      * detect_history_seconds()) */
         unsigned min_points;         /* fewest floor points a horizon needs to be evaluated */
         double alpha_suspect;        /* Mann-Kendall one-sided p-value for "suspect" */
         double alpha_leak;           /* ... for "leak" */
@@ -58,6 +59,10 @@ typedef struct DetectConfig {
 void detect_config_default(DetectConfig *c);
 /* Check ranges and consistency; on error writes a message and returns -EINVAL. */
 int detect_config_validate(const DetectConfig *c, char *error, size_t error_size);
+/* Seconds of floor history a detector keeps and needs: the longest horizon, and at least a
+ * week and a quarter of a day, to compare the newest part of a horizon with the same time a
+ * day and a week ago (a daily or weekly cycle is not a leak; docs/detection.md). */
+double detect_history_seconds(const DetectConfig *c);
 
 typedef struct DetectResult {
         LeakVerdict verdict;   /* this evaluation alone, before hysteresis */

@@ -300,7 +300,7 @@ static int server_open_store(Server *s, const Options *o, uint64_t now) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the history store: %m");
         registry_set_store(s->registry, s->store, persist_on_free_cb, s->store);
-        (void) persist_restore(s->registry, now_unix(), o->detect.max_horizon_seconds);
+        (void) persist_restore(s->registry, now_unix(), detect_history_seconds(&o->detect));
 
         s->flush_interval_usec = (uint64_t) (o->store.flush_interval * USEC_PER_SEC);
         r = sd_event_add_time(s->event, &s->flush_timer, CLOCK_MONOTONIC, now + s->flush_interval_usec,
