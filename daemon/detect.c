@@ -1725,7 +1725,7 @@ static void horizon_decide(const DetectConfig *c, double current, Horizon *hs, s
                         }
         }
         if (h->cycle_rise < CYCLE_RATIO * h->whole.slope * h->horizon) { /* false when NAN */
-                h->reason = "no higher than a day or a week ago: a daily cycle";
+                h->reason = "no higher than a day or a week ago (a daily or weekly cycle)";
                 return;
         }
         if (h->p_value < c->alpha_leak && h->whole.low > 0) {
