@@ -60,7 +60,7 @@ void detect_config_default(DetectConfig *c);
 /* Check ranges and consistency; on error writes a message and returns -EINVAL. */
 int detect_config_validate(const DetectConfig *c, char *error, size_t error_size);
 /* Seconds of floor history a detector keeps and needs: the longest horizon, and at least a
- * week and a quarter of a day, to compare the newest part of a horizon with the same time a
+ * week and half a day, to compare the newer half of a horizon with the same time a
  * day and a week ago (a daily or weekly cycle is not a leak; docs/detection.md). */
 double detect_history_seconds(const DetectConfig *c);
 
