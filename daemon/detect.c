@@ -5,22 +5,23 @@
  * detect_evaluate() works on a bounded scratch on the stack (about 70 KiB: the pairwise slopes
  * of DETECT_MAX_POINTS points, and the history before a horizon at its resolution) and is
  * O(DETECT_MAX_POINTS^2) per horizon; the only allocation is a SeriesDetector's floor ring.
+ * This file holds the rules: the horizons, their verdicts, the evaluation and the
+ * SeriesDetector's hysteresis. What they measure with is beside it: detect-floor.c (the floor's
+ * groups, spikes and steps), detect-trend.c (Mann-Kendall and Theil-Sen), detect-rise.c (a
+ * rise that levels off, plus a line) and detect-acf.c (the floor's autocorrelation).
  */
-#include <assert.h>
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "detect-acf.h"
+#include "detect-floor.h"
+#include "detect-rise.h"
+#include "detect-trend.h"
 #include "detect.h"
 #include "order-stats.h"
-
-/* Two-sided 95 % normal quantile, for Sen's confidence interval of the slope. */
-#define Z_975 1.959963984540054
 
 /* "Decelerating": the newer half of a horizon grows at less than this share of the older
  * half's rate... An exponential approach to a plateau or a cache filling with fewer and
@@ -146,19 +147,10 @@ static const double cycle_lags[] = { DAY_SECONDS, 7 * DAY_SECONDS };
  * horizon under test (at least ACF_MIN_POINTS points, else the in-horizon estimate alone). */
 #define REF_FACTOR 4
 
-/* Sawtooth aliasing (floor_group()): looked for over the newest SAW_MAX_POINTS floor points
- * (a day of 60 s windows), with at least SAW_MIN_STEPS consecutive differences per group size;
- * a group size is taken when it shrinks the floor's steps below SAW_DROP of their size, and a
- * larger one while it shrinks them below SAW_DROP of the taken size's again. */
-#define SAW_MAX_POINTS 1440
-#define SAW_MIN_STEPS 10
-#define SAW_DROP 0.5
-
 /* A leak on a warm-up or cache that has levelled off (sat_fit_line()): a horizon that
  * decelerates is also fitted with "a rise that levels off, plus a straight line" (a + b r(x)
- * + c x, r an exponential approach or a rise that ends: Rise below) against the rise alone
- * (the best of rise_grid(), refined; up to a line), and
- * its veto on a shorter horizon is lifted when the line is needed (the F statistic of c,
+ * + c x, r an exponential approach or a rise that ends: Rise in detect-rise.h) against the
+ * rise alone (the best of rise_fit_best(), up to a line), and its veto on a shorter horizon is lifted when the line is needed (the F statistic of c,
  * divided by the autocorrelation factor of the fit's own residuals, is at least SAT_F: about
  * 5 standard errors, as every decelerating horizon of every evaluation is asked), the line is
  * of practical size and grows at least at CONFIRM_RATIO of the shorter horizon's rate, and
@@ -166,9 +158,7 @@ static const double cycle_lags[] = { DAY_SECONDS, 7 * DAY_SECONDS };
  * is below SAT_LEFT of the line's rise over the shorter horizon: at least two thirds of that
  * growth is the line's; the line itself, needed by F, is the leak). The rise may take at most
  * SAT_TAU_MAX of the horizon's span as time constant (or end by 3 SAT_TAU_MAX, within the
- * span: rise_finished()): one that does not level off inside the horizon is not "finished". */
-#define SAT_TAUS 24
-#define SAT_TAU_MIN 0.01
+ * span: rise_fit_best()'s tau_max): one that does not level off inside the horizon is not "finished". */
 #define SAT_TAU_MAX 0.5
 #define SAT_F 25.0
 #define SAT_LEFT 0.5
@@ -182,7 +172,6 @@ static const double cycle_lags[] = { DAY_SECONDS, 7 * DAY_SECONDS };
  * literature uses (Gilbert 1987: n > 10). */
 #define GROUPED_MIN_POINTS 10
 
-_Static_assert(DETECT_MAX_POINTS <= 256, "ranks are indexed with unsigned char");
 _Static_assert(2 * SAW_MAX_POINTS <= DETECT_MAX_POINTS * (DETECT_MAX_POINTS - 1) / 2,
                "floor_group() works in the slopes scratch");
 #define MAX_PAIRS (DETECT_MAX_POINTS * (DETECT_MAX_POINTS - 1) / 2)
@@ -268,291 +257,6 @@ int detect_config_validate(const DetectConfig *c, char *error, size_t error_size
         return 0;
 }
 
-/* ---- Mann-Kendall and Theil-Sen on one set of points --------------------------------- */
-
-typedef struct Trend {
-        size_t n;
-        double s;      /* Mann-Kendall S */
-        double var_s;  /* its variance under H0, corrected for ties and autocorrelation */
-        double n_ratio; /* Hamed-Rao n/n*: how much autocorrelation inflated var_s (>= 1) */
-        double tie_pairs; /* pairs tied in value (for tau-b) */
-        double slope;  /* Theil-Sen: median of pairwise slopes */
-        double low, high; /* Sen's 95 % interval */
-} Trend;
-
-static void sort_small(double *a, size_t n) {
-        /* Insertion sort: n <= DETECT_MAX_POINTS, deterministic, no allocation. */
-        for (size_t i = 1; i < n; i++) {
-                double x = a[i];
-                size_t j = i;
-                while (j > 0 && a[j - 1] > x) {
-                        a[j] = a[j - 1];
-                        j--;
-                }
-                a[j] = x;
-        }
-}
-
-/* Hamed & Rao (1998): the variance of S assumes independent points; when the residuals
- * around the trend are autocorrelated (a floor that wanders, a curve that a line does not fit:
- * warm-ups, caches filling, steps), S varies much more than that and a naive test "finds"
- * trends in noise. The factor n/n* = 1 + 2/(n(n-1)(n-2)) * sum (n-k)(n-k-1)(n-k-2) rho_k over
- * the lags k whose rank autocorrelation rho_k of the detrended series is significant (outside
- * +-1.96/sqrt(n)). It is kept >= 1: autocorrelation may only weaken the evidence. */
-static double hamed_rao_factor(const DetectPoint *p, size_t n, double slope, double *res, unsigned char *idx) {
-        double mean = ((double) n + 1) / 2, denom = 0, sum = 0, bound, nn = (double) n, f;
-
-        if (n < 4)
-                return 1;
-        for (size_t i = 0; i < n; i++) {
-                res[i] = p[i].v - slope * (p[i].t - p[0].t);
-                idx[i] = (unsigned char) i;
-        }
-        /* Indices in order of residual (insertion sort, n <= DETECT_MAX_POINTS). */
-        for (size_t i = 1; i < n; i++) {
-                unsigned char x = idx[i];
-                size_t j = i;
-                while (j > 0 && res[idx[j - 1]] > res[x]) {
-                        idx[j] = idx[j - 1];
-                        j--;
-                }
-                idx[j] = x;
-        }
-        /* Ranks, ties averaged, centred; written over the residuals in a second pass. */
-        {
-                double ranks[DETECT_MAX_POINTS];
-                for (size_t i = 0; i < n;) {
-                        size_t j = i + 1;
-                        while (j < n && res[idx[j]] == res[idx[i]])
-                                j++;
-                        for (size_t k = i; k < j; k++)
-                                ranks[idx[k]] = ((double) i + (double) j + 1) / 2 - mean;
-                        i = j;
-                }
-                for (size_t i = 0; i < n; i++) {
-                        res[i] = ranks[i];
-                        denom += ranks[i] * ranks[i];
-                }
-        }
-        if (!(denom > 0))
-                return 1;
-        bound = Z_975 / sqrt(nn);
-        for (size_t k = 1; k + 2 < n; k++) {
-                double acf = 0, w;
-                for (size_t i = 0; i + k < n; i++)
-                        acf += res[i] * res[i + k];
-                acf /= denom;
-                if (acf > -bound && acf < bound)
-                        continue;
-                w = (nn - (double) k) * (nn - (double) k - 1) * (nn - (double) k - 2);
-                sum += w * acf;
-        }
-        f = 1 + 2 / (nn * (nn - 1) * (nn - 2)) * sum;
-        return f > 1 ? f : 1;
-}
-
-/* p: n points, strictly increasing in time, 2 <= n <= DETECT_MAX_POINTS. slopes: room for
- * n(n-1)/2, vals: room for n, idx: room for n. min_ratio: the variance inflation known from
- * elsewhere (the autocorrelation of the history before the horizon), applied when larger than the one estimated
- * from these points. */
-static void trend_compute(const DetectPoint *p, size_t n, double *slopes, double *vals, unsigned char *idx,
-                          double min_ratio, Trend *ret) {
-        double nn = (double) n, s = 0, ties = 0, tie_pairs = 0, c, median, r_low, r_high;
-        size_t m = 0, k, lo_i, hi_i;
-
-        for (size_t i = 0; i + 1 < n; i++)
-                for (size_t j = i + 1; j < n; j++) {
-                        double dv = p[j].v - p[i].v;
-                        s += (dv > 0) - (dv < 0);
-                        slopes[m++] = dv / (p[j].t - p[i].t);
-                }
-
-        /* Tie correction: sum over groups of equal values of t(t-1)(2t+5). */
-        for (size_t i = 0; i < n; i++)
-                vals[i] = p[i].v;
-        sort_small(vals, n);
-        for (size_t i = 0; i < n;) {
-                size_t j = i + 1;
-                while (j < n && vals[j] == vals[i])
-                        j++;
-                if (j - i > 1) {
-                        double t = (double) (j - i);
-                        ties += t * (t - 1) * (2 * t + 5);
-                        tie_pairs += t * (t - 1) / 2;
-                }
-                i = j;
-        }
-
-        ret->n = n;
-        ret->s = s;
-        ret->var_s = (nn * (nn - 1) * (2 * nn + 5) - ties) / 18;
-        ret->tie_pairs = tie_pairs;
-        ret->n_ratio = 1;
-
-        /* Median first: afterwards slopes[0..k) <= slopes[k] <= slopes[k+1..m), and the
-         * interval's ranks (lo_i <= k <= hi_i, see below) are searched for on their side only,
-         * leaving slopes[k] in place. */
-        k = (m - 1) / 2;
-        median = order_select(slopes, m, k);
-        ret->slope = m % 2 == 0 ? (median + order_select(slopes + k + 1, m - k - 1, 0)) / 2 : median;
-
-        ret->n_ratio = hamed_rao_factor(p, n, ret->slope, vals, idx);
-        if (ret->n_ratio < min_ratio)
-                ret->n_ratio = min_ratio;
-        ret->var_s *= ret->n_ratio;
-
-        /* Sen (1968) / Gilbert (1987): with C = z * sqrt(Var S), the interval is the M1-th and
-         * (M2+1)-th smallest pairwise slope, M1 = (N-C)/2, M2 = (N+C)/2 — rounded to the
-         * nearest rank (half to even, as SciPy's theilslopes does) and clamped. Since C >= 0,
-         * lo_i <= k <= hi_i. */
-        c = Z_975 * sqrt(ret->var_s > 0 ? ret->var_s : 0);
-        r_low = nearbyint(((double) m - c) / 2) - 1; /* 0-based */
-        r_high = nearbyint(((double) m + c) / 2);    /* 0-based */
-        lo_i = r_low < 0 ? 0 : (size_t) r_low;
-        hi_i = r_high > (double) (m - 1) ? m - 1 : (size_t) r_high;
-        if (lo_i > k)
-                lo_i = k;
-        if (hi_i < k)
-                hi_i = k;
-        ret->low = lo_i == k ? median : order_select(slopes, k, lo_i);
-        ret->high = hi_i == k ? median : order_select(slopes + k + 1, m - k - 1, hi_i - k - 1);
-}
-
-/* ---- the exact null distribution of S for short series ------------------------------------
- *
- * The normal approximation of S is conservative in the far tail for short series: ten points
- * in perfect order have p = 1/10! = 2.8e-7, the approximation says 4.2e-5. The evidence a young
- * process or a grouped floor (10-20 points) needs is in that tail, so for n <= MK_EXACT_MAX
- * without ties the tail is taken from the exact distribution (Kendall 1938): with no ties,
- * S = N - 2 * (number of inversions), N = n(n-1)/2, and under H0 every permutation is equally
- * likely, so P(inversions = k) is the Mahonian number M(n, k) / n!. */
-
-#define MK_EXACT_MAX 20
-#define MK_EXACT_PAIRS (MK_EXACT_MAX * (MK_EXACT_MAX - 1) / 2)
-
-/* mk_exact_cdf[n][k] = P(inversions <= k) for a random permutation of n. Summed from the small
- * side, so the tiny tail probabilities keep their relative precision. */
-static double mk_exact_cdf[MK_EXACT_MAX + 1][MK_EXACT_PAIRS + 1];
-static pthread_once_t mk_exact_once = PTHREAD_ONCE_INIT;
-
-static void mk_exact_build(void) {
-        static double pmf[2][MK_EXACT_PAIRS + 1];
-        double *prev = pmf[0], *cur = pmf[1];
-
-        prev[0] = 1; /* n = 1: one permutation, no inversion */
-        for (size_t n = 2; n <= MK_EXACT_MAX; n++) {
-                size_t pairs = n * (n - 1) / 2, prev_pairs = (n - 1) * (n - 2) / 2;
-                /* P_n(k) = (1/n) * sum_{i < n} P_{n-1}(k - i): the n-th element adds 0..n-1
-                 * inversions, each equally likely. */
-                for (size_t k = 0; k <= pairs; k++) {
-                        double sum = 0;
-                        for (size_t i = 0; i < n && i <= k; i++)
-                                if (k - i <= prev_pairs)
-                                        sum += prev[k - i];
-                        cur[k] = sum / (double) n;
-                }
-                for (size_t k = 0; k <= pairs; k++)
-                        mk_exact_cdf[n][k] = (k > 0 ? mk_exact_cdf[n][k - 1] : 0) + cur[k];
-                double *t = prev;
-                prev = cur;
-                cur = t;
-        }
-}
-
-/* P(S >= s) under H0 for n points without ties, s > 0; s need not be an attainable value
- * (the autocorrelation correction scales it): between two attainable values, which are 2
- * apart, the tail is interpolated linearly. */
-static double mk_exact_tail(size_t n, double s) {
-        double pairs = (double) n * ((double) n - 1) / 2, inv, lo, frac;
-        size_t k;
-
-        pthread_once(&mk_exact_once, mk_exact_build);
-        if (s > pairs)
-                s = pairs;
-        inv = (pairs - s) / 2; /* P(S >= s) = P(inversions <= inv) */
-        lo = floor(inv);
-        k = (size_t) lo;
-        frac = inv - lo;
-        if (frac == 0 || k >= (size_t) pairs)
-                return mk_exact_cdf[n][k];
-        return mk_exact_cdf[n][k] + frac * (mk_exact_cdf[n][k + 1] - mk_exact_cdf[n][k]);
-}
-
-/* One-sided (increasing) Mann-Kendall p-value. No variance (every value tied) is no evidence:
- * p = 1. Short series without ties and with S > 0 take the exact tail; autocorrelation, which
- * inflates Var S beyond its value under independence (var0), shrinks S by sqrt(Var S / var0)
- * there, as it shrinks z in the normal approximation (with continuity correction) used
- * everywhere else. */
-static double mk_p_increasing(const Trend *t) {
-        double z;
-
-        if (!(t->var_s > 0))
-                return 1;
-        if (t->n >= 3 && t->n <= MK_EXACT_MAX && t->tie_pairs == 0 && t->s > 0) {
-                double nn = (double) t->n, var0 = nn * (nn - 1) * (2 * nn + 5) / 18;
-                double inflation = t->var_s > var0 ? t->var_s / var0 : 1;
-                return mk_exact_tail(t->n, t->s / sqrt(inflation));
-        }
-        if (t->s > 0)
-                z = (t->s - 1) / sqrt(t->var_s);
-        else if (t->s < 0)
-                z = (t->s + 1) / sqrt(t->var_s);
-        else
-                z = 0;
-        return 0.5 * erfc(z / M_SQRT2);
-}
-
-/* Kendall's tau-b (equal to tau-a when nothing is tied; times are never tied). */
-static double kendall_tau(const Trend *t) {
-        double n0 = (double) t->n * ((double) t->n - 1) / 2;
-        double d = n0 * (n0 - t->tie_pairs);
-
-        return d > 0 ? t->s / sqrt(d) : 0;
-}
-
-/* ---- the floor as one or two contiguous segments (a ring seen in order) --------------- */
-
-typedef struct Points {
-        const DetectPoint *a, *b;
-        size_t na, nb;
-} Points;
-
-static const DetectPoint *points_at(const Points *p, size_t i) {
-        return i < p->na ? &p->a[i] : &p->b[i - p->na];
-}
-
-static size_t points_n(const Points *p) {
-        return p->na + p->nb;
-}
-
-/* First index whose time is >= t. */
-static size_t points_lower_bound(const Points *p, double t) {
-        size_t lo = 0, hi = points_n(p);
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (points_at(p, mid)->t < t)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return lo;
-}
-
-/* First index whose time is > t. */
-static size_t points_upper_bound(const Points *p, double t) {
-        size_t lo = 0, hi = points_n(p);
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (points_at(p, mid)->t <= t)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return lo;
-}
-
 /* Median of the floor points in (from, to], every stride-th of them when there are more than
  * CYCLE_MAX_POINTS (a short window_seconds); *ret_n says how many were taken. buf: room for
  * CYCLE_MAX_POINTS. */
@@ -595,29 +299,6 @@ static double horizon_cycle_rise(const Points *p, double horizon, double *buf) {
 
 /* ---- one horizon ---------------------------------------------------------------------- */
 
-/* Points as every fit of them takes them: x, the time since the first point as a share of the
- * span, and dv, the value less the first one's. sat_best_rise() tries about 70 fits of the
- * same points; computed once for all of them instead of in each fit (two divisions per point
- * and fit), and the same doubles, so the fits are exactly what they were. */
-#define FIT_MAX_POINTS (REF_FACTOR * DETECT_MAX_POINTS)
-
-typedef struct FitPoints {
-        size_t n;
-        double x[FIT_MAX_POINTS];
-        double dv[FIT_MAX_POINTS];
-} FitPoints;
-
-/* p: n <= FIT_MAX_POINTS points spanning span > 0 seconds. */
-static const FitPoints *fit_points(const DetectPoint *p, size_t n, double span, FitPoints *ret) {
-        assert(n <= FIT_MAX_POINTS);
-        ret->n = n;
-        for (size_t i = 0; i < n; i++) {
-                ret->x[i] = (p[i].t - p[0].t) / span;
-                ret->dv[i] = p[i].v - p[0].v;
-        }
-        return ret;
-}
-
 typedef struct Scratch {
         DetectPoint pts[DETECT_MAX_POINTS];
         DetectPoint ref[REF_FACTOR * DETECT_MAX_POINTS];
@@ -628,51 +309,17 @@ typedef struct Scratch {
         FitPoints fit;
 } Scratch;
 
-/* slopes is also the spike filter's room (drop_spikes(): 4 n for the reference's n points) */
-_Static_assert(MAX_PAIRS >= 4 * REF_FACTOR * DETECT_MAX_POINTS, "Scratch.slopes too small for drop_spikes()");
+/* slopes is also the spike filter's room (floor_drop_spikes(): 4 n for the reference's n points) */
+_Static_assert(MAX_PAIRS >= 4 * REF_FACTOR * DETECT_MAX_POINTS, "Scratch.slopes too small for floor_drop_spikes()");
 _Static_assert(MAX_PAIRS >= CYCLE_MAX_POINTS, "Scratch.slopes too small for horizon_cycle_rise()");
-
-/* "A rise that levels off", in one of two shapes with a time scale s (a share of the span
- * while fitting, seconds once stored in a Horizon):
- *  - RISE_EXP: 1 - exp(-x / s), an exponential approach (a warm-up, keys drawn at random
- *    into a cache: fewer and fewer are new);
- *  - RISE_ENDS: 1 - (1 - min(x / s, 1))^2, growth that slows down steadily and *ends* at s
- *    (a bounded cache reaching its size, a pool reaching its maximum). An exponential fits
- *    its end badly: the kink leaves residuals that look like wander for hours and a misfit
- *    that looks like a line, so a leak after a filled cache waited hours (series 297 of
- *    the benchmark: 4.2 h for 4.3 %/h starting an hour after its cache was full). */
-typedef enum RiseShape {
-        RISE_EXP,
-        RISE_ENDS,
-        _RISE_SHAPE_MAX,
-} RiseShape;
-
-typedef struct Rise {
-        RiseShape shape;
-        double s;
-} Rise;
-
-/* The rise at x (same unit as r.s), 0 at x = 0, rising to 1. */
-static double rise_at(Rise r, double x) {
-        double u;
-
-        if (r.shape == RISE_EXP)
-                return 1 - exp(-x / r.s);
-        u = x < r.s ? 1 - x / r.s : 0;
-        return 1 - u * u;
-}
-
-/* What is left of the rise at x, as a share of its height. */
-static double rise_left(Rise r, double x) {
-        return 1 - rise_at(r, x);
-}
+_Static_assert(REF_FACTOR * DETECT_MAX_POINTS <= RISE_FIT_MAX_POINTS, "Scratch.fit too small for the reference");
 
 typedef struct Horizon {
         double horizon;
         double since;
         size_t first_index; /* of the floor points the horizon starts at */
         size_t points;      /* after coarsening */
-        size_t group;       /* floor points per point (coarsen()) */
+        size_t group;       /* floor points per point (floor_coarsen()) */
         bool enough;       /* enough points overall and in each half */
         bool decelerating; /* the newer half significantly slower than the older one */
         bool growing;      /* significant growth of practical size, whatever its shape */
@@ -701,353 +348,6 @@ typedef struct Horizon {
         const char *reason;
 } Horizon;
 
-/* Minima of consecutive groups of g points of [lo, end) into out. Groups are aligned to
- * `end` so that every group is full: a group with fewer members has a higher minimum, and a
- * high newest point would look like growth. The incomplete oldest group is dropped. A group
- * is dated by its first point, as a floor point is dated by its window's start. */
-static size_t coarsen_by(const Points *p, size_t lo, size_t end, size_t g, DetectPoint *out) {
-        size_t groups = (end - lo) / g, start = end - groups * g;
-
-        for (size_t k = 0; k < groups; k++) {
-                const DetectPoint *first = points_at(p, start + k * g);
-                double v = first->v;
-                for (size_t i = 1; i < g; i++) {
-                        double w = points_at(p, start + k * g + i)->v;
-                        if (w < v)
-                                v = w;
-                }
-                out[k] = (DetectPoint) { .t = first->t, .v = v };
-        }
-        return groups;
-}
-
-/* Points [lo, end) into out, coarsened by minima of groups (the floor of the floor) of at
- * least min_group points, and more when there would be more than DETECT_MAX_POINTS;
- * *ret_group says how many points make one. */
-static size_t coarsen(const Points *p, size_t lo, size_t end, size_t min_group, DetectPoint *out,
-                      size_t *ret_group) {
-        size_t m = end - lo, g = (m + DETECT_MAX_POINTS - 1) / DETECT_MAX_POINTS;
-
-        *ret_group = g > min_group ? g : min_group;
-        return coarsen_by(p, lo, end, *ret_group, out);
-}
-
-/* Median absolute difference between the minima of two groups of g points that follow each
- * other, over points [lo, n) and every alignment of the groups: the minimum of points
- * [k, k + g) against that of [k + g, k + 2g), for every k. NAN when fewer than
- * SAW_MIN_STEPS + 1 whole groups fit. Every alignment, not only the one the horizons use
- * (groups aligned to the newest point, coarsen_by()): that one shifts by a point with every
- * new window, and over a young process's 80-120 points its median jumped from one
- * evaluation to the next, so that the group size taken flipped between 1, 4 and 8 minute
- * after minute (benchmark series 668: 132 changes in 1409 evaluations, 993: 470 between 2
- * and 3), and every flip changed every horizon's points and verdict (a self-confirmed leak
- * at g = 1, none at g = 4, "not enough data" at g = 8). Over every alignment the median
- * moves by a point's worth of differences per window (993: 25 changes, 668: none).
- * minima: room for n - lo; diffs: room for n - lo. */
-static double group_roughness(const Points *p, size_t lo, size_t g, double *minima, double *diffs) {
-        size_t n = points_n(p), m = 0, nmin;
-
-        if ((n - lo) / g < SAW_MIN_STEPS + 1)
-                return NAN;
-        nmin = n - lo - g + 1;
-        for (size_t k = 0; k < nmin; k++) {
-                double v = points_at(p, lo + k)->v;
-                for (size_t i = 1; i < g; i++)
-                        if (points_at(p, lo + k + i)->v < v)
-                                v = points_at(p, lo + k + i)->v;
-                minima[k] = v;
-        }
-        for (size_t k = g; k < nmin; k++)
-                diffs[m++] = fabs(minima[k] - minima[k - g]);
-        return order_select(diffs, m, m / 2);
-}
-
-/* How many floor points make one point of every horizon: 1, unless the floor aliases a
- * sawtooth longer than the window. Then window minima sample the ramp at whatever phase each
- * window starts in, and the floor jumps by a good part of the sawtooth's amplitude from one
- * point to the next, in patterns that beat with the window and look like trends. Groups that
- * span a whole period all hold its bottom, and the jumps collapse to the noise: a group size
- * is taken when its consecutive minima differ by less than SAW_DROP of those of every smaller
- * size tried (the floor's own included), and the largest size taken so is used. A collapse,
- * not a decline: without a sawtooth, or under one buried in noise, the minima of more samples
- * shrink a little with every size, and measured against the floor's own steps alone they
- * reached half at 16 windows (benchmark series 705, 1.4 % noise under a 4 % sawtooth of 4.3
- * windows, over its first 10 h: steps of 1.20, 1.25, 0.91, 0.74, 0.71, 0.69, 0.63 and 0.47 % of
- * the heap for 1, 2, 3, 4, 6, 8, 12 and 16 windows), where every horizon shorter than 160 min
- * had too few points to be judged and a 5.9 %/h leak waited 2.7 h. Against the smoothest
- * smaller size 16 is no collapse (0.47 against 0.63), and 1 stays; a sawtooth of 14 windows,
- * whose floor steps along the ramp (1.9, 3.9, 5.9, 7.7, 9.2 and 5.4 % for 1, 2, 3, 4, 6 and 8
- * windows), still collapses at 12 (0.54 %). buf: room for 2 SAW_MAX_POINTS. */
-static size_t floor_group(const Points *p, double *buf) {
-        static const size_t groups[] = { 2, 3, 4, 6, 8, 12, 16 };
-        enum { N_GROUPS = sizeof groups / sizeof groups[0] };
-        size_t n = points_n(p), lo = n > SAW_MAX_POINTS ? n - SAW_MAX_POINTS : 0, taken = 1;
-        double d_best = group_roughness(p, lo, 1, buf, buf + SAW_MAX_POINTS);
-
-        if (!(d_best > 0))
-                return 1;
-        for (size_t i = 0; i < N_GROUPS; i++) {
-                double d = group_roughness(p, lo, groups[i], buf, buf + SAW_MAX_POINTS);
-                if (isnan(d))
-                        break;
-                /* The first group that halves the floor's steps may still alias: a period of
-                 * 3.1 windows halves them in pairs of windows (a pair holds the trough two
-                 * times in three) and collapses them to the noise only in threes, 5-7 times
-                 * smaller again. So groups grow for as long as the next size halves the steps
-                 * again; on noise it shrinks them by far less. */
-                if (d < SAW_DROP * d_best)
-                        taken = groups[i];
-                else if (taken > 1)
-                        break;
-                if (d < d_best)
-                        d_best = d;
-        }
-        return taken;
-}
-
-/* Take the sudden level shifts out of the reference (a one-time load, a quantized leak's
- * increment; batch spikes are dropped before, so their edges do not count): a jump between
- * consecutive points further from the median jump than DESTEP_MADS robust standard
- * deviations of the jumps is a step, and so are the jump before a run of steps and the one
- * after it when they go the same way by more than DESTEP_EDGE_MADS of them: a load that
- * takes minutes ramps over a few points, and its partial first and last jumps, each too
- * small to be a step on its own, stayed and made one. Every step's jump is replaced by the
- * mean of the other jumps (the floor's own trend), and everything after it moves with it.
- * The mean, not the median jump: a floor whose jumps are skewed (small rises and fewer,
- * larger drops: a GC sawtooth that the sampling beats against) has a median jump well above
- * its trend, and a ramp of six steps filled with it was a step again. Benchmark series 535
- * (+55 % over 8 min, an 11 % / 88 s sawtooth sampled every 10 s): 2 % of a step was left,
- * the reference's variance factor was 16 instead of 1, and a 9.8 %/h leak 2.25 h later was
- * found after 3.0 h instead of 1.1 h. A wander moves by Gaussian jumps, which stay; one step
- * would otherwise leave residuals around the reference's line that look like hours of
- * autocorrelated wander, and weaken every horizon after it for 4 horizons' length. buf: room
- * for n doubles; step: for n flags. */
-#define DESTEP_MADS 6.0
-#define DESTEP_EDGE_MADS 2.0
-
-static void destep(DetectPoint *p, size_t n, double *buf, bool *step) {
-        double med, mad, trend = 0, shift = 0;
-        size_t others = 0;
-
-        if (n < ACF_MIN_POINTS)
-                return;
-        for (size_t i = 1; i < n; i++)
-                buf[i - 1] = p[i].v - p[i - 1].v;
-        med = order_select(buf, n - 1, (n - 1) / 2);
-        for (size_t i = 1; i < n; i++)
-                buf[i - 1] = fabs(p[i].v - p[i - 1].v - med);
-        mad = 1.4826 * order_select(buf, n - 1, (n - 1) / 2);
-        if (!(mad > 0))
-                return;
-        /* buf[j], step[j]: the jump into point j + 1 (order_select() reordered buf) */
-        for (size_t j = 0; j + 1 < n; j++) {
-                buf[j] = p[j + 1].v - p[j].v;
-                step[j] = fabs(buf[j] - med) > DESTEP_MADS * mad;
-        }
-        /* A run of steps takes the jump before it and the one after it when they go its way:
-         * one each, the partial ends of a ramp. Not more: a warm-up's first jumps are steps
-         * too, and the ones after them shrink slowly; eaten up to 2 robust deviations, what
-         * was left of the warm-up no longer fitted a rise (benchmark series 1461: 3.7 h later). */
-        for (size_t j = 0; j + 1 < n; j++) {
-                double way = buf[j] > med ? 1 : -1;
-                size_t last = j;
-
-                /* from a run's first jump; a run right after another's edge continues that
-                 * ramp and takes no edge of its own */
-                if (!step[j] || (j > 0 && step[j - 1]))
-                        continue;
-                while (last + 2 < n && step[last + 1])
-                        last++;
-                if (j > 0 && way * (buf[j - 1] - med) > DESTEP_EDGE_MADS * mad)
-                        step[j - 1] = true;
-                if (last + 2 < n && way * (buf[last + 1] - med) > DESTEP_EDGE_MADS * mad) {
-                        step[last + 1] = true;
-                        last++;
-                }
-                j = last; /* past the run and the edge it took */
-        }
-        for (size_t j = 0; j + 1 < n; j++)
-                if (!step[j]) {
-                        trend += buf[j];
-                        others++;
-                }
-        if (others == 0)
-                return;
-        trend /= (double) others;
-        for (size_t j = 0; j + 1 < n; j++) {
-                if (step[j])
-                        shift -= buf[j] - trend;
-                p[j + 1].v += shift;
-        }
-}
-
-/* The autocorrelation of the floor before the horizon starting at lo, over up to REF_FACTOR
- * times the horizon's length, at the horizon's resolution (groups of `group` points): how
- * much the floor wanders on its own, measured where the growth under test is not. */
-static size_t drop_spikes(const DetectConfig *c, DetectPoint *p, size_t n, double *buf, bool *flag);
-
-static double sat_fit(const FitPoints *f, Rise rise, bool with_line, double coef[3]);
-
-/* The i-th of the SAT_TAUS time constants tried, as a share of the span: SAT_TAU_MIN to 100. */
-static double sat_tau(size_t i) {
-        return SAT_TAU_MIN * pow(1e4, (double) i / (SAT_TAUS - 1));
-}
-
-/* The rises tried, as shares of the span (i from 0 while it returns true): the SAT_TAUS time
- * constants of RISE_EXP (up to 100 spans: almost a line), then RISE_ENDS ending at every
- * 1/RISE_ENDS_STEPS of the span up to the span itself, then beyond it in steps of sqrt(2) up
- * to RISE_ENDS_BEYOND spans. Where a cache ends matters to the fit (the kink): hence a linear
- * grid, finer than the time constants' one there, and refined (sat_best_rise()). A rise that
- * ends beyond the span is a parabola still bending over it (a cache still filling), which only
- * the null hypothesis may take (rise_finished()): it is exactly "a rise that ends at the span
- * plus a line" -- 1 - (1 - x/s)^2 = (2x - x^2) / s^2 + 2 (1 - 1/s) x / s -- so without it that
- * fit beat every rise alone on a cache filling for 137 min, 90 min old (F far above SAT_F at
- * 0.5 % noise sampled every second), and the line was taken for a leak. */
-#define RISE_ENDS_STEPS 8
-#define RISE_ENDS_BEYOND 8.0
-
-static bool rise_grid(size_t i, Rise *ret) {
-        double beyond;
-
-        if (i < SAT_TAUS) {
-                *ret = (Rise) { RISE_EXP, sat_tau(i) };
-                return true;
-        }
-        i -= SAT_TAUS;
-        if (i < RISE_ENDS_STEPS) {
-                *ret = (Rise) { RISE_ENDS, (double) (i + 1) / RISE_ENDS_STEPS };
-                return true;
-        }
-        beyond = pow(M_SQRT2, (double) (i - RISE_ENDS_STEPS + 1));
-        if (beyond > RISE_ENDS_BEYOND * (1 + 1e-9))
-                return false;
-        *ret = (Rise) { RISE_ENDS, beyond };
-        return true;
-}
-
-/* Has the rise levelled off within the span, by the measure of a time constant of at most
- * tau_max spans (INFINITY: any rise of the grid, also those still rising at the span's end)?
- * An exponential with tau_max spans has 95 % of its rise behind it at 3 tau_max, so a rise
- * that ends does so by 3 tau_max, and within the span. */
-static bool rise_finished(Rise r, double tau_max) {
-        if (isinf(tau_max))
-                return true;
-        return r.shape == RISE_EXP ? r.s <= tau_max : r.s <= fmin(1.0, 3 * tau_max);
-}
-
-/* The best fit of "a rise that levels off" (b > 0; any b without the line), plus a line
- * with_line, over the rises of rise_grid() that have levelled off within tau_max (INFINITY:
- * any rise): its residual sum of squares (INFINITY: none), coefficients into best and rise
- * into *ret_rise. The best grid rise of each shape is then refined between its grid
- * neighbours (golden section on log s, RISE_REFINE steps: the bracket down to 0.3 %). With
- * low noise a time scale 20 % off the true one (the grid's step) leaves a misfit that a line
- * on top of another shape explains "significantly": the exponential warm-up of 61 min over a
- * 90 min history took "a rise that ends, plus a line" at F 34 against the nearest grid
- * exponential alone. */
-#define RISE_REFINE 12
-
-static double sat_fit_rise(const FitPoints *f, Rise rise, bool with_line, double coef[3]) {
-        double r = sat_fit(f, rise, with_line, coef);
-
-        /* without the line, the null hypothesis: any sign */
-        return coef[1] > 0 || !with_line ? r : INFINITY;
-}
-
-static double sat_best_rise(const FitPoints *f, bool with_line, double tau_max, double best[3], Rise *ret_rise) {
-        double rss = INFINITY;
-        Rise rise;
-
-        best[0] = best[1] = best[2] = 0;
-        *ret_rise = (Rise) { RISE_EXP, 0 };
-        for (RiseShape shape = 0; shape < _RISE_SHAPE_MAX; shape++) {
-                double lo = 0, hi = 0, grid_rss = INFINITY, coef[3], prev = 0, g = (sqrt(5) - 1) / 2;
-                Rise at = { shape, 0 };
-                bool found = false;
-
-                /* the best of the grid, and its neighbours as the bracket */
-                for (size_t i = 0; rise_grid(i, &rise); i++) {
-                        double r;
-
-                        if (rise.shape != shape || !rise_finished(rise, tau_max))
-                                continue;
-                        if (found && hi == 0)
-                                hi = rise.s;
-                        r = sat_fit_rise(f, rise, with_line, coef);
-                        if (r < grid_rss) {
-                                grid_rss = r;
-                                at = rise;
-                                lo = prev > 0 ? prev : rise.s;
-                                hi = 0;
-                                found = true;
-                        }
-                        prev = rise.s;
-                }
-                if (!found)
-                        continue;
-                if (hi == 0)
-                        hi = at.s;
-                /* golden section on log s over [lo, hi]; the grid point is kept if better */
-                {
-                        double a = log(lo), b = log(hi), x1 = b - g * (b - a), x2 = a + g * (b - a), f1, f2;
-
-                        f1 = sat_fit_rise(f, (Rise) { shape, exp(x1) }, with_line, coef);
-                        f2 = sat_fit_rise(f, (Rise) { shape, exp(x2) }, with_line, coef);
-                        for (unsigned k = 0; k < RISE_REFINE && b - a > 1e-6; k++) {
-                                if (f1 <= f2) {
-                                        b = x2;
-                                        x2 = x1;
-                                        f2 = f1;
-                                        x1 = b - g * (b - a);
-                                        f1 = sat_fit_rise(f, (Rise) { shape, exp(x1) }, with_line, coef);
-                                } else {
-                                        a = x1;
-                                        x1 = x2;
-                                        f1 = f2;
-                                        x2 = a + g * (b - a);
-                                        f2 = sat_fit_rise(f, (Rise) { shape, exp(x2) }, with_line, coef);
-                                }
-                        }
-                        if (fmin(f1, f2) < grid_rss)
-                                at.s = exp(f1 <= f2 ? x1 : x2);
-                }
-                {
-                        double r = sat_fit_rise(f, at, with_line, coef);
-
-                        if (r < rss) {
-                                rss = r;
-                                memcpy(best, coef, 3 * sizeof best[0]);
-                                *ret_rise = at;
-                        }
-                }
-        }
-        return rss;
-}
-
-/* The residuals of the points around a fit (sat_fit()'s coefficients and rise) into out, which
- * may be p itself. */
-static void sat_residuals(const DetectPoint *p, size_t n, double span, const double coef[3], Rise rise,
-                          DetectPoint *out) {
-        double t0 = p[0].t, v0 = p[0].v;
-
-        for (size_t i = 0; i < n; i++) {
-                double x = (p[i].t - t0) / span;
-
-                out[i] = (DetectPoint) { .t = p[i].t,
-                                         .v = p[i].v - v0 - coef[0] - coef[1] * rise_at(rise, x) - coef[2] * x };
-        }
-}
-
-/* F of the terms a fit adds (residual sums of squares rss_null without them, rss with them,
- * res its residuals), divided by the autocorrelation factor of those residuals (a wander of
- * the floor makes any extra term look needed); that autocorrelation into *ret_acf. */
-static double sat_f(const DetectPoint *res, size_t n, double rss_null, double rss, FloorAcf *ret_acf) {
-        double n_ratio;
-
-        floor_acf_estimate(res, n, ret_acf);
-        n_ratio = floor_acf_variance_factor(ret_acf, n);
-        return (rss_null - rss) / (rss / (double) (n - 4)) / (n_ratio > 1 ? n_ratio : 1);
-}
-
 /* A reference that holds a rise which levelled off -- the warm-up or the cache fill before a
  * leak -- is not wander, but around a straight line it leaves residuals that look like hours
  * of it, and every horizon for 4 horizons' length after it is held back (a 7 %/h leak on a
@@ -1070,25 +370,28 @@ static void reference_without_rise(DetectPoint *p, size_t n, FitPoints *fit, Flo
         if (n < ACF_MIN_POINTS || !(p[n - 1].t - p[0].t > 0))
                 return;
         span = p[n - 1].t - p[0].t;
-        f = fit_points(p, n, span, fit);
+        f = rise_fit_points(p, n, span, fit);
         /* a rise with a time constant of 100 spans is a straight line */
-        rss_line = sat_fit(f, (Rise) { RISE_EXP, 100.0 }, false, coef);
-        rss = sat_best_rise(f, true, REF_RISE_TAU_MAX, best, &best_rise);
+        rss_line = rise_fit(f, (Rise) { RISE_EXP, 100.0 }, false, coef);
+        rss = rise_fit_best(f, true, REF_RISE_TAU_MAX, best, &best_rise);
         if (!isfinite(rss) || !(rss > 0) || !(rss < rss_line))
                 return;
-        sat_residuals(p, n, span, best, best_rise, p);
-        if (sat_f(p, n, rss_line, rss, &acf) >= SAT_F)
+        rise_residuals(p, n, span, best, best_rise, p);
+        if (rise_fit_f(p, n, rss_line, rss, &acf) >= SAT_F)
                 *ret = acf;
 }
 
 
+/* The autocorrelation of the floor before the horizon starting at lo, over up to REF_FACTOR
+ * times the horizon's length, at the horizon's resolution (groups of `group` points): how
+ * much the floor wanders on its own, measured where the growth under test is not. */
 static void reference_acf(const DetectConfig *c, const Points *p, size_t lo, size_t horizon_points, size_t group,
                           Scratch *s, FloorAcf *ret) {
         size_t want = REF_FACTOR * horizon_points, ref_lo = lo > want ? lo - want : 0,
-               n = coarsen_by(p, ref_lo, lo, group, s->ref);
+               n = floor_coarsen_by(p, ref_lo, lo, group, s->ref);
 
         /* spikes first: what is left of a sudden shift is then a step that holds */
-        n = drop_spikes(c, s->ref, n, s->slopes, s->flag);
+        n = floor_drop_spikes(c, s->ref, n, s->slopes, s->flag);
         /* A periodic floor has no one-time steps: its drops are its period. Taken out one by
          * one, the drops of a GC sawtooth slower than any grouping turn it into a staircase
          * whose every replaced drop is off by however much of the ramp the drop's group
@@ -1097,77 +400,9 @@ static void reference_acf(const DetectConfig *c, const Points *p, size_t lo, siz
          * 17 from one window to the next, so a 3.3 %/h leak from 6.1 h, at "leak" two
          * evaluations in three, never held for open_after and was not found in 24 h). */
         if (floor_acf_period(s->ref, n) == 0)
-                destep(s->ref, n, s->slopes, s->flag);
+                floor_destep(s->ref, n, s->slopes, s->flag);
         floor_acf_estimate(s->ref, n, ret);
         reference_without_rise(s->ref, n, &s->fit, ret);
-}
-
-/* Least squares of the points on 1, rise_at(rise, x) and, with_line, x (x: time since the
- * first point over span); coef gets a, b, c. Returns the residual sum of squares, INFINITY
- * when the system is singular. Values are taken relative to the first point's. */
-static double sat_fit(const FitPoints *f, Rise rise, bool with_line, double coef[3]) {
-        size_t k = with_line ? 3 : 2, n = f->n;
-        double m[3][4], rss = 0;
-        /* the rise at each point, computed once for both passes (exp() is most of a fit) */
-        double rises[FIT_MAX_POINTS];
-        /* The sums of the normal equations: of 1, rise (r), x, value (v) and their products.
-         * Each is added up in the order of the points, as the matrix's loops over rows and
-         * columns did (1 * y and y * 1 are y exactly, r * x is x * r). */
-        double s1 = 0, sr = 0, sx = 0, sv = 0, srr = 0, srx = 0, srv = 0, sxx = 0, sxv = 0;
-
-        for (size_t i = 0; i < n; i++) {
-                double x = f->x[i], rx = rise_at(rise, x), v = f->dv[i];
-
-                rises[i] = rx;
-                s1 += 1;
-                sr += rx;
-                sx += x;
-                sv += v;
-                srr += rx * rx;
-                srx += rx * x;
-                srv += rx * v;
-                sxx += x * x;
-                sxv += x * v;
-        }
-        if (with_line) {
-                double full[3][4] = { { s1, sr, sx, sv }, { sr, srr, srx, srv }, { sx, srx, sxx, sxv } };
-
-                memcpy(m, full, sizeof m);
-        } else {
-                double part[3][4] = { { s1, sr, 0, sv }, { sr, srr, 0, srv }, { 0 } };
-
-                memcpy(m, part, sizeof m);
-        }
-        /* Gaussian elimination with partial pivoting, k <= 3. */
-        for (size_t col = 0; col < k; col++) {
-                size_t piv = col;
-                for (size_t r = col + 1; r < k; r++)
-                        if (fabs(m[r][col]) > fabs(m[piv][col]))
-                                piv = r;
-                if (!(fabs(m[piv][col]) > 1e-12 * (fabs(m[0][0]) + 1)))
-                        return INFINITY;
-                for (size_t q = 0; q < 4; q++) {
-                        double t = m[col][q];
-                        m[col][q] = m[piv][q];
-                        m[piv][q] = t;
-                }
-                for (size_t r = 0; r < k; r++) {
-                        double g;
-                        if (r == col)
-                                continue;
-                        g = m[r][col] / m[col][col];
-                        for (size_t q = col; q < 4; q++)
-                                m[r][q] -= g * m[col][q];
-                }
-        }
-        coef[2] = 0;
-        for (size_t r = 0; r < k; r++)
-                coef[r] = m[r][3] / m[r][r];
-        for (size_t i = 0; i < n; i++) {
-                double e = f->dv[i] - coef[0] - coef[1] * rises[i] - coef[2] * f->x[i];
-                rss += e * e;
-        }
-        return rss;
 }
 
 /* A decelerating horizon: is it a rise that levelled off with a line on top (a leak on a
@@ -1183,15 +418,15 @@ static void sat_fit_line(const DetectPoint *p, size_t n, DetectPoint *res, FitPo
 
         if (n < 8 || !(span > 0))
                 return;
-        f = fit_points(p, n, span, fit);
+        f = rise_fit_points(p, n, span, fit);
         /* Every rise, finished or not (up to 100 spans: almost a line). */
-        rss0 = sat_best_rise(f, false, INFINITY, coef, &rise);
-        rss1 = sat_best_rise(f, true, SAT_TAU_MAX, best, &best_rise);
+        rss0 = rise_fit_best(f, false, INFINITY, coef, &rise);
+        rss1 = rise_fit_best(f, true, SAT_TAU_MAX, best, &best_rise);
         if (!isfinite(rss1) || !(rss1 > 0) || !(best[2] > 0))
                 return;
-        sat_residuals(p, n, span, best, best_rise, res);
+        rise_residuals(p, n, span, best, best_rise, res);
         h->sat_fitted = true;
-        h->sat_f = sat_f(res, n, rss0, rss1, &acf);
+        h->sat_f = rise_fit_f(res, n, rss0, rss1, &acf);
         h->sat_c = best[2] / span;
         if (!(h->sat_f >= SAT_F))
                 return;
@@ -1201,163 +436,6 @@ static void sat_fit_line(const DetectPoint *p, size_t n, DetectPoint *res, FitPo
         h->sat_rise = (Rise) { best_rise.shape, best_rise.s * span };
 }
 
-/* Does the floor hold exactly still between most points and owe its rise to fewer than
- * min_steps steps? Its rise is counted as a high-water mark's: a point rises only above every
- * point before it, by what it adds to that maximum (a floor that dips when a batch frees and
- * climbs back has not grown twice). The steps are counted by their effective number,
- * (sum of rises)^2 / sum of squared rises: as many as there are when they are equal, fewer
- * when a few large ones carry the rise and tiny ones (a page here and there) pad the count.
- * Noisy floors (fewer than half the consecutive points equal) are never "few steps": their
- * statistics weigh the noise. */
-static bool floor_few_steps(const DetectPoint *p, size_t n, double min_steps) {
-        size_t still = 0;
-        double high, sum = 0, sum_sq = 0;
-
-        if (n < 2)
-                return false;
-        high = p[0].v;
-        for (size_t i = 1; i < n; i++) {
-                if (p[i].v == p[i - 1].v)
-                        still++;
-                if (p[i].v > high) {
-                        double d = p[i].v - high;
-
-                        sum += d;
-                        sum_sq += d * d;
-                        high = p[i].v;
-                }
-        }
-        if (2 * still < n - 1)
-                return false;
-        return !(sum_sq > 0) || sum * sum < min_steps * sum_sq;
-}
-
-/* Batch spikes that outlast the window survive window minima: the floor jumps up for minutes
- * and comes back. A handful of them in a horizon breaks its halves, its p-value and its shape
- * checks, and hides a leak under them. An interior point is a spike when
- *  - it stands above the lower envelope on *both* sides (the minima of the k points before it
- *    and of the k after it, k = SPIKE_HORIZONS x min_horizon) by more than the limit, and
- *  - the floor returns to where it was: the two envelopes differ by at most SPIKE_RETURN of the
- *    height. A sawtooth's ramp top stands above both sides too, but its left side is the ramp
- *    and its right side the bottom after the drop; once its period is longer than 2.5 k they
- *    differ by more than half the height.
- * The limit is the larger of SPIKE_SIGMAS times the noise (from the median jump between
- * consecutive points) and SPIKE_SPREAD times the median height of all interior points above
- * their envelope: a batch floor sits on its envelope between batches (median height ~ noise),
- * while a wandering floor (churn) stands above its local minima most of the time -- its
- * excursions are the wander itself, not spikes, and its slow ones are not told apart from
- * consecutive jumps.
- * Growth never is a spike: a rising floor's points stand above what came before, not above what
- * comes after; a step up stands above neither once it holds.
- * Within k of either end one side is missing. Only when the interior has spikes, an end point
- * is judged on the side it has (a spike in progress at the end is taken out as the ones before
- * it were, so the horizon does not keep the newest spike while dropping the older ones: that
- * would make growth); never when the interior has none (a leak's newest points stand above
- * what came before). Returns the points kept, in place. buf: room for 4 n doubles; flag: room
- * for n. */
-#define SPIKE_HORIZONS_SHORT 0.5
-#define SPIKE_HORIZONS_LONG 1.0
-#define SPIKE_EDGE_SHARE 0.5
-#define SPIKE_SIGMAS 6.0
-#define SPIKE_SPREAD 6.0
-#define SPIKE_RETURN 0.5
-
-/* The smaller of two values that are not NaN (the floor's values are finite): fmin() without
- * its call. */
-static double min_d(double a, double b) {
-        return b < a ? b : a;
-}
-
-/* out[a] = the minimum of p[a..a+k).v for every 0 <= a <= n - k, in O(n) whatever k (van Herk,
- * Gil-Werman): within consecutive blocks of k points, the running minimum from each block's
- * start (head) and to its end (tail); a run of k starts in one block and ends in the next, or
- * is a block, so its minimum is that of the tail where it starts and the head where it ends.
- * Exactly the minimum a loop over the run finds: a minimum is one of the values, in whatever
- * order they are compared. The spike filter takes the minima of k points on both sides of
- * every point, k up to a quarter of the points: by loops over them, a sixth of the time of
- * the detector's unit tests. head, tail: room for n each; 1 <= k <= n. */
-static void run_minima(const DetectPoint *p, size_t n, size_t k, double *head, double *tail, double *out) {
-        for (size_t j = 0; j < n; j++)
-                head[j] = j % k == 0 ? p[j].v : min_d(head[j - 1], p[j].v);
-        for (size_t j = n; j-- > 0;)
-                tail[j] = j + 1 == n || (j + 1) % k == 0 ? p[j].v : min_d(tail[j + 1], p[j].v);
-        for (size_t a = 0; a + k <= n; a++)
-                out[a] = min_d(tail[a], head[a + k - 1]);
-}
-
-/* Mark (in flag, or-ed) the spikes of the envelope k points wide (1 <= k <= n / 4); sigma: the
- * noise. buf: room for 4 n. An interior point i (k <= i < n - k) stands above its lower
- * envelope by its height: above the higher of the minima of the k points before it (left) and
- * the k after it (right). */
-static void mark_spikes(const DetectPoint *p, size_t n, size_t k, double sigma, double *buf, bool *flag) {
-        double limit, typical, *heights = buf, *minima = buf + n;
-        size_t inner = 0, spikes = 0;
-
-        if (n < 2 * k + 1)
-                return;
-        /* minima[a]: of points a..a+k-1; so left of i is minima[i - k], right minima[i + 1] */
-        run_minima(p, n, k, buf + 2 * n, buf + 3 * n, minima);
-        /* heights above the envelope, first for their median, then judged */
-        for (size_t i = k; i + k < n; i++)
-                heights[inner++] = p[i].v - fmax(minima[i - k], minima[i + 1]);
-        limit = fmax(SPIKE_SIGMAS * sigma, SPIKE_SPREAD * fmax(0, order_select(heights, inner, inner / 2)));
-        for (size_t i = k; i + k < n; i++) {
-                double left = minima[i - k], right = minima[i + 1], height = p[i].v - fmax(left, right);
-
-                if (height > limit && fabs(left - right) <= SPIKE_RETURN * height) {
-                        flag[i] = true;
-                        heights[spikes++] = height;
-                }
-        }
-        if (spikes == 0)
-                return;
-        /* An end point stands for a spike in progress only when it is of the interior spikes'
-         * size: a leak's newest points stand above what came before by the growth over k,
-         * far less than a batch's working set. */
-        typical = SPIKE_EDGE_SHARE * order_select(heights, spikes, spikes / 2);
-        for (size_t i = 0; i < n; i++) {
-                double side = INFINITY;
-
-                if (i >= k && i + k < n)
-                        continue;
-                if (i < k) /* the head: what follows */
-                        for (size_t j = i + 1; j < n && j <= i + k; j++)
-                                side = min_d(side, p[j].v);
-                else /* the tail: what came before */
-                        for (size_t j = i - k; j < i; j++)
-                                side = min_d(side, p[j].v);
-                if (p[i].v - side > fmax(limit, typical))
-                        flag[i] = true;
-        }
-}
-
-static size_t drop_spikes(const DetectConfig *c, DetectPoint *p, size_t n, double *buf, bool *flag) {
-        static const double widths[] = { SPIKE_HORIZONS_SHORT, SPIKE_HORIZONS_LONG };
-        double span, sigma;
-        size_t m = 0;
-
-        if (n < 8)
-                return n;
-        span = p[n - 1].t - p[0].t;
-        for (size_t i = 1; i < n; i++)
-                buf[i - 1] = fabs(p[i].v - p[i - 1].v);
-        /* median |jump| = 0.954 sigma for Gaussian noise (0.6745 sqrt(2)) */
-        sigma = order_select(buf, n - 1, (n - 1) / 2) / 0.954;
-        if (!(sigma > 0) || !(span > 0))
-                return n;
-        for (size_t i = 0; i < n; i++)
-                flag[i] = false;
-        for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
-                double k_f = ceil(widths[w] * c->min_horizon_seconds / (span / (double) (n - 1)));
-                size_t k = k_f > (double) (n / 4) ? n / 4 : (size_t) k_f;
-
-                mark_spikes(p, n, k < 1 ? 1 : k, sigma, buf, flag);
-        }
-        for (size_t i = 0; i < n; i++)
-                if (!flag[i])
-                        p[m++] = p[i];
-        return m;
-}
 
 /* The fewest points a horizon of points grouped by `group` needs: as many as make min_points
  * windows, at least GROUPED_MIN_POINTS (or min_points when that is fewer). Without it, an
@@ -1380,11 +458,11 @@ static bool horizon_self_length(const DetectConfig *c, const Horizon *h) {
 
 static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, size_t min_group, double horizon,
                             Scratch *s, Horizon *h) {
-        size_t group, n = coarsen(p, lo, points_n(p), min_group, s->pts, &group), n1, spanned = n;
+        size_t group, n = floor_coarsen(p, lo, points_n(p), min_group, s->pts, &group), n1, spanned = n;
         double mid, se1, se2;
         FloorAcf acf;
 
-        n = drop_spikes(c, s->pts, n, s->slopes, s->flag);
+        n = floor_drop_spikes(c, s->pts, n, s->slopes, s->flag);
         *h = (Horizon) {
                 .horizon = horizon,
                 .since = n > 0 ? s->pts[0].t : 0,
@@ -1416,8 +494,8 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
          * before it too; the halves only compare slopes with each other, with their own. */
         reference_acf(c, p, lo, points_n(p) - lo, group, s, &acf);
         trend_compute(s->pts, n, s->slopes, s->vals, s->idx, floor_acf_variance_factor(&acf, n), &h->whole);
-        h->p_value = mk_p_increasing(&h->whole);
-        h->tau = kendall_tau(&h->whole);
+        h->p_value = trend_p_increasing(&h->whole);
+        h->tau = trend_tau(&h->whole);
         /* The in-horizon Hamed-Rao factor sums the significant lags of residuals around the
          * horizon's own slope, negative ones too: a wander that the slope mostly swallows
          * leaves residuals whose long lags are negative, and the factor stays small. The
@@ -1450,14 +528,14 @@ static void horizon_compute(const DetectConfig *c, const Points *p, size_t lo, s
                 }
                 if (own > t.n_ratio)
                         t.var_s *= own / t.n_ratio;
-                h->p_self = mk_p_increasing(&t);
+                h->p_self = trend_p_increasing(&t);
                 h->periodic = lo == 0 && horizon > SELF_MAX_HORIZONS * c->min_horizon_seconds * (1 + 1e-9) &&
                               h->p_self < c->alpha_leak * SELF_ALPHA_SCALE && period > 0;
         }
         trend_compute(s->pts, n1, s->slopes, s->vals, s->idx, 1, &h->first);
         trend_compute(s->pts + n1, n - n1, s->slopes, s->vals, s->idx, 1, &h->second);
-        se1 = (h->first.high - h->first.low) / (2 * Z_975);
-        se2 = (h->second.high - h->second.low) / (2 * Z_975);
+        se1 = (h->first.high - h->first.low) / (2 * TREND_Z_975);
+        se2 = (h->second.high - h->second.low) / (2 * TREND_Z_975);
         h->decelerating = h->first.slope > 0 && h->second.slope < DECEL_RATIO * h->first.slope &&
                           h->first.slope - h->second.slope > DECEL_Z * sqrt(se1 * se1 + se2 * se2);
         /* A horizon that bends at all is fitted too: a young process's horizon is judged on
