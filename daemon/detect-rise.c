@@ -49,8 +49,8 @@ static double rise_tau(size_t i) {
  * ends beyond the span is a parabola still bending over it (a cache still filling), which only
  * the null hypothesis may take (rise_finished()): it is exactly "a rise that ends at the span
  * plus a line" -- 1 - (1 - x/s)^2 = (2x - x^2) / s^2 + 2 (1 - 1/s) x / s -- so without it that
- * fit beat every rise alone on a cache filling for 137 min, 90 min old (F far above SAT_F at
- * 0.5 % noise sampled every second), and the line was taken for a leak. */
+ * fit beat every rise alone on a cache filling for 137 min, 90 min old (F far above SAT_F,
+ * detect.c, at 0.5 % noise sampled every second), and the line was taken for a leak. */
 #define RISE_ENDS_STEPS 8
 #define RISE_ENDS_BEYOND 8.0
 
