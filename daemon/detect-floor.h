@@ -84,8 +84,9 @@ size_t floor_group(const Points *p, double *buf);
 void floor_destep(DetectPoint *p, size_t n, double *buf, bool *step);
 
 /* Drop the batch spikes of p[0..n) that outlast the window -- points standing well above the
- * floor's lower envelope on both sides, where the floor returns to where it was (why and
- * thresholds: detect-floor.c), judged on envelopes of half and one c->min_horizon_seconds.
+ * floor's lower envelope on both sides, on a floor that holds still on one side at least and
+ * returns to where it was (why and thresholds: detect-floor.c), judged on envelopes of half and
+ * one c->min_horizon_seconds.
  * Returns the points kept, in place. buf: room for 4 n doubles; flag: room for n. */
 size_t floor_drop_spikes(const DetectConfig *c, DetectPoint *p, size_t n, double *buf, bool *flag);
 
