@@ -14,14 +14,8 @@
 #include <string.h>
 
 #include "detect-rise.h"
+#include "helper-assert.h"
 #include "helper-random.h"
-
-#define ck_assert_rel(x, want, rel)                                                                        \
-        do {                                                                                               \
-                double x_ = (x), want_ = (want);                                                           \
-                ck_assert_msg(fabs(x_ - want_) <= (rel) * fabs(want_), "%s = %.17g, want %.17g (rel %g)", \
-                              #x, x_, want_, (double) (rel));                                              \
-        } while (0)
 
 START_TEST(test_rise_at) {
         Rise e = { RISE_EXP, 0.25 }, r = { RISE_ENDS, 0.5 };

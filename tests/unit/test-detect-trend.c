@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "detect-trend.h"
+#include "helper-assert.h"
 #include "helper-random.h"
 
 /* Scratch for trend_compute(): n(n-1)/2 slopes, n values, n indices. */
@@ -31,14 +32,6 @@ static Trend compute(const DetectPoint *p, size_t n, double min_ratio) {
                       t.low, t.high, t.slope);
         return t;
 }
-
-/* Relative closeness, for values whose scale varies over many orders of magnitude. */
-#define ck_assert_rel(x, want, rel)                                                                        \
-        do {                                                                                               \
-                double x_ = (x), want_ = (want);                                                           \
-                ck_assert_msg(fabs(x_ - want_) <= (rel) * fabs(want_), "%s = %.17g, want %.17g (rel %g)", \
-                              #x, x_, want_, (double) (rel));                                              \
-        } while (0)
 
 /* The upper normal tail Q(z) = P(Z >= z). */
 static double upper_tail(double z) {
