@@ -85,8 +85,9 @@ void floor_destep(DetectPoint *p, size_t n, double *buf, bool *step);
 
 /* Drop the batch spikes of p[0..n) that outlast the window -- points standing well above the
  * floor's lower envelope on both sides, on a floor that holds still on one side at least and
- * returns to where it was (why and thresholds: detect-floor.c), judged on envelopes of half and
- * one c->min_horizon_seconds.
+ * returns to where it was, and within the envelope of either end the points of the interior
+ * spikes' size that left such a floor (a batch in progress), judged on envelopes of half and
+ * one c->min_horizon_seconds (why and thresholds: detect-floor.c).
  * Returns the points kept, in place. buf: room for 4 n doubles; flag: room for n. */
 size_t floor_drop_spikes(const DetectConfig *c, DetectPoint *p, size_t n, double *buf, bool *flag);
 
