@@ -228,8 +228,9 @@ void floor_destep(DetectPoint *p, size_t n, double *buf, bool *step) {
  * up to 10 windows, half the short envelope, like a leak's climb (asking it of the side delayed
  * leaks under batches: within 2 h 346 -> 342 of 525). Before this rule a leak under a sawtooth
  * of 40-50 min, whose interior ramp tops count as spikes at the long envelope, lost its newest
- * ramp at every evaluation (benchmark series 1875: found at 4.2 h instead of 2.9 h), and a
- * noisy wave with a leak its newest 30 points (9 of 40 such waves; 2 of 40 now).
+ * ramp at every evaluation (benchmark series 1875: found at 4.2 h instead of 2.9 h). A rise
+ * from a smooth wave's trough still looks like a batch in progress: the trough held still
+ * (docs/detection.md, "What it does not do").
  * Returns the points kept, in place. buf: room for 4 n doubles; flag: room for n. */
 #define SPIKE_HORIZONS_SHORT 0.5
 #define SPIKE_HORIZONS_LONG 1.0
