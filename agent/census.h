@@ -65,7 +65,9 @@ struct hw_census_table {
 int hw_census_table_init(struct hw_census_table *t);
 void hw_census_table_done(struct hw_census_table *t);
 
-static inline void hw_census_table_add(struct hw_census_table *t, const void *key, uint64_t size_bytes) {
+/* Count one object of type key. Returns true when key entered the table (its first object):
+ * the caller keeps the key alive from then on. */
+static inline bool hw_census_table_add(struct hw_census_table *t, const void *key, uint64_t size_bytes) {
         size_t mask = t->capacity - 1;
         size_t i = (size_t) ((((uintptr_t) key >> 4) * 0x9E3779B97F4A7C15ull) >> 40) & mask;
 
@@ -75,19 +77,19 @@ static inline void hw_census_table_add(struct hw_census_table *t, const void *ke
                 if (e->key == key) {
                         e->count++;
                         e->size_bytes += size_bytes;
-                        return;
+                        return false;
                 }
                 if (!e->key) {
                         if (t->used >= HW_CENSUS_TABLE_MAX) {
                                 t->overflow_count++;
                                 t->overflow_size_bytes += size_bytes;
-                                return;
+                                return false;
                         }
                         e->key = key;
                         e->count = 1;
                         e->size_bytes = size_bytes;
                         t->used++;
-                        return;
+                        return true;
                 }
                 i = (i + 1) & mask;
         }

@@ -205,7 +205,11 @@ int hw_heapwalk_census_slice(struct hw_census_walk *w, struct hw_census_table *t
                         PyObject *op = (PyObject *) (g + 1);
                         PyTypeObject *tp = Py_TYPE(op);
 
-                        hw_census_table_add(table, tp, shallow_size(op, tp));
+                        /* a strong reference to every type counted, until the census ends
+                         * (hw_heapwalk_census_abandon()): its name is read at the end, and
+                         * between slices the GIL is released and the type may die */
+                        if (hw_census_table_add(table, tp, shallow_size(op, tp)))
+                                Py_INCREF(tp);
                         if (++w->seen % CLOCK_EVERY == 0 && hw_now_monotonic() >= deadline) {
                                 stop_at = op;
                                 r = 0;
@@ -252,9 +256,7 @@ void hw_heapwalk_census_finish(struct hw_census_walk *w, const struct hw_census_
         for (size_t i = 0; i < n; i++) {
                 struct hw_census_type *t = &res->types[i];
 
-                /* the type objects are alive: every one of them has an instance we counted, or
-                 * had one at the last slice; a type freed since would have freed its instances
-                 * first, so its name is read only under the same GIL hold as the final slice */
+                /* the type objects are alive: the table holds a reference to each */
                 hw_heapwalk_type_name((PyTypeObject *) best[i].key, t->name, sizeof(t->name));
                 t->count = (uint64_t) ((double) best[i].count / res->fraction + 0.5);
                 t->size_bytes = (uint64_t) ((double) best[i].size_bytes / res->fraction + 0.5);
@@ -262,8 +264,18 @@ void hw_heapwalk_census_finish(struct hw_census_walk *w, const struct hw_census_
         res->n_types = n;
 }
 
-void hw_heapwalk_census_abandon(struct hw_census_walk *w) {
+void hw_heapwalk_census_abandon(struct hw_census_walk *w, struct hw_census_table *table) {
         Py_CLEAR(w->at);
+        /* last: a type's last reference may run finalizers (its dict's values), and nothing is
+         * being walked any more */
+        for (size_t i = 0; i < table->capacity; i++)
+                if (table->slots[i].key) {
+                        PyObject *tp = (PyObject *) table->slots[i].key;
+
+                        table->slots[i].key = NULL;
+                        Py_DECREF(tp);
+                }
+        table->used = 0;
 }
 
 /* ---- Finalizers among the collected (see heapwalk.h) --------------------------------------- */
@@ -349,7 +361,11 @@ void hw_heapwalk_finalizers_stop(struct hw_finalizers *f) {
         /* a tail untracked meanwhile (a finalizer's doing) leaves no way to find the survivors */
         x = tail ? (gc_head *) ((gc_head *) tail - 1)->next : (gc_head *) old->next;
         if (x) {
-                for (; x != old; x = (gc_head *) x->next) {
+                /* Stop at any list head, not only the older generation's: gc.freeze() called by
+                 * a finalizer during this collection (or by a thread it let run) moves every
+                 * list into the permanent generation, and a walk that waited for `old` would
+                 * take the permanent generation's head for an object. Then nothing is counted. */
+                for (; !is_head(st, x); x = (gc_head *) x->next) {
                         if (++n > HW_FINALIZERS_WALK_MAX)
                                 break;
                         survivors += has_finalizer(Py_TYPE((PyObject *) (x + 1)));
@@ -1321,7 +1337,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                         if (r >= 0 && last)
                                 hw_heapwalk_census_finish(&walk, &table, req->top, &res);
                         if (last)
-                                hw_heapwalk_census_abandon(&walk);
+                                hw_heapwalk_census_abandon(&walk, &table);
                 } else if (req->holders && slice == 0) {
                         /* the holders in this hold, the chains to them in the next: each hold
                          * within the budget */
@@ -1355,7 +1371,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                                 g = PyGILState_Ensure();
                         if (req->kind == HW_REQUEST_CENSUS) {
                                 hw_heapwalk_census_finish(&walk, &table, req->top, &res);
-                                hw_heapwalk_census_abandon(&walk);
+                                hw_heapwalk_census_abandon(&walk, &table);
                         } else {
                                 hw_heapwalk_holders_release(&holders);
                                 res.error = "the agent is stopping";

@@ -71,8 +71,9 @@ int hw_heapwalk_census_slice(struct hw_census_walk *w, struct hw_census_table *t
 void hw_heapwalk_census_finish(struct hw_census_walk *w, const struct hw_census_table *table, unsigned top,
                                struct hw_census_result *res);
 
-/* Drop the cursor's reference. */
-void hw_heapwalk_census_abandon(struct hw_census_walk *w);
+/* End the census (after hw_heapwalk_census_finish(), if any): drop the cursor's reference and
+ * the references the slices took to every type in the table (its keys become empty). GIL held. */
+void hw_heapwalk_census_abandon(struct hw_census_walk *w, struct hw_census_table *table);
 
 /* The containers holding the most instances of each type of a chains request (its holders):
  * strong references, taken in one GIL hold (hw_heapwalk_holders) and followed to their roots in

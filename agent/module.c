@@ -1656,39 +1656,52 @@ finish:
 
 /* Process-wide setup that must happen exactly once, whatever the imports. */
 static int init_once(void) {
-        static bool done = false;
+        static bool native_done = false, done = false;
         int r;
 
         if (done)
                 return 0;
-        hw_sampler_init(&agent.sampler); /* before the fork handlers, which take its malloc_stats.lock */
-        hw_heap_hooks_set_waker(wake_sampler, NULL); /* before the hooks go in */
-        r = -hw_heapprof_init(&hw_memhooks_profile);
-        if (r == 0)
-                r = -hw_transport_init(&agent.transport, NULL);
-        if (r == 0)
-                r = pthread_atfork(atfork_lock_all, atfork_unlock_all, atfork_child);
-        if (r != 0) {
-                errno = r;
-                PyErr_SetFromErrno(PyExc_ImportError);
-                return -1;
+        /* The native part once, even when an import failed after it and is tried again: the
+         * fork handlers registered twice would lock the same mutexes twice in one thread and
+         * hang every fork() (pthread_atfork() has no way back, so it comes last). */
+        if (!native_done) {
+                hw_sampler_init(&agent.sampler); /* before the fork handlers: they take its malloc_stats.lock */
+                hw_heap_hooks_set_waker(wake_sampler, NULL); /* before the hooks go in */
+                r = -hw_heapprof_init(&hw_memhooks_profile);
+                if (r == 0)
+                        r = -hw_transport_init(&agent.transport, NULL);
+                if (r == 0)
+                        r = pthread_atfork(atfork_lock_all, atfork_unlock_all, atfork_child);
+                if (r != 0) {
+                        errno = r;
+                        PyErr_SetFromErrno(PyExc_ImportError);
+                        return -1;
+                }
+                agent.sampler.config.transport = &agent.transport; /* for snapshot() before any start() */
+                agent.gc_started_at = -1;
+                agent.gc_generation = -1;
+                agent.interval = HW_AGENT_INTERVAL_DEFAULT;
+                agent.sample_bytes = HW_HEAPPROF_SAMPLE_BYTES_DEFAULT;
+                agent.stack_depth = HW_HEAPPROF_DEPTH_DEFAULT;
+                native_done = true;
         }
-        agent.sampler.config.transport = &agent.transport; /* for snapshot() before any start() */
-        agent.gc_started_at = -1;
-        agent.gc_generation = -1;
-        agent.interval = HW_AGENT_INTERVAL_DEFAULT;
-        agent.sample_bytes = HW_HEAPPROF_SAMPLE_BYTES_DEFAULT;
-        agent.stack_depth = HW_HEAPPROF_DEPTH_DEFAULT;
 
-        agent.key_generation = PyUnicode_InternFromString("generation");
-        agent.gc_callback = PyCFunction_NewEx(&gc_callback_def, NULL, NULL);
-        agent.atexit_hook = PyCFunction_NewEx(&atexit_hook_def, NULL, NULL);
-        agent.fork_before_hook = PyCFunction_NewEx(&fork_before_hook_def, NULL, NULL);
-        agent.fork_parent_hook = PyCFunction_NewEx(&fork_parent_hook_def, NULL, NULL);
-        agent.fork_child_hook = PyCFunction_NewEx(&fork_child_hook_def, NULL, NULL);
+        /* what a failed import made stays; the rest is made on the next try */
+        if (!agent.key_generation)
+                agent.key_generation = PyUnicode_InternFromString("generation");
+        if (!agent.gc_callback)
+                agent.gc_callback = PyCFunction_NewEx(&gc_callback_def, NULL, NULL);
+        if (!agent.atexit_hook)
+                agent.atexit_hook = PyCFunction_NewEx(&atexit_hook_def, NULL, NULL);
+        if (!agent.fork_before_hook)
+                agent.fork_before_hook = PyCFunction_NewEx(&fork_before_hook_def, NULL, NULL);
+        if (!agent.fork_parent_hook)
+                agent.fork_parent_hook = PyCFunction_NewEx(&fork_parent_hook_def, NULL, NULL);
+        if (!agent.fork_child_hook)
+                agent.fork_child_hook = PyCFunction_NewEx(&fork_child_hook_def, NULL, NULL);
         if (!agent.key_generation || !agent.gc_callback || !agent.atexit_hook || !agent.fork_before_hook ||
             !agent.fork_parent_hook || !agent.fork_child_hook)
-                return -1; /* leaks a few objects on a failed import: harmless and never seen */
+                return -1;
         done = true;
         return 0;
 }

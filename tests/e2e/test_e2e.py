@@ -181,6 +181,28 @@ class E2E(DaemonTestCase):
         self.assertEqual(t.wait(), 0)
         self.assertEqual(t.stderr_text(), "")
 
+    def test_gc_freeze_and_dying_types_never_crash_the_host(self):
+        """Two ways the host changed the collector's lists under the agent, each of which
+        crashed the host (found by review on 2026-12-07): gc.freeze() from a finalizer in the
+        middle of a collection the agent's gc callback watches, and a class that dies between
+        two slices of a census. MALLOC_PERTURB_ fills freed memory, so a read of a freed type
+        object finds junk instead of its old contents."""
+        t = self.start_target("hostcost.py", env={"MALLOC_PERTURB_": "85"})
+        t.wait_state(lambda s: s.get("phase") == "ready", "the program to start")
+        t.command("freeze")
+        st = t.wait_state(lambda s: s.get("phase") == "frozen", "the collections with gc.freeze()")
+        self.assertGreater(st["frozen"], 0)
+        self.assertTrue(st["status"]["running"])
+        t.command("dying_type")
+        st = t.wait_state(lambda s: s.get("phase") == "censused", "the censuses")
+        for c in st["censuses"]:
+            self.assertGreaterEqual(c["slices"], 2, c)  # the class died between slices
+            self.assertIn("__main__.Dying", c["types"], c)  # named from a live type object
+            self.assertTrue(c["freed"], "the census kept the class alive: %r" % c)
+        t.command("exit")
+        self.assertEqual(t.wait(), 0)
+        self.assertEqual(t.stderr_text(), "")
+
     def test_series_and_metrics(self):
         t = self.start_target("steady.py")
         p = self.wait_process(t.pid, lambda p: p["samples"] >= 3)

@@ -5,10 +5,15 @@ GIL hold per sampler tick, the heap report's lock hold). Commands: exit, collect
 generation 0, 3 of generation 1, 2 of generation 2, then hold still again), finalizers (300
 cycles of an object with __del__ and one without, dropped, then a collection of generation 1;
 four times: the agent counts one in four of those collections, so 300 objects with a finalizer
-among the collected)."""
+among the collected), freeze (gc.freeze() from a finalizer during collections the agent
+watches, then gc.unfreeze()), dying_type (five censuses in 1 ms slices during which another
+thread lets a class with 50000 instances die; the state says what each census named and
+whether the class was freed afterwards)."""
 import gc
 import sys
+import threading
 import time
+import weakref
 
 import heapwatch
 import hwprog
@@ -24,10 +29,82 @@ class Plain:
     pass
 
 
+class FreezeOnDel:
+    def __del__(self):
+        gc.freeze()
+
+
+def freeze_in_collections():
+    """gc.freeze() called by a finalizer moves every generation's objects into the permanent
+    generation in the middle of a collection: the agent's gc callback, which at the collection's
+    start remembered the last object of the generation the survivors go to, must not walk on
+    from it into the permanent generation's list head (it took that head for an object and
+    crashed the host). Generation 0's collections here: the agent watches one in four. Frozen
+    first, so that the walk from that last object meets the permanent generation's head within
+    its bound (the oldest generation, which the freeze appends after it, is empty)."""
+    gc.freeze()
+    older = []
+    for _ in range(8):
+        # three collections a round: so the one with a finalizer that freezes is among those
+        # the agent watches in some rounds (one in four); the two before it leave survivors
+        # in generation 1, whose last object the agent remembers
+        for _ in range(2):
+            older.append([[j] for j in range(10)])
+            gc.collect(0)
+        a = FreezeOnDel()
+        a.self = a
+        del a
+        gc.collect(0)
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()
+    return frozen
+
+
+def census_while_a_type_dies():
+    """A census in 1 ms slices (the GIL released between them) while another thread drops a
+    class and its instances and collects them: the census holds every type it counted until it
+    names them at the end (it read a freed type's name before, and crashed the host), and lets
+    go of them afterwards (the class is freed)."""
+    holder = {}
+    gc.freeze()  # everything older is walked last (the permanent generation)
+    cls = type("Dying", (object,), {"__slots__": ("a",)})
+    ref = weakref.ref(cls)
+    holder["objs"] = [cls() for _ in range(50000)]
+    holder["cls"] = cls
+    del cls
+    gc.collect()  # the instances alone in the oldest generation, the one walked first
+    filler = [[i] for i in range(500000)]  # noqa: F841 (generation 0, GC off: walked in later slices)
+    go = threading.Event()
+
+    def drop():
+        go.wait()  # runs once the census releases the GIL between two slices
+        holder.clear()
+        gc.collect()
+        holder["junk"] = [bytearray(1200) for _ in range(2000)]  # reuse the freed memory
+    t = threading.Thread(target=drop)
+    t.start()
+    # drop() gets the GIL when the census lets go of it (between its first two slices), not
+    # before the census begins: no forced switch within a second
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1.0)
+    try:
+        go.set()
+        r = heapwatch.census(budget_ms=1, top=4, slices=100)
+    finally:
+        sys.setswitchinterval(switch)
+    t.join()
+    gc.unfreeze()
+    gc.collect()
+    return {"slices": r.get("slices"), "types": [x["type"] for x in r.get("types", [])],
+            "freed": ref() is None}
+
+
 state = sys.argv[1]
 gc.disable()
 phase = "ready"
 keep = []
+frozen = None
+censuses = []
 while True:
     cmd = hwprog.take_command(state)
     if cmd == "exit":
@@ -47,8 +124,14 @@ while True:
             del a, b
             gc.collect(1)
         phase = "finalized"
+    if cmd == "freeze":
+        frozen = freeze_in_collections()
+        phase = "frozen"
+    if cmd == "dying_type":
+        censuses = [census_while_a_type_dies() for _ in range(5)]
+        phase = "censused"
     keep.append(bytearray(4096))  # some allocation for the heap profiler to sample
     if len(keep) > 2000:
         keep = []
-    hwprog.write_state(state, phase=phase, status=heapwatch.status())
+    hwprog.write_state(state, phase=phase, status=heapwatch.status(), frozen=frozen, censuses=censuses)
     time.sleep(0.02)
