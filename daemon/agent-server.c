@@ -44,6 +44,11 @@ const char *agent_server_proc_root = "/proc";
  * anyway (our stack table full) the agent resends them no more often than this. */
 #define STACKS_ASK_INTERVAL_USEC (30 * USEC_PER_SEC)
 
+/* A sample may be stamped at most this far ahead of the daemon's clock (seconds): the agent
+ * reads the same clock before it sends, so only a clock stepped back between the two, or a
+ * forged frame, comes from further ahead. */
+#define SAMPLE_AHEAD_MAX 60.0
+
 typedef struct Connection Connection;
 
 struct AgentServer {
@@ -532,6 +537,17 @@ static int handle_sample(Connection *c, bool goodbye) {
                 return connection_reject(c, r == -EBADMSG ? REJECT_BAD_JSON : REJECT_BAD_MESSAGE, error);
         }
 
+        /* The agent stamps its samples with the clock the daemon reads, on the same host: one
+         * stamped ahead of it is forged (or the clock stepped back in between). Stored, it would
+         * outlive every retention pass (they delete what is older than a cutoff) and stop the
+         * process's history from taking newer samples until its time came. */
+        if (sample.time > now_unix() + SAMPLE_AHEAD_MAX) {
+                hw_heap_report_free(heap);
+                snprintf(error, sizeof error, "sample time %.0f is %.0f s ahead of the daemon's clock", sample.time,
+                         sample.time - now_unix());
+                return connection_reject(c, REJECT_BAD_MESSAGE, error);
+        }
+
         if (goodbye) {
                 daemon_stats.frames_goodbye_total++;
                 c->goodbye = strcmp(sample.goodbye_reason, "stop") == 0 ? EXIT_REASON_STOPPED : EXIT_REASON_CLEAN;
@@ -577,6 +593,10 @@ static int handle_frame(Connection *c) {
         uint64_t now = now_usec_monotonic();
 
         c->last_frame_usec = now;
+        /* The GOODBYE is an agent's last frame: anything after it is a client that uses the
+         * GOODBYE's way past the rate limit (below). */
+        if (c->process && c->goodbye != EXIT_REASON_NONE)
+                return connection_reject(c, REJECT_UNEXPECTED, "a frame after GOODBYE");
         /* Over the rate: dropped before it costs a JSON parse. A GOODBYE always gets through
          * (it says how the process ended), and so does the HELLO (it is the first frame). */
         if (c->process && type != HW_FRAME_GOODBYE &&

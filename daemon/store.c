@@ -1475,28 +1475,40 @@ static int delete_step(Store *s, double now, size_t *ret_deleted) {
         if (s->pass_tier >= s->config.n_tiers) {
                 /* Censuses older than the longest tier (they are bounded per process as they are
                  * written), then exited processes whose every row has aged out of it, with their
-                 * censuses. */
+                 * censuses and whatever points they still have (none but stamped after the exit:
+                 * left behind, they would belong to no process, or to the next one given the key,
+                 * which SQLite reuses once the highest is gone). */
                 static const char *const sql[] = {
                         "DELETE FROM censuses WHERE t < ?1",
                         "DELETE FROM censuses WHERE proc IN (SELECT key FROM processes WHERE exited_at > 0 AND exited_at < ?1)",
+                        "DELETE FROM points WHERE tier = ?2 AND proc IN "
+                        "(SELECT key FROM processes WHERE exited_at > 0 AND exited_at < ?1)",
                         "DELETE FROM processes WHERE exited_at > 0 AND exited_at < ?1",
                 };
                 double cutoff = now - s->config.tiers[s->config.n_tiers - 1].retention * s->stats.budget_factor;
 
                 for (size_t i = 0; i < ELEMENTSOF(sql); i++) {
                         _cleanup_sqlite_stmt_ sqlite3_stmt *st = NULL;
+                        /* the points' statement once per tier: the key's prefix, no table scan */
+                        bool per_tier = strstr(sql[i], "?2") != NULL;
 
                         rc = sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL);
-                        if (rc == SQLITE_OK) {
+                        for (size_t tier = 0; rc == SQLITE_OK && tier < (per_tier ? s->config.n_tiers : 1); tier++) {
+                                sqlite3_reset(st);
                                 sqlite3_bind_double(st, 1, cutoff);
+                                if (per_tier)
+                                        sqlite3_bind_int64(st, 2, (int64_t) tier);
                                 rc = sqlite3_step(st);
+                                if (rc == SQLITE_DONE) {
+                                        if (i + 1 < ELEMENTSOF(sql)) /* rows, not the processes */
+                                                deleted += (size_t) sqlite3_changes(s->db);
+                                        rc = SQLITE_OK;
+                                }
                         }
-                        if (rc != SQLITE_DONE) {
+                        if (rc != SQLITE_OK) {
                                 r = sqlite_errno(rc);
                                 goto fail;
                         }
-                        if (i < 2)
-                                deleted += (size_t) sqlite3_changes(s->db);
                 }
                 s->pass_active = false;
         }

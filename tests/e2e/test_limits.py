@@ -314,6 +314,28 @@ class LimitsTest(unittest.TestCase):
         self.wait_hits("message_field")
         self.assertGreaterEqual(self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="bad_message"), 1)
 
+    def test_sample_from_the_future(self):
+        """A sample stamped ahead of the daemon's clock (the agent reads the same clock) is
+        refused with its connection: kept, it would outlive every retention pass and block the
+        process's newer samples. A minute ahead is still a sample (a clock adjusted between the
+        agent and the daemon). What the process sent before stays."""
+        self.start()
+        s = self.connect()
+        s.sendall(hello(service="ahead") + sample(1) +
+                  frame(2, {"seq": 2, "time": time.time() + 30, "process": {"rss_bytes": 1 << 20}}))
+        wait_for(lambda: (self.process_of("ahead") or {}).get("samples") == 2, what="the first two samples")
+        self.assertFalse(closed_by_peer(s, timeout=0.2, keep=True))
+        bad = self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="bad_message")
+        s.sendall(frame(2, {"seq": 3, "time": time.time() + 3600, "process": {"rss_bytes": 1 << 20}}))
+        self.assertTrue(closed_by_peer(s))
+        self.assertEqual(self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="bad_message"),
+                         bad + 1)
+        self.assertIn("ahead of the daemon's clock", self.daemon.logs())
+        p = wait_for(lambda: (lambda p: p if p["exit_reason"] else None)(self.process_of("ahead")),
+                     what="the record closed")
+        self.assertEqual(p["samples"], 2)
+        self.assertEqual(p["exit_reason"], "connection_lost")
+
     def test_frame_rate(self):
         self.start("--max-frames-per-second", "2", "--max-frames-burst", "5")
         s = self.connect()
@@ -324,9 +346,15 @@ class LimitsTest(unittest.TestCase):
         self.assertLess(p["samples"], 15)
         # the connection stays: dropping is not closing; and GOODBYE always passes
         self.assertFalse(closed_by_peer(s, timeout=0.2, keep=True))
-        s.sendall(frame(3, {"seq": 1000, "time": time.time(), "process": {"rss_bytes": 1}, "reason": "exit"}))
-        s.close()
+        # but only as the last frame: anything after it (GOODBYE after GOODBYE, a way around
+        # the limit) closes the connection
+        unexpected = self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="unexpected_frame")
+        s.sendall(b"".join(frame(3, {"seq": 1000 + i, "time": time.time(), "process": {"rss_bytes": 1},
+                                     "reason": "exit"}) for i in range(2)))
+        self.assertTrue(closed_by_peer(s))
         wait_for(lambda: self.process_of("chatty")["exit_reason"] == "exit", what="GOODBYE through the rate limit")
+        self.assertEqual(self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="unexpected_frame"),
+                         unexpected + 1)
 
     def test_hello_and_idle_timeouts(self):
         self.start("--agent-hello-timeout", "1", "--agent-idle-timeout", "2")
