@@ -62,11 +62,20 @@ static void clear_stacks(ProcessHeap *h) {
         h->stack_bytes = 0;
 }
 
+/* What malloc takes for a block of n bytes (glibc on 64 bits: 8 bytes of header, 16-byte
+ * steps, 32 at least): a name of one character costs 32 bytes, not 2, and a bound that counted
+ * only the characters let a peer sending short names hold three times the budget. */
+static size_t malloc_cost(size_t n) {
+        size_t c = (n + 8 + 15) & ~(size_t) 15;
+
+        return c < 32 ? 32 : c;
+}
+
 static size_t stack_cost(const HwHeapFrame *frames, size_t n) {
-        size_t c = sizeof(HeapStackEntry);
+        size_t c = sizeof(HeapStackEntry) + malloc_cost(n * sizeof(HwHeapFrame));
 
         for (size_t i = 0; i < n; i++)
-                c += sizeof(HwHeapFrame) + strlen(frames[i].file) + strlen(frames[i].func) + 2;
+                c += malloc_cost(strlen(frames[i].file) + 1) + malloc_cost(strlen(frames[i].func) + 1);
         return c;
 }
 

@@ -19,7 +19,7 @@
 #include "sample.h"
 
 #define HEAP_STACKS_MAX 1024
-#define HEAP_STACK_BYTES_MAX (2u * 1024u * 1024u) /* frames' strings kept per process, at most */
+#define HEAP_STACK_BYTES_MAX (2u * 1024u * 1024u) /* frames and their names kept per process, as malloc counts them */
 #define HEAP_SITES_MAX 64
 #define HEAP_POINTS 256
 #define HEAP_WINDOW_DEFAULT 600.0 /* seconds: the growth window of /heap without ?window= */
