@@ -177,6 +177,12 @@ static int identity_check(const Connection *c, const HwHello *hello, PeerIdentit
                          (long long) hello->pid, (int) c->peer.pid, (int) id.ns.inner_pid);
                 return -EPERM;
         }
+        if (!peer_runs_as(&id.ns, c->peer.uid)) {
+                snprintf(ret->cgroup, sizeof ret->cgroup,
+                         "pid %d runs as uid %d, not as uid %d that connected (the pid reused since?)", (int) c->peer.pid,
+                         (int) id.ns.uids[1], (int) c->peer.uid);
+                return -EPERM;
+        }
         id.claim_verified = v == PEER_CLAIM_OK;
         if (peer_read_cgroup(agent_server_proc_root, c->peer.pid, id.cgroup, sizeof id.cgroup) >= 0)
                 (void) peer_container_id(id.cgroup, id.container_id, sizeof id.container_id);

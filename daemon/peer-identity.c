@@ -59,6 +59,41 @@ int peer_parse_nspid(const char *status, PeerNamespace *ret) {
         return -ENOENT;
 }
 
+int peer_parse_uids(const char *status, uid_t uids[4]) {
+        for (const char *line = status; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+                const char *p = line + 4;
+
+                if (strncmp(line, "Uid:", 4) != 0)
+                        continue;
+                for (size_t i = 0; i < 4; i++) {
+                        char *end;
+                        unsigned long v;
+
+                        while (*p == ' ' || *p == '\t')
+                                p++;
+                        if (!isdigit((unsigned char) *p))
+                                return -EINVAL;
+                        errno = 0;
+                        v = strtoul(p, &end, 10);
+                        if (errno || v > UINT32_MAX)
+                                return -EINVAL;
+                        uids[i] = (uid_t) v;
+                        p = end;
+                }
+                return 0;
+        }
+        return -ENOENT;
+}
+
+bool peer_runs_as(const PeerNamespace *ns, uid_t uid) {
+        if (!ns->uids_known)
+                return true;
+        for (size_t i = 0; i < ELEMENTSOF(ns->uids); i++)
+                if (ns->uids[i] == uid)
+                        return true;
+        return false;
+}
+
 int peer_read_namespace(const char *proc_root, pid_t pid, PeerNamespace *ret) {
         char path[PATH_MAX], buf[STATUS_READ_MAX];
         PeerNamespace ns;
@@ -72,6 +107,7 @@ int peer_read_namespace(const char *proc_root, pid_t pid, PeerNamespace *ret) {
         r = peer_parse_nspid(buf, &ns);
         if (r < 0)
                 return r;
+        ns.uids_known = peer_parse_uids(buf, ns.uids) >= 0;
         /* The namespace inode needs ptrace read rights on the process: optional. */
         snprintf(path, sizeof path, "%s/%d/ns/pid", proc_root, (int) pid);
         ns.pidns_inode = stat(path, &st) == 0 ? (uint64_t) st.st_ino : 0;

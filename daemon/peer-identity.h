@@ -21,6 +21,11 @@ typedef struct PeerNamespace {
         pid_t inner_pid;     /* the last NSpid entry: what getpid() returns inside */
         unsigned depth;      /* entries in NSpid: 1 = the daemon's own pid namespace */
         uint64_t pidns_inode; /* /proc/<pid>/ns/pid; 0 unknown (needs ptrace read rights) */
+        /* From the same status file, the Uid line: real, effective, saved and filesystem uid
+         * of whatever process has the pid now (maybe not the one that connected: pids are
+         * reused) */
+        bool uids_known;
+        uid_t uids[4];
 } PeerNamespace;
 
 typedef struct PeerIdentity {
@@ -50,6 +55,16 @@ typedef enum PeerClaimVerdict {
         PEER_CLAIM_UNVERIFIED, /* the kernel's view could not be read: accepted, flagged */
         PEER_CLAIM_FORGED,     /* the claim contradicts the kernel: refuse the connection */
 } PeerClaimVerdict;
+
+/* Parse the Uid line of a /proc/<pid>/status text into uids[4]. Returns 0, -ENOENT without
+ * one, -EINVAL when malformed. */
+int peer_parse_uids(const char *status, uid_t uids[4]);
+/* Does the process now at the peer's pid run as the uid that connected (SO_PEERCRED's, taken
+ * at connect())? Its real, effective, saved or filesystem uid must be that uid; unknown uids
+ * (status unreadable) are given the benefit of the doubt. A process that connected and exited
+ * hands its pid to the next process started, maybe another user's, while a child it forked
+ * keeps the connection: the pid alone would give that child the other process's identity. */
+bool peer_runs_as(const PeerNamespace *ns, uid_t uid);
 
 /* Judge a HELLO's pid against the kernel: kernel_pid from SO_PEERCRED (the daemon's namespace),
  * ns from peer_read_namespace() (ns->known false when unreadable). */

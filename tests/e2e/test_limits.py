@@ -209,6 +209,90 @@ class LimitsTest(unittest.TestCase):
         self.assertEqual(self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="identity"), 0)
         self.assertIn("now runs as uid %d (was 0)" % NOBODY, self.daemon.logs())
 
+    # A client that connected, forked and exited leaves its connection to the child and its pid
+    # free for the next process started: this thief's child waits for `go` (by then a root process
+    # has the pid), sends a HELLO claiming the pid and a SAMPLE, and writes whether the daemon
+    # closed the connection to `result`. The connecting process prints its pid and exits.
+    THIEF = """
+import json, os, socket, struct, sys, time
+path, go, result, deadline = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+def frame(ftype, doc):
+    data = json.dumps(doc).encode()
+    return b"HWP\\0" + bytes([1, ftype, 0, 0]) + struct.pack(">I", len(data)) + data
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(path)
+pid = os.getpid()
+if os.fork() == 0:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the parent's reader waits for EOF
+    while not os.path.exists(go):
+        time.sleep(0.01)
+    s.sendall(frame(1, {"protocol": 1, "pid": pid, "service": "thief", "interval": 1.0}) +
+              frame(2, {"seq": 1, "time": time.time(), "process": {"rss_bytes": 1}}))
+    s.settimeout(deadline)
+    try:
+        closed = s.recv(65536) == b"" or s.recv(65536) == b""  # after a WELCOME, EOF
+    except socket.timeout:
+        closed = False
+    except OSError:
+        closed = True
+    with open(result, "w") as f:
+        f.write("closed" if closed else "open")
+    os._exit(0)
+print(pid, flush=True)
+os._exit(0)
+"""
+
+    def test_reused_pid_cannot_take_over(self):
+        """SO_PEERCRED's pid is the process that connected; by the HELLO another may have it.
+        The process at that pid must run as the uid that connected: otherwise the start time
+        read at the HELLO was the new process's, the id its record's, and the uid change looked
+        like a service dropping privileges -- nobody's thief took over root's record and retired
+        its connection."""
+        self.need_root()
+        try:
+            with open("/proc/sys/kernel/ns_last_pid", "r+"):
+                pass
+        except OSError as e:
+            self.skipTest("cannot steer the next pid (/proc/sys/kernel/ns_last_pid: %s)" % e)
+        self.start()
+
+        def nobody():
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        spool = os.path.join(self.tmp, "thief")  # where nobody writes its result
+        os.mkdir(spool)
+        os.chown(spool, NOBODY, NOBODY)
+        victim = None
+        for attempt in range(5):
+            go, result = (os.path.join(spool, "%s%d" % (name, attempt)) for name in ("go", "result"))
+            thief = subprocess.run([PYTHON, "-c", self.THIEF, self.daemon.socket_path, go, result, str(DEADLINE / 2)],
+                                   stdout=subprocess.PIPE, universal_newlines=True, preexec_fn=nobody,
+                                   timeout=DEADLINE)
+            pid = int(thief.stdout.split()[0])
+            with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                f.write(str(pid - 1))
+            victim = self.agent("victim")  # forked next: given the thief's pid, unless another took it
+            if victim.pid == pid:
+                break
+            open(go, "w").close()  # nothing to steal: let that thief go
+            victim.close()
+            self.agents.remove(victim)
+            victim = None
+        if victim is None:
+            self.skipTest("the freed pid went to another process five times")
+        v = wait_for(lambda: self.process_of("victim"), what="the victim's record")
+        self.assertEqual((v["uid"], v["pid"]), (0, pid))
+        open(go, "w").close()
+        wait_for(lambda: os.path.exists(result), what="the thief's HELLO answered")
+        with open(result) as f:
+            self.assertEqual(f.read(), "closed")
+        self.assertIn("pid %d runs as uid 0, not as uid %d that connected" % (pid, NOBODY), self.daemon.logs())
+        after = self.process_of("victim")
+        self.assertEqual((after["id"], after["uid"], after["state"]), (v["id"], 0, "live"))
+        self.assertTrue(victim.is_open())
+        self.assertIsNone(self.process_of("thief"))
+
     def test_pid_namespace(self):
         self.need_root()
         if not shutil.which("unshare"):

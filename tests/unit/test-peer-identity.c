@@ -111,6 +111,29 @@ static void put(const char *dir, const char *name, const char *content) {
         fclose(f);
 }
 
+/* The Uid line says who runs at a pid now; a process is judged to run as the uid that
+ * connected when any of its four uids is that one (a service between setuid steps). */
+START_TEST(test_uids) {
+        PeerNamespace ns = { 0 };
+
+        ck_assert_int_eq(peer_parse_uids("Name:\tpython3\nUid:\t1000\t1001\t1002\t1003\nGid:\t5\t5\t5\t5\n", ns.uids),
+                         0);
+        ck_assert_uint_eq(ns.uids[0], 1000);
+        ck_assert_uint_eq(ns.uids[3], 1003);
+        ns.uids_known = true;
+        ck_assert(peer_runs_as(&ns, 1000));
+        ck_assert(peer_runs_as(&ns, 1002));
+        ck_assert(!peer_runs_as(&ns, 0));
+        ck_assert(!peer_runs_as(&ns, 65534));
+        ns.uids_known = false; /* unreadable: the benefit of the doubt */
+        ck_assert(peer_runs_as(&ns, 0));
+        ck_assert_int_eq(peer_parse_uids("Name:\tx\n", ns.uids), -ENOENT);
+        ck_assert_int_eq(peer_parse_uids("Uid:\t1\t2\t3\n", ns.uids), -EINVAL);
+        ck_assert_int_eq(peer_parse_uids("Uid:\t1\t2\t-3\t4\n", ns.uids), -EINVAL);
+        ck_assert_int_eq(peer_parse_uids("Uid:\t1\t2\t3\t99999999999\n", ns.uids), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_read_fake_proc) {
         char root[] = "/tmp/hw-test-proc-XXXXXX", dir[64], cg[PEER_CGROUP_MAX], path[96];
         PeerNamespace ns;
@@ -121,6 +144,7 @@ START_TEST(test_read_fake_proc) {
         put(dir, "status", "Name:\tpython3\nNSpid:\t4242\t1\n");
         put(dir, "cgroup", "0::/system.slice/docker-" ID64 ".scope\n");
         ck_assert_int_eq(peer_read_namespace(root, 4242, &ns), 0);
+        ck_assert(!ns.uids_known); /* no Uid line in this one */
         ck_assert_int_eq(ns.inner_pid, 1);
         ck_assert_uint_eq(ns.depth, 2);
         ck_assert_uint_eq(ns.pidns_inode, 0); /* no ns/pid in the fake tree */
@@ -144,6 +168,8 @@ START_TEST(test_read_self) {
         /* NSpid exists since Linux 4.1 */
         ck_assert_int_eq(peer_read_namespace("/proc", getpid(), &ns), 0);
         ck_assert_int_eq(peer_judge_claim(getpid(), getpid(), &ns), ns.depth == 1 ? PEER_CLAIM_OK : PEER_CLAIM_FORGED);
+        ck_assert(ns.uids_known);
+        ck_assert(peer_runs_as(&ns, geteuid()));
         ck_assert_uint_ne(ns.pidns_inode, 0);
         ck_assert_int_eq(peer_read_cgroup("/proc", getpid(), cg, sizeof cg), 0);
         ck_assert(cg[0] == '/');
@@ -158,6 +184,7 @@ static Suite *identity_suite(void) {
         tcase_add_test(tc, test_cgroup);
         tcase_add_test(tc, test_container_id);
         tcase_add_test(tc, test_verdicts);
+        tcase_add_test(tc, test_uids);
         tcase_add_test(tc, test_read_fake_proc);
         tcase_add_test(tc, test_read_self);
         suite_add_tcase(s, tc);
