@@ -65,12 +65,18 @@ bool router_process_id_is_valid(const char *s) {
         if (n >= PROCESS_ID_MAX)
                 return false;
 
-        digits = strspn(s, "0123456789");
-        if (digits == 0 || s[digits] != '-')
-                return false;
-        s += digits + 1;
-        digits = strspn(s, "0123456789");
-        return digits > 0 && s[digits] == '\0';
+        /* two or three runs of digits: <pid>-<start ticks>, or -<n> after it for a record of an
+         * earlier boot (store.c, archive_other_boots()) */
+        for (int part = 0;; part++) {
+                digits = strspn(s, "0123456789");
+                if (digits == 0)
+                        return false;
+                if (s[digits] == '\0')
+                        return part >= 1;
+                if (s[digits] != '-' || part == 2)
+                        return false;
+                s += digits + 1;
+        }
 }
 
 /* Does the path segment s[0..n) equal the literal? */

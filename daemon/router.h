@@ -61,7 +61,8 @@ const char *route_kind_to_string(RouteKind k);
  * Returns 0, or -EINVAL when method or path is NULL. */
 int router_match(const char *method, const char *path, Route *ret);
 
-/* Whether s is a well-formed process id: "<digits>-<digits>", shorter than PROCESS_ID_MAX. */
+/* Whether s is a well-formed process id: "<digits>-<digits>" or, for a record of an earlier
+ * boot, "<digits>-<digits>-<digits>"; shorter than PROCESS_ID_MAX. */
 bool router_process_id_is_valid(const char *s);
 
 typedef enum ProcessFilter {

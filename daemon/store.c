@@ -30,6 +30,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "proc-util.h"
 #include "sqlite-util.h"
 #include "store.h"
 #include "time-util.h"
@@ -135,6 +136,10 @@ void store_config_default(StoreConfig *c) {
         c->max_disk_bytes = STORE_DEFAULT_MAX_DISK_BYTES;
         c->pending_max_rows = STORE_DEFAULT_PENDING_MAX_ROWS;
         c->check_seconds = STORE_DEFAULT_CHECK_SECONDS;
+        if (proc_read_small_file("/proc/sys/kernel/random/boot_id", c->boot_id, sizeof c->boot_id) >= 0)
+                c->boot_id[strcspn(c->boot_id, "\n")] = '\0';
+        else
+                c->boot_id[0] = '\0';
 }
 
 /* "10s", "2d", "90" (seconds): a positive whole number with an optional unit. */
@@ -586,6 +591,58 @@ static int migrate(sqlite3 *db) {
         return 0;
 }
 
+/* A record id, <pid>-<start ticks>, names one process lifetime within one boot only: after a
+ * reboot a service started early gets the same pid at the same tick often enough (systemd starts
+ * the same units in the same order), and its record would continue the previous boot's history
+ * (and, had it been live at the crash, be restored as still running). So when the database was
+ * last opened in another boot, every record of it is renamed <pid>-<start ticks>-<key> and ended
+ * (at its last sample, connection lost, if the crash left it live): its history stays, under a
+ * name no process of this boot can get. The boot id is kept in a table of its own, created here
+ * rather than by a migration: an older heapwatchd ignores it, so this needs no schema version. */
+static int archive_other_boots(Store *s) {
+        _cleanup_sqlite_stmt_ sqlite3_stmt *get = NULL, *put = NULL;
+        int rc, r, renamed = 0;
+
+        if (!s->config.boot_id[0])
+                return 0;
+        if ((r = exec_sql(s->db, "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")) < 0)
+                return r;
+        if ((r = exec_sql(s->db, "BEGIN IMMEDIATE")) < 0)
+                return r;
+        rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE name = 'boot_id'", -1, &get, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(get);
+        if (rc == SQLITE_ROW && strcmp((const char *) sqlite3_column_text(get, 0), s->config.boot_id) != 0) {
+                rc = sqlite3_exec(s->db,
+                                  "UPDATE processes SET"
+                                  " exited_at = CASE WHEN exited_at > 0 THEN exited_at ELSE"
+                                  "  COALESCE(NULLIF(last_sample_at, 0), NULLIF(connected_at, 0), NULLIF(start_time, 0), 1) END,"
+                                  /* exit_reason_to_string(EXIT_REASON_CONNECTION_LOST) */
+                                  " exit_reason = CASE WHEN exited_at > 0 THEN exit_reason ELSE 'connection_lost' END,"
+                                  " id = id || '-' || key"
+                                  " WHERE id NOT LIKE '%-%-%'",
+                                  NULL, NULL, NULL);
+                renamed = sqlite3_changes(s->db);
+                rc = rc == SQLITE_OK ? SQLITE_DONE : rc;
+        }
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+                rc = sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO meta (name, value) VALUES ('boot_id', ?)", -1,
+                                        &put, NULL);
+        if (rc == SQLITE_OK) {
+                sqlite3_bind_text(put, 1, s->config.boot_id, -1, SQLITE_STATIC);
+                rc = sqlite3_step(put);
+        }
+        if (rc != SQLITE_DONE || (r = exec_sql(s->db, "COMMIT")) < 0) {
+                r = rc != SQLITE_DONE ? sqlite_errno(rc) : r;
+                (void) exec_sql(s->db, "ROLLBACK");
+                return r;
+        }
+        if (renamed > 0)
+                log_info("History database %s: %d process record(s) of an earlier boot renamed <pid>-<start ticks>-<n>.",
+                         s->path, renamed);
+        return 0;
+}
+
 typedef struct Deadline {
         uint64_t end_usec;
 } Deadline;
@@ -699,6 +756,9 @@ static int store_open_db(Store *s) {
                 s->checked = true;
         }
         r = migrate(s->db);
+        if (r < 0)
+                return r;
+        r = archive_other_boots(s);
         if (r < 0)
                 return r;
         return prepare(s);

@@ -50,6 +50,7 @@ typedef struct StoreConfig {
         uint64_t max_disk_bytes; /* budget of database pages in use (the WAL is bounded apart); 0: unlimited */
         size_t pending_max_rows; /* closed buckets kept while the disk fails; oldest dropped beyond */
         double check_seconds;    /* time bound of the integrity check at open */
+        char boot_id[40];        /* this boot's /proc/sys/kernel/random/boot_id; "" unknown */
 } StoreConfig;
 
 #define STORE_DEFAULT_FLUSH_INTERVAL 10.0
@@ -57,7 +58,8 @@ typedef struct StoreConfig {
 #define STORE_DEFAULT_PENDING_MAX_ROWS 200000
 #define STORE_DEFAULT_CHECK_SECONDS 5.0
 
-/* 10 s for 2 days, 1 min for 14 days, 10 min for 180 days; 10 s flushes; 1 GiB. */
+/* 10 s for 2 days, 1 min for 14 days, 10 min for 180 days; 10 s flushes; 1 GiB; the boot id
+ * read from the kernel. */
 void store_config_default(StoreConfig *c);
 /* Parse "10s:2d,1m:14d,10m:180d" (units s, m, h, d; resolution:retention) into c->tiers.
  * Returns 0 or -EINVAL with a message in error[]. */

@@ -54,7 +54,7 @@ START_TEST(test_match_not_found) {
                 "", "/", "//", "/healthzx", "/healthz/x", "/HEALTHZ", "/metrics.txt", "/api", "/api/v1",
                 "/api/v1/", "/api/v1/processesx", "/api/v2/processes", "/API/v1/processes",
                 "/api/v1/processes/abc", "/api/v1/processes/42", "/api/v1/processes/42-",
-                "/api/v1/processes/-42", "/api/v1/processes/4-2-3", "/api/v1/processes/42-1x",
+                "/api/v1/processes/-42", "/api/v1/processes/4-2-3-4", "/api/v1/processes/42-1x",
                 "/api/v1/processes/42-1 ", "/api/v1/processes/+42-1", "/api/v1/processes/0x2a-1",
                 "/api/v1/processes/42-1/censusx", "/api/v1/processes/42-1/heapx", "/api/v1/processes/42-1/seriesx",
                 "/api/v1/processes/42-1/series/x", "/api/v1/processes/42-1/series//",
@@ -105,6 +105,21 @@ START_TEST(test_match_id_length) {
         ck_assert(!router_process_id_is_valid(NULL));
         ck_assert(!router_process_id_is_valid(""));
         ck_assert(!router_process_id_is_valid("-"));
+}
+END_TEST
+
+/* An earlier boot's record is <pid>-<start ticks>-<n> (store.c, archive_other_boots()): two or
+ * three runs of digits, nothing else. */
+START_TEST(test_match_id_parts) {
+        static const char *const good[] = { "42-1", "42-1-7", "1-2-3" };
+        static const char *const bad[] = { "42", "42-", "-1", "42-1-", "42--1", "42-1-7-9", "42-1-x", "4a-1", "42-1 " };
+
+        for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+                ck_assert_msg(router_process_id_is_valid(good[i]), "%s", good[i]);
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+                ck_assert_msg(!router_process_id_is_valid(bad[i]), "%s", bad[i]);
+        assert_route("GET", "/api/v1/processes/42-1-7/series", ROUTE_SERIES, "42-1-7");
+        assert_route("GET", "/api/v1/processes/42-1-7-9", ROUTE_NOT_FOUND, NULL);
 }
 END_TEST
 
@@ -334,6 +349,7 @@ static Suite *router_suite(void) {
         tcase_add_test(tc, test_match_trailing_slash);
         tcase_add_test(tc, test_match_not_found);
         tcase_add_test(tc, test_match_id_length);
+        tcase_add_test(tc, test_match_id_parts);
         tcase_add_test(tc, test_match_census);
         tcase_add_test(tc, test_match_methods);
         tcase_add_test(tc, test_match_null);

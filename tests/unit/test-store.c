@@ -1039,6 +1039,119 @@ START_TEST(test_exited_process_leaves_no_points) {
 }
 END_TEST
 
+typedef struct Listed {
+        size_t n;
+        StoreProcessInfo info[4];
+} Listed;
+
+static int on_listed(void *userdata, const StoreProcessInfo *info) {
+        Listed *l = userdata;
+
+        ck_assert_uint_lt(l->n, 4);
+        l->info[l->n++] = *info;
+        return 0;
+}
+
+/* The record of id in l (NULL when none); prefix: match "id-<digits>" instead. */
+static const StoreProcessInfo *listed(const Listed *l, const char *id, bool prefix) {
+        for (size_t i = 0; i < l->n; i++) {
+                const char *x = l->info[i].id;
+                size_t n = strlen(id);
+
+                if (!prefix ? strcmp(x, id) == 0
+                            : strncmp(x, id, n) == 0 && x[n] == '-' && x[n + 1] && strspn(x + n + 1, "0123456789") == strlen(x + n + 1))
+                        return &l->info[i];
+        }
+        return NULL;
+}
+
+static Listed list_all(Store *s) {
+        Listed l = { 0 };
+
+        ck_assert_int_eq(store_list_processes(s, 0, false, 4, on_listed, &l), 0);
+        return l;
+}
+
+/* An id names one process lifetime within one boot: opened in another boot, the store renames
+ * the earlier boot's records <pid>-<ticks>-<key> and ends those the crash left live (at their
+ * last sample, connection lost), so a process of this boot with the same pid and start tick
+ * starts a history of its own. The same boot again renames nothing. */
+START_TEST(test_records_of_an_earlier_boot_are_renamed) {
+        StoreConfig c;
+        StoreProcessInfo info = { 0 };
+        const StoreProcessInfo *live, *ended;
+        Store *s;
+        StoreSeries *ss;
+        Listed l;
+        Rows rows;
+        char live_id[STORE_ID_MAX];
+
+        config_in(&c, tmpdir);
+        snprintf(c.boot_id, sizeof c.boot_id, "boot-a");
+        ck_assert_int_eq(store_open(&c, T0, &s), 0);
+        snprintf(info.argv_json, sizeof info.argv_json, "[]");
+        snprintf(info.leak_verdict, sizeof info.leak_verdict, "none");
+        for (int k = 5; k <= 6; k++) {
+                snprintf(info.id, sizeof info.id, "%d-%d", k, k);
+                info.pid = info.start_time_ticks = k;
+                info.last_sample_at = T0 + 50;
+                info.exited_at = k == 6 ? T0 + 10 : 0; /* 5-5 was live at the "crash" */
+                snprintf(info.exit_reason, sizeof info.exit_reason, "%s", k == 6 ? "exit" : "");
+                ck_assert_int_eq(store_series_get(s, info.id, &ss), 0);
+                for (double t = T0; t <= T0 + 50; t += 10) {
+                        HistoryPoint p = point_at(t, 1e8);
+                        ck_assert_int_eq(store_series_add(s, ss, &p), 0);
+                }
+                store_series_set_info(s, ss, &info);
+                store_series_release(s, ss);
+        }
+        while (store_flush(s, T0 + 60, 200, 0) == 0)
+                ;
+        store_free(s);
+
+        /* the same boot: nothing renamed */
+        ck_assert_int_eq(store_open(&c, T0 + 70, &s), 0);
+        l = list_all(s);
+        ck_assert_uint_eq(l.n, 2);
+        ck_assert_ptr_nonnull(listed(&l, "5-5", false));
+        ck_assert_ptr_nonnull(listed(&l, "6-6", false));
+        store_free(s);
+
+        /* another boot: both renamed, the live one ended */
+        snprintf(c.boot_id, sizeof c.boot_id, "boot-b");
+        ck_assert_int_eq(store_open(&c, T0 + 80, &s), 0);
+        l = list_all(s);
+        ck_assert_uint_eq(l.n, 2);
+        live = listed(&l, "5-5", true);
+        ended = listed(&l, "6-6", true);
+        ck_assert_ptr_nonnull(live);
+        ck_assert_ptr_nonnull(ended);
+        ck_assert_double_eq(live->exited_at, T0 + 50);
+        ck_assert_str_eq(live->exit_reason, "connection_lost");
+        ck_assert_double_eq(ended->exited_at, T0 + 10);
+        ck_assert_str_eq(ended->exit_reason, "exit");
+        snprintf(live_id, sizeof live_id, "%s", live->id);
+        /* the history under its new name; the old name is free for this boot's process */
+        ck_assert_uint_eq(count_rows(s, live_id, 0, T0, T0 + 60, &rows), 6);
+        ck_assert_int_eq(store_get_process(s, "5-5", &info), -ENOENT);
+        ck_assert_int_eq(store_series_get(s, "5-5", &ss), 0);
+        {
+                HistoryPoint p = point_at(T0 + 90, 2e8);
+                ck_assert_int_eq(store_series_add(s, ss, &p), 0);
+        }
+        while (store_flush(s, T0 + 200, 200, 0) == 0)
+                ;
+        ck_assert_uint_eq(count_rows(s, "5-5", 0, T0, T0 + 200, &rows), 1);
+        store_free(s);
+
+        /* that boot again: the earlier boot's names stay */
+        ck_assert_int_eq(store_open(&c, T0 + 300, &s), 0);
+        ck_assert_uint_eq(count_rows(s, live_id, 0, T0, T0 + 60, &rows), 6);
+        ck_assert_uint_eq(count_rows(s, "5-5", 0, T0, T0 + 200, &rows), 1);
+        store_free(s);
+}
+END_TEST
+
 START_TEST(test_censuses_while_unavailable) {
         char blocker[128], dir[160];
         StoreConfig c;
@@ -1268,6 +1381,7 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_censuses_kept_and_loaded);
         tcase_add_test(tc, test_censuses_retention);
         tcase_add_test(tc, test_exited_process_leaves_no_points);
+        tcase_add_test(tc, test_records_of_an_earlier_boot_are_renamed);
         tcase_add_test(tc, test_censuses_while_unavailable);
         tcase_add_test(tc, test_schema1_migrated);
         tcase_add_test(tc, test_censuses_survive_restart);
