@@ -203,6 +203,21 @@ class E2E(DaemonTestCase):
         self.assertEqual(t.wait(), 0)
         self.assertEqual(t.stderr_text(), "")
 
+    def test_no_collection_runs_on_the_sampler_thread(self):
+        """The sampler's own objects never make the collector run the host's finalizers and
+        gc.callbacks on the sampler thread (stop(), fork and exit wait for that thread: a
+        finalizer there needing a lock of the waiting thread would hang the host). At a threshold
+        of one object, while the host's thread sleeps through three ticks, no thread but the
+        host's runs a collection."""
+        t = self.start_target("hostcost.py")
+        t.wait_state(lambda s: s.get("phase") == "ready", "the program to start")
+        t.command("collector_threads")
+        st = t.wait_state(lambda s: s.get("phase") == "collector_threads", "three ticks with the collector on")
+        self.assertEqual(st["collector_threads"], 0)
+        t.command("exit")
+        self.assertEqual(t.wait(), 0)
+        self.assertEqual(t.stderr_text(), "")
+
     def test_series_and_metrics(self):
         t = self.start_target("steady.py")
         p = self.wait_process(t.pid, lambda p: p["samples"] >= 3)

@@ -8,7 +8,9 @@ four times: the agent counts one in four of those collections, so 300 objects wi
 among the collected), freeze (gc.freeze() from a finalizer during collections the agent
 watches, then gc.unfreeze()), dying_type (five censuses in 1 ms slices during which another
 thread lets a class with 50000 instances die; the state says what each census named and
-whether the class was freed afterwards)."""
+whether the class was freed afterwards), collector_threads (the collector on, at a threshold of
+one object, for three sampler ticks while this thread sleeps: the state says how many other
+threads ran a collection)."""
 import gc
 import sys
 import threading
@@ -99,12 +101,47 @@ def census_while_a_type_dies():
             "freed": ref() is None}
 
 
+def collections_on_other_threads():
+    """The sampler thread's objects (gc.get_stats() and the like) must not run a collection, and
+    with it the host's finalizers and gc.callbacks, on the thread that stop(), fork and exit wait
+    for. With a threshold of one object every tracked allocation crosses it; this thread sleeps
+    (it allocates nothing meanwhile), so any collection during the ticks is another thread's.
+    The free lists are emptied first: the sampler's tuples, lists and dicts come from them when
+    they can, and those allocations do not count towards the threshold."""
+    threads = set()
+
+    def callback(phase, info):
+        threads.add(threading.get_ident())
+    hold = ([(i, i, i) for i in range(5000)] + [(i, i) for i in range(5000)] + [{} for _ in range(500)] +
+            [[] for _ in range(500)])
+    ticks = heapwatch.status()["tick_gil_hold"]["count"]
+    gc.callbacks.append(callback)
+    gc.set_threshold(1)
+    gc.enable()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            gc.disable()  # status() allocates: not counted as a collection of this thread's
+            done = heapwatch.status()["tick_gil_hold"]["count"] >= ticks + 3
+            gc.enable()
+            if done:
+                break
+    finally:
+        gc.disable()
+        gc.set_threshold(700, 10, 10)
+        gc.callbacks.remove(callback)
+    del hold
+    return len(threads - {threading.get_ident()})
+
+
 state = sys.argv[1]
 gc.disable()
 phase = "ready"
 keep = []
 frozen = None
 censuses = []
+collector_threads = None
 while True:
     cmd = hwprog.take_command(state)
     if cmd == "exit":
@@ -127,11 +164,15 @@ while True:
     if cmd == "freeze":
         frozen = freeze_in_collections()
         phase = "frozen"
+    if cmd == "collector_threads":
+        collector_threads = collections_on_other_threads()
+        phase = "collector_threads"
     if cmd == "dying_type":
         censuses = [census_while_a_type_dies() for _ in range(5)]
         phase = "censused"
     keep.append(bytearray(4096))  # some allocation for the heap profiler to sample
     if len(keep) > 2000:
         keep = []
-    hwprog.write_state(state, phase=phase, status=heapwatch.status(), frozen=frozen, censuses=censuses)
+    hwprog.write_state(state, phase=phase, status=heapwatch.status(), frozen=frozen, censuses=censuses,
+                       collector_threads=collector_threads)
     time.sleep(0.02)
