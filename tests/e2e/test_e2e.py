@@ -688,6 +688,22 @@ class E2E(DaemonTestCase):
         self.assertEqual(t.wait(), 0)
         self.assertEqual(t.stderr_text(), "")
 
+    def test_heap_lines_of_exec_code(self):
+        """Code that exec() runs starts at line 1 and the next source's code object often gets
+        the freed one's address: the line cache of the stack capture must not give it the old
+        line (it named line 1 for 96 % of the samples of five lines)."""
+        t = self.start_target("heapsites.py", args=["exec"], env={"HEAPWATCH_SAMPLE_BYTES": "8192"})
+        st = t.wait_state(lambda s: s.get("phase") == "ready", "the exec'd code to run")
+        by_line = st["by_line"]
+        total = sum(by_line.values())
+        self.assertGreater(total, 0)
+        for line in "12345":
+            share = by_line.get(line, 0) / total
+            self.assertLess(abs(share - 0.2), 0.03, "line %s: %.3f of the live bytes (%r)" % (line, share, by_line))
+        t.command("exit")
+        self.assertEqual(t.wait(), 0)
+        self.assertEqual(t.stderr_text(), "")
+
     def test_heap_small_objects(self):
         for env, _ in self.HEAP_ALLOCATOR_ENVS:
             with self.subTest(env=env):

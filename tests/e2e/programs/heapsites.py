@@ -20,6 +20,9 @@ estimate (heapwatch.snapshot()["heap"], by innermost function). Modes (argv[2]):
   threads   four threads allocate and free at a high sampling rate while the main thread keeps
             site_a; checks the profiler under concurrency.
   leak      leak_records keeps ~2 MB/s of small records, churn allocates without keeping.
+  exec      exec() runs 400 sources, each keeping 150 KB at line L = 1..5 in turn (blank lines
+            before it): the same code at a reused address, only the line table differs; records
+            the live bytes by the line the agent names.
   turmoil   started with the profiler off (HEAPWATCH_SAMPLE_BYTES=0); four threads allocate and
             free while the main thread restarts the agent with other settings, stops it and
             forks (children that allocate, take a snapshot and leave by os._exit() or by a
@@ -340,6 +343,23 @@ elif mode == "turmoil":
     heapwatch.stop()
     hwprog.write_state(state, phase="ready", off=off, restored=allocators(), children=statuses, errors=errors,
                        status_after=heapwatch.status())
+    hold()
+elif mode == "exec":
+    import heapwatch
+
+    kept = {}
+    for i in range(400):
+        line = i % 5 + 1
+        source = "\n" * (line - 1) + "kept.setdefault(%d, []).append(bytearray(150000))\n" % line
+        exec(compile(source, "<exec>", "exec"), {"kept": kept})
+    h = heapwatch.snapshot()["heap"]
+    stacks = {s["id"]: s["frames"] for s in h["stacks"]}
+    by_line = {}
+    for site in h["sites"]:
+        frames = [f for f in stacks.get(site["stack"], []) if f[0] == "<exec>"]
+        if frames:
+            by_line[str(frames[0][2])] = by_line.get(str(frames[0][2]), 0) + site["live_bytes"]
+    hwprog.write_state(state, phase="ready", by_line=by_line)
     hold()
 elif mode == "leak":
     records = []
