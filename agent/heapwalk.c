@@ -1300,6 +1300,50 @@ static void pause_between_slices(double held, bool gil_held) {
                 PyEval_RestoreThread(save);
 }
 
+/* The collector off while a request holds the GIL, if it was on: the chains search makes lists
+ * (the frames' locals) and the census its cursor, and up to 3.11 the allocation that crosses
+ * generation 0's threshold runs the collection -- the host's finalizers and gc.callbacks --
+ * on its own thread: on the sampler thread, which stop(), fork and exit wait for (module.c's
+ * collect_python() does the same). Back on before the GIL is released. Returns whether it was
+ * on. GIL held. */
+static PyObject *gc_isenabled_fn, *gc_disable_fn, *gc_enable_fn; /* kept: each lookup by name
+                                                                    * would leave a string behind */
+
+/* fn() for its effect, nothing left behind; false if it failed */
+static bool call_quietly(PyObject *fn, bool *ret_true) {
+        PyObject *r = fn ? PyObject_CallObject(fn, NULL) : NULL;
+        bool ok = r != NULL;
+
+        if (ret_true)
+                *ret_true = r && PyObject_IsTrue(r) > 0;
+        Py_XDECREF(r);
+        if (PyErr_Occurred())
+                PyErr_Clear();
+        return ok;
+}
+
+static bool collector_pause(void) {
+        bool on = false;
+
+        if (!gc_isenabled_fn && gc_mod()) {
+                gc_isenabled_fn = HW_GETATTR(gc_module, "isenabled");
+                gc_disable_fn = HW_GETATTR(gc_module, "disable");
+                gc_enable_fn = HW_GETATTR(gc_module, "enable");
+        }
+        if (PyErr_Occurred())
+                PyErr_Clear();
+        if (!gc_isenabled_fn || !gc_disable_fn || !gc_enable_fn)
+                return false;
+        if (!call_quietly(gc_isenabled_fn, &on) || !on)
+                return false;
+        return call_quietly(gc_disable_fn, NULL);
+}
+
+static void collector_resume(bool on) {
+        if (on)
+                (void) call_quietly(gc_enable_fn, NULL);
+}
+
 json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *stop) {
         struct hw_census_result res = { .request_id = req->id, .kind = req->kind, .budget_ms = req->budget_ms };
         struct hw_census_table table = { 0 };
@@ -1323,11 +1367,13 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
 
         for (unsigned slice = 0;; slice++) {
                 double t0, c0, held, cpu;
+                bool collector_on;
                 bool last = true;
                 int r;
 
                 if (!gil_held)
                         g = PyGILState_Ensure();
+                collector_on = collector_pause();
                 /* the budget starts when we have the GIL: it bounds how long the host waits */
                 t0 = hw_now_monotonic();
                 c0 = thread_cpu_seconds();
@@ -1353,6 +1399,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                         PyErr_Clear();
                 held = hw_now_monotonic() - t0;
                 cpu = thread_cpu_seconds() - c0;
+                collector_resume(collector_on);
                 if (!gil_held)
                         PyGILState_Release(g);
                 res.slices++;
@@ -1369,6 +1416,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                 if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
                         if (!gil_held)
                                 g = PyGILState_Ensure();
+                        collector_on = collector_pause();
                         if (req->kind == HW_REQUEST_CENSUS) {
                                 hw_heapwalk_census_finish(&walk, &table, req->top, &res);
                                 hw_heapwalk_census_abandon(&walk, &table);
@@ -1376,6 +1424,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                                 hw_heapwalk_holders_release(&holders);
                                 res.error = "the agent is stopping";
                         }
+                        collector_resume(collector_on);
                         if (!gil_held)
                                 PyGILState_Release(g);
                         break;
