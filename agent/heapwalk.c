@@ -1300,12 +1300,8 @@ static void pause_between_slices(double held, bool gil_held) {
                 PyEval_RestoreThread(save);
 }
 
-/* The collector off while a request holds the GIL, if it was on: the chains search makes lists
- * (the frames' locals) and the census its cursor, and up to 3.11 the allocation that crosses
- * generation 0's threshold runs the collection -- the host's finalizers and gc.callbacks --
- * on its own thread: on the sampler thread, which stop(), fork and exit wait for (module.c's
- * collect_python() does the same). Back on before the GIL is released. Returns whether it was
- * on. GIL held. */
+/* See heapwalk.h. A request holding the GIL on the sampler thread makes objects too: the chains
+ * search its lists (the frames' locals), the census its cursor. */
 static PyObject *gc_isenabled_fn, *gc_disable_fn, *gc_enable_fn; /* kept: each lookup by name
                                                                     * would leave a string behind */
 
@@ -1322,7 +1318,7 @@ static bool call_quietly(PyObject *fn, bool *ret_true) {
         return ok;
 }
 
-static bool collector_pause(void) {
+bool hw_heapwalk_collector_pause(void) {
         bool on = false;
 
         if (!gc_isenabled_fn && gc_mod()) {
@@ -1339,7 +1335,7 @@ static bool collector_pause(void) {
         return call_quietly(gc_disable_fn, NULL);
 }
 
-static void collector_resume(bool on) {
+void hw_heapwalk_collector_resume(bool on) {
         if (on)
                 (void) call_quietly(gc_enable_fn, NULL);
 }
@@ -1373,7 +1369,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
 
                 if (!gil_held)
                         g = PyGILState_Ensure();
-                collector_on = collector_pause();
+                collector_on = hw_heapwalk_collector_pause();
                 /* the budget starts when we have the GIL: it bounds how long the host waits */
                 t0 = hw_now_monotonic();
                 c0 = thread_cpu_seconds();
@@ -1399,7 +1395,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                         PyErr_Clear();
                 held = hw_now_monotonic() - t0;
                 cpu = thread_cpu_seconds() - c0;
-                collector_resume(collector_on);
+                hw_heapwalk_collector_resume(collector_on);
                 if (!gil_held)
                         PyGILState_Release(g);
                 res.slices++;
@@ -1416,7 +1412,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                 if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
                         if (!gil_held)
                                 g = PyGILState_Ensure();
-                        collector_on = collector_pause();
+                        collector_on = hw_heapwalk_collector_pause();
                         if (req->kind == HW_REQUEST_CENSUS) {
                                 hw_heapwalk_census_finish(&walk, &table, req->top, &res);
                                 hw_heapwalk_census_abandon(&walk, &table);
@@ -1424,7 +1420,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                                 hw_heapwalk_holders_release(&holders);
                                 res.error = "the agent is stopping";
                         }
-                        collector_resume(collector_on);
+                        hw_heapwalk_collector_resume(collector_on);
                         if (!gil_held)
                                 PyGILState_Release(g);
                         break;

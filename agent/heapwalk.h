@@ -39,6 +39,17 @@ static inline PyObject *hw_getattr_interned(PyObject *o, PyObject **name, const 
                 hw_getattr_interned((o), &hw_attr_name_, (text)); \
         })
 
+/* The collector off, if it was on, while the sampler thread holds the GIL and makes objects:
+ * up to 3.11 the allocation that crosses generation 0's threshold runs the collection -- the
+ * host's finalizers, weakref callbacks and gc.callbacks -- on its own thread, and on the thread
+ * that stop(), fork and exit wait for, a finalizer needing a lock the waiting thread holds
+ * (logging's, held across fork by its own fork handler) would hang the host. Resume before
+ * the GIL is released: the host's own threads then run the collection at their next
+ * allocation. The host cannot tell (it cannot run meanwhile). Pause returns whether the
+ * collector was on. GIL held. */
+bool hw_heapwalk_collector_pause(void);
+void hw_heapwalk_collector_resume(bool on);
+
 /* A census in slices: each call holds the GIL (the caller's) until `deadline` at most, walking
  * the collector's lists from where the last one stopped (oldest generation first, then younger
  * ones, then the permanent one of gc.freeze()); between calls the caller releases the GIL. The

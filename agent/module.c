@@ -140,7 +140,7 @@ static struct {
 
         /* Python objects, created once and kept for the life of the process */
         PyObject *gc_module;
-        PyObject *gc_isenabled, *gc_get_count, *gc_get_threshold, *gc_get_stats, *gc_enable, *gc_disable;
+        PyObject *gc_isenabled, *gc_get_count, *gc_get_threshold, *gc_get_stats;
         PyObject *sys_getallocatedblocks;
         PyObject *key_generation;
         PyObject *gc_callback, *atexit_hook, *fork_before_hook, *fork_parent_hook, *fork_child_hook;
@@ -367,25 +367,10 @@ static void collect_heap(struct hw_agent_sample *s, bool consume) {
                                      HP_REPORT_BUDGET);
 }
 
-/* gc.disable() or gc.enable(), for collect_python(): nothing to report if it fails. */
-static void gc_switch(PyObject *fn) {
-        PyObject *r = hw_py_call0(fn);
-
-        Py_XDECREF(r);
-        if (PyErr_Occurred())
-                PyErr_Clear();
-}
-
 /* Fill the python.* and gc.* parts. GIL held. Never leaves an exception set.
- * The collector stays off meanwhile (if it was on): gc.get_stats() and the tuples of get_count()
- * and get_threshold() are objects the collector tracks, and up to 3.11 the allocation that
- * crosses generation 0's threshold runs the collection on the thread that made it. On the
- * sampler thread that is the host's code -- finalizers, weakref callbacks, gc.callbacks -- on a
- * thread that stop(), fork and exit wait for: a finalizer that needs a lock the waiting thread
- * holds (logging's, held across fork by its own fork handler) would hang the host. Switched
- * back on before the GIL is released, the next allocation of the host's own threads runs it.
- * The host sees none of this: it cannot run while we hold the GIL, and gc.isenabled() is read
- * first. */
+ * The collector stays off meanwhile (hw_heapwalk_collector_pause()): gc.get_stats() and the
+ * tuples of get_count() and get_threshold() are objects it tracks. gc.isenabled() is read
+ * first, for the report. */
 static int collect_python(struct hw_agent_sample *s, bool consume) {
         PyObject *count = NULL, *threshold = NULL, *stats = NULL, *garbage = NULL, *enabled = NULL;
         bool collector_on;
@@ -394,9 +379,7 @@ static int collect_python(struct hw_agent_sample *s, bool consume) {
         if (!agent.gc_module)
                 return -ENODEV;
         enabled = hw_py_call0(agent.gc_isenabled); /* True and False are not allocated */
-        collector_on = enabled && PyObject_IsTrue(enabled) > 0;
-        if (collector_on)
-                gc_switch(agent.gc_disable);
+        collector_on = hw_heapwalk_collector_pause();
 
         s->allocated_blocks = call_int(agent.sys_getallocatedblocks);
         if (s->allocated_blocks < 0) {
@@ -467,8 +450,7 @@ finish:
         Py_XDECREF(threshold);
         Py_XDECREF(stats);
         Py_XDECREF(garbage);
-        if (collector_on)
-                gc_switch(agent.gc_enable);
+        hw_heapwalk_collector_resume(collector_on);
         return s->has_gc ? 0 : -ENODATA;
 }
 
@@ -834,12 +816,10 @@ static int ensure_python_objects(void) {
         agent.gc_get_count = PyObject_GetAttrString(agent.gc_module, "get_count");
         agent.gc_get_threshold = PyObject_GetAttrString(agent.gc_module, "get_threshold");
         agent.gc_get_stats = PyObject_GetAttrString(agent.gc_module, "get_stats");
-        agent.gc_enable = PyObject_GetAttrString(agent.gc_module, "enable");
-        agent.gc_disable = PyObject_GetAttrString(agent.gc_module, "disable");
         agent.sys_getallocatedblocks = PyObject_GetAttrString(sys, "getallocatedblocks");
         Py_DECREF(sys);
         if (!agent.gc_isenabled || !agent.gc_get_count || !agent.gc_get_threshold || !agent.gc_get_stats ||
-            !agent.gc_enable || !agent.gc_disable || !agent.sys_getallocatedblocks)
+            !agent.sys_getallocatedblocks)
                 goto fail;
         return 0;
 fail:
@@ -849,8 +829,6 @@ fail:
         Py_CLEAR(agent.gc_get_count);
         Py_CLEAR(agent.gc_get_threshold);
         Py_CLEAR(agent.gc_get_stats);
-        Py_CLEAR(agent.gc_enable);
-        Py_CLEAR(agent.gc_disable);
         Py_CLEAR(agent.sys_getallocatedblocks);
         return -1;
 }
