@@ -83,6 +83,8 @@ struct Connection {
         uint64_t stacks_asked_usec; /* monotonic, last RESEND_STACKS (0: never) */
 };
 
+static void leak_end(AgentServer *s, Process *p);
+
 static void connection_free(Connection *c, ExitReason reason) {
         AgentServer *s;
 
@@ -95,6 +97,7 @@ static void connection_free(Connection *c, ExitReason reason) {
                 registry_detach(s->registry, c->process,
                                 c->goodbye != EXIT_REASON_NONE ? c->goodbye : persist_exit_reason(c->process, reason),
                                 now_unix());
+                leak_end(s, c->process);
                 persist_detach(s->registry, c->process);
                 process_census_detach(c->process->census);
                 log_debug("Agent %s (pid %d) disconnected.", c->process->id, (int) c->peer.pid);
@@ -360,10 +363,43 @@ static void leak_fields_format(LeakFields *lf, const Process *p, const Finding *
         lf->v[7] = lf->ttl;
 }
 
+/* Does the process still run (the same pid with the same start time)? A connection lost
+ * without a GOODBYE may be an agent that reconnects. */
+static bool process_still_runs(const Process *p) {
+        pid_t ppid;
+        int64_t ticks;
+
+        return p->pid > 0 && proc_read_stat(agent_server_proc_root, p->pid, &ppid, &ticks) >= 0 &&
+               ticks == p->start_time_ticks;
+}
+
+/* The connection of p ended (registry_detach() said how): its open leak finding closes -- the
+ * process exited, was OOM-killed or stopped its agent (nothing watches it any more) -- unless
+ * the connection was lost while the process still runs, whose agent reconnects. Otherwise the
+ * finding stayed open, and the alerts on it firing, for the exited record's retention (1 h).
+ * One log line, as for any close. */
+static void leak_end(AgentServer *s, Process *p) {
+        LeakFields lf;
+
+        (void) s;
+        if (p->exit_reason == EXIT_REASON_CONNECTION_LOST && process_still_runs(p))
+                return;
+        if (!process_leaks_end(&p->leaks, p->exited_at))
+                return;
+        daemon_stats.leak_findings_closed_total++;
+        leak_fields_format(&lf, p, &p->leaks.current, HEAPWATCH_MESSAGE_LEAK_CLOSED);
+        log_struct(LOG_NOTICE, lf.v, ELEMENTSOF(lf.v), "Leak finding closed: %s (service %s, pid %d): the process %s.",
+                   p->id, p->hello.service, (int) p->pid,
+                   p->exit_reason == EXIT_REASON_STOPPED       ? "stopped its agent"
+                   : p->exit_reason == EXIT_REASON_OOM_KILLED ? "was killed by the OOM killer"
+                                                              : "exited");
+}
+
 static void detect_leaks(AgentServer *s, Process *p, const HwSample *sample) {
         const Finding *f = &p->leaks.current;
         LeakEvent event;
         LeakFields lf;
+        char limit[160] = "";
         double scale;
         int r;
 
@@ -385,18 +421,19 @@ static void detect_leaks(AgentServer *s, Process *p, const HwSample *sample) {
                 /* Bytes read best in MiB; blocks are counted. */
                 scale = f->signal == LEAK_SIGNAL_RSS ? 3600.0 / (1024 * 1024) : 3600.0;
                 leak_fields_format(&lf, p, f, HEAPWATCH_MESSAGE_LEAK_FOUND);
+                /* one line per event (docs/detection.md step 11): the projection goes in it */
+                if (f->has_time_to_limit)
+                        snprintf(limit, sizeof limit, " At %.3g MiB/h the %s memory limit is reached in %.1f h (%.1f..%.1f h).",
+                                 f->growth_bytes_per_second * 3600 / (1024 * 1024), limit_source_to_string(f->limit_source),
+                                 f->seconds_to_limit / 3600, f->seconds_to_limit_low / 3600,
+                                 f->seconds_to_limit_high / 3600);
                 log_struct(LOG_NOTICE, lf.v, ELEMENTSOF(lf.v), "Leak %s: %s (service %s, pid %d): %s grows %.3g %s/h (95%% CI %.3g..%.3g), "
-                           "p=%.2g, over the last %.0f s.",
+                           "p=%.2g, over the last %.0f s.%s",
                            event == LEAK_EVENT_OPENED ? (f->verdict == VERDICT_LEAK ? "found" : "suspected") : "confirmed",
                            p->id, p->hello.service, (int) p->pid, leak_signal_to_string(f->signal),
                            f->result.slope * scale, f->signal == LEAK_SIGNAL_RSS ? "MiB" : "blocks",
                            f->result.slope_low * scale, f->result.slope_high * scale, f->result.p_value,
-                           f->result.horizon);
-                if (f->has_time_to_limit)
-                        log_notice("Leak %s: at %.3g MiB/h, the %s memory limit is reached in %.1f h (%.1f..%.1f h).",
-                                   p->id, f->growth_bytes_per_second * 3600 / (1024 * 1024),
-                                   limit_source_to_string(f->limit_source), f->seconds_to_limit / 3600,
-                                   f->seconds_to_limit_low / 3600, f->seconds_to_limit_high / 3600);
+                           f->result.horizon, limit);
                 break;
         case LEAK_EVENT_CLOSED:
                 daemon_stats.leak_findings_closed_total++;

@@ -128,6 +128,22 @@ static void history_push(ProcessLeaks *l, const Finding *f) {
         l->history[l->n_history++] = *f;
 }
 
+static void finding_close(ProcessLeaks *l, double t) {
+        Finding *f = &l->current;
+
+        f->open = false;
+        f->closed_at = t;
+        f->verdict = VERDICT_NONE;
+        history_push(l, f);
+}
+
+bool process_leaks_end(ProcessLeaks *l, double t) {
+        if (!l->current.open)
+                return false;
+        finding_close(l, t);
+        return true;
+}
+
 int process_leaks_add_sample(ProcessLeaks *l, const HwSample *s, double host_available, LeakEvent *ret_event) {
         double values[_LEAK_SIGNAL_MAX] = {
                 [LEAK_SIGNAL_RSS] = (double) s->rss_bytes,
@@ -207,10 +223,7 @@ int process_leaks_add_sample(ProcessLeaks *l, const HwSample *s, double host_ava
                 f->updated_at = s->time;
                 finding_project(f, &l->detectors[LEAK_SIGNAL_RSS], s, host_available);
         } else if (f->open) {
-                f->open = false;
-                f->closed_at = s->time;
-                f->verdict = VERDICT_NONE;
-                history_push(l, f);
+                finding_close(l, s->time);
                 event = LEAK_EVENT_CLOSED;
         }
         *ret_event = event;

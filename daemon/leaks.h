@@ -91,6 +91,12 @@ void process_leaks_done(ProcessLeaks *l);
  * when the process has no cgroup limit. Returns 0 and *ret_event, or -errno. */
 int process_leaks_add_sample(ProcessLeaks *l, const HwSample *s, double host_available_bytes, LeakEvent *ret_event);
 
+/* The process ended (or is no longer watched): an open finding closes at t, as when growth
+ * ends, so that it stops counting as current (/api/v1/leaks, heapwatch_leak_* and the alerts
+ * on them) instead of lingering for the exited record's retention. Returns whether one was
+ * open. */
+bool process_leaks_end(ProcessLeaks *l, double t);
+
 /* The verdict now (NONE when no finding is open). */
 LeakVerdict process_leaks_verdict(const ProcessLeaks *l);
 

@@ -820,8 +820,24 @@ class E2E(DaemonTestCase):
         self.assertGreater(top["share"], 0.5, json.dumps(f["suspects"], indent=1)[:3000])
         self.assertGreater(top["growth_bytes"], 0)
         self.assertLessEqual(sum(s["share"] for s in f["suspects"]), 1.0 + 1e-9)
+        # One log line opened it, with the projection to the limit in it.
+        opened = [line for line in self.daemon.logs().splitlines() if "Leak found: %s" % f["process_id"] in line or
+                  "Leak suspected: %s" % f["process_id"] in line]
+        self.assertEqual(len(opened), 1, opened)
+        self.assertIn("memory limit is reached in", opened[0])
+        self.assertFalse([line for line in self.daemon.logs().splitlines() if line.startswith("Leak %s:" % f["process_id"])])
         t.command("exit")
         self.assertEqual(t.wait(), 0)
+        # The process is gone: its finding closes with it (it stayed open, and the alerts on it
+        # firing, for the exited record's retention), with one log line.
+        labels = {"id": f["process_id"], "service": f["service"], "pid": str(t.pid)}
+        wait_for(lambda: not [g for g in self.daemon.get_json("/api/v1/leaks")[1]["leaks"] if g["process_id"] == f["process_id"]],
+                 what="the finding of the exited process closed")
+        self.assertEqual(self.daemon.metric_value("heapwatch_leak_suspected", **labels), 0)
+        closed = [g for g in self.daemon.get_json("/api/v1/leaks?state=closed")[1]["leaks"] if g["process_id"] == f["process_id"]]
+        self.assertEqual(len(closed), 1, closed)
+        self.assertIn("Leak finding closed: %s (service %s, pid %d): the process exited." % (f["process_id"], f["service"], t.pid),
+                      self.daemon.logs())
 
 
 if __name__ == "__main__":
