@@ -128,11 +128,12 @@ static void history_push(ProcessLeaks *l, const Finding *f) {
         l->history[l->n_history++] = *f;
 }
 
-static void finding_close(ProcessLeaks *l, double t) {
+static void finding_close(ProcessLeaks *l, double t, bool process_ended) {
         Finding *f = &l->current;
 
         f->open = false;
         f->closed_at = t;
+        f->closed_at_end = process_ended;
         f->verdict = VERDICT_NONE;
         history_push(l, f);
 }
@@ -140,7 +141,7 @@ static void finding_close(ProcessLeaks *l, double t) {
 bool process_leaks_end(ProcessLeaks *l, double t) {
         if (!l->current.open)
                 return false;
-        finding_close(l, t);
+        finding_close(l, t, true);
         return true;
 }
 
@@ -223,7 +224,7 @@ int process_leaks_add_sample(ProcessLeaks *l, const HwSample *s, double host_ava
                 f->updated_at = s->time;
                 finding_project(f, &l->detectors[LEAK_SIGNAL_RSS], s, host_available);
         } else if (f->open) {
-                finding_close(l, s->time);
+                finding_close(l, s->time, false);
                 event = LEAK_EVENT_CLOSED;
         }
         *ret_event = event;

@@ -44,6 +44,7 @@ typedef struct Finding {
         double opened_at;
         double updated_at;
         double closed_at; /* 0 while open */
+        bool closed_at_end; /* closed because the process ended, not because growth did */
         double since;     /* growth seen from (the deciding horizon's start) */
 
         /* Memory and its limit, bytes. current_bytes is what grows towards the limit: the

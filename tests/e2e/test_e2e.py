@@ -836,6 +836,7 @@ class E2E(DaemonTestCase):
         self.assertEqual(self.daemon.metric_value("heapwatch_leak_suspected", **labels), 0)
         closed = [g for g in self.daemon.get_json("/api/v1/leaks?state=closed")[1]["leaks"] if g["process_id"] == f["process_id"]]
         self.assertEqual(len(closed), 1, closed)
+        self.assertEqual(closed[0]["closed_because"], "process_ended")
         self.assertIn("Leak finding closed: %s (service %s, pid %d): the process exited." % (f["process_id"], f["service"], t.pid),
                       self.daemon.logs())
 

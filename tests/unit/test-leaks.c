@@ -137,6 +137,34 @@ START_TEST(test_finding_closes_when_growth_stops_and_is_kept) {
         ck_assert(l.history[0].closed_at > l.history[0].opened_at);
         ck_assert_int_eq(l.history[0].worst, VERDICT_LEAK);
         ck_assert_int_eq(process_leaks_verdict(&l), VERDICT_NONE);
+        ck_assert(!l.history[0].closed_at_end);
+        process_leaks_done(&l);
+}
+END_TEST
+
+/* The process ends while its finding is open: the finding closes then (not when the exited
+ * record expires), kept as closed by the end; nothing to close a second time. */
+START_TEST(test_finding_closes_when_the_process_ends) {
+        DetectConfig c;
+        ProcessLeaks l;
+        double t = 1000, rss = 100 * MIB;
+        unsigned seed = 5;
+
+        fast_config(&c);
+        ck_assert_int_eq(process_leaks_init(&l, &c), 0);
+        ck_assert(!process_leaks_end(&l, t)); /* none open yet */
+        feed(&l, &t, 120, &rss, 1 * MIB, -1, &seed);
+        ck_assert(l.current.open);
+        ck_assert(process_leaks_end(&l, t + 1));
+        ck_assert(!l.current.open);
+        ck_assert_int_eq(process_leaks_verdict(&l), VERDICT_NONE);
+        ck_assert_double_eq(process_leaks_open_since(&l), 0);
+        ck_assert_uint_eq(l.n_history, 1);
+        ck_assert_double_eq(l.history[0].closed_at, t + 1);
+        ck_assert(l.history[0].closed_at_end);
+        ck_assert_int_eq(l.history[0].worst, VERDICT_LEAK);
+        ck_assert(!process_leaks_end(&l, t + 2));
+        ck_assert_uint_eq(l.n_history, 1);
         process_leaks_done(&l);
 }
 END_TEST
@@ -263,6 +291,7 @@ int main(void) {
         tcase_add_test(tc, test_leak_opens_with_growth_and_time_to_limit);
         tcase_add_test(tc, test_flat_process_with_sawtooth_never_opens);
         tcase_add_test(tc, test_finding_closes_when_growth_stops_and_is_kept);
+        tcase_add_test(tc, test_finding_closes_when_the_process_ends);
         tcase_add_test(tc, test_python_only_growth_names_python_signal);
         tcase_add_test(tc, test_floor_under_a_flat_peak_is_not_a_leak);
         tcase_add_test(tc, test_urgency_order);
