@@ -41,6 +41,7 @@ void hw_agent_sample_init(struct hw_agent_sample *s) {
         s->cgroup.present = false;
         s->cgroup.memory_current_bytes = -1;
         s->cgroup.memory_max_bytes = -1;
+        s->cgroup.limit_usage_bytes = -1;
         s->allocated_blocks = -1;
         s->gc_garbage = -1;
         s->gc_garbage_finalizers = -1;

@@ -67,7 +67,10 @@ struct hw_agent_cgroup {
         bool present; /* false: the whole "cgroup" member is left out */
         char path[HW_AGENT_CGROUP_PATH_MAX + 1];
         int64_t memory_current_bytes;
-        int64_t memory_max_bytes; /* -1: no limit ("max"), sent as null */
+        int64_t memory_max_bytes; /* the limit that binds (of this cgroup and its ancestors, the one
+                                   * with the least room); -1: no limit ("max"), sent as null */
+        int64_t limit_usage_bytes; /* what the limit's own cgroup uses, less its inactive page
+                                    * cache; -1 unknown or no limit, left out */
 };
 
 struct hw_agent_gc_generation {

@@ -232,6 +232,7 @@ json_t *hw_encode_sample_json(const struct hw_agent_sample *s, const char *reaso
                                                            s->cgroup.memory_max_bytes >= 0
                                                                    ? json_integer(s->cgroup.memory_max_bytes)
                                                                    : json_null());
+                        bad |= set_int_if_known(cg, "limit_usage_bytes", s->cgroup.limit_usage_bytes);
                 }
                 bad |= json_object_set_new_nocheck(o, "cgroup", cg);
         }

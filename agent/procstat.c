@@ -332,21 +332,63 @@ static int cgroup_read_value(const char *dir, const char *file, int64_t *ret) {
         return 0;
 }
 
-/* The tightest limit of the cgroup at dir and its ancestors up to (not including) the mount
- * root `top`: a service's limit is often set on its slice. -1 when none is set. */
-static int64_t cgroup_effective_max(char *dir, size_t top_len, const char *file, bool v1) {
-        int64_t best = -1;
-        size_t len = strlen(dir);
+/* The file names of one cgroup layout. */
+struct cgroup_files {
+        const char *current;  /* usage, page cache included */
+        const char *max;      /* the limit */
+        const char *inactive; /* the memory.stat key of inactive page cache */
+        bool v1;
+};
 
-        for (int depth = 0; depth < CGROUP_MAX_DEPTH && len > top_len; depth++) {
+/* The value of `key` in a memory.stat text ("key value" lines), or -1. */
+static int64_t memory_stat_value(const char *text, const char *key) {
+        size_t klen = strlen(key);
+
+        for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
                 int64_t v;
 
+                if (strncmp(line, key, klen) == 0 && line[klen] == ' ' && parse_int64(line + klen + 1, &v) >= 0)
+                        return v >= 0 ? v : -1;
+        }
+        return -1;
+}
+
+/* What the cgroup at dir uses, less the page cache the kernel reclaims before it kills
+ * (inactive_file, as the kubelet's working set): a service that reads files keeps memory.current
+ * near its limit with cache alone. -1 when its usage cannot be read. */
+static int64_t cgroup_working_set(const char *dir, const struct cgroup_files *files) {
+        char path[PATH_MAX], text[8192];
+        int64_t current, inactive = -1;
+        int n;
+
+        if (cgroup_read_value(dir, files->current, &current) < 0 || current < 0)
+                return -1;
+        n = snprintf(path, sizeof(path), "%s/memory.stat", dir);
+        if (n > 0 && (size_t) n < sizeof(path) && read_file(path, text, sizeof(text), NULL) >= 0)
+                inactive = memory_stat_value(text, files->inactive);
+        return inactive > 0 && inactive < current ? current - inactive : current;
+}
+
+/* The limit that binds: of the cgroup at dir and its ancestors up to (not including) the mount
+ * root `top` (a service's limit is often set on its slice), the one with the least room left,
+ * its working set counted against it -- the slice's usage includes its other services. -1 and
+ * -1 when none is set. */
+static void cgroup_binding_limit(char *dir, size_t top_len, const struct cgroup_files *files, int64_t *ret_max,
+                                 int64_t *ret_usage) {
+        size_t len = strlen(dir);
+
+        *ret_max = *ret_usage = -1;
+        for (int depth = 0; depth < CGROUP_MAX_DEPTH && len > top_len; depth++) {
+                int64_t v, used;
+
                 dir[len] = '\0';
-                if (cgroup_read_value(dir, file, &v) >= 0) {
-                        if (v1 && v >= CGROUP_V1_UNLIMITED)
-                                v = -1;
-                        if (v >= 0 && (best < 0 || v < best))
-                                best = v;
+                if (cgroup_read_value(dir, files->max, &v) >= 0 && !(files->v1 && v >= CGROUP_V1_UNLIMITED) && v >= 0) {
+                        used = cgroup_working_set(dir, files);
+                        if (*ret_max < 0 ||
+                            (used >= 0 && *ret_usage >= 0 ? v - used < *ret_max - *ret_usage : v < *ret_max)) {
+                                *ret_max = v;
+                                *ret_usage = used;
+                        }
                 }
                 /* up one level */
                 while (len > top_len && dir[len - 1] != '/')
@@ -354,11 +396,10 @@ static int64_t cgroup_effective_max(char *dir, size_t top_len, const char *file,
                 if (len > top_len)
                         len--; /* drop the '/' */
         }
-        return best;
 }
 
 static int cgroup_try(const char *root, const char *mount, const char *cgpath, const char *report_path,
-                      const char *current_file, const char *max_file, bool v1, struct hw_agent_cgroup *ret) {
+                      const struct cgroup_files *files, struct hw_agent_cgroup *ret) {
         char dir[PATH_MAX];
         size_t top_len;
         int64_t current;
@@ -374,7 +415,7 @@ static int cgroup_try(const char *root, const char *mount, const char *cgpath, c
                         return -ENAMETOOLONG;
         }
 
-        r = cgroup_read_value(dir, current_file, &current);
+        r = cgroup_read_value(dir, files->current, &current);
         if (r < 0)
                 return r;
         if (current < 0)
@@ -385,11 +426,13 @@ static int cgroup_try(const char *root, const char *mount, const char *cgpath, c
                 /* The mount root itself (e.g. inside a container with its own cgroup namespace):
                  * its limit files, when present, are the container's. */
                 int64_t v;
-                ret->memory_max_bytes = -1;
-                if (cgroup_read_value(dir, max_file, &v) >= 0 && v >= 0 && !(v1 && v >= CGROUP_V1_UNLIMITED))
+                ret->memory_max_bytes = ret->limit_usage_bytes = -1;
+                if (cgroup_read_value(dir, files->max, &v) >= 0 && v >= 0 && !(files->v1 && v >= CGROUP_V1_UNLIMITED)) {
                         ret->memory_max_bytes = v;
+                        ret->limit_usage_bytes = cgroup_working_set(dir, files);
+                }
         } else
-                ret->memory_max_bytes = cgroup_effective_max(dir, top_len, max_file, v1);
+                cgroup_binding_limit(dir, top_len, files, &ret->memory_max_bytes, &ret->limit_usage_bytes);
 
         /* The reported path is bounded; the files were read with the full one. */
         snprintf(ret->path, sizeof(ret->path), "%s", report_path);
@@ -412,18 +455,17 @@ int hw_procstat_read_cgroup(const char *root, struct hw_agent_cgroup *ret) {
          * (there /proc/self/cgroup names the host's path). */
         if (cgroup_find_path(buf, true, path, sizeof(path)) >= 0) {
                 static const char *const mounts[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
+                static const struct cgroup_files v2 = { "memory.current", "memory.max", "inactive_file", false };
                 for (size_t i = 0; i < HW_ELEMENTSOF(mounts); i++)
-                        if (cgroup_try(root, mounts[i], path, path, "memory.current", "memory.max", false, ret) >= 0 ||
-                            (strcmp(path, "/") != 0 &&
-                             cgroup_try(root, mounts[i], "/", path, "memory.current", "memory.max", false, ret) >= 0))
+                        if (cgroup_try(root, mounts[i], path, path, &v2, ret) >= 0 ||
+                            (strcmp(path, "/") != 0 && cgroup_try(root, mounts[i], "/", path, &v2, ret) >= 0))
                                 return 0;
         }
         if (cgroup_find_path(buf, false, path, sizeof(path)) >= 0) {
-                if (cgroup_try(root, "/sys/fs/cgroup/memory", path, path, "memory.usage_in_bytes",
-                               "memory.limit_in_bytes", true, ret) >= 0 ||
-                    (strcmp(path, "/") != 0 &&
-                     cgroup_try(root, "/sys/fs/cgroup/memory", "/", path, "memory.usage_in_bytes",
-                                "memory.limit_in_bytes", true, ret) >= 0))
+                static const struct cgroup_files v1 = { "memory.usage_in_bytes", "memory.limit_in_bytes",
+                                                        "total_inactive_file", true };
+                if (cgroup_try(root, "/sys/fs/cgroup/memory", path, path, &v1, ret) >= 0 ||
+                    (strcmp(path, "/") != 0 && cgroup_try(root, "/sys/fs/cgroup/memory", "/", path, &v1, ret) >= 0))
                         return 0;
         }
         ret->present = false;

@@ -137,7 +137,9 @@ int leak_resume_queue(LeakResume *r, const HwSample *s) {
                 .blocks_min = (double) s->python_allocated_blocks,
                 .live = true,
                 .has_limit = s->has_cgroup,
-                .cgroup_current = (double) s->cgroup_memory_current_bytes,
+                /* what leaks.c counts against the limit (a stored point has memory.current) */
+                .cgroup_current = (double) (s->cgroup_limit_usage_bytes > 0 ? s->cgroup_limit_usage_bytes
+                                                                           : s->cgroup_memory_current_bytes),
                 .cgroup_max = (double) s->cgroup_memory_max_bytes,
         };
 

@@ -103,9 +103,14 @@ static void finding_project(Finding *f, const SeriesDetector *rss, const HwSampl
         }
 
         if (s->has_cgroup && s->cgroup_memory_max_bytes >= 0) {
+                /* against the limit that binds, what its cgroup uses that the kernel cannot
+                 * reclaim (the agent's limit_usage_bytes: a slice's limit counts its other
+                 * services too, and page cache is dropped before anything is killed); an older
+                 * agent's memory.current instead */
                 f->limit_source = LIMIT_CGROUP;
                 f->limit_bytes = (double) s->cgroup_memory_max_bytes;
-                f->current_bytes = (double) s->cgroup_memory_current_bytes;
+                f->current_bytes = (double) (s->cgroup_limit_usage_bytes > 0 ? s->cgroup_limit_usage_bytes
+                                                                             : s->cgroup_memory_current_bytes);
         } else if (host_available >= 0) {
                 f->limit_source = LIMIT_HOST;
                 f->current_bytes = (double) s->rss_bytes;

@@ -431,7 +431,7 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
         _cleanup_json_ json_t *root = NULL;
         _cleanup_(heap_report_freep) HwHeapReport *heap_report = NULL;
         json_t *proc, *cg, *py, *gc, *agent, *gens, *heap, *mal;
-        HwSample s = { .cgroup_memory_max_bytes = -1, .gc_garbage_finalizers = -1, .gc_finalizers_collected = -1,
+        HwSample s = { .cgroup_memory_max_bytes = -1, .cgroup_limit_usage_bytes = -1, .gc_garbage_finalizers = -1, .gc_finalizers_collected = -1,
                        .gc_finalizers_collections = -1, .gc_finalizers_skipped = -1 };
         int64_t seq = 0;
         int r;
@@ -471,6 +471,8 @@ int message_decode_sample_heap(const uint8_t *payload, size_t len, bool goodbye,
                         return r;
                 if (max && !json_is_null(max) &&
                     (r = get_int(cg, "memory_max_bytes", false, 0, INT64_MAX, &s.cgroup_memory_max_bytes, error, size)) < 0)
+                        return r;
+                if ((r = get_int(cg, "limit_usage_bytes", false, 0, BYTES_MAX, &s.cgroup_limit_usage_bytes, error, size)) < 0)
                         return r;
         }
 

@@ -61,6 +61,9 @@ typedef struct HwSample {
         char cgroup_path[HW_CGROUP_PATH_MAX + 1];
         int64_t cgroup_memory_current_bytes;
         int64_t cgroup_memory_max_bytes; /* -1: no limit ("max") */
+        int64_t cgroup_limit_usage_bytes; /* the limit's own cgroup's usage less its inactive page
+                                           * cache; <= 0 unknown (an older agent, a replayed point:
+                                           * memory_current_bytes stands in) */
 
         int64_t python_allocated_blocks;
         bool has_arenas;

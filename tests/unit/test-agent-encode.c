@@ -208,6 +208,7 @@ static void sample_fill(struct hw_agent_sample *s) {
         snprintf(s->cgroup.path, sizeof(s->cgroup.path), "/system.slice/billing.service");
         s->cgroup.memory_current_bytes = 52428800;
         s->cgroup.memory_max_bytes = 1073741824;
+        s->cgroup.limit_usage_bytes = 44040192;
         s->allocated_blocks = 61234;
         s->has_arenas = true;
         s->arena_allocs_total = 12;
@@ -247,6 +248,7 @@ START_TEST(test_sample) {
         ck_assert_str_eq(json_string_value(json_object_get(m, "path")), "/system.slice/billing.service");
         ck_assert_int_eq(json_integer_value(json_object_get(m, "memory_current_bytes")), 52428800);
         ck_assert_int_eq(json_integer_value(json_object_get(m, "memory_max_bytes")), 1073741824);
+        ck_assert_int_eq(json_integer_value(json_object_get(m, "limit_usage_bytes")), 44040192);
 
         m = json_object_get(o, "python");
         ck_assert_int_eq(json_integer_value(json_object_get(m, "allocated_blocks")), 61234);
@@ -287,12 +289,14 @@ START_TEST(test_sample_partial) {
         /* no limit: null; no arenas: arena members absent; no gc; unknown process figure */
         sample_fill(&s);
         s.cgroup.memory_max_bytes = -1;
+        s.cgroup.limit_usage_bytes = -1;
         s.has_arenas = false;
         s.has_gc = false;
         s.process.threads = -1;
         ck_assert_int_eq(hw_encode_sample(&s, NULL, &frame, &size), 0);
         o = parse_frame(frame, size, HW_FRAME_SAMPLE);
         ck_assert(json_is_null(json_object_get(json_object_get(o, "cgroup"), "memory_max_bytes")));
+        ck_assert_ptr_null(json_object_get(json_object_get(o, "cgroup"), "limit_usage_bytes"));
         ck_assert_ptr_null(json_object_get(json_object_get(o, "python"), "arena_allocs_total"));
         ck_assert_ptr_nonnull(json_object_get(json_object_get(o, "python"), "allocated_blocks"));
         ck_assert_ptr_null(json_object_get(o, "gc"));

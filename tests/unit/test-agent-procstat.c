@@ -158,9 +158,29 @@ START_TEST(test_cgroup_v2) {
         ck_assert_str_eq(cg.path, "/system.slice/billing.service");
         ck_assert_int_eq(cg.memory_current_bytes, 52428800);
         ck_assert_int_eq(cg.memory_max_bytes, -1);
+        ck_assert_int_eq(cg.limit_usage_bytes, -1);
 
-        /* a limit on the service itself */
+        /* a limit on the service itself, its usage counted against it */
         puts_("/sys/fs/cgroup/system.slice/billing.service/memory.max", "1073741824\n");
+        ck_assert_int_eq(hw_procstat_read_cgroup(root, &cg), 0);
+        ck_assert_int_eq(cg.memory_max_bytes, 1073741824);
+        ck_assert_int_eq(cg.limit_usage_bytes, 52428800);
+        /* less the page cache the kernel reclaims first (memory.current stays as it is) */
+        puts_("/sys/fs/cgroup/system.slice/billing.service/memory.stat",
+              "anon 41943040\nfile 10485760\nactive_file 2097152\ninactive_file 8388608\n");
+        ck_assert_int_eq(hw_procstat_read_cgroup(root, &cg), 0);
+        ck_assert_int_eq(cg.memory_current_bytes, 52428800);
+        ck_assert_int_eq(cg.limit_usage_bytes, 52428800 - 8388608);
+
+        /* a looser limit on the slice, nearly used up by its other services: the slice binds */
+        puts_("/sys/fs/cgroup/system.slice/memory.max", "2147483648\n");
+        puts_("/sys/fs/cgroup/system.slice/memory.current", "2097152000\n");
+        ck_assert_int_eq(hw_procstat_read_cgroup(root, &cg), 0);
+        ck_assert_int_eq(cg.memory_max_bytes, 2147483648);
+        ck_assert_int_eq(cg.limit_usage_bytes, 2097152000);
+
+        /* with room on the slice, the service's own limit binds again */
+        puts_("/sys/fs/cgroup/system.slice/memory.current", "104857600\n");
         ck_assert_int_eq(hw_procstat_read_cgroup(root, &cg), 0);
         ck_assert_int_eq(cg.memory_max_bytes, 1073741824);
 
@@ -168,6 +188,7 @@ START_TEST(test_cgroup_v2) {
         puts_("/sys/fs/cgroup/system.slice/memory.max", "536870912\n");
         ck_assert_int_eq(hw_procstat_read_cgroup(root, &cg), 0);
         ck_assert_int_eq(cg.memory_max_bytes, 536870912);
+        ck_assert_int_eq(cg.limit_usage_bytes, 104857600);
 }
 END_TEST
 
@@ -198,8 +219,11 @@ START_TEST(test_cgroup_v1) {
         ck_assert_int_eq(cg.memory_max_bytes, -1); /* v1's "unlimited" */
 
         puts_("/sys/fs/cgroup/memory/process_api/memory.limit_in_bytes", "104857600\n");
+        puts_("/sys/fs/cgroup/memory/process_api/memory.usage_in_bytes", "80000000\n");
+        puts_("/sys/fs/cgroup/memory/process_api/memory.stat", "cache 30000000\ntotal_inactive_file 20000000\n");
         ck_assert_int_eq(hw_procstat_read_cgroup(root, &cg), 0);
         ck_assert_int_eq(cg.memory_max_bytes, 104857600);
+        ck_assert_int_eq(cg.limit_usage_bytes, 60000000); /* v1's name for the inactive cache */
 }
 END_TEST
 

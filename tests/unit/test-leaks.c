@@ -37,13 +37,19 @@ static double noise(unsigned *state) {
         return ((*state >> 8) & 0xffff) / 32768.0 - 1.0;
 }
 
+/* What the agent reports as the usage of the cgroup whose limit binds, beyond the process's RSS:
+ * 0 reports none (an older agent). */
+static double limit_usage_beyond_rss;
+
 static HwSample sample_at(double t, double rss, double blocks, double cgroup_max) {
         HwSample s = { .time = t, .rss_bytes = (int64_t) rss, .python_allocated_blocks = (int64_t) blocks,
-                       .cgroup_memory_max_bytes = -1 };
+                       .cgroup_memory_max_bytes = -1, .cgroup_limit_usage_bytes = -1 };
         if (cgroup_max > 0) {
                 s.has_cgroup = true;
                 s.cgroup_memory_current_bytes = (int64_t) (rss + 10 * MIB);
                 s.cgroup_memory_max_bytes = (int64_t) cgroup_max;
+                if (limit_usage_beyond_rss > 0)
+                        s.cgroup_limit_usage_bytes = (int64_t) (rss + limit_usage_beyond_rss);
         }
         return s;
 }
@@ -93,6 +99,28 @@ START_TEST(test_leak_opens_with_growth_and_time_to_limit) {
         ck_assert(l.current.seconds_to_limit_high >= l.current.seconds_to_limit);
         ck_assert(l.current.since >= 1000 && l.current.since < t);
         ck_assert_int_eq(process_leaks_verdict(&l), VERDICT_LEAK);
+        process_leaks_done(&l);
+}
+END_TEST
+
+/* The agent names the usage of the cgroup whose limit binds (a slice's, with its other
+ * services; page cache left out): the time to the limit counts that, not memory.current. */
+START_TEST(test_time_to_limit_counts_the_binding_cgroups_usage) {
+        DetectConfig c;
+        ProcessLeaks l;
+        double t = 1000, rss = 100 * MIB;
+        unsigned seed = 1;
+
+        fast_config(&c);
+        ck_assert_int_eq(process_leaks_init(&l, &c), 0);
+        limit_usage_beyond_rss = 700 * MIB; /* the slice's other services */
+        feed(&l, &t, 120, &rss, 1 * MIB, 1024 * MIB, &seed);
+        limit_usage_beyond_rss = 0;
+        ck_assert(l.current.open);
+        ck_assert(l.current.has_time_to_limit);
+        ck_assert_double_gt(l.current.current_bytes, l.current.limit_bytes - 200 * MIB);
+        /* ~100 s left at 1 MiB/s instead of ~800 s against the process's own cgroup */
+        ck_assert_double_lt(l.current.seconds_to_limit, 200);
         process_leaks_done(&l);
 }
 END_TEST
@@ -292,6 +320,7 @@ int main(void) {
         tcase_add_test(tc, test_flat_process_with_sawtooth_never_opens);
         tcase_add_test(tc, test_finding_closes_when_growth_stops_and_is_kept);
         tcase_add_test(tc, test_finding_closes_when_the_process_ends);
+        tcase_add_test(tc, test_time_to_limit_counts_the_binding_cgroups_usage);
         tcase_add_test(tc, test_python_only_growth_names_python_signal);
         tcase_add_test(tc, test_floor_under_a_flat_peak_is_not_a_leak);
         tcase_add_test(tc, test_urgency_order);

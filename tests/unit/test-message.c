@@ -667,6 +667,7 @@ START_TEST(test_sample_full) {
         ck_assert_str_eq(s.cgroup_path, "/system.slice/billing.service");
         ck_assert_int_eq(s.cgroup_memory_current_bytes, 52428800);
         ck_assert_int_eq(s.cgroup_memory_max_bytes, 1073741824);
+        ck_assert_int_eq(s.cgroup_limit_usage_bytes, -1); /* an older agent's sample: not sent */
         ck_assert_int_eq(s.python_allocated_blocks, 61234);
         ck_assert(s.has_arenas);
         ck_assert_int_eq(s.arena_allocs_total, 12);
@@ -774,6 +775,11 @@ START_TEST(test_sample_cgroup_memory_max) {
         ck_assert_int_eq(s.cgroup_memory_max_bytes, 0);
         free(json);
 
+        json = mutate_text(sample_json, "cgroup.limit_usage_bytes", "44040192");
+        check_sample_accepted(json, false, &s, "limit_usage_bytes");
+        ck_assert_int_eq(s.cgroup_limit_usage_bytes, 44040192);
+        free(json);
+
         json = mutate_text(sample_json, "cgroup", NULL);
         check_sample_accepted(json, false, &s, "no cgroup");
         ck_assert(!s.has_cgroup);
@@ -819,6 +825,8 @@ START_TEST(test_sample_bad_members) {
                 { "cgroup.path", "1", "path" },
                 { "cgroup.memory_current_bytes", NULL, "memory_current_bytes" },
                 { "cgroup.memory_current_bytes", "-52428800", "memory_current_bytes" },
+                { "cgroup.limit_usage_bytes", "-1", "limit_usage_bytes" },
+                { "cgroup.limit_usage_bytes", "\"all\"", "limit_usage_bytes" },
                 { "cgroup.memory_max_bytes", "-1", "memory_max_bytes" },
                 { "cgroup.memory_max_bytes", "\"max\"", "memory_max_bytes" },
                 { "cgroup.memory_max_bytes", "1.5", "memory_max_bytes" },
