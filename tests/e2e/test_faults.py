@@ -226,10 +226,11 @@ class Faults(DaemonTestCase):
         rejected = lambda: self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="out_of_order")
         rejected_before = rejected()
         base = time.time()
-        # (seq, time, kept): a step back by an hour, then forward by an hour, then a sample at the
-        # pre-step time (not newer than the history: dropped), then later than everything again.
+        # (seq, time, kept): a step back by an hour, then forward by 30 s (within the minute a
+        # sample may be stamped ahead of the daemon's clock), then a sample at the pre-step time
+        # (not newer than the history: dropped), then later than everything again.
         steps = [(1, base, True), (2, base + 1, True), (3, base - 3600, False), (4, base + 2, True),
-                 (5, base + 3600, True), (6, base + 3, False), (7, base + 3601, True)]
+                 (5, base + 30, True), (6, base + 3, False), (7, base + 31, True)]
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.addCleanup(s.close)
         s.connect(self.daemon.socket_path)
@@ -250,10 +251,18 @@ class Faults(DaemonTestCase):
         for a, b in zip(times, kept):
             self.assertAlmostEqual(a, b, places=2)
         # Detection and the API keep working, for this process and the others.
-        s.sendall(frame(SAMPLE, sample(8, base + 3602)))
+        s.sendall(frame(SAMPLE, sample(8, base + 32)))
         self.wait_process(os.getpid(), lambda q: q["samples"] >= len(kept) + 1, "a sample after the steps")
         for path in ("/healthz", "/api/v1/leaks?state=all", "/api/v1/processes/" + me["id"], "/metrics"):
             self.assertEqual(self.daemon.get(path)[0], 200, path)
+        # An hour ahead is no clock the daemon shares: refused with the connection (kept, it
+        # would block every newer sample for that hour and outlive retention), the history kept.
+        bad = self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="bad_message")
+        s.sendall(frame(SAMPLE, sample(9, base + 3600)))
+        wait_for(lambda: self.daemon.metric_value("heapwatch_daemon_frames_rejected_total", reason="bad_message") == bad + 1,
+                 what="the sample an hour ahead refused")
+        me = self.wait_process(os.getpid(), lambda q: q["state"] == "exited", "the clock client's connection closed")
+        self.assertEqual(me["samples"], len(kept) + 1)
         before = self.wait_process(other.pid)["samples"]
         self.wait_process(other.pid, lambda q: q["samples"] > before + 2, "the other agent to keep reporting")
         other.command("exit")
