@@ -83,7 +83,7 @@ struct Connection {
         uint64_t stacks_asked_usec; /* monotonic, last RESEND_STACKS (0: never) */
 };
 
-static void leak_end(AgentServer *s, Process *p);
+static void leak_end(Process *p);
 
 static void connection_free(Connection *c, ExitReason reason) {
         AgentServer *s;
@@ -97,7 +97,7 @@ static void connection_free(Connection *c, ExitReason reason) {
                 registry_detach(s->registry, c->process,
                                 c->goodbye != EXIT_REASON_NONE ? c->goodbye : persist_exit_reason(c->process, reason),
                                 now_unix());
-                leak_end(s, c->process);
+                leak_end(c->process);
                 persist_detach(s->registry, c->process);
                 process_census_detach(c->process->census);
                 log_debug("Agent %s (pid %d) disconnected.", c->process->id, (int) c->peer.pid);
@@ -378,10 +378,9 @@ static bool process_still_runs(const Process *p) {
  * the connection was lost while the process still runs, whose agent reconnects. Otherwise the
  * finding stayed open, and the alerts on it firing, for the exited record's retention (1 h).
  * One log line, as for any close. */
-static void leak_end(AgentServer *s, Process *p) {
+static void leak_end(Process *p) {
         LeakFields lf;
 
-        (void) s;
         if (p->exit_reason == EXIT_REASON_CONNECTION_LOST && process_still_runs(p))
                 return;
         if (!process_leaks_end(&p->leaks, p->exited_at))
