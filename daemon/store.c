@@ -1541,8 +1541,7 @@ static int delete_step(Store *s, double now, size_t *ret_deleted) {
                 static const char *const sql[] = {
                         "DELETE FROM censuses WHERE t < ?1",
                         "DELETE FROM censuses WHERE proc IN (SELECT key FROM processes WHERE exited_at > 0 AND exited_at < ?1)",
-                        "DELETE FROM points WHERE tier = ?2 AND proc IN "
-                        "(SELECT key FROM processes WHERE exited_at > 0 AND exited_at < ?1)",
+                        "DELETE FROM points WHERE tier = ?2 AND proc IN (SELECT key FROM processes WHERE exited_at > 0 AND exited_at < ?1)",
                         "DELETE FROM processes WHERE exited_at > 0 AND exited_at < ?1",
                 };
                 double cutoff = now - s->config.tiers[s->config.n_tiers - 1].retention * s->stats.budget_factor;
