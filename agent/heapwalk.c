@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "census.h"
+#include "handoff.h"
 #include "heapwalk.h"
 #include "pages.h"
 
@@ -218,11 +219,11 @@ int hw_heapwalk_census_slice(struct hw_census_walk *w, struct hw_census_table *t
                 }
         }
 finish:
-        /* the new cursor first, then let go of the old one (its last reference may run a
-         * finalizer: nothing is being walked any more) */
+        /* the new cursor first, then let go of the old one (the host may have dropped it while
+         * the GIL was released: ours may be the last reference) */
         Py_XINCREF(stop_at);
         w->at = stop_at;
-        Py_XDECREF(resume);
+        hw_handoff_release(resume, w->hand_off);
         return w->broken ? 1 : r;
 }
 
@@ -265,7 +266,10 @@ void hw_heapwalk_census_finish(struct hw_census_walk *w, const struct hw_census_
 }
 
 void hw_heapwalk_census_abandon(struct hw_census_walk *w, struct hw_census_table *table) {
-        Py_CLEAR(w->at);
+        PyObject *at = w->at;
+
+        w->at = NULL;
+        hw_handoff_release(at, w->hand_off);
         /* last: a type's last reference may run finalizers (its dict's values), and nothing is
          * being walked any more */
         for (size_t i = 0; i < table->capacity; i++)
@@ -273,7 +277,7 @@ void hw_heapwalk_census_abandon(struct hw_census_walk *w, struct hw_census_table
                         PyObject *tp = (PyObject *) table->slots[i].key;
 
                         table->slots[i].key = NULL;
-                        Py_DECREF(tp);
+                        hw_handoff_release(tp, w->hand_off);
                 }
         table->used = 0;
 }
@@ -1105,10 +1109,14 @@ int hw_heapwalk_holders(const struct hw_request *req, double deadline, struct hw
         return 0;
 }
 
-void hw_heapwalk_holders_release(struct hw_holders *h) {
+void hw_heapwalk_holders_release(struct hw_holders *h, bool hand_off) {
         for (size_t t = 0; t < h->n_rows; t++) {
-                for (size_t k = 0; k < h->n[t]; k++)
-                        Py_CLEAR(h->obj[t][k]);
+                for (size_t k = 0; k < h->n[t]; k++) {
+                        PyObject *o = h->obj[t][k];
+
+                        h->obj[t][k] = NULL;
+                        hw_handoff_release(o, hand_off);
+                }
                 h->n[t] = 0;
         }
 }
@@ -1343,7 +1351,9 @@ void hw_heapwalk_collector_resume(bool on) {
 json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *stop) {
         struct hw_census_result res = { .request_id = req->id, .kind = req->kind, .budget_ms = req->budget_ms };
         struct hw_census_table table = { 0 };
-        struct hw_census_walk walk = { .consistent = true };
+        /* on the sampler thread (no GIL of a caller's), a host object we let go of may have
+         * been dropped by the host while the GIL was released: handoff.h */
+        struct hw_census_walk walk = { .consistent = true, .hand_off = !gil_held };
         struct hw_holders holders = { 0 };
         struct hw_census_type *types = NULL;
         double start = hw_now_monotonic(), budget = req->budget_ms / 1000.0;
@@ -1390,7 +1400,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                 else
                         hw_heapwalk_chains(req, t0 + budget, &res);
                 if (last && req->holders)
-                        hw_heapwalk_holders_release(&holders);
+                        hw_heapwalk_holders_release(&holders, walk.hand_off);
                 if (PyErr_Occurred())
                         PyErr_Clear();
                 held = hw_now_monotonic() - t0;
@@ -1417,7 +1427,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                                 hw_heapwalk_census_finish(&walk, &table, req->top, &res);
                                 hw_heapwalk_census_abandon(&walk, &table);
                         } else {
-                                hw_heapwalk_holders_release(&holders);
+                                hw_heapwalk_holders_release(&holders, walk.hand_off);
                                 res.error = "the agent is stopping";
                         }
                         hw_heapwalk_collector_resume(collector_on);

@@ -65,6 +65,8 @@ struct hw_census_walk {
         Py_ssize_t collections; /* the collector's count at the first slice */
         bool consistent;     /* init to true */
         bool broken;         /* the cursor was untracked: stopped */
+        bool hand_off;       /* on the sampler thread: last references go back to the host
+                              * (handoff.h) */
         struct gc_state_mirror *st;
 };
 
@@ -83,7 +85,8 @@ void hw_heapwalk_census_finish(struct hw_census_walk *w, const struct hw_census_
                                struct hw_census_result *res);
 
 /* End the census (after hw_heapwalk_census_finish(), if any): drop the cursor's reference and
- * the references the slices took to every type in the table (its keys become empty). GIL held. */
+ * the references the slices took to every type in the table (its keys become empty), through
+ * hw_handoff_release() when w->hand_off. GIL held. */
 void hw_heapwalk_census_abandon(struct hw_census_walk *w, struct hw_census_table *table);
 
 /* The containers holding the most instances of each type of a chains request (its holders):
@@ -110,8 +113,8 @@ struct hw_holders {
  * collector's state cannot be walked: see hw_heapwalk_census_slice). */
 int hw_heapwalk_holders(const struct hw_request *req, double deadline, struct hw_holders *h, const char **ret_error);
 
-/* Drop the references hw_heapwalk_holders took. */
-void hw_heapwalk_holders_release(struct hw_holders *h);
+/* Drop the references hw_heapwalk_holders took (through hw_handoff_release() when hand_off). */
+void hw_heapwalk_holders_release(struct hw_holders *h, bool hand_off);
 
 /* Find up to HW_CHAINS_MAX chains of references from roots a user recognises (module globals,
  * class attributes, thread frames' locals) to instances of the types req->types names

@@ -47,6 +47,7 @@
 #include "encode.h"
 #include "census.h"
 #include "heapprof.h"
+#include "handoff.h"
 #include "heapwalk.h"
 #include "memhooks.h"
 #include "holdstats.h"
@@ -378,6 +379,7 @@ static int collect_python(struct hw_agent_sample *s, bool consume) {
 
         if (!agent.gc_module)
                 return -ENODEV;
+        hw_handoff_retry(); /* a census's last references, if the main thread has not been asked yet */
         enabled = hw_py_call0(agent.gc_isenabled); /* True and False are not allocated */
         collector_on = hw_heapwalk_collector_pause();
 
@@ -962,6 +964,7 @@ static void agent_stop(const char *reason) {
         Py_BEGIN_ALLOW_THREADS
         hw_sampler_join(&agent.sampler);
         Py_END_ALLOW_THREADS
+        hw_handoff_drain(); /* the thread is gone: this host thread lets go of what it held */
 
         hw_sampler_take(&agent.sampler, &s, true, python_gil_held, NULL);
         gc_callback_remove();
@@ -1008,6 +1011,7 @@ static int agent_restart(const char *service, const char *socket_path, double in
         hw_sampler_join(&agent.sampler);
         hw_transport_close(&agent.transport);
         Py_END_ALLOW_THREADS
+        hw_handoff_drain();
         if (same_daemon)
                 seq = __atomic_load_n(&agent.sampler.seq, __ATOMIC_RELAXED);
         agent.state = AGENT_STOPPED;
@@ -1087,6 +1091,9 @@ static PyObject *fork_child_hook(PyObject *self, PyObject *unused) {
 
         hw_sampler_forget_after_fork(&agent.sampler);
         hw_transport_forget_after_fork(&agent.transport);
+        /* the parent's queued references are this process's too; its pending call may not be */
+        hw_handoff_forget_after_fork();
+        hw_handoff_drain();
         agent.state = AGENT_STOPPED;
         memcpy(service, agent.service, sizeof(service));
         memcpy(path, agent.socket_path, sizeof(path));
@@ -1557,7 +1564,10 @@ PyDoc_STRVAR(status_doc,
              "latest 1024, max_us, mean_us; how long each sampler tick held the GIL, and each heap\n"
              "report the heap profiler's lock), and heap_padded_blocks (since the process started:\n"
              "agent_arena, sampled small objects given a block from the agent thread's malloc arena,\n"
-             "and host_malloc, from the host's own malloc when none was ready; ready: blocks waiting).");
+             "and host_malloc, from the host's own malloc when none was ready; ready: blocks waiting),\n"
+             "and last_references (since the process started: handed_to_host, host objects the agent's\n"
+             "thread held the last reference to, let go of on the main thread; in_place, on the agent's\n"
+             "thread as the queue was full; queued: waiting now).");
 
 /* status() plus what the sampler's ticks cost the host (see holds_record()). */
 static PyObject *hw_status_base(void);
@@ -1586,6 +1596,16 @@ static PyObject *hw_status(PyObject *self, PyObject *unused) {
                                   (unsigned long long) missed, "ready", ready);
         }
         if (!v || PyDict_SetItemString(d, "heap_padded_blocks", v) < 0)
+                goto fail;
+        Py_DECREF(v);
+        {
+                struct hw_handoff_stats hs;
+
+                hw_handoff_stats(&hs);
+                v = Py_BuildValue("{s:K,s:K,s:K}", "handed_to_host", (unsigned long long) hs.handed, "in_place",
+                                  (unsigned long long) hs.in_place, "queued", (unsigned long long) hs.queued);
+        }
+        if (!v || PyDict_SetItemString(d, "last_references", v) < 0)
                 goto fail;
         Py_DECREF(v);
         return d;

@@ -190,6 +190,39 @@ class Census(unittest.TestCase):
         sys.stderr.write("200 chain searches left %d Python heap blocks\n" % left)
         self.assertLess(left, 20)
 
+    def test_objects_the_host_dropped_die_on_its_threads(self):
+        """A chains request holds its holders (the largest containers) from one GIL hold to the
+        next; a host thread that replaces such a container meanwhile leaves the agent with the
+        last reference, and letting go of it on the agent's thread ran the container's items'
+        finalizers there (the host's code on the thread stop(), fork and exit wait for). The
+        agent hands such references back: the host's main thread drops them (found by review
+        on 2026-12-07). A thread keeps replacing a list of 5000 objects with a finalizer while
+        the daemon asks for censuses, each followed by a chains request, until the agent has
+        handed at least one back."""
+        t, pid = self.start()
+        self.command(t, "churn 5000")
+        # after one census nothing is known to grow or not: chains follow the second one on
+        status, doc = self.post_census(pid)
+        self.assertEqual(status, 202, doc)
+        wait_for(lambda: self.census(pid)["censuses"], what="the first census")
+        handed, requests = 0, 0
+        while handed == 0 and requests < 12:
+            before = self.census(pid).get("chains_time")
+            status, doc = self.post_census(pid)
+            self.assertEqual(status, 202, doc)
+            requests += 1
+            wait_for(lambda: self.census(pid).get("chains_time") not in (None, before), timeout=SLOW,
+                     what="the census and its chains request")
+            handed = self.command(t, "churn-report")["status"]["last_references"]["handed_to_host"]
+        st = self.command(t, "churn-report stop")
+        sys.stderr.write("%d censuses with chains, %d lists replaced: %s last references handed to the host, "
+                         "%d finalizers on other threads\n" % (
+                             requests, st["churn_rounds"], st["status"]["last_references"],
+                             st["foreign_finalizers"]))
+        self.assertGreater(st["status"]["last_references"]["handed_to_host"], 0)
+        self.assertEqual(st["foreign_finalizers"], 0)
+        self.assertEqual(st["status"]["last_references"]["queued"], 0)
+
     @census_budget(BUDGET_MS)
     def test_budget_is_respected_on_five_million_objects(self):
         t, pid = self.start()

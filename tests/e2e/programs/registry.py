@@ -5,7 +5,10 @@ the budget test), "census B S" runs heapwatch.census(budget_ms=B, slices=S) in t
 reports it, "get_objects" / "collect" time gc.get_objects() / gc.collect() (for
 bench/census_pause.py), "chains N" runs heapwatch.chains() N times and reports the Python heap
 blocks it left, "malloc N" reports glibc's mallinfo2() and whether a malloc() of N bytes is
-served by mmap (what the agent's censuses must leave as they found it), "exit". A ticker thread
+served by mmap (what the agent's censuses must leave as they found it), "churn N" starts a
+thread that keeps replacing a module-level list of N objects with a finalizer by a new one
+(one of the largest containers: the agent's chains requests hold it as a holder), "churn-report"
+reports the threads their finalizers ran on and the agent's status(), "exit". A ticker thread
 measures the longest gap between its 1 ms ticks (the host's longest pause) and reports it with
 every state."""
 import ctypes
@@ -67,6 +70,32 @@ def ticker():
         last = now
 
 
+class Doomed:
+    """Records the thread its finalizer runs on, when it is not one of the host's own."""
+    host_threads = set()
+    foreign = []
+
+    def __del__(self):
+        ident = threading.get_ident()
+        if ident not in Doomed.host_threads:
+            Doomed.foreign.append(ident)
+
+
+churned = {}
+
+
+def churn(n):
+    """Each new list replaces the previous one, whose objects die with it: if the agent held
+    the old list across a GIL release (a chains request's holders), its reference is the last."""
+    Doomed.host_threads.add(threading.get_ident())
+    while churned.get("on"):
+        churned["box"] = [Doomed() for _ in range(n)]
+        churned["rounds"] = churned.get("rounds", 0) + 1
+        time.sleep(0.0005)
+    churned.pop("box", None)
+
+
+Doomed.host_threads.add(threading.get_ident())
 threading.Thread(target=ticker, daemon=True).start()
 big = []
 extra = {}
@@ -103,6 +132,17 @@ while True:
             extra = {"chains_blocks_left": sys.getallocatedblocks() - before}
         if words[0] == "malloc":
             extra = {"malloc": malloc_figures(int(words[1]))}
+        if words[0] == "churn":
+            churned["on"] = True
+            churned["thread"] = threading.Thread(target=churn, args=(int(words[1]),), daemon=True)
+            churned["thread"].start()
+        if words[0] == "churn-report":
+            if words[1:] == ["stop"]:
+                churned["on"] = False
+                churned["thread"].join()
+            import heapwatch
+            extra = {"churn_rounds": churned.get("rounds", 0), "foreign_finalizers": len(Doomed.foreign),
+                     "status": heapwatch.status()}
         if words[0] == "census":
             import heapwatch
             r = heapwatch.census(budget_ms=int(words[1]), slices=int(words[2]))
