@@ -194,13 +194,19 @@ int process_leaks_add_sample(ProcessLeaks *l, const HwSample *s, double host_ava
         /* The strongest state decides; on a tie RSS, which is in bytes and what runs out. */
         for (int i = 0; i < _LEAK_SIGNAL_MAX; i++) {
                 LeakVerdict v = l->detectors[i].state;
+                double since = l->detectors[i].last.since;
 
                 /* An RSS floor rising while the peak stayed where it was since before the growth
                  * began is the allocator filling the room an earlier peak left (batch jobs,
                  * fragmentation): bounded by that peak, so not a leak. A leak raises the peak
                  * with the floor; one hiding under an old startup peak is seen by the Python
-                 * heap signal, or once it passes that peak. */
-                if (i == LEAK_SIGNAL_RSS && v > VERDICT_NONE && l->rss_peak_rose_at < l->detectors[i].last.since)
+                 * heap signal, or once it passes that peak. The growth began at the finding's
+                 * start when one is open (the earliest seen): a shorter horizon starting after
+                 * a spike that raised the peak would otherwise close a leak going on under it,
+                 * and a longer one reopen it. */
+                if (f->open && f->since > 0 && f->since < since)
+                        since = f->since;
+                if (i == LEAK_SIGNAL_RSS && v > VERDICT_NONE && l->rss_peak_rose_at < since)
                         v = VERDICT_NONE;
                 if (v > verdict) {
                         verdict = v;

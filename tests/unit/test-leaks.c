@@ -242,6 +242,33 @@ START_TEST(test_floor_under_a_flat_peak_is_not_a_leak) {
 }
 END_TEST
 
+/* A leak whose RSS once spiked far above it (a batch of requests, one big allocation) goes on
+ * under that spike's peak: the peak rule must not close its finding when a shorter horizon that
+ * starts after the spike decides, and reopen it when a longer one does again. */
+START_TEST(test_a_spike_above_an_open_leak_does_not_close_it) {
+        DetectConfig c;
+        ProcessLeaks l;
+        double t = 1000, rss = 100 * MIB;
+        unsigned seed = 3, events;
+        LeakEvent e;
+        HwSample s;
+
+        fast_config(&c);
+        ck_assert_int_eq(process_leaks_init(&l, &c), 0);
+        feed(&l, &t, 120, &rss, 1 * MIB, -1, &seed);
+        ck_assert(l.current.open);
+        ck_assert_int_eq(l.current.signal, LEAK_SIGNAL_RSS);
+        s = sample_at(t, rss + 2000 * MIB, 50000, -1); /* the peak, far above anything after it */
+        ck_assert_int_eq(process_leaks_add_sample(&l, &s, 8000 * MIB, &e), 0);
+        t += 0.1;
+        events = feed(&l, &t, 400, &rss, 1 * MIB, -1, &seed);
+        ck_assert_msg(!(events & (1u << LEAK_EVENT_CLOSED)), "the finding closed under the spike's peak");
+        ck_assert(l.current.open);
+        ck_assert_uint_eq(l.findings_opened, 1);
+        process_leaks_done(&l);
+}
+END_TEST
+
 START_TEST(test_urgency_order) {
         Finding a = { .open = true, .verdict = VERDICT_LEAK, .has_time_to_limit = true, .seconds_to_limit = 100 };
         Finding b = { .open = true, .verdict = VERDICT_LEAK, .has_time_to_limit = true, .seconds_to_limit = 50 };
@@ -323,6 +350,7 @@ int main(void) {
         tcase_add_test(tc, test_time_to_limit_counts_the_binding_cgroups_usage);
         tcase_add_test(tc, test_python_only_growth_names_python_signal);
         tcase_add_test(tc, test_floor_under_a_flat_peak_is_not_a_leak);
+        tcase_add_test(tc, test_a_spike_above_an_open_leak_does_not_close_it);
         tcase_add_test(tc, test_urgency_order);
         tcase_add_test(tc, test_api_leaks_json);
         suite_add_tcase(s, tc);
