@@ -36,6 +36,10 @@ typedef struct HeapSiteSlot {
 } HeapSiteSlot;
 
 struct ProcessHeap {
+        ProcessHeap *prev_heap, *next_heap; /* every ProcessHeap: the daemon-wide bound */
+        bool ended;                         /* its process ended: its stacks go first */
+        unsigned tried;                     /* the eviction round that found nothing to take */
+
         HwHeapReport latest; /* scalars only: sites/stacks are NULL */
         double latest_time;
         uint64_t unknown_sites_total;
@@ -53,12 +57,18 @@ struct ProcessHeap {
         float other[HEAP_POINTS];
 };
 
+/* The daemon-wide bound (single-threaded: the event loop owns all of it). */
+static ProcessHeap *all_heaps;
+static size_t all_stack_bytes;
+static size_t all_stack_bytes_max = HEAP_STACK_BYTES_ALL_MAX;
+
 static void clear_stacks(ProcessHeap *h) {
         for (size_t i = 0; i < h->n_stacks; i++) {
                 HwHeapStack s = { .n_frames = h->stacks[i].n_frames, .frames = h->stacks[i].frames };
                 hw_heap_stack_done(&s);
         }
         h->n_stacks = 0;
+        all_stack_bytes -= h->stack_bytes;
         h->stack_bytes = 0;
 }
 
@@ -84,8 +94,27 @@ ProcessHeap *process_heap_free(ProcessHeap *h) {
                 return NULL;
         clear_stacks(h);
         free(h->stacks);
+        if (h->prev_heap)
+                h->prev_heap->next_heap = h->next_heap;
+        else
+                all_heaps = h->next_heap;
+        if (h->next_heap)
+                h->next_heap->prev_heap = h->prev_heap;
         free(h);
         return NULL;
+}
+
+void process_heap_set_ended(ProcessHeap *h, bool ended) {
+        if (h)
+                h->ended = ended;
+}
+
+size_t process_heap_stack_bytes_all(void) {
+        return all_stack_bytes;
+}
+
+void process_heap_set_stack_bytes_all_max(size_t max) {
+        all_stack_bytes_max = max;
 }
 
 static void start_epoch(ProcessHeap *h) {
@@ -127,7 +156,37 @@ static void release_stack(ProcessHeap *h, HeapStackEntry *e) {
 
         hw_heap_stack_done(&old);
         h->stack_bytes -= e->bytes;
+        all_stack_bytes -= e->bytes;
         *e = (HeapStackEntry) { .id = 0 };
+}
+
+/* Room for `cost` more bytes under the daemon-wide bound: release stacks no tracked site needs,
+ * first those of processes that ended (their records stay for a while, their sites with them),
+ * then those of the process holding the most (possibly h itself), so every process keeps its
+ * share. `keep` (h's entry being replaced, or NULL) is not taken. False when nothing more can
+ * be released: every stack left is some tracked site's. */
+static bool make_room_daemon_wide(ProcessHeap *h, const HeapStackEntry *keep, size_t cost) {
+        static unsigned round;
+
+        round++;
+        while (all_stack_bytes + cost > all_stack_bytes_max) {
+                ProcessHeap *victim = NULL;
+                HeapStackEntry *e;
+
+                for (ProcessHeap *x = all_heaps; x; x = x->next_heap)
+                        if (x->tried != round && x->stack_bytes > 0 &&
+                            (!victim || x->ended > victim->ended ||
+                             (x->ended == victim->ended && x->stack_bytes > victim->stack_bytes)))
+                                victim = x;
+                if (!victim)
+                        return false;
+                e = lru_unused(victim, victim == h ? keep : NULL);
+                if (!e)
+                        victim->tried = round; /* all of its stacks are in use: look elsewhere */
+                else
+                        release_stack(victim, e);
+        }
+        return true;
 }
 
 /* Move one stack of a report into the table. Returns 0, or -ENOMEM. */
@@ -146,6 +205,8 @@ static int take_stack(ProcessHeap *h, HwHeapStack *st, double t) {
                         return 0; /* no room: this stack's sites go to "other" */
                 release_stack(h, victim);
         }
+        if (!make_room_daemon_wide(h, e, cost))
+                return 0; /* the same, daemon-wide: the agent is asked again later */
         if (!e)
                 for (size_t i = 0; i < h->n_stacks && !e; i++)
                         if (h->stacks[i].id == 0)
@@ -176,6 +237,7 @@ static int take_stack(ProcessHeap *h, HwHeapStack *st, double t) {
         e->last_used = t;
         e->bytes = cost;
         h->stack_bytes += cost;
+        all_stack_bytes += cost;
         st->n_frames = 0;
         return 0;
 }
@@ -232,6 +294,10 @@ int process_heap_ingest(ProcessHeap **hp, HwHeapReport *report, double t) {
                 h = calloc(1, sizeof *h);
                 if (!h)
                         return -ENOMEM;
+                h->next_heap = all_heaps;
+                if (all_heaps)
+                        all_heaps->prev_heap = h;
+                all_heaps = h;
                 *hp = h;
         }
         if (h->latest.epoch != report->epoch)

@@ -537,6 +537,10 @@ static void write_daemon_families(FILE *f, Registry *reg, const DaemonStats *s) 
                          "Heap profiler reports that could not be stored (out of memory).",
                          s->heap_reports_dropped_total);
 
+        write_single_u64(f, "heapwatch_daemon_heap_stack_bytes", "gauge",
+                         "Memory the heap profiles' stacks hold, all processes together (as malloc counts it).",
+                         (uint64_t) process_heap_stack_bytes_all());
+
         write_census_counters(f, s);
 }
 

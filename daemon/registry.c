@@ -241,6 +241,7 @@ int registry_attach(Registry *r, const char *id, pid_t pid, uid_t uid, gid_t gid
         p->hello = *hello;
         memset(hello, 0, sizeof *hello);
         p->state = PROCESS_LIVE;
+        process_heap_set_ended(p->heap, false);
         p->exit_reason = EXIT_REASON_NONE;
         p->connected_at = now;
         p->exited_at = 0;
@@ -275,6 +276,7 @@ int registry_add_sample(Registry *r, Process *p, const HwSample *s) {
 void registry_detach(Registry *r, Process *p, ExitReason reason, double now) {
         p->owner = NULL;
         p->state = PROCESS_EXITED;
+        process_heap_set_ended(p->heap, true);
         p->exit_reason = reason;
         p->exited_at = now;
 }

@@ -376,6 +376,90 @@ START_TEST(test_stack_bytes_bounded_for_short_names) {
 }
 END_TEST
 
+/* A report carrying one stack of HW_HEAP_FRAMES_MAX frames (~20 KB as malloc counts it) and,
+ * when with_site, a site that uses it (a tracked site's stack is never released). */
+static HwHeapReport *big_stack_report(int64_t id, bool with_site) {
+        HwHeapReport *r = calloc(1, sizeof *r);
+        HwHeapStack *s;
+
+        r->epoch = 1;
+        r->sample_bytes = 1;
+        r->live_bytes = 10;
+        r->stacks = calloc(1, sizeof *r->stacks);
+        r->n_stacks = 1;
+        s = &r->stacks[0];
+        s->id = id;
+        s->n_frames = HW_HEAP_FRAMES_MAX;
+        s->frames = calloc(HW_HEAP_FRAMES_MAX, sizeof *s->frames);
+        for (size_t k = 0; k < HW_HEAP_FRAMES_MAX; k++)
+                s->frames[k] = (HwHeapFrame) { .file = strdup("/srv/app/lib/python3.11/site-packages/service/handlers.py"),
+                                               .func = strdup("handle"), .line = 1 };
+        if (with_site) {
+                r->sites = calloc(1, sizeof *r->sites);
+                r->sites[0] = (HwHeapSite) { .stack = id, .live_bytes = 10, .live_count = 1 };
+                r->n_sites = 1;
+        }
+        return r;
+}
+
+/* Whether a site of stack id is named in h (its stack kept); the site is tracked afterwards. */
+static bool stack_known(ProcessHeap **h, int64_t id, double t) {
+        int64_t sites[1][2] = { { id, 100 } };
+        uint64_t unknown = process_heap_unknown_sites_total(*h);
+
+        ingest(h, report(1, sites, 1, NULL, 0), t);
+        return process_heap_unknown_sites_total(*h) == unknown;
+}
+
+/* All processes' stacks together stay within the daemon-wide bound (lowered to 1 MiB here, 60
+ * stacks): the newcomer's stacks are kept by releasing unused ones, an ended process's first,
+ * then the biggest holder's; tracked sites' stacks are never taken, and when only those are
+ * left a new stack is not kept (its sites go to "other" until the agent is asked again). */
+START_TEST(test_stack_bytes_bounded_daemon_wide) {
+        const size_t max = 1024 * 1024;
+        ProcessHeap *a = NULL, *b = NULL, *c = NULL;
+        double t = 1;
+
+        ck_assert_uint_eq(process_heap_stack_bytes_all(), 0);
+        process_heap_set_stack_bytes_all_max(max);
+        for (int64_t id = 1; id <= 50; id++) /* a: 50 unused stacks, ~870 KB */
+                ingest(&a, big_stack_report(id, false), t++);
+        ck_assert_uint_gt(process_heap_stack_bytes_all(), max * 3 / 4);
+        for (int64_t id = 1; id <= 30; id++) { /* b: 30 more; a holds the most, so a gives way */
+                ingest(&b, big_stack_report(id, false), t++);
+                ck_assert_uint_le(process_heap_stack_bytes_all(), max);
+        }
+        ck_assert(stack_known(&b, 1, t++));  /* b's oldest is still there */
+        ck_assert(!stack_known(&a, 1, t++)); /* a's oldest went */
+        ck_assert(stack_known(&a, 50, t++)); /* a's newest stayed */
+
+        /* a ended: c's stacks come from a's unused ones first, though b holds as much */
+        process_heap_set_ended(a, true);
+        for (int64_t id = 1; id <= 10; id++)
+                ingest(&c, big_stack_report(id, true), t++);
+        ck_assert_uint_le(process_heap_stack_bytes_all(), max);
+        for (int64_t id = 2; id <= 30; id++)
+                ck_assert_msg(stack_known(&b, id, t++), "b lost stack %d while a's were there", (int) id);
+        ck_assert(stack_known(&c, 10, t++));
+
+        /* a's record goes: now every stack left is a tracked site's, so a new one is not kept
+         * once the room is used up, and nothing is taken from anyone */
+        process_heap_free(a);
+        a = NULL;
+        for (int64_t id = 11; id <= 60; id++)
+                ingest(&c, big_stack_report(id, true), t++);
+        ck_assert_uint_le(process_heap_stack_bytes_all(), max);
+        ck_assert(stack_known(&b, 30, t++));
+        ck_assert(stack_known(&c, 1, t++));
+        ck_assert_uint_gt(process_heap_unknown_sites_total(c), 0);
+
+        process_heap_free(b);
+        process_heap_free(c);
+        ck_assert_uint_eq(process_heap_stack_bytes_all(), 0);
+        process_heap_set_stack_bytes_all_max(HEAP_STACK_BYTES_ALL_MAX);
+}
+END_TEST
+
 START_TEST(test_router) {
         Route r;
         HeapQuery q;
@@ -419,6 +503,7 @@ int main(void) {
         tcase_add_test(tc, test_bounds_unknown_and_other);
         tcase_add_test(tc, test_stack_bytes_bounded);
         tcase_add_test(tc, test_stack_bytes_bounded_for_short_names);
+        tcase_add_test(tc, test_stack_bytes_bounded_daemon_wide);
         tcase_add_test(tc, test_router);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);

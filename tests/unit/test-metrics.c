@@ -311,9 +311,10 @@ START_TEST(test_process_families) {
         assert_line(text, "heapwatch_python_arena_allocations_total{id=\"4242-1234567\",service=\"billing\",pid=\"4242\"} 0");
 
         n = check_structure(text);
-        /* 15 daemon-wide families, heapwatch_daemon_limit_hits_total (docs/security.md), and 2 of
+        /* 16 daemon-wide families, heapwatch_daemon_limit_hits_total (docs/security.md), and 2 of
          * censuses */
-        ck_assert_uint_eq(n, 16 + 2 + sizeof families / sizeof families[0]);
+        ck_assert_uint_eq(n, 17 + 2 + sizeof families / sizeof families[0]);
+        assert_line(text, "heapwatch_daemon_heap_stack_bytes 0");
         assert_line(text, "heapwatch_daemon_limit_hits_total{limit=\"frame_rate\"} 0");
         /* no heap profile received: no heap series for anyone */
         assert_no_prefix(text, "heapwatch_python_heap_sampled_live_bytes{");
