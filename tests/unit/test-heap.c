@@ -310,6 +310,36 @@ START_TEST(test_bounds_unknown_and_other) {
 }
 END_TEST
 
+/* A report carrying one stack of HW_HEAP_FRAMES_MAX frames named file and func and, when
+ * with_site, a site that uses it (a tracked site's stack is never released). */
+static HwHeapReport *long_stack_report(int64_t id, const char *file, const char *func, bool with_site) {
+        HwHeapReport *r = calloc(1, sizeof *r);
+        HwHeapStack *s;
+
+        r->epoch = 1;
+        r->sample_bytes = 1;
+        r->live_bytes = 10;
+        r->stacks = calloc(1, sizeof *r->stacks);
+        r->n_stacks = 1;
+        s = &r->stacks[0];
+        s->id = id;
+        s->n_frames = HW_HEAP_FRAMES_MAX;
+        s->frames = calloc(HW_HEAP_FRAMES_MAX, sizeof *s->frames);
+        for (size_t k = 0; k < HW_HEAP_FRAMES_MAX; k++)
+                s->frames[k] = (HwHeapFrame) { .file = strdup(file), .func = strdup(func), .line = 1 };
+        if (with_site) {
+                r->sites = calloc(1, sizeof *r->sites);
+                r->sites[0] = (HwHeapSite) { .stack = id, .live_bytes = 10, .live_count = 1 };
+                r->n_sites = 1;
+        }
+        return r;
+}
+
+/* ~17 KB as malloc counts it */
+static HwHeapReport *big_stack_report(int64_t id, bool with_site) {
+        return long_stack_report(id, "/srv/app/lib/python3.11/site-packages/service/handlers.py", "handle", with_site);
+}
+
 /* Send n stacks of HW_HEAP_FRAMES_MAX frames named file and func, one per report, then a site
  * report for each: how many of them can still be named (their stack kept). Those kept must be
  * the newest (least recently used go first). */
@@ -318,23 +348,8 @@ static size_t stacks_kept(const char *file, const char *func, int64_t n) {
         json_t *doc;
         size_t kept = 0;
 
-        for (int64_t id = 1; id <= n; id++) {
-                HwHeapReport *r = calloc(1, sizeof *r);
-                HwHeapStack *s;
-
-                r->epoch = 1;
-                r->sample_bytes = 1;
-                r->live_bytes = 10;
-                r->stacks = calloc(1, sizeof *r->stacks);
-                r->n_stacks = 1;
-                s = &r->stacks[0];
-                s->id = id;
-                s->n_frames = HW_HEAP_FRAMES_MAX;
-                s->frames = calloc(HW_HEAP_FRAMES_MAX, sizeof *s->frames);
-                for (size_t k = 0; k < HW_HEAP_FRAMES_MAX; k++)
-                        s->frames[k] = (HwHeapFrame) { .file = strdup(file), .func = strdup(func), .line = 1 };
-                ingest(&h, r, (double) id);
-        }
+        for (int64_t id = 1; id <= n; id++)
+                ingest(&h, long_stack_report(id, file, func, false), (double) id);
         for (int64_t id = 1; id <= n; id++) {
                 int64_t sites[1][2] = { { id, 100 } };
                 ingest(&h, report(1, sites, 1, NULL, 0), 10.0 * (double) n + (double) id);
@@ -375,32 +390,6 @@ START_TEST(test_stack_bytes_bounded_for_short_names) {
         ck_assert_uint_le(kept, HEAP_STACK_BYTES_MAX / (HW_HEAP_FRAMES_MAX * (32 + 32 + 24)) + 1);
 }
 END_TEST
-
-/* A report carrying one stack of HW_HEAP_FRAMES_MAX frames (~20 KB as malloc counts it) and,
- * when with_site, a site that uses it (a tracked site's stack is never released). */
-static HwHeapReport *big_stack_report(int64_t id, bool with_site) {
-        HwHeapReport *r = calloc(1, sizeof *r);
-        HwHeapStack *s;
-
-        r->epoch = 1;
-        r->sample_bytes = 1;
-        r->live_bytes = 10;
-        r->stacks = calloc(1, sizeof *r->stacks);
-        r->n_stacks = 1;
-        s = &r->stacks[0];
-        s->id = id;
-        s->n_frames = HW_HEAP_FRAMES_MAX;
-        s->frames = calloc(HW_HEAP_FRAMES_MAX, sizeof *s->frames);
-        for (size_t k = 0; k < HW_HEAP_FRAMES_MAX; k++)
-                s->frames[k] = (HwHeapFrame) { .file = strdup("/srv/app/lib/python3.11/site-packages/service/handlers.py"),
-                                               .func = strdup("handle"), .line = 1 };
-        if (with_site) {
-                r->sites = calloc(1, sizeof *r->sites);
-                r->sites[0] = (HwHeapSite) { .stack = id, .live_bytes = 10, .live_count = 1 };
-                r->n_sites = 1;
-        }
-        return r;
-}
 
 /* Whether a site of stack id is named in h (its stack kept); the site is tracked afterwards. */
 static bool stack_known(ProcessHeap **h, int64_t id, double t) {
