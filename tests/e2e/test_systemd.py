@@ -291,6 +291,24 @@ class UnitFilesTest(unittest.TestCase):
             ours = [l for l in r.stdout.splitlines() if "heapwatchd" in l]
             self.assertEqual(ours, [], r.stdout)
 
+    def test_the_socket_units_directory_stays_public(self):
+        """heapwatchd.socket makes /run/heapwatch and the agent socket for every user's agents.
+        With DynamicUser=, a RuntimeDirectory= the service preserves is private to systemd: it
+        moves the socket unit's directory under /run/private (0700) behind a symlink at the
+        service's start, and every agent not running as root gets EACCES at its next connect
+        (systemd's own TEST-34 checks that move; the unit had it). Without Preserve= systemd
+        would delete the socket at every stop. So the service declares no RuntimeDirectory= for
+        the socket unit's directory."""
+        with TmpDir() as tmp:
+            service, socket_unit = self.units(tmp)
+            with open(service) as f:
+                directives = dict(l.split("=", 1) for l in f.read().splitlines() if re.match(r"^[A-Za-z]+=", l))
+            with open(socket_unit) as f:
+                listen = re.search(r"^ListenStream=(/\S+)$", f.read(), re.M).group(1)
+            self.assertEqual(directives.get("DynamicUser"), "yes")
+            runtime = directives.get("RuntimeDirectory", "").split()
+            self.assertNotIn(os.path.basename(os.path.dirname(listen)), runtime, directives)
+
     def test_security_score(self):
         if not shutil.which("systemd-analyze"):
             self.skipTest("systemd-analyze not installed")
