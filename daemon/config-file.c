@@ -28,6 +28,13 @@ typedef struct LoadContext {
          * INI_HANDLER_LINENO. */
         const char *next;
         int line;
+        /* Keys seen, with their line: a key given twice is refused (which one was meant?). Every
+         * key is an option's name (others are refused), so there are never more than those. */
+        struct {
+                char name[64];
+                int line;
+        } seen[128];
+        size_t n_seen;
 } LoadContext;
 
 static char *read_line(char *buf, int num, void *userdata) {
@@ -36,6 +43,10 @@ static char *read_line(char *buf, int num, void *userdata) {
 
         if (!*c->next || num < 2)
                 return NULL;
+        /* Indentation is not meaningful here: inih (built with INI_ALLOW_MULTILINE) would take
+         * an indented line for the continuation of the previous key's value. */
+        while (*c->next == ' ' || *c->next == '\t')
+                c->next++;
         while (c->next[n] && c->next[n] != '\n' && n < (size_t) num - 2)
                 n++;
         if (c->next[n] == '\n')
@@ -60,10 +71,21 @@ static int on_key(void *userdata, const char *section, const char *name, const c
                 c->failed = true;
                 return 0;
         }
+        for (size_t i = 0; i < c->n_seen; i++)
+                if (strcmp(c->seen[i].name, name) == 0) {
+                        snprintf(c->error, c->error_size, "%s:%d: '%s' is already set on line %d", c->path, lineno, name,
+                                 c->seen[i].line);
+                        c->failed = true;
+                        return 0;
+                }
         if (options_set_key(c->options, name, value, why, sizeof why) < 0) {
                 snprintf(c->error, c->error_size, "%s:%d: %s", c->path, lineno, why);
                 c->failed = true;
                 return 0;
+        }
+        if (c->n_seen < ELEMENTSOF(c->seen)) {
+                snprintf(c->seen[c->n_seen].name, sizeof c->seen[0].name, "%s", name);
+                c->seen[c->n_seen++].line = lineno;
         }
         return 1;
 }
@@ -75,7 +97,9 @@ static int read_bounded(const char *path, char **ret, size_t *ret_size) {
         size_t n = 0;
         struct stat st;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO in its place would block the open (and a reload, the event loop)
+         * until a writer came; it is refused below as not a regular file. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &st) < 0)
@@ -110,6 +134,7 @@ int config_file_load(Options *o, const char *path, bool required, char *error, s
         size_t n = 0, line = 1, col = 0;
         int r;
 
+        o->config_found = false;
         r = read_bounded(path, &text, &n);
         if (r == -ENOENT && !required)
                 return 0;
@@ -152,5 +177,6 @@ int config_file_load(Options *o, const char *path, bool required, char *error, s
                 snprintf(error, size, "%s: cannot be parsed", path);
                 return -ENOMEM;
         }
+        o->config_found = true;
         return 0;
 }

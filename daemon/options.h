@@ -35,6 +35,7 @@ typedef struct Options {
         CensusConfig census; /* object censuses while a finding is open (census.h); live on reload */
         char config_path[256];     /* the configuration file (--config, default DEFAULT_CONFIG_PATH) */
         bool config_required;      /* given with --config: a missing file is an error */
+        bool config_found;         /* the file was there and read (else: the defaults) */
         bool show_help;
         bool show_version;
         /* Access and limits on what peers control (docs/security.md). */

@@ -275,10 +275,19 @@ int server_reload(Server *s) {
 
         sd_util_notify_reloading();
         r = options_load(&n, s->argc, s->argv, error, sizeof error);
+        /* A file that was read before and is gone now is a mistake (moved away while being
+         * edited), not a wish for the defaults: those would drop the HTTP token and shorten
+         * the retentions. */
+        if (r >= 0 && s->options.config_found && !n.config_found) {
+                snprintf(error, sizeof error, "%s is gone", n.config_path);
+                r = -ENOENT;
+        }
         if (r < 0)
                 log_error("Reload failed, the running configuration stays: %s", error);
-        else
+        else {
                 server_apply(s, &n);
+                s->options.config_found = n.config_found;
+        }
         sd_util_notify_ready("Running.");
         server_update_status(s, true);
         return r;

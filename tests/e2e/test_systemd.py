@@ -8,6 +8,7 @@ HTTP answer); a configuration with a typo is refused at start with file:line; SI
 new log level from the file (and a bad file on reload keeps the running configuration); the
 journal is used natively when JOURNAL_STREAM names stderr. The unit files pass
 `systemd-analyze verify` and score "OK" in `systemd-analyze security --offline=true`."""
+import http.client
 import os
 import re
 import shutil
@@ -224,6 +225,47 @@ class SystemdTest(unittest.TestCase):
                 self.assertEqual(d.get("/healthz")[0], 200)
             finally:
                 self.assertEqual(d.stop(), 0)
+
+    def test_reload_keeps_the_configuration_when_its_file_is_gone(self):
+        """Under systemd the file is found through $CONFIGURATION_DIRECTORY, so a missing one
+        means the defaults at start. A file that was read and is gone at a reload (moved away
+        while being edited) is refused: the defaults would have dropped the HTTP token and
+        shortened the retentions. A file that turns up later is read, and held to that too."""
+        with TmpDir() as tmp:
+            confdir = os.path.join(tmp, "conf")
+            os.mkdir(confdir)
+            conf = os.path.join(confdir, "heapwatchd.conf")
+            token = os.path.join(tmp, "token")
+            with open(token, "w") as f:
+                f.write("a-token-of-32-characters-or-more-0123\n")
+            os.chmod(token, 0o600)
+            port = free_port()
+            env = dict(os.environ, CONFIGURATION_DIRECTORY=confdir)
+            p = self.spawn([heapwatchd(), "--socket", os.path.join(tmp, "agent.sock"), "--http",
+                            "127.0.0.1:%d" % port, "--no-store", "--log-level", "debug"], tmp, env)
+            wait_for(lambda: http_ok(port), what="HTTP up")
+            self.assertEqual(self.status(port, "/metrics"), 200)  # no file: the defaults
+
+            with open(conf, "w") as f:
+                f.write("[heapwatchd]\nhttp-token-file = %s\n" % token)
+            p.send_signal(signal.SIGHUP)
+            wait_for(lambda: self.status(port, "/metrics") == 401, what="the token required after a reload")
+
+            os.rename(conf, conf + ".moved")
+            p.send_signal(signal.SIGHUP)
+            wait_for(lambda: "Reload failed" in self.log_text(tmp), what="the refused reload")
+            self.assertIn("%s is gone" % conf, self.log_text(tmp))
+            self.assertEqual(self.status(port, "/metrics"), 401)
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=DEADLINE), 0)
+
+    def status(self, port, path):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=DEADLINE)
+        try:
+            c.request("GET", path)
+            return c.getresponse().status
+        finally:
+            c.close()
 
     def failing_start(self, tmp, env, stderr):
         conf = os.path.join(tmp, "empty.conf")

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -140,6 +141,22 @@ START_TEST(test_refused) {
         /* Settings about this invocation are not keys. */
         expect_bad("[heapwatchd]\nconfig = /etc/x\n", 2, "unknown key 'config'");
         expect_bad("[heapwatchd]\nhelp = yes\n", 2, "unknown key 'help'");
+        /* Which one was meant? */
+        expect_bad("[heapwatchd]\nlog-level = info\n\nlog-level = debug\n", 4, "'log-level' is already set on line 2");
+}
+END_TEST
+
+/* Indentation means nothing: inih's multi-line values would make an indented key part of the
+ * previous key's value ("log-level must be one of ..., not 'info socket = ...'"). */
+START_TEST(test_indented_keys) {
+        const char *path = write_file("i.conf", "[heapwatchd]\n  log-level = debug\n\tmax-processes = 9\n");
+        char error[512];
+        Options o;
+
+        options_init(&o);
+        ck_assert_msg(config_file_load(&o, path, true, error, sizeof error) == 0, "%s", error);
+        ck_assert_int_eq(o.log_level, LOG_DEBUG);
+        ck_assert_uint_eq(o.max_processes, 9);
 }
 END_TEST
 
@@ -174,6 +191,13 @@ START_TEST(test_bounds) {
         /* A directory is not a configuration file. */
         options_init(&o);
         ck_assert_int_eq(config_file_load(&o, dir, true, error, sizeof error), -EINVAL);
+        /* Nor is a FIFO, and opening one must not wait for a writer (a reload would hang the
+         * event loop until the watchdog killed the daemon). */
+        snprintf(text, sizeof text, "%s/fifo.conf", dir);
+        ck_assert_int_eq(mkfifo(text, 0600), 0);
+        options_init(&o);
+        ck_assert_int_eq(config_file_load(&o, text, true, error, sizeof error), -EINVAL);
+        ck_assert_msg(strstr(error, "not a regular file"), "%s", error);
 }
 END_TEST
 
@@ -184,6 +208,7 @@ START_TEST(test_missing) {
         snprintf(path, sizeof path, "%s/none.conf", dir);
         options_init(&o);
         ck_assert_int_eq(config_file_load(&o, path, false, error, sizeof error), 0);
+        ck_assert(!o.config_found); /* the defaults: a reload holds that against a file gone */
         ck_assert_int_eq(config_file_load(&o, path, true, error, sizeof error), -ENOENT);
         ck_assert_msg(strstr(error, path), "%s", error);
 }
@@ -234,6 +259,8 @@ START_TEST(test_sample) {
         options_init(&d);
         options_init(&o);
         ck_assert_msg(config_file_load(&o, path, true, error, sizeof error) == 0, "%s", error);
+        ck_assert(o.config_found);
+        d.config_found = true;
         ck_assert(memcmp(&o, &d, sizeof o) == 0);
 }
 END_TEST
@@ -279,6 +306,7 @@ static Suite *config_file_suite(void) {
         tcase_add_test(tc, test_every_key);
         tcase_add_test(tc, test_booleans);
         tcase_add_test(tc, test_refused);
+        tcase_add_test(tc, test_indented_keys);
         tcase_add_test(tc, test_bounds);
         tcase_add_test(tc, test_missing);
         tcase_add_test(tc, test_command_line_overrides);
