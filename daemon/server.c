@@ -26,6 +26,7 @@
 #include "proc-util.h"
 #include "registry.h"
 #include "sd-util.h"
+#include "state-lock.h"
 #include "census.h"
 #include "server.h"
 #include "stats.h"
@@ -53,6 +54,7 @@ struct Server {
         HttpServer *http;
         sd_event_source *expire_timer;
         Store *store;
+        int state_lock_fd; /* flock on the state directory's heapwatchd.lock; -1: none */
         sd_event_source *flush_timer, *maintain_timer, *resume_timer;
         uint64_t flush_interval_usec;
         sd_event_source *status_timer;
@@ -305,6 +307,20 @@ static void persist_on_free_cb(void *userdata, Process *p) {
 static int server_open_store(Server *s, const Options *o, uint64_t now) {
         int r;
 
+        pid_t holder;
+
+        /* Before anything reads or writes the store: a second daemon must not restore the
+         * first one's processes (and write them back as ended). */
+        r = state_dir_lock(o->store.state_dir, &s->state_lock_fd, &holder);
+        if (r == -EBUSY) {
+                if (holder > 0)
+                        return log_error_errno(r, "Another heapwatchd (pid %d) uses the state directory %s.", (int) holder,
+                                               o->store.state_dir);
+                return log_error_errno(r, "Another heapwatchd uses the state directory %s.", o->store.state_dir);
+        }
+        if (r < 0)
+                log_warning_errno(r, "Cannot lock the state directory %s (%m); going on without the lock.",
+                                  o->store.state_dir);
         r = store_open(&o->store, now_unix(), &s->store);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the history store: %m");
@@ -355,6 +371,7 @@ int server_new(const Options *o, int argc, char *argv[], Server **ret) {
         s = calloc(1, sizeof *s);
         if (!s)
                 return log_oom();
+        s->state_lock_fd = -1;
         daemon_stats.start_time = now_unix();
         s->argc = argc;
         s->argv = argv;
@@ -481,6 +498,7 @@ Server *server_free(Server *s) {
                 persist_sync(s->registry);
         registry_free(s->registry);
         store_free(s->store);
+        safe_close(s->state_lock_fd); /* last: the store is written and closed */
         sd_event_unref(s->event);
         free(s);
         return NULL;

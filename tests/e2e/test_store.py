@@ -22,7 +22,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hwtest import Daemon, Target, TmpDir, wait_for, DEADLINE  # noqa: E402
+from hwtest import Daemon, Target, TmpDir, find_binary, free_port, wait_for, DEADLINE  # noqa: E402
 
 INTERVAL = 0.1
 FLUSH = 1.0
@@ -499,6 +499,35 @@ class Store(unittest.TestCase):
         self.assertEqual(max(v for _, v in doc["points"]), max(raw))
         doc = self.series(d2, p["id"], metric="rss_bytes", agg="min", **{"from": 0})
         self.assertEqual(min(v for _, v in doc["points"]), min(raw))
+        self.assertEqual(d2.stop(), 0)
+
+    def test_second_daemon_on_the_state_directory_refused(self):
+        """Two daemons on one history.db would both write it and run its housekeeping; a second
+        one refused later (at the agent socket) had already restored the first one's live
+        processes, and wrote them back as ended when it exited. The state directory's lock
+        refuses it before it reads anything, naming the first one's pid; the first one's
+        records stay live in the store (a restart after a SIGKILL finds them so)."""
+        d = self.daemon()
+        t = self.target(d)
+        p = self.live(d, t.pid)
+        wait_for(lambda: len(self.series(d, p["id"], metric="rss_bytes")["points"]) >= 10, what="samples")
+        self.wait_log(d, "History database")
+        # the same socket (refused there too, but only after the store was read), and a socket
+        # and port of its own (nothing but the lock stops it)
+        for socket_path in (d.socket_path, os.path.join(self.tmp, "second.sock")):
+            r = subprocess.run([find_binary("heapwatchd", "daemon/heapwatchd"), "--config", d.config_path,
+                                "--socket", socket_path, "--http", "127.0.0.1:%d" % free_port(),
+                                "--state-dir", d.state_dir, "--flush-interval", str(FLUSH)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DEADLINE)
+            out = r.stdout.decode("utf-8", "replace")
+            self.assertNotEqual(r.returncode, 0, out)
+            self.assertIn("Another heapwatchd (pid %d) uses the state directory %s" % (d.proc.pid, d.state_dir), out)
+            self.assertNotIn("Restored", out)
+        self.assertEqual(d.find_process(t.pid)["state"], "live")
+        d.kill(signal.SIGKILL)
+        d2 = self.daemon()
+        self.assertIn("Restored 1 process record(s) still running", d2.logs())
+        self.assertEqual(self.live(d2, t.pid)["id"], p["id"])
         self.assertEqual(d2.stop(), 0)
 
 
