@@ -49,6 +49,9 @@ const char *agent_server_proc_root = "/proc";
  * forged frame, comes from further ahead. */
 #define SAMPLE_AHEAD_MAX 60.0
 
+/* How long the agent socket is not listened on after accept() ran out of descriptors. */
+#define ACCEPT_BACK_OFF_USEC (250 * USEC_PER_MSEC)
+
 typedef struct Connection Connection;
 
 struct AgentServer {
@@ -57,6 +60,7 @@ struct AgentServer {
         AgentServerLimits limits;
         int listen_fd;
         sd_event_source *listen_source;
+        sd_event_source *accept_pause; /* one-shot: the listener back on after EMFILE/ENFILE */
         char *socket_path; /* set when we created the socket file (to unlink it) */
         Connection *connections;
         size_t n_connections;
@@ -733,6 +737,33 @@ static int on_hello_timeout(sd_event_source *source, uint64_t usec, void *userda
         return connection_reject(c, REJECT_UNEXPECTED, "no HELLO in time");
 }
 
+static int on_accept_resume(sd_event_source *source, uint64_t usec, void *userdata) {
+        AgentServer *s = userdata;
+
+        (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_ON);
+        return 0;
+}
+
+/* Out of descriptors, the connection waiting stays in the backlog and the level-triggered
+ * listener fires again at once: the loop would spin on accept() (42 % of a CPU seen) while
+ * nothing closes. Stop listening for a moment instead; agents wait in the backlog and retry. */
+static void accept_back_off(AgentServer *s) {
+        uint64_t now;
+        int r;
+
+        sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        if (s->accept_pause) {
+                r = sd_event_source_set_time(s->accept_pause, now + ACCEPT_BACK_OFF_USEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(s->accept_pause, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(s->event, &s->accept_pause, CLOCK_MONOTONIC, now + ACCEPT_BACK_OFF_USEC,
+                                      USEC_PER_MSEC, on_accept_resume, s);
+        /* no timer, no way back: keep listening (and spinning) rather than go deaf */
+        if (r >= 0)
+                (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_OFF);
+}
+
 static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         AgentServer *s = userdata;
         _cleanup_close_ int cfd = -1;
@@ -743,8 +774,12 @@ static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *us
 
         cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
-                if (errno != EAGAIN && errno != EINTR && ratelimit_below(&s->log_ratelimit))
-                        log_warning_errno(errno, "accept() on the agent socket failed: %m");
+                int e = errno;
+
+                if (e != EAGAIN && e != EINTR && ratelimit_below(&s->log_ratelimit))
+                        log_warning_errno(e, "accept() on the agent socket failed: %m");
+                if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+                        accept_back_off(s);
                 return 0;
         }
         if (s->n_connections >= s->limits.max_connections) {
@@ -914,6 +949,7 @@ AgentServer *agent_server_free(AgentServer *s) {
         while (s->connections)
                 connection_free(s->connections, EXIT_REASON_CONNECTION_LOST);
         sd_event_source_disable_unref(s->listen_source);
+        sd_event_source_disable_unref(s->accept_pause);
         safe_close(s->listen_fd);
         if (s->socket_path) {
                 (void) unlink(s->socket_path);

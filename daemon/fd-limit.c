@@ -15,6 +15,15 @@ uint64_t fd_limit_target(uint64_t soft, uint64_t hard, uint64_t needed) {
         return want > soft ? want : soft;
 }
 
+uint64_t fd_limit_agent_connections(uint64_t limit, uint64_t max_connections, uint64_t http_connections) {
+        uint64_t others = http_connections + FD_LIMIT_RESERVE;
+        uint64_t room = limit > others ? limit - others : 0;
+
+        if (room > max_connections)
+                room = max_connections;
+        return room > 0 ? room : 1;
+}
+
 int64_t fd_limit_raise(uint64_t needed) {
         struct rlimit rl;
         uint64_t want;

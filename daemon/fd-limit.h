@@ -19,6 +19,12 @@
  * limit (a limit raised by the operator stays). Pure; exposed for tests. */
 uint64_t fd_limit_target(uint64_t soft, uint64_t hard, uint64_t needed);
 
+/* The agent connections that fit in an open-file limit of `limit` beside `http_connections`
+ * HTTP clients and the reserve: at most `max_connections`, at least 1. Agents beyond it are
+ * refused at accept (counted), not left to run the process out of descriptors, which would
+ * starve HTTP (libmicrohttpd then busy-waits in accept() and takes no client). */
+uint64_t fd_limit_agent_connections(uint64_t limit, uint64_t max_connections, uint64_t http_connections);
+
 /* Raise the soft RLIMIT_NOFILE towards `needed` (fd_limit_target()). Returns the soft limit in
  * force afterwards (>= 0; below `needed` when the hard limit is lower), or -errno if the limit
  * could not be read. Does not log. */

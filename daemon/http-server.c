@@ -48,7 +48,12 @@ struct HttpServer {
         sd_event_source *timer_source;
         HttpLimits *limits;  /* connection counts, request-head deadline (http-limits.c) */
         HttpAccess *access;  /* token and rates (access.c); installed while we run */
+        bool accept_failed;  /* MHD said accept() failed during this MHD_run() */
+        bool paused;         /* io_source off after a failed accept(), until the timer */
 };
+
+/* How long MHD is not run after its accept() failed (out of descriptors). */
+#define ACCEPT_BACK_OFF_USEC (250 * USEC_PER_MSEC)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(HttpServer *, http_server_free);
 
@@ -63,10 +68,14 @@ static inline void MHD_destroy_responsep(struct MHD_Response **r) {
  * worth seeing, never worth flooding the journal. */
 _printf_(2, 0) static void mhd_logger(void *cls, const char *format, va_list ap) {
         static RateLimit rl = RATELIMIT_INIT(10 * USEC_PER_SEC, 20);
+        HttpServer *s = cls;
         char buf[512];
         size_t n;
 
         (void) vsnprintf(buf, sizeof buf, format, ap);
+        /* MHD tells of a failed accept() (EAGAIN aside) only here; see http_server_dispatch() */
+        if (s && strncmp(buf, "Error accepting connection", strlen("Error accepting connection")) == 0)
+                s->accept_failed = true;
         /* Counted before the log rate limit: the 414/431 answers of the memory limit. */
         http_limits_note_mhd_message(buf);
         if (!ratelimit_below(&rl))
@@ -211,10 +220,31 @@ static int http_server_arm_timer(HttpServer *s) {
 /* Let MHD do its work, then re-arm the timer. Returns 0 always: a failing sd-event callback gets
  * its source disabled, and the HTTP side must not stop serving over one bad iteration. */
 static int http_server_dispatch(HttpServer *s) {
+        uint64_t now;
         int r;
 
+        if (s->paused) {
+                s->paused = false;
+                (void) sd_event_source_set_enabled(s->io_source, SD_EVENT_ON);
+        }
+        s->accept_failed = false;
         if (MHD_run(s->mhd) == MHD_NO)
                 log_warning("MHD_run() failed.");
+        if (s->accept_failed) {
+                /* Out of descriptors, MHD's listening socket stays ready (MHD polls it
+                 * level-triggered, and with no connection of its own "busy-waits") and its
+                 * epoll fd with it: at our higher priority the agent connections whose closing
+                 * would free descriptors were never served, a livelock (found by review). Off
+                 * for a moment; the timer brings it back. */
+                sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+                r = sd_event_source_set_time(s->timer_source, now + ACCEPT_BACK_OFF_USEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
+                if (r >= 0 && sd_event_source_set_enabled(s->io_source, SD_EVENT_OFF) >= 0) {
+                        s->paused = true;
+                        return 0;
+                }
+        }
         r = http_server_arm_timer(s);
         if (r < 0)
                 log_warning_errno(r, "Failed to re-arm the HTTP timer, requests may stall: %m");
@@ -390,7 +420,7 @@ int http_server_new_secured(sd_event *e, const char *addr, uint16_t port, int li
          * higher, never triggers first. MHD's idle timeout, a little longer than ours, still
          * bounds a client reading a response slowly; the request-head deadline is ours. */
         s->mhd = MHD_start_daemon(flags, 0, http_limits_accept_policy, s->limits, request_handler, s,
-                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
                                   MHD_OPTION_LISTEN_SOCKET, fd,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned) limits->http_max_connections + 1,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) limits->http_timeout + 2,

@@ -22,10 +22,6 @@
 #include "peer-limits.h"
 #include "registry.h"
 
-#define HTTP_CONNECTION_LIMIT 64U
-#define HTTP_PER_IP_CONNECTION_LIMIT 32U
-#define HTTP_CONNECTION_TIMEOUT_SEC 10U
-#define HTTP_CONNECTION_MEMORY_LIMIT ((size_t) 32 * 1024)
 
 typedef struct HttpServer HttpServer;
 

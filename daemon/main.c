@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "fd-limit.h"
-#include "http-server.h"
 #include "log.h"
 #include "options.h"
 #include "sd-util.h"
@@ -43,17 +41,6 @@ int main(int argc, char *argv[]) {
                 return 0;
         }
         log_set_max_level(o.log_level);
-
-        /* Each agent connection and HTTP client holds a descriptor: ask for enough before the
-         * first accept() (systemd starts services with a soft limit of 1024). */
-        {
-                uint64_t need = (uint64_t) o.max_connections + HTTP_CONNECTION_LIMIT + FD_LIMIT_RESERVE;
-                int64_t got = fd_limit_raise(need);
-                if (got >= 0 && (uint64_t) got < need)
-                        log_warning("Open-file limit is %lld, below the %llu that --max-connections %zu needs; "
-                                    "agents beyond it wait unaccepted (raise LimitNOFILE=).",
-                                    (long long) got, (unsigned long long) need, o.max_connections);
-        }
 
         r = server_new(&o, argc, argv, &s);
         if (r < 0)

@@ -18,6 +18,7 @@
 
 #include "access.h"
 #include "agent-server.h"
+#include "fd-limit.h"
 #include "heapwatch/protocol.h"
 #include "http-server.h"
 #include "log.h"
@@ -346,6 +347,25 @@ static int server_open_store(Server *s, const Options *o, uint64_t now) {
         return 0;
 }
 
+/* Each agent connection and HTTP client holds a descriptor: ask for enough before the first
+ * accept() (systemd starts services with a soft limit of 1024; MHD takes one more connection
+ * than its limit, to answer it 503). Returns the agent connections that fit. */
+static size_t raise_fd_limit(const Options *o) {
+        uint64_t http = (uint64_t) o->limits.http_max_connections + 1;
+        uint64_t need = (uint64_t) o->max_connections + http + FD_LIMIT_RESERVE;
+        int64_t got = fd_limit_raise(need);
+        size_t fit;
+
+        if (got < 0 || (uint64_t) got >= need)
+                return o->max_connections;
+        fit = (size_t) fd_limit_agent_connections((uint64_t) got, o->max_connections, http);
+        log_warning("Open-file limit is %lld, below the %llu that --max-connections %zu and --http-max-connections %zu "
+                    "need: at most %zu agent connections, the rest refused (raise LimitNOFILE=).",
+                    (long long) got, (unsigned long long) need, o->max_connections, o->limits.http_max_connections,
+                    fit);
+        return fit;
+}
+
 int server_new(const Options *o, int argc, char *argv[], Server **ret) {
         census_config = o->census;
         RegistryLimits rl = {
@@ -355,7 +375,7 @@ int server_new(const Options *o, int argc, char *argv[], Server **ret) {
                 .detect = o->detect,
         };
         AgentServerLimits al = {
-                .max_connections = o->max_connections,
+                .max_connections = raise_fd_limit(o),
                 .max_frame_payload = HW_FRAME_MAX_PAYLOAD,
                 .hello_timeout_usec = (uint64_t) (o->limits.hello_timeout * USEC_PER_SEC),
                 .max_connections_per_uid = o->limits.max_connections_per_uid,

@@ -183,6 +183,7 @@ class Daemon:
         self.log_path = os.path.join(tmpdir, "heapwatchd.log")
         # Durable history goes to the test's own directory, never /var/lib/heapwatch.
         self.state_dir = os.path.join(tmpdir, "state")
+        self.prefix = []  # a wrapper command (e.g. prlimit) before the binary
 
     def start(self):
         binary = find_binary("heapwatchd", "daemon/heapwatchd")
@@ -191,7 +192,7 @@ class Daemon:
             open(self.config_path, "w").close()
         level = ["--log-level", self.log_level] if self.log_level else []
         self.proc = subprocess.Popen(
-            self.valgrind_prefix() + [binary, "--config", self.config_path, "--socket", self.socket_path,
+            self.valgrind_prefix() + self.prefix + [binary, "--config", self.config_path, "--socket", self.socket_path,
              "--http", "127.0.0.1:%d" % self.port, "--state-dir", self.state_dir] + level + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: self.get("/healthz")[0] == 200, what="heapwatchd to serve /healthz")

@@ -7,6 +7,7 @@ Tests that need root (setuid, unshare) say why when they skip."""
 import http.client
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -60,6 +61,12 @@ def closed_by_peer(sock, timeout=DEADLINE, keep=False):
         sock.close()
     return closed
 
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 class RawAgent:
     """rawagent.py in a subprocess, optionally as another user or under `unshare`."""
@@ -385,6 +392,59 @@ os._exit(0)
         e.sendall(hello(service="after"))
         wait_for(lambda: self.process_of("after"), what="a connection once others closed")
         e.close()
+
+    def test_descriptors_kept_for_http(self):
+        """Under an open-file limit too low for --max-connections, agents were accepted until
+        none was left, and then libmicrohttpd busy-waited in accept() and took no HTTP client
+        (found by review). The agents that fit beside HTTP are accepted, the rest refused and
+        counted, and HTTP answers."""
+        if not shutil.which("prlimit"):
+            self.skipTest("prlimit (util-linux) not installed")
+        d = Daemon(self.tmp, extra_args=["--no-store"])
+        d.prefix = ["prlimit", "--nofile=200:200"]
+        self.daemon = d.start()
+        # 200 - (64 HTTP connections + 1) - a reserve of 64
+        self.assertIn("at most 71 agent connections", d.logs())
+        socks = [self.connect() for _ in range(80)]
+        self.wait_hits("agent_connections", 9)
+        self.assertEqual(d.get("/healthz")[0], 200)
+        for s in socks:
+            s.close()
+
+    def test_out_of_descriptors_backs_off(self):
+        """With every descriptor in use, a connection waiting in the agent socket's backlog kept
+        the level-triggered listener ready and the loop spun on a failing accept() (42 % of a
+        CPU seen, found by review); an HTTP client waiting made libmicrohttpd do the same, and
+        at HTTP's higher priority the agent connections whose closing would free descriptors
+        were never served: HTTP and agents dead for good. Both listeners stop for a moment
+        instead, and take the waiting connections once descriptors are free again. (The open-file
+        limit is lowered under the running daemon: one it starts with is divided so that agents
+        never take HTTP's descriptors, test_descriptors_kept_for_http.)"""
+        d = self.start("--agent-hello-timeout", "60")
+        pid = d.proc.pid
+        in_use = len(os.listdir("/proc/%d/fd" % pid))
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 2, in_use + 2))
+        held = [self.connect() for _ in range(2)]     # accepted: the last two descriptors
+        waiting = [self.connect() for _ in range(8)]  # in the backlog: accept() fails
+        wait_for(lambda: "Too many open files" in d.logs(), what="accept() out of descriptors")
+        client = socket.create_connection(("127.0.0.1", d.port))  # waits in HTTP's backlog
+        wait_for(lambda: "libmicrohttpd: Error accepting connection" in d.logs(), what="MHD's accept() failing")
+        before = cpu_seconds(pid)
+        time.sleep(3)  # the window the CPU time is measured over, not a wait for a condition
+        used = cpu_seconds(pid) - before
+        sys.stderr.write("out of descriptors: %.2f s of CPU in 3 s\n" % used)
+        self.assertLess(used, 0.5)
+        for s in held:
+            s.close()
+        for s in waiting[1:]:
+            s.close()
+        client.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        client.settimeout(DEADLINE)
+        self.assertTrue(client.recv(64).startswith(b"HTTP/1.1 200"))
+        client.close()
+        waiting[0].sendall(hello(service="waited"))
+        wait_for(lambda: self.process_of("waited"), what="the connection that waited to be taken")
+        waiting[0].close()
 
     def test_frame_size_and_message_fields(self):
         self.start()

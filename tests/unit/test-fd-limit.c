@@ -22,6 +22,16 @@ START_TEST(test_target) {
 }
 END_TEST
 
+/* Agents get what is left beside HTTP and the reserve, never all of it: run out, and
+ * libmicrohttpd busy-waits in accept() without taking any client. */
+START_TEST(test_agent_connections) {
+        ck_assert_uint_eq(fd_limit_agent_connections(1000000, 1024, 65), 1024);
+        ck_assert_uint_eq(fd_limit_agent_connections(1024, 1024, 65), 1024 - 65 - FD_LIMIT_RESERVE);
+        ck_assert_uint_eq(fd_limit_agent_connections(100, 1024, 65), 1);
+        ck_assert_uint_eq(fd_limit_agent_connections(0, 1024, 65), 1);
+}
+END_TEST
+
 START_TEST(test_raise) {
         struct rlimit rl, low;
 
@@ -49,6 +59,7 @@ int main(void) {
         int failed;
 
         tcase_add_test(tc, test_target);
+        tcase_add_test(tc, test_agent_connections);
         tcase_add_test(tc, test_raise);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
