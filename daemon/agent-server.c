@@ -89,6 +89,27 @@ struct Connection {
 
 static void leak_end(Process *p);
 
+/* Close and free the connection alone; its process, if any, is the caller's business. */
+static void connection_release(Connection *c) {
+        AgentServer *s = c->server;
+
+        sd_event_source_disable_unref(c->io_source);
+        sd_event_source_disable_unref(c->hello_timer);
+        sd_event_source_disable_unref(c->idle_timer);
+        frame_reader_done(&c->reader);
+        safe_close(c->fd);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->connections = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        s->n_connections--;
+        if (daemon_stats.agents_connected > 0)
+                daemon_stats.agents_connected--;
+        free(c);
+}
+
 static void connection_free(Connection *c, ExitReason reason) {
         AgentServer *s;
 
@@ -106,21 +127,22 @@ static void connection_free(Connection *c, ExitReason reason) {
                 process_census_detach(c->process->census);
                 log_debug("Agent %s (pid %d) disconnected.", c->process->id, (int) c->peer.pid);
         }
-        sd_event_source_disable_unref(c->io_source);
-        sd_event_source_disable_unref(c->hello_timer);
-        sd_event_source_disable_unref(c->idle_timer);
-        frame_reader_done(&c->reader);
-        safe_close(c->fd);
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                s->connections = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
-        s->n_connections--;
-        if (daemon_stats.agents_connected > 0)
-                daemon_stats.agents_connected--;
-        free(c);
+        connection_release(c);
+}
+
+/* The daemon stops: a process whose agent said no GOODBYE still runs, and its agent will
+ * reconnect to the next daemon. Its record stays live (the store keeps it so, and the next
+ * daemon restores it, its leak detection replayed and its censuses back, as after a crash):
+ * marked ended here, it was restored by nothing, and a clean restart or an upgrade lost every
+ * open finding (found by review). */
+static void connection_free_at_stop(Connection *c) {
+        if (c->process && c->goodbye == EXIT_REASON_NONE) {
+                c->process->owner = NULL;
+                process_census_detach(c->process->census);
+                connection_release(c);
+                return;
+        }
+        connection_free(c, EXIT_REASON_CONNECTION_LOST);
 }
 
 /* Refuse the peer: count why, log (rate-limited) and close. Always returns 0 so the
@@ -947,7 +969,7 @@ AgentServer *agent_server_free(AgentServer *s) {
         if (!s)
                 return NULL;
         while (s->connections)
-                connection_free(s->connections, EXIT_REASON_CONNECTION_LOST);
+                connection_free_at_stop(s->connections);
         sd_event_source_disable_unref(s->listen_source);
         sd_event_source_disable_unref(s->accept_pause);
         safe_close(s->listen_fd);

@@ -511,8 +511,9 @@ Server *server_free(Server *s) {
         sd_event_source_disable_unref(s->maintain_timer);
         sd_event_source_disable_unref(s->resume_timer);
         http_server_free(s->http);
-        /* Connections close first (their processes are marked exited and queued), then the
-         * registry lets go of its series, then the store writes what is left and closes. */
+        /* Connections close first (processes that said GOODBYE are marked exited and queued;
+         * the others stay live, to be restored by the next daemon), then the registry lets go
+         * of its series, then the store writes what is left and closes. */
         agent_server_free(s->agents);
         if (s->store)
                 persist_sync(s->registry);

@@ -167,6 +167,34 @@ class Store(unittest.TestCase):
         self.assertGreater(times[-1], killed_at)
         d2.stop()
 
+    def test_clean_restart_keeps_live_records(self):
+        """A SIGTERM (systemctl restart, an upgrade) wrote every connected process as ended, and
+        the next daemon restored none of them: open findings and censuses were gone, detection
+        started from nothing (found by review). Processes still running stay live in the store
+        and come back as after a crash: restored, their leak detection replayed."""
+        d = self.daemon()
+        t = self.target(d)
+        p = self.live(d, t.pid)
+        wait_for(lambda: len(self.series(d, p["id"], metric="rss_bytes")["points"]) >= 20, what="samples")
+        self.assertEqual(d.stop(), 0)
+
+        d2 = self.daemon()
+        self.assertIn("Restored 1 process record(s) still running; 0 ended while heapwatchd was away.", d2.logs())
+        self.wait_log(d2, "Leak detection of %s resumed from" % p["id"])
+        self.assertEqual(self.live(d2, t.pid)["id"], p["id"])
+        # one that ended while no daemon ran is recorded so
+        self.assertEqual(d2.stop(), 0)
+        t.command("exit")
+        t.wait()
+        d3 = self.daemon()
+        self.assertIn("Restored 0 process record(s) still running; 1 ended while heapwatchd was away.", d3.logs())
+        def ended():
+            status, doc = d3.get_json("/api/v1/processes?state=exited")
+            return [q for q in doc["processes"] if q["id"] == p["id"]]
+        rec = wait_for(ended, what="the record listed as ended (written at the next flush)")
+        self.assertEqual(rec[0]["exit_reason"], "connection_lost")
+        self.assertEqual(d3.stop(), 0)
+
     def test_week_of_history_at_accelerated_time(self):
         """A week of samples, one every 10 s, sent through the agent socket in seconds (a fake
         agent speaking the real protocol with past timestamps), then read back at every tier."""
