@@ -22,6 +22,7 @@
 #include "census.h"
 #include "sd-util.h"
 #include "frame-reader.h"
+#include "fs-util.h"
 #include "log.h"
 #include "macro.h"
 #include "leak-resume.h"
@@ -871,21 +872,6 @@ static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *us
         return 0;
 }
 
-static int mkdir_parents(const char *path) {
-        _cleanup_free_ char *copy = strdup(path);
-        char *slash;
-
-        if (!copy)
-                return -ENOMEM;
-        for (slash = strchr(copy + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
-                *slash = '\0';
-                if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *slash = '/';
-        }
-        return 0;
-}
-
 /* Bind a fresh listening socket at path. An existing socket file that nobody answers on is a
  * leftover of a crashed daemon and is replaced; one that answers belongs to a live daemon. */
 static int bind_unix_socket(const char *path, unsigned mode, gid_t gid) {
@@ -898,7 +884,7 @@ static int bind_unix_socket(const char *path, unsigned mode, gid_t gid) {
                 return log_error_errno(ENAMETOOLONG, "Agent socket path too long: %s", path);
         strcpy(sa.sun_path, path);
 
-        r = mkdir_parents(path);
+        r = mkdir_parents(path, 0755); /* agents of every user must reach the socket */
         if (r < 0)
                 return log_error_errno(r, "Failed to create the directory of %s: %m", path);
 

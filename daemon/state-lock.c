@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs-util.h"
 #include "macro.h"
 #include "parse-util.h"
 #include "state-lock.h"
@@ -35,13 +36,14 @@ static pid_t read_holder(int fd) {
 int state_dir_lock(const char *dir, int *ret_fd, pid_t *ret_holder) {
         _cleanup_close_ int fd = -1;
         char path[PATH_MAX], pid[32];
-        int n;
+        int n, r;
 
         *ret_holder = 0;
         if (snprintf(path, sizeof path, "%s/%s", dir, STATE_LOCK_FILE_NAME) >= (int) sizeof path)
                 return -ENAMETOOLONG;
-        if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-                return -errno;
+        r = mkdir_p(dir, 0750, 0700); /* as store.c makes it */
+        if (r < 0)
+                return r;
         /* O_NOFOLLOW: a symlink planted in the directory does not make us create or truncate
          * a file elsewhere. */
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs-util.h"
 #include "log.h"
 #include "macro.h"
 #include "proc-util.h"
@@ -97,6 +98,8 @@ struct Store {
         char path[300];
         sqlite3 *db;
         bool checked; /* the integrity check ran on this file */
+        bool newer_schema_logged; /* a newer heapwatchd's file: said once */
+        bool incremental_vacuum;  /* the file has auto_vacuum=INCREMENTAL (2) */
         double next_open_attempt;
         RateLimit log_ratelimit;
         StoreStats stats;
@@ -716,18 +719,35 @@ static int prepare(Store *s) {
 static int store_open_db(Store *s) {
         int rc, r;
 
-        if (mkdir(s->config.state_dir, 0750) < 0 && errno != EEXIST)
-                return -errno;
+        /* parents 0700 as XDG asks for ~/.local/state; a fresh account has none of them */
+        if ((r = mkdir_p(s->config.state_dir, 0750, 0700)) < 0)
+                return r;
         rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
         if (rc != SQLITE_OK)
                 return sqlite_errno(rc);
         sqlite3_extended_result_codes(s->db, 0);
         sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
 
-        /* auto_vacuum must be chosen before the first table exists; it is ignored later. The
-         * first statement that reads the file is where garbage shows up as SQLITE_NOTADB. */
+        /* The first statement that reads the file is where garbage shows up as SQLITE_NOTADB.
+         * A newer heapwatchd's file is left exactly as it is: not even switched to WAL. */
+        {
+                int64_t version;
+
+                if ((r = query_int(s->db, "PRAGMA user_version", &version)) < 0)
+                        return r;
+                if (version > STORE_SCHEMA_VERSION)
+                        return -EPROTONOSUPPORT;
+        }
+        /* auto_vacuum must be chosen before the first table exists; it is ignored later. */
         if ((r = exec_sql(s->db, "PRAGMA auto_vacuum=INCREMENTAL")) < 0)
                 return r;
+        {
+                int64_t mode;
+
+                if ((r = query_int(s->db, "PRAGMA auto_vacuum", &mode)) < 0)
+                        return r;
+                s->incremental_vacuum = mode == 2;
+        }
         {
                 _cleanup_sqlite_stmt_ sqlite3_stmt *st = NULL;
                 rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
@@ -803,10 +823,15 @@ static int store_try_open(Store *s, double now) {
         }
         if (r < 0) {
                 store_close_db(s);
-                if (r == -EPROTONOSUPPORT)
-                        return log_error_errno(r, "History database %s was written by a newer heapwatchd (schema > %d); "
-                                               "not touching it, history is kept in memory only.", s->path,
-                                               STORE_SCHEMA_VERSION);
+                if (r == -EPROTONOSUPPORT) {
+                        /* said once: retrying (the operator may move it aside) cannot change it */
+                        if (!s->newer_schema_logged)
+                                log_error("History database %s was written by a newer heapwatchd (schema > %d); not "
+                                          "touching it, history is kept in memory only.",
+                                          s->path, STORE_SCHEMA_VERSION);
+                        s->newer_schema_logged = true;
+                        return r;
+                }
                 if (ratelimit_below(&s->log_ratelimit))
                         log_warning_errno(r, "Cannot use the history database %s (%m); keeping history in memory and "
                                           "retrying every %.0f s.", s->path, s->next_open_attempt - now);
@@ -874,6 +899,9 @@ int store_set_retention(Store *s, const StoreConfig *c) {
                 s->config.tiers[i].retention = c->tiers[i].retention;
         s->config.max_disk_bytes = c->max_disk_bytes;
         s->config.flush_interval = c->flush_interval;
+        /* no budget, no reason to keep less: the share it shrank to stayed until a restart */
+        if (c->max_disk_bytes == 0)
+                s->stats.budget_factor = 1.0;
         return 0;
 }
 
@@ -1622,7 +1650,10 @@ int store_maintain(Store *s, double now, unsigned vacuum_pages) {
                 } else if (used < s->config.max_disk_bytes * 0.8 && s->stats.budget_factor < 1.0)
                         s->stats.budget_factor = fmin(1.0, s->stats.budget_factor * 1.02);
         }
-        if (free_pages > 0 && vacuum_pages > 0) {
+        /* Only a file made with auto_vacuum=INCREMENTAL gives pages back (one rebuilt by
+         * .recover has NONE: then incremental_vacuum frees nothing, and the step came back every
+         * 20 ms for ever). SQLite reuses free pages either way. */
+        if (free_pages > 0 && vacuum_pages > 0 && s->incremental_vacuum) {
                 char sql[64];
                 snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%u)", vacuum_pages);
                 r = exec_sql(s->db, sql);

@@ -22,6 +22,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "fs-util.h"
 #include "log.h"
 #include "parse-util.h"
 #include "proc-util.h"
@@ -635,6 +636,42 @@ START_TEST(test_log_writer_and_site_ratelimit) {
 }
 END_TEST
 
+/* A fresh account has no ~/.local/state: the default state directory's parents are made (0700,
+ * as XDG asks), the directory itself with its own mode; existing ones are fine. */
+START_TEST(test_mkdir_p) {
+        char dir[] = "/tmp/hw-test-mkdir-XXXXXX", path[256], cmd[300];
+        struct stat st;
+        mode_t old = umask(0);
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(path, sizeof path, "%s/home/.local/state/heapwatch", dir);
+        ck_assert_int_eq(mkdir_p(path, 0750, 0700), 0);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0750);
+        snprintf(path, sizeof path, "%s/home/.local", dir);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0700);
+        snprintf(path, sizeof path, "%s/home/.local/state/heapwatch", dir);
+        ck_assert_int_eq(mkdir_p(path, 0750, 0700), 0); /* again: already there */
+        /* the socket's directories, not the socket */
+        snprintf(path, sizeof path, "%s/run/heapwatch/agent.sock", dir);
+        ck_assert_int_eq(mkdir_parents(path, 0755), 0);
+        snprintf(path, sizeof path, "%s/run/heapwatch", dir);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert(S_ISDIR(st.st_mode));
+        snprintf(path, sizeof path, "%s/run/heapwatch/agent.sock", dir);
+        ck_assert_int_eq(stat(path, &st), -1);
+        /* a file in the way */
+        snprintf(path, sizeof path, "%s/run/heapwatch/agent.sock", dir);
+        ck_assert_int_eq(close(open(path, O_CREAT | O_WRONLY, 0600)), 0);
+        snprintf(path, sizeof path, "%s/run/heapwatch/agent.sock/x", dir);
+        ck_assert_int_eq(mkdir_p(path, 0750, 0700), -ENOTDIR);
+        umask(old);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *lib_suite(void) {
         Suite *s = suite_create("lib");
         TCase *tc = tcase_create("core");
@@ -653,6 +690,7 @@ static Suite *lib_suite(void) {
         tcase_add_test(tc, test_log_level_from_string);
         tcase_add_test(tc, test_log_output);
         tcase_add_test(tc, test_ratelimit);
+        tcase_add_test(tc, test_mkdir_p);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -489,17 +489,24 @@ START_TEST(test_damaged_page_moved_aside) {
 }
 END_TEST
 
-START_TEST(test_newer_schema_left_alone) {
-        char path[300];
-        StoreConfig c;
-        Store *s;
+/* A history.db in tmpdir made by sql, as another program (or version) left it; its path. */
+static const char *database_made_by(const char *sql) {
+        static char path[300];
         sqlite3 *db;
-        struct stat before, after;
 
         snprintf(path, sizeof path, "%s/history.db", tmpdir);
         ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-        ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE future(x); PRAGMA user_version=99;", NULL, NULL, NULL), SQLITE_OK);
+        ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
+        return path;
+}
+
+START_TEST(test_newer_schema_left_alone) {
+        const char *path = database_made_by("CREATE TABLE future(x); PRAGMA user_version=99;");
+        StoreConfig c;
+        Store *s;
+        struct stat before, after;
+
         ck_assert_int_eq(stat(path, &before), 0);
 
         config_in(&c, tmpdir);
@@ -509,6 +516,17 @@ START_TEST(test_newer_schema_left_alone) {
         ck_assert_int_eq(stat(path, &after), 0);
         ck_assert_uint_eq(count_files(tmpdir, "history.db.corrupt-"), 0);
         ck_assert_int_eq(after.st_size, before.st_size);
+        /* not even switched to WAL (header bytes 18 and 19: 1 for a rollback journal, 2 WAL) */
+        {
+                unsigned char header[20];
+                FILE *f = fopen(path, "rb");
+
+                ck_assert_ptr_nonnull(f);
+                ck_assert_uint_eq(fread(header, 1, sizeof header, f), sizeof header);
+                fclose(f);
+                ck_assert_uint_eq(header[18], 1);
+                ck_assert_uint_eq(header[19], 1);
+        }
 }
 END_TEST
 
@@ -638,6 +656,35 @@ START_TEST(test_disk_budget) {
         count_rows(s, "100-1", 1, 0, now, &after);
         ck_assert(after.first > before.first);
         ck_assert(after.last == before.last);
+        /* the budget lifted by a reload: every tier keeps its whole retention again at once
+         * (the share it had shrunk to stayed until a restart) */
+        c.max_disk_bytes = 0;
+        ck_assert_int_eq(store_set_retention(s, &c), 0);
+        store_get_stats(s, &st);
+        ck_assert_double_eq(st.budget_factor, 1.0);
+        store_free(s);
+}
+END_TEST
+
+/* A file rebuilt without auto_vacuum (sqlite3 .recover) cannot give pages back: housekeeping
+ * must not ask for it again and again (it came back every 20 ms for ever). */
+START_TEST(test_no_incremental_vacuum_without_auto_vacuum) {
+        StoreConfig c;
+        StoreStats st;
+        Store *s;
+        int r = 1, steps = 0;
+
+        database_made_by("PRAGMA auto_vacuum=NONE; CREATE TABLE filler(x);"
+                         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)"
+                         " INSERT INTO filler SELECT randomblob(1000) FROM n; DELETE FROM filler;");
+        config_in(&c, tmpdir);
+        ck_assert_int_eq(store_open(&c, T0, &s), 0);
+        ck_assert(store_is_available(s));
+        while (steps < 100 && (r = store_maintain(s, T0, 32)) > 0)
+                steps++;
+        ck_assert_int_eq(r, 0);
+        store_get_stats(s, &st);
+        ck_assert_uint_eq(st.pages_vacuumed_total, 0);
         store_free(s);
 }
 END_TEST
@@ -1372,6 +1419,7 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_garbage_moved_aside);
         tcase_add_test(tc, test_damaged_page_moved_aside);
         tcase_add_test(tc, test_newer_schema_left_alone);
+        tcase_add_test(tc, test_no_incremental_vacuum_without_auto_vacuum);
         tcase_add_test(tc, test_unavailable_then_back);
         tcase_add_test(tc, test_released_bounded_while_unavailable);
         tcase_add_test(tc, test_disk_budget);
