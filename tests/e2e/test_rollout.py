@@ -198,6 +198,34 @@ class RolloutTest(unittest.TestCase):
             finally:
                 self.assertEqual(d.stop(), 0)
 
+    def test_install_puts_the_hook_where_the_interpreter_looks(self):
+        """`make install` with docs/operations.md's configure line put the autoload hook in
+        /usr/lib/python3.11/site-packages, a directory Debian's python3 never reads: HEAPWATCH=1
+        then loaded nothing, silently (found by review). The default is now the first of the
+        interpreter's own site directories under the prefix."""
+        python = "/usr/bin/python3"
+        if not os.path.exists(python):
+            self.skipTest("no %s" % python)
+        sitedirs = subprocess.check_output([python, "-c", "import site; print('\\n'.join(site.getsitepackages()))"],
+                                           universal_newlines=True).split()
+        if not [d for d in sitedirs if d.startswith("/usr/lib/")]:
+            self.skipTest("%s reads no site directory under /usr/lib" % python)
+        with TmpDir() as tmp:
+            build, dest = os.path.join(tmp, "build"), os.path.join(tmp, "dest")
+            os.mkdir(build)
+            r = subprocess.run([os.path.join(TOP_SRCDIR, "configure"), "--prefix=/usr", "--sysconfdir=/etc",
+                                "--localstatedir=/var", "PYTHON=" + python], cwd=build, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, universal_newlines=True, timeout=600)
+            self.assertEqual(r.returncode, 0, r.stdout[-3000:])
+            # the hook alone (the module needs a build; it goes to the same directory)
+            r = subprocess.run(["make", "install-dist_pythonsiteDATA", "DESTDIR=" + dest], cwd=build,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                               timeout=600)
+            self.assertEqual(r.returncode, 0, r.stdout[-3000:])
+            found = [d for d in sitedirs if os.path.exists(dest + d + "/heapwatch-autoload.pth")]
+            self.assertEqual(len(found), 1, "installed under %s, read from %s" % (
+                [dp for dp, _, fs in os.walk(dest) if "heapwatch-autoload.pth" in fs], sitedirs))
+
 
 if __name__ == "__main__":
     unittest.main()
