@@ -36,6 +36,8 @@
 #define LABEL_MAX 512
 /* How much of an offending field an error message quotes. */
 #define QUOTE_MAX 32
+/* Longest message of another program's (a Prometheus error, jansson's) quoted. */
+#define ERROR_QUOTE_MAX 200
 
 const char *analyze_format_to_string(AnalyzeFormat f) {
         switch (f) {
@@ -62,12 +64,12 @@ void analyze_input_clear(AnalyzeInput *in) {
 
 /* ---- numbers and points ------------------------------------------------------------------- */
 
-/* A short, terminal-safe quote of untrusted text for an error message. */
+/* A short, terminal-safe quote of untrusted text for an error message: at most size - 1
+ * characters (QUOTE_MAX for a buffer of QUOTE_MAX + 1), control characters and non-ASCII as
+ * '?', "..." when cut. */
 static const char *quote(char *buf, size_t size, const char *s, size_t len) {
-        size_t i, n = len < QUOTE_MAX ? len : QUOTE_MAX;
+        size_t i, n = len < size - 1 ? len : size - 1;
 
-        if (n >= size)
-                n = size - 1;
         for (i = 0; i < n; i++) {
                 unsigned char c = (unsigned char) s[i];
                 buf[i] = c < 0x20 || c >= 0x7f ? '?' : (char) c;
@@ -414,11 +416,14 @@ static int parse_prometheus(const json_t *root, AnalyzeInput *ret, char *error, 
 
         if (json_is_string(status) && strcmp(json_string_value(status), "success") != 0) {
                 const json_t *e = json_object_get(root, "error");
-                char q[QUOTE_MAX + 1];
+                char q[QUOTE_MAX + 1], qm[ERROR_QUOTE_MAX + 1];
                 const char *m = json_is_string(e) ? json_string_value(e) : "no message";
 
+                /* the server's message is untrusted text too: an escape sequence in it would
+                 * reach the terminal */
                 return set_error(error, error_size, "the export is a failed query (status \"%s\"): %s",
-                                 quote(q, sizeof q, json_string_value(status), strlen(json_string_value(status))), m);
+                                 quote(q, sizeof q, json_string_value(status), strlen(json_string_value(status))),
+                                 quote(qm, sizeof qm, m, strlen(m)));
         }
         data = json_object_get(root, "data");
         if (!json_is_object(data))
@@ -523,9 +528,13 @@ static int parse_json(const char *data, size_t size, AnalyzeInput *ret, char *er
         /* Integers as reals: byte counts past 2^63 must give a range error below, not a jansson
          * "too big integer". Duplicate keys would make the meaning depend on the parser. */
         root = json_loadb(data, size, JSON_DECODE_INT_AS_REAL | JSON_REJECT_DUPLICATES, &e);
-        if (!root)
+        if (!root) {
+                char q[ERROR_QUOTE_MAX + 1];
+
+                /* jansson quotes the offending bytes ("invalid token near '<ESC>'") */
                 return set_error(error, error_size, "JSON error at line %d, column %d: %s", e.line, e.column,
-                                 e.text);
+                                 quote(q, sizeof q, e.text, strlen(e.text)));
+        }
 
         if (json_is_array(root))
                 return parse_series_json(root, ret, error, error_size);

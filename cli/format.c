@@ -20,6 +20,14 @@
 #define TABLE_SEPARATOR "  "
 #define TABLE_ELLIPSIS "..."
 
+char *format_bytes_number(char *buf, size_t size, double bytes) {
+        if (!isfinite(bytes) || bytes < 0) {
+                snprintf(buf, size, "-");
+                return buf;
+        }
+        return format_bytes(buf, size, bytes >= 18446744073709551616.0 ? UINT64_MAX : (uint64_t) bytes);
+}
+
 char *format_bytes(char *buf, size_t size, uint64_t bytes) {
         static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
         double v = (double) bytes;

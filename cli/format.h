@@ -23,6 +23,11 @@
  */
 char *format_bytes(char *buf, size_t size, uint64_t bytes);
 
+/* The same for a number from a JSON document: "-" for NaN, infinity or a negative value, and
+ * values of 2^64 or more as 16.0 EiB (a double that large cast to uint64_t is undefined, and
+ * printed "0 B"). */
+char *format_bytes_number(char *buf, size_t size, double bytes);
+
 /*
  * The two most significant units, rounded down: "0s", "59s", "5m03s", "3h12m", "2d03h".
  * Negative, NaN or infinite durations give "-". Writes into buf (at least FORMAT_DURATION_MAX

@@ -143,16 +143,16 @@ static bool get_number(const json_t *o, const char *key, double *ret) {
 static const char *cell_bytes(char *buf, size_t size, const json_t *o, const char *key) {
         double d;
 
-        if (!get_number(o, key, &d) || d < 0)
+        if (!get_number(o, key, &d) || !(d >= 0))
                 return NULL;
-        return format_bytes(buf, size, (uint64_t) d);
+        return format_bytes_number(buf, size, d);
 }
 
 /* Bytes with a sign: "+12.0 MiB", "-1.0 KiB", "0 B". suffix follows the number ("/s"). */
 static const char *signed_bytes(char *buf, size_t size, double d, const char *suffix) {
         char b[FORMAT_BYTES_MAX];
 
-        format_bytes(b, sizeof b, (uint64_t) fabs(d));
+        format_bytes_number(b, sizeof b, fabs(d));
         snprintf(buf, size, "%s%s%s", d > 0 ? "+" : d < 0 ? "-" : "", b, suffix);
         return buf;
 }
@@ -222,8 +222,8 @@ int heap_render(const char *body, size_t size, unsigned frames, size_t max_width
                 (void) get_number(root, "total_growth_bytes", &growth);
                 fprintf(f, "Process %s: %s live in the sampled Python heap (%.0f live samples, one per %s allocated); "
                            "%s over the last %s.\n",
-                        id ? id : "?", format_bytes(b, sizeof b, live > 0 ? (uint64_t) live : 0), samples,
-                        format_bytes(mean, sizeof mean, sample_bytes > 0 ? (uint64_t) sample_bytes : 0),
+                        id ? id : "?", format_bytes_number(b, sizeof b, live > 0 ? live : 0), samples,
+                        format_bytes_number(mean, sizeof mean, sample_bytes > 0 ? sample_bytes : 0),
                         signed_bytes(g, sizeof g, growth, ""), format_duration(dur, sizeof dur, secs));
         }
 

@@ -99,9 +99,7 @@ static const char *safe(const char *s, char **buf) {
 }
 
 static const char *bytes(char buf[FORMAT_BYTES_MAX], double v) {
-        if (!isfinite(v) || v < 0)
-                return "-";
-        return format_bytes(buf, FORMAT_BYTES_MAX, (uint64_t) v);
+        return format_bytes_number(buf, FORMAT_BYTES_MAX, v);
 }
 
 static void rate_line(FILE *f, const char *label, double per_second) {

@@ -259,6 +259,27 @@ END_TEST
 START_TEST(test_prometheus_bad) {
         parse_bad("{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"parse error\"}",
                   "failed query (status \"error\"): parse error");
+        /* the server's message reaches the terminal only made safe: no title change, no clear */
+        {
+                const char *hostile = "{\"status\":\"error\",\"error\":\"\\u001b]0;PWNED\\u0007\\u001b[2Jx\"}";
+                AnalyzeInput in = {};
+                char error[512] = "";
+
+                ck_assert_int_eq(analyze_parse(hostile, strlen(hostile), &in, error, sizeof error), -EINVAL);
+                ck_assert_msg(strstr(error, "?]0;PWNED??[2Jx"), "%s", error);
+                for (const char *c = error; *c; c++)
+                        ck_assert_msg((unsigned char) *c >= 0x20, "a control character in \"%s\"", error);
+        }
+        /* jansson quotes the offending byte in its own message */
+        {
+                const char *esc = "[1, \033]";
+                AnalyzeInput in = {};
+                char error[512] = "";
+
+                ck_assert_int_eq(analyze_parse(esc, strlen(esc), &in, error, sizeof error), -EINVAL);
+                for (const char *c = error; *c; c++)
+                        ck_assert_msg((unsigned char) *c >= 0x20, "a control character in \"%s\"", error);
+        }
         parse_bad("{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}",
                   "data.resultType is \"vector\", not \"matrix\"");
         parse_bad("{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[]}}",

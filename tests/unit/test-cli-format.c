@@ -48,6 +48,20 @@ START_TEST(test_format_bytes) {
 }
 END_TEST
 
+/* Numbers from a daemon's JSON: out of range they were cast to uint64_t (undefined; 1e300
+ * printed "0 B"). */
+START_TEST(test_format_bytes_number) {
+        char buf[FORMAT_BYTES_MAX];
+
+        ck_assert_str_eq(format_bytes_number(buf, sizeof buf, 1536), "1.5 KiB");
+        ck_assert_str_eq(format_bytes_number(buf, sizeof buf, 1e300), "16.0 EiB");
+        ck_assert_str_eq(format_bytes_number(buf, sizeof buf, 18446744073709551616.0), "16.0 EiB");
+        ck_assert_str_eq(format_bytes_number(buf, sizeof buf, -1), "-");
+        ck_assert_str_eq(format_bytes_number(buf, sizeof buf, NAN), "-");
+        ck_assert_str_eq(format_bytes_number(buf, sizeof buf, INFINITY), "-");
+}
+END_TEST
+
 START_TEST(test_format_duration) {
         ck_assert_str_eq(duration(0), "0s");
         ck_assert_str_eq(duration(0.4), "0s");
@@ -411,6 +425,7 @@ static Suite *cli_format_suite(void) {
 
         tc = tcase_create("format");
         tcase_add_test(tc, test_format_bytes);
+        tcase_add_test(tc, test_format_bytes_number);
         tcase_add_test(tc, test_format_duration);
         tcase_add_test(tc, test_format_sanitize);
         tcase_add_test(tc, test_format_width);
