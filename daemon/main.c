@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -23,13 +24,22 @@ int main(int argc, char *argv[]) {
 
         /* Under systemd: stderr connected to the journal means native journal entries with
          * fields; any other stderr of a service still gets "<N>" prefixes. */
-        if (sd_util_stderr_is_journal())
+        bool under_service = false;
+        if (sd_util_stderr_is_journal()) {
                 sd_util_log_to_journal();
-        else if (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID"))
+                under_service = true;
+        } else if (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID")) {
                 log_set_prefix_priority(true);
+                under_service = true;
+        }
 
         if (options_load(&o, argc, argv, error, sizeof error) < 0) {
-                fprintf(stderr, "heapwatchd: %s\nTry 'heapwatchd --help'.\n", error);
+                /* under a service an error of the journal's (journalctl -p err shows why the
+                 * service did not start); on a terminal, with the hint */
+                if (under_service)
+                        log_error("Bad configuration: %s", error);
+                else
+                        fprintf(stderr, "heapwatchd: %s\nTry 'heapwatchd --help'.\n", error);
                 return 2;
         }
         if (o.show_help) {

@@ -50,9 +50,9 @@ void sd_util_notify_status(const char *format, ...) {
         (void) sd_notifyf(false, "STATUS=%s", status);
 }
 
-void sd_util_listen_fds(int *ret_agent_fd, int *ret_http_fd) {
+int sd_util_listen_fds(int *ret_agent_fd, int *ret_http_fd) {
         char **names = NULL;
-        int n = sd_listen_fds_with_names(true, &names);
+        int n = sd_listen_fds_with_names(true, &names), r = 0;
 
         *ret_agent_fd = *ret_http_fd = -1;
         for (int i = 0; i < n; i++) {
@@ -68,7 +68,12 @@ void sd_util_listen_fds(int *ret_agent_fd, int *ret_http_fd) {
                         *ret_agent_fd = fd;
                 else if (is_inet && *ret_http_fd < 0)
                         *ret_http_fd = fd;
-                else {
+                else if ((strcmp(name, "agent") == 0 && !is_unix) || (strcmp(name, "http") == 0 && !is_inet)) {
+                        r = log_error_errno(EINVAL, "The socket-activated fd %d named '%s' is not a listening %s stream "
+                                            "socket; fix the socket unit (ListenStream=).",
+                                            fd, name, strcmp(name, "agent") == 0 ? "Unix" : "TCP");
+                        (void) close(fd);
+                } else {
                         log_warning("Ignoring unexpected socket-activated fd %d (%s).", fd, name);
                         (void) close(fd);
                 }
@@ -76,6 +81,7 @@ void sd_util_listen_fds(int *ret_agent_fd, int *ret_http_fd) {
         for (int i = 0; names && names[i]; i++)
                 free(names[i]);
         free(names);
+        return r;
 }
 
 bool sd_util_stderr_is_journal(void) {

@@ -26,8 +26,10 @@ void sd_util_notify_status(const char *format, ...) _printf_(1, 2);
 /* The socket-activated listeners (sd_listen_fds_with_names): the first listening Unix stream
  * socket not named "http" is the agent socket (FileDescriptorName=agent), the first listening
  * inet stream socket is HTTP (named http, or sharing heapwatchd.socket's name). -1 where none
- * was passed. Others are closed and logged. */
-void sd_util_listen_fds(int *ret_agent_fd, int *ret_http_fd);
+ * was passed. Others are closed and logged, except one named "agent" or "http" that is not a
+ * listening socket of that kind: -EINVAL, logged (binding our own socket instead would replace
+ * the socket unit's file, and nothing could connect while the daemon is down). */
+int sd_util_listen_fds(int *ret_agent_fd, int *ret_http_fd);
 
 /* True when stderr is connected to the journal (JOURNAL_STREAM names stderr's device and inode,
  * the check systemd's own tools do) and journald's socket is there; then log lines go to the

@@ -443,7 +443,9 @@ int server_new(const Options *o, int argc, char *argv[], Server **ret) {
                 log_error_errno(r, "Unknown socket-group '%s': %m", o->socket_group);
                 goto fail;
         }
-        sd_util_listen_fds(&agent_fd, &http_fd);
+        r = sd_util_listen_fds(&agent_fd, &http_fd);
+        if (r < 0)
+                goto fail;
         r = agent_server_new(s->event, o->socket_path, agent_fd, o->socket_mode, s->registry, &al, &s->agents);
         if (r < 0)
                 goto fail;

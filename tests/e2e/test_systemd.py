@@ -143,6 +143,31 @@ class SystemdTest(unittest.TestCase):
             self.assertEqual(p.wait(timeout=DEADLINE), 0)
             notify.close()
 
+    def test_activated_socket_of_the_wrong_type_refused(self):
+        """A socket unit passing the agent socket as something else than a listening Unix stream
+        socket (ListenSequentialPacket= by mistake) was warned about and ignored: the daemon
+        then bound its own socket at the same path, replacing the unit's file, and nothing could
+        connect while the daemon was down (found by review). It refuses to start instead, and
+        the unit's socket stays."""
+        if not shutil.which("systemd-socket-activate"):
+            self.skipTest("systemd-socket-activate not installed")
+        with TmpDir() as tmp:
+            conf = os.path.join(tmp, "heapwatchd.conf")
+            open(conf, "w").close()
+            agent_sock = os.path.join(tmp, "activated.sock")
+            p = self.spawn(["systemd-socket-activate", "--seqpacket", "-l", agent_sock, "--fdname=agent",
+                            heapwatchd(), "--config", conf, "--socket", agent_sock, "--no-http", "--no-store"], tmp)
+            wait_for(lambda: os.path.exists(agent_sock), what="systemd-socket-activate to listen")
+            inode = os.stat(agent_sock).st_ino
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.connect(agent_sock)  # systemd-socket-activate execs heapwatchd now
+            try:
+                self.assertNotEqual(p.wait(timeout=DEADLINE), 0)
+            finally:
+                s.close()
+            self.assertIn("named 'agent' is not a listening Unix stream socket", self.log_text(tmp))
+            self.assertEqual(os.stat(agent_sock).st_ino, inode)
+
     def test_ready_after_listening_when_binding_itself(self):
         with TmpDir() as tmp:
             notify = Notify(tmp)
@@ -181,6 +206,16 @@ class SystemdTest(unittest.TestCase):
                                timeout=DEADLINE)
             self.assertEqual(r.returncode, 2)
             self.assertIn("%s:2: max-connections must be an integer in 1..1000000" % conf, r.stderr)
+            # Under a service the same error is an error to the journal ("<3>" on a stderr that
+            # is not the journal's own socket): `journalctl -p err` showed nothing of why the
+            # service did not start (found by review).
+            env = dict(os.environ, INVOCATION_ID="0123456789abcdef0123456789abcdef", JOURNAL_STREAM="1:1")
+            r = subprocess.run([heapwatchd(), "--config", conf, "--no-http", "--no-store"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                               timeout=DEADLINE)
+            self.assertEqual(r.returncode, 2)
+            self.assertRegex(r.stderr, re.compile(r"^<3>Bad configuration: %s:2: max-connections" % re.escape(conf),
+                                                  re.M))
 
     def test_sighup_applies_log_level(self):
         with TmpDir() as tmp:
