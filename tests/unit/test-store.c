@@ -666,6 +666,44 @@ START_TEST(test_disk_budget) {
 }
 END_TEST
 
+/* Rows past their retention go a bounded number per step (each step is a transaction the event
+ * loop waits for: one process's day of 10 s rows went in one), oldest first, all of them in the
+ * end. */
+START_TEST(test_retention_in_bounded_steps) {
+        StoreConfig c;
+        StoreStats st;
+        StoreSeries *ss;
+        Store *s;
+        Rows rows;
+        double now = T0 + 3 * 86400;
+        uint64_t before;
+        int r, steps = 0;
+
+        config_in(&c, tmpdir);
+        ck_assert_int_eq(store_open(&c, T0, &s), 0);
+        ck_assert_int_eq(store_series_get(s, "100-1", &ss), 0);
+        for (double t = T0; t < now; t += 10) {
+                HistoryPoint p = point_at(t, 1e8 + t - T0);
+                ck_assert_int_eq(store_series_add(s, ss, &p), 0);
+        }
+        while (store_flush(s, now, 200, 0) == 0)
+                ;
+        /* tier 0 keeps 2 days: the first day's 8640 rows have aged out */
+        store_get_stats(s, &st);
+        before = st.rows_deleted_total;
+        ck_assert_int_eq(store_maintain(s, now, 0), 1);
+        store_get_stats(s, &st);
+        ck_assert_uint_gt(st.rows_deleted_total - before, 0);
+        ck_assert_uint_le(st.rows_deleted_total - before, 4096);
+        while ((r = store_maintain(s, now, 0)) > 0 && steps < 100)
+                steps++;
+        ck_assert_int_eq(r, 0);
+        count_rows(s, "100-1", 0, 0, now, &rows);
+        ck_assert_double_ge(rows.first, now - 2 * 86400);
+        store_free(s);
+}
+END_TEST
+
 /* A file rebuilt without auto_vacuum (sqlite3 .recover) cannot give pages back: housekeeping
  * must not ask for it again and again (it came back every 20 ms for ever). */
 START_TEST(test_no_incremental_vacuum_without_auto_vacuum) {
@@ -1420,6 +1458,7 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_damaged_page_moved_aside);
         tcase_add_test(tc, test_newer_schema_left_alone);
         tcase_add_test(tc, test_no_incremental_vacuum_without_auto_vacuum);
+        tcase_add_test(tc, test_retention_in_bounded_steps);
         tcase_add_test(tc, test_unavailable_then_back);
         tcase_add_test(tc, test_released_bounded_while_unavailable);
         tcase_add_test(tc, test_disk_budget);
