@@ -56,6 +56,8 @@ struct Server {
         sd_event_source *expire_timer;
         Store *store;
         int state_lock_fd; /* flock on the state directory's heapwatchd.lock; -1: none */
+        bool store_restored; /* the stored process records were read back (persist_restore) */
+        double detect_horizon; /* what a restore replays */
         sd_event_source *flush_timer, *maintain_timer, *resume_timer;
         uint64_t flush_interval_usec;
         sd_event_source *status_timer;
@@ -88,12 +90,25 @@ static int on_expire(sd_event_source *source, uint64_t usec, void *userdata) {
 
 /* Queue the changed process rows and write; when the slice ran out, come back right after the
  * loop has served everything else. */
+/* Read back the stored process records once the store can be read: at start, or when it opens
+ * later (it was unusable at start: a full disk, a read-only directory), else the processes
+ * live at the last stop were never restored, and their records stayed live in the file for
+ * good. Records of processes connected meanwhile are theirs already and skipped. */
+static void restore_once_available(Server *s) {
+        if (s->store_restored || !store_is_available(s->store))
+                return;
+        s->store_restored = true;
+        if (persist_restore(s->registry, now_unix(), s->detect_horizon) > 0 && s->resume_timer)
+                (void) sd_event_source_set_enabled(s->resume_timer, SD_EVENT_ONESHOT);
+}
+
 static int on_flush(sd_event_source *source, uint64_t usec, void *userdata) {
         Server *s = userdata;
         int r;
 
         persist_sync(s->registry);
         r = store_flush(s->store, now_unix(), FLUSH_ROWS, FLUSH_BUDGET_SECONDS);
+        restore_once_available(s);
         return rearm(source, usec + (r == 0 ? FLUSH_YIELD_USEC : s->flush_interval_usec));
 }
 
@@ -326,7 +341,8 @@ static int server_open_store(Server *s, const Options *o, uint64_t now) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the history store: %m");
         registry_set_store(s->registry, s->store, persist_on_free_cb, s->store);
-        (void) persist_restore(s->registry, now_unix(), detect_history_seconds(&o->detect));
+        s->detect_horizon = detect_history_seconds(&o->detect);
+        restore_once_available(s);
 
         s->flush_interval_usec = (uint64_t) (o->store.flush_interval * USEC_PER_SEC);
         r = sd_event_add_time(s->event, &s->flush_timer, CLOCK_MONOTONIC, now + s->flush_interval_usec,

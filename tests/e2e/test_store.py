@@ -417,6 +417,34 @@ class Store(unittest.TestCase):
         self.assertLessEqual(first_t, int(p["connected_at"] // 10 * 10) + 10)
         self.assertEqual(d.stop(), 0)
 
+    def test_records_restored_once_the_store_opens(self):
+        """The records were read back only at start: with the store unusable then (a full disk,
+        a read-only directory), a process live at the last stop stayed live in the file for
+        good, never listed nor removed, even once the store opened (found by review). They are
+        read back when it opens."""
+        state = os.path.join(self.tmp, "late-state")
+        ok, why = mount_tmpfs(state, "size=4m")
+        if not ok:
+            self.skipTest("cannot mount a tmpfs (%s): needs root and mount privileges" % why)
+        self.mounts.append(state)
+        d = self.daemon(state_dir=state)
+        t = self.target(d)
+        p = self.live(d, t.pid)
+        wait_for(lambda: db_rows(state, "SELECT count(*) FROM processes WHERE exited_at = 0")[0][0] == 1,
+                 what="the live record written")
+        d.kill(signal.SIGKILL)
+        t.command("exit")  # it ends while no daemon runs
+        t.wait()
+        subprocess.run(["mount", "-o", "remount,ro", state], check=True)
+        d2 = self.daemon(state_dir=state)
+        self.assertIn("Cannot use the history database", d2.logs())
+        subprocess.run(["mount", "-o", "remount,rw", state], check=True)
+        self.wait_log(d2, "History database %s/history.db open" % state)
+        self.wait_log(d2, "Restored 0 process record(s) still running; 1 ended while heapwatchd was away.")
+        wait_for(lambda: db_rows(state, "SELECT exit_reason FROM processes WHERE id = '%s' AND exited_at > 0"
+                                 % p["id"]) == [("connection_lost",)], what="the record written as ended")
+        self.assertEqual(d2.stop(), 0)
+
     def test_full_state_dir_serves_from_memory_and_resumes(self):
         state = os.path.join(self.tmp, "small-state")
         ok, why = mount_tmpfs(state, "size=2m")
