@@ -93,6 +93,15 @@ class Store(unittest.TestCase):
         self.daemons.append(d)
         return d.start()
 
+    def tmpfs(self, name, options):
+        """A tmpfs mounted for the test at name in its directory (skips without the privilege)."""
+        path = os.path.join(self.tmp, name)
+        ok, why = mount_tmpfs(path, options)
+        if not ok:
+            self.skipTest("cannot mount a tmpfs (%s): needs root and mount privileges" % why)
+        self.mounts.append(path)
+        return path
+
     def target(self, d, program="steady.py", **kw):
         kw.setdefault("interval", str(INTERVAL))
         t = Target(self.tmp, program, socket_path=d.socket_path, **kw)
@@ -398,11 +407,7 @@ class Store(unittest.TestCase):
         self.assertEqual(d.stop(), 0)
 
     def test_readonly_state_dir_serves_from_memory_and_resumes(self):
-        state = os.path.join(self.tmp, "ro-state")
-        ok, why = mount_tmpfs(state, "ro,size=4m")
-        if not ok:
-            self.skipTest("cannot mount a tmpfs (%s): needs root and mount privileges" % why)
-        self.mounts.append(state)
+        state = self.tmpfs("ro-state", "ro,size=4m")
         d = self.daemon(state_dir=state)
         self.assertIn("Cannot use the history database", d.logs())
         t = self.target(d)
@@ -422,11 +427,7 @@ class Store(unittest.TestCase):
         a read-only directory), a process live at the last stop stayed live in the file for
         good, never listed nor removed, even once the store opened (found by review). They are
         read back when it opens."""
-        state = os.path.join(self.tmp, "late-state")
-        ok, why = mount_tmpfs(state, "size=4m")
-        if not ok:
-            self.skipTest("cannot mount a tmpfs (%s): needs root and mount privileges" % why)
-        self.mounts.append(state)
+        state = self.tmpfs("late-state", "size=4m")
         d = self.daemon(state_dir=state)
         t = self.target(d)
         p = self.live(d, t.pid)
@@ -446,11 +447,7 @@ class Store(unittest.TestCase):
         self.assertEqual(d2.stop(), 0)
 
     def test_full_state_dir_serves_from_memory_and_resumes(self):
-        state = os.path.join(self.tmp, "small-state")
-        ok, why = mount_tmpfs(state, "size=2m")
-        if not ok:
-            self.skipTest("cannot mount a tmpfs (%s): needs root and mount privileges" % why)
-        self.mounts.append(state)
+        state = self.tmpfs("small-state", "size=2m")
         d = self.daemon(state_dir=state, extra=["--flush-interval", "0.2"])
         targets = [self.target(d) for _ in range(3)]
         procs = [self.live(d, t.pid) for t in targets]
