@@ -568,6 +568,8 @@ static void write_store_families(FILE *f, const Store *store) {
                          "Free pages returned by incremental vacuum.", st.pages_vacuumed_total);
         write_single_u64(f, "heapwatch_store_moved_aside_total", "counter", "Damaged databases moved aside.",
                          st.moved_aside_total);
+        write_single_u64(f, "heapwatch_store_reopened_total", "counter",
+                         "Databases deleted or replaced under the daemon, opened anew at their path.", st.reopened_total);
         write_single_u64(f, "heapwatch_store_disk_bytes", "gauge", "Size of the database and its WAL.", st.disk_bytes);
         write_single_u64(f, "heapwatch_store_used_bytes", "gauge",
                          "Database pages in use (what the disk budget bounds).", st.used_bytes);

@@ -104,6 +104,8 @@ struct Store {
         bool checked; /* the integrity check ran on this file */
         bool newer_schema_logged; /* a newer heapwatchd's file: said once */
         bool incremental_vacuum;  /* the file has auto_vacuum=INCREMENTAL (2) */
+        dev_t file_dev;           /* the file open now, to notice it deleted or replaced */
+        ino_t file_ino;
         double next_open_attempt;
         RateLimit log_ratelimit;
         StoreStats stats;
@@ -842,6 +844,14 @@ static int store_try_open(Store *s, double now) {
                 return r;
         }
         s->stats.available = true;
+        {
+                struct stat st;
+
+                if (stat(s->path, &st) == 0) {
+                        s->file_dev = st.st_dev;
+                        s->file_ino = st.st_ino;
+                }
+        }
         checkpointer_start(s);
         log_info("History database %s open (schema %d).", s->path, STORE_SCHEMA_VERSION);
         return 0;
@@ -1630,6 +1640,16 @@ fail:
         return r;
 }
 
+/* Whether the file at s->path is no longer the one open: deleted (the open one lives on,
+ * unlinked, and all written to it is lost at the next restart) or replaced. */
+static bool file_replaced(const Store *s) {
+        struct stat st;
+
+        if (stat(s->path, &st) < 0)
+                return errno == ENOENT;
+        return st.st_dev != s->file_dev || st.st_ino != s->file_ino;
+}
+
 int store_maintain(Store *s, double now, unsigned vacuum_pages) {
         uint64_t t0 = now_usec_monotonic(), used = 0;
         double took, c0 = thread_cpu_seconds();
@@ -1637,6 +1657,14 @@ int store_maintain(Store *s, double now, unsigned vacuum_pages) {
 
         if (!s)
                 return -EINVAL;
+        if (store_is_available(s) && file_replaced(s)) {
+                log_warning("History database %s was deleted or replaced under heapwatchd; going on with the file at "
+                            "that path.", s->path);
+                s->stats.reopened_total++;
+                store_close_db(s);
+                s->checked = false;
+                (void) store_try_open(s, now);
+        }
         if (!store_is_available(s))
                 return 0;
 

@@ -104,6 +104,7 @@ typedef struct StoreStats {
         uint64_t flushes_total;
         uint64_t flush_failures_total;
         uint64_t rows_deleted_total;    /* retention and budget */
+        uint64_t reopened_total;        /* the file deleted or replaced under the daemon, opened anew */
         uint64_t pages_vacuumed_total;
         uint64_t moved_aside_total;     /* damaged databases moved aside */
         double flush_seconds_last;      /* longest single transaction of the last flush */

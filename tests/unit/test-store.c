@@ -704,6 +704,52 @@ START_TEST(test_retention_in_bounded_steps) {
 }
 END_TEST
 
+/* A history.db deleted (or replaced) under the daemon: the open connection went on writing to
+ * the unlinked file, everything after it lost at the next restart, nothing said. The next
+ * housekeeping step notices and goes on with the file at that path. */
+START_TEST(test_deleted_database_reopened) {
+        char path[300];
+        StoreConfig c;
+        StoreStats st;
+        StoreSeries *ss;
+        Store *s;
+        Rows rows;
+        const char *suffixes[] = { "", "-wal", "-shm" };
+
+        config_in(&c, tmpdir);
+        ck_assert_int_eq(store_open(&c, T0, &s), 0);
+        ck_assert_int_eq(store_series_get(s, "100-1", &ss), 0);
+        for (double t = T0; t < T0 + 60; t += 10) {
+                HistoryPoint p = point_at(t, 1e8);
+                ck_assert_int_eq(store_series_add(s, ss, &p), 0);
+        }
+        while (store_flush(s, T0 + 60, 200, 0) == 0)
+                ;
+        for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+                snprintf(path, sizeof path, "%s/history.db%s", tmpdir, suffixes[i]);
+                (void) unlink(path);
+        }
+        (void) store_maintain(s, T0 + 60, 0);
+        store_get_stats(s, &st);
+        ck_assert_uint_eq(st.reopened_total, 1);
+        ck_assert(store_is_available(s));
+        snprintf(path, sizeof path, "%s/history.db", tmpdir);
+        ck_assert_int_eq(access(path, F_OK), 0);
+        /* what comes next is written to the file at the path */
+        for (double t = T0 + 60; t < T0 + 120; t += 10) {
+                HistoryPoint p = point_at(t, 1e8);
+                ck_assert_int_eq(store_series_add(s, ss, &p), 0);
+        }
+        while (store_flush(s, T0 + 120, 200, 0) == 0)
+                ;
+        ck_assert_uint_gt(count_rows(s, "100-1", 0, T0 + 60, T0 + 120, &rows), 0);
+        (void) store_maintain(s, T0 + 120, 0); /* the same file: nothing to do */
+        store_get_stats(s, &st);
+        ck_assert_uint_eq(st.reopened_total, 1);
+        store_free(s);
+}
+END_TEST
+
 /* A file rebuilt without auto_vacuum (sqlite3 .recover) cannot give pages back: housekeeping
  * must not ask for it again and again (it came back every 20 ms for ever). */
 START_TEST(test_no_incremental_vacuum_without_auto_vacuum) {
@@ -1459,6 +1505,7 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_newer_schema_left_alone);
         tcase_add_test(tc, test_no_incremental_vacuum_without_auto_vacuum);
         tcase_add_test(tc, test_retention_in_bounded_steps);
+        tcase_add_test(tc, test_deleted_database_reopened);
         tcase_add_test(tc, test_unavailable_then_back);
         tcase_add_test(tc, test_released_bounded_while_unavailable);
         tcase_add_test(tc, test_disk_budget);
