@@ -16,13 +16,24 @@ import sys
 
 
 def _heapwatch_start():
+    # One note per process tree, in the first process it concerns: a program's children inherit
+    # PYTHONPATH, and each one run by another Python version (no agent built for it) printed
+    # the note again, into output its caller may parse. A process that loads the agent marks
+    # its tree too: its children of another version stay quiet.
+    first = not os.environ.get("HEAPWATCH_NOTED")
+    try:
+        os.environ["HEAPWATCH_NOTED"] = "1"
+    except Exception:
+        pass
     try:
         import heapwatch
 
         heapwatch._autostart()
     except Exception as e:  # the host program runs on, whatever happened here
         try:
-            sys.stderr.write("heapwatch: agent not loaded: %s\n" % (e,))
+            if first:
+                sys.stderr.write("heapwatch: agent not loaded into Python %d.%d: %s\n"
+                                 % (sys.version_info[0], sys.version_info[1], e))
         except Exception:
             pass
 

@@ -102,6 +102,22 @@ class E2E(DaemonTestCase):
         d = wait_for(collected_seen, what="the collection to show up")
         self.assertGreater(d["gc_pause_seconds_total"][2], 0.0)
 
+    def test_one_note_per_process_tree_when_the_agent_cannot_load(self):
+        """Where no agent is built for the interpreter (a child run by another Python version
+        inherits PYTHONPATH), the bootstrap says so on stderr: once per process tree, not once
+        per process into output a caller may parse (found by review)."""
+        noagent = os.path.join(self.tmp, "no-agent")
+        os.mkdir(noagent)
+        shutil.copy(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "agent", "bootstrap",
+                                 "sitecustomize.py"), noagent)
+        children = "import subprocess, sys\nfor _ in range(3): subprocess.run([sys.executable, '-c', 'pass'])"
+        r = subprocess.run([find_binary("heapwatch", "cli/heapwatch"), "run", "--socket", self.daemon.socket_path, "--",
+                            TARGET_PYTHON, "-c", children],
+                           env=dict(os.environ, HEAPWATCH_AGENT_PATH=noagent), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, timeout=DEADLINE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr.count("heapwatch: agent not loaded into Python "), 1, r.stderr)
+
     def test_bootstrap_imports_nothing_and_chains_to_the_applications_sitecustomize(self):
         # The agent's sitecustomize starts the agent, steps aside and runs the next
         # sitecustomize on sys.path, as the program would have had it without heapwatch. It
