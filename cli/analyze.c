@@ -244,8 +244,10 @@ static int parse_csv(const char *data, size_t size, AnalyzeInput *ret, char *err
                 trim(&vs, &ve);
 
                 r = parse_number(ts, (size_t) (te - ts), &t);
-                /* A header (e.g. "timestamp,bytes") is allowed once, before any data. */
-                if (r == -EINVAL && te > ts && b.n == 0 && !header) {
+                /* A header (e.g. "timestamp,bytes") is allowed once, before any data; a first
+                 * column that starts like a number ("1700000000O", "0x10") is a broken row, not
+                 * a header: taken for one, the row was dropped without a word. */
+                if (r == -EINVAL && te > ts && b.n == 0 && !header && !strchr("0123456789+-.", *ts)) {
                         header = true;
                         continue;
                 }

@@ -162,6 +162,9 @@ START_TEST(test_csv_bad) {
         parse_bad("", "empty input");
         parse_bad("\n\n  \n# only comments\n", "no data points");
         parse_bad("timestamp,bytes\n", "no data points after the header");
+        /* a first row that starts like a number is a broken row, not a header to skip */
+        parse_bad("1700000000O,100\n1700000060,200\n", "line 1: timestamp '1700000000O' is not a number");
+        parse_bad("0x10,1\n20,2\n", "line 1: timestamp '0x10' is not a number");
         /* huge numbers */
         parse_bad("1,1e30\n", "line 1: value 1e+30 is out of range (more than 2^64)");
         parse_bad("1,1e400\n", "line 1: bytes value '1e400' is not a finite number");
