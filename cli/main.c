@@ -92,13 +92,14 @@ int main(int argc, char *argv[]) {
                 usage(stderr);
                 return EXIT_USAGE;
         }
+        /* a failed write (stdout a full disk, a closed pipe) must not look like success */
         if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
                 usage(stdout);
-                return EXIT_OK;
+                return fflush(stdout) == 0 && !ferror(stdout) ? EXIT_OK : EXIT_FAIL;
         }
         if (strcmp(argv[1], "--version") == 0) {
                 printf("%s %s\n", PROGRAM_NAME, PACKAGE_VERSION);
-                return EXIT_OK;
+                return fflush(stdout) == 0 && !ferror(stdout) ? EXIT_OK : EXIT_FAIL;
         }
 
         v = verb_find(argv[1]);

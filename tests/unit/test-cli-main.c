@@ -172,6 +172,27 @@ START_TEST(test_dispatch) {
         ck_assert_ptr_nonnull(strstr(r.out, "Usage: heapwatch COMMAND"));
         result_clear(&r);
 
+        /* stdout a full disk: a help or version that could not be written is not a success */
+        if (access("/dev/full", W_OK) == 0)
+                for (int i = 0; i < 2; i++) {
+                        char *argv[] = { (char *) "heapwatch", (char *) (i == 0 ? "--help" : "--version"), NULL };
+                        int status;
+                        pid_t pid = fork();
+
+                        ck_assert_int_ge(pid, 0);
+                        if (pid == 0) {
+                                int full = open("/dev/full", O_WRONLY), null = open("/dev/null", O_WRONLY);
+
+                                dup2(full, STDOUT_FILENO);
+                                dup2(null, STDERR_FILENO);
+                                execv(HW, argv);
+                                _exit(99);
+                        }
+                        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+                        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "%s: status 0x%x", argv[1],
+                                      status);
+                }
+
         run_hw((char *[]) { "heapwatch", "help", "run", NULL }, NULL, &r);
         assert_exit(&r, 0);
         ck_assert_ptr_nonnull(strstr(r.out, "Usage: heapwatch run [OPTIONS] -- CMD [ARGS...]"));
