@@ -421,25 +421,12 @@ static void leak_end(Process *p) {
                                                               : "exited");
 }
 
-static void detect_leaks(AgentServer *s, Process *p, const HwSample *sample) {
+void agent_server_leak_event(Process *p, LeakEvent event) {
         const Finding *f = &p->leaks.current;
-        LeakEvent event;
         LeakFields lf;
         char limit[160] = "";
         double scale;
-        int r;
 
-        /* Stored history is still being replayed into the detectors: queue behind it. */
-        if (p->resume) {
-                (void) leak_resume_queue(p->resume, sample);
-                return;
-        }
-        r = process_leaks_add_sample(&p->leaks, sample, host_mem_available(s), &event);
-        if (r < 0) {
-                if (ratelimit_below(&s->log_ratelimit))
-                        log_warning_errno(r, "Leak detection failed for %s: %m", p->id);
-                return;
-        }
         switch (event) {
         case LEAK_EVENT_OPENED:
         case LEAK_EVENT_ESCALATED:
@@ -470,6 +457,25 @@ static void detect_leaks(AgentServer *s, Process *p, const HwSample *sample) {
         default:
                 break;
         }
+}
+
+static void detect_leaks(AgentServer *s, Process *p, const HwSample *sample) {
+        LeakEvent event;
+        int r;
+
+        /* Stored history is still being replayed into the detectors: queue behind it (the
+         * replay reports what it does to the finding: persist_resume_step()). */
+        if (p->resume) {
+                (void) leak_resume_queue(p->resume, sample);
+                return;
+        }
+        r = process_leaks_add_sample(&p->leaks, sample, host_mem_available(s), &event);
+        if (r < 0) {
+                if (ratelimit_below(&s->log_ratelimit))
+                        log_warning_errno(r, "Leak detection failed for %s: %m", p->id);
+                return;
+        }
+        agent_server_leak_event(p, event);
 }
 
 /* ---- Censuses and referrer chains (census.c, docs/protocol.md "Census") ---------------------- */

@@ -39,6 +39,10 @@ int agent_server_new(sd_event *e, const char *path, int listen_fd, unsigned sock
  * listener; removes the socket file it created. Accepts NULL. */
 AgentServer *agent_server_free(AgentServer *s);
 
+/* Report what a sample did to p's finding: one log line (with the time to the limit) and the
+ * daemon's counters, for an event opened, confirmed or closed; nothing for none. */
+void agent_server_leak_event(Process *p, LeakEvent event);
+
 size_t agent_server_connections(const AgentServer *s);
 
 /* Where the daemon reads /proc/<pid>/status and cgroup (tests may point it at a fake tree). */

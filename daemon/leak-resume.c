@@ -149,7 +149,8 @@ int leak_resume_queue(LeakResume *r, const HwSample *s) {
         return push(r, &p);
 }
 
-int leak_resume_step(LeakResume *r, ProcessLeaks *l, double host_available, size_t max_points, size_t *ret_fed) {
+int leak_resume_step(LeakResume *r, ProcessLeaks *l, double host_available, size_t max_points, size_t *ret_fed,
+                     LeakLiveEventFn on_live_event, void *userdata) {
         for (size_t i = 0; i < max_points && r->next < r->n; i++) {
                 const ResumePoint *p = &r->points[r->next++];
                 HwSample s = {
@@ -172,6 +173,8 @@ int leak_resume_step(LeakResume *r, ProcessLeaks *l, double host_available, size
                         return k;
                 if (!p->live)
                         r->fed++;
+                else if (k >= 0 && event != LEAK_EVENT_NONE && on_live_event)
+                        on_live_event(userdata, event);
         }
         if (ret_fed)
                 *ret_fed = r->fed;

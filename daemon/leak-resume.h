@@ -33,8 +33,15 @@ LeakResume *leak_resume_free(LeakResume *r);
  * sample is then not seen by the detectors). */
 int leak_resume_queue(LeakResume *r, const HwSample *s);
 
+/* What a live sample queued behind the replay did to the finding (opened, confirmed, closed): it
+ * happened now, and is reported as detect_leaks() reports one. Stored points' events are not:
+ * they are history, said when they happened. */
+typedef void (*LeakLiveEventFn)(void *userdata, LeakEvent event);
+
 /* Feed at most max_points queued points into l. Returns 1 when everything was fed (free it
- * then), 0 when more remain, -errno from the detectors. ret_fed: stored points fed so far. */
-int leak_resume_step(LeakResume *r, ProcessLeaks *l, double host_available, size_t max_points, size_t *ret_fed);
+ * then), 0 when more remain, -errno from the detectors. ret_fed: stored points fed so far.
+ * on_live_event (may be NULL) gets the events of live samples. */
+int leak_resume_step(LeakResume *r, ProcessLeaks *l, double host_available, size_t max_points, size_t *ret_fed,
+                     LeakLiveEventFn on_live_event, void *userdata);
 
 size_t leak_resume_remaining(const LeakResume *r);

@@ -309,18 +309,31 @@ int persist_restore(Registry *reg, double now, double detect_horizon) {
         return rs.restored;
 }
 
-int persist_resume_step(Registry *reg, double host_available, size_t max_points) {
+typedef struct LiveEvent {
+        PersistLeakEventFn fn;
+        Process *p;
+} LiveEvent;
+
+static void on_live_event(void *userdata, LeakEvent event) {
+        LiveEvent *le = userdata;
+
+        le->fn(le->p, event);
+}
+
+int persist_resume_step(Registry *reg, double host_available, size_t max_points, PersistLeakEventFn live_event_fn) {
         bool more = false;
 
         for (size_t i = 0; i < registry_count(reg) && max_points > 0; i++) {
                 Process *p = registry_at(reg, i);
+                LiveEvent le = { .fn = live_event_fn, .p = p };
                 size_t before, fed = 0;
                 int r;
 
                 if (!p->resume)
                         continue;
                 before = leak_resume_remaining(p->resume);
-                r = leak_resume_step(p->resume, &p->leaks, host_available, max_points, &fed);
+                r = leak_resume_step(p->resume, &p->leaks, host_available, max_points, &fed,
+                                     live_event_fn ? on_live_event : NULL, &le);
                 max_points -= before - leak_resume_remaining(p->resume);
                 if (r == 0) {
                         more = true;

@@ -36,9 +36,13 @@ void persist_on_free(void *userdata, Process *p);
  * is replayed. Returns how many records were restored, or -errno. */
 int persist_restore(Registry *reg, double now, double detect_horizon);
 
-/* Feed queued replay points of processes that have some, at most max_points in all. Returns
- * 1 while work remains, 0 when none. */
-int persist_resume_step(Registry *reg, double host_available, size_t max_points);
+/* What a live sample queued behind a replay did to its process's finding. */
+typedef void (*PersistLeakEventFn)(Process *p, LeakEvent event);
+
+/* Feed queued replay points of processes that have some, at most max_points in all; the
+ * events of live samples among them go to on_live_event (may be NULL). Returns 1 while work
+ * remains, 0 when none. */
+int persist_resume_step(Registry *reg, double host_available, size_t max_points, PersistLeakEventFn on_live_event);
 
 /* Fill the persisted record from a process (exposed for tests). */
 void persist_process_info(const Process *p, StoreProcessInfo *ret);

@@ -126,7 +126,7 @@ static int on_resume(sd_event_source *source, uint64_t usec, void *userdata) {
         double available = -1;
 
         (void) proc_mem_available("/proc", &available);
-        if (persist_resume_step(s->registry, available, RESUME_POINTS_PER_SLICE) > 0)
+        if (persist_resume_step(s->registry, available, RESUME_POINTS_PER_SLICE, agent_server_leak_event) > 0)
                 return rearm(source, usec + RESUME_YIELD_USEC);
         return sd_event_source_set_enabled(source, SD_EVENT_OFF);
 }

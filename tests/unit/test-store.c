@@ -812,7 +812,7 @@ START_TEST(test_leak_resume) {
                 HwSample live = { .time = now + 1, .rss_bytes = (int64_t) 320e6, .python_allocated_blocks = 1 };
                 ck_assert_int_eq(leak_resume_queue(lr, &live), 0);
         }
-        while ((r = leak_resume_step(lr, &resumed, 8e9, 16, &fed)) == 0)
+        while ((r = leak_resume_step(lr, &resumed, 8e9, 16, &fed, NULL, NULL)) == 0)
                 ;
         ck_assert_int_eq(r, 1);
         ck_assert_uint_gt(fed, 120);
@@ -870,7 +870,7 @@ START_TEST(test_resume_budget_across_processes) {
                 ck_assert_uint_eq(leak_resume_remaining(p->resume), 2); /* two 1-min buckets */
         }
         /* 4 points a slice: two processes, then the third in the next slice. */
-        while ((r = persist_resume_step(reg, -1, 4)) > 0)
+        while ((r = persist_resume_step(reg, -1, 4, NULL)) > 0)
                 ck_assert_int_lt(++rounds, 10);
         ck_assert_int_eq(rounds, 1);
         for (size_t i = 0; i < registry_count(reg); i++)
@@ -880,6 +880,71 @@ START_TEST(test_resume_budget_across_processes) {
 }
 END_TEST
 
+static unsigned live_events_opened, live_events_other;
+
+static void count_live_event(Process *p, LeakEvent event) {
+        (void) p;
+        if (event == LEAK_EVENT_OPENED)
+                live_events_opened++;
+        else
+                live_events_other++;
+}
+
+/* Live samples that arrive while stored history is replayed queue behind it; what they do to
+ * the finding happened now, and is reported (a finding opened then was neither logged nor
+ * counted). */
+START_TEST(test_resume_reports_live_events) {
+        RegistryLimits rl = { .max_processes = 8, .history_capacity = 16 };
+        HwHello h = { .protocol = 1, .pid = 100 };
+        char id[PROCESS_ID_MAX];
+        StoreConfig c;
+        StoreSeries *ss;
+        Store *s;
+        Registry *reg;
+        Process *p;
+        double rss = 100e6;
+        int rounds = 0;
+
+        detect_config_default(&rl.detect);
+        rl.detect.window_seconds = 1; /* test time: minutes become seconds */
+        rl.detect.min_horizon_seconds = 30;
+        rl.detect.max_horizon_seconds = 600;
+        rl.detect.min_growth_relative_per_hour = 0.5;
+        rl.detect.min_growth_absolute_per_hour = 0;
+        config_in(&c, tmpdir);
+        ck_assert_int_eq(store_open(&c, T0, &s), 0);
+        reg = registry_new(&rl);
+        ck_assert_ptr_nonnull(reg);
+        registry_set_store(reg, s, persist_on_free, s);
+        process_id_format(id, 100, 1);
+        ck_assert_int_eq(store_series_get(s, id, &ss), 0);
+        for (int i = 0; i < 120; i++) { /* flat history */
+                HistoryPoint pt = point_at(T0 + i, 100e6);
+                ck_assert_int_eq(store_series_add(s, ss, &pt), 0);
+        }
+        while (store_flush(s, T0 + 120, 200, 0) == 0)
+                ;
+        h.argv = calloc(1, sizeof(char *));
+        ck_assert_int_eq(registry_attach(reg, id, 100, 0, 0, 1, 1, T0, &h, T0, &p), 0);
+        hw_hello_done(&h);
+        p->stored = ss;
+        ck_assert_int_eq(leak_resume_new(s, id, T0 + 120, 7 * 86400, &p->resume), 0);
+        ck_assert_ptr_nonnull(p->resume);
+        /* then two minutes of steep growth arrive live, before the replay ran */
+        for (double t = T0 + 120; t < T0 + 240; t += 0.1) {
+                HwSample smp = { .time = t, .rss_bytes = (int64_t) (rss += 0.1e6), .python_allocated_blocks = 50000,
+                                 .cgroup_memory_max_bytes = -1, .cgroup_limit_usage_bytes = -1 };
+                ck_assert_int_eq(leak_resume_queue(p->resume, &smp), 0);
+        }
+        live_events_opened = live_events_other = 0;
+        while (persist_resume_step(reg, 8e9, 64, count_live_event) > 0)
+                ck_assert_int_lt(++rounds, 1000);
+        ck_assert(p->leaks.current.open);
+        ck_assert_uint_eq(live_events_opened, 1);
+        registry_free(reg);
+        store_free(s);
+}
+END_TEST
 
 /* --- censuses --------------------------------------------------------------------------------- */
 
@@ -1511,6 +1576,7 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_disk_budget);
         tcase_add_test(tc, test_leak_resume);
         tcase_add_test(tc, test_resume_budget_across_processes);
+        tcase_add_test(tc, test_resume_reports_live_events);
         tcase_add_test(tc, test_census_blob);
         tcase_add_test(tc, test_censuses_kept_and_loaded);
         tcase_add_test(tc, test_censuses_retention);
