@@ -1665,8 +1665,13 @@ int store_maintain(Store *s, double now, unsigned vacuum_pages) {
                 s->checked = false;
                 (void) store_try_open(s, now);
         }
-        if (!store_is_available(s))
+        if (!store_is_available(s)) {
+                /* A full disk leaves the file open and readable: its size still tells the
+                 * operator what it takes (heapwatch_store_disk_bytes froze at its last value). */
+                if (store_is_readable(s))
+                        (void) measure_disk(s, &used);
                 return 0;
+        }
 
         if (!s->pass_active && now - s->pass_started >= STORE_MAINTAIN_PASS_SECONDS) {
                 s->pass_active = true;

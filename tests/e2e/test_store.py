@@ -468,6 +468,11 @@ class Store(unittest.TestCase):
         wait_for(lambda: len(self.series(d, procs[0]["id"], metric="rss_bytes")["points"]) > n + 5,
                  what="series growing while the disk is full")
         self.assertEqual(d.get("/healthz")[0], 200)
+        # What the store takes is still measured (the file stays open and readable): the WAL,
+        # which no checkpoint could shrink meanwhile, in full.
+        wal = os.path.join(state, "history.db-wal")
+        wait_for(lambda: d.metric_value("heapwatch_store_disk_bytes") >= os.path.getsize(wal) > 0,
+                 what="heapwatch_store_disk_bytes to count the WAL while the disk is full")
         # Space returns: writing resumes and what was kept is written.
         os.unlink(filler)
         self.wait_log(d, "Writing history to %s/history.db again" % state, timeout=30)
