@@ -95,8 +95,12 @@ static void finding_project(Finding *f, const SeriesDetector *rss, const HwSampl
         f->growth_bytes_per_second = f->growth_bytes_per_second_low = f->growth_bytes_per_second_high = 0;
 
         /* Growth in bytes comes from the RSS floor, whether or not RSS decided the verdict:
-         * Python blocks have no size, and what the OOM killer counts is resident memory. */
-        if (rss->evaluated && rss->last.slope > 0) {
+         * Python blocks have no size, and what the OOM killer counts is resident memory. When
+         * the Python heap decides, only a growth of RSS its interval shows (lower bound above
+         * 0): with RSS flat, any positive slope of its noise swung the growth and the time to
+         * the limit between 7 kB/s (962 h) and 4 B/s (1.5 M h) from one window to the next. An
+         * RSS finding keeps its slope (its state holds through an evaluation that wavers). */
+        if (rss->evaluated && rss->last.slope > 0 && (f->signal == LEAK_SIGNAL_RSS || rss->last.slope_low > 0)) {
                 f->growth_bytes_per_second = rss->last.slope;
                 f->growth_bytes_per_second_low = rss->last.slope_low;
                 f->growth_bytes_per_second_high = rss->last.slope_high;

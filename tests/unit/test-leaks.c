@@ -242,6 +242,39 @@ START_TEST(test_floor_under_a_flat_peak_is_not_a_leak) {
 }
 END_TEST
 
+/* The Python heap leaks while RSS stays flat under a wave and noise: the finding has no growth
+ * in bytes and no time to the limit (RSS does not grow), instead of one that follows the noise
+ * of the RSS slope from one window to the next. */
+START_TEST(test_blocks_leak_with_flat_rss_has_no_time_to_limit) {
+        DetectConfig c;
+        ProcessLeaks l;
+        unsigned seed = 5, evaluations = 0;
+        double blocks = 50000;
+
+        fast_config(&c);
+        ck_assert_int_eq(process_leaks_init(&l, &c), 0);
+        for (double t = 1000; t < 1300; t += 0.1) {
+                double wave = 0.01 * 200 * MIB * sin(2 * M_PI * (t - 1000) / 40);
+                HwSample s = sample_at(t, 200 * MIB + wave + noise(&seed) * 0.5 * MIB, blocks, -1);
+                LeakEvent e;
+
+                blocks += 5; /* 50 blocks a second: 360 % an hour of test time */
+                ck_assert_int_eq(process_leaks_add_sample(&l, &s, 8000 * MIB, &e), 0);
+                if (l.current.open && l.current.signal == LEAK_SIGNAL_PYTHON_BLOCKS) {
+                        evaluations++;
+                        ck_assert_msg(l.current.growth_bytes_per_second == 0 || l.detectors[LEAK_SIGNAL_RSS].last.slope_low > 0,
+                                      "t=%.1f: growth %g from an RSS slope whose interval reaches %g", t,
+                                      l.current.growth_bytes_per_second, l.detectors[LEAK_SIGNAL_RSS].last.slope_low);
+                }
+        }
+        ck_assert_uint_gt(evaluations, 0);
+        ck_assert(l.current.open);
+        ck_assert_int_eq(l.current.signal, LEAK_SIGNAL_PYTHON_BLOCKS);
+        ck_assert(!l.current.has_time_to_limit);
+        process_leaks_done(&l);
+}
+END_TEST
+
 /* A leak whose RSS once spiked far above it (a batch of requests, one big allocation) goes on
  * under that spike's peak: the peak rule must not close its finding when a shorter horizon that
  * starts after the spike decides, and reopen it when a longer one does again. */
@@ -351,6 +384,7 @@ int main(void) {
         tcase_add_test(tc, test_python_only_growth_names_python_signal);
         tcase_add_test(tc, test_floor_under_a_flat_peak_is_not_a_leak);
         tcase_add_test(tc, test_a_spike_above_an_open_leak_does_not_close_it);
+        tcase_add_test(tc, test_blocks_leak_with_flat_rss_has_no_time_to_limit);
         tcase_add_test(tc, test_urgency_order);
         tcase_add_test(tc, test_api_leaks_json);
         suite_add_tcase(s, tc);
