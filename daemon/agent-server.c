@@ -390,14 +390,10 @@ static void leak_fields_format(LeakFields *lf, const Process *p, const Finding *
         lf->v[7] = lf->ttl;
 }
 
-/* Does the process still run (the same pid with the same start time)? A connection lost
- * without a GOODBYE may be an agent that reconnects. */
+/* Does the process still run (the same pid with the same start time, not a zombie)? A
+ * connection lost without a GOODBYE may be an agent that reconnects. */
 static bool process_still_runs(const Process *p) {
-        pid_t ppid;
-        int64_t ticks;
-
-        return p->pid > 0 && proc_read_stat(agent_server_proc_root, p->pid, &ppid, &ticks) >= 0 &&
-               ticks == p->start_time_ticks;
+        return proc_still_runs(agent_server_proc_root, p->pid, p->start_time_ticks);
 }
 
 /* The connection of p ended (registry_detach() said how): its open leak finding closes -- the
@@ -405,12 +401,10 @@ static bool process_still_runs(const Process *p) {
  * the connection was lost while the process still runs, whose agent reconnects. Otherwise the
  * finding stayed open, and the alerts on it firing, for the exited record's retention (1 h).
  * One log line, as for any close. */
-static void leak_end(Process *p) {
+static void leak_close(Process *p, double at) {
         LeakFields lf;
 
-        if (p->exit_reason == EXIT_REASON_CONNECTION_LOST && process_still_runs(p))
-                return;
-        if (!process_leaks_end(&p->leaks, p->exited_at))
+        if (!process_leaks_end(&p->leaks, at))
                 return;
         daemon_stats.leak_findings_closed_total++;
         leak_fields_format(&lf, p, &p->leaks.current, HEAPWATCH_MESSAGE_LEAK_CLOSED);
@@ -419,6 +413,22 @@ static void leak_end(Process *p) {
                    p->exit_reason == EXIT_REASON_STOPPED       ? "stopped its agent"
                    : p->exit_reason == EXIT_REASON_OOM_KILLED ? "was killed by the OOM killer"
                                                               : "exited");
+}
+
+static void leak_end(Process *p) {
+        if (p->exit_reason == EXIT_REASON_CONNECTION_LOST && process_still_runs(p))
+                return;
+        leak_close(p, p->exited_at);
+}
+
+void agent_server_check_lost(AgentServer *s, double now) {
+        for (size_t i = 0; i < registry_count(s->registry); i++) {
+                Process *p = registry_at(s->registry, i);
+
+                if (p->state == PROCESS_EXITED && p->exit_reason == EXIT_REASON_CONNECTION_LOST && p->leaks.current.open &&
+                    !p->resume && !process_still_runs(p))
+                        leak_close(p, now);
+        }
 }
 
 void agent_server_leak_event(Process *p, LeakEvent event) {

@@ -39,6 +39,11 @@ int agent_server_new(sd_event *e, const char *path, int listen_fd, unsigned sock
  * listener; removes the socket file it created. Accepts NULL. */
 AgentServer *agent_server_free(AgentServer *s);
 
+/* Close the open findings of processes whose connection was lost while they still ran and that
+ * have ended since (nothing else would: their finding stayed open, and its alerts firing, for
+ * the exited record's retention). Called periodically. */
+void agent_server_check_lost(AgentServer *s, double now);
+
 /* Report what a sample did to p's finding: one log line (with the time to the limit) and the
  * daemon's counters, for an event opened, confirmed or closed; nothing for none. */
 void agent_server_leak_event(Process *p, LeakEvent event);

@@ -19,6 +19,9 @@
 #include "proc-util.h"
 
 const char *persist_proc_root = "/proc";
+
+/* Seconds between two reads of a sampling process's cgroup OOM kill count. */
+#define OOM_KILLS_REREAD 10.0
 const char *persist_cgroup_root = "/sys/fs/cgroup";
 
 void persist_process_info(const Process *p, StoreProcessInfo *ret) {
@@ -95,6 +98,14 @@ void persist_sample(Registry *reg, Process *p) {
         Store *store = registry_get_store(reg);
         const HistoryPoint *pt;
 
+        if (p->oom_kills_at_attach >= 0 && p->oom_kill_file[0] && p->has_sample &&
+            p->latest.time - p->oom_kills_read_at >= OOM_KILLS_REREAD) {
+                int64_t n;
+
+                if (oom_kill_read(p->oom_kill_file, &n) >= 0)
+                        p->oom_kills_at_attach = n;
+                p->oom_kills_read_at = p->latest.time;
+        }
         if (!store || !p->stored || history_size(p->history) == 0)
                 return;
         pt = history_get(p->history, history_size(p->history) - 1);
@@ -145,10 +156,12 @@ ExitReason persist_exit_reason(const Process *p, ExitReason reason) {
 
         if (reason != EXIT_REASON_CONNECTION_LOST || p->oom_kills_at_attach < 0 || !p->oom_kill_file[0])
                 return reason;
-        /* The kill is counted when the victim is chosen, before its socket closes. In a cgroup
-         * shared with other processes another member may have been the victim; but then this
-         * connection would not have dropped at the same moment without a GOODBYE. (Whether the
-         * pid still exists says nothing: the victim is a zombie until its parent reaps it.) */
+        /* The kill is counted when the victim is chosen, before its socket closes: a rise since
+         * the count was last read (at most OOM_KILLS_REREAD seconds ago, while the process
+         * sampled) is this one's. A kill of another member of the cgroup before that is not: read
+         * once at attach, any kill since labelled every later lost connection an OOM kill.
+         * (Whether the pid still exists says nothing: the victim may not be a zombie yet when its
+         * socket closes.) */
         if (oom_kill_read(p->oom_kill_file, &now_kills) < 0 || now_kills <= p->oom_kills_at_attach)
                 return reason;
         return EXIT_REASON_OOM_KILLED;
@@ -229,8 +242,6 @@ static int on_stored_process(void *userdata, const StoreProcessInfo *in) {
         Restore *rs = userdata;
         HwHello hello;
         Process *p;
-        pid_t ppid;
-        int64_t ticks;
         int r;
 
         if (in->exited_at > 0 || registry_find(rs->reg, in->id))
@@ -238,8 +249,7 @@ static int on_stored_process(void *userdata, const StoreProcessInfo *in) {
 
         /* Live when the daemon stopped. Still running (same pid, same start time)? Then its
          * agent will reconnect: keep the record ready. Otherwise it ended while we were away. */
-        if (in->pid <= 0 || proc_read_stat(persist_proc_root, (pid_t) in->pid, &ppid, &ticks) < 0 ||
-            ticks != in->start_time_ticks) {
+        if (!proc_still_runs(persist_proc_root, (pid_t) in->pid, in->start_time_ticks)) {
                 StoreProcessInfo *a = realloc(rs->stale, (rs->n_stale + 1) * sizeof *a);
                 if (!a)
                         return -ENOMEM;

@@ -82,10 +82,11 @@ typedef struct Process {
         uint64_t stored_samples; /* samples_received when the process row was last queued */
         LeakResume *resume;      /* stored floor still being fed to the detectors */
         /* The memory cgroup's OOM kill counter as the daemon finds it (/proc/<pid>/cgroup), and
-         * its count when the agent attached (-1 unknown): a rise by the time the connection is
-         * lost says the OOM killer ended the process. */
+         * its count when the agent attached, read again every 10 s of samples (-1 unknown): a
+         * rise by the time the connection is lost says the OOM killer ended the process. */
         char oom_kill_file[PROCESS_CGROUP_MAX];
         int64_t oom_kills_at_attach;
+        double oom_kills_read_at; /* sample time of the last read */
         ProcessHeap *heap;  /* heap profile by allocation site; NULL until a first report */
         ProcessEvidence evidence; /* allocator and GC trends for classifying findings */
         /* The kernel's view beyond SO_PEERCRED (peer-identity.h), refreshed at every HELLO:

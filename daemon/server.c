@@ -79,8 +79,10 @@ static int rearm(sd_event_source *source, uint64_t usec) {
 
 static int on_expire(sd_event_source *source, uint64_t usec, void *userdata) {
         Server *s = userdata;
-        size_t n = registry_expire(s->registry, now_unix());
+        size_t n;
 
+        agent_server_check_lost(s->agents, now_unix());
+        n = registry_expire(s->registry, now_unix());
         if (n > 0) {
                 daemon_stats.processes_expired_total += n;
                 log_debug("Dropped %zu exited process(es) past retention.", n);
@@ -88,8 +90,6 @@ static int on_expire(sd_event_source *source, uint64_t usec, void *userdata) {
         return rearm(source, usec + EXPIRE_INTERVAL_USEC);
 }
 
-/* Queue the changed process rows and write; when the slice ran out, come back right after the
- * loop has served everything else. */
 /* Read back the stored process records once the store can be read: at start, or when it opens
  * later (it was unusable at start: a full disk, a read-only directory), else the processes
  * live at the last stop were never restored, and their records stayed live in the file for
@@ -102,6 +102,8 @@ static void restore_once_available(Server *s) {
                 (void) sd_event_source_set_enabled(s->resume_timer, SD_EVENT_ONESHOT);
 }
 
+/* Queue the changed process rows and write; when the slice ran out, come back right after the
+ * loop has served everything else. */
 static int on_flush(sd_event_source *source, uint64_t usec, void *userdata) {
         Server *s = userdata;
         int r;

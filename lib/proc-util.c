@@ -36,8 +36,13 @@ int proc_read_small_file(const char *path, char *buf, size_t size) {
 }
 
 int proc_parse_stat(const char *content, pid_t *ret_ppid, int64_t *ret_starttime_ticks) {
+        return proc_parse_stat_state(content, NULL, ret_ppid, ret_starttime_ticks);
+}
+
+int proc_parse_stat_state(const char *content, char *ret_state, pid_t *ret_ppid, int64_t *ret_starttime_ticks) {
         const char *p = strrchr(content, ')'); /* comm may contain spaces and ')' itself */
         long long ppid = 0, start = 0;
+        char state = 0;
         int field = 2;
 
         if (!p)
@@ -50,6 +55,8 @@ int proc_parse_stat(const char *content, pid_t *ret_ppid, int64_t *ret_starttime
                 if (!*p)
                         break;
                 field++;
+                if (field == 3)
+                        state = *p;
                 if (field == 4 || field == 22) {
                         char *end;
                         long long v;
@@ -69,9 +76,24 @@ int proc_parse_stat(const char *content, pid_t *ret_ppid, int64_t *ret_starttime
         }
         if (field < 22 || ppid < 0 || start < 0)
                 return -EBADMSG;
+        if (ret_state)
+                *ret_state = state;
         *ret_ppid = (pid_t) ppid;
         *ret_starttime_ticks = start;
         return 0;
+}
+
+bool proc_still_runs(const char *proc_root, pid_t pid, int64_t start_ticks) {
+        char path[256], buf[1024], state;
+        pid_t ppid;
+        int64_t ticks;
+
+        if (pid <= 0)
+                return false;
+        snprintf(path, sizeof path, "%s/%" PRIi64 "/stat", proc_root, (int64_t) pid);
+        if (proc_read_small_file(path, buf, sizeof buf) < 0 || proc_parse_stat_state(buf, &state, &ppid, &ticks) < 0)
+                return false;
+        return ticks == start_ticks && state != 'Z' && state != 'X' && state != 'x';
 }
 
 int proc_read_stat(const char *proc_root, pid_t pid, pid_t *ret_ppid, int64_t *ret_starttime_ticks) {

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -19,6 +20,14 @@ int proc_read_stat(const char *proc_root, pid_t pid, pid_t *ret_ppid, int64_t *r
 
 /* Parse the content of a stat file (exposed for tests). */
 int proc_parse_stat(const char *content, pid_t *ret_ppid, int64_t *ret_starttime_ticks);
+
+/* The same with the state (field 3: R, S, D, Z for a zombie, X for dead...); ret_state may be NULL. */
+int proc_parse_stat_state(const char *content, char *ret_state, pid_t *ret_ppid, int64_t *ret_starttime_ticks);
+
+/* Whether the process pid that started at start_ticks still runs: there, the same start time,
+ * and not a zombie. A killed process is a zombie until its parent reaps it, and its agent's
+ * connection closes before that: taken for a running one, its leak finding never closed. */
+bool proc_still_runs(const char *proc_root, pid_t pid, int64_t start_ticks);
 
 /* Boot time as Unix seconds, from the "btime" line of /proc/stat. */
 int proc_boot_time(const char *proc_root, double *ret);

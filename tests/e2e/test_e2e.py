@@ -856,6 +856,32 @@ class E2E(DaemonTestCase):
         self.assertIn("Leak finding closed: %s (service %s, pid %d): the process exited." % (f["process_id"], f["service"], t.pid),
                       self.daemon.logs())
 
+    def test_killed_process_closes_its_finding(self):
+        """A process killed (SIGKILL, a segfault, a supervisor) is a zombie until its parent
+        reaps it, and its agent's connection closes before that: /proc still showed the same
+        pid and start time, so the daemon took the lost connection for an agent that would
+        reconnect, and the finding stayed open, its alerts firing, for the exited record's
+        retention (found by review). Here the test is the parent and does not reap it."""
+        self.daemon.stop()
+        self.daemon = Daemon(self.tmp, extra_args=[
+            "--detect-window", "0.1", "--detect-min-horizon", "3", "--detect-max-horizon", "1000",
+            "--detect-min-growth-per-hour", "3", "--detect-min-bytes-per-hour", "600000000"]).start()
+        t = self.start_target("heapsites.py", args=["leak"], interval="0.05")
+        f = wait_for(lambda: next((g for g in self.daemon.get_json("/api/v1/leaks")[1]["leaks"] if g["pid"] == t.pid),
+                                  None), timeout=max(DEADLINE, 60), what="a leak finding")
+        os.kill(t.pid, signal.SIGKILL)
+        try:
+            wait_for(lambda: open("/proc/%d/stat" % t.pid).read().rsplit(")", 1)[1].split()[0] == "Z",
+                     what="the killed process to be a zombie")
+            wait_for(lambda: not [g for g in self.daemon.get_json("/api/v1/leaks")[1]["leaks"]
+                                  if g["process_id"] == f["process_id"]],
+                     what="the finding of the killed process closed")
+            closed = [g for g in self.daemon.get_json("/api/v1/leaks?state=closed")[1]["leaks"]
+                      if g["process_id"] == f["process_id"]]
+            self.assertEqual([g["closed_because"] for g in closed], ["process_ended"])
+        finally:
+            t.wait()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -503,14 +503,27 @@ class Store(unittest.TestCase):
             self.skipTest("cannot create a memory cgroup (%s): needs root and a writable cgroup tree" % e)
         try:
             d = self.daemon()
+            sibling = self.target(d, cgroup_procs=os.path.join(cgroup[0], "cgroup.procs"))
             t = self.target(d, "oomer.py", cgroup_procs=os.path.join(cgroup[0], "cgroup.procs"))
             t.wait_state(lambda s: s.get("phase") == "ready")
             p = self.live(d, t.pid)
+            self.live(d, sibling.pid)
             t.command("hog")
             self.assertEqual(t.wait(timeout=60), -signal.SIGKILL)
+            killed_at = time.time()
             ended = wait_for(lambda: (lambda q: q if q and q["state"] == "exited" else None)(d.find_process(t.pid)),
                              what="the process to be marked exited")
             self.assertEqual(ended["exit_reason"], "oom_killed")
+            # Its sibling in the cgroup, ending later without a GOODBYE, was not the victim: the
+            # count was read once at attach, and any later lost connection was labelled an OOM
+            # kill (found by review). It is read again every 10 s of samples.
+            wait_for(lambda: (d.find_process(sibling.pid)["last_sample_at"] or 0) > killed_at + 11, timeout=60,
+                     what="the sibling sampling on for a while")
+            os.kill(sibling.pid, signal.SIGKILL)
+            sibling.wait()
+            ended = wait_for(lambda: (lambda q: q if q and q["state"] == "exited" else None)(
+                d.find_process(sibling.pid)), what="the sibling to be marked exited")
+            self.assertEqual(ended["exit_reason"], "connection_lost")
             # Durable: after a restart the store still says so.
             d.stop()
             d2 = self.daemon()

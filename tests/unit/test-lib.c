@@ -341,6 +341,21 @@ START_TEST(test_proc_fake_root) {
         ck_assert_int_eq(proc_read_stat(root, 123, &ppid, &ticks), 0);
         ck_assert_int_eq(ppid, 77);
         ck_assert_int_eq(ticks, 55555);
+        /* running: there, the same start time, not a zombie (a killed process is one until
+         * reaped, and its agent's connection closed before that) */
+        ck_assert(proc_still_runs(root, 123, 55555));
+        ck_assert(!proc_still_runs(root, 123, 55556));
+        ck_assert(!proc_still_runs(root, 999, 55555));
+        {
+                char *state = strstr(line, ") S ");
+
+                ck_assert_ptr_nonnull(state);
+                state[2] = 'Z';
+                write_file(path, line);
+                ck_assert(!proc_still_runs(root, 123, 55555));
+                state[2] = 'S';
+                write_file(path, line);
+        }
 
         snprintf(path, sizeof path, "%s/124", root);
         ck_assert_int_eq(mkdir(path, 0755), 0);
