@@ -174,6 +174,13 @@ int process_leaks_add_sample(ProcessLeaks *l, const HwSample *s, double host_ava
                         if (l->rss_peak > 0)
                                 l->rss_peak_rose_at = s->time;
                         l->rss_peak = peak;
+                } else if (s->rss_peak_bytes > 0 && peak < l->rss_peak) {
+                        /* VmHWM below what it was: a new address space (the process exec'd
+                         * itself: same pid and start time, same record) or an earlier value that
+                         * was wrong. Remembered, the old peak held every later RSS growth under
+                         * it for a fill of its room: no RSS finding for good. */
+                        l->rss_peak = peak;
+                        l->rss_peak_rose_at = s->time;
                 }
         }
 

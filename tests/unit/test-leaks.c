@@ -242,6 +242,37 @@ START_TEST(test_floor_under_a_flat_peak_is_not_a_leak) {
 }
 END_TEST
 
+/* The process exec'd itself (same pid and start time: the same record) after a peak of 800 MiB;
+ * the new program's VmHWM starts over. The old peak must not hold its leak under it for good
+ * (nor must one wrong sample's). */
+START_TEST(test_peak_of_an_earlier_program_does_not_hide_a_leak) {
+        DetectConfig c;
+        ProcessLeaks l;
+        unsigned seed = 11;
+        LeakEvent e;
+        double rss = 100 * MIB;
+
+        fast_config(&c);
+        ck_assert_int_eq(process_leaks_init(&l, &c), 0);
+        for (double t = 1000; t < 1010; t += 0.1) { /* the first program peaked at 800 MiB */
+                HwSample s = sample_at(t, 100 * MIB, 50000, -1);
+                s.rss_peak_bytes = (int64_t) (800 * MIB);
+                ck_assert_int_eq(process_leaks_add_sample(&l, &s, -1, &e), 0);
+        }
+        for (double t = 1010; t < 1130; t += 0.1) { /* exec: the new program leaks 1 MiB/s */
+                HwSample s;
+
+                rss += 0.1 * MIB;
+                s = sample_at(t, rss + noise(&seed) * 0.2 * MIB, 50000, -1);
+                s.rss_peak_bytes = (int64_t) (rss + 1 * MIB); /* its own VmHWM, just above */
+                ck_assert_int_eq(process_leaks_add_sample(&l, &s, -1, &e), 0);
+        }
+        ck_assert(l.current.open);
+        ck_assert_int_eq(l.current.signal, LEAK_SIGNAL_RSS);
+        process_leaks_done(&l);
+}
+END_TEST
+
 /* The Python heap leaks while RSS stays flat under a wave and noise: the finding has no growth
  * in bytes and no time to the limit (RSS does not grow), instead of one that follows the noise
  * of the RSS slope from one window to the next. */
@@ -385,6 +416,7 @@ int main(void) {
         tcase_add_test(tc, test_floor_under_a_flat_peak_is_not_a_leak);
         tcase_add_test(tc, test_a_spike_above_an_open_leak_does_not_close_it);
         tcase_add_test(tc, test_blocks_leak_with_flat_rss_has_no_time_to_limit);
+        tcase_add_test(tc, test_peak_of_an_earlier_program_does_not_hide_a_leak);
         tcase_add_test(tc, test_urgency_order);
         tcase_add_test(tc, test_api_leaks_json);
         suite_add_tcase(s, tc);
