@@ -94,6 +94,7 @@ static json_t *finding_new(const Process *p, const Finding *f) {
             json_add(o, "closed_because",
                      f->open ? json_null() : json_string(f->closed_at_end ? "process_ended" : "growth_ended")) < 0 ||
             json_add(o, "horizon_seconds", json_number_or_null(r->horizon)) < 0 ||
+            json_add(o, "reason", r->reason ? json_string(r->reason) : json_null()) < 0 ||
             json_add(o, "current", json_value(r->current)) < 0 ||
             json_add(o, "growth_bytes_per_second",
                      f->growth_bytes_per_second > 0 ? json_number_or_null(f->growth_bytes_per_second) : json_null()) < 0 ||

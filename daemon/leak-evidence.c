@@ -224,9 +224,10 @@ static json_t *allocator_json(const Process *p) {
         }
         if (l->has_arenas) {
                 int64_t in_use = l->arena_allocs_total - l->arena_frees_total;
-                py = json_pack("{s:I,s:I,s:I,s:I,s:o}", "arenas_in_use", (json_int_t) in_use, "arenas_allocated_total",
+                py = json_pack("{s:I,s:I,s:I,s:o,s:o}", "arenas_in_use", (json_int_t) in_use, "arenas_allocated_total",
                                (json_int_t) l->arena_allocs_total, "arena_size_bytes", (json_int_t) l->arena_size_bytes,
-                               "arena_bytes", (json_int_t) (in_use * l->arena_size_bytes), "blocks",
+                               /* in doubles: an absurd count times the size overflowed int64 */
+                               "arena_bytes", json_value((double) in_use * (double) l->arena_size_bytes), "blocks",
                                json_value(l->python_allocated_blocks > 0 ? (double) l->python_allocated_blocks : NAN));
                 if (!py)
                         return NULL;

@@ -528,7 +528,7 @@ static void write_daemon_families(FILE *f, Registry *reg, const DaemonStats *s) 
                          s->leak_findings_opened_total);
 
         write_single_u64(f, "heapwatch_daemon_leak_findings_closed_total", "counter",
-                         "Leak findings closed because the growth stopped.", s->leak_findings_closed_total);
+                         "Leak findings closed: the growth stopped, or the process ended.", s->leak_findings_closed_total);
 
         write_single_u64(f, "heapwatch_daemon_heap_reports_total", "counter",
                          "Heap profiler reports received with agent samples.", s->heap_reports_total);

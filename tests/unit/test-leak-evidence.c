@@ -135,6 +135,9 @@ START_TEST(test_classified_findings) {
         ck_assert_double_eq_tol(jnum(ev, "memory", "share_of_growth", "native"), 1, 0.05);
         ck_assert_double_eq(jnum(ev, "allocator", "malloc", "free_bytes"), 2 * MIB);
         ck_assert_double_eq(jnum(ev, "allocator", "pymalloc", "arenas_in_use"), 40);
+        ck_assert(jnum(ev, "allocator", "pymalloc", "arena_bytes") > 0);
+        /* the deciding horizon's reason, as docs/detection.md step 8 says the findings carry */
+        ck_assert_ptr_nonnull(strstr(jstr(f, "reason", NULL), "growth"));
         ck_assert(json_is_true(json_object_get(json_object_get(ev, "gc"), "enabled")));
         ck_assert_int_gt(json_integer_value(json_object_get(json_object_get(ev, "span"), "points")), 2);
         json_decref(f);
