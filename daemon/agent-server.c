@@ -404,7 +404,7 @@ static bool process_still_runs(const Process *p) {
 static void leak_close(Process *p, double at) {
         LeakFields lf;
 
-        if (!process_leaks_end(&p->leaks, at))
+        if (!process_leaks_end(&p->leaks, at, p->exit_reason == EXIT_REASON_STOPPED))
                 return;
         daemon_stats.leak_findings_closed_total++;
         leak_fields_format(&lf, p, &p->leaks.current, HEAPWATCH_MESSAGE_LEAK_CLOSED);

@@ -92,7 +92,9 @@ static json_t *finding_new(const Process *p, const Finding *f) {
             json_add(o, "updated_at", json_time_or_null(f->updated_at)) < 0 ||
             json_add(o, "closed_at", json_time_or_null(f->closed_at)) < 0 ||
             json_add(o, "closed_because",
-                     f->open ? json_null() : json_string(f->closed_at_end ? "process_ended" : "growth_ended")) < 0 ||
+                     f->open          ? json_null() :
+                     f->closed_at_stop ? json_string("agent_stopped") :
+                     json_string(f->closed_at_end ? "process_ended" : "growth_ended")) < 0 ||
             json_add(o, "horizon_seconds", json_number_or_null(r->horizon)) < 0 ||
             json_add(o, "reason", r->reason ? json_string(r->reason) : json_null()) < 0 ||
             json_add(o, "current", json_value(r->current)) < 0 ||

@@ -137,20 +137,21 @@ static void history_push(ProcessLeaks *l, const Finding *f) {
         l->history[l->n_history++] = *f;
 }
 
-static void finding_close(ProcessLeaks *l, double t, bool process_ended) {
+static void finding_close(ProcessLeaks *l, double t, bool process_ended, bool agent_stopped) {
         Finding *f = &l->current;
 
         f->open = false;
         f->closed_at = t;
         f->closed_at_end = process_ended;
+        f->closed_at_stop = agent_stopped;
         f->verdict = VERDICT_NONE;
         history_push(l, f);
 }
 
-bool process_leaks_end(ProcessLeaks *l, double t) {
+bool process_leaks_end(ProcessLeaks *l, double t, bool agent_stopped) {
         if (!l->current.open)
                 return false;
-        finding_close(l, t, true);
+        finding_close(l, t, true, agent_stopped);
         return true;
 }
 
@@ -246,7 +247,7 @@ int process_leaks_add_sample(ProcessLeaks *l, const HwSample *s, double host_ava
                 f->updated_at = s->time;
                 finding_project(f, &l->detectors[LEAK_SIGNAL_RSS], s, host_available);
         } else if (f->open) {
-                finding_close(l, s->time, false);
+                finding_close(l, s->time, false, false);
                 event = LEAK_EVENT_CLOSED;
         }
         *ret_event = event;

@@ -45,6 +45,7 @@ typedef struct Finding {
         double updated_at;
         double closed_at; /* 0 while open */
         bool closed_at_end; /* closed because the process ended, not because growth did */
+        bool closed_at_stop; /* ... or because its agent was stopped (the process may live on) */
         double since;     /* growth seen from (the deciding horizon's start) */
 
         /* Memory and its limit, bytes. current_bytes is what grows towards the limit: the
@@ -94,9 +95,9 @@ int process_leaks_add_sample(ProcessLeaks *l, const HwSample *s, double host_ava
 
 /* The process ended (or is no longer watched): an open finding closes at t, as when growth
  * ends, so that it stops counting as current (/api/v1/leaks, heapwatch_leak_* and the alerts
- * on them) instead of lingering for the exited record's retention. Returns whether one was
- * open. */
-bool process_leaks_end(ProcessLeaks *l, double t);
+ * on them) instead of lingering for the exited record's retention. agent_stopped: the agent
+ * was stopped (heapwatch.stop()), the process may live on. Returns whether one was open. */
+bool process_leaks_end(ProcessLeaks *l, double t, bool agent_stopped);
 
 /* The verdict now (NONE when no finding is open). */
 LeakVerdict process_leaks_verdict(const ProcessLeaks *l);

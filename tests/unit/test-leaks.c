@@ -180,10 +180,10 @@ START_TEST(test_finding_closes_when_the_process_ends) {
 
         fast_config(&c);
         ck_assert_int_eq(process_leaks_init(&l, &c), 0);
-        ck_assert(!process_leaks_end(&l, t)); /* none open yet */
+        ck_assert(!process_leaks_end(&l, t, false)); /* none open yet */
         feed(&l, &t, 120, &rss, 1 * MIB, -1, &seed);
         ck_assert(l.current.open);
-        ck_assert(process_leaks_end(&l, t + 1));
+        ck_assert(process_leaks_end(&l, t + 1, false));
         ck_assert(!l.current.open);
         ck_assert_int_eq(process_leaks_verdict(&l), VERDICT_NONE);
         ck_assert_double_eq(process_leaks_open_since(&l), 0);
@@ -191,7 +191,7 @@ START_TEST(test_finding_closes_when_the_process_ends) {
         ck_assert_double_eq(l.history[0].closed_at, t + 1);
         ck_assert(l.history[0].closed_at_end);
         ck_assert_int_eq(l.history[0].worst, VERDICT_LEAK);
-        ck_assert(!process_leaks_end(&l, t + 2));
+        ck_assert(!process_leaks_end(&l, t + 2, false));
         ck_assert_uint_eq(l.n_history, 1);
         process_leaks_done(&l);
 }
@@ -388,6 +388,13 @@ START_TEST(test_api_leaks_json) {
 
         doc = api_leaks_new(reg, LEAK_FILTER_CLOSED);
         ck_assert_msg(json_array_size(json_object_get(doc, "leaks")) == 0, "closed: %s", json_dumps(doc, 0));
+        json_decref(doc);
+
+        /* heapwatch.stop(): the finding closes, and says why (the process may live on) */
+        ck_assert(process_leaks_end(&slow->leaks, t, true));
+        doc = api_leaks_new(reg, LEAK_FILTER_CLOSED);
+        leak = json_array_get(json_object_get(doc, "leaks"), 0);
+        ck_assert_str_eq(json_string_value(json_object_get(leak, "closed_because")), "agent_stopped");
         json_decref(doc);
 
         doc = api_process_leak_new(flat);
