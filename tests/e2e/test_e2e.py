@@ -870,9 +870,12 @@ class E2E(DaemonTestCase):
         f = wait_for(lambda: next((g for g in self.daemon.get_json("/api/v1/leaks")[1]["leaks"] if g["pid"] == t.pid),
                                   None), timeout=max(DEADLINE, 60), what="a leak finding")
         os.kill(t.pid, signal.SIGKILL)
+
+        def state():
+            with open("/proc/%d/stat" % t.pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
         try:
-            wait_for(lambda: open("/proc/%d/stat" % t.pid).read().rsplit(")", 1)[1].split()[0] == "Z",
-                     what="the killed process to be a zombie")
+            wait_for(lambda: state() == "Z", what="the killed process to be a zombie")
             wait_for(lambda: not [g for g in self.daemon.get_json("/api/v1/leaks")[1]["leaks"]
                                   if g["process_id"] == f["process_id"]],
                      what="the finding of the killed process closed")
