@@ -847,20 +847,41 @@ static void add_module_roots(struct search *s) {
 }
 
 /* A thread's name from threading._active (no code runs but the name property's). */
+/* The thread's name from its instance dict ("_name"), not the `name` property: that is Python
+ * code (a subclass's, whatever it does) and would run on the sampler thread. */
 static void thread_name(PyObject *tid, char *buf, size_t size) {
-        PyObject *modules = PyImport_GetModuleDict(), *threading, *active, *th, *name = NULL;
+        PyObject *modules = PyImport_GetModuleDict(), *threading, *active, *th, *dict, *name = NULL;
 
         snprintf(buf, size, "%lld", PyLong_AsLongLong(tid));
         threading = modules ? PyDict_GetItemString(modules, "threading") : NULL;
         active = threading && PyModule_Check(threading) ? PyDict_GetItemString(PyModule_GetDict(threading), "_active") : NULL;
-        th = active && PyDict_Check(active) ? PyDict_GetItem(active, tid) : NULL;
-        if (th)
-                name = HW_GETATTR(th, "name");
-        if (name && PyUnicode_Check(name))
+        th = active && PyDict_CheckExact(active) ? PyDict_GetItem(active, tid) : NULL;
+        dict = th ? PyObject_GenericGetDict(th, NULL) : NULL;
+        if (dict && PyDict_CheckExact(dict))
+                name = PyDict_GetItemString(dict, "_name"); /* borrowed */
+        if (name && PyUnicode_CheckExact(name))
                 snprintf(buf, size, "%s", utf8_or(name, buf));
-        Py_XDECREF(name);
+        Py_XDECREF(dict);
         if (PyErr_Occurred())
                 PyErr_Clear();
+}
+
+/* Whether reading this frame's locals runs no host code: a function's frame (CO_OPTIMIZED),
+ * whose f_locals is a dict the frame builds (3.13: a FrameLocalsProxy over its variables).
+ * The locals of module, class and exec'd code are whatever mapping the host passed (a dict
+ * subclass with its own items(), a __prepare__ namespace): reading them ran its Python code
+ * on the sampler thread, which stop(), fork and exit wait for -- holding a lock the host's
+ * thread held there deadlocked the process (found by review). */
+static bool frame_locals_are_plain(PyObject *code) {
+        return code && PyCode_Check(code) && (((PyCodeObject *) code)->co_flags & CO_OPTIMIZED);
+}
+
+static bool locals_are_plain(PyObject *locals) {
+#if PY_VERSION_HEX >= 0x030D0000
+        if (PyFrameLocalsProxy_Check(locals))
+                return true;
+#endif
+        return PyDict_CheckExact(locals);
 }
 
 /* Each thread's frames' local variables. f_locals makes a mapping (3.11+: a snapshot or a
@@ -883,16 +904,17 @@ static void collect_frame_locals(struct search *s) {
                 thread_name(tid, tname, sizeof(tname));
                 Py_INCREF(f);
                 for (int depth = 0; f && f != Py_None && depth < FRAMES_PER_THREAD_MAX; depth++) {
-                        PyObject *locals = HW_GETATTR(f, "f_locals");
-                        PyObject *globals = HW_GETATTR(f, "f_globals");
                         PyObject *code = HW_GETATTR(f, "f_code");
+                        /* f_locals itself calls the mapping of module, class or exec'd code */
+                        PyObject *locals = frame_locals_are_plain(code) ? HW_GETATTR(f, "f_locals") : NULL;
+                        PyObject *globals = HW_GETATTR(f, "f_globals");
                         PyObject *fname = code ? HW_GETATTR(code, "co_name") : NULL;
                         PyObject *back = HW_GETATTR(f, "f_back");
                         PyObject *items = NULL, *pair = NULL;
 
                         /* module-level code: its locals are the module's globals, named better
                          * as module globals */
-                        if (locals && locals != globals)
+                        if (locals && locals != globals && locals_are_plain(locals))
                                 items = PyMapping_Items(locals);
                         if (items && PyList_Check(items))
                                 pair = Py_BuildValue("(sO)", "", items);

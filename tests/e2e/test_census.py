@@ -223,6 +223,16 @@ class Census(unittest.TestCase):
         self.assertEqual(st["foreign_finalizers"], 0)
         self.assertEqual(st["status"]["last_references"]["queued"], 0)
 
+    def test_chain_searches_run_no_host_code(self):
+        """The locals of module, class and exec'd code are whatever mapping the host passed: a
+        chain search that read them called its Python methods on the agent's thread, which
+        stop(), fork and exit wait for (a lock the host held there hung the process; found by
+        review). Only function frames' own locals are read."""
+        t, pid = self.start()
+        self.command(t, "grow 100")
+        calls = self.command(t, "custom-locals 20", timeout=SLOW)["custom_locals_calls"]
+        self.assertEqual(calls, 0)
+
     @census_budget(BUDGET_MS)
     def test_budget_is_respected_on_five_million_objects(self):
         t, pid = self.start()

@@ -130,6 +130,44 @@ while True:
                 heapwatch.chains(["registry_app.Handler"], holders=True)
             gc.collect()
             extra = {"chains_blocks_left": sys.getallocatedblocks() - before}
+        if words[0] == "custom-locals":
+            # A thread runs code whose locals are a mapping of the host's own (exec with a dict
+            # subclass): a chain search must not call it (it ran on the agent's thread)
+            import heapwatch
+            calls = []
+            stop = [False]
+
+            searcher = threading.get_ident()  # the exec'd code's own name lookups do not count
+
+            class Locals(dict):
+                def items(self):
+                    calls.append(threading.get_ident())
+                    return super().items()
+
+                def keys(self):
+                    calls.append(threading.get_ident())
+                    return super().keys()
+
+                def __getitem__(self, key):
+                    calls.append(threading.get_ident())
+                    return super().__getitem__(key)
+
+                def __setitem__(self, key, value):
+                    calls.append(threading.get_ident())
+                    return super().__setitem__(key, value)
+
+            ready = threading.Event()
+            th = threading.Thread(target=lambda: exec("ready.set()\nwhile not stop[0]: time.sleep(0.005)\n",
+                                                      {"ready": ready, "stop": stop, "time": time}, Locals()),
+                                  daemon=True)
+            th.start()
+            ready.wait()
+            del calls[:]
+            for _ in range(int(words[1])):
+                heapwatch.chains(["registry_app.Handler"], holders=True)
+            stop[0] = True
+            th.join()
+            extra = {"custom_locals_calls": calls.count(searcher)}
         if words[0] == "malloc":
             extra = {"malloc": malloc_figures(int(words[1]))}
         if words[0] == "churn":
