@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "agent-sample.h"
@@ -146,6 +147,7 @@ static struct {
         PyObject *key_generation;
         PyObject *gc_callback, *atexit_hook, *fork_before_hook, *fork_parent_hook, *fork_child_hook;
         int fork_pauses; /* os.fork() calls between their before and after_in_parent hooks */
+        bool forked_from_main; /* set right before fork(): the forking thread was the main one */
         bool exiting;    /* our atexit hook ran: no new start() before finalization */
         bool atexit_registered, fork_hook_registered;
 
@@ -1097,7 +1099,12 @@ static PyObject *fork_child_hook(PyObject *self, PyObject *unused) {
         agent.state = AGENT_STOPPED;
         memcpy(service, agent.service, sizeof(service));
         memcpy(path, agent.socket_path, sizeof(path));
-        if (!was_running || agent_start(service, path, agent.interval, 0) < 0) {
+        /* Forked from another thread than the main one: the child's only thread is that one,
+         * and its Python code may simply return from it, which ends a process of one thread --
+         * but not one with our sampler thread in it (the child hung for good, 3.8-3.10 and 3.13;
+         * 3.11 and 3.12 abort creating our thread's state there: "init_threadstate: thread
+         * state already initialized"). Such a child goes unwatched. */
+        if (!was_running || !agent.forked_from_main || agent_start(service, path, agent.interval, 0) < 0) {
                 /* fork during stop(), or no way to restart: leave the child unhooked */
                 gc_callback_remove();
                 hw_arena_hooks_restore();
@@ -1143,6 +1150,8 @@ static PyMethodDef fork_child_hook_def = { "_heapwatch_after_fork_in_child", for
  * undefined behaviour (POSIX), and ThreadSanitizer then sees the child's new sampler thread
  * take mutexes the forking thread still holds. */
 static void atfork_lock_all(void) {
+        /* here, in the forking thread just before fork(): nothing can fork in between */
+        agent.forked_from_main = (pid_t) syscall(SYS_gettid) == getpid();
         pthread_mutex_lock(&hold_lock);
         pthread_mutex_lock(&agent.transport.lock);
         pthread_mutex_lock(&hw_memhooks_profile.lock);

@@ -118,6 +118,39 @@ class E2E(DaemonTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stderr.count("heapwatch: agent not loaded into Python "), 1, r.stderr)
 
+    def test_fork_from_a_thread_child_ends_with_its_thread(self):
+        """A child forked from a thread that is not the main one has that thread alone, and its
+        Python code may simply return from it: that ends a process of one thread. The agent
+        restarted in the child kept it alive for good (3.8-3.10, 3.13) or aborted it creating
+        its thread's state (3.11, 3.12: "init_threadstate: thread state already initialized";
+        found by review). Such a child goes unwatched, and ends as it would without us."""
+        prog = "\n".join([
+            "import os, sys, threading, time",
+            "res = {}",
+            "def worker():",
+            "    pid = os.fork()",
+            "    if pid == 0:",
+            "        return",
+            "    res['pid'] = pid",
+            "t = threading.Thread(target=worker); t.start(); t.join()",
+            "deadline = time.monotonic() + 20",
+            "while time.monotonic() < deadline:",
+            "    p, status = os.waitpid(res['pid'], os.WNOHANG)",
+            "    if p:",
+            "        print('child', os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status))",
+            "        break",
+            "    time.sleep(0.02)",
+            "else:",
+            "    os.kill(res['pid'], 9)",
+            "    print('child hung')",
+        ])
+        r = subprocess.run([find_binary("heapwatch", "cli/heapwatch"), "run", "--socket", self.daemon.socket_path,
+                            "--interval", "0.05", "--", TARGET_PYTHON, "-c", prog],
+                           env=dict(os.environ, HEAPWATCH_AGENT_PATH=AGENT_DIR), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, timeout=DEADLINE + 20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "child 0", r.stderr)
+
     def test_bootstrap_imports_nothing_and_chains_to_the_applications_sitecustomize(self):
         # The agent's sitecustomize starts the agent, steps aside and runs the next
         # sitecustomize on sys.path, as the program would have had it without heapwatch. It
