@@ -158,6 +158,7 @@ struct hp_domain {
         PyMemAllocatorDomain domain;
         PyMemAllocatorEx orig;
         bool in_chain;     /* our wrapper is (still) part of this domain's chain */
+        bool unseen;       /* ...as far as we know, but it no longer sees the allocations */
         bool free_via_raw; /* over pymalloc: free is pymalloc's, tracked blocks are raw blocks */
 };
 
@@ -417,6 +418,7 @@ static bool hp_pool_open;  /* the raw domain's wrappers are in: blocks may be po
 static bool hp_pool_asked; /* the agent thread was woken to refill and has not yet */
 static int hp_pad_pending; /* a sampled allocation's padded request is on its way: atomic */
 static uint64_t hp_pool_served, hp_pool_missed; /* padded requests; atomic counters */
+static uint64_t hp_rewrapped; /* hw_heap_hooks_verify() put the wrappers back: atomic */
 static void (*hp_pool_waker)(void *);
 static void *hp_pool_waker_arg;
 
@@ -747,6 +749,67 @@ static uint64_t hp_seed(void) {
                (uint64_t) (uintptr_t) &ts;
 }
 
+/* Whether one allocation through the domain reaches our wrapper: it moves the countdown (by the
+ * size, or to a fresh interval when it is sampled, then also samples_total). GIL held, so no
+ * other thread allocates in the domain meanwhile. */
+static bool hp_wrapper_sees(size_t i) {
+        int64_t before = __atomic_load_n(&hw_memhooks_profile.countdown, __ATOMIC_RELAXED);
+        uint64_t samples = __atomic_load_n(&hw_memhooks_profile.samples_total, __ATOMIC_RELAXED);
+        void *p = i == 0 ? PyMem_Malloc(8) : PyObject_Malloc(8);
+
+        if (!p)
+                return true; /* out of memory: no verdict */
+        if (i == 0)
+                PyMem_Free(p);
+        else
+                PyObject_Free(p);
+        return __atomic_load_n(&hw_memhooks_profile.countdown, __ATOMIC_RELAXED) != before ||
+               __atomic_load_n(&hw_memhooks_profile.samples_total, __ATOMIC_RELAXED) != samples;
+}
+
+/* All three domains are the interpreter's own allocators again: nobody's wrapper, ours
+ * included, is anywhere in them. */
+static bool hp_chain_is_interpreters_own(void) {
+#if PY_VERSION_HEX < 0x030E0000
+        const char *name;
+
+        if (!_PyMem_GetCurrentAllocatorName)
+                return false;
+        name = _PyMem_GetCurrentAllocatorName();
+        return name && (strcmp(name, "pymalloc") == 0 || strcmp(name, "malloc") == 0);
+#else
+        return false;
+#endif
+}
+
+/* Probes the domains we believe we wrap. Returns whether one of them no longer reaches us;
+ * *was_unseen: one was marked unseen before. GIL held. */
+static bool hp_probe_lost(bool *was_unseen) {
+        bool lost = false;
+
+        *was_unseen = false;
+        for (size_t i = 0; i < HW_ELEMENTSOF(hp_domains); i++) {
+                struct hp_domain *d = &hp_domains[i];
+
+                if (!d->in_chain)
+                        continue;
+                *was_unseen |= d->unseen;
+                if (!hp_wrapper_sees(i))
+                        lost = true;
+                else
+                        d->unseen = false; /* seen (again): someone put ours back */
+        }
+        return lost;
+}
+
+/* Taken out of every chain: nothing of ours is in it, nothing we track can be trusted. */
+static void hp_forget_chain(void) {
+        for (size_t i = 0; i < HW_ELEMENTSOF(hp_domains); i++)
+                hp_domains[i].in_chain = hp_domains[i].unseen = false;
+        hp_pool_close();
+        hp_raw.in_chain = false;
+}
+
 /* Blocks allocated before the wrapper are freed through it to the original allocator, which is
  * all it does with them: mixing is harmless, as for the arena wrapper. */
 void hw_heap_hooks_install(uint64_t sample_bytes, unsigned stack_depth) {
@@ -758,6 +821,13 @@ void hw_heap_hooks_install(uint64_t sample_bytes, unsigned stack_depth) {
                 return;
         }
         hp_learn_pymalloc();
+        {
+                /* believed in a chain that another tool has since put back as it found it */
+                bool was_unseen;
+
+                if (hp_probe_lost(&was_unseen) && hp_chain_is_interpreters_own())
+                        hp_forget_chain();
+        }
         for (size_t i = 0; i < HW_ELEMENTSOF(hp_domains); i++) {
                 struct hp_domain *d = &hp_domains[i];
 
@@ -822,7 +892,35 @@ void hw_heap_hooks_restore(unsigned stack_depth) {
 }
 
 bool hw_heap_hooks_in_chain(void) {
-        return hp_domains[0].in_chain || hp_domains[1].in_chain;
+        return (hp_domains[0].in_chain && !hp_domains[0].unseen) || (hp_domains[1].in_chain && !hp_domains[1].unseen);
+}
+
+uint64_t hw_heap_hooks_rewrapped(void) {
+        return __atomic_load_n(&hp_rewrapped, __ATOMIC_RELAXED);
+}
+
+int hw_heap_hooks_verify(uint64_t sample_bytes, unsigned stack_depth) {
+        bool was_unseen;
+
+        if (!hp_probe_lost(&was_unseen)) {
+                if (!was_unseen)
+                        return 0;
+                /* ours are seen again (the other tool put them back): a fresh profile */
+                hw_heapprof_reset(&hw_memhooks_profile, sample_bytes, stack_depth, hp_seed());
+                return 1;
+        }
+        if (hp_chain_is_interpreters_own()) {
+                hp_forget_chain();
+                hw_heap_hooks_install(sample_bytes, stack_depth); /* a new profile, a new epoch */
+                __atomic_add_fetch(&hp_rewrapped, 1, __ATOMIC_RELAXED);
+                return 1;
+        }
+        for (size_t i = 0; i < HW_ELEMENTSOF(hp_domains); i++)
+                if (hp_domains[i].in_chain)
+                        hp_domains[i].unseen = true;
+        if (!was_unseen)
+                hw_heapprof_reset(&hw_memhooks_profile, 0, stack_depth, 0); /* no phantom samples */
+        return -1;
 }
 
 void hw_heap_hooks_after_fork_child(void) {

@@ -36,8 +36,19 @@ bool hw_arena_hooks_read(uint64_t *ret_allocs, uint64_t *ret_frees, uint64_t *re
 void hw_heap_hooks_install(uint64_t sample_bytes, unsigned stack_depth);
 /* Stop profiling and forget every sample; the original allocators come back where they can. */
 void hw_heap_hooks_restore(unsigned stack_depth);
-/* Whether a heap profiler wrapper is in an allocator chain. */
+/* Whether a heap profiler wrapper is in an allocator chain (and sees its allocations). */
 bool hw_heap_hooks_in_chain(void);
+/* GIL held, while profiling: whether the wrappers still see the domains' allocations. Another
+ * tool that puts back the allocators it found under ours takes ours out without our knowing
+ * (tracemalloc.stop() after tracemalloc.start() before ours): every sample we track may then be
+ * freed unseen. Found out, the samples are forgotten (a new profile epoch) and the wrappers go
+ * back in over the interpreter's own allocators; over anything else they stay out (wrapping
+ * over a chain we may still be deep inside would call ourselves for good) and profiling is off
+ * until the chain is the interpreter's own again. Returns 1 when the wrappers went back in, -1
+ * when profiling is off for it, 0 when all is as it was. */
+int hw_heap_hooks_verify(uint64_t sample_bytes, unsigned stack_depth);
+/* How often hw_heap_hooks_verify() has put the wrappers back since the process started. */
+uint64_t hw_heap_hooks_rewrapped(void);
 /* In a fork child: the parent's samples describe the parent, and a sample being recorded at
  * the fork belongs to a thread the child does not have. */
 void hw_heap_hooks_after_fork_child(void);

@@ -149,6 +149,8 @@ static struct {
         int fork_pauses; /* os.fork() calls between their before and after_in_parent hooks */
         bool forked_from_main; /* set right before fork(): the forking thread was the main one */
         bool exiting;    /* our atexit hook ran: no new start() before finalization */
+        bool in_transition; /* start() or stop() under way: see start_common() */
+        pthread_t transition_thread; /* the thread making it */
         bool atexit_registered, fork_hook_registered;
 
         /* heap profiler settings of the running (or last) agent; 0: off */
@@ -516,6 +518,8 @@ static int python_from_thread(void *userdata, struct hw_agent_sample *s, bool co
                 return -ESHUTDOWN;
         g = PyGILState_Ensure();
         t0 = hw_holdstats_now_ns(); /* the GIL is ours from here ... */
+        if (agent.sample_bytes > 0 && agent.state == AGENT_RUNNING)
+                (void) hw_heap_hooks_verify(agent.sample_bytes, agent.stack_depth);
         r = collect_python(s, consume);
         t1 = hw_holdstats_now_ns(); /* ... to here (Release itself is a few atomics) */
         PyGILState_Release(g);
@@ -523,6 +527,41 @@ static int python_from_thread(void *userdata, struct hw_agent_sample *s, bool co
         t2 = hw_holdstats_now_ns();
         holds_record(t1 - t0, t2 - t1, s->heap != NULL);
         return r;
+}
+
+/* The sampler thread's Python thread state lives as long as the thread: made by its first
+ * PyGILState_Ensure() and kept by not releasing that one until the thread ends, so each tick's
+ * Ensure/Release pair only takes and drops the GIL. A thread state made and freed every tick
+ * allocates through the raw allocator before the thread has the GIL, where tracemalloc's hook
+ * (3.8 to 3.12.8 and 3.13.1, CPython gh-128679) used tables that a tracemalloc.stop() on another
+ * thread was freeing: a host toggling tracemalloc crashed within seconds (found by review).
+ * Only the sampler thread touches this, and a fork child before it starts its own. */
+static struct {
+        bool held;
+        PyGILState_STATE outer;
+} sampler_gil;
+
+static void sampler_thread_begin(void *userdata) {
+        (void) userdata;
+        if (hw_py_is_finalizing())
+                return; /* python_from_thread() will not take the GIL either */
+        sampler_gil.outer = PyGILState_Ensure();
+        (void) PyEval_SaveThread(); /* the GIL goes back, the thread state stays ours */
+        sampler_gil.held = true;
+}
+
+static void sampler_thread_end(void *userdata) {
+        (void) userdata;
+        if (!sampler_gil.held)
+                return;
+        sampler_gil.held = false;
+        /* Finalizing: taking the GIL would never return (or end the thread); the interpreter
+         * frees every thread state it still has when it is cleared. stop(), join for fork and
+         * the atexit hook release the GIL while they wait for us, so this never waits long. */
+        if (hw_py_is_finalizing())
+                return;
+        PyEval_RestoreThread(PyGILState_GetThisThreadState());
+        PyGILState_Release(sampler_gil.outer); /* the last one: clears and frees the state */
 }
 
 /* The heap profiler's padded blocks come from the sampler thread's malloc arena (memhooks.c):
@@ -806,35 +845,43 @@ static void build_identity(struct hw_agent_identity *id, const char *service, do
 
 /* ---- Start / stop --------------------------------------------------------------------------- */
 
-/* Look up (once) the gc and sys functions the sampler calls. GIL held. */
+/* Look up (once) the gc and sys functions the sampler calls. GIL held. The imports and lookups
+ * can run a collection, and with it a finalizer that calls start(): nothing is published until
+ * all of them are there (a half-filled set, seen from a nested start(), was called through a
+ * NULL function pointer). */
 static int ensure_python_objects(void) {
-        PyObject *sys;
+        PyObject *gc, *sys, *isenabled = NULL, *get_count = NULL, *get_threshold = NULL, *get_stats = NULL,
+                            *getallocatedblocks = NULL;
 
         if (agent.gc_module)
                 return 0;
-        agent.gc_module = PyImport_ImportModule("gc");
+        gc = PyImport_ImportModule("gc");
         sys = PyImport_ImportModule("sys");
-        if (!agent.gc_module || !sys)
-                goto fail;
-        agent.gc_isenabled = PyObject_GetAttrString(agent.gc_module, "isenabled");
-        agent.gc_get_count = PyObject_GetAttrString(agent.gc_module, "get_count");
-        agent.gc_get_threshold = PyObject_GetAttrString(agent.gc_module, "get_threshold");
-        agent.gc_get_stats = PyObject_GetAttrString(agent.gc_module, "get_stats");
-        agent.sys_getallocatedblocks = PyObject_GetAttrString(sys, "getallocatedblocks");
-        Py_DECREF(sys);
-        if (!agent.gc_isenabled || !agent.gc_get_count || !agent.gc_get_threshold || !agent.gc_get_stats ||
-            !agent.sys_getallocatedblocks)
-                goto fail;
-        return 0;
-fail:
+        if (gc && sys) {
+                isenabled = PyObject_GetAttrString(gc, "isenabled");
+                get_count = PyObject_GetAttrString(gc, "get_count");
+                get_threshold = PyObject_GetAttrString(gc, "get_threshold");
+                get_stats = PyObject_GetAttrString(gc, "get_stats");
+                getallocatedblocks = PyObject_GetAttrString(sys, "getallocatedblocks");
+        }
         Py_XDECREF(sys);
-        Py_CLEAR(agent.gc_module);
-        Py_CLEAR(agent.gc_isenabled);
-        Py_CLEAR(agent.gc_get_count);
-        Py_CLEAR(agent.gc_get_threshold);
-        Py_CLEAR(agent.gc_get_stats);
-        Py_CLEAR(agent.sys_getallocatedblocks);
-        return -1;
+        if (!isenabled || !get_count || !get_threshold || !get_stats || !getallocatedblocks || agent.gc_module) {
+                /* failed, or a nested call got there first and published its own */
+                Py_XDECREF(gc);
+                Py_XDECREF(isenabled);
+                Py_XDECREF(get_count);
+                Py_XDECREF(get_threshold);
+                Py_XDECREF(get_stats);
+                Py_XDECREF(getallocatedblocks);
+                return agent.gc_module ? 0 : -1;
+        }
+        agent.gc_isenabled = isenabled;
+        agent.gc_get_count = get_count;
+        agent.gc_get_threshold = get_threshold;
+        agent.gc_get_stats = get_stats;
+        agent.sys_getallocatedblocks = getallocatedblocks;
+        agent.gc_module = gc; /* last: the mark that all of them are there */
+        return 0;
 }
 
 /* Register the atexit and fork hooks, once per process (fork children inherit both). */
@@ -935,6 +982,8 @@ static int agent_start(const char *service, const char *socket_path, double inte
                 .seq_base = seq_base,
                 .request = serve_request,
                 .housekeeping = sampler_housekeeping,
+                .thread_begin = sampler_thread_begin,
+                .thread_end = sampler_thread_end,
         };
         agent.state = AGENT_RUNNING;
         agent.pid = getpid();
@@ -1088,6 +1137,10 @@ static PyObject *fork_child_hook(PyObject *self, PyObject *unused) {
         (void) unused;
         agent.fork_pauses = 0;
         agent.exiting = false;
+        /* another thread's start() or stop(), waiting without the GIL at fork(), never finishes
+         * here: it must not refuse this process's own for good */
+        if (agent.in_transition && !pthread_equal(agent.transition_thread, pthread_self()))
+                agent.in_transition = false;
         if (agent.state == AGENT_STOPPED)
                 Py_RETURN_NONE;
 
@@ -1170,6 +1223,9 @@ static void atfork_unlock_all(void) {
 /* The child's heap profile starts clean: the parent's samples describe the parent's future. */
 static void atfork_child(void) {
         atfork_unlock_all();
+        /* a sampler thread that ran at fork() did not come along; the state it held is among
+         * those CPython's own after-fork code deletes */
+        sampler_gil.held = false;
         hw_heap_hooks_after_fork_child();
 }
 
@@ -1240,13 +1296,15 @@ PyDoc_STRVAR(start_doc,
              "otherwise; 1.0). Returns True if started, False if the agent was already running (the\n"
              "running agent and its settings are kept). Exception: when the agent was started\n"
              "implicitly by `heapwatch run`'s bootstrap, an explicit start() whose settings differ\n"
-             "restarts it with them and returns True. A missing daemon is not an error.\n\n"
+             "restarts it with them and returns True. A missing daemon is not an error. A start()\n"
+             "or stop() made while another one is under way (from a finalizer, an import hook or a\n"
+             "signal handler it ran) returns False and changes nothing.\n\n"
              "The heap profiler samples about one allocation per `sample_bytes` bytes allocated\n"
              "(HEAPWATCH_SAMPLE_BYTES, default 524288; 0 turns it off) and records up to `stack_depth`\n"
              "Python frames of each sample (HEAPWATCH_STACK_DEPTH, default 32, at most 128).");
 
 /* start() and _autostart(). Returns a new reference to True/False, or NULL with an exception. */
-static PyObject *start_common(PyObject *args, PyObject *kwargs, bool implicit) {
+static PyObject *start_unguarded(PyObject *args, PyObject *kwargs, bool implicit) {
         static char *kwlist[] = { "service", "socket", "interval", "sample_bytes", "stack_depth", NULL };
         PyObject *o_service = Py_None, *o_socket = Py_None, *o_interval = Py_None, *o_sample = Py_None,
                  *o_depth = Py_None;
@@ -1349,6 +1407,25 @@ static PyObject *start_common(PyObject *args, PyObject *kwargs, bool implicit) {
         Py_RETURN_TRUE;
 }
 
+/* start() and stop() run Python code on their way (imports, lookups, allocations that can run
+ * a collection and its finalizers; other threads while they wait without the GIL). A start()
+ * or stop() from there, nested in ours, would change the agent under the outer call's feet: a
+ * nested start() completed, the outer one then failed to start a second thread and unhooked,
+ * and the nested one's thread ran on with nobody to stop it (found by review). So they are
+ * refused: they return False and change nothing (agent.in_transition). */
+
+static PyObject *start_common(PyObject *args, PyObject *kwargs, bool implicit) {
+        PyObject *r;
+
+        if (agent.in_transition)
+                Py_RETURN_FALSE;
+        agent.in_transition = true;
+        agent.transition_thread = pthread_self();
+        r = start_unguarded(args, kwargs, implicit);
+        agent.in_transition = false;
+        return r;
+}
+
 static PyObject *hw_start(PyObject *self, PyObject *args, PyObject *kwargs) {
         (void) self;
         return start_common(args, kwargs, false);
@@ -1380,7 +1457,7 @@ PyDoc_STRVAR(stop_doc,
 static PyObject *hw_stop(PyObject *self, PyObject *unused) {
         (void) self;
         (void) unused;
-        if (agent.state != AGENT_RUNNING)
+        if (agent.state != AGENT_RUNNING || agent.in_transition)
                 Py_RETURN_FALSE;
         if (agent.pid != getpid()) {
                 /* a fork child whose os.fork hooks did not run: the thread is not ours */
@@ -1397,7 +1474,10 @@ static PyObject *hw_stop(PyObject *self, PyObject *unused) {
                 PyErr_SetString(PyExc_RuntimeError, "heapwatch.stop() cannot be called from the agent's own thread");
                 return NULL;
         }
+        agent.in_transition = true;
+        agent.transition_thread = pthread_self();
         agent_stop("stop");
+        agent.in_transition = false;
         Py_RETURN_TRUE;
 }
 
@@ -1574,6 +1654,8 @@ PyDoc_STRVAR(status_doc,
              "report the heap profiler's lock), and heap_padded_blocks (since the process started:\n"
              "agent_arena, sampled small objects given a block from the agent thread's malloc arena,\n"
              "and host_malloc, from the host's own malloc when none was ready; ready: blocks waiting),\n"
+             "heap_rewrapped_total (since the process started: the allocator wrappers were found taken\n"
+             "out by another tool, e.g. tracemalloc.stop(), and put back with a fresh profile),\n"
              "and last_references (since the process started: handed_to_host, host objects the agent's\n"
              "thread held the last reference to, let go of on the main thread; in_place, on the agent's\n"
              "thread as the queue was full; queued: waiting now).");
@@ -1605,6 +1687,10 @@ static PyObject *hw_status(PyObject *self, PyObject *unused) {
                                   (unsigned long long) missed, "ready", ready);
         }
         if (!v || PyDict_SetItemString(d, "heap_padded_blocks", v) < 0)
+                goto fail;
+        Py_DECREF(v);
+        v = PyLong_FromUnsignedLongLong(hw_heap_hooks_rewrapped());
+        if (!v || PyDict_SetItemString(d, "heap_rewrapped_total", v) < 0)
                 goto fail;
         Py_DECREF(v);
         {

@@ -131,6 +131,8 @@ static void *sampler_main(void *arg) {
         struct hw_transport *t = s->config.transport;
         double next = s->next_sample;
 
+        if (s->config.thread_begin)
+                s->config.thread_begin(s->config.userdata);
         if (!(next > 0)) /* a fresh start: at once, and the first interval begins now */
                 next = s->slot_start = hw_now_monotonic();
 
@@ -170,6 +172,8 @@ static void *sampler_main(void *arg) {
                         hw_transport_run(t, hw_now_monotonic(), pfd[1].revents);
                 serve_requests(s);
         }
+        if (s->config.thread_end)
+                s->config.thread_end(s->config.userdata);
         return NULL;
 }
 

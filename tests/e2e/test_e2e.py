@@ -119,6 +119,22 @@ class E2E(DaemonTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stderr.count("heapwatch: agent not loaded into Python "), 1, r.stderr)
 
+    def run_program_under_agent(self, prog):
+        """`heapwatch run` (the bootstrap starts the agent, sampling every 0.05 s) of `python -c
+        prog` against this test's daemon; the finished process."""
+        return subprocess.run([find_binary("heapwatch", "cli/heapwatch"), "run", "--socket", self.daemon.socket_path,
+                               "--interval", "0.05", "--", TARGET_PYTHON, "-c", prog],
+                              env=sanitizer_env(dict(os.environ, HEAPWATCH_AGENT_PATH=AGENT_DIR)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              timeout=DEADLINE + 20)
+
+    def run_program_with_module(self, prog):
+        """`python -S -c prog` with the heapwatch module importable and nothing started (no site,
+        so no bootstrap): prog calls start() itself. The finished process."""
+        return subprocess.run([TARGET_PYTHON, "-S", "-c", prog],
+                              env=sanitizer_env(dict(os.environ, PYTHONPATH=AGENT_DIR)), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True, timeout=DEADLINE + 20)
+
     def test_fork_from_a_thread_child_ends_with_its_thread(self):
         """A child forked from a thread that is not the main one has that thread alone, and its
         Python code may simply return from it: that ends a process of one thread. The agent
@@ -152,13 +168,103 @@ class E2E(DaemonTestCase):
                                   timeout=DEADLINE + 20)
             if bare.stdout.strip() != "child 0":
                 self.skipTest("without the agent too, under ThreadSanitizer: " + bare.stdout.strip())
-        r = subprocess.run([find_binary("heapwatch", "cli/heapwatch"), "run", "--socket", self.daemon.socket_path,
-                            "--interval", "0.05", "--", TARGET_PYTHON, "-c", prog],
-                           env=sanitizer_env(dict(os.environ, HEAPWATCH_AGENT_PATH=AGENT_DIR)),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                           timeout=DEADLINE + 20)
+        r = self.run_program_under_agent(prog)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.strip(), "child 0", r.stderr)
+
+    def test_tracemalloc_switched_on_and_off_while_the_agent_samples(self):
+        """The host starts and stops tracemalloc while the agent runs. The sampler thread made a
+        Python thread state every tick, allocating through tracemalloc's raw hook before it had
+        the GIL, where the hook used tables that tracemalloc.stop() freed meanwhile (CPython
+        gh-128679, before 3.12.9/3.13.2): SIGSEGV at the first tick that fell inside a
+        tracemalloc session (found by review). A long switch interval keeps the GIL with the
+        host for the whole session, so the tick waits in the hook every time."""
+        prog = "\n".join([
+            "import sys, time, tracemalloc",
+            "sys.setswitchinterval(10)",
+            "for i in range(8):",
+            "    tracemalloc.start()",
+            "    end = time.monotonic() + 0.15",
+            "    while time.monotonic() < end:",
+            "        pass",
+            "    tracemalloc.stop()",
+            "    time.sleep(0.01)",
+            "import heapwatch",
+            "print('survived', heapwatch.is_running())",
+        ])
+        r = self.run_program_under_agent(prog)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "survived True", r.stderr)
+
+    def test_start_nested_in_start_is_refused(self):
+        """start() runs host code on its way: here an import hook, called while start() imports
+        the modules it needs, that calls start() itself (a finalizer or a signal handler can do
+        the same). The nested call changed the agent under the outer one: SystemError or
+        RecursionError from the outer start(), and no agent (found by review). Now the nested
+        call returns False and the outer one starts the one agent, which stop() ends."""
+        prog = "\n".join([
+            "import os, sys, time, heapwatch",
+            "nested = []",
+            "class StartFromImport:",
+            "    def find_spec(self, name, path=None, target=None):",
+            "        if name == 'gc' and not nested:",
+            "            nested.append(heapwatch.start(service='inner', socket=%r, interval=0.05))" % self.daemon.socket_path,
+            "        return None",
+            "sys.meta_path.insert(0, StartFromImport())",
+            "assert 'gc' not in sys.modules",
+            "def agent_threads():",
+            "    n = 0",
+            "    for t in os.listdir('/proc/self/task'):",
+            "        with open('/proc/self/task/%s/comm' % t) as f:",
+            "            n += f.read().strip() == 'heapwatch'",
+            "    return n",
+            "outer = heapwatch.start(service='outer', socket=%r, interval=0.05)" % self.daemon.socket_path,
+            "threads = agent_threads()",
+            "stopped = heapwatch.stop()",
+            "deadline = time.monotonic() + 10",
+            "while agent_threads() and time.monotonic() < deadline:",
+            "    time.sleep(0.01)",
+            "print(outer, nested, threads, stopped, agent_threads())",
+        ])
+        r = self.run_program_with_module(prog)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "True [False] 1 True 0", r.stderr)
+        wait_for(lambda: [p for p in self.daemon.processes() if p["service"] == "outer"],
+                 what="the outer start's agent to connect")
+        self.assertFalse([p for p in self.daemon.processes() if p["service"] == "inner"])
+
+    def test_heap_profiler_survives_tracemalloc_stop(self):
+        """tracemalloc started before the agent and stopped while it runs puts back the
+        allocators it found, taking the agent's wrappers out with it. The agent believed them
+        still in the chain: no sample ever again, even after stop()/start(), and the samples it
+        tracked stayed live for good though the host freed them (found by review). Each tick now
+        checks that the wrappers see allocations; out of an interpreter's own chain, they go
+        back in with a fresh profile."""
+        prog = "\n".join([
+            "import sys, time, tracemalloc, heapwatch",
+            "def heap():",
+            "    return heapwatch.snapshot().get('heap') or {}",
+            "def samples_after_churn():",
+            "    before = heap().get('samples_total', 0)",
+            "    x = [str(i) * 3 for i in range(200000)]",
+            "    del x",
+            "    return heap().get('samples_total', 0) - before",
+            "tracemalloc.start()",
+            "heapwatch.start(service='tm', socket=%r, interval=0.05, sample_bytes=1024)" % self.daemon.socket_path,
+            "kept = [str(i) * 10 for i in range(300000)]",
+            "live_before = heap().get('live_bytes', 0)",
+            "tracemalloc.stop()",
+            "del kept",
+            "deadline = time.monotonic() + 10",
+            "while heapwatch.status().get('heap_rewrapped_total', 0) < 1 and time.monotonic() < deadline:",
+            "    time.sleep(0.02)",
+            "live_after = heap().get('live_bytes', 0)",
+            "print(heapwatch.status().get('heap_rewrapped_total'), samples_after_churn() > 0,",
+            "      live_before > 10 * 2**20, live_after < live_before / 2)",
+        ])
+        r = self.run_program_with_module(prog)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "1 True True True", r.stderr)
 
     def test_bootstrap_imports_nothing_and_chains_to_the_applications_sitecustomize(self):
         # The agent's sitecustomize starts the agent, steps aside and runs the next
