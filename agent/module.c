@@ -1332,10 +1332,6 @@ static PyObject *start_unguarded(PyObject *args, PyObject *kwargs, bool implicit
         if (agent.exiting || agent.state == AGENT_STOPPING ||
             (agent.state == AGENT_RUNNING && (implicit || !agent.implicit)))
                 Py_RETURN_FALSE;
-        if (hw_py_current_interp() != PyInterpreterState_Main()) {
-                PyErr_SetString(PyExc_RuntimeError, "heapwatch runs in the main interpreter only");
-                return NULL;
-        }
 
         if (o_interval == Py_None) {
                 env = getenv("HEAPWATCH_INTERVAL");
@@ -1407,6 +1403,19 @@ static PyObject *start_unguarded(PyObject *args, PyObject *kwargs, bool implicit
         Py_RETURN_TRUE;
 }
 
+/* The agent watches the whole process and keeps process-wide state made of one interpreter's
+ * objects (the gc functions, its hooks, the census's gc module): only the main interpreter may
+ * use it. A legacy subinterpreter that imported it first made those objects, which died with
+ * it ("gc.callbacks is not a list" from the main interpreter's start() after; found by
+ * review). With the module imported in the main interpreter first, a subinterpreter gets a copy
+ * of it without the import running again: hence the check in every function too. */
+static bool main_interpreter_or_raise(const char *what) {
+        if (hw_py_current_interp() == PyInterpreterState_Main())
+                return true;
+        PyErr_Format(PyExc_RuntimeError, "heapwatch.%s: heapwatch runs in the main interpreter only", what);
+        return false;
+}
+
 /* start() and stop() run Python code on their way (imports, lookups, allocations that can run
  * a collection and its finalizers; other threads while they wait without the GIL). A start()
  * or stop() from there, nested in ours, would change the agent under the outer call's feet: a
@@ -1417,6 +1426,8 @@ static PyObject *start_unguarded(PyObject *args, PyObject *kwargs, bool implicit
 static PyObject *start_common(PyObject *args, PyObject *kwargs, bool implicit) {
         PyObject *r;
 
+        if (!main_interpreter_or_raise(implicit ? "_autostart" : "start"))
+                return NULL;
         if (agent.in_transition)
                 Py_RETURN_FALSE;
         agent.in_transition = true;
@@ -1457,6 +1468,8 @@ PyDoc_STRVAR(stop_doc,
 static PyObject *hw_stop(PyObject *self, PyObject *unused) {
         (void) self;
         (void) unused;
+        if (!main_interpreter_or_raise("stop"))
+                return NULL;
         if (agent.state != AGENT_RUNNING || agent.in_transition)
                 Py_RETURN_FALSE;
         if (agent.pid != getpid()) {
@@ -1545,6 +1558,8 @@ static PyObject *hw_snapshot(PyObject *self, PyObject *unused) {
 
         (void) self;
         (void) unused;
+        if (!main_interpreter_or_raise("snapshot"))
+                return NULL;
         if (ensure_python_objects() < 0)
                 return NULL;
         hw_sampler_take(&agent.sampler, &s, false, python_gil_held, NULL);
@@ -1583,6 +1598,8 @@ static PyObject *hw_census_py(PyObject *self, PyObject *args, PyObject *kwargs) 
                                   .top = HW_CENSUS_TOP_DEFAULT, .slices = HW_CENSUS_SLICES_DEFAULT };
 
         (void) self;
+        if (!main_interpreter_or_raise("census"))
+                return NULL;
         if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|III:census", kwlist, &req.budget_ms, &req.top, &req.slices))
                 return NULL;
         if (req.budget_ms < 1 || req.budget_ms > HW_CENSUS_BUDGET_MS_MAX || req.top < 1 || req.top > HW_CENSUS_TOP_MAX ||
@@ -1609,6 +1626,8 @@ static PyObject *hw_chains_py(PyObject *self, PyObject *args, PyObject *kwargs) 
         int holders = 0;
 
         (void) self;
+        if (!main_interpreter_or_raise("chains"))
+                return NULL;
         if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|Ip:chains", kwlist, &types, &req.budget_ms, &holders))
                 return NULL;
         req.holders = holders != 0;
@@ -1664,10 +1683,13 @@ PyDoc_STRVAR(status_doc,
 static PyObject *hw_status_base(void);
 
 static PyObject *hw_status(PyObject *self, PyObject *unused) {
-        PyObject *d = hw_status_base(), *v;
+        PyObject *d, *v;
 
         (void) self;
         (void) unused;
+        if (!main_interpreter_or_raise("status"))
+                return NULL;
+        d = hw_status_base();
         if (!d)
                 return NULL;
         v = holds_dict(&tick_gil_hold);
@@ -1831,7 +1853,14 @@ HW_EXPORT PyMODINIT_FUNC PyInit_heapwatch(void);
 HW_EXPORT PyMODINIT_FUNC PyInit_heapwatch(void) {
         PyObject *m;
 
-        if (check_interpreter() < 0 || init_once() < 0)
+        if (check_interpreter() < 0)
+                return NULL;
+        if (hw_py_current_interp() != PyInterpreterState_Main()) {
+                /* before init_once(): the objects it keeps must be the main interpreter's */
+                PyErr_SetString(PyExc_ImportError, "heapwatch: loads in the main interpreter only");
+                return NULL;
+        }
+        if (init_once() < 0)
                 return NULL;
         m = PyModule_Create(&module_def);
         if (!m)

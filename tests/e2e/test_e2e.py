@@ -266,6 +266,62 @@ class E2E(DaemonTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.strip(), "1 True True True", r.stderr)
 
+    def test_subinterpreters_are_refused(self):
+        """The agent keeps process-wide state made of one interpreter's objects. A legacy
+        subinterpreter that used the module first made them, and they died with it: the main
+        interpreter's start() then failed ("gc.callbacks is not a list"; found by review). Now
+        the import is refused in a subinterpreter (3.13 runs a single-phase module's init in
+        the main interpreter, and the subinterpreter gets a copy), every function of the copy
+        refuses too, and the main interpreter's agent works either way."""
+        out = os.path.join(self.tmp, "subinterpreter.out")
+        probe = "\n".join([
+            "import sys",
+            "res = []",
+            "try:",
+            "    import heapwatch",
+            "    for name in ('snapshot', 'status', 'stop', 'census', 'start'):",
+            "        try:",
+            "            getattr(heapwatch, name)()",
+            "            res.append(name + ' ran')",
+            "        except RuntimeError:",
+            "            res.append(name + ' refused')",
+            "except ImportError:",
+            "    res.append('import refused')",
+            "with open(%r, 'w') as f:" % out,
+            "    f.write(','.join(res))",
+        ])
+        prog = "\n".join([
+            "import sys",
+            "try:",
+            "    import _interpreters as I",
+            "except ImportError:",
+            "    import _xxsubinterpreters as I",
+            "def in_subinterpreter():",
+            "    if hasattr(I, 'new_config'):",
+            "        iid = I.create(I.new_config('legacy'))",
+            "    else:",
+            "        try:",
+            "            iid = I.create(isolated=False)",
+            "        except TypeError:",
+            "            iid = I.create()",
+            "    (I.run_string if hasattr(I, 'run_string') else I.exec)(iid, %r)" % probe,
+            "    I.destroy(iid)",
+            "    with open(%r) as f:" % out,
+            "        return f.read()",
+            "first = in_subinterpreter()",
+            "import heapwatch",
+            "started = heapwatch.start(service='sub', socket=%r, interval=0.05)" % self.daemon.socket_path,
+            "second = in_subinterpreter()",
+            "print(first, started, heapwatch.snapshot()['gc']['enabled'] is not None, heapwatch.stop(), second,",
+            "      sep='|')",
+        ])
+        r = self.run_program_with_module(prog)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        first, started, sampled, stopped, second = r.stdout.strip().split("|")
+        refused = "snapshot refused,status refused,stop refused,census refused,start refused"
+        self.assertIn(first, ("import refused", refused))
+        self.assertEqual((started, sampled, stopped, second), ("True", "True", "True", refused))
+
     def test_bootstrap_imports_nothing_and_chains_to_the_applications_sitecustomize(self):
         # The agent's sitecustomize starts the agent, steps aside and runs the next
         # sitecustomize on sys.path, as the program would have had it without heapwatch. It
