@@ -126,7 +126,8 @@ static void free_tables(struct hw_heapprof *hp) {
         hp->stacks = NULL;
         hp->stacks_index = NULL;
         hp->frames = NULL;
-        hp->live_cap = hp->live_len = 0;
+        hp->live_cap = 0;
+        __atomic_store_n(&hp->live_len, 0, __ATOMIC_RELAXED); /* hw_heapprof_tracking_full() */
         hp->locs_len = hp->locs_cap = hp->locs_index_cap = 0;
         hp->strings_len = hp->strings_cap = 0;
         hp->stacks_len = hp->stacks_cap = hp->stacks_index_cap = 0;
@@ -453,7 +454,7 @@ static void live_remove(struct hw_heapprof *hp, struct hw_heapprof_live *e) {
                 }
         }
         hp->live[i].ptr = 0;
-        hp->live_len--;
+        __atomic_store_n(&hp->live_len, hp->live_len - 1, __ATOMIC_RELAXED); /* tracking_full() */
 }
 
 static void untrack(struct hw_heapprof *hp, struct hw_heapprof_live *e) {
@@ -474,7 +475,7 @@ static void untrack(struct hw_heapprof *hp, struct hw_heapprof_live *e) {
 /* ---- recording ------------------------------------------------------------------------------------ */
 
 void hw_heapprof_record(struct hw_heapprof *hp, const void *ptr, size_t size, const struct hw_heapprof_frame *frames,
-                        size_t n) {
+                        size_t n, bool track) {
         double s, p, wb, wc;
         struct hw_heapprof_live *e;
         struct hw_heapprof_stack *st;
@@ -508,7 +509,7 @@ void hw_heapprof_record(struct hw_heapprof *hp, const void *ptr, size_t size, co
         e = live_find(hp, (uintptr_t) ptr);
         if (e) /* freed behind our back (e.g. while we were not in the chain): forget it */
                 untrack(hp, e);
-        if (hp->live_len >= HW_HEAPPROF_TRACKED_MAX) {
+        if (!track || hp->live_len >= HW_HEAPPROF_TRACKED_MAX) {
                 hp->tracked_full_total++;
                 goto out;
         }
@@ -521,7 +522,7 @@ void hw_heapprof_record(struct hw_heapprof *hp, const void *ptr, size_t size, co
                 while (hp->live[i].ptr)
                         i = (i + 1) & (hp->live_cap - 1);
                 hp->live[i] = (struct hw_heapprof_live) { .ptr = (uintptr_t) ptr, .stack = id, .bytes = wb, .count = wc };
-                hp->live_len++;
+                __atomic_store_n(&hp->live_len, hp->live_len + 1, __ATOMIC_RELAXED);
         }
         st = &hp->stacks[id - 1]; /* intern_stack may have moved the array; re-read after it */
         st->live_samples++;

@@ -165,9 +165,17 @@ static inline bool hw_heapprof_maybe_tracked(struct hw_heapprof *hp, const void 
 /* Record the sampled allocation ptr of size bytes made at the stack frames[0..n) (innermost
  * first; n may be 0: no Python frame). Draws the next interval. Never fails: when a table is
  * full or memory runs out, the sample is counted in the matching counter instead.
- * ptr NULL (a failed allocation): only draws the next interval. */
+ * ptr NULL (a failed allocation): only draws the next interval. track false: counted as
+ * allocated, never as live (a block whose free the caller would not see; counted with the
+ * samples the full table could not take, as the caller leaves it so only then). */
 void hw_heapprof_record(struct hw_heapprof *hp, const void *ptr, size_t size, const struct hw_heapprof_frame *frames,
-                        size_t n);
+                        size_t n, bool track);
+
+/* Whether as many samples are live as are tracked at most (HW_HEAPPROF_TRACKED_MAX): a new
+ * sample will not be tracked unless one is freed first. Any thread, no lock: a hint. */
+static inline bool hw_heapprof_tracking_full(const struct hw_heapprof *hp) {
+        return __atomic_load_n(&hp->live_len, __ATOMIC_RELAXED) >= HW_HEAPPROF_TRACKED_MAX;
+}
 
 /* An allocation should have been sampled but cannot be (the recording is re-entered): count it
  * and draw the next interval. */

@@ -143,7 +143,7 @@ bool hw_arena_hooks_read(uint64_t *ret_allocs, uint64_t *ret_frees, uint64_t *re
 /* pymalloc's SMALL_REQUEST_THRESHOLD: 512 in 3.8-3.13, and at most 512 by obmalloc.c's own
  * rules; larger requests are the raw domain's. */
 #define HP_PYMALLOC_MAX 512
-/* What a sampled small allocation asks pymalloc for over pymalloc (hp_sampled_request()) */
+/* What a sampled small allocation asks pymalloc for over pymalloc (hp_pad_begin()) */
 #define HP_PADDED_SIZE (HP_PYMALLOC_MAX + 1)
 
 #if PY_VERSION_HEX >= 0x030D0000
@@ -377,8 +377,9 @@ static size_t hp_capture(size_t depth) {
         return n;
 }
 
-/* The slow path: this allocation (ptr, NULL if it failed) is sampled. */
-static void hp_sample(void *ptr, size_t size) {
+/* The slow path: this allocation (ptr, NULL if it failed) is sampled; track: its free will be
+ * seen (hp_trackable()). */
+static void hp_sample(void *ptr, size_t size, bool track) {
         size_t n = 0;
 
         if (__atomic_exchange_n(&hp_busy, 1, __ATOMIC_ACQUIRE)) {
@@ -387,13 +388,13 @@ static void hp_sample(void *ptr, size_t size) {
         }
         if (ptr)
                 n = hp_capture(hw_memhooks_profile.depth);
-        hw_heapprof_record(&hw_memhooks_profile, ptr, size, hp_frames, n);
+        hw_heapprof_record(&hw_memhooks_profile, ptr, size, hp_frames, n, track);
         __atomic_store_n(&hp_busy, 0, __ATOMIC_RELEASE);
 }
 
 /* ---- Padded blocks from the agent thread's malloc arena --------------------------------------
  *
- * A padded block (hp_sampled_request()) holds a sampled small object that would otherwise live
+ * A padded block (hp_pad_begin()) holds a sampled small object that would otherwise live
  * in pymalloc's arenas, which are mapped apart from everything else. From the host's malloc it
  * would land in glibc's main heap among the host's large blocks: after the host frees big
  * mmapped buffers glibc raises its mmap threshold and serves such buffers from the main heap
@@ -506,20 +507,29 @@ void hw_heap_hooks_unlock_after_fork(void) {
  * domain a constant, so the original allocator is reached by a RIP-relative load rather than
  * through the ctx pointer, and ctx is the original's, passed on untouched. */
 
-/* What a sampled allocation of size bytes asks the original for: over pymalloc, a block that
- * pymalloc takes from the raw domain, so that its free comes through hp_raw_free. */
-static inline size_t hp_sampled_request(const struct hp_domain *d, size_t size) {
-        return d->free_via_raw && size <= HP_PYMALLOC_MAX ? HP_PADDED_SIZE : size;
+/* Over pymalloc, a small object's free is seen only when pymalloc took its block from the raw
+ * domain: a sampled one asks for a padded block (HP_PADDED_SIZE), so that its free comes
+ * through hp_raw_free. */
+static inline bool hp_needs_padding(const struct hp_domain *d, size_t size) {
+        return d->free_via_raw && size <= HP_PYMALLOC_MAX;
 }
 
-/* Around the original's call for a sampled block: a padded request is flagged for the raw
- * domain's malloc and calloc, which serve it from the pool. GIL held. */
+/* What a sampled allocation of size bytes asks the original for, and around the original's
+ * call: a padded request is flagged for the raw domain's malloc and calloc, which serve it from
+ * the pool. With as many samples live as are tracked, a new one would not be tracked: it is not
+ * padded either (513 bytes for nothing: a small sample_bytes multiplied the heap; found by
+ * review), and hp_sample() is told not to track it. GIL held. */
 static inline size_t hp_pad_begin(const struct hp_domain *d, size_t size) {
-        size_t request = hp_sampled_request(d, size);
+        if (!hp_needs_padding(d, size) || hw_heapprof_tracking_full(&hw_memhooks_profile))
+                return size;
+        __atomic_store_n(&hp_pad_pending, 1, __ATOMIC_RELAXED);
+        return HP_PADDED_SIZE;
+}
 
-        if (request != size)
-                __atomic_store_n(&hp_pad_pending, 1, __ATOMIC_RELAXED);
-        return request;
+/* Whether the sampled block, allocated as request for size bytes, can be tracked: its free
+ * will be seen. */
+static inline bool hp_trackable(const struct hp_domain *d, size_t size, size_t request) {
+        return request != size || !hp_needs_padding(d, size);
 }
 
 static inline void hp_pad_end(void) {
@@ -527,11 +537,12 @@ static inline void hp_pad_end(void) {
 }
 
 static __attribute__((noinline)) void *hp_malloc_slow(struct hp_domain *d, size_t size) {
-        void *p = d->orig.malloc(d->orig.ctx, hp_pad_begin(d, size));
+        size_t request = hp_pad_begin(d, size);
+        void *p = d->orig.malloc(d->orig.ctx, request);
 
         hp_pad_end();
 
-        hp_sample(p, size);
+        hp_sample(p, size, hp_trackable(d, size, request));
         return p;
 }
 
@@ -548,7 +559,7 @@ static __attribute__((noinline)) void *hp_calloc_slow(struct hp_domain *d, size_
 
         hp_pad_end();
 
-        hp_sample(p, size);
+        hp_sample(p, size, hp_trackable(d, size, request));
         return p;
 }
 
@@ -565,19 +576,20 @@ static inline __attribute__((always_inline)) void *hp_calloc(struct hp_domain *d
 /* realloc is, for the profile, a free of the old block and an allocation of the new size: the
  * block that stays alive is sampled for what it now is. */
 static __attribute__((noinline)) void *hp_realloc_slow(struct hp_domain *d, void *ptr, size_t size, bool sampled) {
-        void *p = d->orig.realloc(d->orig.ctx, ptr, sampled ? hp_pad_begin(d, size) : size);
+        size_t request = sampled ? hp_pad_begin(d, size) : size;
+        void *p = d->orig.realloc(d->orig.ctx, ptr, request);
 
         hp_pad_end();
 
         if (!p) {
                 if (sampled)
-                        hp_sample(NULL, size); /* draws the next interval */
+                        hp_sample(NULL, size, false); /* draws the next interval */
                 return NULL;                   /* the old block is untouched and stays tracked */
         }
         if (ptr && hw_heapprof_maybe_tracked(&hw_memhooks_profile, ptr))
                 hw_heapprof_forget(&hw_memhooks_profile, ptr);
         if (sampled)
-                hp_sample(p, size);
+                hp_sample(p, size, hp_trackable(d, size, request));
         return p;
 }
 

@@ -16,7 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hwtest import (Daemon, DaemonTestCase, find_binary, sanitizer_env, wait_for, write_command, AGENT_DIR,  # noqa: E402
-                    DEADLINE, TARGET_PYTHON, TSAN)
+                    DEADLINE, SANITIZERS, TARGET_PYTHON, TSAN)
 
 INTERVAL = 0.2
 
@@ -321,6 +321,41 @@ class E2E(DaemonTestCase):
         refused = "snapshot refused,status refused,stop refused,census refused,start refused"
         self.assertIn(first, ("import refused", refused))
         self.assertEqual((started, sampled, stopped, second), ("True", "True", "True", refused))
+
+    def test_small_sample_interval_does_not_multiply_the_heap(self):
+        """Over pymalloc a sampled small object gets a 513-byte block so that its free is seen.
+        With a tiny sample_bytes most small objects are sampled, and each was padded even once
+        65536 samples were live and no more could be tracked: 3 M small ints took 686 MB instead
+        of 123 (found by review). Untrackable samples are no longer padded: the padding is
+        bounded by the table (65536 x 513 bytes)."""
+        prog = "\n".join([
+            "import os, sys",
+            "if sys.argv[1] == 'agent':",
+            "    import heapwatch",
+            "    heapwatch.start(service='small', socket=%r, interval=1.0, sample_bytes=64)" % self.daemon.socket_path,
+            "ints = [i * 7 for i in range(3000000)]",
+            "with open('/proc/self/status') as f:",
+            "    rss = [int(l.split()[1]) for l in f if l.startswith('VmRSS:')][0]",
+            "if sys.argv[1] == 'agent':",
+            "    padded = heapwatch.status()['heap_padded_blocks']",
+            "    print(rss, padded['agent_arena'] + padded['host_malloc'],",
+            "          heapwatch.snapshot()['heap']['tracked_full_total'])",
+            "else:",
+            "    print(rss)",
+        ])
+        out = {}
+        for mode in ("bare", "agent"):
+            r = subprocess.run([TARGET_PYTHON, "-S", "-c", prog, mode],
+                               env=sanitizer_env(dict(os.environ, PYTHONPATH=AGENT_DIR)), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, universal_newlines=True, timeout=DEADLINE + 20)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            out[mode] = [int(v) for v in r.stdout.split()]
+        rss, padded, untracked = out["agent"]
+        self.assertGreater(untracked, 1000000, out)   # most samples found the table full...
+        self.assertLess(padded, 4 * 65536, out)       # ...and were not padded (old: 2.2 M)
+        if not (SANITIZERS or TSAN):  # the sanitizers' own memory dwarfs the difference
+            # 65536 padded blocks (33 MiB) and the profiler's tables on top of ~120 MB
+            self.assertLess(rss, out["bare"][0] + 80 * 1024, out)
 
     def test_bootstrap_imports_nothing_and_chains_to_the_applications_sitecustomize(self):
         # The agent's sitecustomize starts the agent, steps aside and runs the next
