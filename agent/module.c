@@ -30,6 +30,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#if PY_VERSION_HEX < 0x03090000
+#include <frameobject.h> /* PyFrameObject's fields: PyFrame_GetCode() is 3.9+ */
+#endif
 
 #include "agent-util.h"
 
@@ -147,6 +150,7 @@ static struct {
         PyObject *key_generation;
         PyObject *gc_callback, *atexit_hook, *fork_before_hook, *fork_parent_hook, *fork_child_hook;
         int fork_pauses; /* os.fork() calls between their before and after_in_parent hooks */
+        bool fork_for_exec; /* the fork under way is subprocess's: fork_is_for_exec() */
         bool forked_from_main; /* set right before fork(): the forking thread was the main one */
         bool exiting;    /* our atexit hook ran: no new start() before finalization */
         bool in_transition; /* start() or stop() under way: see start_common() */
@@ -1089,6 +1093,37 @@ static void agent_abandon(void) {
         agent.state = AGENT_STOPPED;
 }
 
+/* Whether the fork under way is subprocess's: _posixsubprocess runs the fork hooks only for a
+ * preexec_fn, called from Popen._execute_child, and its child runs preexec_fn and execs. The
+ * parent's thread need not stop for it (no warning about threads comes from that fork), and the
+ * child, gone at exec, is not worth an agent: joining the thread, starting it again and
+ * starting an agent in the child, which delayed the exec the parent waits for, made each
+ * Popen(preexec_fn=...) 1.8x as slow (found by review). GIL held. */
+static bool fork_is_for_exec(void) {
+        PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
+        PyCodeObject *co;
+        const char *file = NULL;
+        Py_ssize_t n = 0;
+        bool r;
+
+        if (!f)
+                return false;
+#if PY_VERSION_HEX >= 0x03090000
+        co = PyFrame_GetCode(f);
+#else
+        co = f->f_code;
+        Py_INCREF(co);
+#endif
+        if (PyUnicode_Check(co->co_name) && PyUnicode_CompareWithASCIIString(co->co_name, "_execute_child") == 0 &&
+            PyUnicode_Check(co->co_filename))
+                file = PyUnicode_AsUTF8AndSize(co->co_filename, &n);
+        r = file && n >= 14 && strcmp(file + n - 14, "/subprocess.py") == 0;
+        Py_DECREF(co);
+        if (PyErr_Occurred())
+                PyErr_Clear();
+        return r;
+}
+
 /* os.fork() and friends, before fork(), with the GIL: end the sampler thread and start it again
  * in the parent afterwards (the connection stays open). So the process is single-threaded at
  * fork() if the host is (CPython 3.12+ warns about forking a multi-threaded process, and a
@@ -1100,8 +1135,9 @@ static PyObject *fork_before_hook(PyObject *self, PyObject *unused) {
         /* Counted, not a flag: with the GIL released for the join, another thread may fork (or
          * stop and start the agent) meanwhile. The last fork to finish resumes the thread. */
         agent.fork_pauses++;
-        if (agent.state == AGENT_RUNNING && agent.pid == getpid() && hw_sampler_thread_running(&agent.sampler) &&
-            !hw_sampler_is_current_thread(&agent.sampler)) {
+        agent.fork_for_exec = fork_is_for_exec();
+        if (!agent.fork_for_exec && agent.state == AGENT_RUNNING && agent.pid == getpid() &&
+            hw_sampler_thread_running(&agent.sampler) && !hw_sampler_is_current_thread(&agent.sampler)) {
                 hw_sampler_request_stop(&agent.sampler);
                 Py_BEGIN_ALLOW_THREADS
                 hw_sampler_join(&agent.sampler);
@@ -1117,6 +1153,7 @@ static PyObject *fork_parent_hook(PyObject *self, PyObject *unused) {
         (void) unused;
         if (agent.fork_pauses > 0)
                 agent.fork_pauses--;
+        agent.fork_for_exec = false;
         /* Resume unless another fork is still under way, or stop() ran meanwhile, or a new
          * start() already has its thread. */
         if (agent.fork_pauses == 0 && agent.state == AGENT_RUNNING && agent.pid == getpid() &&
@@ -1156,8 +1193,10 @@ static PyObject *fork_child_hook(PyObject *self, PyObject *unused) {
          * and its Python code may simply return from it, which ends a process of one thread --
          * but not one with our sampler thread in it (the child hung for good, 3.8-3.10 and 3.13;
          * 3.11 and 3.12 abort creating our thread's state there: "init_threadstate: thread
-         * state already initialized"). Such a child goes unwatched. */
-        if (!was_running || !agent.forked_from_main || agent_start(service, path, agent.interval, 0) < 0) {
+         * state already initialized"). Such a child goes unwatched, as does subprocess's,
+         * which execs once its preexec_fn returns (fork_is_for_exec()). */
+        if (!was_running || !agent.forked_from_main || agent.fork_for_exec ||
+            agent_start(service, path, agent.interval, 0) < 0) {
                 /* fork during stop(), or no way to restart: leave the child unhooked */
                 gc_callback_remove();
                 hw_arena_hooks_restore();
