@@ -509,33 +509,10 @@ static PyObject *holds_dict(const struct hw_holdstats *h) {
                              sum.max_us, "mean_us", sum.mean_us);
 }
 
-/* hw_sampler_python_fn for the sampler thread: take the GIL briefly, unless the interpreter is
- * going away (then PyGILState_Ensure would never return, or end the thread). atexit stops us
- * before finalization begins, so this is a second line of defence. */
-static int python_from_thread(void *userdata, struct hw_agent_sample *s, bool consume) {
-        PyGILState_STATE g;
-        uint64_t t0, t1, t2;
-        int r;
-
-        (void) userdata;
-        if (hw_py_is_finalizing())
-                return -ESHUTDOWN;
-        g = PyGILState_Ensure();
-        t0 = hw_holdstats_now_ns(); /* the GIL is ours from here ... */
-        if (agent.sample_bytes > 0 && agent.state == AGENT_RUNNING)
-                (void) hw_heap_hooks_verify(agent.sample_bytes, agent.stack_depth);
-        r = collect_python(s, consume);
-        t1 = hw_holdstats_now_ns(); /* ... to here (Release itself is a few atomics) */
-        PyGILState_Release(g);
-        collect_heap(s, consume);
-        t2 = hw_holdstats_now_ns();
-        holds_record(t1 - t0, t2 - t1, s->heap != NULL);
-        return r;
-}
-
 /* The sampler thread's Python thread state lives as long as the thread: made by its first
- * PyGILState_Ensure() and kept by not releasing that one until the thread ends, so each tick's
- * Ensure/Release pair only takes and drops the GIL. A thread state made and freed every tick
+ * PyGILState_Ensure() (at its first tick or request, not when it starts: a thread resumed after
+ * a fork does not reach for the GIL at once) and kept by not releasing that one until the
+ * thread ends, so each tick's Ensure/Release pair only takes and drops the GIL. A thread state made and freed every tick
  * allocates through the raw allocator before the thread has the GIL, where tracemalloc's hook
  * (3.8 to 3.12.8 and 3.13.1, CPython gh-128679) used tables that a tracemalloc.stop() on another
  * thread was freeing: a host toggling tracemalloc crashed within seconds (found by review).
@@ -545,10 +522,10 @@ static struct {
         PyGILState_STATE outer;
 } sampler_gil;
 
-static void sampler_thread_begin(void *userdata) {
-        (void) userdata;
-        if (hw_py_is_finalizing())
-                return; /* python_from_thread() will not take the GIL either */
+/* On the sampler thread, not finalizing, before its PyGILState_Ensure() of a tick or request. */
+static void sampler_state_ensure(void) {
+        if (sampler_gil.held)
+                return;
         sampler_gil.outer = PyGILState_Ensure();
         (void) PyEval_SaveThread(); /* the GIL goes back, the thread state stays ours */
         sampler_gil.held = true;
@@ -566,6 +543,31 @@ static void sampler_thread_end(void *userdata) {
                 return;
         PyEval_RestoreThread(PyGILState_GetThisThreadState());
         PyGILState_Release(sampler_gil.outer); /* the last one: clears and frees the state */
+}
+
+/* hw_sampler_python_fn for the sampler thread: take the GIL briefly, unless the interpreter is
+ * going away (then PyGILState_Ensure would never return, or end the thread). atexit stops us
+ * before finalization begins, so this is a second line of defence. */
+static int python_from_thread(void *userdata, struct hw_agent_sample *s, bool consume) {
+        PyGILState_STATE g;
+        uint64_t t0, t1, t2;
+        int r;
+
+        (void) userdata;
+        if (hw_py_is_finalizing())
+                return -ESHUTDOWN;
+        sampler_state_ensure();
+        g = PyGILState_Ensure();
+        t0 = hw_holdstats_now_ns(); /* the GIL is ours from here ... */
+        if (agent.sample_bytes > 0 && agent.state == AGENT_RUNNING)
+                (void) hw_heap_hooks_verify(agent.sample_bytes, agent.stack_depth);
+        r = collect_python(s, consume);
+        t1 = hw_holdstats_now_ns(); /* ... to here (Release itself is a few atomics) */
+        PyGILState_Release(g);
+        collect_heap(s, consume);
+        t2 = hw_holdstats_now_ns();
+        holds_record(t1 - t0, t2 - t1, s->heap != NULL);
+        return r;
 }
 
 /* The heap profiler's padded blocks come from the sampler thread's malloc arena (memhooks.c):
@@ -590,6 +592,7 @@ static void serve_request(void *userdata, const struct hw_request *req) {
         (void) userdata;
         if (hw_py_is_finalizing() || agent.pid != getpid())
                 return; /* the daemon times the request out */
+        sampler_state_ensure();
         j = hw_heapwalk_run(req, false, &agent.sampler.stop_requested);
         if (j && hw_encode_frame(j, HW_FRAME_CENSUS, &frame, &size) == 0)
                 hw_transport_enqueue(&agent.transport, HW_FRAME_CENSUS, frame, size);
@@ -986,7 +989,6 @@ static int agent_start(const char *service, const char *socket_path, double inte
                 .seq_base = seq_base,
                 .request = serve_request,
                 .housekeeping = sampler_housekeeping,
-                .thread_begin = sampler_thread_begin,
                 .thread_end = sampler_thread_end,
         };
         agent.state = AGENT_RUNNING;

@@ -131,8 +131,6 @@ static void *sampler_main(void *arg) {
         struct hw_transport *t = s->config.transport;
         double next = s->next_sample;
 
-        if (s->config.thread_begin)
-                s->config.thread_begin(s->config.userdata);
         if (!(next > 0)) /* a fresh start: at once, and the first interval begins now */
                 next = s->slot_start = hw_now_monotonic();
 

@@ -39,9 +39,8 @@ struct hw_sampler_config {
         /* Called on the sampler thread, without the GIL, every time it wakes (hw_sampler_wake()
          * or otherwise); must be quick. May be NULL. */
         void (*housekeeping)(void *userdata);
-        /* Called on the sampler thread first and last thing (module.c keeps the thread's Python
-         * thread state for the thread's whole life with them). Either may be NULL. */
-        void (*thread_begin)(void *userdata);
+        /* Called on the sampler thread as the last thing before it ends (module.c frees the
+         * thread's Python thread state there). May be NULL. */
         void (*thread_end)(void *userdata);
 };
 
