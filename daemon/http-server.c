@@ -50,6 +50,14 @@ struct HttpServer {
         HttpAccess *access;  /* token and rates (access.c); installed while we run */
         bool accept_failed;  /* MHD said accept() failed during this MHD_run() */
         bool paused;         /* io_source off after a failed accept(), until the timer */
+        /* Out of descriptors with connections open, MHD stops accepting ("at limit") and takes
+         * its listening socket out of its epoll set until one of them closes; it puts it back
+         * only at the start of the MHD_run() after that. With nothing left to wake us (no
+         * connection, so no MHD timeout; the socket not in the set), HTTP stayed dead for good
+         * (found by review). From a failed accept() until two runs in a row end with no
+         * connection open, the timer runs MHD at least every ACCEPT_BACK_OFF_USEC. */
+        bool accept_episode;
+        unsigned episode_quiet_runs;
 };
 
 /* How long MHD is not run after its accept() failed (out of descriptors). */
@@ -200,8 +208,12 @@ static int http_server_arm_timer(HttpServer *s) {
         uint64_t now, when;
         int r;
 
-        if (MHD_get_timeout(s->mhd, &timeout_ms) == MHD_NO)
-                return sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
+        if (MHD_get_timeout(s->mhd, &timeout_ms) == MHD_NO) {
+                if (!s->accept_episode)
+                        return sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
+                timeout_ms = ACCEPT_BACK_OFF_USEC / USEC_PER_MSEC;
+        } else if (s->accept_episode && timeout_ms > ACCEPT_BACK_OFF_USEC / USEC_PER_MSEC)
+                timeout_ms = ACCEPT_BACK_OFF_USEC / USEC_PER_MSEC;
 
         r = sd_event_now(s->event, CLOCK_MONOTONIC, &now);
         if (r < 0)
@@ -230,6 +242,17 @@ static int http_server_dispatch(HttpServer *s) {
         s->accept_failed = false;
         if (MHD_run(s->mhd) == MHD_NO)
                 log_warning("MHD_run() failed.");
+        if (s->accept_failed) {
+                s->accept_episode = true;
+                s->episode_quiet_runs = 0;
+        } else if (s->accept_episode) {
+                const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+                if (info && info->num_connections > 0)
+                        s->episode_quiet_runs = 0;
+                else if (++s->episode_quiet_runs >= 2)
+                        s->accept_episode = false; /* the second such run put the socket back */
+        }
         if (s->accept_failed) {
                 /* Out of descriptors, MHD's listening socket stays ready (MHD polls it
                  * level-triggered, and with no connection of its own "busy-waits") and its
