@@ -2022,8 +2022,18 @@ int store_list_processes(Store *s, double exited_since, bool exited_only, size_t
 Store *store_free(Store *s) {
         if (!s)
                 return NULL;
-        if (store_is_available(s))
-                (void) store_flush(s, now_unix(), 1000, 0);
+        /* One last attempt also after writes failed or the file would not open: a disk that was
+         * full may have room again before the next retry was due, and what is not written now
+         * is lost (it was skipped, found by review). A failure just fails again, quickly. */
+        if (s->pending_n > 0 || s->series) {
+                int r;
+
+                s->next_open_attempt = 0;
+                r = store_flush(s, now_unix(), 1000, 0);
+                if (r < 0 && s->pending_n > 0)
+                        log_warning_errno(r, "Stopping with %zu rows of history not written to %s: %m", s->pending_n,
+                                          s->path);
+        }
         store_close_db(s);
         while (s->pending_n > 0)
                 pending_pop(s, false);

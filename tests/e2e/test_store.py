@@ -480,6 +480,31 @@ class Store(unittest.TestCase):
         wait_for(lambda: newest() >= int(time.time() // 10 * 10) - 10, what="fresh rows after the disk had room")
         self.assertEqual(d.stop(), 0)
 
+    def test_stop_writes_what_a_full_disk_held_back(self):
+        """A clean stop writes what is waiting even when the last write failed: the disk may
+        have room again before the next retry was due. The final flush was skipped whenever the
+        store was marked unavailable, and everything kept in memory while the disk was full was
+        lost at the stop (found by review)."""
+        state = self.tmpfs("full-at-stop", "size=2m")
+        d = self.daemon(state_dir=state, extra=["--flush-interval", "0.2"])
+        for t in [self.target(d) for _ in range(3)]:
+            self.live(d, t.pid)
+        wait_for(lambda: db_rows(state, "SELECT count(*) FROM points")[0][0] > 0, timeout=30, what="first rows")
+        filler = os.path.join(state, "filler")
+        with open(filler, "wb", buffering=0) as f:  # unbuffered: see the test above
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+            except OSError:
+                pass
+        self.wait_log(d, "keeping it in memory", timeout=60)
+        full_since = time.time()
+        time.sleep(12)  # rows of a later 10 s bucket pile up in memory (a span of time, not a wait)
+        os.unlink(filler)
+        self.assertEqual(d.stop(), 0)  # a millisecond later: (almost always) before the next retry
+        newest = db_rows(state, "SELECT max(t) FROM points WHERE tier = 0")[0][0]
+        self.assertGreaterEqual(newest, int(full_since // 10 * 10) + 10, d.logs())
+
     def test_oom_killed_process_recorded(self):
         cgroup = None
         with open("/proc/self/cgroup") as f:
