@@ -573,6 +573,10 @@ static void write_store_families(FILE *f, const Store *store) {
         write_single_u64(f, "heapwatch_store_disk_bytes", "gauge", "Size of the database and its WAL.", st.disk_bytes);
         write_single_u64(f, "heapwatch_store_used_bytes", "gauge",
                          "Database pages in use (what the disk budget bounds).", st.used_bytes);
+        write_single_u64(f, "heapwatch_store_budget_bytes", "gauge",
+                         "The bound in force on database pages in use: --max-disk-bytes, or less to keep 15 % of the "
+                         "file system free (0: none).",
+                         st.budget_bytes);
         write_single(f, "heapwatch_store_retention_ratio", "gauge",
                      "Share of each tier's retention kept under the disk budget (1: all of it).", st.budget_factor);
         write_single(f, "heapwatch_store_flush_transaction_seconds_max", "gauge",

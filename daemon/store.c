@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +47,12 @@
 #define STORE_MAINTAIN_ROWS_PER_STEP 4096
 #define STORE_REOPEN_SECONDS 30.0         /* retry an unavailable database at least this often */
 #define STORE_WAL_LIMIT_BYTES (8LL * 1024 * 1024)
+/* What the file system holding the history keeps free whatever the budget says, as journald's
+ * SystemKeepFree=: 15 % of it, at most 4 GiB. The history is thinned to stay within it: a
+ * budget larger than the file system made the daemon fill it, and a full disk cannot recover
+ * by itself (deleting rows and checkpointing need room too; found by review). */
+#define STORE_KEEP_FREE_SHARE 0.15
+#define STORE_KEEP_FREE_MAX (4ULL * 1024 * 1024 * 1024)
 #define STORE_RELEASED_MAX 4096 /* ended processes held for unwritten buckets while unavailable */
 /* The checkpointer thread copies the WAL into the database this often. The loop's connection
  * only checkpoints itself if the WAL grows past STORE_WAL_SAFETY_PAGES (the thread is stuck). */
@@ -107,6 +114,7 @@ struct Store {
         dev_t file_dev;           /* the file open now, to notice it deleted or replaced */
         ino_t file_ino;
         double next_open_attempt;
+        bool keep_free_noted; /* logged that the file system's room, not the budget, binds */
         RateLimit log_ratelimit;
         StoreStats stats;
 
@@ -1529,6 +1537,27 @@ static int measure_disk(Store *s, uint64_t *ret_used) {
         return (int) (free_pages > INT32_MAX ? INT32_MAX : free_pages);
 }
 
+/* The budget in force for the pages in use: max_disk_bytes (0: none), and no more than the file
+ * system can give while it keeps STORE_KEEP_FREE_SHARE free: our files (database and WAL, as
+ * measure_disk() last saw them) and what is free on the file system, less that share and the
+ * room the WAL may take (STORE_WAL_LIMIT_BYTES). UINT64_MAX: no bound (none configured, and the
+ * file system cannot be read). */
+static uint64_t effective_budget(Store *s) {
+        uint64_t budget = s->config.max_disk_bytes > 0 ? s->config.max_disk_bytes : UINT64_MAX;
+        struct statvfs v;
+        double total, keep, room;
+
+        if (statvfs(s->path, &v) < 0 || v.f_blocks == 0)
+                return budget;
+        total = (double) v.f_blocks * (double) v.f_frsize;
+        keep = fmin(total * STORE_KEEP_FREE_SHARE, (double) STORE_KEEP_FREE_MAX);
+        room = (double) s->stats.disk_bytes + (double) v.f_bavail * (double) v.f_frsize - keep -
+               (double) STORE_WAL_LIMIT_BYTES;
+        if (room < 0)
+                room = 0;
+        return room < (double) budget ? (uint64_t) room : budget;
+}
+
 static int delete_step(Store *s, double now, size_t *ret_deleted) {
         _cleanup_sqlite_stmt_ sqlite3_stmt *keys = NULL, *del = NULL;
         size_t steps = 0, deleted = 0;
@@ -1651,9 +1680,10 @@ static bool file_replaced(const Store *s) {
 }
 
 int store_maintain(Store *s, double now, unsigned vacuum_pages) {
-        uint64_t t0 = now_usec_monotonic(), used = 0;
+        uint64_t t0 = now_usec_monotonic(), used = 0, budget;
         double took, c0 = thread_cpu_seconds();
         int r, free_pages, more = 0;
+        bool fs_binds;
 
         if (!s)
                 return -EINVAL;
@@ -1691,18 +1721,28 @@ int store_maintain(Store *s, double now, unsigned vacuum_pages) {
         free_pages = measure_disk(s, &used);
         if (free_pages < 0)
                 return store_write_failed(s, free_pages, now);
-        if (s->config.max_disk_bytes > 0 && !s->pass_active) {
+        budget = effective_budget(s);
+        s->stats.budget_bytes = budget == UINT64_MAX ? 0 : budget;
+        fs_binds = budget != UINT64_MAX && (s->config.max_disk_bytes == 0 || budget < s->config.max_disk_bytes);
+        if (fs_binds && used > budget && !s->keep_free_noted) {
+                log_notice("The file system holding %s is short of room: history is thinned to keep %.0f %% of it "
+                           "free (a budget of %" PRIu64 " bytes instead of max-disk-bytes).",
+                           s->path, STORE_KEEP_FREE_SHARE * 100, budget);
+                s->keep_free_noted = true;
+        } else if (!fs_binds)
+                s->keep_free_noted = false;
+        if (budget != UINT64_MAX && !s->pass_active) {
                 /* Over budget: keep a smaller share of every tier's retention, so each tier
                  * loses its oldest rows first and the coarse tiers still reach far back.
                  * Under 80 %, the share grows back slowly. */
-                if (used > s->config.max_disk_bytes) {
+                if (used > budget) {
                         s->stats.budget_factor = fmax(0.001, s->stats.budget_factor * 0.9);
                         s->pass_active = true;
                         s->pass_started = now;
                         s->pass_tier = 0;
                         s->pass_key = 0;
                         more = 1;
-                } else if (used < s->config.max_disk_bytes * 0.8 && s->stats.budget_factor < 1.0)
+                } else if (used < budget * 0.8 && s->stats.budget_factor < 1.0)
                         s->stats.budget_factor = fmin(1.0, s->stats.budget_factor * 1.02);
         }
         /* Only a file made with auto_vacuum=INCREMENTAL gives pages back (one rebuilt by

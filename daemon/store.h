@@ -117,6 +117,8 @@ typedef struct StoreStats {
         uint64_t maintenance_steps_total, maintenance_over_5ms_total;
         uint64_t disk_bytes;            /* database + WAL files, last measured */
         uint64_t used_bytes;            /* database pages in use: what max_disk_bytes bounds */
+        uint64_t budget_bytes;          /* the bound in force on used_bytes (max_disk_bytes, or less to
+                                         * keep the file system 15 % free); 0: none */
         double budget_factor;           /* share of each tier's retention kept under the budget */
         size_t pending_rows;
 } StoreStats;

@@ -505,6 +505,50 @@ class Store(unittest.TestCase):
         newest = db_rows(state, "SELECT max(t) FROM points WHERE tier = 0")[0][0]
         self.assertGreaterEqual(newest, int(full_since // 10 * 10) + 10, d.logs())
 
+    def test_history_keeps_its_file_system_from_filling(self):
+        """A budget larger than the file system let the daemon fill it with its own history, and
+        a disk full that way does not recover by itself (deleting rows and checkpointing need
+        room too; found by review). The history is thinned to keep 15 % of the file system free,
+        as journald does: on 12 MB, with the WAL's 8 MiB set aside, about 2 MB of history."""
+        state = self.tmpfs("keep-free", "size=12m")
+        d = self.daemon(state_dir=state, extra=["--flush-interval", "0.5"])
+        days = 2
+        pids = []
+        for k in range(4):  # fake agents, two days of 10 s samples each, at a pace the loop keeps up with
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    t0 = (int(time.time()) // 600) * 600 - days * 86400
+                    hello = {"protocol": 1, "agent_version": "0.1.0", "pid": os.getpid(), "service": "fill%d" % k,
+                             "hostname": "h", "argv": ["fake-agent"], "interval": 10.0}
+                    frames = [frame(2, {"seq": i, "time": t0 + 10 * i + 0.5, "process": {"rss_bytes": 10**8 + i},
+                                        "python": {"allocated_blocks": 1000 + i}}) for i in range(days * 8640)]
+                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    sock.connect(d.socket_path)
+                    sock.sendall(frame(1, hello))
+                    for j in range(0, len(frames), 400):
+                        sock.sendall(b"".join(frames[j:j + 400]))
+                        time.sleep(0.5)
+                    time.sleep(DEADLINE)
+                finally:
+                    os._exit(0)
+            pids.append(pid)
+        try:
+            self.wait_log(d, "history is thinned to keep 15 % of it free", timeout=120)
+            wait_for(lambda: all((d.find_process(p) or {}).get("samples") == days * 8640 for p in pids),
+                     timeout=120, what="every sample ingested")
+            budget = d.metric_value("heapwatch_store_budget_bytes")
+            self.assertLess(budget, 4 * 1024 * 1024)
+            wait_for(lambda: d.metric_value("heapwatch_store_used_bytes") <= budget, timeout=60,
+                     what="the history thinned to its budget")
+            self.assertGreater(d.metric_value("heapwatch_store_rows_deleted_total"), 0)
+            self.assertEqual(d.metric_value("heapwatch_store_available"), 1)
+            self.assertGreater(os.statvfs(state).f_bavail, 0)  # (the WAL, up to 8 MiB, takes the rest here)
+        finally:
+            for p in pids:
+                os.kill(p, signal.SIGKILL)
+                os.waitpid(p, 0)
+
     def test_oom_killed_process_recorded(self):
         cgroup = None
         with open("/proc/self/cgroup") as f:
