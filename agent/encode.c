@@ -378,6 +378,12 @@ int hw_decode_welcome(const uint8_t *payload, size_t size, char ret_id[HW_AGENT_
         len = json_string_length(id);
         if (!hw_string_is_plain(s, len, HW_AGENT_ID_MAX))
                 goto finish;
+        /* an id is <pid>-<ticks>[-<n>]: digits and dashes; letters and '_', '.' are let through for
+         * later daemons. Anything else (Unicode controls, bidi overrides) reached status(). */
+        for (size_t i = 0; i < len; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                      s[i] == '-' || s[i] == '_' || s[i] == '.'))
+                        goto finish;
         memcpy(ret_id, s, len);
         ret_id[len] = '\0';
         r = 0;

@@ -1314,17 +1314,29 @@ static double thread_cpu_seconds(void) {
 
 /* Between two slices of a census the host gets the GIL back for at least as long as we held
  * it: at most half of its time goes to a census, and never more than budget_ms at once. */
-static void pause_between_slices(double held, bool gil_held) {
-        struct timespec ts;
+/* Sleeps as long as the slice held the GIL, in steps of at most 10 ms that look at *stop: stop(),
+ * exit and fork wait for this thread, and a 1 s pause (budget_ms 1000) made them wait that long
+ * on top of the slice (found by review). */
+static void pause_between_slices(double held, bool gil_held, const int *stop) {
         PyThreadState *save = NULL;
+        double end;
 
         if (held < 0.001)
                 held = 0.001;
-        ts.tv_sec = (time_t) held;
-        ts.tv_nsec = (long) ((held - (double) ts.tv_sec) * 1e9);
         if (gil_held)
                 save = PyEval_SaveThread();
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+        end = hw_now_monotonic() + held;
+        for (;;) {
+                double left = end - hw_now_monotonic();
+                struct timespec ts;
+
+                if (left <= 0 || (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE)))
+                        break;
+                if (left > 0.01)
+                        left = 0.01;
+                ts.tv_sec = 0;
+                ts.tv_nsec = (long) (left * 1e9);
+                (void) nanosleep(&ts, NULL);
         }
         if (gil_held)
                 PyEval_RestoreThread(save);
@@ -1438,7 +1450,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                 }
                 if (last)
                         break;
-                pause_between_slices(held, gil_held);
+                pause_between_slices(held, gil_held, stop);
                 /* stop(), exit or fork wait for this thread: end the census as it stands (a
                  * partial one) instead of making them wait for the remaining slices */
                 if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE)) {

@@ -788,7 +788,9 @@ static bool hp_chain_is_interpreters_own(void) {
         if (!_PyMem_GetCurrentAllocatorName)
                 return false;
         name = _PyMem_GetCurrentAllocatorName();
-        return name && (strcmp(name, "pymalloc") == 0 || strcmp(name, "malloc") == 0);
+        /* the debug hooks (-X dev, PYTHONMALLOC=debug) are the interpreter's own too */
+        return name && (strcmp(name, "pymalloc") == 0 || strcmp(name, "malloc") == 0 ||
+                        strcmp(name, "pymalloc_debug") == 0 || strcmp(name, "malloc_debug") == 0);
 #else
         return false;
 #endif

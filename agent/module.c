@@ -150,7 +150,6 @@ static struct {
         PyObject *key_generation;
         PyObject *gc_callback, *atexit_hook, *fork_before_hook, *fork_parent_hook, *fork_child_hook;
         int fork_pauses; /* os.fork() calls between their before and after_in_parent hooks */
-        bool fork_for_exec; /* the fork under way is subprocess's: fork_is_for_exec() */
         bool forked_from_main; /* set right before fork(): the forking thread was the main one */
         bool exiting;    /* our atexit hook ran: no new start() before finalization */
         bool in_transition; /* start() or stop() under way: see start_common() */
@@ -652,6 +651,9 @@ static const char *interval_problem(const char *s, double *ret) {
         char *end;
         double v;
 
+        /* plain decimal only: strtod also takes hex ("0x10" was 16 s) and the host's locale */
+        if (s[strspn(s, "0123456789.eE+- \t\n")] != '\0')
+                return "not a number";
         errno = 0;
         v = strtod(s, &end);
         if (end == s)
@@ -1137,8 +1139,7 @@ static PyObject *fork_before_hook(PyObject *self, PyObject *unused) {
         /* Counted, not a flag: with the GIL released for the join, another thread may fork (or
          * stop and start the agent) meanwhile. The last fork to finish resumes the thread. */
         agent.fork_pauses++;
-        agent.fork_for_exec = fork_is_for_exec();
-        if (!agent.fork_for_exec && agent.state == AGENT_RUNNING && agent.pid == getpid() &&
+        if (!fork_is_for_exec() && agent.state == AGENT_RUNNING && agent.pid == getpid() &&
             hw_sampler_thread_running(&agent.sampler) && !hw_sampler_is_current_thread(&agent.sampler)) {
                 hw_sampler_request_stop(&agent.sampler);
                 Py_BEGIN_ALLOW_THREADS
@@ -1155,7 +1156,6 @@ static PyObject *fork_parent_hook(PyObject *self, PyObject *unused) {
         (void) unused;
         if (agent.fork_pauses > 0)
                 agent.fork_pauses--;
-        agent.fork_for_exec = false;
         /* Resume unless another fork is still under way, or stop() ran meanwhile, or a new
          * start() already has its thread. */
         if (agent.fork_pauses == 0 && agent.state == AGENT_RUNNING && agent.pid == getpid() &&
@@ -1197,7 +1197,9 @@ static PyObject *fork_child_hook(PyObject *self, PyObject *unused) {
          * 3.11 and 3.12 abort creating our thread's state there: "init_threadstate: thread
          * state already initialized"). Such a child goes unwatched, as does subprocess's,
          * which execs once its preexec_fn returns (fork_is_for_exec()). */
-        if (!was_running || !agent.forked_from_main || agent.fork_for_exec ||
+        /* (asked again here, not remembered from before the fork: another thread's fork may
+         * have run its hooks in between, and the child's frame is still fork()'s caller) */
+        if (!was_running || !agent.forked_from_main || fork_is_for_exec() ||
             agent_start(service, path, agent.interval, 0) < 0) {
                 /* fork during stop(), or no way to restart: leave the child unhooked */
                 gc_callback_remove();
@@ -1244,13 +1246,15 @@ static PyMethodDef fork_child_hook_def = { "_heapwatch_after_fork_in_child", for
  * undefined behaviour (POSIX), and ThreadSanitizer then sees the child's new sampler thread
  * take mutexes the forking thread still holds. */
 static void atfork_lock_all(void) {
-        /* here, in the forking thread just before fork(): nothing can fork in between */
-        agent.forked_from_main = (pid_t) syscall(SYS_gettid) == getpid();
         pthread_mutex_lock(&hold_lock);
         pthread_mutex_lock(&agent.transport.lock);
         pthread_mutex_lock(&hw_memhooks_profile.lock);
         hw_heap_hooks_lock_for_fork();
         pthread_mutex_lock(&agent.sampler.malloc_stats.lock);
+        /* With our locks held, another thread's fork() waits in here until ours is done: this is
+         * the forking thread's own answer (written before the locks, a fork from native code on
+         * another thread could overwrite it in between; found by review). */
+        agent.forked_from_main = (pid_t) syscall(SYS_gettid) == getpid();
 }
 
 static void atfork_unlock_all(void) {
@@ -1776,12 +1780,23 @@ fail:
 static PyObject *hw_status_base(void) {
         struct hw_transport_status st;
         bool running = agent.state == AGENT_RUNNING && agent.pid == getpid();
+        PyObject *socket, *d;
 
         hw_transport_get_status(&agent.transport, &st);
-        return Py_BuildValue(
-                "{s:O,s:O,s:s,s:s,s:d,s:s,s:K,s:K,s:K,s:K,s:n,s:K,s:I,s:O}", "running", running ? Py_True : Py_False,
-                "connected", st.connected ? Py_True : Py_False, "socket",
-                agent.ever_started ? agent.socket_path : NULL, "service", agent.ever_started ? agent.service : NULL,
+        /* a path is bytes to the kernel: decoded as os.fsdecode() does ("s" raised
+         * UnicodeDecodeError for a path that is not UTF-8; found by review) */
+        if (agent.ever_started)
+                socket = PyUnicode_DecodeFSDefault(agent.socket_path);
+        else {
+                socket = Py_None;
+                Py_INCREF(socket);
+        }
+        if (!socket)
+                return NULL;
+        d = Py_BuildValue(
+                "{s:O,s:O,s:O,s:s,s:d,s:s,s:K,s:K,s:K,s:K,s:n,s:K,s:I,s:O}", "running", running ? Py_True : Py_False,
+                "connected", st.connected ? Py_True : Py_False, "socket", socket,
+                "service", agent.ever_started ? agent.service : NULL,
                 "interval", agent.ever_started ? agent.interval : HW_AGENT_INTERVAL_DEFAULT, "process_id",
                 st.have_process_id ? st.process_id : NULL, "samples_sent", (unsigned long long) st.samples_sent,
                 "samples_dropped_total", (unsigned long long) st.samples_dropped_total, "reconnects_total",
@@ -1789,6 +1804,8 @@ static PyObject *hw_status_base(void) {
                 (unsigned long long) st.protocol_errors_total, "queued_frames", (Py_ssize_t) st.queued_frames,
                 "sample_bytes", (unsigned long long) agent.sample_bytes, "stack_depth", agent.stack_depth,
                 "heap_profiling", running && hp_active() ? Py_True : Py_False);
+        Py_DECREF(socket);
+        return d;
 }
 
 static PyMethodDef module_methods[] = {

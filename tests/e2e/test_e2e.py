@@ -128,10 +128,10 @@ class E2E(DaemonTestCase):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                               timeout=DEADLINE + 20)
 
-    def run_program_with_module(self, prog):
-        """`python -S -c prog` with the heapwatch module importable and nothing started (no site,
-        so no bootstrap): prog calls start() itself. The finished process."""
-        return subprocess.run([TARGET_PYTHON, "-S", "-c", prog],
+    def run_program_with_module(self, prog, options=()):
+        """`python -S [options] -c prog` with the heapwatch module importable and nothing started
+        (no site, so no bootstrap): prog calls start() itself. The finished process."""
+        return subprocess.run([TARGET_PYTHON, "-S"] + list(options) + ["-c", prog],
                               env=sanitizer_env(dict(os.environ, PYTHONPATH=AGENT_DIR)), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, universal_newlines=True, timeout=DEADLINE + 20)
 
@@ -262,9 +262,10 @@ class E2E(DaemonTestCase):
             "print(heapwatch.status().get('heap_rewrapped_total'), samples_after_churn() > 0,",
             "      live_before > 10 * 2**20, live_after < live_before / 2)",
         ])
-        r = self.run_program_with_module(prog)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout.strip(), "1 True True True", r.stderr)
+        for dev in ((), ("-X", "dev")):  # the debug hooks are the interpreter's own too (found by review)
+            r = self.run_program_with_module(prog, dev)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout.strip(), "1 True True True", (dev, r.stderr))
 
     def test_subinterpreters_are_refused(self):
         """The agent keeps process-wide state made of one interpreter's objects. A legacy
@@ -397,6 +398,19 @@ class E2E(DaemonTestCase):
         self.assertEqual(len(children), 3)
         known = {p["pid"] for p in self.daemon.processes()}
         self.assertFalse(known & set(children), (known, children))
+
+    def test_status_of_a_socket_path_that_is_not_utf8(self):
+        """A socket path is bytes to the kernel; status() raised UnicodeDecodeError for one that
+        is not UTF-8 (found by review). It gives the path as os.fsdecode() would."""
+        prog = "\n".join([
+            "import os, heapwatch",
+            "path = os.fsencode(%r) + b'/\\xff\\xfe.sock'" % self.tmp,
+            "heapwatch.start(service='bytes', socket=path, interval=0.05)",
+            "print(heapwatch.status()['socket'] == os.fsdecode(path), heapwatch.stop())",
+        ])
+        r = self.run_program_with_module(prog)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "True True", r.stderr)
 
     def test_bootstrap_imports_nothing_and_chains_to_the_applications_sitecustomize(self):
         # The agent's sitecustomize starts the agent, steps aside and runs the next

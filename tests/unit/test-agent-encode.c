@@ -487,6 +487,8 @@ START_TEST(test_welcome) {
         BAD("{\"id\": \"a\\nb\"}");
         BAD("{\"id\": \"a\\u0000b\"}");
         BAD("{\"id\": \"x\"} trailing");
+        BAD("{\"id\": \"\\u0085\\u202e-1\"}"); /* Unicode controls, a bidi override */
+        BAD("{\"id\": \"42 7\"}");
         snprintf(big, sizeof(big), "{\"id\": \"%0200d\"}", 1);
         BAD(big);
 #undef BAD
