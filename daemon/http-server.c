@@ -96,7 +96,7 @@ _printf_(2, 0) static void mhd_logger(void *cls, const char *format, va_list ap)
 
 /* Queue a response; takes ownership of body (malloc'd) in all cases. */
 static enum MHD_Result respond(struct MHD_Connection *c, int status, char *body, size_t size,
-                               const char *content_type, bool allow_header) {
+                               const char *content_type, const char *allow) {
         _cleanup_(MHD_destroy_responsep) struct MHD_Response *r = NULL;
 
         r = MHD_create_response_from_buffer(size, body, MHD_RESPMEM_MUST_FREE);
@@ -106,7 +106,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, char *body,
         }
         if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) == MHD_NO)
                 return MHD_NO;
-        if (allow_header && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") == MHD_NO)
+        if (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) == MHD_NO)
                 return MHD_NO;
         return MHD_queue_response(c, (unsigned) status, r);
 }
@@ -128,7 +128,7 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const
 
         if (api_error_body(message, &body, &size) < 0)
                 return respond_oom(c);
-        return respond(c, status, body, size, API_CONTENT_TYPE_JSON, false);
+        return respond(c, status, body, size, API_CONTENT_TYPE_JSON, NULL);
 }
 
 /* Does the request announce a body? The API takes none; Content-Length: 0 is no body. */
@@ -199,7 +199,8 @@ answer:
                 log_warning_errno(r, "Failed to answer a %s request: %m", route_kind_to_string(route.kind));
                 return respond_oom(c);
         }
-        return respond(c, status, body, size, content_type, status == MHD_HTTP_METHOD_NOT_ALLOWED);
+        return respond(c, status, body, size, content_type,
+                       status != MHD_HTTP_METHOD_NOT_ALLOWED ? NULL : route.allows_post ? "GET, HEAD, POST" : "GET, HEAD");
 }
 
 /* Arm the timer for MHD's next deadline, or switch it off when MHD has none. */

@@ -88,7 +88,7 @@ int router_match(const char *method, const char *path, Route *ret) {
         Route route = { .kind = ROUTE_NOT_FOUND };
         size_t len, rest_len, id_len;
         const char *rest, *slash;
-        bool post = false;
+        bool post = false, other = false;
 
         if (!method || !path || !ret)
                 return -EINVAL;
@@ -101,11 +101,8 @@ int router_match(const char *method, const char *path, Route *ret) {
                 route.head = true;
         else if (strcmp(method, "POST") == 0)
                 post = true; /* only to ask for a census; checked below */
-        else {
-                route.kind = ROUTE_METHOD_NOT_ALLOWED;
-                *ret = route;
-                return 0;
-        }
+        else
+                other = true; /* 405, with the methods the path allows: matched below */
 
         /* One trailing slash is tolerated, so "/metrics/" from a hand-written scrape config works;
          * everything else must match exactly. */
@@ -148,8 +145,10 @@ int router_match(const char *method, const char *path, Route *ret) {
                 }
         }
 
-        if (post && route.kind != ROUTE_CENSUS_REQUEST) {
-                route = (Route) { .kind = ROUTE_METHOD_NOT_ALLOWED };
+        if (other || (post && route.kind != ROUTE_CENSUS_REQUEST)) {
+                bool census = route.kind == ROUTE_CENSUS || route.kind == ROUTE_CENSUS_REQUEST;
+
+                route = (Route) { .kind = ROUTE_METHOD_NOT_ALLOWED, .allows_post = census };
         }
         *ret = route;
         return 0;

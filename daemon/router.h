@@ -48,6 +48,7 @@ typedef enum RouteKind {
 typedef struct Route {
         RouteKind kind;
         bool head;               /* HEAD: same status and headers as GET, no body (MHD drops it) */
+        bool allows_post;        /* ROUTE_METHOD_NOT_ALLOWED on the census path: Allow names POST too */
         char id[PROCESS_ID_MAX]; /* ROUTE_PROCESS / _SERIES / _HEAP / _CENSUS*: a well-formed id; "" otherwise */
 } Route;
 

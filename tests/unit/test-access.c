@@ -82,6 +82,45 @@ START_TEST(test_token_file) {
 
         ck_assert_int_eq(access_token_load("/nonexistent/token", &token, &loose, error, sizeof error), -ENOENT);
         ck_assert_ptr_nonnull(strstr(error, "/nonexistent/token"));
+
+        /* a NUL in the token's line would end it early: refused, not truncated */
+        {
+                static const char nul[] = "abcdefghijklmnop\0SECRETREST\n";
+                int fd;
+
+                path = strdup("/tmp/hw-test-token-XXXXXX");
+                fd = mkstemp(path);
+                ck_assert_int_ge(fd, 0);
+                ck_assert_int_eq(write(fd, nul, sizeof nul - 1), (ssize_t) (sizeof nul - 1));
+                close(fd);
+                ck_assert_int_eq(access_token_load(path, &token, &loose, error, sizeof error), -EINVAL);
+                ck_assert_ptr_nonnull(strstr(error, "NUL"));
+                unlink(path);
+                free(path);
+        }
+}
+END_TEST
+
+/* A wrong token is no way around the request rate: 401s take from the bucket too. */
+START_TEST(test_wrong_tokens_rate_limited) {
+        LimitsConfig l;
+        HttpAccess *a;
+        struct sockaddr_in far = v4("192.0.2.7");
+        double retry = 0;
+        int unauthorized = 0, limited = 0;
+
+        limits_config_default(&l);
+        l.http_requests_per_second = 5; /* burst 10 */
+        a = http_access_new(TOKEN, &l);
+        for (int i = 0; i < 50; i++) {
+                AccessDecision d = http_access_decide_request(a, ROUTE_METRICS, (struct sockaddr *) &far,
+                                                              "Bearer wrong-token-0123456789", SEC, &retry);
+                unauthorized += d == ACCESS_UNAUTHORIZED;
+                limited += d == ACCESS_RATE_LIMITED;
+        }
+        ck_assert_int_eq(unauthorized, 10);
+        ck_assert_int_eq(limited, 40);
+        http_access_free(a);
 }
 END_TEST
 
@@ -271,6 +310,7 @@ static Suite *access_suite(void) {
         tcase_add_test(tc, test_group);
         tcase_add_test(tc, test_decide_token);
         tcase_add_test(tc, test_decide_rates);
+        tcase_add_test(tc, test_wrong_tokens_rate_limited);
         tcase_add_test(tc, test_mhd_memory_messages);
         suite_add_tcase(s, tc);
         return s;

@@ -83,6 +83,21 @@ START_TEST(test_match_census) {
 }
 END_TEST
 
+/* 405's Allow names POST where POST is allowed: the census path */
+START_TEST(test_method_not_allowed_says_what_is) {
+        Route r;
+
+        ck_assert_int_eq(router_match("PUT", "/api/v1/processes/42-1/census", &r), 0);
+        ck_assert_int_eq(r.kind, ROUTE_METHOD_NOT_ALLOWED);
+        ck_assert(r.allows_post);
+        ck_assert_int_eq(router_match("PUT", "/metrics", &r), 0);
+        ck_assert_int_eq(r.kind, ROUTE_METHOD_NOT_ALLOWED);
+        ck_assert(!r.allows_post);
+        ck_assert_int_eq(router_match("POST", "/metrics", &r), 0);
+        ck_assert(!r.allows_post);
+}
+END_TEST
+
 START_TEST(test_match_id_length) {
         char id[PROCESS_ID_MAX + 8], path[128];
 
@@ -351,6 +366,7 @@ static Suite *router_suite(void) {
         tcase_add_test(tc, test_match_id_length);
         tcase_add_test(tc, test_match_id_parts);
         tcase_add_test(tc, test_match_census);
+        tcase_add_test(tc, test_method_not_allowed_says_what_is);
         tcase_add_test(tc, test_match_methods);
         tcase_add_test(tc, test_match_null);
         suite_add_tcase(s, tc);
