@@ -52,6 +52,7 @@
 #include "census.h"
 #include "heapprof.h"
 #include "handoff.h"
+#include "threadstate.h"
 #include "heapwalk.h"
 #include "memhooks.h"
 #include "holdstats.h"
@@ -153,6 +154,7 @@ static struct {
         bool forked_from_main; /* set right before fork(): the forking thread was the main one */
         bool exiting;    /* our atexit hook ran: no new start() before finalization */
         bool in_transition; /* start() or stop() under way: see start_common() */
+        PyThreadState *spare_tstate; /* for the next sampler thread to adopt: spare_tstate_ready() */
         pthread_t transition_thread; /* the thread making it */
         bool atexit_registered, fork_hook_registered;
 
@@ -518,13 +520,48 @@ static PyObject *holds_dict(const struct hw_holdstats *h) {
  * Only the sampler thread touches this, and a fork child before it starts its own. */
 static struct {
         bool held;
-        PyGILState_STATE outer;
+        PyThreadState *adopted;  /* made by a host thread (threadstate.h); NULL: made here */
+        PyGILState_STATE outer;  /* when made here */
 } sampler_gil;
+
+/* A host thread, with the GIL, before the sampler thread starts or resumes: a state for it to
+ * adopt (threadstate.h), unless one is waiting already. Without memory the thread makes its
+ * own, as before. */
+static void spare_tstate_ready(void) {
+        PyThreadState *ts;
+
+        if (__atomic_load_n(&agent.spare_tstate, __ATOMIC_ACQUIRE))
+                return;
+        ts = hw_threadstate_make();
+        if (!ts) {
+                PyErr_Clear();
+                return;
+        }
+        __atomic_store_n(&agent.spare_tstate, ts, __ATOMIC_RELEASE);
+}
+
+/* With the GIL, the sampler thread joined: free a state it never adopted. */
+static void spare_tstate_drop(void) {
+        PyThreadState *ts = __atomic_exchange_n(&agent.spare_tstate, NULL, __ATOMIC_ACQ_REL);
+
+        if (ts)
+                hw_threadstate_drop(ts);
+}
 
 /* On the sampler thread, not finalizing, before its PyGILState_Ensure() of a tick or request. */
 static void sampler_state_ensure(void) {
+        PyThreadState *ts;
+
         if (sampler_gil.held)
                 return;
+        ts = __atomic_exchange_n(&agent.spare_tstate, NULL, __ATOMIC_ACQ_REL);
+        if (ts) {
+                hw_threadstate_adopt(ts);
+                sampler_gil.adopted = ts;
+                sampler_gil.held = true;
+                return;
+        }
+        sampler_gil.adopted = NULL;
         sampler_gil.outer = PyGILState_Ensure();
         (void) PyEval_SaveThread(); /* the GIL goes back, the thread state stays ours */
         sampler_gil.held = true;
@@ -540,6 +577,13 @@ static void sampler_thread_end(void *userdata) {
          * the atexit hook release the GIL while they wait for us, so this never waits long. */
         if (hw_py_is_finalizing())
                 return;
+        if (sampler_gil.adopted) {
+                PyEval_RestoreThread(sampler_gil.adopted);
+                PyThreadState_Clear(sampler_gil.adopted);
+                PyThreadState_DeleteCurrent(); /* and the GIL goes back */
+                sampler_gil.adopted = NULL;
+                return;
+        }
         PyEval_RestoreThread(PyGILState_GetThisThreadState());
         PyGILState_Release(sampler_gil.outer); /* the last one: clears and frees the state */
 }
@@ -995,8 +1039,10 @@ static int agent_start(const char *service, const char *socket_path, double inte
         };
         agent.state = AGENT_RUNNING;
         agent.pid = getpid();
+        spare_tstate_ready();
         r = hw_sampler_start(&agent.sampler, &cfg);
         if (r < 0) {
+                spare_tstate_drop();
                 agent.state = AGENT_STOPPED;
                 gc_callback_remove();
                 hw_arena_hooks_restore();
@@ -1024,6 +1070,7 @@ static void agent_stop(const char *reason) {
         hw_sampler_join(&agent.sampler);
         Py_END_ALLOW_THREADS
         hw_handoff_drain(); /* the thread is gone: this host thread lets go of what it held */
+        spare_tstate_drop();
 
         hw_sampler_take(&agent.sampler, &s, true, python_gil_held, NULL);
         gc_callback_remove();
@@ -1088,6 +1135,7 @@ static int agent_restart(const char *service, const char *socket_path, double in
 
 /* The agent cannot go on without its thread: unhook quietly (no thread to take a GOODBYE). */
 static void agent_abandon(void) {
+        spare_tstate_drop();
         gc_callback_remove();
         hw_arena_hooks_restore();
         hw_heap_hooks_restore(agent.stack_depth);
@@ -1159,8 +1207,11 @@ static PyObject *fork_parent_hook(PyObject *self, PyObject *unused) {
         /* Resume unless another fork is still under way, or stop() ran meanwhile, or a new
          * start() already has its thread. */
         if (agent.fork_pauses == 0 && agent.state == AGENT_RUNNING && agent.pid == getpid() &&
-            !hw_sampler_thread_running(&agent.sampler) && hw_sampler_resume(&agent.sampler) < 0)
-                agent_abandon();
+            !hw_sampler_thread_running(&agent.sampler)) {
+                spare_tstate_ready();
+                if (hw_sampler_resume(&agent.sampler) < 0)
+                        agent_abandon();
+        }
         if (PyErr_Occurred())
                 PyErr_Clear();
         Py_RETURN_NONE;
@@ -1268,9 +1319,11 @@ static void atfork_unlock_all(void) {
 /* The child's heap profile starts clean: the parent's samples describe the parent's future. */
 static void atfork_child(void) {
         atfork_unlock_all();
-        /* a sampler thread that ran at fork() did not come along; the state it held is among
-         * those CPython's own after-fork code deletes */
+        /* a sampler thread that ran at fork() did not come along; the state it held, and a spare
+         * one, are among those CPython's own after-fork code deletes */
         sampler_gil.held = false;
+        sampler_gil.adopted = NULL;
+        agent.spare_tstate = NULL;
         hw_heap_hooks_after_fork_child();
 }
 

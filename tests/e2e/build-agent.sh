@@ -68,6 +68,7 @@ ${CC:-cc} ${CFLAGS:--O2 -g} ${HW_AGENT_CFLAGS:-} \
         "$SRCDIR/agent/pages.c" \
         "$SRCDIR/agent/heapwalk.c" \
         "$SRCDIR/agent/handoff.c" \
+        "$SRCDIR/agent/threadstate.c" \
         "$SRCDIR/agent/mallocstat.c" \
         "$SRCDIR/agent/holdstats.c" \
         -o "$out.tmp" ${LDFLAGS:-} ${HW_AGENT_LIBS:-} $jansson_libs -lpthread -lm

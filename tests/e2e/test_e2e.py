@@ -179,17 +179,29 @@ class E2E(DaemonTestCase):
         gh-128679, before 3.12.9/3.13.2): SIGSEGV at the first tick that fell inside a
         tracemalloc session (found by review). A long switch interval keeps the GIL with the
         host for the whole session, so the tick waits in the hook every time."""
+        # Each new sampler thread made its state the same way at its first tick (found by review
+        # of the first fix): after every os.fork() (the thread is paused around it), and at a
+        # start(). Forks and a stop()/start() inside sessions too.
         prog = "\n".join([
-            "import sys, time, tracemalloc",
+            "import os, sys, time, tracemalloc, warnings",
+            "import heapwatch",
+            "warnings.simplefilter('ignore', DeprecationWarning)",
             "sys.setswitchinterval(10)",
-            "for i in range(8):",
+            "for i in range(12):",
             "    tracemalloc.start()",
+            "    if i % 3 == 1:",
+            "        pid = os.fork()",
+            "        if pid == 0:",
+            "            os._exit(0)",
+            "        os.waitpid(pid, 0)",
+            "    elif i % 3 == 2:",
+            "        heapwatch.stop()",
+            "        heapwatch.start(service='tm', socket=os.environ['HEAPWATCH_SOCKET'], interval=0.05)",
             "    end = time.monotonic() + 0.15",
             "    while time.monotonic() < end:",
             "        pass",
             "    tracemalloc.stop()",
             "    time.sleep(0.01)",
-            "import heapwatch",
             "print('survived', heapwatch.is_running())",
         ])
         r = self.run_program_under_agent(prog)
