@@ -172,7 +172,9 @@ static void handle_frame(struct hw_transport *t, double now) {
                 }
                 memcpy(t->process_id, id, sizeof(id));
                 t->have_process_id = true;
-                t->backoff = HW_TRANSPORT_BACKOFF_MIN; /* the daemon took us: a healthy connection */
+                /* the backoff is not reset here: a daemon that welcomes and then fails (garbage,
+                 * a close) made us reconnect 12 times a second (found by review); disconnect()
+                 * resets it after a connection that lasted */
         }
         if (t->rx_frame.type == HW_FRAME_REQUEST) {
                 struct hw_request req;

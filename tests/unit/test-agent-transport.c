@@ -353,6 +353,33 @@ START_TEST(test_bad_welcome_closes) {
 }
 END_TEST
 
+/* A daemon that welcomes and then fails does not bring the backoff down with its WELCOME: the
+ * agent reconnected 12 times a second to one that sent garbage after it (found by review). */
+START_TEST(test_welcome_then_garbage_backs_off) {
+        static const char welcome[] = "{\"protocol\": 1, \"id\": \"4242-1234567\"}";
+        uint8_t f[HW_FRAME_HEADER_SIZE + sizeof(welcome) - 1 + 16];
+        int lfd = listen_at(sock_path);
+        size_t len;
+        char mark;
+
+        hw_frame_header_pack(f, HW_FRAME_WELCOME, sizeof(welcome) - 1);
+        memcpy(f + HW_FRAME_HEADER_SIZE, welcome, sizeof(welcome) - 1);
+        memcpy(f + HW_FRAME_HEADER_SIZE + sizeof(welcome) - 1, "garbage garbage!", 16);
+        set_hello();
+        for (int round = 0; round < 4; round++) {
+                int c = accept_client(lfd);
+
+                ck_assert_uint_eq(read_frame(c, &len, &mark), HW_FRAME_HELLO);
+                ck_assert_int_eq(send(c, f, sizeof(f), MSG_NOSIGNAL), (ssize_t) sizeof(f));
+                pump_until_connected(false);
+                close(c);
+        }
+        ck_assert_uint_eq(status().protocol_errors_total, 4);
+        ck_assert_double_ge(t.backoff, 16 * HW_TRANSPORT_BACKOFF_MIN - 1e-9);
+        close(lfd);
+}
+END_TEST
+
 START_TEST(test_reconnect_resends_hello_and_cut_frame) {
         int lfd = listen_at(sock_path), c;
         int small = 4096;
@@ -594,6 +621,7 @@ static Suite *transport_suite(void) {
         tcase_add_test(tc, test_too_large_closes);
         tcase_add_test(tc, test_wrong_direction_closes);
         tcase_add_test(tc, test_bad_welcome_closes);
+        tcase_add_test(tc, test_welcome_then_garbage_backs_off);
         tcase_add_test(tc, test_reconnect_resends_hello_and_cut_frame);
         tcase_add_test(tc, test_no_sigpipe);
         tcase_add_test(tc, test_drain);
