@@ -115,6 +115,7 @@ struct Store {
         ino_t file_ino;
         double next_open_attempt;
         bool keep_free_noted; /* logged that the file system's room, not the budget, binds */
+        int last_write_error; /* -errno of the last failed write (store_write_failed()) */
         RateLimit log_ratelimit;
         StoreStats stats;
 
@@ -1348,6 +1349,7 @@ static int write_census(Store *s, StoreSeries *ss, const PendingCensus *pc) {
  * fresh file later), anything else (full disk, I/O error) keeps the file and retries. */
 static int store_write_failed(Store *s, int r, double now) {
         s->stats.flush_failures_total++;
+        s->last_write_error = r;
         if (r == -EBADMSG) {
                 store_close_db(s);
                 (void) move_aside(s, now);
@@ -1700,7 +1702,11 @@ int store_maintain(Store *s, double now, unsigned vacuum_pages) {
                  * operator what it takes (heapwatch_store_disk_bytes froze at its last value). */
                 if (store_is_readable(s))
                         (void) measure_disk(s, &used);
-                return 0;
+                /* Full: thinning to the budget goes on (a delete fits in the WAL once the
+                 * checkpointer has copied it back, and a vacuum gives pages back to the file
+                 * system), or a disk the history filled would stay full for good. */
+                if (!store_is_readable(s) || s->last_write_error != -ENOSPC)
+                        return 0;
         }
 
         if (!s->pass_active && now - s->pass_started >= STORE_MAINTAIN_PASS_SECONDS) {
