@@ -1763,8 +1763,13 @@ static PyObject *hw_is_running(PyObject *self, PyObject *unused) {
 PyDoc_STRVAR(status_doc,
              "status() -> dict\n\n"
              "The agent's own state: running, connected, socket (path or None), service, interval,\n"
-             "process_id (the daemon's id for this process, from WELCOME, or None), samples_sent,\n"
+             "process_id (the daemon's id for this process, from WELCOME, or None), samples_sent\n"
+             "(samples handed whole to the socket: the kernel's buffer, not yet the daemon),\n"
              "samples_dropped_total, reconnects_total, protocol_errors_total, queued_frames,\n"
+             "connect_waiting (a connect() has not returned: the socket's file system hangs?),\n"
+             "untrusted_listeners_total (connections dropped: the listener was another user's),\n"
+             "requests_total and requests_dropped_total (daemon requests received, and refused as\n"
+             "too many waited),\n"
              "sample_bytes, stack_depth, heap_profiling (allocators wrapped by this running agent),\n"
              "tick_gil_hold and heap_report_hold (since start(): count, p50_us and p99_us over the\n"
              "latest 1024, max_us, mean_us; how long each sampler tick held the GIL, and each heap\n"
@@ -1830,6 +1835,18 @@ fail:
         return NULL;
 }
 
+static int dict_set_u64(PyObject *d, const char *key, uint64_t value) {
+        PyObject *v = PyLong_FromUnsignedLongLong(value);
+        int r = v ? PyDict_SetItemString(d, key, v) : -1;
+
+        Py_XDECREF(v);
+        return r;
+}
+
+static int dict_set_bool(PyObject *d, const char *key, bool value) {
+        return PyDict_SetItemString(d, key, value ? Py_True : Py_False);
+}
+
 static PyObject *hw_status_base(void) {
         struct hw_transport_status st;
         bool running = agent.state == AGENT_RUNNING && agent.pid == getpid();
@@ -1857,6 +1874,11 @@ static PyObject *hw_status_base(void) {
                 (unsigned long long) st.protocol_errors_total, "queued_frames", (Py_ssize_t) st.queued_frames,
                 "sample_bytes", (unsigned long long) agent.sample_bytes, "stack_depth", agent.stack_depth,
                 "heap_profiling", running && hp_active() ? Py_True : Py_False);
+        if (d && (dict_set_bool(d, "connect_waiting", st.connect_waiting) < 0 ||
+                  dict_set_u64(d, "untrusted_listeners_total", st.untrusted_listeners_total) < 0 ||
+                  dict_set_u64(d, "requests_total", st.requests_total) < 0 ||
+                  dict_set_u64(d, "requests_dropped_total", st.requests_dropped_total) < 0))
+                Py_CLEAR(d);
         Py_DECREF(socket);
         return d;
 }

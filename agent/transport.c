@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "connector.h"
 #include "encode.h"
 #include "transport.h"
 
@@ -91,8 +92,15 @@ static void schedule_retry(struct hw_transport *t, double now) {
         t->backoff = fmin(t->backoff * 2, HW_TRANSPORT_BACKOFF_MAX);
 }
 
+/* Let go of a connect still under way on its thread (it closes its socket when it returns). */
+static void connector_drop(struct hw_transport *t) {
+        hw_connector_release(t->connector);
+        t->connector = NULL;
+}
+
 /* Drop the connection; what was cut off mid-frame goes again whole on the next one. */
 static void disconnect(struct hw_transport *t, double now, bool retry) {
+        connector_drop(t);
         t->fd = hw_safe_close(t->fd);
         if (t->state == HW_TRANSPORT_CONNECTED && now - t->connected_at >= HW_TRANSPORT_BACKOFF_MAX)
                 t->backoff = HW_TRANSPORT_BACKOFF_MIN; /* it was a healthy connection */
@@ -110,7 +118,28 @@ static void protocol_error(struct hw_transport *t, double now) {
         disconnect(t, now, true);
 }
 
+/* Whether the process listening on the socket may hear what we say (samples carry argv, stacks
+ * and type names; requests make us walk the heap): root, our own user, or the owner of a
+ * directory only its owner can create files in. With HEAPWATCH_SOCKET or XDG_RUNTIME_DIR
+ * pointing at a directory others can write, another user could otherwise put a socket there
+ * and listen (found by review). A socket systemd made (heapwatchd.socket) was listen()ed by
+ * root: SO_PEERCRED reports the credentials of listen() time. */
+static bool listener_trusted(const struct hw_transport *t) {
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        if (getsockopt(t->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred))
+                return false;
+        return cred.uid == 0 || cred.uid == geteuid() ||
+               (t->listener_dir.dir_known && t->listener_dir.dir_private && cred.uid == t->listener_dir.dir_owner);
+}
+
 static void connected(struct hw_transport *t, double now) {
+        if (!listener_trusted(t)) {
+                t->untrusted_listeners_total++;
+                disconnect(t, now, true);
+                return;
+        }
         t->state = HW_TRANSPORT_CONNECTED;
         t->connected_at = now;
         t->hello_sent = 0;
@@ -121,34 +150,37 @@ static void connected(struct hw_transport *t, double now) {
         t->stacks_gen++; /* a new daemon connection knows no stacks yet */
 }
 
+/* Start a connect on its own thread (agent/connector.h: the path's lookup can block). */
 static void try_connect(struct hw_transport *t, double now) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        size_t len = strlen(t->path);
-        int fd;
-
-        if (len == 0 || !t->hello)
+        if (!t->path[0] || !t->hello)
                 return;
-        memcpy(sa.sun_path, t->path, len + 1);
-
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0) {
+        if (hw_connector_start(t->path, &t->connector) < 0) {
+                t->connector = NULL; /* EAGAIN: threads stuck on earlier attempts; later */
                 schedule_retry(t, now);
                 return;
         }
-        if (connect(fd, (struct sockaddr *) &sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len + 1)) == 0) {
-                t->fd = fd;
+        t->state = HW_TRANSPORT_CONNECT_WAITING;
+}
+
+/* The connector thread's result, if it is there. */
+static void finish_waiting(struct hw_transport *t, double now) {
+        struct hw_connector_result r;
+
+        if (!hw_connector_take(t->connector, &r))
+                return;
+        connector_drop(t);
+        t->listener_dir = r;
+        t->listener_dir.fd = -1;
+        if (r.error == 0) {
+                t->fd = r.fd;
                 connected(t, now);
-                return;
-        }
-        if (errno == EINPROGRESS || errno == EINTR) {
-                /* EINTR: the connect goes on asynchronously; learn its fate from POLLOUT. */
-                t->fd = fd;
+        } else if (r.error == EINPROGRESS) {
+                t->fd = r.fd;
                 t->state = HW_TRANSPORT_CONNECTING;
-                return;
+        } else {
+                t->state = HW_TRANSPORT_DISCONNECTED;
+                schedule_retry(t, now);
         }
-        /* ENOENT / ECONNREFUSED: no daemon; EAGAIN: its backlog is full. Later. */
-        hw_safe_close(fd);
-        schedule_retry(t, now);
 }
 
 static void finish_connect(struct hw_transport *t, double now) {
@@ -306,7 +338,10 @@ static void do_write(struct hw_transport *t, double now) {
 static void run_locked(struct hw_transport *t, double now, short revents) {
         if (t->state == HW_TRANSPORT_DISCONNECTED && now >= t->next_attempt)
                 try_connect(t, now);
-        else if (t->state == HW_TRANSPORT_CONNECTING && (revents & (POLLOUT | POLLERR | POLLHUP)))
+        if (t->state == HW_TRANSPORT_CONNECT_WAITING) {
+                finish_waiting(t, now);
+                revents = 0; /* they were the connector's eventfd's, not the socket's */
+        } else if (t->state == HW_TRANSPORT_CONNECTING && (revents & (POLLOUT | POLLERR | POLLHUP)))
                 finish_connect(t, now);
 
         if (t->state != HW_TRANSPORT_CONNECTED)
@@ -331,6 +366,10 @@ static void setup_locked(struct hw_transport *t, double now, struct pollfd *ret_
                 if (t->hello && t->path[0])
                         *ret_timeout = t->next_attempt > now ? t->next_attempt - now : 0;
                 break;
+        case HW_TRANSPORT_CONNECT_WAITING:
+                ret_pfd->fd = hw_connector_event_fd(t->connector);
+                ret_pfd->events = POLLIN;
+                break;
         case HW_TRANSPORT_CONNECTING:
                 ret_pfd->fd = t->fd;
                 ret_pfd->events = POLLOUT;
@@ -354,6 +393,7 @@ static int set_path(struct hw_transport *t, const char *path) {
 }
 
 static void reset_locked(struct hw_transport *t) {
+        connector_drop(t);
         t->fd = hw_safe_close(t->fd);
         t->state = HW_TRANSPORT_DISCONNECTED;
         free(t->hello);
@@ -366,6 +406,7 @@ static void reset_locked(struct hw_transport *t) {
         t->backoff = HW_TRANSPORT_BACKOFF_MIN;
         t->connects_total = t->reconnects_total = 0;
         t->samples_sent = t->samples_dropped_total = t->protocol_errors_total = 0;
+        t->untrusted_listeners_total = 0;
         t->n_requests = 0;
         t->requests_total = t->requests_dropped_total = 0;
         t->have_process_id = false;
@@ -406,6 +447,8 @@ void hw_transport_forget_after_fork(struct hw_transport *t) {
         /* The lock is free here: the agent's fork handlers hold it across fork() and release it
          * in the child (agent/module.c), so no thread of the parent's can have left it taken. */
         pthread_mutex_lock(&t->lock);
+        hw_connector_forget_after_fork(t->connector); /* its thread is the parent's */
+        t->connector = NULL;
         reset_locked(t);
         pthread_mutex_unlock(&t->lock);
 }
@@ -524,6 +567,10 @@ void hw_transport_get_status(struct hw_transport *t, struct hw_transport_status 
         ret->connects_total = t->connects_total;
         ret->reconnects_total = t->reconnects_total;
         ret->protocol_errors_total = t->protocol_errors_total;
+        ret->untrusted_listeners_total = t->untrusted_listeners_total;
+        ret->requests_total = t->requests_total;
+        ret->requests_dropped_total = t->requests_dropped_total;
+        ret->connect_waiting = t->state == HW_TRANSPORT_CONNECT_WAITING;
         ret->queued_frames = t->queue_len;
         ret->stacks_gen = t->stacks_gen;
         pthread_mutex_unlock(&t->lock);

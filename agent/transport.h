@@ -7,8 +7,12 @@
  *
  * Promises (the agent's promises to the host depend on them):
  *  - Nothing here blocks: sockets are SOCK_NONBLOCK, sends use MSG_DONTWAIT|MSG_NOSIGNAL (so a
- *    dead peer is an EPIPE, never a SIGPIPE). Waiting happens only in the caller's poll(), or
- *    in hw_transport_drain() for at most the time it is given.
+ *    dead peer is an EPIPE, never a SIGPIPE), and connect() runs on a connector thread of its
+ *    own (connector.h: the lookup of the socket's path can block on a hung file system).
+ *    Waiting happens only in the caller's poll(), or in hw_transport_drain() for at most the
+ *    time it is given.
+ *  - The listener must be root, our own user, or the owner of a socket directory that only its
+ *    owner can write (SO_PEERCRED); another is disconnected and counted.
  *  - Memory is bounded: at most HW_TRANSPORT_QUEUE_FRAMES frames / HW_TRANSPORT_QUEUE_BYTES
  *    bytes queued; when full, the oldest frame not being written is dropped and counted.
  *  - Every connection starts with the HELLO frame; a frame cut off by a dead connection is sent
@@ -35,6 +39,7 @@
 
 #include "agent-sample.h"
 #include "census.h"
+#include "connector.h"
 #include "heapwatch/protocol.h"
 
 #define HW_TRANSPORT_QUEUE_FRAMES 64
@@ -46,7 +51,8 @@
 
 enum hw_transport_state {
         HW_TRANSPORT_DISCONNECTED,
-        HW_TRANSPORT_CONNECTING, /* connect() said EINPROGRESS */
+        HW_TRANSPORT_CONNECT_WAITING, /* connect() runs on a connector thread (connector.h) */
+        HW_TRANSPORT_CONNECTING,      /* connect() said EINPROGRESS */
         HW_TRANSPORT_CONNECTED,
 };
 
@@ -66,6 +72,8 @@ struct hw_transport {
         double next_attempt; /* when disconnected: earliest next connect() */
         double backoff;      /* the delay after the next failure, before jitter */
         uint64_t rng;
+        struct hw_connector *connector; /* while CONNECT_WAITING */
+        struct hw_connector_result listener_dir; /* of the last connect: who may listen there */
 
         uint8_t *hello;
         size_t hello_size;
@@ -87,6 +95,7 @@ struct hw_transport {
         uint64_t samples_sent;
         uint64_t samples_dropped_total;
         uint64_t protocol_errors_total;
+        uint64_t untrusted_listeners_total; /* connections dropped: listener of another user */
         /* Changes whenever stacks sent may have been lost (see above). Never reset, not even by
          * hw_transport_reset(), so a value never comes back within a process. */
         uint64_t stacks_gen;
@@ -110,6 +119,10 @@ struct hw_transport_status {
         uint64_t connects_total; /* connections made since the reset */
         uint64_t reconnects_total;
         uint64_t protocol_errors_total;
+        uint64_t untrusted_listeners_total;
+        bool connect_waiting; /* a connect() has not returned yet (a hung file system?) */
+        uint64_t requests_total;
+        uint64_t requests_dropped_total;
         size_t queued_frames;
         uint64_t stacks_gen; /* the generation to mark stacks sent in (see above) */
 };

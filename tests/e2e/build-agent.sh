@@ -61,6 +61,7 @@ ${CC:-cc} ${CFLAGS:--O2 -g} ${HW_AGENT_CFLAGS:-} \
         "$SRCDIR/agent/agent-sample.c" \
         "$SRCDIR/agent/procstat.c" \
         "$SRCDIR/agent/encode.c" \
+        "$SRCDIR/agent/connector.c" \
         "$SRCDIR/agent/transport.c" \
         "$SRCDIR/agent/sampler.c" \
         "$SRCDIR/agent/heapprof.c" \

@@ -15,6 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hungfs  # noqa: E402
 from hwtest import (Daemon, DaemonTestCase, find_binary, sanitizer_env, wait_for, write_command, AGENT_DIR,  # noqa: E402
                     DEADLINE, SANITIZERS, TARGET_PYTHON, TSAN)
 
@@ -128,11 +129,12 @@ class E2E(DaemonTestCase):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                               timeout=DEADLINE + 20)
 
-    def run_program_with_module(self, prog, options=()):
+    def run_program_with_module(self, prog, options=(), env=None):
         """`python -S [options] -c prog` with the heapwatch module importable and nothing started
         (no site, so no bootstrap): prog calls start() itself. The finished process."""
         return subprocess.run([TARGET_PYTHON, "-S"] + list(options) + ["-c", prog],
-                              env=sanitizer_env(dict(os.environ, PYTHONPATH=AGENT_DIR)), stdout=subprocess.PIPE,
+                              env=sanitizer_env(dict(os.environ, PYTHONPATH=AGENT_DIR, **(env or {}))),
+                              stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, universal_newlines=True, timeout=DEADLINE + 20)
 
     def test_fork_from_a_thread_child_ends_with_its_thread(self):
@@ -334,6 +336,63 @@ class E2E(DaemonTestCase):
         refused = "snapshot refused,status refused,stop refused,census refused,start refused"
         self.assertIn(first, ("import refused", refused))
         self.assertEqual((started, sampled, stopped, second), ("True", "True", "True", refused))
+
+    def test_socket_on_a_hung_file_system_blocks_nothing(self):
+        """connect() looks the socket's path up, and on a hung file system (a FUSE server that
+        stopped answering, a hard NFS mount whose server is gone) that sleeps until it answers.
+        The sampler thread did it with the transport's lock held: sampling stopped, and stop(),
+        os.fork() and interpreter exit waited for the thread as long as the mount hung (found by
+        review: stop() took as long as the mount). Now connect() runs on a connector thread of
+        its own (at most 4 of them waiting at once): the sampler samples on, the host's stop(),
+        fork and exit return while the mount still hangs."""
+        with hungfs.hung_file_system() as mnt:
+            prog = "\n".join([
+                "import os, time, heapwatch",
+                "path = %r" % os.path.join(mnt, "agent.sock"),
+                "def until(what, cond):",
+                "    deadline = time.monotonic() + 20",
+                "    while not cond():",
+                "        if time.monotonic() > deadline:",
+                "            raise SystemExit('timed out waiting for ' + what)",
+                "        time.sleep(0.01)",
+                "def connectors():",
+                "    n = 0",
+                "    for task in os.listdir('/proc/self/task'):",
+                "        with open('/proc/self/task/%s/comm' % task) as f:",
+                "            n += f.read().strip() == 'heapwatch-conn'",
+                "    return n",
+                "assert heapwatch.start(service='hung', socket=path, interval=0.05)",
+                "until('a connect to wait', lambda: heapwatch.status()['connect_waiting'])",
+                "until('samples to queue meanwhile', lambda: heapwatch.status()['queued_frames'] >= 3)",
+                "pid = os.fork()",
+                "if pid == 0:",
+                "    os._exit(0 if heapwatch.is_running() else 3)",
+                "forked = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) if hasattr(os, 'waitstatus_to_exitcode') "
+                "else os.waitpid(pid, 0)[1] >> 8",
+                "until('samples after the fork', lambda: heapwatch.status()['queued_frames'] >= 6)",
+                "stopped = heapwatch.stop()",
+                "for i in range(6):",
+                "    heapwatch.start(service='hung', socket=path, interval=0.05)",
+                "    until('a sample', lambda: heapwatch.status()['queued_frames'] >= 1)",
+                "    heapwatch.stop()",
+                "extra = connectors()",
+                "heapwatch.start(service='hung', socket=path, interval=0.05)",
+                "until('a sample', lambda: heapwatch.status()['queued_frames'] >= 1)",
+                "print(forked, stopped, extra, sep='|', flush=True)",
+                "# and the interpreter exits with the agent running: its GOODBYE waits 0.2 s at most",
+            ])
+            # ThreadSanitizer refuses new threads in the child of a multi-threaded fork, and the
+            # connector thread stuck on the mount is still there at the fork: allow them
+            env = {"TSAN_OPTIONS": "halt_on_error=1:exitcode=66:die_after_fork=0"} if TSAN else {}
+            r = self.run_program_with_module(prog, env=env)
+            self.assertTrue(hungfs.still_hung(mnt), "the mount went away before the program ended")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        forked, stopped, extra = r.stdout.strip().split("|")
+        sys.stderr.write("hung mount: fork child exit %s, stop() %s, connector threads left waiting %s\n"
+                         % (forked, stopped, extra))
+        self.assertEqual((forked, stopped), ("0", "True"))
+        # the connector threads stuck on the mount: bounded, whatever start() and stop() do
+        self.assertLessEqual(int(extra), 4, "connector threads stuck on the hung mount")
 
     def test_small_sample_interval_does_not_multiply_the_heap(self):
         """Over pymalloc a sampled small object gets a 513-byte block so that its free is seen.

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -89,6 +90,22 @@ static void pump(void) {
         if (pfd.fd >= 0)
                 (void) poll(&pfd, 1, 0);
         hw_transport_run(&t, hw_now_monotonic(), pfd.fd >= 0 ? pfd.revents : 0);
+}
+
+/* Run the transport at (virtual) time now, and wait for the connector thread to report on a
+ * connect that run started (connect() runs on a thread of its own, connector.h). */
+static void run_settled(double now) {
+        struct pollfd pfd;
+        double wait;
+
+        hw_transport_run(&t, now, 0);
+        for (int i = 0; i < 100 && t.state == HW_TRANSPORT_CONNECT_WAITING; i++) {
+                hw_transport_poll_setup(&t, now, &pfd, &wait);
+                ck_assert_int_ge(pfd.fd, 0);
+                (void) poll(&pfd, 1, 100);
+                hw_transport_run(&t, now, pfd.revents);
+        }
+        ck_assert_int_ne(t.state, HW_TRANSPORT_CONNECT_WAITING);
 }
 
 /* Accept the transport's connection, pumping it meanwhile. */
@@ -213,7 +230,7 @@ START_TEST(test_backoff) {
         set_hello();
         /* each failed attempt waits [b/2, b], b doubling from 0.1 s up to 5 s */
         for (int i = 0; i < 12; i++) {
-                hw_transport_run(&t, now, 0);
+                run_settled(now);
                 hw_transport_poll_setup(&t, now, &pfd, &wait);
                 ck_assert_int_eq(pfd.fd, -1);
                 ck_assert_msg(wait >= expect / 2 - 1e-9 && wait <= expect + 1e-9, "attempt %d: wait %f, backoff %f", i,
@@ -388,6 +405,7 @@ START_TEST(test_reconnect_resends_hello_and_cut_frame) {
 
         set_hello();
         c = accept_client(lfd);
+        pump_until_connected(true);
         setsockopt(c, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
         setsockopt(t.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
         ck_assert_uint_eq(read_frame(c, &len, &mark), HW_FRAME_HELLO);
@@ -411,6 +429,7 @@ START_TEST(test_reconnect_resends_hello_and_cut_frame) {
         ck_assert_uint_eq(t.head_sent, 0);
         lfd = listen_at(sock_path);
         c = accept_client(lfd);
+        pump_until_connected(true);
         ck_assert_uint_eq(status().reconnects_total, 1);
 
         /* HELLO again first, then the cut frame whole, then the rest in order */
@@ -593,6 +612,86 @@ START_TEST(test_stacks_gen_new_connection_and_resend) {
 }
 END_TEST
 
+/* A child of another user (nobody) listens at path: returns its pid; it listens until killed. */
+static pid_t listen_as_nobody(const char *path) {
+        int ready[2];
+        char c;
+        pid_t pid;
+
+        ck_assert_int_eq(pipe(ready), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                int fd;
+
+                if (setgid(65534) < 0 || setuid(65534) < 0)
+                        _exit(2);
+                fd = socket(AF_UNIX, SOCK_STREAM, 0);
+                memcpy(sa.sun_path, path, strlen(path) + 1);
+                if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 8) < 0)
+                        _exit(3);
+                if (write(ready[1], "r", 1) != 1)
+                        _exit(4);
+                for (;;)
+                        pause();
+        }
+        close(ready[1]);
+        ck_assert_msg(read(ready[0], &c, 1) == 1, "the listener of another user did not start");
+        close(ready[0]);
+        return pid;
+}
+
+static void stop_listener(pid_t pid, const char *path) {
+        int st;
+
+        kill(pid, SIGKILL);
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        unlink(path);
+}
+
+/* Samples go only to a listener of root, of our own user, or of the owner of a directory that
+ * only its owner can write: another user could put a socket in a directory anyone may write
+ * (HEAPWATCH_SOCKET=/tmp/...) and hear argv, stacks and type names (found by review). */
+START_TEST(test_listener_of_another_user) {
+        char sub[128], path[160];
+        double deadline;
+
+        if (geteuid() != 0) {
+                /* CI runs the suite as root; this needs another uid to listen */
+                fprintf(stderr, "test_listener_of_another_user: not root, cannot listen as another user\n");
+                return;
+        }
+        set_hello();
+
+        /* a directory anyone can write: another user's listener is refused */
+        ck_assert_int_eq(chmod(dir, 01777), 0);
+        pid_t pid = listen_as_nobody(sock_path);
+        deadline = hw_now_monotonic() + 5;
+        while (status().untrusted_listeners_total < 2) {
+                ck_assert_msg(hw_now_monotonic() < deadline, "the listener of another user was not refused");
+                ck_assert(!status().connected);
+                pump();
+                usleep(1000);
+        }
+        ck_assert_uint_eq(status().connects_total, 0);
+        stop_listener(pid, sock_path);
+
+        /* that user's own directory, which only it can write: its listener is the daemon */
+        snprintf(sub, sizeof(sub), "%s/own", dir);
+        snprintf(path, sizeof(path), "%s/agent.sock", sub);
+        ck_assert_int_eq(mkdir(sub, 0755), 0);
+        ck_assert_int_eq(chown(sub, 65534, 65534), 0);
+        ck_assert_int_eq(hw_transport_reset(&t, path), 0);
+        set_hello();
+        pid = listen_as_nobody(path);
+        pump_until_connected(true);
+        ck_assert_uint_eq(status().untrusted_listeners_total, 0);
+        stop_listener(pid, path);
+        rmdir(sub);
+}
+END_TEST
+
 START_TEST(test_path_too_long) {
         char path[300];
 
@@ -627,6 +726,7 @@ static Suite *transport_suite(void) {
         tcase_add_test(tc, test_drain);
         tcase_add_test(tc, test_forget_after_fork);
         tcase_add_test(tc, test_path_too_long);
+        tcase_add_test(tc, test_listener_of_another_user);
         tcase_add_test(tc, test_stacks_gen_changes_when_a_report_is_lost);
         tcase_add_test(tc, test_stacks_gen_new_connection_and_resend);
         suite_add_tcase(s, tc);

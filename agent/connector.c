@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * connect() on a thread of its own (see connector.h for why).
+ *
+ * A job is shared by two owners, the caller and the thread, and freed by whichever lets go
+ * last (an atomic count of references). The thread writes its result, then `done` (release),
+ * then the eventfd; the caller reads `done` (acquire) before the result.
+ */
+#include "agent-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "connector.h"
+
+/* Enough for connect() and stat() (the kernel does the work on its own stack) under the
+ * sanitizers too; it is address space only, the pages a thread never touches cost nothing. */
+#define CONNECTOR_STACK_BYTES (256u * 1024u)
+
+struct hw_connector {
+        char path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+        int event_fd;
+        int refs;
+        int done;
+        struct hw_connector_result result;
+};
+
+static unsigned threads_waiting;
+
+static void job_unref(struct hw_connector *c) {
+        if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
+                return;
+        /* the last owner: nobody took the socket, or the thread finished after its caller let go */
+        c->result.fd = hw_safe_close(c->result.fd);
+        c->event_fd = hw_safe_close(c->event_fd);
+        free(c);
+}
+
+/* Who may have put a socket in the directory of path: its owner, and only its owner when group
+ * and others cannot write there. Best effort: an unknown directory trusts nobody extra. */
+static void look_at_directory(const char *path, struct hw_connector_result *ret) {
+        char dir[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+        char *slash;
+        struct stat st;
+
+        memcpy(dir, path, sizeof(dir));
+        dir[sizeof(dir) - 1] = '\0';
+        slash = strrchr(dir, '/');
+        if (!slash)
+                memcpy(dir, ".", 2);
+        else if (slash == dir)
+                dir[1] = '\0';
+        else
+                *slash = '\0';
+        if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                return;
+        ret->dir_known = true;
+        ret->dir_owner = st.st_uid;
+        ret->dir_private = (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+static void connect_now(struct hw_connector *c) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        size_t len = strlen(c->path);
+        int fd;
+
+        memcpy(sa.sun_path, c->path, len + 1);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+                c->result.error = errno;
+                return;
+        }
+        if (connect(fd, (struct sockaddr *) &sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len + 1)) == 0)
+                c->result.error = 0;
+        else if (errno == EINPROGRESS || errno == EINTR)
+                c->result.error = EINPROGRESS; /* EINTR: it goes on; its fate comes with POLLOUT */
+        else {
+                c->result.error = errno; /* ENOENT, ECONNREFUSED: no daemon; EAGAIN: backlog full */
+                hw_safe_close(fd);
+                return;
+        }
+        __atomic_store_n(&c->result.fd, fd, __ATOMIC_RELAXED);
+        look_at_directory(c->path, &c->result);
+}
+
+static void *connector_main(void *arg) {
+        struct hw_connector *c = arg;
+        uint64_t one = 1;
+
+        connect_now(c);
+        __atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+        if (write(c->event_fd, &one, sizeof(one)) < 0) {
+                /* cannot fail: the counter is far from its maximum */
+        }
+        __atomic_sub_fetch(&threads_waiting, 1, __ATOMIC_RELAXED);
+        job_unref(c);
+        return NULL;
+}
+
+int hw_connector_start(const char *path, struct hw_connector **ret) {
+        struct hw_connector *c;
+        pthread_attr_t attr;
+        sigset_t all, saved;
+        pthread_t thread;
+        size_t len = strlen(path);
+        int r;
+
+        if (len >= sizeof(c->path))
+                return -ENAMETOOLONG;
+        if (__atomic_add_fetch(&threads_waiting, 1, __ATOMIC_RELAXED) > HW_CONNECTOR_STUCK_MAX) {
+                __atomic_sub_fetch(&threads_waiting, 1, __ATOMIC_RELAXED);
+                return -EAGAIN;
+        }
+        c = calloc(1, sizeof(*c));
+        if (!c) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        memcpy(c->path, path, len + 1);
+        c->result.fd = -1;
+        c->refs = 2; /* the caller's and the thread's */
+        c->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (c->event_fd < 0) {
+                r = -errno;
+                goto fail;
+        }
+
+        r = -pthread_attr_init(&attr);
+        if (r < 0)
+                goto fail;
+        (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        (void) pthread_attr_setstacksize(&attr, CONNECTOR_STACK_BYTES);
+        /* the host's signals go to the host's threads, never to ours */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &saved);
+        r = -pthread_create(&thread, &attr, connector_main, c);
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+        pthread_attr_destroy(&attr);
+        if (r < 0)
+                goto fail;
+        (void) pthread_setname_np(thread, "heapwatch-conn");
+        *ret = c;
+        return 0;
+
+fail:
+        if (c) {
+                hw_safe_close(c->event_fd);
+                free(c);
+        }
+        __atomic_sub_fetch(&threads_waiting, 1, __ATOMIC_RELAXED);
+        return r;
+}
+
+int hw_connector_event_fd(const struct hw_connector *c) {
+        return c->event_fd;
+}
+
+bool hw_connector_take(struct hw_connector *c, struct hw_connector_result *ret) {
+        if (!__atomic_load_n(&c->done, __ATOMIC_ACQUIRE))
+                return false;
+        *ret = c->result;
+        c->result.fd = -1; /* the caller's now */
+        return true;
+}
+
+void hw_connector_release(struct hw_connector *c) {
+        if (c)
+                job_unref(c);
+}
+
+void hw_connector_forget_after_fork(struct hw_connector *c) {
+        /* Only the thread that forked exists here: every job's thread is the parent's. This
+         * process's copy of a job is nobody else's, whatever its count says. (A socket the thread
+         * made but had not yet stored at fork() stays open in the child, unknown: rare, one
+         * descriptor, close-on-exec.) */
+        __atomic_store_n(&threads_waiting, 0, __ATOMIC_RELAXED);
+        if (!c)
+                return;
+        c->result.fd = hw_safe_close(__atomic_load_n(&c->result.fd, __ATOMIC_RELAXED));
+        c->event_fd = hw_safe_close(c->event_fd);
+        free(c);
+}
+
+unsigned hw_connector_threads_waiting(void) {
+        return __atomic_load_n(&threads_waiting, __ATOMIC_RELAXED);
+}
