@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "census.h"
+#include "gilshare.h"
 #include "handoff.h"
 #include "heapwalk.h"
 #include "pages.h"
@@ -1312,20 +1313,16 @@ static double thread_cpu_seconds(void) {
         return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
-/* Between two slices of a census the host gets the GIL back for at least as long as we held
- * it: at most half of its time goes to a census, and never more than budget_ms at once. */
-/* Sleeps as long as the slice held the GIL, in steps of at most 10 ms that look at *stop: stop(),
- * exit and fork wait for this thread, and a 1 s pause (budget_ms 1000) made them wait that long
- * on top of the slice (found by review). */
-static void pause_between_slices(double held, bool gil_held, const int *stop) {
+/* Sleeps until `end`, with the GIL released if we hold it, in steps of at most 10 ms that look at
+ * *stop: stop(), exit and fork wait for this thread, and a 1 s pause (budget_ms 1000) made them
+ * wait that long on top of the slice (found by review). */
+static void sleep_until(double end, bool gil_held, const int *stop) {
         PyThreadState *save = NULL;
-        double end;
 
-        if (held < 0.001)
-                held = 0.001;
+        if (end <= hw_now_monotonic())
+                return;
         if (gil_held)
                 save = PyEval_SaveThread();
-        end = hw_now_monotonic() + held;
         for (;;) {
                 double left = end - hw_now_monotonic();
                 struct timespec ts;
@@ -1340,6 +1337,23 @@ static void pause_between_slices(double held, bool gil_held, const int *stop) {
         }
         if (gil_held)
                 PyEval_RestoreThread(save);
+}
+
+/* Between two slices of a census the host gets the GIL back for at least as long as we held
+ * it: at most half of its time goes to a census, and never more than budget_ms at once. */
+static void pause_between_slices(double held, bool gil_held, const int *stop) {
+        sleep_until(hw_now_monotonic() + (held < 0.001 ? 0.001 : held), gil_held, stop);
+}
+
+/* The daemon's requests, served on the sampler thread, draw on one share of the host's time
+ * (gilshare.h); the host's own census() and chains() calls, on its threads, do not. Only the
+ * sampler thread touches it. */
+static struct hw_gil_share request_share;
+
+#define BUSY_ERROR "busy: the agent's share of the host's time for requests is spent; ask later"
+
+static bool stopping(const int *stop) {
+        return stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE);
 }
 
 /* See heapwalk.h. A request holding the GIL on the sampler thread makes objects too: the chains
@@ -1397,6 +1411,19 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
         res.time = hw_now_unix();
         if (req->kind == HW_REQUEST_UNSUPPORTED)
                 goto reply;
+        if (!gil_held) {
+                if (!hw_gil_share_may_start(&request_share, start)) {
+                        res.error = BUSY_ERROR;
+                        goto reply;
+                }
+                /* a pause as long as the last hold, whichever request it was: back-to-back
+                 * requests kept the host from the GIL (found by review) */
+                sleep_until(start + hw_gil_share_wait(&request_share, start), false, stop);
+                if (stopping(stop)) {
+                        res.error = "the agent is stopping";
+                        goto reply;
+                }
+        }
         /* C memory first, without the GIL: the host does not wait for our allocations */
         if (req->kind == HW_REQUEST_CENSUS &&
             (hw_census_table_init(&table) < 0 || !(types = calloc(req->top, sizeof(*types))))) {
@@ -1407,7 +1434,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
 
         for (unsigned slice = 0;; slice++) {
                 double t0, c0, held, cpu;
-                bool collector_on;
+                bool collector_on, share_left;
                 bool last = true;
                 int r;
 
@@ -1448,12 +1475,15 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                         res.gil_seconds = held;
                         res.gil_cpu_seconds = cpu;
                 }
+                share_left = gil_held || hw_gil_share_spent(&request_share, hw_now_monotonic(), held);
                 if (last)
                         break;
-                pause_between_slices(held, gil_held, stop);
-                /* stop(), exit or fork wait for this thread: end the census as it stands (a
-                 * partial one) instead of making them wait for the remaining slices */
-                if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+                if (share_left)
+                        pause_between_slices(held, gil_held, stop);
+                /* stop(), exit or fork wait for this thread, or the requests' share of the host's
+                 * time is spent: end the census as it stands (a partial one) instead of going on
+                 * with the remaining slices */
+                if (stopping(stop) || !share_left) {
                         if (!gil_held)
                                 g = PyGILState_Ensure();
                         collector_on = hw_heapwalk_collector_pause();
@@ -1462,7 +1492,7 @@ json_t *hw_heapwalk_run(const struct hw_request *req, bool gil_held, const int *
                                 hw_heapwalk_census_abandon(&walk, &table);
                         } else {
                                 hw_heapwalk_holders_release(&holders, walk.hand_off);
-                                res.error = "the agent is stopping";
+                                res.error = share_left ? "the agent is stopping" : BUSY_ERROR;
                         }
                         hw_heapwalk_collector_resume(collector_on);
                         if (!gil_held)

@@ -1768,6 +1768,7 @@ PyDoc_STRVAR(status_doc,
              "samples_dropped_total, reconnects_total, protocol_errors_total, queued_frames,\n"
              "connect_waiting (a connect() has not returned: the socket's file system hangs?),\n"
              "untrusted_listeners_total (connections dropped: the listener was another user's),\n"
+             "daemon_floods_total (connections dropped: the daemon sent frames too fast),\n"
              "requests_total and requests_dropped_total (daemon requests received, and refused as\n"
              "too many waited),\n"
              "sample_bytes, stack_depth, heap_profiling (allocators wrapped by this running agent),\n"
@@ -1876,6 +1877,7 @@ static PyObject *hw_status_base(void) {
                 "heap_profiling", running && hp_active() ? Py_True : Py_False);
         if (d && (dict_set_bool(d, "connect_waiting", st.connect_waiting) < 0 ||
                   dict_set_u64(d, "untrusted_listeners_total", st.untrusted_listeners_total) < 0 ||
+                  dict_set_u64(d, "daemon_floods_total", st.rx_floods_total) < 0 ||
                   dict_set_u64(d, "requests_total", st.requests_total) < 0 ||
                   dict_set_u64(d, "requests_dropped_total", st.requests_dropped_total) < 0))
                 Py_CLEAR(d);

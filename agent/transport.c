@@ -54,11 +54,20 @@ static bool rx_wanted(uint8_t type) {
         return type == HW_FRAME_WELCOME || type == HW_FRAME_REQUEST;
 }
 
-static void rx_reset(struct hw_transport *t) {
+/* Forget the frame being read (handled, or the connection ends). */
+static void rx_frame_reset(struct hw_transport *t) {
         free(t->rx_payload);
         t->rx_payload = NULL;
         t->rx_payload_len = 0;
         t->rx_header_len = 0;
+}
+
+/* A new connection, or none: nothing read, a full bucket of daemon frames. */
+static void rx_reset(struct hw_transport *t) {
+        rx_frame_reset(t);
+        t->rx_buf_len = t->rx_buf_pos = 0;
+        t->rx_tokens = HW_TRANSPORT_RX_FRAMES_BURST;
+        t->rx_tokens_at = 0;
 }
 
 static void queue_pop(struct hw_transport *t, size_t index) {
@@ -224,33 +233,90 @@ static void handle_frame(struct hw_transport *t, double now) {
         if (t->rx_frame.type == HW_FRAME_RESEND_STACKS)
                 t->stacks_gen++; /* the daemon lost a report (dropped it, or had no room) */
         /* other daemon -> agent types (64..127): requests of later protocol revisions; ignored */
-        rx_reset(t);
+        rx_frame_reset(t);
 }
 
-/* Returns false when the connection went away. */
+/* Daemon frames take from a bucket refilled at HW_TRANSPORT_RX_FRAMES_PER_SECOND, at most
+ * HW_TRANSPORT_RX_FRAMES_BURST at once: returns false when it is empty. */
+static bool rx_frame_allowed(struct hw_transport *t, double now) {
+        if (now > t->rx_tokens_at) {
+                t->rx_tokens += (now - t->rx_tokens_at) * HW_TRANSPORT_RX_FRAMES_PER_SECOND;
+                if (t->rx_tokens > HW_TRANSPORT_RX_FRAMES_BURST)
+                        t->rx_tokens = HW_TRANSPORT_RX_FRAMES_BURST;
+                t->rx_tokens_at = now;
+        }
+        if (t->rx_tokens < 1)
+                return false;
+        t->rx_tokens -= 1;
+        return true;
+}
+
+/* A whole frame header is in rx_header: check it. Returns false when the connection went away. */
+static bool rx_header_done(struct hw_transport *t, double now) {
+        if (hw_frame_header_unpack(t->rx_header, &t->rx_frame) != HW_HEADER_OK || t->rx_frame.type < 64 ||
+            t->rx_frame.type > 127 ||
+            (t->rx_frame.type == HW_FRAME_REQUEST && t->rx_frame.length > HW_REQUEST_MAX_PAYLOAD)) {
+                protocol_error(t, now);
+                return false;
+        }
+        if (!rx_frame_allowed(t, now)) {
+                /* a daemon that floods us costs the host a core (found by review: RESEND_STACKS
+                 * back to back took 0.8 of one): it is misbehaving, and is left for a while */
+                t->rx_floods_total++;
+                protocol_error(t, now);
+                return false;
+        }
+        if (rx_wanted(t->rx_frame.type)) {
+                t->rx_payload = malloc(t->rx_frame.length ? t->rx_frame.length : 1);
+                if (!t->rx_payload) {
+                        disconnect(t, now, true);
+                        return false;
+                }
+        }
+        return true;
+}
+
+/* Take what rx_buf holds into the frame being read; handle whole frames. Returns false when the
+ * connection went away. */
+static bool rx_consume(struct hw_transport *t, double now) {
+        while (t->rx_buf_pos < t->rx_buf_len) {
+                size_t avail = t->rx_buf_len - t->rx_buf_pos, n;
+                const uint8_t *src = t->rx_buf + t->rx_buf_pos;
+
+                if (t->rx_header_len < HW_FRAME_HEADER_SIZE) {
+                        n = HW_FRAME_HEADER_SIZE - t->rx_header_len;
+                        n = n < avail ? n : avail;
+                        memcpy(t->rx_header + t->rx_header_len, src, n);
+                        t->rx_header_len += n;
+                        t->rx_buf_pos += n;
+                        if (t->rx_header_len < HW_FRAME_HEADER_SIZE || !rx_header_done(t, now))
+                                continue; /* more to come, or the loop ends: rx_buf was reset */
+                } else {
+                        n = t->rx_frame.length - t->rx_payload_len;
+                        n = n < avail ? n : avail;
+                        if (t->rx_payload)
+                                memcpy(t->rx_payload + t->rx_payload_len, src, n);
+                        /* else skipped unread: a type we do not read */
+                        t->rx_payload_len += n;
+                        t->rx_buf_pos += n;
+                }
+                if (t->rx_header_len == HW_FRAME_HEADER_SIZE && t->rx_payload_len == t->rx_frame.length) {
+                        handle_frame(t, now);
+                        if (t->state != HW_TRANSPORT_CONNECTED)
+                                return false;
+                }
+        }
+        return t->state == HW_TRANSPORT_CONNECTED;
+}
+
+/* Read what the daemon sent, a buffer at a time (one recv() for many small frames), at most
+ * RX_BUDGET_BYTES per call. Returns false when the connection went away. */
 static bool do_read(struct hw_transport *t, double now) {
         size_t budget = RX_BUDGET_BYTES;
 
         while (budget > 0) {
-                uint8_t discard[4096];
-                uint8_t *dst;
-                size_t want;
-                ssize_t n;
+                ssize_t n = recv(t->fd, t->rx_buf, sizeof(t->rx_buf), MSG_DONTWAIT);
 
-                if (t->rx_header_len < HW_FRAME_HEADER_SIZE) {
-                        dst = t->rx_header + t->rx_header_len;
-                        want = HW_FRAME_HEADER_SIZE - t->rx_header_len;
-                } else if (rx_wanted(t->rx_frame.type)) {
-                        dst = t->rx_payload + t->rx_payload_len;
-                        want = t->rx_frame.length - t->rx_payload_len;
-                } else {
-                        dst = discard;
-                        want = t->rx_frame.length - t->rx_payload_len;
-                        if (want > sizeof(discard))
-                                want = sizeof(discard);
-                }
-
-                n = recv(t->fd, dst, want, MSG_DONTWAIT);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -264,35 +330,10 @@ static bool do_read(struct hw_transport *t, double now) {
                         return false;
                 }
                 budget -= (size_t) n < budget ? (size_t) n : budget;
-
-                if (t->rx_header_len < HW_FRAME_HEADER_SIZE) {
-                        t->rx_header_len += (size_t) n;
-                        if (t->rx_header_len < HW_FRAME_HEADER_SIZE)
-                                continue;
-                        if (hw_frame_header_unpack(t->rx_header, &t->rx_frame) != HW_HEADER_OK ||
-                            t->rx_frame.type < 64 || t->rx_frame.type > 127) {
-                                protocol_error(t, now);
-                                return false;
-                        }
-                        if (t->rx_frame.type == HW_FRAME_REQUEST && t->rx_frame.length > HW_REQUEST_MAX_PAYLOAD) {
-                                protocol_error(t, now);
-                                return false;
-                        }
-                        if (rx_wanted(t->rx_frame.type)) {
-                                t->rx_payload = malloc(t->rx_frame.length ? t->rx_frame.length : 1);
-                                if (!t->rx_payload) {
-                                        disconnect(t, now, true);
-                                        return false;
-                                }
-                        }
-                } else
-                        t->rx_payload_len += (size_t) n;
-
-                if (t->rx_payload_len == t->rx_frame.length) {
-                        handle_frame(t, now);
-                        if (t->state != HW_TRANSPORT_CONNECTED)
-                                return false;
-                }
+                t->rx_buf_len = (size_t) n;
+                t->rx_buf_pos = 0;
+                if (!rx_consume(t, now))
+                        return false;
         }
         return true;
 }
@@ -407,6 +448,7 @@ static void reset_locked(struct hw_transport *t) {
         t->connects_total = t->reconnects_total = 0;
         t->samples_sent = t->samples_dropped_total = t->protocol_errors_total = 0;
         t->untrusted_listeners_total = 0;
+        t->rx_floods_total = 0;
         t->n_requests = 0;
         t->requests_total = t->requests_dropped_total = 0;
         t->have_process_id = false;
@@ -568,6 +610,7 @@ void hw_transport_get_status(struct hw_transport *t, struct hw_transport_status 
         ret->reconnects_total = t->reconnects_total;
         ret->protocol_errors_total = t->protocol_errors_total;
         ret->untrusted_listeners_total = t->untrusted_listeners_total;
+        ret->rx_floods_total = t->rx_floods_total;
         ret->requests_total = t->requests_total;
         ret->requests_dropped_total = t->requests_dropped_total;
         ret->connect_waiting = t->state == HW_TRANSPORT_CONNECT_WAITING;

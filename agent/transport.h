@@ -23,7 +23,8 @@
  *    RESEND_STACKS. The heap profiler marks stacks sent per generation, so the next report
  *    sends them again (docs/protocol.md).
  *  - Bad input from the peer (bad header, a frame type outside the daemon -> agent range, a
- *    WELCOME that does not parse) closes the connection; the agent reconnects later.
+ *    WELCOME that does not parse, frames faster than HW_TRANSPORT_RX_FRAMES_PER_SECOND) closes
+ *    the connection; the agent reconnects later.
  *
  * All functions are thread-safe (one internal mutex, never held across a wait). `now` arguments
  * are CLOCK_MONOTONIC seconds (hw_now_monotonic()), passed in so tests can drive time.
@@ -45,6 +46,10 @@
 #define HW_TRANSPORT_QUEUE_FRAMES 64
 #define HW_TRANSPORT_QUEUE_BYTES (512u * 1024u)
 #define HW_TRANSPORT_REQUESTS_MAX 4 /* daemon requests waiting for the sampler thread */
+/* Daemon -> agent frames: at most this many a second on average, this many at once (a daemon
+ * sends a WELCOME, and a request or a RESEND_STACKS now and then); more closes the connection. */
+#define HW_TRANSPORT_RX_FRAMES_PER_SECOND 20.0
+#define HW_TRANSPORT_RX_FRAMES_BURST 64.0
 #define HW_TRANSPORT_BACKOFF_MIN 0.1 /* seconds */
 #define HW_TRANSPORT_BACKOFF_MAX 5.0
 #define HW_TRANSPORT_PATH_MAX (sizeof(((struct sockaddr_un *) 0)->sun_path) - 1)
@@ -84,6 +89,9 @@ struct hw_transport {
         size_t queue_bytes;
         size_t head_sent; /* bytes of queue[0] written on this connection ("in flight" if > 0) */
 
+        uint8_t rx_buf[4096]; /* one recv()'s worth, consumed from rx_buf_pos */
+        size_t rx_buf_len, rx_buf_pos;
+        double rx_tokens, rx_tokens_at; /* the bucket of daemon frames */
         uint8_t rx_header[HW_FRAME_HEADER_SIZE];
         size_t rx_header_len;
         struct hw_frame_header rx_frame;
@@ -96,6 +104,7 @@ struct hw_transport {
         uint64_t samples_dropped_total;
         uint64_t protocol_errors_total;
         uint64_t untrusted_listeners_total; /* connections dropped: listener of another user */
+        uint64_t rx_floods_total; /* connections dropped: the daemon sent frames too fast */
         /* Changes whenever stacks sent may have been lost (see above). Never reset, not even by
          * hw_transport_reset(), so a value never comes back within a process. */
         uint64_t stacks_gen;
@@ -120,6 +129,7 @@ struct hw_transport_status {
         uint64_t reconnects_total;
         uint64_t protocol_errors_total;
         uint64_t untrusted_listeners_total;
+        uint64_t rx_floods_total;
         bool connect_waiting; /* a connect() has not returned yet (a hung file system?) */
         uint64_t requests_total;
         uint64_t requests_dropped_total;

@@ -66,6 +66,7 @@ ${CC:-cc} ${CFLAGS:--O2 -g} ${HW_AGENT_CFLAGS:-} \
         "$SRCDIR/agent/sampler.c" \
         "$SRCDIR/agent/heapprof.c" \
         "$SRCDIR/agent/census.c" \
+        "$SRCDIR/agent/gilshare.c" \
         "$SRCDIR/agent/pages.c" \
         "$SRCDIR/agent/heapwalk.c" \
         "$SRCDIR/agent/handoff.c" \

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "census.h"
+#include "gilshare.h"
 #include "heapwatch/protocol.h"
 #include "pages.h"
 #include "transport.h"
@@ -436,6 +437,51 @@ START_TEST(test_pages) {
 }
 END_TEST
 
+/* The daemon requests' share of the GIL: a burst from a full bucket, then the rate; a hold waits
+ * as long as the previous one. */
+START_TEST(test_gil_share_burst_then_rate) {
+        struct hw_gil_share g = { 0 };
+        double now = 100.0;
+
+        ck_assert(hw_gil_share_may_start(&g, now));
+        ck_assert_double_eq(hw_gil_share_wait(&g, now), 0);
+        ck_assert(hw_gil_share_spent(&g, now + 1.5, 1.5)); /* 0.5 s left */
+        now += 1.5;
+        ck_assert_double_eq_tol(hw_gil_share_wait(&g, now), 1.5, 1e-9); /* as long as it held */
+        /* 0.5 + 1 s x 5 % - 1.0 = -0.45: in debt, paid back in 9 s at 5 % */
+        ck_assert(!hw_gil_share_spent(&g, now + 1.0, 1.0));
+        now += 1.0;
+        ck_assert_double_eq_tol(g.tokens, -0.45, 1e-9);
+        ck_assert(!hw_gil_share_may_start(&g, now));
+        ck_assert(!hw_gil_share_may_start(&g, now + 8.9));
+        ck_assert(hw_gil_share_may_start(&g, now + 9.1));
+        /* never more than the burst, however long it rests */
+        ck_assert(hw_gil_share_may_start(&g, now + 1e6));
+        ck_assert_double_le(g.tokens, HW_GIL_SHARE_BURST);
+}
+END_TEST
+
+/* A daemon that asks for 1 s holds as fast as the agent lets it: over 1000 s they held the GIL
+ * for at most the burst, the rate's share and one last hold. */
+START_TEST(test_gil_share_greedy_daemon) {
+        struct hw_gil_share g = { 0 };
+        double now = 0, held_total = 0;
+
+        while (now < 1000.0) {
+                if (!hw_gil_share_may_start(&g, now)) {
+                        now += 0.05; /* refused "busy"; the daemon asks again at once */
+                        continue;
+                }
+                now += hw_gil_share_wait(&g, now);
+                now += 1.0;
+                held_total += 1.0;
+                (void) hw_gil_share_spent(&g, now, 1.0);
+        }
+        ck_assert_double_le(held_total, HW_GIL_SHARE_BURST + HW_GIL_SHARE_RATE * 1000.0 + 1.0);
+        ck_assert_double_ge(held_total, HW_GIL_SHARE_RATE * 1000.0 - 1.0); /* and not starved */
+}
+END_TEST
+
 static Suite *census_suite(void) {
         Suite *s = suite_create("agent-census");
         TCase *tc = tcase_create("census");
@@ -450,6 +496,8 @@ static Suite *census_suite(void) {
         tcase_add_test(tc, test_transport_requests);
         tcase_add_test(tc, test_transport_request_too_large);
         tcase_add_test(tc, test_pages);
+        tcase_add_test(tc, test_gil_share_burst_then_rate);
+        tcase_add_test(tc, test_gil_share_greedy_daemon);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -143,6 +143,18 @@ static void read_exact(int c, void *buf, size_t n) {
         }
 }
 
+static uint8_t read_frame(int c, size_t *ret_len, char *ret_mark);
+
+/* With a HELLO set: accept the transport's connection and read the HELLO off it. */
+static int accept_hello(int lfd) {
+        int c = accept_client(lfd);
+        size_t len;
+        char mark;
+
+        ck_assert_uint_eq(read_frame(c, &len, &mark), HW_FRAME_HELLO);
+        return c;
+}
+
 /* Read one whole frame; returns its type, fills *ret_len and the first payload byte. */
 static uint8_t read_frame(int c, size_t *ret_len, char *ret_mark) {
         uint8_t h[HW_FRAME_HEADER_SIZE];
@@ -506,8 +518,7 @@ START_TEST(test_forget_after_fork) {
         int st;
 
         set_hello();
-        c = accept_client(lfd);
-        ck_assert_uint_eq(read_frame(c, &len, &mark), HW_FRAME_HELLO);
+        c = accept_hello(lfd);
 
         pid = fork();
         ck_assert_int_ge(pid, 0);
@@ -607,6 +618,53 @@ START_TEST(test_stacks_gen_new_connection_and_resend) {
         ck_assert_uint_eq(read_frame(c, &len, &mark), HW_FRAME_SAMPLE);
         ck_assert_int_eq(mark, 'x');
         ck_assert(status().connected);
+        close(c);
+        close(lfd);
+}
+END_TEST
+
+/* n empty RESEND_STACKS frames in one send(). */
+static void send_resends(int c, int n) {
+        uint8_t *buf = calloc((size_t) n, HW_FRAME_HEADER_SIZE);
+
+        ck_assert_ptr_nonnull(buf);
+        for (int i = 0; i < n; i++)
+                hw_frame_header_pack(buf + (size_t) i * HW_FRAME_HEADER_SIZE, HW_FRAME_RESEND_STACKS, 0);
+        ck_assert_int_eq(send(c, buf, (size_t) n * HW_FRAME_HEADER_SIZE, MSG_NOSIGNAL),
+                         (ssize_t) ((size_t) n * HW_FRAME_HEADER_SIZE));
+        free(buf);
+}
+
+/* Frames from the daemon are read a buffer at a time, and a daemon that sends them faster than
+ * a daemon ever needs is left: RESEND_STACKS back to back, read 12 bytes per recv() under the
+ * transport's lock, took 0.8 of a core of the host's (found by review). */
+START_TEST(test_daemon_frame_flood_closes) {
+        int lfd = listen_at(sock_path), c;
+        double deadline;
+        uint64_t g;
+
+        set_hello();
+        c = accept_hello(lfd);
+        pump_until_connected(true);
+
+        /* a burst a daemon may send: all handled, the connection stays */
+        g = status().stacks_gen;
+        send_resends(c, (int) HW_TRANSPORT_RX_FRAMES_BURST - 4);
+        deadline = hw_now_monotonic() + 5;
+        while (t.rx_buf_pos < t.rx_buf_len || status().stacks_gen < g + (uint64_t) HW_TRANSPORT_RX_FRAMES_BURST - 4) {
+                ck_assert_msg(hw_now_monotonic() < deadline, "the burst was not read");
+                pump();
+                usleep(1000);
+        }
+        ck_assert(status().connected);
+        ck_assert_uint_eq(status().protocol_errors_total, 0);
+
+        /* a flood: the connection is closed, counted, and tried again after the backoff */
+        send_resends(c, 400);
+        pump_until_connected(false);
+        ck_assert_uint_eq(status().rx_floods_total, 1);
+        ck_assert_uint_eq(status().protocol_errors_total, 1);
+        ck_assert_double_gt(t.next_attempt, hw_now_monotonic() - 1);
         close(c);
         close(lfd);
 }
@@ -727,6 +785,7 @@ static Suite *transport_suite(void) {
         tcase_add_test(tc, test_forget_after_fork);
         tcase_add_test(tc, test_path_too_long);
         tcase_add_test(tc, test_listener_of_another_user);
+        tcase_add_test(tc, test_daemon_frame_flood_closes);
         tcase_add_test(tc, test_stacks_gen_changes_when_a_report_is_lost);
         tcase_add_test(tc, test_stacks_gen_new_connection_and_resend);
         suite_add_tcase(s, tc);
