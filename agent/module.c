@@ -909,7 +909,7 @@ static int ensure_python_objects(void) {
         if (agent.gc_module)
                 return 0;
         gc = PyImport_ImportModule("gc");
-        sys = PyImport_ImportModule("sys");
+        sys = gc ? PyImport_ImportModule("sys") : NULL; /* never call with an exception set */
         if (gc && sys) {
                 isenabled = PyObject_GetAttrString(gc, "isenabled");
                 get_count = PyObject_GetAttrString(gc, "get_count");
@@ -926,7 +926,13 @@ static int ensure_python_objects(void) {
                 Py_XDECREF(get_threshold);
                 Py_XDECREF(get_stats);
                 Py_XDECREF(getallocatedblocks);
-                return agent.gc_module ? 0 : -1;
+                if (!agent.gc_module)
+                        return -1;
+                /* a nested call's set stands: our own failure (an import a hook refused) must
+                 * not stay set behind a success */
+                if (PyErr_Occurred())
+                        PyErr_Clear();
+                return 0;
         }
         agent.gc_isenabled = isenabled;
         agent.gc_get_count = get_count;

@@ -247,6 +247,31 @@ class E2E(DaemonTestCase):
                  what="the outer start's agent to connect")
         self.assertFalse([p for p in self.daemon.processes() if p["service"] == "inner"])
 
+    def test_snapshot_nested_in_start_leaves_no_error_behind(self):
+        """An import hook, called while start() imports gc, takes a snapshot() (which gets the
+        agent's Python objects itself) and then refuses the outer import. start() used the
+        nested call's objects, as it should, but left the refused import's ImportError set
+        behind its success: SystemError ("returned a result with an exception set"; found by
+        review)."""
+        prog = "\n".join([
+            "import sys, heapwatch",
+            "nested = []",
+            "class SnapshotThenRefuse:",
+            "    def find_spec(self, name, path=None, target=None):",
+            "        if name == 'gc' and not nested:",
+            "            nested.append(None)",
+            "            nested[0] = bool(heapwatch.snapshot())",
+            "            raise ImportError('refused by the host')",
+            "        return None",
+            "sys.meta_path.insert(0, SnapshotThenRefuse())",
+            "assert 'gc' not in sys.modules",
+            "started = heapwatch.start(service='nested', socket=%r, interval=0.05)" % self.daemon.socket_path,
+            "print(started, nested, heapwatch.stop())",
+        ])
+        r = self.run_program_with_module(prog)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "True [True] True", r.stderr)
+
     def test_heap_profiler_survives_tracemalloc_stop(self):
         """tracemalloc started before the agent and stopped while it runs puts back the
         allocators it found, taking the agent's wrappers out with it. The agent believed them
