@@ -109,7 +109,7 @@ struct Store {
         char path[300];
         sqlite3 *db;
         bool checked; /* the integrity check ran on this file */
-        bool newer_schema_logged; /* a newer heapwatchd's file: said once */
+        bool newer_schema_logged; /* a newer heapwatchd's file, or one without a version: said once */
         bool incremental_vacuum;  /* the file has auto_vacuum=INCREMENTAL (2) */
         dev_t file_dev;           /* the file open now, to notice it deleted or replaced */
         ino_t file_ino;
@@ -752,6 +752,18 @@ static int store_open_db(Store *s) {
                         return r;
                 if (version > STORE_SCHEMA_VERSION)
                         return -EPROTONOSUPPORT;
+                /* Our tables without our schema version: restored from `sqlite3 .dump`, which
+                 * does not carry user_version. Migrating from 0 failed on "table already exists",
+                 * logged as an I/O error every minute for good (found by review). */
+                if (version == 0) {
+                        int64_t ours;
+
+                        if ((r = query_int(s->db, "SELECT count(*) FROM sqlite_master WHERE name = 'processes'",
+                                           &ours)) < 0)
+                                return r;
+                        if (ours > 0)
+                                return -EUCLEAN;
+                }
         }
         /* auto_vacuum must be chosen before the first table exists; it is ignored later. */
         if ((r = exec_sql(s->db, "PRAGMA auto_vacuum=INCREMENTAL")) < 0)
@@ -844,6 +856,16 @@ static int store_try_open(Store *s, double now) {
                                 log_error("History database %s was written by a newer heapwatchd (schema > %d); not "
                                           "touching it, history is kept in memory only.",
                                           s->path, STORE_SCHEMA_VERSION);
+                        s->newer_schema_logged = true;
+                        return r;
+                }
+                if (r == -EUCLEAN) {
+                        if (!s->newer_schema_logged)
+                                log_error("History database %s has heapwatch's tables but no schema version "
+                                          "(user_version 0: restored with sqlite3 .dump, which drops it?); not "
+                                          "touching it, history is kept in memory only. Set the version it had "
+                                          "(PRAGMA user_version=N) or move the file aside.",
+                                          s->path);
                         s->newer_schema_logged = true;
                         return r;
                 }

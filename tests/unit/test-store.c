@@ -501,14 +501,18 @@ static const char *database_made_by(const char *sql) {
         return path;
 }
 
-START_TEST(test_newer_schema_left_alone) {
-        const char *path = database_made_by("CREATE TABLE future(x); PRAGMA user_version=99;");
+/* The store opens over the file made by sql, is not available, and leaves the file exactly as
+ * it was: not moved aside, not grown, not even switched to WAL (header bytes 18 and 19: 1 for a
+ * rollback journal, 2 WAL). */
+static void assert_file_left_alone(const char *sql) {
+        const char *path = database_made_by(sql);
+        unsigned char header[20];
+        struct stat before, after;
         StoreConfig c;
         Store *s;
-        struct stat before, after;
+        FILE *f;
 
         ck_assert_int_eq(stat(path, &before), 0);
-
         config_in(&c, tmpdir);
         ck_assert_int_eq(store_open(&c, T0, &s), 0);
         ck_assert(!store_is_available(s));
@@ -516,17 +520,24 @@ START_TEST(test_newer_schema_left_alone) {
         ck_assert_int_eq(stat(path, &after), 0);
         ck_assert_uint_eq(count_files(tmpdir, "history.db.corrupt-"), 0);
         ck_assert_int_eq(after.st_size, before.st_size);
-        /* not even switched to WAL (header bytes 18 and 19: 1 for a rollback journal, 2 WAL) */
-        {
-                unsigned char header[20];
-                FILE *f = fopen(path, "rb");
+        f = fopen(path, "rb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fread(header, 1, sizeof header, f), sizeof header);
+        fclose(f);
+        ck_assert_uint_eq(header[18], 1);
+        ck_assert_uint_eq(header[19], 1);
+}
 
-                ck_assert_ptr_nonnull(f);
-                ck_assert_uint_eq(fread(header, 1, sizeof header, f), sizeof header);
-                fclose(f);
-                ck_assert_uint_eq(header[18], 1);
-                ck_assert_uint_eq(header[19], 1);
-        }
+START_TEST(test_newer_schema_left_alone) {
+        assert_file_left_alone("CREATE TABLE future(x); PRAGMA user_version=99;");
+}
+END_TEST
+
+/* Our tables without user_version (restored with `sqlite3 .dump`): left alone and said so, not
+ * migrated from 0 into "table already exists" (an I/O error, retried for good). */
+START_TEST(test_tables_without_a_version_left_alone) {
+        assert_file_left_alone("CREATE TABLE processes(key INTEGER PRIMARY KEY, id TEXT);"
+                               "INSERT INTO processes VALUES (1, '42-1');");
 }
 END_TEST
 
@@ -1568,6 +1579,7 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_garbage_moved_aside);
         tcase_add_test(tc, test_damaged_page_moved_aside);
         tcase_add_test(tc, test_newer_schema_left_alone);
+        tcase_add_test(tc, test_tables_without_a_version_left_alone);
         tcase_add_test(tc, test_no_incremental_vacuum_without_auto_vacuum);
         tcase_add_test(tc, test_retention_in_bounded_steps);
         tcase_add_test(tc, test_deleted_database_reopened);
