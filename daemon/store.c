@@ -834,6 +834,19 @@ static int move_aside(Store *s, double now) {
         return 0;
 }
 
+/* SQLite says SQLITE_READONLY both for a file system mounted read-only and for a file or
+ * directory we may not write: tell them apart for the log ("Read-only file system" for a chmod
+ * 0444 file sent operators looking at mounts). */
+static int readonly_errno(const Store *s, int r) {
+        struct statvfs sv;
+
+        if (r != -EROFS)
+                return r;
+        if (statvfs(s->config.state_dir, &sv) == 0 && !(sv.f_flag & ST_RDONLY))
+                return -EACCES;
+        return r;
+}
+
 /* Open or reopen; logs the outcome. Returns 0 when available. */
 static int store_try_open(Store *s, double now) {
         int r;
@@ -869,6 +882,7 @@ static int store_try_open(Store *s, double now) {
                         s->newer_schema_logged = true;
                         return r;
                 }
+                r = readonly_errno(s, r);
                 if (ratelimit_below(&s->log_ratelimit))
                         log_warning_errno(r, "Cannot use the history database %s (%m); keeping history in memory and "
                                           "retrying every %.0f s.", s->path, s->next_open_attempt - now);
@@ -1370,6 +1384,7 @@ static int write_census(Store *s, StoreSeries *ss, const PendingCensus *pc) {
 /* The database failed under us: damage is moved aside (the data in memory is written to the
  * fresh file later), anything else (full disk, I/O error) keeps the file and retries. */
 static int store_write_failed(Store *s, int r, double now) {
+        r = readonly_errno(s, r);
         s->stats.flush_failures_total++;
         s->last_write_error = r;
         if (r == -EBADMSG) {

@@ -541,6 +541,47 @@ START_TEST(test_tables_without_a_version_left_alone) {
 }
 END_TEST
 
+/* A history file we may not write, on a file system that is not read-only: the log says
+ * "Permission denied", not "Read-only file system" (SQLite's SQLITE_READONLY covers both; the
+ * latter sent operators looking at mounts). Root writes through modes: the store runs as nobody
+ * in a child. */
+START_TEST(test_file_we_may_not_write_is_permission_denied) {
+        const char *path = database_made_by("CREATE TABLE x(y);");
+        char log_path[128], out[4096] = "";
+        int st, fd;
+        pid_t pid;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "test_file_we_may_not_write_is_permission_denied: not root, skipped\n");
+                return;
+        }
+        ck_assert_int_eq(chmod(path, 0444), 0);
+        ck_assert_int_eq(chmod(tmpdir, 0777), 0);
+        snprintf(log_path, sizeof log_path, "%s.log", tmpdir);
+        fd = open(log_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                StoreConfig c;
+                Store *s;
+
+                if (dup2(fd, STDERR_FILENO) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+                        _exit(2);
+                config_in(&c, tmpdir);
+                if (store_open(&c, T0, &s) < 0)
+                        _exit(3);
+                _exit(store_is_available(s) ? 4 : 0);
+        }
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+        ck_assert_int_ge(pread(fd, out, sizeof out - 1, 0), 0);
+        close(fd);
+        unlink(log_path);
+        ck_assert_msg(strstr(out, "Permission denied") && !strstr(out, "Read-only file system"), "log: %s", out);
+}
+END_TEST
+
 /* --- an unusable directory, then usable again ------------------------------------------------- */
 
 START_TEST(test_unavailable_then_back) {
@@ -1580,6 +1621,7 @@ static Suite *store_suite(void) {
         tcase_add_test(tc, test_damaged_page_moved_aside);
         tcase_add_test(tc, test_newer_schema_left_alone);
         tcase_add_test(tc, test_tables_without_a_version_left_alone);
+        tcase_add_test(tc, test_file_we_may_not_write_is_permission_denied);
         tcase_add_test(tc, test_no_incremental_vacuum_without_auto_vacuum);
         tcase_add_test(tc, test_retention_in_bounded_steps);
         tcase_add_test(tc, test_deleted_database_reopened);
