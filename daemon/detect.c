@@ -1091,6 +1091,14 @@ static void hysteresis(SeriesDetector *d, const DetectResult *r, double t, bool 
                 *ret_changed = d->state != old;
 }
 
+/* Is the history (the floor so far and the window open now) shorter than young_history()'s
+ * SELF_MIN_HORIZONS minimum horizons? */
+static bool floor_young(const SeriesDetector *d) {
+        double oldest = d->floor_n > 0 ? d->floor[d->floor_head].t : d->window_start;
+
+        return d->window_start - oldest < SELF_MIN_HORIZONS * d->config.min_horizon_seconds;
+}
+
 int series_detector_add(SeriesDetector *d, double t, double v, bool *ret_changed) {
         double w, start;
         Points p;
@@ -1121,6 +1129,23 @@ int series_detector_add(SeriesDetector *d, double t, double v, bool *ret_changed
         if (t < d->window_start + w) {
                 if (v < d->window_min)
                         d->window_min = v;
+                d->window_last_t = t;
+                if (ret_changed)
+                        *ret_changed = false;
+                return 0;
+        }
+
+        /* After a gap of a minimum horizon or more in the history of a young process (a
+         * machine suspended, a clock stepped forward at boot), its history begins again: the
+         * minutes before the gap and the warm-up after it made one horizon of hours, too long
+         * for the young-process rules (young_history()), and a warm-up was taken for a leak
+         * (8 h gap 10 min into a warm-up of 60 min: a finding for 10 h; found by review). An
+         * older history keeps its points: its horizons have history on both sides. */
+        if (start - d->window_start > w + d->config.min_horizon_seconds && floor_young(d)) {
+                d->floor_n = 0;
+                d->floor_head = 0;
+                d->window_start = start;
+                d->window_min = v;
                 d->window_last_t = t;
                 if (ret_changed)
                         *ret_changed = false;
