@@ -2,7 +2,8 @@
 /*
  * Connection-level limits of the HTTP listener that libmicrohttpd 0.9.75 either lacks or does
  * not report (docs/security.md): the total and per-address connection limits are enforced in
- * MHD's accept policy callback so each refusal is counted; a request head (URL and headers)
+ * MHD's accept policy callback so each refusal is counted, and when every slot is taken a new
+ * connection evicts the one that has waited longest for a request head; a request head (URL and headers)
  * must arrive whole within http-timeout of the connection or of the previous response, which
  * MHD's idle timeout alone cannot guarantee (a slowloris client sending a byte every few seconds
  * resets it forever): a sweep timer shuts such connections down; and MHD's own 414/431
@@ -36,4 +37,17 @@ void http_limits_request_completed(struct MHD_Connection *c);
 /* A formatted MHD log line: counts the per-connection memory limit (414/431). */
 void http_limits_note_mhd_message(const char *message);
 
+/* Connections open and counted toward the limits (not those we shut down and MHD has yet to
+ * close). */
 size_t http_limits_connections(const HttpLimits *h);
+
+/* Connections evicted and not yet closed by MHD at most: each keeps its descriptor until MHD's
+ * next run, and MHD accepts at most 10 connections a run. */
+#define HTTP_LIMITS_EVICTED_MAX 16
+
+/* MHD's own connection limit, and so the most descriptors HTTP clients hold: http-max-connections
+ * plus HTTP_LIMITS_EVICTED_MAX plus one, because a connection evicted for a new one (when every
+ * slot is taken, the new one replaces the connection that waited longest for a request head)
+ * keeps its descriptor until MHD closes it at its next run. MHD checks its limit before our
+ * policy, which refuses first. */
+size_t http_limits_mhd_connections(const LimitsConfig *limits);

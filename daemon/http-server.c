@@ -440,13 +440,13 @@ int http_server_new_secured(sd_event *e, const char *addr, uint16_t port, int li
                 log_warning("HTTP is served on a non-loopback address without a bearer token (http-token-file): "
                             "anyone who can reach it reads every process's memory history.");
 
-        /* Our accept policy enforces (and counts) the connection limits; MHD's own limit, one
-         * higher, never triggers first. MHD's idle timeout, a little longer than ours, still
+        /* Our accept policy enforces (and counts) the connection limits; MHD's own limit,
+         * higher (room for evicted connections MHD has yet to close), never triggers first. MHD's idle timeout, a little longer than ours, still
          * bounds a client reading a response slowly; the request-head deadline is ours. */
         s->mhd = MHD_start_daemon(flags, 0, http_limits_accept_policy, s->limits, request_handler, s,
                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
                                   MHD_OPTION_LISTEN_SOCKET, fd,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned) limits->http_max_connections + 1,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned) http_limits_mhd_connections(limits),
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) limits->http_timeout + 2,
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits->http_connection_memory,
                                   MHD_OPTION_NOTIFY_CONNECTION, http_limits_notify_connection, s->limits,

@@ -28,6 +28,7 @@ const char *limit_kind_to_string(LimitKind k) {
                 [LIMIT_HEAP_SITES] = "heap_sites",
                 [LIMIT_HTTP_CONNECTIONS] = "http_connections",
                 [LIMIT_HTTP_CONNECTIONS_PER_ADDRESS] = "http_connections_per_address",
+                [LIMIT_HTTP_CONNECTIONS_EVICTED] = "http_connections_evicted",
                 [LIMIT_HTTP_CONNECTION_MEMORY] = "http_connection_memory",
                 [LIMIT_HTTP_TIMEOUT] = "http_timeout",
                 [LIMIT_HTTP_REQUEST_RATE] = "http_request_rate",

@@ -25,6 +25,7 @@ typedef enum LimitKind {
         LIMIT_HEAP_SITES,                /* heap sites merged into "other" (stack table full or unknown) */
         LIMIT_HTTP_CONNECTIONS,          /* http-max-connections: connection refused */
         LIMIT_HTTP_CONNECTIONS_PER_ADDRESS, /* http-max-connections-per-address: refused */
+        LIMIT_HTTP_CONNECTIONS_EVICTED,  /* http-max-connections: oldest idle one closed for a new one */
         LIMIT_HTTP_CONNECTION_MEMORY,    /* http-connection-memory: URL/headers too large (414/431) */
         LIMIT_HTTP_TIMEOUT,              /* http-timeout: request head not complete in time, closed */
         LIMIT_HTTP_REQUEST_RATE,         /* http-requests-per-second: 429 */
