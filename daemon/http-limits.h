@@ -7,7 +7,8 @@
  * must arrive whole within http-timeout of the connection or of the previous response, which
  * MHD's idle timeout alone cannot guarantee (a slowloris client sending a byte every few seconds
  * resets it forever): a sweep timer shuts such connections down; and MHD's own 414/431
- * answers (the per-connection memory limit) are counted from its log messages.
+ * answers (the per-connection memory limit) are counted from its log messages; and the bytes of
+ * responses queued and not yet sent are held to a budget across all connections.
  * Single-threaded (the event loop runs MHD in external epoll mode).
  */
 #pragma once
@@ -34,6 +35,14 @@ void http_limits_notify_connection(void *cls, struct MHD_Connection *c, void **s
 /* The access handler saw a complete request head on c / MHD finished a request on c. */
 void http_limits_request_started(struct MHD_Connection *c);
 void http_limits_request_completed(struct MHD_Connection *c);
+/* A response of size bytes is about to be queued on c: counts it against http-response-budget
+ * until MHD has sent it (http_limits_request_completed()) or the connection closes. Returns 0,
+ * or -ENOBUFS (counted) when it is larger than a small answer and would take the bytes held by
+ * unsent responses over the budget; the caller then answers 503 instead. */
+int http_limits_response_reserve(struct MHD_Connection *c, size_t size);
+/* Bytes of responses queued and not yet sent. */
+uint64_t http_limits_response_bytes(const HttpLimits *h);
+
 /* A formatted MHD log line: counts the per-connection memory limit (414/431). */
 void http_limits_note_mhd_message(const char *message);
 

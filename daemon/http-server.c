@@ -65,6 +65,9 @@ struct HttpServer {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(HttpServer *, http_server_free);
 
+/* Seconds a client refused for the response budget is told to wait. */
+#define RESPONSE_BUSY_RETRY_AFTER "2"
+
 static const char oom_body[] = "{\"error\":\"out of memory\"}\n";
 
 static inline void MHD_destroy_responsep(struct MHD_Response **r) {
@@ -94,9 +97,10 @@ _printf_(2, 0) static void mhd_logger(void *cls, const char *format, va_list ap)
         log_info("libmicrohttpd: %s", buf);
 }
 
-/* Queue a response; takes ownership of body (malloc'd) in all cases. */
+/* Queue a response, with one more header when header is not NULL; takes ownership of body
+ * (malloc'd) in all cases. */
 static enum MHD_Result respond(struct MHD_Connection *c, int status, char *body, size_t size,
-                               const char *content_type, const char *allow) {
+                               const char *content_type, const char *header, const char *value) {
         _cleanup_(MHD_destroy_responsep) struct MHD_Response *r = NULL;
 
         r = MHD_create_response_from_buffer(size, body, MHD_RESPMEM_MUST_FREE);
@@ -106,7 +110,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, char *body,
         }
         if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) == MHD_NO)
                 return MHD_NO;
-        if (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) == MHD_NO)
+        if (header && MHD_add_response_header(r, header, value) == MHD_NO)
                 return MHD_NO;
         return MHD_queue_response(c, (unsigned) status, r);
 }
@@ -122,13 +126,18 @@ static enum MHD_Result respond_oom(struct MHD_Connection *c) {
         return MHD_queue_response(c, MHD_HTTP_INTERNAL_SERVER_ERROR, r);
 }
 
-static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const char *message) {
+static enum MHD_Result respond_error_with(struct MHD_Connection *c, int status, const char *message,
+                                         const char *header, const char *value) {
         char *body;
         size_t size;
 
         if (api_error_body(message, &body, &size) < 0)
                 return respond_oom(c);
-        return respond(c, status, body, size, API_CONTENT_TYPE_JSON, NULL);
+        return respond(c, status, body, size, API_CONTENT_TYPE_JSON, header, value);
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const char *message) {
+        return respond_error_with(c, status, message, NULL, NULL);
 }
 
 /* Does the request announce a body? The API takes none; Content-Length: 0 is no body. */
@@ -199,8 +208,17 @@ answer:
                 log_warning_errno(r, "Failed to answer a %s request: %m", route_kind_to_string(route.kind));
                 return respond_oom(c);
         }
-        return respond(c, status, body, size, content_type,
-                       status != MHD_HTTP_METHOD_NOT_ALLOWED ? NULL : route.allows_post ? "GET, HEAD, POST" : "GET, HEAD");
+        if (http_limits_response_reserve(c, size) < 0) {
+                /* The responses already queued hold the whole http-response-budget. */
+                free(body);
+                return respond_error_with(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                          "busy: too many large responses are being sent; retry later",
+                                          MHD_HTTP_HEADER_RETRY_AFTER, RESPONSE_BUSY_RETRY_AFTER);
+        }
+        if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+                return respond(c, status, body, size, content_type, MHD_HTTP_HEADER_ALLOW,
+                               route.allows_post ? "GET, HEAD, POST" : "GET, HEAD");
+        return respond(c, status, body, size, content_type, NULL, NULL);
 }
 
 /* Arm the timer for MHD's next deadline, or switch it off when MHD has none. */

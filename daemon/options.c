@@ -122,6 +122,7 @@ enum {
         ARG_HTTP_MAX_CONNECTIONS,
         ARG_HTTP_MAX_CONNECTIONS_PER_ADDRESS,
         ARG_HTTP_CONNECTION_MEMORY,
+        ARG_HTTP_RESPONSE_BUDGET,
         ARG_HTTP_TIMEOUT,
         ARG_HTTP_REQUESTS_PER_SECOND,
         ARG_AGENT_WORK_PER_MINUTE,
@@ -168,6 +169,7 @@ static const struct option longopts[] = {
         { "http-max-connections", required_argument, NULL, ARG_HTTP_MAX_CONNECTIONS },
         { "http-max-connections-per-address", required_argument, NULL, ARG_HTTP_MAX_CONNECTIONS_PER_ADDRESS },
         { "http-connection-memory", required_argument, NULL, ARG_HTTP_CONNECTION_MEMORY },
+        { "http-response-budget", required_argument, NULL, ARG_HTTP_RESPONSE_BUDGET },
         { "http-timeout", required_argument, NULL, ARG_HTTP_TIMEOUT },
         { "http-requests-per-second", required_argument, NULL, ARG_HTTP_REQUESTS_PER_SECOND },
         { "agent-work-per-minute", required_argument, NULL, ARG_AGENT_WORK_PER_MINUTE },
@@ -238,6 +240,13 @@ static int options_set_security(Options *o, int id, const char *arg, const char 
                 if (parse_count(arg, 4096, 16u * 1024 * 1024, &l->http_connection_memory) < 0)
                         return set_error(error, size, "%s must be bytes in 4096..16777216", name);
                 break;
+        case ARG_HTTP_RESPONSE_BUDGET: {
+                size_t v;
+                if (parse_count(arg, 65536, UINT64_C(1) << 40, &v) < 0)
+                        return set_error(error, size, "%s must be bytes in 65536..1099511627776", name);
+                l->http_response_budget = v;
+                break;
+        }
         case ARG_HTTP_TIMEOUT:
                 if (parse_seconds(arg, 1, 3600, &l->http_timeout) < 0)
                         return set_error(error, size, "%s must be seconds in 1..3600", name);
@@ -552,6 +561,7 @@ void options_print_help(const char *program) {
                "  --agent-hello-timeout SECS, --agent-idle-timeout SECS\n"
                "  --http-max-connections N, --http-max-connections-per-address N\n"
                "  --http-connection-memory BYTES, --http-timeout SECS\n"
+               "  --http-response-budget BYTES  responses queued and unsent, all clients (503 beyond)\n"
                "  --http-requests-per-second N  per client address (429 beyond)\n"
                "  --agent-work-per-minute N, --agent-work-per-minute-per-client N\n"
                "                           (limits, defaults and counters: docs/security.md)\n"

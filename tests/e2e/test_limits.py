@@ -708,6 +708,42 @@ os._exit(0)
         self.wait_hits("http_connections_evicted")
         self.assertEqual(self.hits("http_connections"), 0)
 
+    def test_unsent_responses_are_held_to_a_budget(self):
+        """Found by review: a listing carried every argv whole (64 x 1 KiB a process, 66 MB for
+        1000 processes) and a slow reader kept its response in memory until sent: 20 of them
+        took the daemon from 180 MB to 1.5 GB. Listings now carry at most 4 KiB of argv, and past
+        http-response-budget bytes of unsent responses a large one is answered 503."""
+        self.start("--http-response-budget", "65536", "--http-requests-per-second", "0")
+        agent = self.connect()
+        self.addCleanup(agent.close)
+        agent.sendall(hello(service="wide", argv=["x" * 1000] * 64))
+        p = wait_for(lambda: self.process_of("wide"), what="the record with a wide argv")
+        self.assertTrue(p["argv_truncated"])
+        self.assertLessEqual(sum(len(a) for a in p["argv"]), 4096)
+        path = "/api/v1/processes/" + p["id"]
+        status, _, body = self.http(path)
+        self.assertEqual(status, 200)
+        detail = json.loads(body)["process"]
+        self.assertEqual(len(detail["argv"]), 64)
+        self.assertFalse(detail["argv_truncated"])
+        self.assertGreater(len(body), 60000)  # a large response: over the 16 KiB always sent
+
+        # A reader that never reads: pipelined requests fill the socket buffers (megabytes on
+        # loopback), then one 66 KB response stays queued in the daemon.
+        slow = socket.socket()
+        self.addCleanup(slow.close)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", self.daemon.port))
+        slow.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode() * 300)
+        refused = wait_for(lambda: [r for r in [self.http(path)] if r[0] == 503],
+                           what="a large response refused while the slow reader's is held")[0]
+        self.assertEqual(refused[1]["Retry-After"], "2")
+        self.assertIn("busy", json.loads(refused[2])["error"])
+        self.assertEqual(self.http("/healthz")[0], 200)  # small answers still go out
+        self.assertGreaterEqual(self.hits("http_response_budget"), 1)
+        slow.close()
+        wait_for(lambda: self.http(path)[0] == 200, what="the budget to free up with the slow reader gone")
+
     def test_slowloris(self):
         self.start("--http-timeout", "2")
         s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=DEADLINE)
