@@ -658,6 +658,43 @@ os._exit(0)
         wait_for(lambda: "the running token stays" in self.daemon.logs(), what="the refused token file")
         self.assertEqual(self.http("/metrics", new)[0], 200)
 
+    def test_unreadable_token_file_on_reload_keeps_the_token(self):
+        """A token file that is configured but cannot be read at a reload keeps the running
+        token: gone, a directory, a FIFO. A FIFO in its place blocked the daemon in open() until
+        a writer came (found by review: agents and HTTP frozen from the SIGHUP on). Only taking
+        the key out of the configuration turns authentication off, with a warning."""
+        path = self.write_token(TOKEN)
+        conf = os.path.join(self.tmp, "heapwatchd.conf")
+        with open(conf, "w") as f:
+            f.write("[heapwatchd]\nhttp-token-file = %s\n" % path)
+        self.start()
+        auth = {"Authorization": "Bearer " + TOKEN}
+        self.assertEqual(self.http("/metrics")[0], 401)
+
+        def reload_and_wait(nth):
+            self.daemon.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: self.daemon.logs().count("Configuration reloaded") == nth, what="reload %d" % nth)
+
+        os.unlink(path)
+        reload_and_wait(1)
+        self.assertIn("cannot read the token file %s: No such file or directory; the running token stays" % path,
+                      self.daemon.logs())
+        os.mkdir(path)
+        reload_and_wait(2)
+        os.rmdir(path)
+        os.mkfifo(path, 0o600)
+        reload_and_wait(3)  # old daemon: blocked in open(), never reloaded, HTTP dead
+        self.assertEqual(self.daemon.logs().count("is not a regular file; the running token stays"), 2)
+        self.assertEqual(self.http("/metrics")[0], 401)
+        self.assertEqual(self.http("/metrics", auth)[0], 200)
+        os.unlink(path)
+
+        with open(conf, "w") as f:
+            f.write("[heapwatchd]\n")
+        reload_and_wait(4)
+        self.assertIn("http-token-file removed; HTTP no longer requires a token", self.daemon.logs())
+        self.assertEqual(self.http("/metrics")[0], 200)
+
     def test_non_loopback_warning(self):
         self.daemon = Daemon(self.tmp, extra_args=["--no-store"])
         self.daemon.extra_args += ["--http", "0.0.0.0:%d" % self.daemon.port]

@@ -83,6 +83,21 @@ START_TEST(test_token_file) {
         ck_assert_int_eq(access_token_load("/nonexistent/token", &token, &loose, error, sizeof error), -ENOENT);
         ck_assert_ptr_nonnull(strstr(error, "/nonexistent/token"));
 
+        /* a FIFO with no writer: refused at once (open() blocked until a writer came, and a
+         * reload with it: found by review) */
+        {
+                char fifo[] = "/tmp/hw-test-token-XXXXXX";
+                int fd = mkstemp(fifo);
+
+                ck_assert_int_ge(fd, 0);
+                close(fd);
+                unlink(fifo);
+                ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+                ck_assert_int_eq(access_token_load(fifo, &token, &loose, error, sizeof error), -EINVAL);
+                ck_assert_ptr_nonnull(strstr(error, "not a regular file"));
+                unlink(fifo);
+        }
+
         /* a NUL in the token's line would end it early: refused, not truncated */
         {
                 static const char nul[] = "abcdefghijklmnop\0SECRETREST\n";
