@@ -58,7 +58,16 @@ struct HttpServer {
          * connection open, the timer runs MHD at least every ACCEPT_BACK_OFF_USEC. */
         bool accept_episode;
         unsigned episode_quiet_runs;
+        /* HTTP's share of the loop (see http_server_account()): the time MHD_run() took since
+         * HTTP last got its high priority back, whether it is demoted now, and the timer that
+         * gives the priority back. */
+        uint64_t burst_usec;
+        bool demoted;
+        sd_event_source *restore_source;
 };
+
+/* HTTP work allowed at high priority in a row; then as long again at the agents' priority. */
+#define HTTP_BURST_USEC (10 * USEC_PER_MSEC)
 
 /* How long MHD is not run after its accept() failed (out of descriptors). */
 #define ACCEPT_BACK_OFF_USEC (250 * USEC_PER_MSEC)
@@ -248,10 +257,49 @@ static int http_server_arm_timer(HttpServer *s) {
         return sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
 }
 
+static void http_server_set_priority(HttpServer *s, int64_t priority) {
+        (void) sd_event_source_set_priority(s->io_source, priority);
+        (void) sd_event_source_set_priority(s->timer_source, priority);
+}
+
+/* HTTP runs ahead of the agent connections (see http_server_new_secured()), but at that
+ * priority back-to-back requests that each cost milliseconds (/metrics over 1000 records, 12 ms,
+ * from two keep-alive connections within the request rate) left no turn to the agents: a HELLO
+ * waited 9-11 s for its WELCOME (found by review). After HTTP_BURST_USEC of MHD work in a row,
+ * HTTP drops to the agents' priority for as long as it worked, where sd-event serves equal
+ * priorities oldest pending first, so every agent connection waiting gets its turn; a timer
+ * then gives the high priority back. Cheap requests (/healthz) rarely add up to a burst, so
+ * they still come first when ingest falls behind. */
+static void http_server_account(HttpServer *s, uint64_t started, uint64_t ended) {
+        uint64_t used = ended > started ? ended - started : 0;
+
+        if (s->demoted || !s->restore_source)
+                return;
+        s->burst_usec += used;
+        if (s->burst_usec < HTTP_BURST_USEC)
+                return;
+        if (sd_event_source_set_time(s->restore_source, ended + s->burst_usec) < 0 ||
+            sd_event_source_set_enabled(s->restore_source, SD_EVENT_ONESHOT) < 0) {
+                s->burst_usec = 0;
+                return;
+        }
+        http_server_set_priority(s, SD_EVENT_PRIORITY_NORMAL);
+        s->demoted = true;
+}
+
+static int on_restore(sd_event_source *source, uint64_t usec, void *userdata) {
+        HttpServer *s = userdata;
+
+        http_server_set_priority(s, SD_EVENT_PRIORITY_IMPORTANT);
+        s->demoted = false;
+        s->burst_usec = 0;
+        return 0;
+}
+
 /* Let MHD do its work, then re-arm the timer. Returns 0 always: a failing sd-event callback gets
  * its source disabled, and the HTTP side must not stop serving over one bad iteration. */
 static int http_server_dispatch(HttpServer *s) {
-        uint64_t now;
+        uint64_t now, started;
         int r;
 
         if (s->paused) {
@@ -259,8 +307,10 @@ static int http_server_dispatch(HttpServer *s) {
                 (void) sd_event_source_set_enabled(s->io_source, SD_EVENT_ON);
         }
         s->accept_failed = false;
+        started = now_usec_monotonic();
         if (MHD_run(s->mhd) == MHD_NO)
                 log_warning("MHD_run() failed.");
+        http_server_account(s, started, now_usec_monotonic());
         if (s->accept_failed) {
                 s->accept_episode = true;
                 s->episode_quiet_runs = 0;
@@ -490,7 +540,8 @@ int http_server_new_secured(sd_event *e, const char *addr, uint16_t port, int li
          * pending and sd-event serves equal priorities oldest first, so a request waited for a
          * callback on each of them (measured with 1000 agents: /healthz unanswered for over 20 s,
          * docs/performance.md "Load and soak"). MHD's own connection and rate limits bound what
-         * HTTP can take from ingest. */
+         * HTTP can take from ingest, and a burst of costly requests drops HTTP to the agents'
+         * priority for a while (http_server_account()). */
         (void) sd_event_source_set_priority(s->io_source, SD_EVENT_PRIORITY_IMPORTANT);
 
         /* Accuracy 1 µs: sd-event's default slack (250 ms) would delay work MHD asked to do now. */
@@ -499,6 +550,15 @@ int http_server_new_secured(sd_event *e, const char *addr, uint16_t port, int li
                 return log_error_errno(r, "Failed to add the HTTP timer: %m");
         (void) sd_event_source_set_description(s->timer_source, "http-timer");
         (void) sd_event_source_set_priority(s->timer_source, SD_EVENT_PRIORITY_IMPORTANT);
+
+        /* Gives HTTP its priority back after a burst (http_server_account()); without it HTTP
+         * simply keeps its priority. */
+        r = sd_event_add_time(e, &s->restore_source, CLOCK_MONOTONIC, UINT64_MAX, 1, on_restore, s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the HTTP priority timer: %m");
+        (void) sd_event_source_set_enabled(s->restore_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(s->restore_source, "http-restore");
+        (void) sd_event_source_set_priority(s->restore_source, SD_EVENT_PRIORITY_IMPORTANT);
 
         r = http_server_arm_timer(s);
         if (r < 0)
@@ -520,6 +580,7 @@ HttpServer *http_server_free(HttpServer *s) {
         /* Sources first: they watch MHD's epoll fd, which MHD_stop_daemon() closes. */
         s->io_source = sd_event_source_disable_unref(s->io_source);
         s->timer_source = sd_event_source_disable_unref(s->timer_source);
+        s->restore_source = sd_event_source_disable_unref(s->restore_source);
         if (s->mhd)
                 MHD_stop_daemon(s->mhd);
         http_limits_free(s->limits);

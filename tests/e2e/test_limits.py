@@ -14,6 +14,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -780,6 +781,70 @@ os._exit(0)
         self.assertGreaterEqual(self.hits("http_response_budget"), 1)
         slow.close()
         wait_for(lambda: self.http(path)[0] == 200, what="the budget to free up with the slow reader gone")
+
+    def test_agents_are_welcomed_while_http_is_hammered(self):
+        """Found by review: HTTP ran at a higher sd-event priority than the agent sockets, so
+        back-to-back /metrics over 1000 records from two keep-alive connections left no turn
+        to the agents: a HELLO waited 9-11 s for its WELCOME, i.e. until the requests stopped.
+        Now a burst of costly HTTP work drops HTTP to the agents' priority for a while. The
+        WELCOME must come while the clients still hammer, within a bounded number of their
+        requests (work, not time: the new daemon answered 6-12 of them meanwhile, the old one
+        17000-25000, 300 records, 3 connections)."""
+        self.start("--http-requests-per-second", "0", "--exited-retention", "3600", "--max-processes", "2000")
+        # Records to make /metrics cost milliseconds: processes that say HELLO, send a sample
+        # and go (each its own pid: a record per process).
+        records = 300
+        for i in range(records):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    a = self.connect()
+                    a.sendall(hello(service="r%d" % i) + sample(1))
+                    a.settimeout(DEADLINE)
+                    a.recv(65536)  # the WELCOME
+                    a.close()
+                finally:
+                    os._exit(0)
+            os.waitpid(pid, 0)
+        wait_for(lambda: self.daemon.get_json("/healthz")[1]["processes_tracked"] >= records,
+                 what="%d records" % records)
+
+        stop, served, expired = threading.Event(), [0], []
+        cap = time.monotonic() + 3 * DEADLINE  # the hammer's own bound: it always stops
+
+        def hammer():
+            c = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=DEADLINE)
+            while not stop.is_set():
+                if time.monotonic() > cap:
+                    expired.append(True)
+                    break
+                c.request("GET", "/metrics")
+                r = c.getresponse()
+                r.read()
+                served[0] += 1
+            c.close()
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            wait_for(lambda: served[0] >= 30, what="the HTTP clients to get going")
+            agent = self.connect()
+            self.addCleanup(agent.close)
+            before = served[0]
+            agent.sendall(hello(service="late"))
+            agent.settimeout(4 * DEADLINE)
+            header = agent.recv(12)  # the WELCOME's frame header
+            welcomed_during_load = not expired and not stop.is_set()
+            meanwhile = served[0] - before
+            sys.stderr.write("HELLO->WELCOME while %d requests were answered\n" % meanwhile)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.assertEqual(len(header), 12)
+        self.assertEqual(header[5], 64, "a WELCOME frame")  # HW_FRAME_WELCOME
+        self.assertTrue(welcomed_during_load, "the WELCOME came only when HTTP stopped")
+        self.assertLess(meanwhile, 1000, "HTTP answered %d requests while the HELLO waited" % meanwhile)
 
     def test_slowloris(self):
         self.start("--http-timeout", "2")
