@@ -253,6 +253,33 @@ uint64_t http_limits_response_bytes(const HttpLimits *h) {
         return h ? h->response_bytes : 0;
 }
 
+const char http_limits_too_many_parameters[] = "too many query parameters";
+
+void *http_limits_uri_callback(void *cls, const char *uri, struct MHD_Connection *c) {
+        const char *query = uri ? strchr(uri, '?') : NULL;
+        size_t n = 1;
+
+        if (!query || !query[1])
+                return NULL;
+        for (const char *p = query + 1; *p; p++)
+                n += *p == '&';
+        if (n <= HTTP_QUERY_PARAMETERS_MAX)
+                return NULL;
+        /* libmicrohttpd 0.9.75 parses the query right after this callback into the connection's
+         * memory pool, 48 bytes of record for each "a=1&" (4 bytes of URL): 478 parameters in
+         * 1.9 KB ran the 32 KiB pool out, MHD could not even build its own 431 and dropped the
+         * connection without an answer, or left it hanging until the head deadline (found by
+         * review). No memory limit helps: the records always outgrow the URL that fills the
+         * buffer. The URI is the request line in MHD's read buffer, which MHD itself cuts and
+         * unescapes in place, and it parses the query from there after we return: ending the
+         * string right after the '?' leaves it no parameter to store. The access handler then
+         * answers 400 from a pool with room to spare. (Should a later MHD hand us a copy, the
+         * write is harmless and the handler still answers.) */
+        ((char *) query)[1] = '\0';
+        limit_hit(LIMIT_HTTP_QUERY_PARAMETERS);
+        return (void *) http_limits_too_many_parameters;
+}
+
 void http_limits_note_mhd_message(const char *message) {
         /* Only the answer, once per connection: MHD may also log the pool running out before it. */
         if (strstr(message, "response code is 431") || strstr(message, "response code is 414"))

@@ -8,7 +8,8 @@
  * MHD's idle timeout alone cannot guarantee (a slowloris client sending a byte every few seconds
  * resets it forever): a sweep timer shuts such connections down; and MHD's own 414/431
  * answers (the per-connection memory limit) are counted from its log messages; and the bytes of
- * responses queued and not yet sent are held to a budget across all connections.
+ * responses queued and not yet sent are held to a budget across all connections; a query of more
+ * than HTTP_QUERY_PARAMETERS_MAX parameters is cut before MHD parses it and answered 400.
  * Single-threaded (the event loop runs MHD in external epoll mode).
  */
 #pragma once
@@ -42,6 +43,16 @@ void http_limits_request_completed(struct MHD_Connection *c);
 int http_limits_response_reserve(struct MHD_Connection *c, size_t size);
 /* Bytes of responses queued and not yet sent. */
 uint64_t http_limits_response_bytes(const HttpLimits *h);
+
+/* Query parameters a request may carry; no endpoint takes more than six. */
+#define HTTP_QUERY_PARAMETERS_MAX 64
+
+/* MHD_OPTION_URI_LOG_CALLBACK: the request line's URI, before MHD parses its query. Returns
+ * http_limits_too_many_parameters (the request's first *con_cls, for the access handler to
+ * answer 400) when the query has more than HTTP_QUERY_PARAMETERS_MAX parameters, after cutting
+ * the query short so that MHD parses none of them (see the function); NULL otherwise. */
+void *http_limits_uri_callback(void *cls, const char *uri, struct MHD_Connection *c);
+extern const char http_limits_too_many_parameters[];
 
 /* A formatted MHD log line: counts the per-connection memory limit (414/431). */
 void http_limits_note_mhd_message(const char *message);

@@ -181,7 +181,9 @@ static enum MHD_Result request_handler(void *cls, struct MHD_Connection *c, cons
         if (router_match(method, url, &route) < 0)
                 return respond_error(c, MHD_HTTP_BAD_REQUEST, "malformed request");
 
-        if (!*con_cls) {
+        if (!*con_cls || *con_cls == http_limits_too_many_parameters) {
+                bool too_many_parameters = *con_cls == http_limits_too_many_parameters;
+
                 /* First call, headers only. Refuse what must not be read any further right away (MHD
                  * then skips the body and closes the connection); otherwise wait for MHD's final
                  * call, because a response queued before the (empty) body is complete makes MHD
@@ -195,6 +197,14 @@ static enum MHD_Result request_handler(void *cls, struct MHD_Connection *c, cons
                         int result;
                         if (http_access_filter(c, route.kind, &result))
                                 return (enum MHD_Result) result;
+                }
+                /* The URI callback cut off a query too long to parse (http-limits.c). */
+                if (too_many_parameters) {
+                        char message[64];
+
+                        snprintf(message, sizeof message, "too many query parameters (at most %d)",
+                                 HTTP_QUERY_PARAMETERS_MAX);
+                        return respond_error(c, MHD_HTTP_BAD_REQUEST, message);
                 }
 
                 /* 405 before 413: a POST with a body is wrong because of its method. */
@@ -519,6 +529,7 @@ int http_server_new_secured(sd_event *e, const char *addr, uint16_t port, int li
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits->http_connection_memory,
                                   MHD_OPTION_NOTIFY_CONNECTION, http_limits_notify_connection, s->limits,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, NULL,
+                                  MHD_OPTION_URI_LOG_CALLBACK, http_limits_uri_callback, NULL,
                                   MHD_OPTION_STRICT_FOR_CLIENT, (int) 1,
                                   MHD_OPTION_END);
         if (!s->mhd) {

@@ -35,6 +35,7 @@ const char *limit_kind_to_string(LimitKind k) {
                 [LIMIT_SERIES_POINTS] = "series_points",
                 [LIMIT_AGENT_WORK_RATE] = "agent_work_rate",
                 [LIMIT_HTTP_RESPONSE_BUDGET] = "http_response_budget",
+                [LIMIT_HTTP_QUERY_PARAMETERS] = "http_query_parameters",
         };
         if ((unsigned) k >= ELEMENTSOF(table))
                 return NULL;

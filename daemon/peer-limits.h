@@ -32,6 +32,7 @@ typedef enum LimitKind {
         LIMIT_SERIES_POINTS,             /* /series asked for more points than the cap: step widened */
         LIMIT_AGENT_WORK_RATE,           /* agent work (census, profiles) per process/client: 429 */
         LIMIT_HTTP_RESPONSE_BUDGET,      /* http-response-budget: a large response refused with 503 */
+        LIMIT_HTTP_QUERY_PARAMETERS,     /* more query parameters than HTTP_QUERY_PARAMETERS_MAX: 400 */
         _LIMIT_MAX,
 } LimitKind;
 

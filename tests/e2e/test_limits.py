@@ -129,6 +129,23 @@ class LimitsTest(unittest.TestCase):
         self.daemon = Daemon(self.tmp, extra_args=["--no-store"] + list(args)).start()
         return self.daemon
 
+    def raw_http(self, request):
+        """Send raw request bytes on a new connection; everything the daemon sends until it
+        closes the connection (or resets it, or DEADLINE passes)."""
+        s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=DEADLINE)
+        s.sendall(request)
+        reply = b""
+        try:
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    break
+                reply += data
+        except (ConnectionResetError, socket.timeout):
+            pass
+        s.close()
+        return reply
+
     def http_from(self, source, path, headers=None):
         """One GET from a given loopback source address: (status, headers, body)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=DEADLINE,
@@ -871,21 +888,27 @@ os._exit(0)
 
     def test_connection_memory(self):
         self.start("--http-connection-memory", "8192")
-        s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=DEADLINE)
-        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 16384 + b"\r\n\r\n")
-        s.settimeout(DEADLINE)
-        reply = b""
-        try:
-            while True:
-                data = s.recv(65536)
-                if not data:
-                    break
-                reply += data
-        except (ConnectionResetError, socket.timeout):
-            pass
-        s.close()
+        reply = self.raw_http(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 16384 + b"\r\n\r\n")
         self.assertTrue(reply.startswith(b"HTTP/1.1 431") or reply == b"", reply[:80])
         self.wait_hits("http_connection_memory")
+        self.assertEqual(self.http("/healthz")[0], 200)
+
+    def test_too_many_query_parameters(self):
+        """Found by review: 478 query parameters (a 1.9 KB URL, far under the 32 KiB of memory
+        per connection) ran libmicrohttpd's pool out while it parsed them: no answer at all, or
+        a connection left hanging until the head deadline. Now a clear 400 past 64."""
+        self.start()
+
+        def ask(n):
+            return self.raw_http(b"GET /healthz?" + b"&".join(b"a=1" for _ in range(n)) +
+                                 b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertTrue(ask(64).startswith(b"HTTP/1.1 200"))
+        for n in (65, 478, 2000):
+            reply = ask(n)
+            self.assertTrue(reply.startswith(b"HTTP/1.1 400"), (n, reply[:60]))
+            self.assertEqual(json.loads(reply.split(b"\r\n\r\n", 1)[1])["error"],
+                             "too many query parameters (at most 64)")
+        self.wait_hits("http_query_parameters", 3)
         self.assertEqual(self.http("/healthz")[0], 200)
 
     def test_request_rate(self):
