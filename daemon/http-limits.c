@@ -249,10 +249,6 @@ int http_limits_response_reserve(struct MHD_Connection *c, size_t size) {
         return 0;
 }
 
-uint64_t http_limits_response_bytes(const HttpLimits *h) {
-        return h ? h->response_bytes : 0;
-}
-
 const char http_limits_too_many_parameters[] = "too many query parameters";
 
 void *http_limits_uri_callback(void *cls, const char *uri, struct MHD_Connection *c) {

@@ -41,8 +41,6 @@ void http_limits_request_completed(struct MHD_Connection *c);
  * or -ENOBUFS (counted) when it is larger than a small answer and would take the bytes held by
  * unsent responses over the budget; the caller then answers 503 instead. */
 int http_limits_response_reserve(struct MHD_Connection *c, size_t size);
-/* Bytes of responses queued and not yet sent. */
-uint64_t http_limits_response_bytes(const HttpLimits *h);
 
 /* Query parameters a request may carry; no endpoint takes more than six. */
 #define HTTP_QUERY_PARAMETERS_MAX 64

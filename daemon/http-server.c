@@ -519,8 +519,9 @@ int http_server_new_secured(sd_event *e, const char *addr, uint16_t port, int li
                             "anyone who can reach it reads every process's memory history.");
 
         /* Our accept policy enforces (and counts) the connection limits; MHD's own limit,
-         * higher (room for evicted connections MHD has yet to close), never triggers first. MHD's idle timeout, a little longer than ours, still
-         * bounds a client reading a response slowly; the request-head deadline is ours. */
+         * higher (room for evicted connections MHD has yet to close), never triggers first.
+         * MHD's idle timeout, a little longer than ours, still bounds a client reading a
+         * response slowly; the request-head deadline is ours. */
         s->mhd = MHD_start_daemon(flags, 0, http_limits_accept_policy, s->limits, request_handler, s,
                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
                                   MHD_OPTION_LISTEN_SOCKET, fd,
