@@ -320,7 +320,22 @@ int status_render(const char *body, size_t size, StatusFilter filter, double now
                 return 0;
         }
 
-        return table_format(t, max_width, ret);
+        r = table_format(t, max_width, &s);
+        if (r < 0)
+                return r;
+        /* The daemon lists a page at a time (docs/api.md): say that there is more. */
+        if (json_is_integer(json_object_get(root, "next_offset"))) {
+                char *more;
+                if (asprintf(&more, "%s(the first %zu shown; more at /api/v1/processes?offset=%" JSON_INTEGER_FORMAT ")\n",
+                             s, json_array_size(processes), json_integer_value(json_object_get(root, "next_offset"))) < 0) {
+                        free(s);
+                        return -ENOMEM;
+                }
+                free(s);
+                s = more;
+        }
+        *ret = s;
+        return 0;
 }
 
 void status_help(void) {
@@ -450,7 +465,8 @@ int verb_status(int argc, char *argv[]) {
                 status_help();
                 return EXIT_OK;
         }
-        snprintf(query, sizeof query, "state=%s", status_filter_to_string(a.filter));
+        /* The largest page the daemon serves (PROCESSES_LIMIT_MAX). */
+        snprintf(query, sizeof query, "state=%s&limit=1000", status_filter_to_string(a.filter));
         return status_fetch_and_print(a.url, "/api/v1/processes", query, a.json, render_status, &a.filter,
                                       "process list");
 }

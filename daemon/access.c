@@ -67,7 +67,10 @@ int access_token_load(const char *path, char **ret_token, bool *ret_loose, char 
         size_t len = 0, n;
         char *token;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* Non-blocking: a FIFO put in the file's place blocked open() until a writer came, and
+         * with it the whole event loop (agents and HTTP) at a reload (found by review). It is
+         * refused below as not a regular file, and a reload keeps the running token. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0 || fstat(fd, &st) < 0) {
                 int e = errno;
                 snprintf(error, size, "cannot read the token file %s: %s", path, strerror(e));

@@ -34,6 +34,10 @@
 #define API_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(16))
 /* Ended processes listed from the store at most (the registry's own are always listed). */
 #define API_STORED_PROCESSES_MAX 10000
+/* Bytes of argv strings a listing carries per process: the agent may send 64 strings of 1 KiB,
+ * which made a record 66 KB and a listing of 1000 of them 66 MB (found by review). The detail,
+ * /api/v1/processes/{id}, has the whole argv. */
+#define API_LIST_ARGV_BYTES_MAX 4096
 
 
 static json_t *json_string_or_null(const char *s) {
@@ -78,8 +82,58 @@ int api_error_body(const char *message, char **ret_body, size_t *ret_size) {
         return dump(root, ret_body, ret_size);
 }
 
-/* The members every listing shows (docs/api.md, "the summary"). */
-static int add_process_summary(json_t *o, const Process *p) {
+/* Cut argv (an array of strings) so that its strings total at most max bytes: the string that
+ * crosses the bound is cut at a UTF-8 character boundary, those after it are dropped. Returns
+ * whether anything was cut, or -ENOMEM. */
+static int argv_bound(json_t *argv, size_t max) {
+        size_t used = 0, i;
+
+        for (i = 0; i < json_array_size(argv); i++) {
+                json_t *a = json_array_get(argv, i);
+                size_t len = json_string_length(a), keep;
+                const char *text;
+
+                if (used + len <= max) {
+                        used += len;
+                        continue;
+                }
+                keep = max - used;
+                text = json_string_value(a);
+                while (keep > 0 && text && ((unsigned char) text[keep] & 0xC0) == 0x80)
+                        keep--;
+                if (keep == 0) {
+                        if (json_array_remove(argv, i) < 0)
+                                return -ENOMEM;
+                } else if (json_array_set_new(argv, i++, json_stringn(text, keep)) < 0)
+                        return -ENOMEM;
+                while (json_array_size(argv) > i)
+                        if (json_array_remove(argv, i) < 0)
+                                return -ENOMEM;
+                return 1;
+        }
+        return 0;
+}
+
+/* Add "argv" (cut to API_LIST_ARGV_BYTES_MAX when listed) and "argv_truncated"; takes argv. */
+static int add_argv(json_t *o, json_t *argv, bool listed) {
+        int truncated = 0;
+
+        if (!argv)
+                return -ENOMEM;
+        if (listed)
+                truncated = argv_bound(argv, API_LIST_ARGV_BYTES_MAX);
+        if (truncated < 0) {
+                json_decref(argv);
+                return -ENOMEM;
+        }
+        if (json_add(o, "argv", argv) < 0 || json_add(o, "argv_truncated", json_boolean(truncated)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* The members every listing shows (docs/api.md, "the summary"); argv whole in the detail
+ * (listed false), cut short in listings. */
+static int add_process_summary(json_t *o, const Process *p, bool listed) {
         _cleanup_json_ json_t *argv = NULL;
 
         argv = json_array();
@@ -95,7 +149,7 @@ static int add_process_summary(json_t *o, const Process *p) {
             json_add(o, "ppid", json_integer(p->ppid)) < 0 ||
             json_add(o, "parent_id", p->parent_id[0] ? json_string_lossy(p->parent_id) : json_null()) < 0 ||
             json_add(o, "service", json_string_lossy(p->hello.service)) < 0 ||
-            json_add(o, "argv", TAKE_PTR(argv)) < 0 ||
+            add_argv(o, TAKE_PTR(argv), listed) < 0 ||
             json_add(o, "uid", json_integer(p->uid)) < 0 ||
             json_add(o, "gid", json_integer(p->gid)) < 0 ||
             json_add(o, "state", json_string(process_state_to_string(p->state))) < 0 ||
@@ -114,7 +168,7 @@ static int add_process_summary(json_t *o, const Process *p) {
 }
 
 /* The summary of an ended process that only the store still holds (same members). */
-static json_t *stored_summary_new(const StoreProcessInfo *in) {
+static json_t *stored_summary_new(const StoreProcessInfo *in, bool listed) {
         _cleanup_json_ json_t *o = json_object(), *argv = json_loads(in->argv_json, 0, NULL);
 
         if (!json_is_array(argv)) {
@@ -127,7 +181,7 @@ static json_t *stored_summary_new(const StoreProcessInfo *in) {
             json_add(o, "ppid", json_integer(in->ppid)) < 0 ||
             json_add(o, "parent_id", json_null()) < 0 ||
             json_add(o, "service", json_string_lossy(in->service)) < 0 ||
-            json_add(o, "argv", TAKE_PTR(argv)) < 0 ||
+            add_argv(o, TAKE_PTR(argv), listed) < 0 ||
             json_add(o, "uid", json_integer(in->uid)) < 0 ||
             json_add(o, "gid", json_integer(in->gid)) < 0 ||
             json_add(o, "state", json_string("exited")) < 0 ||
@@ -147,7 +201,7 @@ static json_t *stored_summary_new(const StoreProcessInfo *in) {
 }
 
 static json_t *stored_detail_new(const StoreProcessInfo *in) {
-        _cleanup_json_ json_t *root = json_object(), *o = stored_summary_new(in), *leak = json_object();
+        _cleanup_json_ json_t *root = json_object(), *o = stored_summary_new(in, false), *leak = json_object();
 
         if (!root || !o || !leak ||
             json_add(o, "hostname", json_string_lossy(in->hostname)) < 0 ||
@@ -160,10 +214,28 @@ static json_t *stored_detail_new(const StoreProcessInfo *in) {
         return TAKE_PTR(root);
 }
 
+/* One page of a listing: entries before `offset` are skipped, `limit` are kept, and one more
+ * only tells that there is a next page. */
+typedef struct Page {
+        size_t offset, limit;
+        size_t position; /* entries seen so far */
+        json_t *list;
+} Page;
+
+/* Whether the entry at the page's position is to be listed; advances the position. */
+static bool page_take(Page *pg) {
+        size_t at = pg->position++;
+        return at >= pg->offset && at < pg->offset + pg->limit;
+}
+
+static bool page_full(const Page *pg) {
+        return pg->position > pg->offset + pg->limit;
+}
+
 typedef struct StoredList {
         const char **ids; /* the registry's ids, sorted */
         size_t n_ids;
-        json_t *list;
+        Page *page;
 } StoredList;
 
 static int compare_ids(const void *a, const void *b) {
@@ -178,13 +250,16 @@ static int on_stored_process(void *userdata, const StoreProcessInfo *in) {
          * copy of their ids: up to 10000 stored rows against up to max_processes records. */
         if (in->exited_at <= 0 || (sl->n_ids > 0 && bsearch(&key, sl->ids, sl->n_ids, sizeof *sl->ids, compare_ids)))
                 return 0;
-        return json_append(sl->list, stored_summary_new(in)) < 0 ? -ENOMEM : 0;
+        if (page_take(sl->page) && json_append(sl->page->list, stored_summary_new(in, true)) < 0)
+                return -ENOMEM;
+        /* One past the page: there is a next one, and nothing more to read. */
+        return page_full(sl->page) ? -ECANCELED : 0;
 }
 
-static json_t *process_summary_new(const Process *p) {
+static json_t *process_summary_new(const Process *p, bool listed) {
         _cleanup_json_ json_t *o = json_object();
 
-        if (!o || add_process_summary(o, p) < 0)
+        if (!o || add_process_summary(o, p, listed) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -317,7 +392,7 @@ static json_t *process_detail_new(const Process *p) {
         _cleanup_json_ json_t *root = NULL, *o = NULL, *python = NULL, *pauses = NULL;
         unsigned n = 0;
 
-        o = process_summary_new(p);
+        o = process_summary_new(p, false);
         if (!o)
                 return NULL;
 
@@ -388,10 +463,11 @@ static bool filter_accepts(ProcessFilter f, const Process *p) {
         }
 }
 
-static json_t *processes_new(Registry *reg, ProcessFilter filter) {
+static json_t *processes_new(Registry *reg, const ProcessesQuery *q) {
         _cleanup_json_ json_t *root = NULL, *list = NULL;
         _cleanup_free_ ProcessRef *refs = NULL;
         size_t n = 0, count = registry_count(reg);
+        Page page = { .offset = q->offset, .limit = q->limit };
 
         if (count > 0) {
                 refs = calloc(count, sizeof *refs);
@@ -400,7 +476,7 @@ static json_t *processes_new(Registry *reg, ProcessFilter filter) {
         }
         for (size_t i = 0; i < count; i++) {
                 const Process *p = registry_at(reg, i);
-                if (p && filter_accepts(filter, p))
+                if (p && filter_accepts(q->filter, p))
                         refs[n++] = (ProcessRef) { .p = p, .index = i };
         }
         if (n > 1)
@@ -409,16 +485,17 @@ static json_t *processes_new(Registry *reg, ProcessFilter filter) {
         list = json_array();
         if (!list)
                 return NULL;
-        for (size_t i = 0; i < n; i++)
-                if (json_append(list, process_summary_new(refs[i].p)) < 0)
+        page.list = list;
+        for (size_t i = 0; i < n && !page_full(&page); i++)
+                if (page_take(&page) && json_append(list, process_summary_new(refs[i].p, true)) < 0)
                         return NULL;
         /* Then ended processes only the store remembers, most recently ended first, within the
          * longest retention and the row cap. */
-        if (filter != PROCESS_FILTER_LIVE && registry_get_store(reg)) {
+        if (q->filter != PROCESS_FILTER_LIVE && registry_get_store(reg) && !page_full(&page)) {
                 Store *store = registry_get_store(reg);
                 const StoreConfig *c = store_get_config(store);
                 _cleanup_free_ const char **ids = count > 0 ? calloc(count, sizeof *ids) : NULL;
-                StoredList sl = { ids, 0, list };
+                StoredList sl = { ids, 0, &page };
                 int r;
 
                 if (count > 0 && !ids)
@@ -434,7 +511,8 @@ static json_t *processes_new(Registry *reg, ProcessFilter filter) {
         }
 
         root = json_object();
-        if (!root || json_add(root, "processes", TAKE_PTR(list)) < 0)
+        if (!root || json_add(root, "processes", TAKE_PTR(list)) < 0 ||
+            json_add(root, "next_offset", page_full(&page) ? json_integer((json_int_t) (q->offset + q->limit)) : json_null()) < 0)
                 return NULL;
         return TAKE_PTR(root);
 }
@@ -790,12 +868,13 @@ static int handle_json(Registry *reg, const Route *route, ApiQueryFunc query, vo
                 break;
 
         case ROUTE_PROCESSES:
-                if (router_parse_processes_query(lookup(query, userdata, "state"), &pq, reply->error,
+                if (router_parse_processes_query(lookup(query, userdata, "state"), lookup(query, userdata, "limit"),
+                                                 lookup(query, userdata, "offset"), &pq, reply->error,
                                                  sizeof reply->error) < 0) {
                         reply->status = 400;
                         return 0;
                 }
-                reply->json = processes_new(reg, pq.filter);
+                reply->json = processes_new(reg, &pq);
                 break;
 
         case ROUTE_PROCESS:

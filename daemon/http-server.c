@@ -58,12 +58,24 @@ struct HttpServer {
          * connection open, the timer runs MHD at least every ACCEPT_BACK_OFF_USEC. */
         bool accept_episode;
         unsigned episode_quiet_runs;
+        /* HTTP's share of the loop (see http_server_account()): the time MHD_run() took since
+         * HTTP last got its high priority back, whether it is demoted now, and the timer that
+         * gives the priority back. */
+        uint64_t burst_usec;
+        bool demoted;
+        sd_event_source *restore_source;
 };
+
+/* HTTP work allowed at high priority in a row; then as long again at the agents' priority. */
+#define HTTP_BURST_USEC (10 * USEC_PER_MSEC)
 
 /* How long MHD is not run after its accept() failed (out of descriptors). */
 #define ACCEPT_BACK_OFF_USEC (250 * USEC_PER_MSEC)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(HttpServer *, http_server_free);
+
+/* Seconds a client refused for the response budget is told to wait. */
+#define RESPONSE_BUSY_RETRY_AFTER "2"
 
 static const char oom_body[] = "{\"error\":\"out of memory\"}\n";
 
@@ -94,9 +106,10 @@ _printf_(2, 0) static void mhd_logger(void *cls, const char *format, va_list ap)
         log_info("libmicrohttpd: %s", buf);
 }
 
-/* Queue a response; takes ownership of body (malloc'd) in all cases. */
+/* Queue a response, with one more header when header is not NULL; takes ownership of body
+ * (malloc'd) in all cases. */
 static enum MHD_Result respond(struct MHD_Connection *c, int status, char *body, size_t size,
-                               const char *content_type, const char *allow) {
+                               const char *content_type, const char *header, const char *value) {
         _cleanup_(MHD_destroy_responsep) struct MHD_Response *r = NULL;
 
         r = MHD_create_response_from_buffer(size, body, MHD_RESPMEM_MUST_FREE);
@@ -106,7 +119,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, char *body,
         }
         if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) == MHD_NO)
                 return MHD_NO;
-        if (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) == MHD_NO)
+        if (header && MHD_add_response_header(r, header, value) == MHD_NO)
                 return MHD_NO;
         return MHD_queue_response(c, (unsigned) status, r);
 }
@@ -122,13 +135,18 @@ static enum MHD_Result respond_oom(struct MHD_Connection *c) {
         return MHD_queue_response(c, MHD_HTTP_INTERNAL_SERVER_ERROR, r);
 }
 
-static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const char *message) {
+static enum MHD_Result respond_error_with(struct MHD_Connection *c, int status, const char *message,
+                                         const char *header, const char *value) {
         char *body;
         size_t size;
 
         if (api_error_body(message, &body, &size) < 0)
                 return respond_oom(c);
-        return respond(c, status, body, size, API_CONTENT_TYPE_JSON, NULL);
+        return respond(c, status, body, size, API_CONTENT_TYPE_JSON, header, value);
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const char *message) {
+        return respond_error_with(c, status, message, NULL, NULL);
 }
 
 /* Does the request announce a body? The API takes none; Content-Length: 0 is no body. */
@@ -163,7 +181,9 @@ static enum MHD_Result request_handler(void *cls, struct MHD_Connection *c, cons
         if (router_match(method, url, &route) < 0)
                 return respond_error(c, MHD_HTTP_BAD_REQUEST, "malformed request");
 
-        if (!*con_cls) {
+        if (!*con_cls || *con_cls == http_limits_too_many_parameters) {
+                bool too_many_parameters = *con_cls == http_limits_too_many_parameters;
+
                 /* First call, headers only. Refuse what must not be read any further right away (MHD
                  * then skips the body and closes the connection); otherwise wait for MHD's final
                  * call, because a response queued before the (empty) body is complete makes MHD
@@ -177,6 +197,14 @@ static enum MHD_Result request_handler(void *cls, struct MHD_Connection *c, cons
                         int result;
                         if (http_access_filter(c, route.kind, &result))
                                 return (enum MHD_Result) result;
+                }
+                /* The URI callback cut off a query too long to parse (http-limits.c). */
+                if (too_many_parameters) {
+                        char message[64];
+
+                        snprintf(message, sizeof message, "too many query parameters (at most %d)",
+                                 HTTP_QUERY_PARAMETERS_MAX);
+                        return respond_error(c, MHD_HTTP_BAD_REQUEST, message);
                 }
 
                 /* 405 before 413: a POST with a body is wrong because of its method. */
@@ -199,8 +227,17 @@ answer:
                 log_warning_errno(r, "Failed to answer a %s request: %m", route_kind_to_string(route.kind));
                 return respond_oom(c);
         }
-        return respond(c, status, body, size, content_type,
-                       status != MHD_HTTP_METHOD_NOT_ALLOWED ? NULL : route.allows_post ? "GET, HEAD, POST" : "GET, HEAD");
+        if (http_limits_response_reserve(c, size) < 0) {
+                /* The responses already queued hold the whole http-response-budget. */
+                free(body);
+                return respond_error_with(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                          "busy: too many large responses are being sent; retry later",
+                                          MHD_HTTP_HEADER_RETRY_AFTER, RESPONSE_BUSY_RETRY_AFTER);
+        }
+        if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+                return respond(c, status, body, size, content_type, MHD_HTTP_HEADER_ALLOW,
+                               route.allows_post ? "GET, HEAD, POST" : "GET, HEAD");
+        return respond(c, status, body, size, content_type, NULL, NULL);
 }
 
 /* Arm the timer for MHD's next deadline, or switch it off when MHD has none. */
@@ -230,10 +267,49 @@ static int http_server_arm_timer(HttpServer *s) {
         return sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
 }
 
+static void http_server_set_priority(HttpServer *s, int64_t priority) {
+        (void) sd_event_source_set_priority(s->io_source, priority);
+        (void) sd_event_source_set_priority(s->timer_source, priority);
+}
+
+/* HTTP runs ahead of the agent connections (see http_server_new_secured()), but at that
+ * priority back-to-back requests that each cost milliseconds (/metrics over 1000 records, 12 ms,
+ * from two keep-alive connections within the request rate) left no turn to the agents: a HELLO
+ * waited 9-11 s for its WELCOME (found by review). After HTTP_BURST_USEC of MHD work in a row,
+ * HTTP drops to the agents' priority for as long as it worked, where sd-event serves equal
+ * priorities oldest pending first, so every agent connection waiting gets its turn; a timer
+ * then gives the high priority back. Cheap requests (/healthz) rarely add up to a burst, so
+ * they still come first when ingest falls behind. */
+static void http_server_account(HttpServer *s, uint64_t started, uint64_t ended) {
+        uint64_t used = ended > started ? ended - started : 0;
+
+        if (s->demoted || !s->restore_source)
+                return;
+        s->burst_usec += used;
+        if (s->burst_usec < HTTP_BURST_USEC)
+                return;
+        if (sd_event_source_set_time(s->restore_source, ended + s->burst_usec) < 0 ||
+            sd_event_source_set_enabled(s->restore_source, SD_EVENT_ONESHOT) < 0) {
+                s->burst_usec = 0;
+                return;
+        }
+        http_server_set_priority(s, SD_EVENT_PRIORITY_NORMAL);
+        s->demoted = true;
+}
+
+static int on_restore(sd_event_source *source, uint64_t usec, void *userdata) {
+        HttpServer *s = userdata;
+
+        http_server_set_priority(s, SD_EVENT_PRIORITY_IMPORTANT);
+        s->demoted = false;
+        s->burst_usec = 0;
+        return 0;
+}
+
 /* Let MHD do its work, then re-arm the timer. Returns 0 always: a failing sd-event callback gets
  * its source disabled, and the HTTP side must not stop serving over one bad iteration. */
 static int http_server_dispatch(HttpServer *s) {
-        uint64_t now;
+        uint64_t now, started;
         int r;
 
         if (s->paused) {
@@ -241,8 +317,10 @@ static int http_server_dispatch(HttpServer *s) {
                 (void) sd_event_source_set_enabled(s->io_source, SD_EVENT_ON);
         }
         s->accept_failed = false;
+        started = now_usec_monotonic();
         if (MHD_run(s->mhd) == MHD_NO)
                 log_warning("MHD_run() failed.");
+        http_server_account(s, started, now_usec_monotonic());
         if (s->accept_failed) {
                 s->accept_episode = true;
                 s->episode_quiet_runs = 0;
@@ -440,17 +518,19 @@ int http_server_new_secured(sd_event *e, const char *addr, uint16_t port, int li
                 log_warning("HTTP is served on a non-loopback address without a bearer token (http-token-file): "
                             "anyone who can reach it reads every process's memory history.");
 
-        /* Our accept policy enforces (and counts) the connection limits; MHD's own limit, one
-         * higher, never triggers first. MHD's idle timeout, a little longer than ours, still
-         * bounds a client reading a response slowly; the request-head deadline is ours. */
+        /* Our accept policy enforces (and counts) the connection limits; MHD's own limit,
+         * higher (room for evicted connections MHD has yet to close), never triggers first.
+         * MHD's idle timeout, a little longer than ours, still bounds a client reading a
+         * response slowly; the request-head deadline is ours. */
         s->mhd = MHD_start_daemon(flags, 0, http_limits_accept_policy, s->limits, request_handler, s,
                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
                                   MHD_OPTION_LISTEN_SOCKET, fd,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned) limits->http_max_connections + 1,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned) http_limits_mhd_connections(limits),
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) limits->http_timeout + 2,
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits->http_connection_memory,
                                   MHD_OPTION_NOTIFY_CONNECTION, http_limits_notify_connection, s->limits,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, NULL,
+                                  MHD_OPTION_URI_LOG_CALLBACK, http_limits_uri_callback, NULL,
                                   MHD_OPTION_STRICT_FOR_CLIENT, (int) 1,
                                   MHD_OPTION_END);
         if (!s->mhd) {
@@ -472,7 +552,8 @@ int http_server_new_secured(sd_event *e, const char *addr, uint16_t port, int li
          * pending and sd-event serves equal priorities oldest first, so a request waited for a
          * callback on each of them (measured with 1000 agents: /healthz unanswered for over 20 s,
          * docs/performance.md "Load and soak"). MHD's own connection and rate limits bound what
-         * HTTP can take from ingest. */
+         * HTTP can take from ingest, and a burst of costly requests drops HTTP to the agents'
+         * priority for a while (http_server_account()). */
         (void) sd_event_source_set_priority(s->io_source, SD_EVENT_PRIORITY_IMPORTANT);
 
         /* Accuracy 1 µs: sd-event's default slack (250 ms) would delay work MHD asked to do now. */
@@ -481,6 +562,15 @@ int http_server_new_secured(sd_event *e, const char *addr, uint16_t port, int li
                 return log_error_errno(r, "Failed to add the HTTP timer: %m");
         (void) sd_event_source_set_description(s->timer_source, "http-timer");
         (void) sd_event_source_set_priority(s->timer_source, SD_EVENT_PRIORITY_IMPORTANT);
+
+        /* Gives HTTP its priority back after a burst (http_server_account()); without it HTTP
+         * simply keeps its priority. */
+        r = sd_event_add_time(e, &s->restore_source, CLOCK_MONOTONIC, UINT64_MAX, 1, on_restore, s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the HTTP priority timer: %m");
+        (void) sd_event_source_set_enabled(s->restore_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(s->restore_source, "http-restore");
+        (void) sd_event_source_set_priority(s->restore_source, SD_EVENT_PRIORITY_IMPORTANT);
 
         r = http_server_arm_timer(s);
         if (r < 0)
@@ -502,6 +592,7 @@ HttpServer *http_server_free(HttpServer *s) {
         /* Sources first: they watch MHD's epoll fd, which MHD_stop_daemon() closes. */
         s->io_source = sd_event_source_disable_unref(s->io_source);
         s->timer_source = sd_event_source_disable_unref(s->timer_source);
+        s->restore_source = sd_event_source_disable_unref(s->restore_source);
         if (s->mhd)
                 MHD_stop_daemon(s->mhd);
         http_limits_free(s->limits);

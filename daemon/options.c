@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,27 @@ static int parse_count(const char *s, uint64_t min, uint64_t max, size_t *ret) {
         return 0;
 }
 
+/* A plain decimal number (parse_decimal(): no exponent, hex, sign or blanks) within [min, max],
+ * or 0 when zero_ok; otherwise an error that names the option, what it takes (`range`, as
+ * heapwatchd.conf(5) says it) and the value given. */
+static int set_number(const char *arg, double min, double max, bool zero_ok, double *ret, const char *name,
+                      const char *range, char *error, size_t size) {
+        double v;
+
+        if (parse_decimal(arg, &v) < 0 || !((v >= min && v <= max) || (zero_ok && v == 0)))
+                return set_error(error, size, "%s must be %s, not '%.64s'", name, range, arg);
+        *ret = v;
+        return 0;
+}
+
+/* The same for whole numbers (parse_uint64(): digits only). */
+static int set_count(const char *arg, uint64_t min, uint64_t max, size_t *ret, const char *name, const char *range,
+                     char *error, size_t size) {
+        if (parse_count(arg, min, max, ret) < 0)
+                return set_error(error, size, "%s must be %s, not '%.64s'", name, range, arg);
+        return 0;
+}
+
 enum {
         ARG_SOCKET = 0x100,
         ARG_HTTP,
@@ -122,6 +144,7 @@ enum {
         ARG_HTTP_MAX_CONNECTIONS,
         ARG_HTTP_MAX_CONNECTIONS_PER_ADDRESS,
         ARG_HTTP_CONNECTION_MEMORY,
+        ARG_HTTP_RESPONSE_BUDGET,
         ARG_HTTP_TIMEOUT,
         ARG_HTTP_REQUESTS_PER_SECOND,
         ARG_AGENT_WORK_PER_MINUTE,
@@ -168,6 +191,7 @@ static const struct option longopts[] = {
         { "http-max-connections", required_argument, NULL, ARG_HTTP_MAX_CONNECTIONS },
         { "http-max-connections-per-address", required_argument, NULL, ARG_HTTP_MAX_CONNECTIONS_PER_ADDRESS },
         { "http-connection-memory", required_argument, NULL, ARG_HTTP_CONNECTION_MEMORY },
+        { "http-response-budget", required_argument, NULL, ARG_HTTP_RESPONSE_BUDGET },
         { "http-timeout", required_argument, NULL, ARG_HTTP_TIMEOUT },
         { "http-requests-per-second", required_argument, NULL, ARG_HTTP_REQUESTS_PER_SECOND },
         { "agent-work-per-minute", required_argument, NULL, ARG_AGENT_WORK_PER_MINUTE },
@@ -182,16 +206,20 @@ static const struct option longopts[] = {
 /* The access and limit options (docs/security.md): each with its bounds. */
 static int options_set_security(Options *o, int id, const char *arg, const char *name, char *error, size_t size) {
         LimitsConfig *l = &o->limits;
-        char *end;
         unsigned long m;
+        int r;
 
         switch (id) {
         case ARG_SOCKET_MODE:
-                errno = 0;
-                m = strtoul(arg, &end, 8);
-                if (errno || end == arg || *end || m > 0777 || arg[0] == '-')
-                        return set_error(error, size, "%s must be an octal mode in 0..0777 (e.g. 0660), not '%s'", name,
-                                         arg);
+                /* One to four octal digits: strtoul() alone also took "+777", " 777" and
+                 * "-0" (found by review). */
+                if (arg[0] == '\0' || strlen(arg) > 4 || strspn(arg, "01234567") != strlen(arg))
+                        return set_error(error, size, "%s must be an octal mode in 0..0777 (e.g. 0660), not '%.64s'",
+                                         name, arg);
+                m = strtoul(arg, NULL, 8);
+                if (m > 0777)
+                        return set_error(error, size, "%s must be an octal mode in 0..0777 (e.g. 0660), not '%.64s'",
+                                         name, arg);
                 o->socket_mode = (unsigned) m;
                 break;
         case ARG_SOCKET_GROUP:
@@ -207,53 +235,52 @@ static int options_set_security(Options *o, int id, const char *arg, const char 
                 snprintf(o->http_token_file, sizeof o->http_token_file, "%s", arg);
                 break;
         case ARG_MAX_CONNECTIONS_PER_UID:
-                if (parse_count(arg, 1, 1000000, &l->max_connections_per_uid) < 0)
-                        return set_error(error, size, "%s must be an integer in 1..1000000", name);
-                break;
+                return set_count(arg, 1, 1000000, &l->max_connections_per_uid, name,
+                                 "an integer in 1..1000000", error, size);
         case ARG_MAX_FRAMES_PER_SECOND:
-                if (parse_seconds(arg, 0, 1e6, &l->frames_per_second) < 0)
-                        return set_error(error, size, "%s must be a rate in 0..1000000 (0: unlimited)", name);
-                break;
-        case ARG_MAX_FRAMES_BURST:
-                if (parse_seconds(arg, 1, 1e6, &l->frames_burst) < 0)
-                        return set_error(error, size, "%s must be a number of frames in 1..1000000", name);
-                break;
+                return set_number(arg, 1, 1e6, true, &l->frames_per_second, name,
+                                  "0 (unlimited) or frames per second in 1..1000000",
+                                  error, size);
+        case ARG_MAX_FRAMES_BURST: {
+                size_t v = 0;
+                r = set_count(arg, 1, 1000000, &v, name, "a whole number of frames in 1..1000000", error, size);
+                if (r >= 0)
+                        l->frames_burst = (double) v;
+                return r;
+        }
         case ARG_AGENT_HELLO_TIMEOUT:
-                if (parse_seconds(arg, 0.1, 3600, &l->hello_timeout) < 0)
-                        return set_error(error, size, "%s must be seconds in 0.1..3600", name);
-                break;
+                return set_number(arg, 0.1, 3600, false, &l->hello_timeout, name, "seconds in 0.1..3600", error, size);
         case ARG_AGENT_IDLE_TIMEOUT:
-                if (parse_seconds(arg, 1, 86400, &l->idle_timeout) < 0)
-                        return set_error(error, size, "%s must be seconds in 1..86400", name);
-                break;
+                return set_number(arg, 1, 86400, false, &l->idle_timeout, name, "seconds in 1..86400", error, size);
         case ARG_HTTP_MAX_CONNECTIONS:
-                if (parse_count(arg, 1, 10000, &l->http_max_connections) < 0)
-                        return set_error(error, size, "%s must be an integer in 1..10000", name);
-                break;
+                return set_count(arg, 1, 10000, &l->http_max_connections, name, "an integer in 1..10000", error, size);
         case ARG_HTTP_MAX_CONNECTIONS_PER_ADDRESS:
-                if (parse_count(arg, 1, 10000, &l->http_max_connections_per_address) < 0)
-                        return set_error(error, size, "%s must be an integer in 1..10000", name);
-                break;
+                return set_count(arg, 1, 10000, &l->http_max_connections_per_address, name,
+                                 "an integer in 1..10000", error, size);
         case ARG_HTTP_CONNECTION_MEMORY:
-                if (parse_count(arg, 4096, 16u * 1024 * 1024, &l->http_connection_memory) < 0)
-                        return set_error(error, size, "%s must be bytes in 4096..16777216", name);
-                break;
+                return set_count(arg, 4096, 16u * 1024 * 1024, &l->http_connection_memory, name,
+                                 "bytes in 4096..16777216", error, size);
+        case ARG_HTTP_RESPONSE_BUDGET: {
+                size_t v = 0;
+                r = set_count(arg, 65536, UINT64_C(1) << 40, &v, name, "bytes in 65536..1099511627776", error, size);
+                if (r >= 0)
+                        l->http_response_budget = v;
+                return r;
+        }
         case ARG_HTTP_TIMEOUT:
-                if (parse_seconds(arg, 1, 3600, &l->http_timeout) < 0)
-                        return set_error(error, size, "%s must be seconds in 1..3600", name);
-                break;
+                return set_number(arg, 1, 3600, false, &l->http_timeout, name, "seconds in 1..3600", error, size);
         case ARG_HTTP_REQUESTS_PER_SECOND:
-                if (parse_seconds(arg, 0, 1e6, &l->http_requests_per_second) < 0)
-                        return set_error(error, size, "%s must be a rate in 0..1000000 (0: unlimited)", name);
-                break;
+                return set_number(arg, 1, 1e6, true, &l->http_requests_per_second, name,
+                                  "0 (unlimited) or requests per second in 1..1000000 (the burst is twice that)",
+                                  error, size);
         case ARG_AGENT_WORK_PER_MINUTE:
-                if (parse_seconds(arg, 0, 6000, &l->work_per_minute_process) < 0)
-                        return set_error(error, size, "%s must be a rate in 0..6000 (0: unlimited)", name);
-                break;
+                return set_number(arg, 1, 6000, true, &l->work_per_minute_process, name,
+                                  "0 (unlimited) or requests per minute in 1..6000",
+                                  error, size);
         case ARG_AGENT_WORK_PER_MINUTE_PER_CLIENT:
-                if (parse_seconds(arg, 0, 6000, &l->work_per_minute_client) < 0)
-                        return set_error(error, size, "%s must be a rate in 0..6000 (0: unlimited)", name);
-                break;
+                return set_number(arg, 1, 6000, true, &l->work_per_minute_client, name,
+                                  "0 (unlimited) or requests per minute in 1..6000",
+                                  error, size);
         default:
                 return set_error(error, size, "unknown option '%s'", name);
         }
@@ -290,41 +317,30 @@ static int options_set(Options *o, int id, const char *arg, const char *name, ch
                 o->log_level = c;
                 break;
         case ARG_HISTORY_POINTS:
-                if (parse_count(arg, 10, 10000000, &o->history_points) < 0)
-                        return set_error(error, size, "%s must be an integer in 10..10000000", name);
-                break;
+                return set_count(arg, 10, 10000000, &o->history_points, name,
+                                 "an integer in 10..10000000", error, size);
         case ARG_EXITED_RETENTION:
-                if (parse_seconds(arg, 0, 365.0 * 86400, &o->exited_retention) < 0)
-                        return set_error(error, size, "%s must be seconds in 0..31536000", name);
-                break;
+                return set_number(arg, 0, 365.0 * 86400, false, &o->exited_retention, name,
+                                  "seconds in 0..31536000", error, size);
         case ARG_MAX_PROCESSES:
-                if (parse_count(arg, 1, 1000000, &o->max_processes) < 0)
-                        return set_error(error, size, "%s must be an integer in 1..1000000", name);
-                break;
+                return set_count(arg, 1, 1000000, &o->max_processes, name, "an integer in 1..1000000", error, size);
         case ARG_MAX_CONNECTIONS:
-                if (parse_count(arg, 1, 1000000, &o->max_connections) < 0)
-                        return set_error(error, size, "%s must be an integer in 1..1000000", name);
-                break;
+                return set_count(arg, 1, 1000000, &o->max_connections, name, "an integer in 1..1000000", error, size);
         case ARG_DETECT_WINDOW:
-                if (parse_seconds(arg, 0.01, 86400, &o->detect.window_seconds) < 0)
-                        return set_error(error, size, "%s must be seconds in 0.01..86400", name);
-                break;
+                return set_number(arg, 0.01, 86400, false, &o->detect.window_seconds, name,
+                                  "seconds in 0.01..86400", error, size);
         case ARG_DETECT_MIN_HORIZON:
-                if (parse_seconds(arg, 0.1, 365.0 * 86400, &o->detect.min_horizon_seconds) < 0)
-                        return set_error(error, size, "%s must be seconds in 0.1..31536000", name);
-                break;
+                return set_number(arg, 0.1, 365.0 * 86400, false, &o->detect.min_horizon_seconds, name,
+                                  "seconds in 0.1..31536000", error, size);
         case ARG_DETECT_MAX_HORIZON:
-                if (parse_seconds(arg, 0.1, 365.0 * 86400, &o->detect.max_horizon_seconds) < 0)
-                        return set_error(error, size, "%s must be seconds in 0.1..31536000", name);
-                break;
+                return set_number(arg, 0.1, 365.0 * 86400, false, &o->detect.max_horizon_seconds, name,
+                                  "seconds in 0.1..31536000", error, size);
         case ARG_DETECT_MIN_GROWTH:
-                if (parse_seconds(arg, 0, 1000, &o->detect.min_growth_relative_per_hour) < 0)
-                        return set_error(error, size, "%s must be a fraction in 0..1000 (0.01 = 1 %%/h)", name);
-                break;
+                return set_number(arg, 0, 1000, false, &o->detect.min_growth_relative_per_hour, name,
+                                  "a fraction in 0..1000 (0.01 = 1 %/h)", error, size);
         case ARG_DETECT_MIN_BYTES:
-                if (parse_seconds(arg, 0, 1e15, &o->detect.min_growth_absolute_per_hour) < 0)
-                        return set_error(error, size, "%s must be bytes in 0..1e15", name);
-                break;
+                return set_number(arg, 0, 1e15, false, &o->detect.min_growth_absolute_per_hour, name,
+                                  "bytes in 0..1000000000000000", error, size);
         case ARG_STATE_DIR:
                 if (arg[0] != '/' || strlen(arg) >= sizeof o->store.state_dir)
                         return set_error(error, size, "%s needs an absolute path shorter than %zu bytes", name,
@@ -342,13 +358,13 @@ static int options_set(Options *o, int id, const char *arg, const char *name, ch
                 break;
         }
         case ARG_FLUSH_INTERVAL:
-                if (parse_seconds(arg, 0.1, 3600, &o->store.flush_interval) < 0)
-                        return set_error(error, size, "%s must be seconds in 0.1..3600", name);
-                break;
+                return set_number(arg, 0.1, 3600, false, &o->store.flush_interval, name,
+                                  "seconds in 0.1..3600", error, size);
         case ARG_MAX_DISK_BYTES: {
                 uint64_t v;
                 if (parse_uint64(arg, &v) < 0 || (v != 0 && v < 1024 * 1024))
-                        return set_error(error, size, "%s must be 0 (unlimited) or at least 1048576", name);
+                        return set_error(error, size, "%s must be 0 (unlimited) or bytes in 1048576..%" PRIu64 ", not '%.64s'",
+                                         name, UINT64_MAX, arg);
                 o->store.max_disk_bytes = v;
                 break;
         }
@@ -360,26 +376,21 @@ static int options_set(Options *o, int id, const char *arg, const char *name, ch
                 o->config_required = true;
                 break;
         case ARG_CENSUS_INTERVAL:
-                if (parse_seconds(arg, 0, 365.0 * 86400, &o->census.interval) < 0)
-                        return set_error(error, size, "%s must be seconds in 0..31536000 (0: no periodic census)",
-                                         name);
-                break;
+                return set_number(arg, 0, 365.0 * 86400, false, &o->census.interval, name,
+                                  "seconds in 0..31536000 (0: no periodic census)", error, size);
         case ARG_CENSUS_BUDGET_MS: {
-                size_t v;
+                size_t v = 0;
                 if (parse_count(arg, 1, HW_CENSUS_BUDGET_MS_MAX, &v) < 0)
-                        return set_error(error, size, "%s must be milliseconds in 1..%u", name,
-                                         HW_CENSUS_BUDGET_MS_MAX);
+                        return set_error(error, size, "%s must be milliseconds in 1..%u, not '%.64s'", name,
+                                         HW_CENSUS_BUDGET_MS_MAX, arg);
                 o->census.budget_ms = (unsigned) v;
                 break;
         }
         case ARG_CENSUS_API_MIN_INTERVAL:
-                if (parse_seconds(arg, 0, 86400, &o->census.api_min_interval) < 0)
-                        return set_error(error, size, "%s must be seconds in 0..86400", name);
-                break;
+                return set_number(arg, 0, 86400, false, &o->census.api_min_interval, name,
+                                  "seconds in 0..86400", error, size);
         case ARG_CENSUS_TIMEOUT:
-                if (parse_seconds(arg, 1, 3600, &o->census.timeout) < 0)
-                        return set_error(error, size, "%s must be seconds in 1..3600", name);
-                break;
+                return set_number(arg, 1, 3600, false, &o->census.timeout, name, "seconds in 1..3600", error, size);
         default:
                 return options_set_security(o, id, arg, name, error, size);
         }
@@ -552,6 +563,7 @@ void options_print_help(const char *program) {
                "  --agent-hello-timeout SECS, --agent-idle-timeout SECS\n"
                "  --http-max-connections N, --http-max-connections-per-address N\n"
                "  --http-connection-memory BYTES, --http-timeout SECS\n"
+               "  --http-response-budget BYTES  responses queued and unsent, all clients (503 beyond)\n"
                "  --http-requests-per-second N  per client address (429 beyond)\n"
                "  --agent-work-per-minute N, --agent-work-per-minute-per-client N\n"
                "                           (limits, defaults and counters: docs/security.md)\n"

@@ -28,11 +28,14 @@ const char *limit_kind_to_string(LimitKind k) {
                 [LIMIT_HEAP_SITES] = "heap_sites",
                 [LIMIT_HTTP_CONNECTIONS] = "http_connections",
                 [LIMIT_HTTP_CONNECTIONS_PER_ADDRESS] = "http_connections_per_address",
+                [LIMIT_HTTP_CONNECTIONS_EVICTED] = "http_connections_evicted",
                 [LIMIT_HTTP_CONNECTION_MEMORY] = "http_connection_memory",
                 [LIMIT_HTTP_TIMEOUT] = "http_timeout",
                 [LIMIT_HTTP_REQUEST_RATE] = "http_request_rate",
                 [LIMIT_SERIES_POINTS] = "series_points",
                 [LIMIT_AGENT_WORK_RATE] = "agent_work_rate",
+                [LIMIT_HTTP_RESPONSE_BUDGET] = "http_response_budget",
+                [LIMIT_HTTP_QUERY_PARAMETERS] = "http_query_parameters",
         };
         if ((unsigned) k >= ELEMENTSOF(table))
                 return NULL;
@@ -201,6 +204,7 @@ void limits_config_default(LimitsConfig *c) {
                 .http_max_connections = LIMITS_DEFAULT_HTTP_MAX_CONNECTIONS,
                 .http_max_connections_per_address = LIMITS_DEFAULT_HTTP_MAX_CONNECTIONS_PER_ADDRESS,
                 .http_connection_memory = LIMITS_DEFAULT_HTTP_CONNECTION_MEMORY,
+                .http_response_budget = LIMITS_DEFAULT_HTTP_RESPONSE_BUDGET,
                 .http_timeout = LIMITS_DEFAULT_HTTP_TIMEOUT,
                 .http_requests_per_second = LIMITS_DEFAULT_HTTP_REQUESTS_PER_SECOND,
                 .work_per_minute_process = LIMITS_DEFAULT_WORK_PER_MINUTE_PROCESS,

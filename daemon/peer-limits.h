@@ -25,11 +25,14 @@ typedef enum LimitKind {
         LIMIT_HEAP_SITES,                /* heap sites merged into "other" (stack table full or unknown) */
         LIMIT_HTTP_CONNECTIONS,          /* http-max-connections: connection refused */
         LIMIT_HTTP_CONNECTIONS_PER_ADDRESS, /* http-max-connections-per-address: refused */
+        LIMIT_HTTP_CONNECTIONS_EVICTED,  /* http-max-connections: oldest idle one closed for a new one */
         LIMIT_HTTP_CONNECTION_MEMORY,    /* http-connection-memory: URL/headers too large (414/431) */
         LIMIT_HTTP_TIMEOUT,              /* http-timeout: request head not complete in time, closed */
         LIMIT_HTTP_REQUEST_RATE,         /* http-requests-per-second: 429 */
         LIMIT_SERIES_POINTS,             /* /series asked for more points than the cap: step widened */
         LIMIT_AGENT_WORK_RATE,           /* agent work (census, profiles) per process/client: 429 */
+        LIMIT_HTTP_RESPONSE_BUDGET,      /* http-response-budget: a large response refused with 503 */
+        LIMIT_HTTP_QUERY_PARAMETERS,     /* more query parameters than HTTP_QUERY_PARAMETERS_MAX: 400 */
         _LIMIT_MAX,
 } LimitKind;
 
@@ -87,6 +90,7 @@ typedef struct LimitsConfig {
         size_t http_max_connections;
         size_t http_max_connections_per_address;
         size_t http_connection_memory;      /* bytes per HTTP connection (URL + headers) */
+        uint64_t http_response_budget;      /* bytes of responses queued and not yet sent, all connections */
         double http_timeout;                /* seconds for a request head to arrive */
         double http_requests_per_second;    /* per client address; burst twice that */
         double work_per_minute_process;     /* agent work requests per process; burst the same */
@@ -101,6 +105,7 @@ typedef struct LimitsConfig {
 #define LIMITS_DEFAULT_HTTP_MAX_CONNECTIONS 64
 #define LIMITS_DEFAULT_HTTP_MAX_CONNECTIONS_PER_ADDRESS 32
 #define LIMITS_DEFAULT_HTTP_CONNECTION_MEMORY (32u * 1024u)
+#define LIMITS_DEFAULT_HTTP_RESPONSE_BUDGET (32u * 1024u * 1024u)
 #define LIMITS_DEFAULT_HTTP_TIMEOUT 10.0
 #define LIMITS_DEFAULT_HTTP_REQUESTS_PER_SECOND 100.0
 #define LIMITS_DEFAULT_WORK_PER_MINUTE_PROCESS 6.0

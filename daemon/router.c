@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -171,10 +172,29 @@ static int parse_state(const char *state, const char *const *names, size_t n, in
         return set_error(err, err_size, "invalid state \"%s\": expected %s", echo(state, buf), expected);
 }
 
-int router_parse_processes_query(const char *state, ProcessesQuery *ret, char *err, size_t err_size) {
+/* A count parameter: plain decimal within [min, max]; absent means dflt. */
+static int parse_count_param(const char *name, const char *s, uint64_t min, uint64_t max, size_t dflt, size_t *ret,
+                             char *err, size_t err_size) {
+        char buf[ECHO_MAX + 1];
+        uint64_t v;
+
+        if (!s) {
+                *ret = dflt;
+                return 0;
+        }
+        if (parse_uint64(s, &v) < 0 || v < min || v > max)
+                return set_error(err, err_size, "invalid %s \"%s\": expected an integer between %" PRIu64 " and %" PRIu64,
+                                 name, echo(s, buf), min, max);
+        *ret = (size_t) v;
+        return 0;
+}
+
+int router_parse_processes_query(const char *state, const char *limit, const char *offset, ProcessesQuery *ret,
+                                 char *err, size_t err_size) {
         static const char *const names[] = {
                 [PROCESS_FILTER_ALL] = "all", [PROCESS_FILTER_LIVE] = "live", [PROCESS_FILTER_EXITED] = "exited"
         };
+        ProcessesQuery q = {};
         int f = 0, r;
 
         if (!ret)
@@ -182,7 +202,14 @@ int router_parse_processes_query(const char *state, ProcessesQuery *ret, char *e
         r = parse_state(state, names, ELEMENTSOF(names), PROCESS_FILTER_ALL, "live, exited or all", &f, err, err_size);
         if (r < 0)
                 return r;
-        *ret = (ProcessesQuery) { .filter = (ProcessFilter) f };
+        q.filter = (ProcessFilter) f;
+        r = parse_count_param("limit", limit, 1, PROCESSES_LIMIT_MAX, PROCESSES_LIMIT_DEFAULT, &q.limit, err, err_size);
+        if (r < 0)
+                return r;
+        r = parse_count_param("offset", offset, 0, PROCESSES_OFFSET_MAX, 0, &q.offset, err, err_size);
+        if (r < 0)
+                return r;
+        *ret = q;
         return 0;
 }
 

@@ -72,13 +72,23 @@ typedef enum ProcessFilter {
         PROCESS_FILTER_EXITED,
 } ProcessFilter;
 
+/* Rows of one /api/v1/processes page: without ?limit= and at most. */
+#define PROCESSES_LIMIT_DEFAULT 100
+#define PROCESSES_LIMIT_MAX 1000
+/* The largest ?offset=: beyond every record the daemon and its store can list. */
+#define PROCESSES_OFFSET_MAX 100000000
+
 typedef struct ProcessesQuery {
         ProcessFilter filter;
+        size_t limit;  /* rows in this page, 1..PROCESSES_LIMIT_MAX */
+        size_t offset; /* rows of the whole listing skipped before it */
 } ProcessesQuery;
 
-/* /api/v1/processes?state=live|exited|all; `state` NULL means absent (all).
+/* /api/v1/processes?state=live|exited|all&limit=N&offset=N; each NULL when absent (all, the
+ * default limit, 0). limit and offset are plain decimal integers.
  * Returns 0, or -EINVAL with a message in err[err_size]. */
-int router_parse_processes_query(const char *state, ProcessesQuery *ret, char *err, size_t err_size);
+int router_parse_processes_query(const char *state, const char *limit, const char *offset, ProcessesQuery *ret,
+                                 char *err, size_t err_size);
 
 typedef enum LeakFilter {
         LEAK_FILTER_OPEN,

@@ -20,6 +20,7 @@
 #include "agent-server.h"
 #include "fd-limit.h"
 #include "heapwatch/protocol.h"
+#include "http-limits.h"
 #include "http-server.h"
 #include "log.h"
 #include "macro.h"
@@ -366,10 +367,11 @@ static int server_open_store(Server *s, const Options *o, uint64_t now) {
 }
 
 /* Each agent connection and HTTP client holds a descriptor: ask for enough before the first
- * accept() (systemd starts services with a soft limit of 1024; MHD takes one more connection
- * than its limit, to answer it 503). Returns the agent connections that fit. */
+ * accept() (systemd starts services with a soft limit of 1024; HTTP clients hold up to MHD's
+ * own connection limit, see http_limits_mhd_connections()). Returns the agent connections that
+ * fit. */
 static size_t raise_fd_limit(const Options *o) {
-        uint64_t http = (uint64_t) o->limits.http_max_connections + 1;
+        uint64_t http = (uint64_t) http_limits_mhd_connections(&o->limits);
         uint64_t need = (uint64_t) o->max_connections + http + FD_LIMIT_RESERVE;
         int64_t got = fd_limit_raise(need);
         size_t fit;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ctype.h>
@@ -20,6 +21,35 @@ int parse_double(const char *s, double *ret) {
         v = strtod(s, &end);
         if (*end != '\0')
                 return -EINVAL;
+        if (errno == ERANGE || !isfinite(v))
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}
+
+int parse_decimal(const char *s, double *ret) {
+        size_t n = 0, digits = 0;
+        bool point = false;
+        double v;
+
+        if (!s)
+                return -EINVAL;
+        /* strtod() alone also takes "1e-9", "0x1p3", "+5", " 5", "inf": none of them is a
+         * value anyone means for a rate or a timeout (found by review). */
+        for (; s[n]; n++) {
+                if (s[n] >= '0' && s[n] <= '9')
+                        digits++;
+                else if (s[n] == '.' && !point && digits > 0)
+                        point = true;
+                else
+                        return -EINVAL;
+                if (n >= PARSE_DECIMAL_MAX)
+                        return -EINVAL;
+        }
+        if (digits == 0 || s[n - 1] == '.')
+                return -EINVAL;
+        errno = 0;
+        v = strtod(s, NULL);
         if (errno == ERANGE || !isfinite(v))
                 return -ERANGE;
         *ret = v;

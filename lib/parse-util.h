@@ -11,6 +11,11 @@
 int parse_double(const char *s, double *ret);
 int parse_int64(const char *s, int64_t *ret);
 int parse_uint64(const char *s, uint64_t *ret);
+/* A plain decimal number, as an operator writes one in a configuration: digits, optionally a
+ * point and more digits ("10", "0.5"); no sign, exponent, hex, blanks, "inf" or "nan", at
+ * most PARSE_DECIMAL_MAX characters. */
+#define PARSE_DECIMAL_MAX 32
+int parse_decimal(const char *s, double *ret);
 /* Seconds as a positive finite number within [min, max]. */
 int parse_seconds(const char *s, double min, double max, double *ret);
 /* "ADDR:PORT" with an IPv4 address or "[v6]:PORT"; host written into host[host_size]. */

@@ -261,9 +261,14 @@ class Daemon:
         return status, json.loads(body.decode("utf-8"))
 
     def processes(self, state="all"):
-        status, doc = self.get_json("/api/v1/processes?state=%s" % state)
-        assert status == 200, (status, doc)
-        return doc["processes"]
+        """Every page of the listing (docs/api.md: ?limit=, ?offset=, next_offset)."""
+        out, offset = [], 0
+        while offset is not None:
+            status, doc = self.get_json("/api/v1/processes?state=%s&limit=1000&offset=%d" % (state, offset))
+            assert status == 200, (status, doc)
+            out += doc["processes"]
+            offset = doc.get("next_offset")
+        return out
 
     def find_process(self, pid, state=None):
         for p in self.processes():

@@ -14,6 +14,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -127,6 +128,34 @@ class LimitsTest(unittest.TestCase):
     def start(self, *args):
         self.daemon = Daemon(self.tmp, extra_args=["--no-store"] + list(args)).start()
         return self.daemon
+
+    def raw_http(self, request):
+        """Send raw request bytes on a new connection; everything the daemon sends until it
+        closes the connection (or resets it, or DEADLINE passes)."""
+        s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=DEADLINE)
+        s.sendall(request)
+        reply = b""
+        try:
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    break
+                reply += data
+        except (ConnectionResetError, socket.timeout):
+            pass
+        s.close()
+        return reply
+
+    def http_from(self, source, path, headers=None):
+        """One GET from a given loopback source address: (status, headers, body)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=DEADLINE,
+                                          source_address=(source, 0))
+        try:
+            conn.request("GET", path, headers=headers or {})
+            r = conn.getresponse()
+            return r.status, r.headers, r.read()
+        finally:
+            conn.close()
 
     def hits(self, limit):
         return self.daemon.metric_value("heapwatch_daemon_limit_hits_total", limit=limit)
@@ -403,10 +432,10 @@ os._exit(0)
         d = Daemon(self.tmp, extra_args=["--no-store"])
         d.prefix = ["prlimit", "--nofile=200:200"]
         self.daemon = d.start()
-        # 200 - (64 HTTP connections + 1) - a reserve of 64
-        self.assertIn("at most 71 agent connections", d.logs())
+        # 200 - (64 HTTP connections + 16 evicted ones MHD has yet to close + 1) - a reserve of 64
+        self.assertIn("at most 55 agent connections", d.logs())
         socks = [self.connect() for _ in range(80)]
-        self.wait_hits("agent_connections", 9)
+        self.wait_hits("agent_connections", 25)
         self.assertEqual(d.get("/healthz")[0], 200)
         for s in socks:
             s.close()
@@ -647,6 +676,43 @@ os._exit(0)
         wait_for(lambda: "the running token stays" in self.daemon.logs(), what="the refused token file")
         self.assertEqual(self.http("/metrics", new)[0], 200)
 
+    def test_unreadable_token_file_on_reload_keeps_the_token(self):
+        """A token file that is configured but cannot be read at a reload keeps the running
+        token: gone, a directory, a FIFO. A FIFO in its place blocked the daemon in open() until
+        a writer came (found by review: agents and HTTP frozen from the SIGHUP on). Only taking
+        the key out of the configuration turns authentication off, with a warning."""
+        path = self.write_token(TOKEN)
+        conf = os.path.join(self.tmp, "heapwatchd.conf")
+        with open(conf, "w") as f:
+            f.write("[heapwatchd]\nhttp-token-file = %s\n" % path)
+        self.start()
+        auth = {"Authorization": "Bearer " + TOKEN}
+        self.assertEqual(self.http("/metrics")[0], 401)
+
+        def reload_and_wait(nth):
+            self.daemon.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: self.daemon.logs().count("Configuration reloaded") == nth, what="reload %d" % nth)
+
+        os.unlink(path)
+        reload_and_wait(1)
+        self.assertIn("cannot read the token file %s: No such file or directory; the running token stays" % path,
+                      self.daemon.logs())
+        os.mkdir(path)
+        reload_and_wait(2)
+        os.rmdir(path)
+        os.mkfifo(path, 0o600)
+        reload_and_wait(3)  # old daemon: blocked in open(), never reloaded, HTTP dead
+        self.assertEqual(self.daemon.logs().count("is not a regular file; the running token stays"), 2)
+        self.assertEqual(self.http("/metrics")[0], 401)
+        self.assertEqual(self.http("/metrics", auth)[0], 200)
+        os.unlink(path)
+
+        with open(conf, "w") as f:
+            f.write("[heapwatchd]\n")
+        reload_and_wait(4)
+        self.assertIn("http-token-file removed; HTTP no longer requires a token", self.daemon.logs())
+        self.assertEqual(self.http("/metrics")[0], 200)
+
     def test_non_loopback_warning(self):
         self.daemon = Daemon(self.tmp, extra_args=["--no-store"])
         self.daemon.extra_args += ["--http", "0.0.0.0:%d" % self.daemon.port]
@@ -655,6 +721,10 @@ os._exit(0)
                  what="the warning about an open non-loopback listener")
 
     def test_http_connection_limits(self):
+        """Per address, a connection over the limit is refused; over the total, a new connection
+        takes the place of the one that has waited longest for a request head (see
+        test_idle_connections_cannot_hold_every_slot). No metrics are read while 127.0.0.1 holds
+        its two: the scrape would come from that address too."""
         self.start("--http-max-connections", "3", "--http-max-connections-per-address", "2",
                    "--http-timeout", "30")
 
@@ -665,11 +735,133 @@ os._exit(0)
         held = [tcp("127.0.0.1"), tcp("127.0.0.1")]
         self.assertTrue(closed_by_peer(tcp("127.0.0.1")))
         held.append(tcp("127.0.0.2"))
-        self.assertTrue(closed_by_peer(tcp("127.0.0.3")))
+        self.assertEqual(self.http_from("127.0.0.3", "/healthz")[0], 200)
+        self.assertTrue(closed_by_peer(held[0]))
         for s in held:
             s.close()
         self.wait_hits("http_connections_per_address")
-        self.wait_hits("http_connections")
+        self.wait_hits("http_connections_evicted")
+        self.assertEqual(self.hits("http_connections"), 0)
+
+    def test_idle_connections_cannot_hold_every_slot(self):
+        """Found by review: two client addresses held all 64 slots by opening connections that
+        sent nothing and reopening each one when the head deadline closed it; no other client
+        got through (old daemon: the request below is refused at accept). Now a new connection
+        evicts the one that waited longest for a request head, and only that one."""
+        self.start("--http-max-connections", "4", "--http-max-connections-per-address", "2",
+                   "--http-timeout", "30")
+        held = []
+        for src in ("127.0.0.1", "127.0.0.2", "127.0.0.1", "127.0.0.2"):
+            held.append(socket.create_connection(("127.0.0.1", self.daemon.port), timeout=DEADLINE,
+                                                 source_address=(src, 0)))
+        self.assertEqual(self.http_from("127.0.0.3", "/healthz")[0], 200)
+        self.assertTrue(closed_by_peer(held[0]), "the oldest idle connection should have been evicted")
+        for s in held[1:]:
+            self.assertFalse(closed_by_peer(s, timeout=0.1, keep=True), "only the oldest is evicted")
+        for s in held:
+            s.close()
+        self.wait_hits("http_connections_evicted")
+        self.assertEqual(self.hits("http_connections"), 0)
+
+    def test_unsent_responses_are_held_to_a_budget(self):
+        """Found by review: a listing carried every argv whole (64 x 1 KiB a process, 66 MB for
+        1000 processes) and a slow reader kept its response in memory until sent: 20 of them
+        took the daemon from 180 MB to 1.5 GB. Listings now carry at most 4 KiB of argv, and past
+        http-response-budget bytes of unsent responses a large one is answered 503."""
+        self.start("--http-response-budget", "65536", "--http-requests-per-second", "0")
+        agent = self.connect()
+        self.addCleanup(agent.close)
+        agent.sendall(hello(service="wide", argv=["x" * 1000] * 64))
+        p = wait_for(lambda: self.process_of("wide"), what="the record with a wide argv")
+        self.assertTrue(p["argv_truncated"])
+        self.assertLessEqual(sum(len(a) for a in p["argv"]), 4096)
+        path = "/api/v1/processes/" + p["id"]
+        status, _, body = self.http(path)
+        self.assertEqual(status, 200)
+        detail = json.loads(body)["process"]
+        self.assertEqual(len(detail["argv"]), 64)
+        self.assertFalse(detail["argv_truncated"])
+        self.assertGreater(len(body), 60000)  # a large response: over the 16 KiB always sent
+
+        # A reader that never reads: pipelined requests fill the socket buffers (megabytes on
+        # loopback), then one 66 KB response stays queued in the daemon.
+        slow = socket.socket()
+        self.addCleanup(slow.close)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", self.daemon.port))
+        slow.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode() * 300)
+        refused = wait_for(lambda: [r for r in [self.http(path)] if r[0] == 503],
+                           what="a large response refused while the slow reader's is held")[0]
+        self.assertEqual(refused[1]["Retry-After"], "2")
+        self.assertIn("busy", json.loads(refused[2])["error"])
+        self.assertEqual(self.http("/healthz")[0], 200)  # small answers still go out
+        self.assertGreaterEqual(self.hits("http_response_budget"), 1)
+        slow.close()
+        wait_for(lambda: self.http(path)[0] == 200, what="the budget to free up with the slow reader gone")
+
+    def test_agents_are_welcomed_while_http_is_hammered(self):
+        """Found by review: HTTP ran at a higher sd-event priority than the agent sockets, so
+        back-to-back /metrics over 1000 records from two keep-alive connections left no turn
+        to the agents: a HELLO waited 9-11 s for its WELCOME, i.e. until the requests stopped.
+        Now a burst of costly HTTP work drops HTTP to the agents' priority for a while. The
+        WELCOME must come while the clients still hammer, within a bounded number of their
+        requests (work, not time: the new daemon answered 6-12 of them meanwhile, the old one
+        17000-25000, 300 records, 3 connections)."""
+        self.start("--http-requests-per-second", "0", "--exited-retention", "3600", "--max-processes", "2000")
+        # Records to make /metrics cost milliseconds: processes that say HELLO, send a sample
+        # and go (each its own pid: a record per process).
+        records = 300
+        for i in range(records):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    a = self.connect()
+                    a.sendall(hello(service="r%d" % i) + sample(1))
+                    a.settimeout(DEADLINE)
+                    a.recv(65536)  # the WELCOME
+                    a.close()
+                finally:
+                    os._exit(0)
+            os.waitpid(pid, 0)
+        wait_for(lambda: self.daemon.get_json("/healthz")[1]["processes_tracked"] >= records,
+                 what="%d records" % records)
+
+        stop, served, expired = threading.Event(), [0], []
+        cap = time.monotonic() + 3 * DEADLINE  # the hammer's own bound: it always stops
+
+        def hammer():
+            c = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=DEADLINE)
+            while not stop.is_set():
+                if time.monotonic() > cap:
+                    expired.append(True)
+                    break
+                c.request("GET", "/metrics")
+                r = c.getresponse()
+                r.read()
+                served[0] += 1
+            c.close()
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            wait_for(lambda: served[0] >= 30, what="the HTTP clients to get going")
+            agent = self.connect()
+            self.addCleanup(agent.close)
+            before = served[0]
+            agent.sendall(hello(service="late"))
+            agent.settimeout(4 * DEADLINE)
+            header = agent.recv(12)  # the WELCOME's frame header
+            welcomed_during_load = not expired and not stop.is_set()
+            meanwhile = served[0] - before
+            sys.stderr.write("HELLO->WELCOME while %d requests were answered\n" % meanwhile)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.assertEqual(len(header), 12)
+        self.assertEqual(header[5], 64, "a WELCOME frame")  # HW_FRAME_WELCOME
+        self.assertTrue(welcomed_during_load, "the WELCOME came only when HTTP stopped")
+        self.assertLess(meanwhile, 1000, "HTTP answered %d requests while the HELLO waited" % meanwhile)
 
     def test_slowloris(self):
         self.start("--http-timeout", "2")
@@ -696,21 +888,27 @@ os._exit(0)
 
     def test_connection_memory(self):
         self.start("--http-connection-memory", "8192")
-        s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=DEADLINE)
-        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 16384 + b"\r\n\r\n")
-        s.settimeout(DEADLINE)
-        reply = b""
-        try:
-            while True:
-                data = s.recv(65536)
-                if not data:
-                    break
-                reply += data
-        except (ConnectionResetError, socket.timeout):
-            pass
-        s.close()
+        reply = self.raw_http(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 16384 + b"\r\n\r\n")
         self.assertTrue(reply.startswith(b"HTTP/1.1 431") or reply == b"", reply[:80])
         self.wait_hits("http_connection_memory")
+        self.assertEqual(self.http("/healthz")[0], 200)
+
+    def test_too_many_query_parameters(self):
+        """Found by review: 478 query parameters (a 1.9 KB URL, far under the 32 KiB of memory
+        per connection) ran libmicrohttpd's pool out while it parsed them: no answer at all, or
+        a connection left hanging until the head deadline. Now a clear 400 past 64."""
+        self.start()
+
+        def ask(n):
+            return self.raw_http(b"GET /healthz?" + b"&".join(b"a=1" for _ in range(n)) +
+                                 b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertTrue(ask(64).startswith(b"HTTP/1.1 200"))
+        for n in (65, 478, 2000):
+            reply = ask(n)
+            self.assertTrue(reply.startswith(b"HTTP/1.1 400"), (n, reply[:60]))
+            self.assertEqual(json.loads(reply.split(b"\r\n\r\n", 1)[1])["error"],
+                             "too many query parameters (at most 64)")
+        self.wait_hits("http_query_parameters", 3)
         self.assertEqual(self.http("/healthz")[0], 200)
 
     def test_request_rate(self):

@@ -83,6 +83,21 @@ START_TEST(test_token_file) {
         ck_assert_int_eq(access_token_load("/nonexistent/token", &token, &loose, error, sizeof error), -ENOENT);
         ck_assert_ptr_nonnull(strstr(error, "/nonexistent/token"));
 
+        /* a FIFO with no writer: refused at once (open() blocked until a writer came, and a
+         * reload with it: found by review) */
+        {
+                char fifo[] = "/tmp/hw-test-token-XXXXXX";
+                int fd = mkstemp(fifo);
+
+                ck_assert_int_ge(fd, 0);
+                close(fd);
+                unlink(fifo);
+                ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+                ck_assert_int_eq(access_token_load(fifo, &token, &loose, error, sizeof error), -EINVAL);
+                ck_assert_ptr_nonnull(strstr(error, "not a regular file"));
+                unlink(fifo);
+        }
+
         /* a NUL in the token's line would end it early: refused, not truncated */
         {
                 static const char nul[] = "abcdefghijklmnop\0SECRETREST\n";
@@ -299,6 +314,39 @@ START_TEST(test_mhd_memory_messages) {
 }
 END_TEST
 
+/* Found by review: 478 query parameters (1.9 KB) ran libmicrohttpd's 32 KiB pool out while it
+ * parsed them, and the client got no answer at all. The URI callback cuts a query of more than
+ * HTTP_QUERY_PARAMETERS_MAX parameters before MHD parses it and marks the request. */
+START_TEST(test_too_many_query_parameters) {
+        char uri[8192];
+        size_t n;
+
+        snprintf(uri, sizeof uri, "/metrics");
+        ck_assert_ptr_null(http_limits_uri_callback(NULL, uri, NULL));
+        snprintf(uri, sizeof uri, "/metrics?");
+        ck_assert_ptr_null(http_limits_uri_callback(NULL, uri, NULL));
+
+        /* exactly the maximum: untouched */
+        n = (size_t) snprintf(uri, sizeof uri, "/api/v1/processes?state=live");
+        for (int i = 1; i < HTTP_QUERY_PARAMETERS_MAX; i++)
+                n += (size_t) snprintf(uri + n, sizeof uri - n, "&a=%d", i);
+        ck_assert_ptr_null(http_limits_uri_callback(NULL, uri, NULL));
+        ck_assert_uint_eq(strlen(uri), n);
+
+        /* one more: cut after the '?', marked, counted */
+        snprintf(uri + n, sizeof uri - n, "&b=1");
+        ck_assert_ptr_eq(http_limits_uri_callback(NULL, uri, NULL), http_limits_too_many_parameters);
+        ck_assert_str_eq(uri, "/api/v1/processes?");
+        ck_assert_uint_ge(limit_hits_get(LIMIT_HTTP_QUERY_PARAMETERS), 1);
+
+        /* empty parameters count too: MHD stores a record for each */
+        n = (size_t) snprintf(uri, sizeof uri, "/healthz?");
+        memset(uri + n, '&', 500);
+        uri[n + 500] = '\0';
+        ck_assert_ptr_eq(http_limits_uri_callback(NULL, uri, NULL), http_limits_too_many_parameters);
+}
+END_TEST
+
 static Suite *access_suite(void) {
         Suite *s = suite_create("access");
         TCase *tc = tcase_create("core");
@@ -312,6 +360,7 @@ static Suite *access_suite(void) {
         tcase_add_test(tc, test_decide_rates);
         tcase_add_test(tc, test_wrong_tokens_rate_limited);
         tcase_add_test(tc, test_mhd_memory_messages);
+        tcase_add_test(tc, test_too_many_query_parameters);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -46,7 +46,9 @@ static Registry *new_registry(size_t history_capacity) {
         return r;
 }
 
-static Process *attach(Registry *reg, pid_t pid, pid_t ppid, int64_t ticks, const char *service, double now) {
+/* argv: NULL-terminated, or NULL for "python3 app.py". */
+static Process *attach_argv(Registry *reg, pid_t pid, pid_t ppid, int64_t ticks, const char *service, double now,
+                            const char *const *argv) {
         HwHello h = {
                 .protocol = 1, .pid = pid, .ppid = ppid, .start_time_ticks = ticks, .python_hexversion = 51054576,
                 .interval = 1.0,
@@ -61,14 +63,28 @@ static Process *attach(Registry *reg, pid_t pid, pid_t ppid, int64_t ticks, cons
         snprintf(h.python_implementation, sizeof h.python_implementation, "cpython");
         snprintf(h.python_build, sizeof h.python_build, "main");
         snprintf(h.python_compiler, sizeof h.python_compiler, "GCC 12.2.0");
-        h.argv = calloc(3, sizeof(char *));
-        ck_assert_ptr_nonnull(h.argv);
-        h.argv[0] = strdup("python3");
-        h.argv[1] = strdup("app.py");
+        if (argv) {
+                size_t n = 0;
+                while (argv[n])
+                        n++;
+                h.argv = calloc(n + 1, sizeof(char *));
+                ck_assert_ptr_nonnull(h.argv);
+                for (size_t i = 0; i < n; i++)
+                        h.argv[i] = strdup(argv[i]);
+        } else {
+                h.argv = calloc(3, sizeof(char *));
+                ck_assert_ptr_nonnull(h.argv);
+                h.argv[0] = strdup("python3");
+                h.argv[1] = strdup("app.py");
+        }
 
         process_id_format(id, pid, ticks);
         ck_assert_int_eq(registry_attach(reg, id, pid, 1000, 1000, ppid, ticks, T0 - 100, &h, now, &p), 0);
         return p;
+}
+
+static Process *attach(Registry *reg, pid_t pid, pid_t ppid, int64_t ticks, const char *service, double now) {
+        return attach_argv(reg, pid, ppid, ticks, service, now, NULL);
 }
 
 static HwSample make_sample(uint64_t seq, double time, int64_t rss) {
@@ -235,7 +251,8 @@ START_TEST(test_processes_shape_and_nulls) {
         ck_assert_int_eq(int_member(p, "samples"), 0);
         assert_null_member(p, "rss_bytes");
         assert_null_member(p, "python_allocated_blocks");
-        ck_assert_uint_eq(json_object_size(p), 17);
+        ck_assert(json_is_false(json_object_get(p, "argv_truncated")));
+        ck_assert_uint_eq(json_object_size(p), 18);
 
         /* the child: parent known, one sample */
         p = json_array_get(list, 1);
@@ -302,6 +319,95 @@ START_TEST(test_processes_order_and_filter) {
         assert_error(reg, "/api/v1/processes", (const Param[]) { { "state", "zombie" }, {} }, 400, "invalid state");
         /* a percent-decoded byte that is not UTF-8 must still give a JSON 400, not a 500 */
         assert_error(reg, "/api/v1/processes", (const Param[]) { { "state", "\xc3\x28" }, {} }, 400, "invalid state");
+        registry_free(reg);
+}
+END_TEST
+
+/* Found by review: 64 argv strings of 1 KiB made every listed record 66 KB, a listing of 1000
+ * records 66 MB. Listings carry at most API_LIST_ARGV_BYTES_MAX (4096) bytes of argv, cut at a
+ * character boundary and flagged; the detail has it whole. */
+START_TEST(test_processes_argv_bounded_in_listings) {
+        Registry *reg = new_registry(16);
+        const char *argv[66];
+        char big[1001], accents[1001];
+        json_t *j, *list_argv, *detail_argv, *p;
+        size_t total = 0;
+
+        memset(big, 'x', 1000);
+        big[1000] = '\0';
+        /* "a" then two-byte characters: byte 4096 of the whole argv falls inside one */
+        accents[0] = 'a';
+        for (size_t i = 1; i + 1 < 1000; i += 2)
+                memcpy(accents + i, "\xc3\xa9", 2);
+        accents[999] = '\0';
+        for (size_t i = 0; i < 64; i++)
+                argv[i] = i == 4 ? accents : big;
+        argv[64] = NULL;
+        attach_argv(reg, 7, 1, 70, "wide", T0, argv);
+
+        j = request_ok(reg, "/api/v1/processes", NULL);
+        p = json_array_get(json_object_get(j, "processes"), 0);
+        list_argv = json_object_get(p, "argv");
+        ck_assert(json_is_true(json_object_get(p, "argv_truncated")));
+        ck_assert_uint_eq(json_array_size(list_argv), 5);
+        for (size_t i = 0; i < json_array_size(list_argv); i++)
+                total += json_string_length(json_array_get(list_argv, i));
+        ck_assert_uint_le(total, 4096);
+        /* 4000 bytes of x, then "a" and 47 whole characters: 4095 */
+        ck_assert_uint_eq(total, 4095);
+        ck_assert_uint_eq(json_string_length(json_array_get(list_argv, 4)), 95);
+        ck_assert_int_eq(memcmp(json_string_value(json_array_get(list_argv, 4)), accents, 95), 0);
+        json_decref(j);
+
+        j = request_ok(reg, "/api/v1/processes/7-70", NULL);
+        p = json_object_get(j, "process");
+        detail_argv = json_object_get(p, "argv");
+        ck_assert(json_is_false(json_object_get(p, "argv_truncated")));
+        ck_assert_uint_eq(json_array_size(detail_argv), 64);
+        ck_assert_str_eq(json_string_value(json_array_get(detail_argv, 4)), accents);
+        json_decref(j);
+        registry_free(reg);
+}
+END_TEST
+
+/* ?limit= and ?offset= page through the listing in its order; next_offset says where the next
+ * page starts, null on the last. */
+START_TEST(test_processes_pages) {
+        Registry *reg = new_registry(16);
+        json_t *j;
+
+        for (int i = 1; i <= 5; i++)
+                attach(reg, i, 0, i, "s", T0 + i);
+
+        j = request_ok(reg, "/api/v1/processes", (const Param[]) { { "limit", "2" }, {} });
+        assert_ids(j, (const char *const[]) { "1-1", "2-2" }, 2);
+        ck_assert_int_eq(int_member(j, "next_offset"), 2);
+        json_decref(j);
+        j = request_ok(reg, "/api/v1/processes", (const Param[]) { { "limit", "2" }, { "offset", "2" }, {} });
+        assert_ids(j, (const char *const[]) { "3-3", "4-4" }, 2);
+        ck_assert_int_eq(int_member(j, "next_offset"), 4);
+        json_decref(j);
+        j = request_ok(reg, "/api/v1/processes", (const Param[]) { { "limit", "2" }, { "offset", "4" }, {} });
+        assert_ids(j, (const char *const[]) { "5-5" }, 1);
+        assert_null_member(j, "next_offset");
+        json_decref(j);
+        /* exactly the rest: no next page */
+        j = request_ok(reg, "/api/v1/processes", (const Param[]) { { "limit", "3" }, { "offset", "2" }, {} });
+        assert_ids(j, (const char *const[]) { "3-3", "4-4", "5-5" }, 3);
+        assert_null_member(j, "next_offset");
+        json_decref(j);
+        j = request_ok(reg, "/api/v1/processes", (const Param[]) { { "offset", "10" }, {} });
+        assert_ids(j, NULL, 0);
+        assert_null_member(j, "next_offset");
+        json_decref(j);
+        j = request_ok(reg, "/api/v1/processes", NULL);
+        assert_ids(j, (const char *const[]) { "1-1", "2-2", "3-3", "4-4", "5-5" }, 5);
+        assert_null_member(j, "next_offset");
+        json_decref(j);
+
+        assert_error(reg, "/api/v1/processes", (const Param[]) { { "limit", "0" }, {} }, 400, "invalid limit");
+        assert_error(reg, "/api/v1/processes", (const Param[]) { { "limit", "1001" }, {} }, 400, "invalid limit");
+        assert_error(reg, "/api/v1/processes", (const Param[]) { { "offset", "-1" }, {} }, 400, "invalid offset");
         registry_free(reg);
 }
 END_TEST
@@ -629,6 +735,8 @@ static Suite *api_suite(void) {
         tcase_add_test(tc, test_processes_empty);
         tcase_add_test(tc, test_processes_shape_and_nulls);
         tcase_add_test(tc, test_processes_order_and_filter);
+        tcase_add_test(tc, test_processes_argv_bounded_in_listings);
+        tcase_add_test(tc, test_processes_pages);
         tcase_add_test(tc, test_process_detail);
         tcase_add_test(tc, test_unknown_process);
         tcase_add_test(tc, test_method_not_allowed);

@@ -500,7 +500,7 @@ START_TEST(test_status_table) {
 
         status_against(ok, NULL, NULL, &r, &request);
         assert_exit(&r, 0);
-        ck_assert_str_eq(request, "GET /api/v1/processes?state=live HTTP/1.1");
+        ck_assert_str_eq(request, "GET /api/v1/processes?state=live&limit=1000 HTTP/1.1");
         ck_assert_str_eq(r.out,
                 "ID             PID  SERVICE  STATE       RSS  PY BLOCKS  SAMPLES  AGE  LAST  COMMAND\n"
                 "4242-1234567  4242  billing  live   30.0 MiB      61234       66    -     -  python3 app.py\n");
@@ -510,7 +510,7 @@ START_TEST(test_status_table) {
 
         status_against(ok, (char *[]) { "--all", "--json", NULL }, NULL, &r, &request);
         assert_exit(&r, 0);
-        ck_assert_str_eq(request, "GET /api/v1/processes?state=all HTTP/1.1");
+        ck_assert_str_eq(request, "GET /api/v1/processes?state=all&limit=1000 HTTP/1.1");
         ck_assert_int_eq(strncmp(r.out, body, strlen(body)), 0);
         ck_assert_str_eq(r.out + strlen(body), "\n");
         result_clear(&r);
@@ -526,7 +526,7 @@ START_TEST(test_status_errors) {
 
         status_against(bad, (char *[]) { "--exited", NULL }, NULL, &r, &request);
         assert_exit(&r, 1);
-        ck_assert_str_eq(request, "GET /api/v1/processes?state=exited HTTP/1.1");
+        ck_assert_str_eq(request, "GET /api/v1/processes?state=exited&limit=1000 HTTP/1.1");
         ck_assert_int_eq(strncmp(r.err, "heapwatch: heapwatchd at http://127.0.0.1:", 42), 0);
         port_end = strchr(r.err + 42, ' ');
         ck_assert_str_eq(port_end, " answered HTTP 400: bad state ?[2J x\n");

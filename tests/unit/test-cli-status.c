@@ -43,6 +43,20 @@ START_TEST(test_doc_sample) {
 }
 END_TEST
 
+/* A page of a longer listing (docs/api.md: next_offset) says so under the table. */
+START_TEST(test_more_pages_noted) {
+        static const char body[] =
+                "{\"processes\": [{\"id\": \"10-1\", \"pid\": 10, \"service\": \"api\", \"argv\": [\"python3\"],"
+                " \"argv_truncated\": false, \"state\": \"live\", \"samples\": 0}], \"next_offset\": 1000}";
+        _cleanup_free_ char *s = render(body, STATUS_FILTER_LIVE, 0);
+        _cleanup_free_ char *last = render(DOC_SAMPLE, STATUS_FILTER_LIVE, 0);
+
+        ck_assert_ptr_nonnull(strstr(s, "10-1"));
+        ck_assert_ptr_nonnull(strstr(s, "(the first 1 shown; more at /api/v1/processes?offset=1000)\n"));
+        ck_assert_ptr_null(strstr(last, "more at"));
+}
+END_TEST
+
 START_TEST(test_nulls_and_wrong_types) {
         static const char body[] =
                 "{\"processes\": ["
@@ -199,6 +213,7 @@ static Suite *cli_status_suite(void) {
         TCase *tc = tcase_create("render");
 
         tcase_add_test(tc, test_doc_sample);
+        tcase_add_test(tc, test_more_pages_noted);
         tcase_add_test(tc, test_nulls_and_wrong_types);
         tcase_add_test(tc, test_hostile_strings);
         tcase_add_test(tc, test_width);

@@ -130,6 +130,12 @@ START_TEST(test_refused) {
         expect_bad("[heapwatchd]\nlog-level = info\nlog-levle = debug\n", 3, "unknown key 'log-levle'");
         expect_bad("[heapwatchd]\n\n\nhistory-points = 5\n", 4, "history-points must be an integer in 10..10000000");
         expect_bad("[heapwatchd]\nhttp = localhost\n", 2, "not 'localhost'");
+        /* plain decimal only (found by review) */
+        expect_bad("[heapwatchd]\nmax-frames-per-second = 1e-9\n", 2,
+                   "max-frames-per-second must be 0 (unlimited) or frames per second in 1..1000000, not '1e-9'");
+        expect_bad("[heapwatchd]\nagent-hello-timeout = 0x1p3\n", 2,
+                   "agent-hello-timeout must be seconds in 0.1..3600, not '0x1p3'");
+        expect_bad("[heapwatchd]\nsocket-mode = +777\n", 2, "socket-mode must be an octal mode in 0..0777");
         expect_bad("[heapwatchd]\nsocket = relative.sock\n", 2, "absolute path");
         expect_bad("[heapwatchd]\nlog-level = loud\n", 2, "not 'loud'");
         expect_bad("[heapwatchd]\nstore-tiers = 10s\n", 2, "store-tiers");

@@ -65,6 +65,36 @@ START_TEST(test_parse_double) {
 }
 END_TEST
 
+/* Configuration numbers: plain decimal only (found by review: "1e-9", "0x1p3" and "+5" were
+ * taken for rates and timeouts). */
+START_TEST(test_parse_decimal) {
+        static const struct {
+                const char *s;
+                double v;
+        } good[] = {
+                { "0", 0 }, { "10", 10 }, { "0.5", 0.5 }, { "3600", 3600 }, { "007", 7 }, { "0.005", 0.005 },
+                { "1764061251.02", 1764061251.02 }, { "12345678901234567890123456789012", 12345678901234567890123456789012.0 },
+        };
+        static const char *const bad[] = {
+                "", ".5", "5.", "1e3", "1E3", "1e-9", "0x10", "0x1p3", "+5", "-5", "-0", " 5", "5 ", "\t5", "inf",
+                "nan", "infinity", "1.5.2", "1,5", "5s", "..", ".", "123456789012345678901234567890123",
+        };
+        double v;
+
+        for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+                v = -12345;
+                ck_assert_msg(parse_decimal(good[i].s, &v) == 0, "'%s'", good[i].s);
+                ck_assert_double_eq(v, good[i].v);
+        }
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                v = -12345;
+                ck_assert_msg(parse_decimal(bad[i], &v) < 0, "'%s' accepted", bad[i]);
+                ck_assert_double_eq(v, -12345); /* untouched */
+        }
+        ck_assert_int_eq(parse_decimal(NULL, &v), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_parse_int64) {
         int64_t v;
 
@@ -692,6 +722,7 @@ static Suite *lib_suite(void) {
         TCase *tc = tcase_create("core");
 
         tcase_add_test(tc, test_parse_double);
+        tcase_add_test(tc, test_parse_decimal);
         tcase_add_test(tc, test_log_writer_and_site_ratelimit);
         tcase_add_test(tc, test_parse_int64);
         tcase_add_test(tc, test_parse_uint64);

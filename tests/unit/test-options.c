@@ -524,6 +524,70 @@ START_TEST(test_parse_twice) {
 }
 END_TEST
 
+/* Found by review: every number was read with strtod()/strtoul(), so "1e-9" was a rate, "0x1p3"
+ * eight seconds and "+777" a socket mode. Now plain decimal within documented bounds, and the
+ * error names the option, what it takes and the value. */
+START_TEST(test_strict_numbers) {
+        static const char *const numeric[] = {
+                "--exited-retention", "--detect-window", "--detect-min-horizon", "--detect-max-horizon",
+                "--detect-min-growth-per-hour", "--detect-min-bytes-per-hour", "--flush-interval",
+                "--census-interval", "--census-budget-ms", "--census-api-min-interval", "--census-timeout",
+                "--max-frames-per-second", "--max-frames-burst", "--agent-hello-timeout", "--agent-idle-timeout",
+                "--http-timeout", "--http-requests-per-second", "--agent-work-per-minute",
+                "--agent-work-per-minute-per-client", "--history-points", "--max-processes", "--max-connections",
+                "--max-connections-per-uid", "--http-max-connections", "--http-max-connections-per-address",
+                "--http-connection-memory", "--http-response-budget", "--max-disk-bytes",
+        };
+        static const char *const forms[] = { "1e-9", "1e3", "0x1p3", "0x10", "+5", "-5", " 5", "5 ", ".5", "5.",
+                                             "inf", "nan", "1,5", "5s" };
+        static const struct {
+                const char *option, *value;
+        } out_of_range[] = {
+                /* a rate below 1 (burst twice the rate, or the same) never lets one through */
+                { "--max-frames-per-second", "0.5" },   { "--http-requests-per-second", "0.4" },
+                { "--agent-work-per-minute", "0.9" },   { "--agent-work-per-minute-per-client", "0.1" },
+                { "--max-frames-burst", "1.5" },        { "--detect-window", "0.001" },
+                { "--agent-hello-timeout", "0.01" },    { "--http-timeout", "3601" },
+                { "--socket-mode", "+777" },            { "--socket-mode", " 777" },
+                { "--socket-mode", "-0" },              { "--socket-mode", "0o777" },
+                { "--socket-mode", "00777" },           { "--socket-mode", "0x1ff" },
+                { "--socket-mode", "1000" },            { "--socket-mode", "8" },
+        };
+        Options o;
+
+        for (size_t i = 0; i < sizeof numeric / sizeof numeric[0]; i++)
+                for (size_t j = 0; j < sizeof forms / sizeof forms[0]; j++) {
+                        char e[256], quoted[64];
+                        int r = parse(&o, e, sizeof e, numeric[i], forms[j], (const char *) NULL);
+
+                        ck_assert_msg(r == -EINVAL, "%s '%s' accepted", numeric[i], forms[j]);
+                        ck_assert_msg(strstr(e, numeric[i]), "%s '%s': error '%s' does not name it", numeric[i],
+                                      forms[j], e);
+                        ck_assert_msg(strstr(e, ".."), "%s '%s': error '%s' gives no range", numeric[i], forms[j], e);
+                        snprintf(quoted, sizeof quoted, "not '%s'", forms[j]);
+                        ck_assert_msg(strstr(e, quoted), "%s '%s': error '%s' does not echo it", numeric[i], forms[j],
+                                      e);
+                }
+        for (size_t i = 0; i < sizeof out_of_range / sizeof out_of_range[0]; i++)
+                PARSE_BAD(out_of_range[i].option, out_of_range[i].option, out_of_range[i].value);
+
+        PARSE_OK(&o, "--max-frames-per-second", "0", "--http-requests-per-second", "0", "--agent-work-per-minute",
+                 "0", "--agent-work-per-minute-per-client", "0");
+        ck_assert(o.limits.frames_per_second == 0 && o.limits.http_requests_per_second == 0);
+        PARSE_OK(&o, "--max-frames-per-second", "1", "--http-requests-per-second", "2.5", "--agent-work-per-minute",
+                 "1", "--max-frames-burst", "7", "--detect-window", "1.5", "--detect-min-growth-per-hour", "0.005");
+        ck_assert(o.limits.frames_per_second == 1 && o.limits.http_requests_per_second == 2.5);
+        ck_assert(o.limits.work_per_minute_process == 1 && o.limits.frames_burst == 7);
+        ck_assert(o.detect.window_seconds == 1.5 && o.detect.min_growth_relative_per_hour == 0.005);
+        PARSE_OK(&o, "--socket-mode", "0660");
+        ck_assert_uint_eq(o.socket_mode, 0660);
+        PARSE_OK(&o, "--socket-mode", "600");
+        ck_assert_uint_eq(o.socket_mode, 0600);
+        PARSE_OK(&o, "--socket-mode", "0");
+        ck_assert_uint_eq(o.socket_mode, 0);
+}
+END_TEST
+
 static Suite *options_suite(void) {
         Suite *s = suite_create("options");
         TCase *tc = tcase_create("core");
@@ -536,6 +600,7 @@ static Suite *options_suite(void) {
         tcase_add_test(tc, test_log_level);
         tcase_add_test(tc, test_counts);
         tcase_add_test(tc, test_exited_retention);
+        tcase_add_test(tc, test_strict_numbers);
         tcase_add_test(tc, test_store_options);
         tcase_add_test(tc, test_flags);
         tcase_add_test(tc, test_unknown_option);

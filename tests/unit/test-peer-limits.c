@@ -152,6 +152,7 @@ START_TEST(test_option_keys) {
         ck_assert(o.limits.frames_per_second == LIMITS_DEFAULT_FRAMES_PER_SECOND);
         ck_assert(o.limits.idle_timeout == LIMITS_DEFAULT_IDLE_TIMEOUT);
         ck_assert_uint_eq(o.limits.http_connection_memory, LIMITS_DEFAULT_HTTP_CONNECTION_MEMORY);
+        ck_assert_uint_eq(o.limits.http_response_budget, LIMITS_DEFAULT_HTTP_RESPONSE_BUDGET);
 
         {
                 static const char *const good[][2] = {
@@ -166,6 +167,7 @@ START_TEST(test_option_keys) {
                         { "http-max-connections", "4" },
                         { "http-max-connections-per-address", "2" },
                         { "http-connection-memory", "8192" },
+                        { "http-response-budget", "65536" },
                         { "http-timeout", "3" },
                         { "http-requests-per-second", "0" },
                         { "agent-work-per-minute", "2" },
@@ -183,6 +185,7 @@ START_TEST(test_option_keys) {
         ck_assert_uint_eq(o.limits.http_max_connections, 4);
         ck_assert_uint_eq(o.limits.http_max_connections_per_address, 2);
         ck_assert_uint_eq(o.limits.http_connection_memory, 8192);
+        ck_assert_uint_eq(o.limits.http_response_budget, 65536);
         ck_assert(o.limits.http_timeout == 3 && o.limits.http_requests_per_second == 0);
         ck_assert(o.limits.work_per_minute_process == 2 && o.limits.work_per_minute_client == 4);
 
@@ -199,6 +202,8 @@ START_TEST(test_option_keys) {
         key_bad("http-max-connections", "0");
         key_bad("http-max-connections-per-address", "100000");
         key_bad("http-connection-memory", "1024");
+        key_bad("http-response-budget", "65535");
+        key_bad("http-response-budget", "1099511627777");
         key_bad("http-timeout", "0");
         key_bad("http-requests-per-second", "x");
         key_bad("agent-work-per-minute", "-2");

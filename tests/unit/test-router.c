@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "macro.h"
 #include "router.h"
 
 static void assert_route(const char *method, const char *path, RouteKind kind, const char *id) {
@@ -173,27 +174,55 @@ START_TEST(test_processes_query) {
         ProcessesQuery q;
         char err[ROUTER_ERROR_MAX];
 
-        ck_assert_int_eq(router_parse_processes_query(NULL, &q, err, sizeof err), 0);
+        ck_assert_int_eq(router_parse_processes_query(NULL, NULL, NULL, &q, err, sizeof err), 0);
         ck_assert_int_eq(q.filter, PROCESS_FILTER_ALL);
-        ck_assert_int_eq(router_parse_processes_query("all", &q, err, sizeof err), 0);
+        ck_assert_int_eq(router_parse_processes_query("all", NULL, NULL, &q, err, sizeof err), 0);
         ck_assert_int_eq(q.filter, PROCESS_FILTER_ALL);
-        ck_assert_int_eq(router_parse_processes_query("live", &q, err, sizeof err), 0);
+        ck_assert_int_eq(router_parse_processes_query("live", NULL, NULL, &q, err, sizeof err), 0);
         ck_assert_int_eq(q.filter, PROCESS_FILTER_LIVE);
-        ck_assert_int_eq(router_parse_processes_query("exited", &q, err, sizeof err), 0);
+        ck_assert_int_eq(router_parse_processes_query("exited", NULL, NULL, &q, err, sizeof err), 0);
         ck_assert_int_eq(q.filter, PROCESS_FILTER_EXITED);
 
         q.filter = PROCESS_FILTER_LIVE;
-        ck_assert_int_eq(router_parse_processes_query("LIVE", &q, err, sizeof err), -EINVAL);
+        ck_assert_int_eq(router_parse_processes_query("LIVE", NULL, NULL, &q, err, sizeof err), -EINVAL);
         ck_assert_int_eq(q.filter, PROCESS_FILTER_LIVE); /* untouched on failure */
         ck_assert_ptr_nonnull(strstr(err, "state"));
         ck_assert_ptr_nonnull(strstr(err, "LIVE"));
-        ck_assert_int_eq(router_parse_processes_query("", &q, err, sizeof err), -EINVAL);
-        ck_assert_int_eq(router_parse_processes_query("dead", &q, err, sizeof err), -EINVAL);
+        ck_assert_int_eq(router_parse_processes_query("", NULL, NULL, &q, err, sizeof err), -EINVAL);
+        ck_assert_int_eq(router_parse_processes_query("dead", NULL, NULL, &q, err, sizeof err), -EINVAL);
 
         /* a NULL or tiny error buffer is fine */
-        ck_assert_int_eq(router_parse_processes_query("x", &q, NULL, 0), -EINVAL);
-        ck_assert_int_eq(router_parse_processes_query("x", &q, err, 1), -EINVAL);
+        ck_assert_int_eq(router_parse_processes_query("x", NULL, NULL, &q, NULL, 0), -EINVAL);
+        ck_assert_int_eq(router_parse_processes_query("x", NULL, NULL, &q, err, 1), -EINVAL);
         ck_assert_str_eq(err, "");
+}
+END_TEST
+
+START_TEST(test_processes_query_pages) {
+        static const char *const bad_limits[] = { "0", "1001", "-1", "+5", " 5", "5 ", "0x10", "1e2", "5.0", "", "abc",
+                                                  "99999999999999999999999" };
+        static const char *const bad_offsets[] = { "-1", "+1", "1e3", "0x1", " 1", "100000001", "", "1.5" };
+        ProcessesQuery q;
+        char err[ROUTER_ERROR_MAX];
+
+        ck_assert_int_eq(router_parse_processes_query(NULL, NULL, NULL, &q, err, sizeof err), 0);
+        ck_assert_uint_eq(q.limit, PROCESSES_LIMIT_DEFAULT);
+        ck_assert_uint_eq(q.offset, 0);
+        ck_assert_int_eq(router_parse_processes_query("live", "1", "0", &q, err, sizeof err), 0);
+        ck_assert_uint_eq(q.limit, 1);
+        ck_assert_int_eq(router_parse_processes_query(NULL, "1000", "100000000", &q, err, sizeof err), 0);
+        ck_assert_uint_eq(q.limit, PROCESSES_LIMIT_MAX);
+        ck_assert_uint_eq(q.offset, PROCESSES_OFFSET_MAX);
+
+        for (size_t i = 0; i < ELEMENTSOF(bad_limits); i++) {
+                ck_assert_int_eq(router_parse_processes_query(NULL, bad_limits[i], NULL, &q, err, sizeof err), -EINVAL);
+                ck_assert_ptr_nonnull(strstr(err, "invalid limit"));
+                ck_assert_ptr_nonnull(strstr(err, "between 1 and 1000"));
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad_offsets); i++) {
+                ck_assert_int_eq(router_parse_processes_query(NULL, NULL, bad_offsets[i], &q, err, sizeof err), -EINVAL);
+                ck_assert_ptr_nonnull(strstr(err, "invalid offset"));
+        }
 }
 END_TEST
 
@@ -373,6 +402,7 @@ static Suite *router_suite(void) {
 
         tc = tcase_create("query");
         tcase_add_test(tc, test_processes_query);
+        tcase_add_test(tc, test_processes_query_pages);
         tcase_add_test(tc, test_leaks_query);
         tcase_add_test(tc, test_series_defaults);
         tcase_add_test(tc, test_series_every_metric);
