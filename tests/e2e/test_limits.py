@@ -763,6 +763,36 @@ os._exit(0)
         self.wait_hits("http_connections_evicted")
         self.assertEqual(self.hits("http_connections"), 0)
 
+    def test_eviction_spares_a_connection_whose_request_has_arrived(self):
+        """Found by review: MHD runs the accept policy before it reads the connections that are
+        ready, so a kept-alive client whose next request had arrived but was not read yet still
+        looked idle, was evicted for a newcomer, and got no answer to the request it sent first.
+        The daemon is stopped so that request and newcomer arrive in one turn of its loop."""
+        self.start("--http-max-connections", "4", "--http-max-connections-per-address", "2",
+                   "--http-timeout", "30")
+        clients = []
+        for src in ("127.0.0.2", "127.0.0.3", "127.0.0.3", "127.0.0.4"):  # the first waits longest
+            c = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=DEADLINE, source_address=(src, 0))
+            self.addCleanup(c.close)
+            c.request("GET", "/healthz")
+            self.assertEqual(c.getresponse().read() is not None, True)
+            clients.append(c)
+        self.daemon.proc.send_signal(signal.SIGSTOP)
+        try:
+            clients[0].request("GET", "/healthz")  # complete, unread until the daemon runs again
+            newcomer = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=DEADLINE,
+                                                source_address=("127.0.0.5", 0))
+            self.addCleanup(newcomer.close)
+        finally:
+            self.daemon.proc.send_signal(signal.SIGCONT)
+        r = clients[0].getresponse()
+        self.assertEqual(r.status, 200, "the kept-alive client's request went unanswered")
+        r.read()
+        newcomer.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        newcomer.settimeout(DEADLINE)
+        self.assertTrue(newcomer.recv(4096).startswith(b"HTTP/1.1 200"))
+        self.wait_hits("http_connections_evicted")
+
     def test_unsent_responses_are_held_to_a_budget(self):
         """Found by review: a listing carried every argv whole (64 x 1 KiB a process, 66 MB for
         1000 processes) and a slow reader kept its response in memory until sent: 20 of them
