@@ -82,24 +82,31 @@ int api_error_body(const char *message, char **ret_body, size_t *ret_size) {
         return dump(root, ret_body, ret_size);
 }
 
-/* Cut argv (an array of strings) so that its strings total at most max bytes: the string that
- * crosses the bound is cut at a UTF-8 character boundary, those after it are dropped. Returns
- * whether anything was cut, or -ENOMEM. */
+/* Bytes a string's byte takes in the JSON we write (no JSON_ENSURE_ASCII): a control character
+ * is \u00XX, a quote or backslash is escaped, the rest (UTF-8 included) is itself. */
+static size_t json_byte_cost(unsigned char c) {
+        if (c < 0x20)
+                return c == '\n' || c == '\t' || c == '\r' || c == '\b' || c == '\f' ? 2 : 6;
+        return c == '"' || c == '\\' ? 2 : 1;
+}
+
+/* Cut argv (an array of strings) so that its strings take at most max bytes once written as
+ * JSON (counted as written: 4 KiB of control characters were 24 KiB of \u00XX, found by
+ * review): the string that crosses the bound is cut at a UTF-8 character boundary, those after
+ * it are dropped. Returns whether anything was cut, or -ENOMEM. */
 static int argv_bound(json_t *argv, size_t max) {
         size_t used = 0, i;
 
         for (i = 0; i < json_array_size(argv); i++) {
                 json_t *a = json_array_get(argv, i);
-                size_t len = json_string_length(a), keep;
-                const char *text;
+                const char *text = json_string_value(a);
+                size_t len = json_string_length(a), keep = 0;
 
-                if (used + len <= max) {
-                        used += len;
+                while (keep < len && used + json_byte_cost((unsigned char) text[keep]) <= max)
+                        used += json_byte_cost((unsigned char) text[keep++]);
+                if (keep == len)
                         continue;
-                }
-                keep = max - used;
-                text = json_string_value(a);
-                while (keep > 0 && text && ((unsigned char) text[keep] & 0xC0) == 0x80)
+                while (keep > 0 && ((unsigned char) text[keep] & 0xC0) == 0x80)
                         keep--;
                 if (keep == 0) {
                         if (json_array_remove(argv, i) < 0)

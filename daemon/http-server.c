@@ -62,12 +62,15 @@ struct HttpServer {
          * HTTP last got its high priority back, whether it is demoted now, and the timer that
          * gives the priority back. */
         uint64_t burst_usec;
+        uint64_t burst_window_start;
         bool demoted;
         sd_event_source *restore_source;
 };
 
-/* HTTP work allowed at high priority in a row; then as long again at the agents' priority. */
+/* HTTP work allowed at high priority within HTTP_BURST_WINDOW_USEC; then as long again at the
+ * agents' priority. */
 #define HTTP_BURST_USEC (10 * USEC_PER_MSEC)
+#define HTTP_BURST_WINDOW_USEC (100 * USEC_PER_MSEC)
 
 /* How long MHD is not run after its accept() failed (out of descriptors). */
 #define ACCEPT_BACK_OFF_USEC (250 * USEC_PER_MSEC)
@@ -275,8 +278,9 @@ static void http_server_set_priority(HttpServer *s, int64_t priority) {
 /* HTTP runs ahead of the agent connections (see http_server_new_secured()), but at that
  * priority back-to-back requests that each cost milliseconds (/metrics over 1000 records, 12 ms,
  * from two keep-alive connections within the request rate) left no turn to the agents: a HELLO
- * waited 9-11 s for its WELCOME (found by review). After HTTP_BURST_USEC of MHD work in a row,
- * HTTP drops to the agents' priority for as long as it worked, where sd-event serves equal
+ * waited 9-11 s for its WELCOME (found by review). After HTTP_BURST_USEC of MHD work within
+ * HTTP_BURST_WINDOW_USEC (work spread wider starts a new window: a scrape now and then never
+ * adds up to a burst), HTTP drops to the agents' priority for as long as it worked, where sd-event serves equal
  * priorities oldest pending first, so every agent connection waiting gets its turn; a timer
  * then gives the high priority back. Cheap requests (/healthz) rarely add up to a burst, so
  * they still come first when ingest falls behind. */
@@ -285,6 +289,10 @@ static void http_server_account(HttpServer *s, uint64_t started, uint64_t ended)
 
         if (s->demoted || !s->restore_source)
                 return;
+        if (started - s->burst_window_start > HTTP_BURST_WINDOW_USEC) {
+                s->burst_window_start = started;
+                s->burst_usec = 0;
+        }
         s->burst_usec += used;
         if (s->burst_usec < HTTP_BURST_USEC)
                 return;

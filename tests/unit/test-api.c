@@ -366,6 +366,39 @@ START_TEST(test_processes_argv_bounded_in_listings) {
         ck_assert_uint_eq(json_array_size(detail_argv), 64);
         ck_assert_str_eq(json_string_value(json_array_get(detail_argv, 4)), accents);
         json_decref(j);
+
+        /* Bounded as written: control characters are six bytes each (\u0001), quotes two */
+        {
+                char ctl[4097];
+                const char *cargv[] = { ctl, NULL };
+                size_t written = 0;
+
+                memset(ctl, '\x01', 4000);
+                memset(ctl + 4000, '"', 96);
+                ctl[4096] = '\0';
+                attach_argv(reg, 8, 1, 80, "controls", T0, cargv);
+                j = request_ok(reg, "/api/v1/processes/8-80", NULL);
+                ck_assert(json_is_false(json_object_get(json_object_get(j, "process"), "argv_truncated")));
+                json_decref(j);
+                j = request_ok(reg, "/api/v1/processes", NULL);
+                for (size_t k = 0; k < json_array_size(json_object_get(j, "processes")); k++) {
+                        json_t *q = json_array_get(json_object_get(j, "processes"), k);
+
+                        if (strcmp(json_string_value(json_object_get(q, "service")), "controls") != 0)
+                                continue;
+                        ck_assert(json_is_true(json_object_get(q, "argv_truncated")));
+                        for (size_t i = 0; i < json_array_size(json_object_get(q, "argv")); i++) {
+                                char *text = json_dumps(json_array_get(json_object_get(q, "argv"), i),
+                                                        JSON_COMPACT | JSON_ENCODE_ANY);
+
+                                written += strlen(text) - 2; /* without its quotes */
+                                free(text);
+                        }
+                }
+                ck_assert_uint_gt(written, 4090);
+                ck_assert_uint_le(written, 4096);
+                json_decref(j);
+        }
         registry_free(reg);
 }
 END_TEST
