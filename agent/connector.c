@@ -33,13 +33,28 @@ struct hw_connector {
         int refs;
         int done;
         struct hw_connector_result result;
+        struct hw_connector *prev, *next; /* in `jobs` */
 };
 
 static unsigned threads_waiting;
+/* Every job alive, so that a fork child can close what it inherited of them: on a hung mount a
+ * thread's socket stays open for as long as its connect() sleeps, and the child has no thread
+ * to close it (found by review: every fork generation kept them). jobs_lock is held across
+ * fork() by the agent's fork handlers (hw_connector_lock_for_fork()). */
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hw_connector *jobs;
 
 static void job_unref(struct hw_connector *c) {
         if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
                 return;
+        pthread_mutex_lock(&jobs_lock);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                jobs = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        pthread_mutex_unlock(&jobs_lock);
         /* the last owner: nobody took the socket, or the thread finished after its caller let go */
         c->result.fd = hw_safe_close(c->result.fd);
         c->event_fd = hw_safe_close(c->event_fd);
@@ -80,16 +95,20 @@ static void connect_now(struct hw_connector *c) {
                 c->result.error = errno;
                 return;
         }
+        /* in the job before connect(), which may sleep: a fork child closes it (see `jobs`) */
+        __atomic_store_n(&c->result.fd, fd, __ATOMIC_RELAXED);
         if (connect(fd, (struct sockaddr *) &sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len + 1)) == 0)
                 c->result.error = 0;
         else if (errno == EINPROGRESS || errno == EINTR)
                 c->result.error = EINPROGRESS; /* EINTR: it goes on; its fate comes with POLLOUT */
         else {
                 c->result.error = errno; /* ENOENT, ECONNREFUSED: no daemon; EAGAIN: backlog full */
+                /* out of the job first: a child forked in between must not close a number
+                 * this process may have given to something else meanwhile */
+                __atomic_store_n(&c->result.fd, -1, __ATOMIC_RELAXED);
                 hw_safe_close(fd);
                 return;
         }
-        __atomic_store_n(&c->result.fd, fd, __ATOMIC_RELAXED);
         look_at_directory(c->path, &c->result);
 }
 
@@ -97,6 +116,8 @@ static void *connector_main(void *arg) {
         struct hw_connector *c = arg;
         uint64_t one = 1;
 
+        /* named here, not by the creator: a detached thread may be gone by then */
+        (void) pthread_setname_np(pthread_self(), "heapwatch-conn");
         connect_now(c);
         __atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
         if (write(c->event_fd, &one, sizeof(one)) < 0) {
@@ -140,15 +161,32 @@ int hw_connector_start(const char *path, struct hw_connector **ret) {
                 goto fail;
         (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         (void) pthread_attr_setstacksize(&attr, CONNECTOR_STACK_BYTES);
+        pthread_mutex_lock(&jobs_lock);
+        c->next = jobs;
+        if (jobs)
+                jobs->prev = c;
+        jobs = c;
+        pthread_mutex_unlock(&jobs_lock);
         /* the host's signals go to the host's threads, never to ours */
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, &saved);
         r = -pthread_create(&thread, &attr, connector_main, c);
+        if (r == -EINVAL) {
+                /* the host's static TLS does not fit our small stack (a library with large
+                 * __thread data, found by review): the default one, as the sampler has */
+                pthread_attr_destroy(&attr);
+                pthread_attr_init(&attr);
+                (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                r = -pthread_create(&thread, &attr, connector_main, c);
+        }
         pthread_sigmask(SIG_SETMASK, &saved, NULL);
         pthread_attr_destroy(&attr);
-        if (r < 0)
-                goto fail;
-        (void) pthread_setname_np(thread, "heapwatch-conn");
+        if (r < 0) {
+                __atomic_store_n(&c->refs, 1, __ATOMIC_RELAXED); /* no thread: ours alone */
+                __atomic_sub_fetch(&threads_waiting, 1, __ATOMIC_RELAXED);
+                job_unref(c);
+                return r;
+        }
         *ret = c;
         return 0;
 
@@ -178,17 +216,29 @@ void hw_connector_release(struct hw_connector *c) {
                 job_unref(c);
 }
 
-void hw_connector_forget_after_fork(struct hw_connector *c) {
-        /* Only the thread that forked exists here: every job's thread is the parent's. This
-         * process's copy of a job is nobody else's, whatever its count says. (A socket the thread
-         * made but had not yet stored at fork() stays open in the child, unknown: rare, one
+void hw_connector_lock_for_fork(void) {
+        pthread_mutex_lock(&jobs_lock);
+}
+
+void hw_connector_unlock_after_fork(void) {
+        pthread_mutex_unlock(&jobs_lock);
+}
+
+void hw_connector_forget_all_after_fork(void) {
+        /* Only the thread that forked exists here: every job's thread is the parent's, and this
+         * process's copies of the jobs are nobody else's, whatever their counts say. (A socket
+         * a thread made but had not yet stored at fork() stays open here, unknown: rare, one
          * descriptor, close-on-exec.) */
+        struct hw_connector *c = jobs, *next;
+
+        for (; c; c = next) {
+                next = c->next;
+                c->result.fd = hw_safe_close(__atomic_load_n(&c->result.fd, __ATOMIC_RELAXED));
+                c->event_fd = hw_safe_close(c->event_fd);
+                free(c);
+        }
+        jobs = NULL;
         __atomic_store_n(&threads_waiting, 0, __ATOMIC_RELAXED);
-        if (!c)
-                return;
-        c->result.fd = hw_safe_close(__atomic_load_n(&c->result.fd, __ATOMIC_RELAXED));
-        c->event_fd = hw_safe_close(c->event_fd);
-        free(c);
 }
 
 unsigned hw_connector_threads_waiting(void) {

@@ -51,9 +51,16 @@ bool hw_connector_take(struct hw_connector *c, struct hw_connector_result *ret);
  * thread returns. Accepts NULL. */
 void hw_connector_release(struct hw_connector *c);
 
-/* In a fork child, where no connector thread exists: free the child's copy of the job and its
- * descriptors, and forget the threads of the parent's that were counted. Accepts NULL. */
-void hw_connector_forget_after_fork(struct hw_connector *c);
+/* Across fork(), from pthread_atfork handlers: the list of jobs is held, then let go in both. */
+void hw_connector_lock_for_fork(void);
+void hw_connector_unlock_after_fork(void);
+
+/* In a fork child (after hw_connector_unlock_after_fork()), where no connector thread exists:
+ * close the descriptors of every job it inherited, free them all (pointers to them, such as a
+ * transport's, must be forgotten, not released), and forget the parent's threads that were
+ * counted, so that the child's own agent may connect (a child that inherited the count of 4
+ * stuck threads never connected; found by review). */
+void hw_connector_forget_all_after_fork(void);
 
 /* Connector threads still waiting for their connect() (for status and tests). */
 unsigned hw_connector_threads_waiting(void);

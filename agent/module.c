@@ -1308,6 +1308,7 @@ static void atfork_lock_all(void) {
         pthread_mutex_lock(&hw_memhooks_profile.lock);
         hw_heap_hooks_lock_for_fork();
         pthread_mutex_lock(&agent.sampler.malloc_stats.lock);
+        hw_connector_lock_for_fork();
         /* With our locks held, another thread's fork() waits in here until ours is done: this is
          * the forking thread's own answer (written before the locks, a fork from native code on
          * another thread could overwrite it in between; found by review). */
@@ -1315,6 +1316,7 @@ static void atfork_lock_all(void) {
 }
 
 static void atfork_unlock_all(void) {
+        hw_connector_unlock_after_fork();
         pthread_mutex_unlock(&agent.sampler.malloc_stats.lock);
         hw_heap_hooks_unlock_after_fork();
         pthread_mutex_unlock(&hw_memhooks_profile.lock);
@@ -1331,6 +1333,9 @@ static void atfork_child(void) {
         sampler_gil.adopted = NULL;
         agent.spare_tstate = NULL;
         hw_heap_hooks_after_fork_child();
+        /* every fork, the agent running or not: the jobs and the count of stuck connector
+         * threads are the parent's */
+        hw_connector_forget_all_after_fork();
 }
 
 /* ---- Module functions ------------------------------------------------------------------------ */
@@ -1773,6 +1778,8 @@ PyDoc_STRVAR(status_doc,
              "(samples handed whole to the socket: the kernel's buffer, not yet the daemon),\n"
              "samples_dropped_total, reconnects_total, protocol_errors_total, queued_frames,\n"
              "connect_waiting (a connect() has not returned: the socket's file system hangs?),\n"
+             "connect_threads_waiting (threads of this process whose connect() has not returned,\n"
+             "at most 4: beyond, no new attempt starts),\n"
              "untrusted_listeners_total (connections dropped: the listener was another user's),\n"
              "daemon_floods_total (connections dropped: the daemon sent frames too fast),\n"
              "requests_total and requests_dropped_total (daemon requests received, and refused as\n"
@@ -1884,6 +1891,7 @@ static PyObject *hw_status_base(void) {
         if (d && (dict_set_bool(d, "connect_waiting", st.connect_waiting) < 0 ||
                   dict_set_u64(d, "untrusted_listeners_total", st.untrusted_listeners_total) < 0 ||
                   dict_set_u64(d, "daemon_floods_total", st.rx_floods_total) < 0 ||
+                  dict_set_u64(d, "connect_threads_waiting", hw_connector_threads_waiting()) < 0 ||
                   dict_set_u64(d, "requests_total", st.requests_total) < 0 ||
                   dict_set_u64(d, "requests_dropped_total", st.requests_dropped_total) < 0))
                 Py_CLEAR(d);

@@ -489,8 +489,7 @@ void hw_transport_forget_after_fork(struct hw_transport *t) {
         /* The lock is free here: the agent's fork handlers hold it across fork() and release it
          * in the child (agent/module.c), so no thread of the parent's can have left it taken. */
         pthread_mutex_lock(&t->lock);
-        hw_connector_forget_after_fork(t->connector); /* its thread is the parent's */
-        t->connector = NULL;
+        t->connector = NULL; /* its thread is the parent's; hw_connector_forget_all_after_fork() */
         reset_locked(t);
         pthread_mutex_unlock(&t->lock);
 }

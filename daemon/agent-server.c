@@ -888,6 +888,34 @@ static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *us
         return 0;
 }
 
+/* Agents send only to a listener that is root, their own user, or the owner of a socket
+ * directory nobody else can write (agent/transport.c listener_trusted(), docs/security.md): say
+ * so at start when a daemon that is not root listens where agents of other users will refuse it
+ * (they say nothing: it is their host's process). */
+static void warn_if_agents_will_not_trust(const char *path) {
+        char dir[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+        char *slash;
+        struct stat st;
+
+        if (geteuid() == 0)
+                return;
+        snprintf(dir, sizeof dir, "%s", path);
+        slash = strrchr(dir, '/');
+        if (!slash)
+                snprintf(dir, sizeof dir, ".");
+        else if (slash == dir)
+                dir[1] = '\0';
+        else
+                *slash = '\0';
+        if (stat(dir, &st) < 0)
+                return;
+        if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+                log_warning("The agent socket %s is in %s, which %s: agents of other users will not send "
+                            "to a listener that is not root there (docs/security.md, \"What the agent "
+                            "trusts\"); use a directory of the daemon's own that only it can write.",
+                            path, dir, st.st_uid != geteuid() ? "another user owns" : "others can write");
+}
+
 /* Bind a fresh listening socket at path. An existing socket file that nobody answers on is a
  * leftover of a crashed daemon and is replaced; one that answers belongs to a live daemon. */
 static int bind_unix_socket(const char *path, unsigned mode, gid_t gid) {
@@ -926,6 +954,7 @@ static int bind_unix_socket(const char *path, unsigned mode, gid_t gid) {
                 return log_error_errno(errno, "Failed to give %s to group %d: %m", path, (int) gid);
         if (listen(fd, SOMAXCONN) < 0)
                 return log_error_errno(errno, "Failed to listen on %s: %m", path);
+        warn_if_agents_will_not_trust(path);
         return TAKE_FD(fd);
 }
 

@@ -401,9 +401,24 @@ class E2E(DaemonTestCase):
                 "    until('a sample', lambda: heapwatch.status()['queued_frames'] >= 1)",
                 "    heapwatch.stop()",
                 "extra = connectors()",
+                "# a child forked now inherits neither the stuck threads' sockets nor their count:",
+                "# its own agent connects to a daemon that answers (with 4 counted, it never did)",
+                "def sockets():",
+                "    return sum(os.readlink('/proc/self/fd/' + f).startswith('socket:')",
+                "               for f in os.listdir('/proc/self/fd') if os.path.exists('/proc/self/fd/' + f))",
+                "pid = os.fork()",
+                "if pid == 0:",
+                "    inherited = sockets()",
+                "    heapwatch.start(service='hung-child', socket=%r, interval=0.05)" % self.daemon.socket_path,
+                "    deadline = time.monotonic() + 20",
+                "    while not heapwatch.status()['connected'] and time.monotonic() < deadline:",
+                "        time.sleep(0.01)",
+                "    os._exit(0 if heapwatch.status()['connected'] and inherited == 0 else 10 + min(inherited, 9))",
+                "child = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) if hasattr(os, 'waitstatus_to_exitcode') "
+                "else os.waitpid(pid, 0)[1] >> 8",
                 "heapwatch.start(service='hung', socket=path, interval=0.05)",
                 "until('a sample', lambda: heapwatch.status()['queued_frames'] >= 1)",
-                "print(forked, stopped, extra, sep='|', flush=True)",
+                "print(forked, stopped, extra, child, sep='|', flush=True)",
                 "# and the interpreter exits with the agent running: its GOODBYE waits 0.2 s at most",
             ])
             # ThreadSanitizer refuses new threads in the child of a multi-threaded fork, and the
@@ -412,10 +427,13 @@ class E2E(DaemonTestCase):
             r = self.run_program_with_module(prog, env=env)
             self.assertTrue(hungfs.still_hung(mnt), "the mount went away before the program ended")
         self.assertEqual(r.returncode, 0, r.stderr)
-        forked, stopped, extra = r.stdout.strip().split("|")
-        sys.stderr.write("hung mount: fork child exit %s, stop() %s, connector threads left waiting %s\n"
-                         % (forked, stopped, extra))
+        forked, stopped, extra, child = r.stdout.strip().split("|")
+        sys.stderr.write("hung mount: fork child exit %s, stop() %s, connector threads left waiting %s, "
+                         "later child %s\n" % (forked, stopped, extra, child))
         self.assertEqual((forked, stopped), ("0", "True"))
+        # 0: connected, no socket inherited; 1x: x sockets inherited (or not connected, x = 0)
+        self.assertEqual(child, "0", "a child forked with stuck connects: its agent never connected, "
+                                     "or it inherited their sockets")
         # the connector threads stuck on the mount: bounded, whatever start() and stop() do
         self.assertLessEqual(int(extra), 4, "connector threads stuck on the hung mount")
 

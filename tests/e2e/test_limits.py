@@ -20,7 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hwtest  # noqa: E402
-from hwtest import Daemon, TmpDir, wait_for, DEADLINE, PROGRAMS  # noqa: E402
+from hwtest import Daemon, TmpDir, find_binary, wait_for, DEADLINE, PROGRAMS  # noqa: E402
 
 # The clients also run as another user: an interpreter under /root (pyenv) is not theirs to run.
 PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
@@ -762,6 +762,38 @@ os._exit(0)
             s.close()
         self.wait_hits("http_connections_evicted")
         self.assertEqual(self.hits("http_connections"), 0)
+
+    def test_daemon_not_root_warns_where_agents_will_not_trust_it(self):
+        """Agents send only to a listener that is root, their own user, or the owner of a socket
+        directory only it can write (docs/security.md); a daemon run by hand as another user in
+        a shared directory (/tmp) was refused by every other user's agent without a word from
+        either side (found by review). The daemon now says so at start."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root to run the daemon as nobody")
+        shared = os.path.join(self.tmp, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o1777)
+        config = os.path.join(self.tmp, "empty.conf")
+        open(config, "w").close()
+
+        def nobody():
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        d = subprocess.Popen([find_binary("heapwatchd", "daemon/heapwatchd"), "--config", config, "--no-http",
+                              "--no-store", "--socket", os.path.join(shared, "agent.sock")],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                             preexec_fn=nobody)
+        try:
+            lines = []
+            for line in d.stdout:
+                lines.append(line)
+                if "Listening for agents" in line:
+                    break
+            self.assertTrue([x for x in lines if "agents of other users will not send" in x], "".join(lines))
+        finally:
+            d.terminate()
+            d.wait(timeout=DEADLINE)
 
     def test_eviction_spares_a_connection_whose_request_has_arrived(self):
         """Found by review: MHD runs the accept policy before it reads the connections that are
