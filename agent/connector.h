@@ -10,9 +10,10 @@
  * wait for the sampler (found by review: stop() took as long as the mount stayed hung).
  *
  * So the connect (and the stat() of the socket's directory, which can block the same way) runs
- * on a detached thread that owns nothing but its job: the caller polls the job's eventfd, takes
- * the result when it is there, or lets go of a job that takes too long; the thread frees the
- * job when it finally returns, whenever that is. At most HW_CONNECTOR_STUCK_MAX threads wait
+ * on a thread that owns nothing but its job: the caller polls the job's eventfd, takes the
+ * result when it is there (and joins the thread, which ends right after), or lets go of a job
+ * that takes too long (the thread is detached, and frees the job when it finally returns,
+ * whenever that is). At most HW_CONNECTOR_STUCK_MAX threads wait
  * at once; beyond that no new attempt starts until one returns.
  *
  * The thread calls nothing of Python's, holds no lock of the agent's, and blocks every signal.
@@ -47,8 +48,9 @@ int hw_connector_event_fd(const struct hw_connector *c);
 /* If the thread is done: fill *ret (the caller owns ret->fd from now on) and return true. */
 bool hw_connector_take(struct hw_connector *c, struct hw_connector_result *ret);
 
-/* The caller is done with the job (taken or not); an untaken socket is closed, now or when the
- * thread returns. Accepts NULL. */
+/* The caller is done with the job (taken or not): a thread that is done is joined, one that is
+ * not is detached; an untaken socket is closed, now or when the thread returns. Accepts NULL.
+ * Never in a fork child for a job of the parent's (hw_connector_forget_all_after_fork()). */
 void hw_connector_release(struct hw_connector *c);
 
 /* Across fork(), from pthread_atfork handlers: the list of jobs is held, then let go in both. */

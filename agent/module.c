@@ -105,6 +105,8 @@ HW_EXPORT PyMODINIT_FUNC PyInit_heapwatch(void) {
 #endif
 
 #define HW_STOP_BUDGET 0.2 /* seconds stop()/exit may spend on the final GOODBYE */
+/* os.fork() waits for a connect begun less than this long ago (hw_transport_settle_connect()) */
+#define HW_FORK_CONNECT_SETTLE 0.1
 
 /* ---- State ------------------------------------------------------------------------------- */
 
@@ -1198,6 +1200,7 @@ static PyObject *fork_before_hook(PyObject *self, PyObject *unused) {
                 hw_sampler_request_stop(&agent.sampler);
                 Py_BEGIN_ALLOW_THREADS
                 hw_sampler_join(&agent.sampler);
+                hw_transport_settle_connect(&agent.transport, HW_FORK_CONNECT_SETTLE);
                 Py_END_ALLOW_THREADS
         }
         if (PyErr_Occurred())

@@ -169,6 +169,7 @@ static void try_connect(struct hw_transport *t, double now) {
                 return;
         }
         t->state = HW_TRANSPORT_CONNECT_WAITING;
+        t->connect_started = now;
 }
 
 /* The connector thread's result, if it is there. */
@@ -587,6 +588,25 @@ int hw_transport_drain(struct hw_transport *t, double timeout) {
                         run_locked(t, hw_now_monotonic(), pfd.revents);
                         pthread_mutex_unlock(&t->lock);
                 }
+        }
+}
+
+void hw_transport_settle_connect(struct hw_transport *t, double max_age) {
+        for (;;) {
+                struct pollfd pfd = { .fd = -1, .events = POLLIN };
+                double now = hw_now_monotonic(), left;
+
+                pthread_mutex_lock(&t->lock);
+                if (t->state == HW_TRANSPORT_CONNECT_WAITING)
+                        finish_waiting(t, now);
+                if (t->state == HW_TRANSPORT_CONNECT_WAITING)
+                        pfd.fd = hw_connector_event_fd(t->connector);
+                left = t->connect_started + max_age - now;
+                pthread_mutex_unlock(&t->lock);
+                if (pfd.fd < 0 || left <= 0)
+                        return;
+                /* the job's eventfd stays open: only this thread or the paused sampler drops it */
+                (void) poll(&pfd, 1, (int) ceil(left * 1000));
         }
 }
 

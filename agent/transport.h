@@ -78,6 +78,7 @@ struct hw_transport {
         double backoff;      /* the delay after the next failure, before jitter */
         uint64_t rng;
         struct hw_connector *connector; /* while CONNECT_WAITING */
+        double connect_started;          /* when the connector thread was started */
         struct hw_connector_result listener_dir; /* of the last connect: who may listen there */
 
         uint8_t *hello;
@@ -181,6 +182,12 @@ void hw_transport_run(struct hw_transport *t, double now, short revents);
  * (ignoring the backoff, once), write, and wait in poll() for the socket to accept more.
  * Returns 0 when all was written, -ETIMEDOUT, or -ENOTCONN (no daemon). */
 int hw_transport_drain(struct hw_transport *t, double timeout);
+
+/* Before fork(), with the sampler thread paused: a connect begun less than max_age seconds ago
+ * is waited for until then, and its result taken (its thread joined), so that no thread of ours
+ * is half-way through its exit at fork() (an ASan child hung at its own thread's exit). An
+ * older attempt (a hung mount) is left as it is. */
+void hw_transport_settle_connect(struct hw_transport *t, double max_age);
 
 /* Close the connection and drop what is queued, counting dropped samples. The HELLO and the
  * counters stay. */
